@@ -1,0 +1,9 @@
+//! vpnaas-core: the shared vocabulary of vpnaas (values, algorithms, resources, rules, faults), with no I/O.
+
+pub mod algorithms;
+pub mod fault;
+pub mod resources;
+pub mod rules;
+pub mod values;
+
+pub use fault::{Class, Fault, Which};

@@ -1,0 +1,463 @@
+//! The five VPNaaS resources and the router/subnet inventory: stored shapes, drafts (create) and patches (update).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use uuid::Uuid;
+
+use crate::algorithms::*;
+use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk};
+
+/// What every resource has: identity, owner, the two free texts and the bookkeeping of DECISIONS D6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub id: Uuid,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub revision_number: i64,
+}
+
+impl Meta {
+    pub fn new(project_id: String, name: String, description: String, now: i64) -> Meta {
+        Meta {
+            id: Uuid::new_v4(),
+            project_id,
+            name,
+            description,
+            created_at: now,
+            updated_at: now,
+            revision_number: 1,
+        }
+    }
+
+    /// Marks a change: a later `updated_at` and the next revision.
+    pub fn touch(&mut self, now: i64) {
+        self.updated_at = now.max(self.updated_at);
+        self.revision_number += 1;
+    }
+}
+
+/// The owner a create request asks for (`tenant_id` / `project_id`), checked against the caller later.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner(pub Option<String>);
+
+/// A create request: owner, name, description and the resource's own attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft<S> {
+    pub owner: Owner,
+    pub name: String,
+    pub description: String,
+    pub spec: S,
+}
+
+/// An update of the two common texts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+impl TextPatch {
+    pub fn apply(&self, meta: &mut Meta) {
+        if let Some(n) = &self.name {
+            meta.name.clone_from(n);
+        }
+        if let Some(d) = &self.description {
+            meta.description.clone_from(d);
+        }
+    }
+}
+
+/// A stored resource: common metadata plus its own attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<S> {
+    pub meta: Meta,
+    pub spec: S,
+}
+
+// ---------------------------------------------------------------- IKE policies
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IkeSpec {
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub phase1_negotiation_mode: Phase1Mode,
+    pub lifetime: Lifetime,
+    pub ike_version: IkeVersion,
+    pub pfs: Pfs,
+}
+
+impl Default for IkeSpec {
+    /// The API defaults of neutron-lib `api/definitions/vpn.py`.
+    fn default() -> Self {
+        IkeSpec {
+            auth_algorithm: AuthAlgorithm::Sha1,
+            encryption_algorithm: EncryptionAlgorithm::Aes128,
+            phase1_negotiation_mode: Phase1Mode::Main,
+            lifetime: Lifetime::default(),
+            ike_version: IkeVersion::V1,
+            pfs: Pfs::Group5,
+        }
+    }
+}
+
+/// A lifetime update: only the given parts change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifetimePatch {
+    pub units: Option<LifetimeUnits>,
+    pub value: Option<i64>,
+}
+
+impl LifetimePatch {
+    pub fn apply(&self, lifetime: &mut Lifetime) {
+        if let Some(u) = self.units {
+            lifetime.units = u;
+        }
+        if let Some(v) = self.value {
+            lifetime.value = v;
+        }
+    }
+    pub fn or_default(&self) -> Lifetime {
+        let mut l = Lifetime::default();
+        self.apply(&mut l);
+        l
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IkePatch {
+    pub text: TextPatch,
+    pub auth_algorithm: Option<AuthAlgorithm>,
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    pub phase1_negotiation_mode: Option<Phase1Mode>,
+    pub lifetime: Option<LifetimePatch>,
+    pub ike_version: Option<IkeVersion>,
+    pub pfs: Option<Pfs>,
+}
+
+impl IkePatch {
+    /// Whether the update touches anything a gateway negotiates with (DECISIONS D2:
+    /// only these are refused while a connection uses the policy).
+    pub fn touches_crypto(&self) -> bool {
+        self.auth_algorithm.is_some()
+            || self.encryption_algorithm.is_some()
+            || self.phase1_negotiation_mode.is_some()
+            || self.lifetime.is_some()
+            || self.ike_version.is_some()
+            || self.pfs.is_some()
+    }
+    pub fn apply(&self, p: &mut IkePolicy) {
+        self.text.apply(&mut p.meta);
+        self.apply_spec(&mut p.spec);
+    }
+    /// Applies the non-text attributes (on create, over the defaults).
+    pub fn apply_spec(&self, s: &mut IkeSpec) {
+        set(&mut s.auth_algorithm, self.auth_algorithm);
+        set(&mut s.encryption_algorithm, self.encryption_algorithm);
+        set(&mut s.phase1_negotiation_mode, self.phase1_negotiation_mode);
+        set(&mut s.ike_version, self.ike_version);
+        set(&mut s.pfs, self.pfs);
+        if let Some(l) = &self.lifetime {
+            l.apply(&mut s.lifetime);
+        }
+    }
+}
+
+pub type IkePolicy = Stored<IkeSpec>;
+
+// -------------------------------------------------------------- IPsec policies
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpsecSpec {
+    pub transform_protocol: TransformProtocol,
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub encapsulation_mode: EncapsulationMode,
+    pub lifetime: Lifetime,
+    pub pfs: Pfs,
+}
+
+impl Default for IpsecSpec {
+    fn default() -> Self {
+        IpsecSpec {
+            transform_protocol: TransformProtocol::Esp,
+            auth_algorithm: AuthAlgorithm::Sha1,
+            encryption_algorithm: EncryptionAlgorithm::Aes128,
+            encapsulation_mode: EncapsulationMode::Tunnel,
+            lifetime: Lifetime::default(),
+            pfs: Pfs::Group5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpsecPatch {
+    pub text: TextPatch,
+    pub transform_protocol: Option<TransformProtocol>,
+    pub auth_algorithm: Option<AuthAlgorithm>,
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    pub encapsulation_mode: Option<EncapsulationMode>,
+    pub lifetime: Option<LifetimePatch>,
+    pub pfs: Option<Pfs>,
+}
+
+impl IpsecPatch {
+    pub fn touches_crypto(&self) -> bool {
+        self.transform_protocol.is_some()
+            || self.auth_algorithm.is_some()
+            || self.encryption_algorithm.is_some()
+            || self.encapsulation_mode.is_some()
+            || self.lifetime.is_some()
+            || self.pfs.is_some()
+    }
+    pub fn apply(&self, p: &mut IpsecPolicy) {
+        self.text.apply(&mut p.meta);
+        self.apply_spec(&mut p.spec);
+    }
+    /// Applies the non-text attributes (on create, over the defaults).
+    pub fn apply_spec(&self, s: &mut IpsecSpec) {
+        set(&mut s.transform_protocol, self.transform_protocol);
+        set(&mut s.auth_algorithm, self.auth_algorithm);
+        set(&mut s.encryption_algorithm, self.encryption_algorithm);
+        set(&mut s.encapsulation_mode, self.encapsulation_mode);
+        set(&mut s.pfs, self.pfs);
+        if let Some(l) = &self.lifetime {
+            l.apply(&mut s.lifetime);
+        }
+    }
+}
+
+pub type IpsecPolicy = Stored<IpsecSpec>;
+
+// ---------------------------------------------------------------- VPN services
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub router_id: Uuid,
+    /// Set in legacy mode: the one local subnet of every connection of the service.
+    pub subnet_id: Option<Uuid>,
+    pub admin_state_up: bool,
+    /// Copied from the router's gateway at create, as the reference's driver does.
+    pub external_v4_ip: Option<Ipv4Addr>,
+    pub external_v6_ip: Option<Ipv6Addr>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    pub router_id: Uuid,
+    pub subnet_id: Option<Uuid>,
+    pub admin_state_up: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePatch {
+    pub text: TextPatch,
+    pub admin_state_up: Option<bool>,
+}
+
+impl ServicePatch {
+    pub fn apply(&self, s: &mut VpnService) {
+        self.text.apply(&mut s.meta);
+        set(&mut s.spec.admin_state_up, self.admin_state_up);
+    }
+}
+
+pub type VpnService = Stored<ServiceSpec>;
+
+// ------------------------------------------------------------- endpoint groups
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    pub endpoint_type: EndpointType,
+    /// Canonical texts: CIDRs for `cidr`, subnet UUIDs for `subnet`, as given otherwise.
+    pub endpoints: Vec<String>,
+}
+
+pub type EndpointGroup = Stored<GroupSpec>;
+
+// ------------------------------------------------------- IPsec site connections
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSpec {
+    pub peer_address: PeerAddress,
+    pub peer_id: String,
+    pub local_id: String,
+    pub peer_cidrs: Vec<Cidr>,
+    pub local_ep_group_id: Option<Uuid>,
+    pub peer_ep_group_id: Option<Uuid>,
+    pub mtu: i64,
+    pub initiator: Initiator,
+    pub psk: Psk,
+    pub dpd: Dpd,
+    pub admin_state_up: bool,
+    pub status: Status,
+    pub vpnservice_id: Uuid,
+    pub ikepolicy_id: Uuid,
+    pub ipsecpolicy_id: Uuid,
+}
+
+/// DPD as a request gives it: any of the three keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DpdPatch {
+    pub action: Option<DpdAction>,
+    pub interval: Option<i64>,
+    pub timeout: Option<i64>,
+}
+
+impl DpdPatch {
+    pub fn apply(&self, dpd: &mut Dpd) {
+        set(&mut dpd.action, self.action);
+        set(&mut dpd.interval, self.interval);
+        set(&mut dpd.timeout, self.timeout);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConnection {
+    pub peer_address: PeerAddress,
+    pub peer_id: String,
+    pub local_id: String,
+    pub peer_cidrs: Vec<Cidr>,
+    pub local_ep_group_id: Option<Uuid>,
+    pub peer_ep_group_id: Option<Uuid>,
+    pub mtu: i64,
+    pub initiator: Initiator,
+    pub psk: Psk,
+    pub dpd: DpdPatch,
+    pub admin_state_up: bool,
+    pub vpnservice_id: Uuid,
+    pub ikepolicy_id: Uuid,
+    pub ipsecpolicy_id: Uuid,
+}
+
+impl NewConnection {
+    pub fn into_spec(self) -> ConnectionSpec {
+        let mut dpd = Dpd::default();
+        self.dpd.apply(&mut dpd);
+        ConnectionSpec {
+            peer_address: self.peer_address,
+            peer_id: self.peer_id,
+            local_id: self.local_id,
+            peer_cidrs: self.peer_cidrs,
+            local_ep_group_id: self.local_ep_group_id,
+            peer_ep_group_id: self.peer_ep_group_id,
+            mtu: self.mtu,
+            initiator: self.initiator,
+            psk: self.psk,
+            dpd,
+            admin_state_up: self.admin_state_up,
+            status: Status::PendingCreate,
+            vpnservice_id: self.vpnservice_id,
+            ikepolicy_id: self.ikepolicy_id,
+            ipsecpolicy_id: self.ipsecpolicy_id,
+        }
+    }
+}
+
+/// A connection update. `Some(None)` clears an endpoint group reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionPatch {
+    pub text: TextPatch,
+    pub peer_address: Option<PeerAddress>,
+    pub peer_id: Option<String>,
+    pub local_id: Option<String>,
+    pub peer_cidrs: Option<Vec<Cidr>>,
+    pub local_ep_group_id: Option<Option<Uuid>>,
+    pub peer_ep_group_id: Option<Option<Uuid>>,
+    pub mtu: Option<i64>,
+    pub initiator: Option<Initiator>,
+    pub psk: Option<Psk>,
+    pub dpd: Option<DpdPatch>,
+    pub admin_state_up: Option<bool>,
+}
+
+impl ConnectionPatch {
+    pub fn apply(&self, c: &mut SiteConnection) {
+        self.text.apply(&mut c.meta);
+        let s = &mut c.spec;
+        if let Some(p) = &self.peer_address {
+            s.peer_address = p.clone();
+        }
+        if let Some(p) = &self.peer_id {
+            s.peer_id.clone_from(p);
+        }
+        if let Some(l) = &self.local_id {
+            s.local_id.clone_from(l);
+        }
+        if let Some(p) = &self.peer_cidrs {
+            s.peer_cidrs.clone_from(p);
+        }
+        set(&mut s.local_ep_group_id, self.local_ep_group_id);
+        set(&mut s.peer_ep_group_id, self.peer_ep_group_id);
+        set(&mut s.mtu, self.mtu);
+        set(&mut s.initiator, self.initiator);
+        if let Some(p) = &self.psk {
+            s.psk = p.clone();
+        }
+        if let Some(d) = &self.dpd {
+            d.apply(&mut s.dpd);
+        }
+        set(&mut s.admin_state_up, self.admin_state_up);
+        // DECISIONS D4: a gateway that acknowledged an earlier revision must converge again.
+        if s.status != Status::PendingCreate {
+            s.status = Status::PendingUpdate;
+        }
+    }
+}
+
+pub type SiteConnection = Stored<ConnectionSpec>;
+
+// ------------------------------------------------------------------- inventory
+
+/// A router's external gateway (DECISIONS D5): its fixed IPs, one per IP version at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub network_id: Option<Uuid>,
+    pub v4: Option<Ipv4Addr>,
+    pub v6: Option<Ipv6Addr>,
+}
+
+impl Gateway {
+    pub fn has(&self, version: IpVersion) -> bool {
+        match version {
+            IpVersion::V4 => self.v4.is_some(),
+            IpVersion::V6 => self.v6.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterSpec {
+    pub admin_state_up: bool,
+    pub gateway: Option<Gateway>,
+}
+
+pub type Router = Stored<RouterSpec>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterPatch {
+    pub text: TextPatch,
+    pub admin_state_up: Option<bool>,
+    /// `Some(None)` removes the gateway.
+    pub gateway: Option<Option<Gateway>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetSpec {
+    pub cidr: Cidr,
+    pub network_id: Option<Uuid>,
+    /// The router this subnet is attached to through an interface, if any.
+    pub router_id: Option<Uuid>,
+}
+
+pub type Subnet = Stored<SubnetSpec>;
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}

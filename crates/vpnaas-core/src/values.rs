@@ -1,0 +1,265 @@
+//! Constrained values (CIDRs, peer addresses, pre-shared keys, lifetimes, DPD), each built only by parsing.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::algorithms::{DpdAction, LifetimeUnits};
+
+/// IP version 4 or 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+impl IpVersion {
+    pub fn of(addr: &IpAddr) -> IpVersion {
+        match addr {
+            IpAddr::V4(_) => IpVersion::V4,
+            IpAddr::V6(_) => IpVersion::V6,
+        }
+    }
+    pub fn number(self) -> u8 {
+        match self {
+            IpVersion::V4 => 4,
+            IpVersion::V6 => 6,
+        }
+    }
+    pub fn from_number(n: i64) -> Option<IpVersion> {
+        match n {
+            4 => Some(IpVersion::V4),
+            6 => Some(IpVersion::V6),
+            _ => None,
+        }
+    }
+    /// The smallest MTU of the version: RFC 791 (68) and RFC 8200 (1280).
+    pub fn min_mtu(self) -> i64 {
+        match self {
+            IpVersion::V4 => 68,
+            IpVersion::V6 => 1280,
+        }
+    }
+}
+
+/// Why a text is not a CIDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CidrError {
+    NoPrefix,
+    BadAddress,
+    BadPrefix,
+    /// An IPv4 CIDR that is not in its canonical text (neutron-lib `validate_subnet`).
+    NotCanonical,
+}
+
+/// An address with a prefix length, `<net_address>/<prefix>`. Host bits may be set, as
+/// neutron-lib's `validate_subnet` allows; the text is kept in canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
+        let (addr, prefix) = text.split_once('/').ok_or(CidrError::NoPrefix)?;
+        let addr: IpAddr = addr.parse().map_err(|_| CidrError::BadAddress)?;
+        if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CidrError::BadPrefix);
+        }
+        let prefix: u8 = prefix.parse().map_err(|_| CidrError::BadPrefix)?;
+        let max = match addr {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        if prefix > max {
+            return Err(CidrError::BadPrefix);
+        }
+        let cidr = Cidr { addr, prefix };
+        if matches!(addr, IpAddr::V4(_)) && cidr.to_string() != text {
+            return Err(CidrError::NotCanonical);
+        }
+        Ok(cidr)
+    }
+    pub fn version(&self) -> IpVersion {
+        IpVersion::of(&self.addr)
+    }
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The peer gateway: an IP address, or a host name resolved by the gateway when it
+/// connects (DECISIONS D2: the server never resolves it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddress {
+    Ip(IpAddr),
+    Fqdn(String),
+}
+
+impl PeerAddress {
+    pub fn parse(text: &str) -> Option<PeerAddress> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Some(PeerAddress::Ip(ip));
+        }
+        is_hostname(text).then(|| PeerAddress::Fqdn(text.to_owned()))
+    }
+    pub fn ip_version(&self) -> Option<IpVersion> {
+        match self {
+            PeerAddress::Ip(ip) => Some(IpVersion::of(ip)),
+            PeerAddress::Fqdn(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddress::Ip(ip) => write!(f, "{ip}"),
+            PeerAddress::Fqdn(name) => f.write_str(name),
+        }
+    }
+}
+
+/// RFC 1123 host name syntax: dot-separated labels of letters, digits and inner hyphens,
+/// 253 characters at most, with a top-level label that is not all digits.
+pub fn is_hostname(text: &str) -> bool {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A pre-shared key. Its `Debug` never shows the secret; only `expose` does.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Psk(String);
+
+impl Psk {
+    pub const MAX_LEN: usize = 255;
+
+    /// Why a PSK is refused; the reason never quotes the key.
+    pub fn parse(text: &str) -> Result<Psk, &'static str> {
+        if text.is_empty() {
+            return Err("the pre-shared key must not be empty");
+        }
+        if text.chars().count() > Self::MAX_LEN {
+            return Err("the pre-shared key exceeds maximum length of 255");
+        }
+        Ok(Psk(text.to_owned()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Psk(***)")
+    }
+}
+
+/// A security association lifetime. The API accepts seconds only, at least 60.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub units: LifetimeUnits,
+    pub value: i64,
+}
+
+impl Lifetime {
+    pub const MIN_VALUE: i64 = 60;
+}
+
+impl Default for Lifetime {
+    /// The reference's DB layer fills in `seconds` and `3600`.
+    fn default() -> Self {
+        Lifetime {
+            units: LifetimeUnits::Seconds,
+            value: 3600,
+        }
+    }
+}
+
+/// Dead peer detection settings; `interval > 0` and `timeout > interval` are checked by
+/// the connection rules, so that partial updates are checked against stored values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dpd {
+    pub action: DpdAction,
+    pub interval: i64,
+    pub timeout: i64,
+}
+
+impl Default for Dpd {
+    fn default() -> Self {
+        Dpd {
+            action: DpdAction::Hold,
+            interval: 30,
+            timeout: 120,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_accepts_v4_with_host_bits_and_long_v6() {
+        assert_eq!(
+            Cidr::parse("10.0.0.1/24").map(|c| c.to_string()),
+            Ok("10.0.0.1/24".into())
+        );
+        let long = "2001:db8:1234:5678:9abc:def0:1234:5678/128";
+        assert_eq!(Cidr::parse(long).map(|c| c.version()), Ok(IpVersion::V6));
+    }
+
+    #[test]
+    fn cidr_rejects_bad_texts() {
+        assert_eq!(Cidr::parse("10.0.0.0"), Err(CidrError::NoPrefix));
+        assert_eq!(Cidr::parse("1.0.0.0/33"), Err(CidrError::BadPrefix));
+        assert_eq!(Cidr::parse("1.0.0.0/+3"), Err(CidrError::BadPrefix));
+        assert_eq!(Cidr::parse("x/24"), Err(CidrError::BadAddress));
+        assert_eq!(Cidr::parse("2000::1"), Err(CidrError::NoPrefix));
+    }
+
+    #[test]
+    fn peer_address_accepts_ips_and_hostnames_only() {
+        assert_eq!(
+            PeerAddress::parse("172.24.4.233").and_then(|p| p.ip_version()),
+            Some(IpVersion::V4)
+        );
+        assert!(matches!(
+            PeerAddress::parse("vpn.example.com"),
+            Some(PeerAddress::Fqdn(_))
+        ));
+        assert!(PeerAddress::parse("bad host").is_none());
+        assert!(PeerAddress::parse("1.2.3.999").is_none());
+        assert!(PeerAddress::parse("-a.example").is_none());
+    }
+
+    #[test]
+    fn psk_debug_never_shows_the_secret() {
+        let psk = Psk::parse("hunter2").unwrap();
+        assert_eq!(format!("{psk:?}"), "Psk(***)");
+        assert!(Psk::parse("").is_err());
+    }
+}

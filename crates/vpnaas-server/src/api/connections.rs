@@ -1,0 +1,201 @@
+//! `/v2.0/vpn/ipsec-site-connections`: attribute map, wire view and handlers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Map, Value};
+use vpnaas_core::algorithms::Initiator;
+use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
+use vpnaas_core::Fault;
+
+use super::body::{self, req, req_rw, ro, rw, Fields, Op, COMMON, MAX_LEN};
+use super::{common, list, no_content, one, show, AppState, RawBody, Resource};
+use crate::auth::Caller;
+use crate::error::Result;
+
+const ATTRS: &[body::Attr] = &[
+    req_rw("peer_address"),
+    req_rw("peer_id"),
+    rw("local_id"),
+    rw("peer_cidrs"),
+    rw("local_ep_group_id"),
+    rw("peer_ep_group_id"),
+    ro("route_mode"),
+    rw("mtu"),
+    rw("initiator"),
+    ro("auth_mode"),
+    req_rw("psk"),
+    rw("dpd"),
+    rw("admin_state_up"),
+    ro("status"),
+    req("vpnservice_id"),
+    req("ikepolicy_id"),
+    req("ipsecpolicy_id"),
+];
+
+/// The largest MTU: the IPv4 total-length limit (the reference sets none).
+const MAX_MTU: i64 = 65535;
+
+fn opt<T: ToString>(v: &Option<T>) -> Value {
+    v.as_ref()
+        .map_or(Value::Null, |x| Value::String(x.to_string()))
+}
+
+impl Resource for SiteConnection {
+    const SINGULAR: &'static str = "ipsec_site_connection";
+    const PLURAL: &'static str = "ipsec_site_connections";
+    fn view(&self) -> Map<String, Value> {
+        let s = &self.spec;
+        let mut m = common(&self.meta);
+        m.insert("peer_address".into(), s.peer_address.to_string().into());
+        m.insert("peer_id".into(), s.peer_id.clone().into());
+        m.insert("local_id".into(), s.local_id.clone().into());
+        m.insert(
+            "peer_cidrs".into(),
+            s.peer_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        m.insert("local_ep_group_id".into(), opt(&s.local_ep_group_id));
+        m.insert("peer_ep_group_id".into(), opt(&s.peer_ep_group_id));
+        m.insert("route_mode".into(), "static".into());
+        m.insert("mtu".into(), s.mtu.into());
+        m.insert("initiator".into(), s.initiator.as_str().into());
+        m.insert("auth_mode".into(), "psk".into());
+        // The specification documents return the PSK to its owner (DECISIONS D7).
+        m.insert("psk".into(), s.psk.expose().into());
+        m.insert(
+            "dpd".into(),
+            json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
+        );
+        m.insert("admin_state_up".into(), s.admin_state_up.into());
+        m.insert("status".into(), s.status.as_str().into());
+        m.insert("vpnservice_id".into(), s.vpnservice_id.to_string().into());
+        m.insert("ikepolicy_id".into(), s.ikepolicy_id.to_string().into());
+        m.insert("ipsecpolicy_id".into(), s.ipsecpolicy_id.to_string().into());
+        m
+    }
+}
+
+fn mtu(f: &mut Fields) -> Result<Option<i64>, Fault> {
+    match f.int("mtu")? {
+        Some(m) if m > MAX_MTU => Err(Fault::invalid(
+            "mtu",
+            format!("'{m}' is too large - must be no more than '{MAX_MTU}'"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The attributes a create and an update share, in the reference's validation order.
+fn patch(f: &mut Fields) -> Result<ConnectionPatch, Fault> {
+    Ok(ConnectionPatch {
+        text: f.text_patch()?,
+        peer_address: f.peer_address("peer_address")?,
+        peer_id: f.nonempty("peer_id", MAX_LEN)?,
+        local_id: f.string("local_id", MAX_LEN)?,
+        peer_cidrs: f.cidrs("peer_cidrs")?,
+        local_ep_group_id: f.uuid_or_none("local_ep_group_id")?,
+        peer_ep_group_id: f.uuid_or_none("peer_ep_group_id")?,
+        mtu: mtu(f)?,
+        initiator: f.choice("initiator", Initiator::parse)?,
+        psk: f.psk("psk")?,
+        dpd: f.dpd("dpd")?,
+        admin_state_up: f.boolean("admin_state_up")?,
+    })
+}
+
+fn parse(bytes: &[u8], op: Op) -> Result<Fields, Fault> {
+    body::parse(
+        bytes,
+        SiteConnection::SINGULAR,
+        SiteConnection::PLURAL,
+        &[&COMMON, ATTRS],
+        op,
+    )
+}
+
+async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let mut f = parse(&b, Op::Create)?;
+    let owner = f.owner()?;
+    let vpnservice_id = f
+        .uuid("vpnservice_id")?
+        .ok_or(Fault::RequiredMissing("vpnservice_id"))?;
+    let ikepolicy_id = f
+        .uuid("ikepolicy_id")?
+        .ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
+    let ipsecpolicy_id = f
+        .uuid("ipsecpolicy_id")?
+        .ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
+    let p = patch(&mut f)?;
+    let new = NewConnection {
+        peer_address: p
+            .peer_address
+            .ok_or(Fault::RequiredMissing("peer_address"))?,
+        peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
+        local_id: p.local_id.unwrap_or_default(),
+        peer_cidrs: p.peer_cidrs.unwrap_or_default(),
+        local_ep_group_id: p.local_ep_group_id.flatten(),
+        peer_ep_group_id: p.peer_ep_group_id.flatten(),
+        mtu: p.mtu.unwrap_or(1500),
+        initiator: p.initiator.unwrap_or(Initiator::BiDirectional),
+        psk: p.psk.ok_or(Fault::RequiredMissing("psk"))?,
+        dpd: p.dpd.unwrap_or_default(),
+        admin_state_up: p.admin_state_up.unwrap_or(true),
+        vpnservice_id,
+        ikepolicy_id,
+        ipsecpolicy_id,
+    };
+    let draft = Draft {
+        owner,
+        name: p.text.name.unwrap_or_default(),
+        description: p.text.description.unwrap_or_default(),
+        spec: new,
+    };
+    Ok(one(
+        StatusCode::CREATED,
+        &st.service.create_connection(&caller, draft).await?,
+    ))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let p = patch(&mut parse(&b, Op::Update)?)?;
+    Ok(one(
+        StatusCode::OK,
+        &st.service.update_connection(&caller, &id, p).await?,
+    ))
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    st.service.delete_connection(&caller, &id).await?;
+    Ok(no_content())
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ipsec-site-connections",
+            get(list::<SiteConnection>).post(create),
+        )
+        .route(
+            "/ipsec-site-connections/{id}",
+            get(show::<SiteConnection>).put(update).delete(delete),
+        )
+}

@@ -1,0 +1,99 @@
+//! Discovery: the versions document clients fetch first, the v2.0 resource index and the extension list.
+
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use vpnaas_core::Fault;
+
+use super::base_url;
+use crate::error::Result;
+
+/// Every extension alias we implement, with what it means here.
+const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("vpnaas", "VPN service", "Extension for VPN service"),
+    (
+        "vpn-endpoint-groups",
+        "VPN Endpoint Groups",
+        "VPN endpoint groups support",
+    ),
+    (
+        "vpn-aes-ctr",
+        "VPN AES CTR extension",
+        "Support AES CTR encryption algorithms in IKE and IPsec policies",
+    ),
+    (
+        "project-id",
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Unknown filter keys are refused with 400.",
+    ),
+    (
+        "pagination",
+        "Pagination support",
+        "Keyset pagination with limit, marker and page_reverse.",
+    ),
+    (
+        "sorting",
+        "Sorting support",
+        "Sorting with sort_key and sort_dir.",
+    ),
+];
+
+/// The resources of `GET /v2.0/`: (singular, collection path).
+const RESOURCES: &[(&str, &str)] = &[
+    ("ikepolicy", "vpn/ikepolicies"),
+    ("ipsecpolicy", "vpn/ipsecpolicies"),
+    ("vpnservice", "vpn/vpnservices"),
+    ("endpoint_group", "vpn/endpoint-groups"),
+    ("ipsec_site_connection", "vpn/ipsec-site-connections"),
+    ("router", "routers"),
+    ("subnet", "subnets"),
+];
+
+fn root(headers: &HeaderMap) -> String {
+    base_url(headers, "")
+}
+
+pub async fn versions(headers: HeaderMap) -> Response {
+    let href = format!("{}/v2.0/", root(&headers));
+    Json(json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]}))
+        .into_response()
+}
+
+pub async fn resources(headers: HeaderMap) -> Response {
+    let base = root(&headers);
+    let resources: Vec<Value> = RESOURCES
+        .iter()
+        .map(|(name, path)| {
+            let collection = path.rsplit('/').next().unwrap_or(path).replace('-', "_");
+            json!({"name": name, "collection": collection, "links": [{"rel": "self", "href": format!("{base}/v2.0/{path}")}]})
+        })
+        .collect();
+    Json(json!({ "resources": resources })).into_response()
+}
+
+fn extension_view(alias: &str, name: &str, description: &str) -> Value {
+    json!({"alias": alias, "name": name, "description": description, "updated": "2026-01-01T00:00:00-00:00", "links": []})
+}
+
+pub async fn extensions() -> Response {
+    let list: Vec<Value> = EXTENSIONS
+        .iter()
+        .map(|(a, n, d)| extension_view(a, n, d))
+        .collect();
+    Json(json!({ "extensions": list })).into_response()
+}
+
+pub async fn extension(Path(alias): Path<String>) -> Result<Response> {
+    let (a, n, d) = EXTENSIONS
+        .iter()
+        .find(|(a, _, _)| *a == alias)
+        .ok_or(Fault::HttpNotFound)?;
+    Ok(Json(json!({"extension": extension_view(a, n, d)})).into_response())
+}

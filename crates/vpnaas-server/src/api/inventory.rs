@@ -1,0 +1,353 @@
+//! `/v2.0/routers` and `/v2.0/subnets`: the Neutron-shaped inventory subset of DECISIONS D5.
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router as Routes};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec};
+use vpnaas_core::values::{Cidr, IpVersion};
+use vpnaas_core::Fault;
+
+use super::body::{self, post, req, ro, rw, show as shown, Op, COMMON};
+use super::{common, list, no_content, one, show, AppState, RawBody, Resource};
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::service::RouterInterface;
+
+const ROUTER_ATTRS: &[body::Attr] = &[
+    rw("admin_state_up"),
+    rw("external_gateway_info"),
+    ro("status"),
+];
+const SUBNET_ATTRS: &[body::Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
+
+impl Resource for Router {
+    const SINGULAR: &'static str = "router";
+    const PLURAL: &'static str = "routers";
+    fn view(&self) -> Map<String, Value> {
+        let mut m = common(&self.meta);
+        m.insert("admin_state_up".into(), self.spec.admin_state_up.into());
+        m.insert("status".into(), "ACTIVE".into());
+        let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
+            let ips: Vec<Value> = g
+                .v4
+                .map(IpAddr::V4)
+                .into_iter()
+                .chain(g.v6.map(IpAddr::V6))
+                .map(|ip| json!({"subnet_id": null, "ip_address": ip.to_string()}))
+                .collect();
+            json!({"network_id": g.network_id.map(|n| n.to_string()), "enable_snat": true, "external_fixed_ips": ips})
+        });
+        m.insert("external_gateway_info".into(), gateway);
+        m
+    }
+}
+
+impl Resource for Subnet {
+    const SINGULAR: &'static str = "subnet";
+    const PLURAL: &'static str = "subnets";
+    fn view(&self) -> Map<String, Value> {
+        let mut m = common(&self.meta);
+        m.insert("cidr".into(), self.spec.cidr.to_string().into());
+        m.insert(
+            "ip_version".into(),
+            self.spec.cidr.version().number().into(),
+        );
+        m.insert(
+            "network_id".into(),
+            self.spec.network_id.map(|n| n.to_string()).into(),
+        );
+        m
+    }
+}
+
+const GW: &str = "external_gateway_info";
+
+/// `external_gateway_info`: null, or a network and at most one fixed IP per version.
+fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
+    let m = match v {
+        Value::Null => return Ok(None),
+        Value::Object(m) if m.is_empty() => return Ok(None),
+        Value::Object(m) => m,
+        other => {
+            return Err(Fault::invalid(
+                GW,
+                format!("'{}' is not a dictionary", shown(other)),
+            ))
+        }
+    };
+    let network_id = match m.get("network_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            Uuid::parse_str(s)
+                .map_err(|_| Fault::invalid(GW, format!("'{s}' is not a valid UUID")))?,
+        ),
+        Some(other) => {
+            return Err(Fault::invalid(
+                GW,
+                format!("'{}' is not a valid UUID", shown(other)),
+            ))
+        }
+    };
+    let mut g = Gateway {
+        network_id,
+        v4: None,
+        v6: None,
+    };
+    let ips = match m.get("external_fixed_ips") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(other) => {
+            return Err(Fault::invalid(
+                GW,
+                format!("'{}' is not a list", shown(other)),
+            ))
+        }
+    };
+    for entry in &ips {
+        let ip = entry
+            .get("ip_address")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<IpAddr>().ok())
+            .ok_or_else(|| {
+                Fault::invalid(GW, format!("'{}' has no valid ip_address", shown(entry)))
+            })?;
+        let taken = match ip {
+            IpAddr::V4(a) => g.v4.replace(a).is_some(),
+            IpAddr::V6(a) => g.v6.replace(a).is_some(),
+        };
+        if taken {
+            return Err(Fault::invalid(
+                GW,
+                "at most one external fixed IP per IP version".to_owned(),
+            ));
+        }
+    }
+    Ok(Some(g))
+}
+
+async fn create_router(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let mut f = body::parse(
+        &b,
+        Router::SINGULAR,
+        Router::PLURAL,
+        &[&COMMON, ROUTER_ATTRS],
+        Op::Create,
+    )?;
+    let owner = f.owner()?;
+    let text = f.text_patch()?;
+    let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
+    let gw = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
+    let draft = Draft {
+        owner,
+        name: text.name.unwrap_or_default(),
+        description: text.description.unwrap_or_default(),
+        spec: RouterSpec {
+            admin_state_up,
+            gateway: gw,
+        },
+    };
+    Ok(one(
+        StatusCode::CREATED,
+        &st.service.create_router(&caller, draft).await?,
+    ))
+}
+
+async fn update_router(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let mut f = body::parse(
+        &b,
+        Router::SINGULAR,
+        Router::PLURAL,
+        &[&COMMON, ROUTER_ATTRS],
+        Op::Update,
+    )?;
+    let patch = RouterPatch {
+        text: f.text_patch()?,
+        admin_state_up: f.boolean("admin_state_up")?,
+        gateway: f.raw(GW).map(|v| gateway(&v)).transpose()?,
+    };
+    Ok(one(
+        StatusCode::OK,
+        &st.service.update_router(&caller, &id, patch).await?,
+    ))
+}
+
+async fn delete_router(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    st.service.delete_router(&caller, &id).await?;
+    Ok(no_content())
+}
+
+/// The body of `add_router_interface` / `remove_router_interface`: `{"subnet_id": ...}`, no envelope.
+fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
+    let Value::Object(m) = v else {
+        return Err(Fault::BodyInvalid);
+    };
+    if m.contains_key("port_id") {
+        return Err(Fault::invalid(
+            "port_id",
+            "ports are not modelled here; attach a subnet by subnet_id",
+        ));
+    }
+    match m.get("subnet_id") {
+        None => Err(Fault::RequiredMissing("subnet_id")),
+        Some(Value::String(s)) => Uuid::parse_str(s)
+            .map_err(|_| Fault::invalid("subnet_id", format!("'{s}' is not a valid UUID"))),
+        Some(other) => Err(Fault::invalid(
+            "subnet_id",
+            format!("'{}' is not a valid UUID", shown(other)),
+        )),
+    }
+}
+
+fn interface_view(i: &RouterInterface) -> Response {
+    let project = &i.router.meta.project_id;
+    Json(json!({
+        "id": i.router.meta.id.to_string(),
+        "tenant_id": project,
+        "project_id": project,
+        "subnet_id": i.subnet_id.to_string(),
+        "subnet_ids": [i.subnet_id.to_string()],
+    }))
+    .into_response()
+}
+
+async fn add_interface(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let subnet = interface_subnet(&b)?;
+    Ok(interface_view(
+        &st.service
+            .add_router_interface(&caller, &id, subnet)
+            .await?,
+    ))
+}
+
+async fn remove_interface(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let subnet = interface_subnet(&b)?;
+    Ok(interface_view(
+        &st.service
+            .remove_router_interface(&caller, &id, subnet)
+            .await?,
+    ))
+}
+
+async fn create_subnet(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let mut f = body::parse(
+        &b,
+        Subnet::SINGULAR,
+        Subnet::PLURAL,
+        &[&COMMON, SUBNET_ATTRS],
+        Op::Create,
+    )?;
+    let owner = f.owner()?;
+    let text = f.text_patch()?;
+    let raw = f
+        .string("cidr", 64)?
+        .ok_or(Fault::RequiredMissing("cidr"))?;
+    let cidr = Cidr::parse(&raw)
+        .map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
+    if let Some(v) = f.int("ip_version")? {
+        if IpVersion::from_number(v) != Some(cidr.version()) {
+            return Err(Fault::invalid(
+                "ip_version",
+                format!("'{v}' does not match the IP version of cidr {raw}"),
+            )
+            .into());
+        }
+    }
+    let network_id = f.uuid_or_none("network_id")?.flatten();
+    let draft = Draft {
+        owner,
+        name: text.name.unwrap_or_default(),
+        description: text.description.unwrap_or_default(),
+        spec: SubnetSpec {
+            cidr,
+            network_id,
+            router_id: None,
+        },
+    };
+    Ok(one(
+        StatusCode::CREATED,
+        &st.service.create_subnet(&caller, draft).await?,
+    ))
+}
+
+async fn update_subnet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let mut f = body::parse(
+        &b,
+        Subnet::SINGULAR,
+        Subnet::PLURAL,
+        &[&COMMON, SUBNET_ATTRS],
+        Op::Update,
+    )?;
+    let patch = f.text_patch()?;
+    Ok(one(
+        StatusCode::OK,
+        &st.service.update_subnet(&caller, &id, patch).await?,
+    ))
+}
+
+async fn delete_subnet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    st.service.delete_subnet(&caller, &id).await?;
+    Ok(no_content())
+}
+
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route("/routers", get(list::<Router>).post(create_router))
+        .route(
+            "/routers/{id}",
+            get(show::<Router>).put(update_router).delete(delete_router),
+        )
+        .route("/routers/{id}/add_router_interface", put(add_interface))
+        .route(
+            "/routers/{id}/remove_router_interface",
+            put(remove_interface),
+        )
+        .route("/subnets", get(list::<Subnet>).post(create_subnet))
+        .route(
+            "/subnets/{id}",
+            get(show::<Subnet>).put(update_subnet).delete(delete_subnet),
+        )
+}

@@ -1,0 +1,196 @@
+//! The HTTP API: routes, extractors, the generic list and show handlers, discovery and the fallbacks, all answering in Neutron's wire format.
+
+pub mod body;
+mod connections;
+mod discovery;
+mod endpoint_groups;
+mod ikepolicies;
+mod inventory;
+mod ipsecpolicies;
+pub mod query;
+mod vpnservices;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Map, Value};
+use vpnaas_core::resources::Meta;
+use vpnaas_core::Fault;
+
+use crate::auth::Caller;
+use crate::clock::rfc3339;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::service::{Lookup, Service};
+
+/// The largest request body, as oslo.middleware's `max_request_body_size` default (112 KiB).
+pub const MAX_BODY: usize = 114_688;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub config: Arc<Config>,
+}
+
+/// A resource served under a collection URL.
+pub trait Resource: Lookup + Send + Sync + 'static {
+    const SINGULAR: &'static str;
+    const PLURAL: &'static str;
+    /// The wire object, every attribute included.
+    fn view(&self) -> Map<String, Value>;
+}
+
+/// The attributes every resource shows: both owner names (reference §1.3) and DECISIONS D6.
+pub fn common(meta: &Meta) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), meta.id.to_string().into());
+    m.insert("name".into(), meta.name.clone().into());
+    m.insert("description".into(), meta.description.clone().into());
+    m.insert("tenant_id".into(), meta.project_id.clone().into());
+    m.insert("project_id".into(), meta.project_id.clone().into());
+    m.insert("created_at".into(), rfc3339(meta.created_at).into());
+    m.insert("updated_at".into(), rfc3339(meta.updated_at).into());
+    m.insert("revision_number".into(), meta.revision_number.into());
+    m
+}
+
+/// `{"<singular>": {...}}` with the status code of the operation.
+pub fn one<T: Resource>(code: StatusCode, item: &T) -> Response {
+    let mut outer = Map::new();
+    outer.insert(T::SINGULAR.into(), Value::Object(item.view()));
+    (code, Json(Value::Object(outer))).into_response()
+}
+
+/// The raw request body, read up to [`MAX_BODY`]; larger is a 413 in the envelope.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| Fault::RequestTooLarge)?;
+        Ok(RawBody(bytes))
+    }
+}
+
+/// The URL of this request without its query, as the client reached us (for links).
+pub fn base_url(headers: &HeaderMap, path: &str) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}{path}")
+}
+
+async fn list<T: Resource>(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let listing = query::parse::<T>(raw.as_deref())?;
+    let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
+    let ids: Vec<String> = items.iter().map(|i| i.meta().id.to_string()).collect();
+    let views: Vec<Value> = items
+        .iter()
+        .map(|i| Value::Object(listing.fields.project(i.view())))
+        .collect();
+    let mut outer = Map::new();
+    outer.insert(T::PLURAL.into(), Value::Array(views));
+    if let Some(links) = query::links(&base_url(&headers, uri.path()), &listing, &ids) {
+        if !links.is_empty() {
+            outer.insert(format!("{}_links", T::PLURAL), Value::Array(links));
+        }
+    }
+    Ok(Json(Value::Object(outer)).into_response())
+}
+
+async fn show<T: Resource>(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let item: T = st.service.show(&caller, &id).await?;
+    let fields = query::Fields::from_pairs(&query::pairs(raw.as_deref()));
+    let mut outer = Map::new();
+    outer.insert(
+        T::SINGULAR.into(),
+        Value::Object(fields.project(item.view())),
+    );
+    Ok(Json(Value::Object(outer)).into_response())
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Every response gets an `x-openstack-request-id`; every request one log line without secrets.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let mut resp = next.run(req).await;
+    // A route that exists with another method: axum's bare 405 becomes the envelope.
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key("content-type")
+    {
+        let allow = resp.headers().get("allow").cloned();
+        resp = Error::from(Fault::MethodNotAllowed).into_response();
+        if let Some(allow) = allow {
+            resp.headers_mut().insert("allow", allow);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    tracing::info!(
+        request.id = %id,
+        http.method = %method,
+        http.path = %path,
+        http.status = resp.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
+async fn not_found() -> Error {
+    Fault::HttpNotFound.into()
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let vpn = Router::new()
+        .merge(ikepolicies::routes())
+        .merge(ipsecpolicies::routes())
+        .merge(vpnservices::routes())
+        .merge(endpoint_groups::routes())
+        .merge(connections::routes());
+    Router::new()
+        .route("/", get(discovery::versions))
+        .route("/v2.0", get(discovery::resources))
+        .route("/v2.0/", get(discovery::resources))
+        .route("/v2.0/extensions", get(discovery::extensions))
+        .route("/v2.0/extensions/{alias}", get(discovery::extension))
+        .nest("/v2.0/vpn", vpn)
+        .nest("/v2.0", inventory::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}

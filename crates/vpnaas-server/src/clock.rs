@@ -1,0 +1,36 @@
+//! Wall-clock time as microseconds since the Unix epoch, and its two renderings.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// RFC 3339 in UTC to the second, as Neutron renders its standard attributes (`2026-11-22T03:41:42Z`).
+pub fn rfc3339(micros: i64) -> String {
+    let dt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_renders_utc_seconds() {
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123_456),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+}

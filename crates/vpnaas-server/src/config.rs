@@ -1,0 +1,151 @@
+//! Server settings, loaded once from defaults, an optional TOML file, the environment and flags, in that order.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The settings of `vpnaas serve` and `vpnaas migrate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where the API listens; loopback by default (DECISIONS D8).
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// The project given to requests that name none; off by default (they get a 401).
+    pub noauth_default_project: Option<String>,
+    /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9696)),
+            data_dir: PathBuf::from("vpnaas-data"),
+            noauth_default_project: None,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    noauth_default_project: Option<String>,
+    log: Option<String>,
+}
+
+impl Config {
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("vpnaas.db")
+    }
+
+    /// Loads the settings: defaults, then the file (`--config` or `VPNAAS_CONFIG`), then
+    /// `VPNAAS_*` environment variables, then command-line flags.
+    pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let mut c = Config::default();
+        let file = flags
+            .config
+            .clone()
+            .or_else(|| env("VPNAAS_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            c.apply_file(&path)?;
+        }
+        if let Some(v) = env("VPNAAS_LISTEN") {
+            c.listen = parse_listen(&v)?;
+        }
+        if let Some(v) = env("VPNAAS_DATA_DIR") {
+            c.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("VPNAAS_NOAUTH_DEFAULT_PROJECT") {
+            c.noauth_default_project = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = env("VPNAAS_LOG") {
+            c.log = v;
+        }
+        if let Some(v) = &flags.listen {
+            c.listen = parse_listen(v)?;
+        }
+        if let Some(v) = &flags.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        Ok(c)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let f: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))?;
+        if let Some(v) = f.listen {
+            self.listen = parse_listen(&v)?;
+        }
+        if let Some(v) = f.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = f.noauth_default_project {
+            self.noauth_default_project = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = f.log {
+            self.log = v;
+        }
+        Ok(())
+    }
+}
+
+fn parse_listen(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("listen must be an address:port such as 127.0.0.1:9696, not {v:?}"))
+}
+
+/// Command-line flags that override the settings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_environment_which_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("vpnaas-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "VPNAAS_DATA_DIR").then(|| "/e".to_owned());
+        let flags = Flags {
+            config: Some(file),
+            listen: Some("127.0.0.1:2000".into()),
+            data_dir: None,
+        };
+        let c = Config::load(&flags, env).unwrap();
+        assert_eq!(c.listen.port(), 2000);
+        assert_eq!(c.data_dir, PathBuf::from("/e"));
+        assert_eq!(c.log, "debug");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("vpnaas-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "lissten = \"x\"\n").unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        assert!(Config::load(&flags, |_| None).is_err());
+    }
+}

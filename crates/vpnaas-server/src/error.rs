@@ -1,0 +1,88 @@
+//! The one error path to HTTP: every failure becomes the NeutronError envelope here.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vpnaas_core::{Class, Fault};
+
+use crate::store::StoreError;
+
+/// A failed request: a refusal the caller can act on, or a storage failure.
+#[derive(Debug)]
+pub enum Error {
+    Fault(Fault),
+    Store(StoreError),
+}
+
+impl From<Fault> for Error {
+    fn from(f: Fault) -> Self {
+        Error::Fault(f)
+    }
+}
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Store(e.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn status(class: Class) -> StatusCode {
+    match class {
+        Class::BadRequest => StatusCode::BAD_REQUEST,
+        Class::Unauthorized => StatusCode::UNAUTHORIZED,
+        Class::Forbidden => StatusCode::FORBIDDEN,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Class::Conflict => StatusCode::CONFLICT,
+        Class::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The envelope of reference §2.1.
+pub fn envelope(code: StatusCode, type_name: &str, message: &str) -> Response {
+    let body =
+        serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}});
+    (code, axum::Json(body)).into_response()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Error::Fault(fault) => {
+                let mut resp =
+                    envelope(status(fault.class()), fault.type_name(), &fault.to_string());
+                if fault.class() == Class::Unauthorized {
+                    resp.headers_mut().insert(
+                        "www-authenticate",
+                        HeaderValue::from_static("Keystone uri=\"\""),
+                    );
+                }
+                resp
+            }
+            // The cause is logged once here; the caller learns nothing internal.
+            Error::Store(StoreError::Unavailable(cause)) => {
+                tracing::warn!(error.cause = %cause, "database unavailable");
+                envelope(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The service is unavailable: the database cannot be reached. Retry later.",
+                )
+            }
+            Error::Store(StoreError::Corrupt(cause)) => {
+                tracing::error!(error.cause = %cause, "request failed");
+                envelope(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "HTTPInternalServerError",
+                    "Request Failed: internal server error while processing your request.",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! IPsec site connections: every rule of reference §2.3 in its order, over objects loaded in one transaction.
+
+use sqlx::AnyConnection;
+use vpnaas_core::resources::{
+    ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection,
+    Stored, Subnet, VpnService,
+};
+use vpnaas_core::rules::{self, LocalSide, Mode};
+use vpnaas_core::Fault;
+
+use super::{fetch, fetch_id, find, new_meta, owner, Service};
+use crate::auth::Caller;
+use crate::clock::now_micros;
+use crate::error::Result;
+use crate::store;
+
+impl Service {
+    pub async fn create_connection(
+        &self,
+        caller: &Caller,
+        draft: Draft<NewConnection>,
+    ) -> Result<SiteConnection> {
+        let project = owner(caller, &draft.owner)?;
+        let mut w = self.store.begin_write().await?;
+        let new = draft.spec;
+        // DECISIONS D2: a missing service is a 404, not the reference's 500.
+        let service: VpnService = fetch_id(w.conn(), caller, new.vpnservice_id).await?;
+        let _: IkePolicy = fetch_id(w.conn(), caller, new.ikepolicy_id).await?;
+        let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, new.ipsecpolicy_id).await?;
+        rules::check_ipsec_policy_supported(&ipsec)?;
+        let item = Stored {
+            meta: new_meta(project, draft.name, draft.description),
+            spec: new.into_spec(),
+        };
+        check(w.conn(), caller, &item, &service).await?;
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    /// The stored values fill in what the patch leaves out, so mixing modes is caught
+    /// (reference §2.3, update). Accepted in any status (DECISIONS D4).
+    pub async fn update_connection(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: ConnectionPatch,
+    ) -> Result<SiteConnection> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: SiteConnection = fetch(w.conn(), caller, id).await?;
+        patch.apply(&mut item);
+        let service: VpnService = fetch_id(w.conn(), caller, item.spec.vpnservice_id).await?;
+        check(w.conn(), caller, &item, &service).await?;
+        item.meta.touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.delete_unreferenced::<SiteConnection>(caller, id, &[], Fault::SiteConnectionNotFound)
+            .await
+    }
+}
+
+/// Loads the local side the connection's mode needs and runs the rules over it.
+async fn check(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    item: &SiteConnection,
+    service: &VpnService,
+) -> Result<()> {
+    match rules::connection_mode(&item.spec, service)? {
+        Mode::Legacy => {
+            let subnet = match service.spec.subnet_id {
+                Some(id) => store::get::<Subnet>(conn, id).await?,
+                None => None,
+            };
+            let Some(subnet) = subnet else {
+                return Err(store::StoreError::Corrupt(format!(
+                    "subnet of vpnservice {} is gone",
+                    service.meta.id
+                ))
+                .into());
+            };
+            rules::check_connection(&item.spec, service, &LocalSide::Legacy { subnet: &subnet })?;
+        }
+        Mode::EndpointGroups { local, peer } => {
+            let local: EndpointGroup = fetch_id(conn, caller, local).await?;
+            let peer: EndpointGroup = fetch_id(conn, caller, peer).await?;
+            let mut local_subnets = Vec::new();
+            if local.spec.endpoint_type == vpnaas_core::algorithms::EndpointType::Subnet {
+                for endpoint in &local.spec.endpoints {
+                    let id = uuid::Uuid::parse_str(endpoint)
+                        .map_err(|_| Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()))?;
+                    match find::<Subnet>(conn, caller, id).await? {
+                        Some(subnet) => local_subnets.push(subnet),
+                        None => {
+                            return Err(
+                                Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()).into()
+                            )
+                        }
+                    }
+                }
+            }
+            let side = LocalSide::Groups {
+                local: &local,
+                local_subnets: &local_subnets,
+                peer: &peer,
+            };
+            rules::check_connection(&item.spec, service, &side)?;
+        }
+    }
+    Ok(())
+}

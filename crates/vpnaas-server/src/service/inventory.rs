@@ -1,0 +1,256 @@
+//! The router and subnet inventory (DECISIONS D5): admins shape it; VPN objects that use it pin it (409).
+
+use uuid::Uuid;
+use vpnaas_core::resources::{
+    Draft, Router, RouterPatch, RouterSpec, Stored, Subnet, SubnetSpec, TextPatch,
+};
+use vpnaas_core::Fault;
+
+use super::{fetch, new_meta, owner, referrers, Service};
+use crate::auth::Caller;
+use crate::clock::now_micros;
+use crate::error::Result;
+use crate::store;
+
+/// The answer to `add_router_interface` / `remove_router_interface`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterInterface {
+    pub router: Router,
+    pub subnet_id: Uuid,
+}
+
+/// Inventory writes are for admins; checked after the lookup, so another project's object stays a 404.
+fn admin_only(caller: &Caller, rule: &'static str) -> Result<()> {
+    if caller.is_admin {
+        Ok(())
+    } else {
+        Err(Fault::PolicyNotAuthorized(rule).into())
+    }
+}
+
+impl Service {
+    pub async fn create_router(&self, caller: &Caller, draft: Draft<RouterSpec>) -> Result<Router> {
+        admin_only(caller, "create_router")?;
+        let item = Stored {
+            meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
+            spec: draft.spec,
+        };
+        let mut w = self.store.begin_write().await?;
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
+    pub async fn update_router(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: RouterPatch,
+    ) -> Result<Router> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: Router = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "update_router")?;
+        if let Some(gateway) = &patch.gateway {
+            if *gateway != item.spec.gateway {
+                let services =
+                    referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
+                if !services.is_empty() {
+                    return Err(Fault::RouterInUse {
+                        router: item.meta.id.to_string(),
+                        reason: format!(
+                            "is currently used by VPN service(s) {}",
+                            services.join(", ")
+                        ),
+                    }
+                    .into());
+                }
+                item.spec.gateway.clone_from(gateway);
+            }
+        }
+        patch.text.apply(&mut item.meta);
+        if let Some(up) = patch.admin_state_up {
+            item.spec.admin_state_up = up;
+        }
+        item.meta.touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn delete_router(&self, caller: &Caller, id: &str) -> Result<()> {
+        let mut w = self.store.begin_write().await?;
+        let item: Router = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "delete_router")?;
+        let router = item.meta.id.to_string();
+        let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
+        if !services.is_empty() {
+            let reason = format!(
+                "is currently used by VPN service(s) {}",
+                services.join(", ")
+            );
+            return Err(Fault::RouterInUse { router, reason }.into());
+        }
+        if !referrers(w.conn(), "subnets", "router_id", item.meta.id)
+            .await?
+            .is_empty()
+        {
+            return Err(Fault::RouterInUse {
+                router,
+                reason: "still has ports".to_owned(),
+            }
+            .into());
+        }
+        store::delete::<Router>(w.conn(), item.meta.id).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    pub async fn add_router_interface(
+        &self,
+        caller: &Caller,
+        id: &str,
+        subnet_id: Uuid,
+    ) -> Result<RouterInterface> {
+        let mut w = self.store.begin_write().await?;
+        let router: Router = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "add_router_interface")?;
+        let mut subnet: Subnet = super::fetch_id(w.conn(), caller, subnet_id).await?;
+        if let Some(attached) = subnet.spec.router_id {
+            return Err(Fault::SubnetAlreadyAttached {
+                subnet: subnet_id.to_string(),
+                router: attached.to_string(),
+            }
+            .into());
+        }
+        subnet.spec.router_id = Some(router.meta.id);
+        subnet.meta.touch(now_micros());
+        store::update(w.conn(), &subnet).await?;
+        w.commit().await?;
+        Ok(RouterInterface { router, subnet_id })
+    }
+
+    /// Reference §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
+    pub async fn remove_router_interface(
+        &self,
+        caller: &Caller,
+        id: &str,
+        subnet_id: Uuid,
+    ) -> Result<RouterInterface> {
+        let mut w = self.store.begin_write().await?;
+        let router: Router = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "remove_router_interface")?;
+        let subnet = store::get::<Subnet>(w.conn(), subnet_id).await?;
+        let Some(mut subnet) = subnet.filter(|s| s.spec.router_id == Some(router.meta.id)) else {
+            return Err(Fault::RouterInterfaceNotFoundForSubnet {
+                router: router.meta.id.to_string(),
+                subnet: subnet_id.to_string(),
+            }
+            .into());
+        };
+        let services = store::ids(
+            w.conn(),
+            "SELECT id FROM vpnservices WHERE router_id = $1 AND subnet_id = $2 ORDER BY id",
+            &[
+                router.meta.id.to_string().into(),
+                subnet_id.to_string().into(),
+            ],
+        )
+        .await?;
+        if let Some(service) = services.into_iter().next() {
+            return Err(Fault::SubnetInUseByVpnService {
+                subnet: subnet_id.to_string(),
+                vpnservice: service,
+            }
+            .into());
+        }
+        let connections = store::ids(
+            w.conn(),
+            "SELECT c.id FROM ipsec_site_connections c \
+             JOIN vpnservices s ON s.id = c.vpnservice_id \
+             JOIN endpoint_group_endpoints e ON e.parent_id = c.local_ep_group_id \
+             WHERE s.router_id = $1 AND e.value = $2 ORDER BY c.id",
+            &[
+                router.meta.id.to_string().into(),
+                subnet_id.to_string().into(),
+            ],
+        )
+        .await?;
+        if let Some(connection) = connections.into_iter().next() {
+            return Err(Fault::SubnetInUseBySiteConnection {
+                subnet: subnet_id.to_string(),
+                connection,
+            }
+            .into());
+        }
+        subnet.spec.router_id = None;
+        subnet.meta.touch(now_micros());
+        store::update(w.conn(), &subnet).await?;
+        w.commit().await?;
+        Ok(RouterInterface { router, subnet_id })
+    }
+
+    pub async fn create_subnet(&self, caller: &Caller, draft: Draft<SubnetSpec>) -> Result<Subnet> {
+        admin_only(caller, "create_subnet")?;
+        let item = Stored {
+            meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
+            spec: draft.spec,
+        };
+        let mut w = self.store.begin_write().await?;
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn update_subnet(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: TextPatch,
+    ) -> Result<Subnet> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: Subnet = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "update_subnet")?;
+        patch.apply(&mut item.meta);
+        item.meta.touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn delete_subnet(&self, caller: &Caller, id: &str) -> Result<()> {
+        let mut w = self.store.begin_write().await?;
+        let item: Subnet = fetch(w.conn(), caller, id).await?;
+        admin_only(caller, "delete_subnet")?;
+        let subnet = item.meta.id.to_string();
+        if let Some(router) = item.spec.router_id {
+            let reason =
+                format!("it is attached to router {router}; remove the router interface first");
+            return Err(Fault::SubnetInUse { subnet, reason }.into());
+        }
+        if let Some(service) = referrers(w.conn(), "vpnservices", "subnet_id", item.meta.id)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Err(Fault::SubnetInUseByVpnService {
+                subnet,
+                vpnservice: service,
+            }
+            .into());
+        }
+        let groups = store::ids(
+            w.conn(),
+            "SELECT g.id FROM endpoint_groups g JOIN endpoint_group_endpoints e ON e.parent_id = g.id \
+             WHERE g.endpoint_type = 'subnet' AND e.value = $1 ORDER BY g.id",
+            &[subnet.clone().into()],
+        )
+        .await?;
+        if let Some(group) = groups.into_iter().next() {
+            return Err(Fault::SubnetInUseByEndpointGroup { subnet, group }.into());
+        }
+        store::delete::<Subnet>(w.conn(), item.meta.id).await?;
+        w.commit().await?;
+        Ok(())
+    }
+}

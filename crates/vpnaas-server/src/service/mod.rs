@@ -1,0 +1,165 @@
+//! The service layer: business rules and transactions; every write is one transaction.
+
+mod connections;
+mod inventory;
+mod policies;
+mod vpn;
+
+use sqlx::AnyConnection;
+use uuid::Uuid;
+use vpnaas_core::resources::{Meta, Owner};
+use vpnaas_core::Fault;
+
+use crate::auth::Caller;
+use crate::clock::now_micros;
+use crate::error::Result;
+use crate::store::{self, ListQuery, Store, Table};
+
+pub use inventory::RouterInterface;
+
+/// The operations of the API, over one store.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+}
+
+/// A stored type the caller refers to by id, with the 404 its absence gives.
+pub trait Lookup: Table {
+    fn not_found(id: &str) -> Fault;
+    fn meta(&self) -> &Meta;
+    fn meta_mut(&mut self) -> &mut Meta;
+}
+
+macro_rules! lookup {
+    ($t:ty, $nf:path) => {
+        impl Lookup for $t {
+            fn not_found(id: &str) -> Fault {
+                $nf(id.to_owned())
+            }
+            fn meta(&self) -> &Meta {
+                &self.meta
+            }
+            fn meta_mut(&mut self) -> &mut Meta {
+                &mut self.meta
+            }
+        }
+    };
+}
+use vpnaas_core::resources::{
+    EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
+};
+lookup!(IkePolicy, Fault::IkePolicyNotFound);
+lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound);
+lookup!(VpnService, Fault::VpnServiceNotFound);
+lookup!(EndpointGroup, Fault::EndpointGroupNotFound);
+lookup!(SiteConnection, Fault::SiteConnectionNotFound);
+lookup!(Router, Fault::RouterNotFound);
+lookup!(Subnet, Fault::SubnetNotFound);
+
+/// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
+/// another project's row are all the same 404 (clients resolve names this way).
+pub(crate) async fn fetch<T: Lookup>(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: &str,
+) -> Result<T> {
+    let Ok(uuid) = Uuid::parse_str(id) else {
+        return Err(T::not_found(id).into());
+    };
+    match store::get::<T>(conn, uuid).await? {
+        Some(item) if caller.sees(&item.meta().project_id) => Ok(item),
+        _ => Err(T::not_found(id).into()),
+    }
+}
+
+/// Loads `T` if it exists and the caller may see it.
+pub(crate) async fn find<T: Lookup>(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<T>> {
+    Ok(store::get::<T>(conn, id)
+        .await?
+        .filter(|item| caller.sees(&item.meta().project_id)))
+}
+
+/// The same as [`fetch`] for an id that is already a UUID.
+pub(crate) async fn fetch_id<T: Lookup>(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<T> {
+    fetch::<T>(conn, caller, &id.to_string()).await
+}
+
+/// The project a new resource belongs to (reference §1.4): the caller's own, or any for an admin.
+pub(crate) fn owner(caller: &Caller, owner: &Owner) -> Result<String> {
+    match &owner.0 {
+        None => Ok(caller.project_id.clone()),
+        Some(p) if *p == caller.project_id || caller.is_admin => Ok(p.clone()),
+        Some(_) => Err(Fault::ProjectNotAllowed.into()),
+    }
+}
+
+pub(crate) fn new_meta(project_id: String, name: String, description: String) -> Meta {
+    Meta::new(project_id, name, description, now_micros())
+}
+
+impl Service {
+    pub fn new(store: Store) -> Service {
+        Service { store }
+    }
+
+    /// Lists what the caller may see: a non-admin only their project's rows.
+    pub async fn list<T: Table>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
+        if !caller.is_admin {
+            q.project = Some(caller.project_id.clone());
+        }
+        let mut tx = self.store.begin_read().await?;
+        let items = store::list::<T>(&mut tx, &q).await?;
+        tx.commit().await?;
+        Ok(items)
+    }
+
+    pub async fn show<T: Lookup>(&self, caller: &Caller, id: &str) -> Result<T> {
+        let mut tx = self.store.begin_read().await?;
+        let item = fetch::<T>(&mut tx, caller, id).await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+
+    /// Deletes a resource unless a row of `referrers` (table, column) points at it, which
+    /// is the `in_use` conflict. One transaction: no referrer can appear in between.
+    async fn delete_unreferenced<T: Lookup>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        referrer_columns: &[(&str, &str)],
+        in_use: fn(String) -> Fault,
+    ) -> Result<()> {
+        let mut w = self.store.begin_write().await?;
+        let item = fetch::<T>(w.conn(), caller, id).await?;
+        for (table, column) in referrer_columns {
+            if !referrers(w.conn(), table, column, item.id())
+                .await?
+                .is_empty()
+            {
+                return Err(in_use(item.id().to_string()).into());
+            }
+        }
+        store::delete::<T>(w.conn(), item.id()).await?;
+        w.commit().await?;
+        Ok(())
+    }
+}
+
+/// The ids of rows that refer to `id` through `column` of `table`.
+pub(crate) async fn referrers(
+    conn: &mut AnyConnection,
+    table: &str,
+    column: &str,
+    id: Uuid,
+) -> Result<Vec<String>> {
+    let sql = format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id");
+    Ok(store::ids(conn, &sql, &[id.to_string().into()]).await?)
+}

@@ -1,0 +1,150 @@
+//! VPN services (checked against the router inventory) and endpoint groups (checked against subnets).
+
+use vpnaas_core::algorithms::{EndpointType, Status};
+use vpnaas_core::resources::{
+    Draft, EndpointGroup, GroupSpec, NewService, Router, ServicePatch, ServiceSpec, Stored, Subnet,
+    TextPatch, VpnService,
+};
+use vpnaas_core::rules;
+use vpnaas_core::Fault;
+
+use super::{fetch, fetch_id, find, new_meta, owner, Service};
+use crate::auth::Caller;
+use crate::clock::now_micros;
+use crate::error::Result;
+use crate::store;
+
+impl Service {
+    /// Reference `validate_vpnservice`: the router exists and has a gateway; a legacy-mode
+    /// subnet is attached to it. The gateway's addresses are copied as the driver does.
+    pub async fn create_vpnservice(
+        &self,
+        caller: &Caller,
+        draft: Draft<NewService>,
+    ) -> Result<VpnService> {
+        let project = owner(caller, &draft.owner)?;
+        let new = draft.spec;
+        let mut w = self.store.begin_write().await?;
+        let router: Router = fetch_id(w.conn(), caller, new.router_id).await?;
+        let Some(gateway) = router.spec.gateway else {
+            return Err(Fault::RouterIsNotExternal(router.meta.id.to_string()).into());
+        };
+        if let Some(subnet_id) = new.subnet_id {
+            let attached = find::<Subnet>(w.conn(), caller, subnet_id)
+                .await?
+                .is_some_and(|s| s.spec.router_id == Some(router.meta.id));
+            if !attached {
+                return Err(Fault::SubnetIsNotConnectedToRouter {
+                    subnet: subnet_id.to_string(),
+                    router: router.meta.id.to_string(),
+                }
+                .into());
+            }
+        }
+        let item = Stored {
+            meta: new_meta(project, draft.name, draft.description),
+            spec: ServiceSpec {
+                router_id: router.meta.id,
+                subnet_id: new.subnet_id,
+                admin_state_up: new.admin_state_up,
+                external_v4_ip: gateway.v4,
+                external_v6_ip: gateway.v6,
+                status: Status::PendingCreate,
+            },
+        };
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    /// DECISIONS D4: accepted in any status.
+    pub async fn update_vpnservice(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: ServicePatch,
+    ) -> Result<VpnService> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: VpnService = fetch(w.conn(), caller, id).await?;
+        patch.apply(&mut item);
+        item.meta.touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn delete_vpnservice(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.delete_unreferenced::<VpnService>(
+            caller,
+            id,
+            &[("ipsec_site_connections", "vpnservice_id")],
+            Fault::VpnServiceInUse,
+        )
+        .await
+    }
+
+    /// Reference `validate_endpoint_group`, plus one IP version per group (which the
+    /// reference checks only when a connection uses the group).
+    pub async fn create_endpoint_group(
+        &self,
+        caller: &Caller,
+        draft: Draft<(EndpointType, Vec<String>)>,
+    ) -> Result<EndpointGroup> {
+        let project = owner(caller, &draft.owner)?;
+        let (endpoint_type, raw) = draft.spec;
+        let endpoints = rules::parse_endpoints(endpoint_type, &raw)?;
+        let meta = new_meta(project, draft.name, draft.description);
+        let mut w = self.store.begin_write().await?;
+        if endpoint_type == EndpointType::Subnet {
+            let mut versions = Vec::with_capacity(endpoints.len());
+            for endpoint in &endpoints {
+                let id = uuid::Uuid::parse_str(endpoint)
+                    .map_err(|_| Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()))?;
+                let Some(subnet) = find::<Subnet>(w.conn(), caller, id).await? else {
+                    return Err(Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()).into());
+                };
+                versions.push(subnet.spec.cidr.version());
+            }
+            rules::check_one_version(&meta.id.to_string(), versions.into_iter())?;
+        }
+        let item = Stored {
+            meta,
+            spec: GroupSpec {
+                endpoint_type,
+                endpoints,
+            },
+        };
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    pub async fn update_endpoint_group(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: TextPatch,
+    ) -> Result<EndpointGroup> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: EndpointGroup = fetch(w.conn(), caller, id).await?;
+        patch.apply(&mut item.meta);
+        item.meta.touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    /// DECISIONS D2: an endpoint group in use is a 409, like every other in-use error.
+    pub async fn delete_endpoint_group(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.delete_unreferenced::<EndpointGroup>(
+            caller,
+            id,
+            &[
+                ("ipsec_site_connections", "local_ep_group_id"),
+                ("ipsec_site_connections", "peer_ep_group_id"),
+            ],
+            Fault::EndpointGroupInUse,
+        )
+        .await
+    }
+}

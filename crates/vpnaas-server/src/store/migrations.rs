@@ -1,0 +1,195 @@
+//! Schema migrations: numbered, forward-only, each applied once in the caller's transaction.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{execute, fetch_all, StoreResult};
+
+/// Version 1: the inventory and the five VPNaaS resources.
+const V1: &str = r#"
+CREATE TABLE routers (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    admin_state_up BIGINT NOT NULL,
+    has_gateway BIGINT NOT NULL,
+    gw_network_id VARCHAR(36),
+    gw_v4_ip VARCHAR(64),
+    gw_v6_ip VARCHAR(64),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX routers_project ON routers (project_id);
+CREATE INDEX routers_name ON routers (name);
+CREATE TABLE subnets (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    cidr VARCHAR(64) NOT NULL,
+    ip_version BIGINT NOT NULL,
+    network_id VARCHAR(36),
+    router_id VARCHAR(36) REFERENCES routers (id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX subnets_project ON subnets (project_id);
+CREATE INDEX subnets_name ON subnets (name);
+CREATE INDEX subnets_router ON subnets (router_id);
+CREATE TABLE ikepolicies (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    auth_algorithm VARCHAR(32) NOT NULL,
+    encryption_algorithm VARCHAR(32) NOT NULL,
+    phase1_negotiation_mode VARCHAR(16) NOT NULL,
+    lifetime_units VARCHAR(16) NOT NULL,
+    lifetime_value BIGINT NOT NULL,
+    ike_version VARCHAR(8) NOT NULL,
+    pfs VARCHAR(16) NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX ikepolicies_project ON ikepolicies (project_id);
+CREATE INDEX ikepolicies_name ON ikepolicies (name);
+CREATE TABLE ipsecpolicies (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    transform_protocol VARCHAR(16) NOT NULL,
+    auth_algorithm VARCHAR(32) NOT NULL,
+    encryption_algorithm VARCHAR(32) NOT NULL,
+    encapsulation_mode VARCHAR(16) NOT NULL,
+    lifetime_units VARCHAR(16) NOT NULL,
+    lifetime_value BIGINT NOT NULL,
+    pfs VARCHAR(16) NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX ipsecpolicies_project ON ipsecpolicies (project_id);
+CREATE INDEX ipsecpolicies_name ON ipsecpolicies (name);
+CREATE TABLE vpnservices (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    router_id VARCHAR(36) NOT NULL REFERENCES routers (id),
+    subnet_id VARCHAR(36) REFERENCES subnets (id),
+    admin_state_up BIGINT NOT NULL,
+    external_v4_ip VARCHAR(16),
+    external_v6_ip VARCHAR(64),
+    status VARCHAR(16) NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX vpnservices_project ON vpnservices (project_id);
+CREATE INDEX vpnservices_name ON vpnservices (name);
+CREATE INDEX vpnservices_router ON vpnservices (router_id);
+CREATE INDEX vpnservices_subnet ON vpnservices (subnet_id);
+CREATE TABLE endpoint_groups (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    endpoint_type VARCHAR(16) NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX endpoint_groups_project ON endpoint_groups (project_id);
+CREATE INDEX endpoint_groups_name ON endpoint_groups (name);
+CREATE TABLE endpoint_group_endpoints (
+    parent_id VARCHAR(36) NOT NULL REFERENCES endpoint_groups (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    value VARCHAR(255) NOT NULL,
+    PRIMARY KEY (parent_id, position)
+);
+CREATE INDEX endpoint_group_endpoints_value ON endpoint_group_endpoints (value);
+CREATE TABLE ipsec_site_connections (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    peer_address VARCHAR(255) NOT NULL,
+    peer_id VARCHAR(255) NOT NULL,
+    local_id VARCHAR(255) NOT NULL,
+    route_mode VARCHAR(8) NOT NULL,
+    mtu BIGINT NOT NULL,
+    initiator VARCHAR(16) NOT NULL,
+    auth_mode VARCHAR(16) NOT NULL,
+    psk VARCHAR(255) NOT NULL,
+    dpd_action VARCHAR(16) NOT NULL,
+    dpd_interval BIGINT NOT NULL,
+    dpd_timeout BIGINT NOT NULL,
+    admin_state_up BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    vpnservice_id VARCHAR(36) NOT NULL REFERENCES vpnservices (id),
+    ikepolicy_id VARCHAR(36) NOT NULL REFERENCES ikepolicies (id),
+    ipsecpolicy_id VARCHAR(36) NOT NULL REFERENCES ipsecpolicies (id),
+    local_ep_group_id VARCHAR(36) REFERENCES endpoint_groups (id),
+    peer_ep_group_id VARCHAR(36) REFERENCES endpoint_groups (id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX ipsec_site_connections_project ON ipsec_site_connections (project_id);
+CREATE INDEX ipsec_site_connections_name ON ipsec_site_connections (name);
+CREATE INDEX ipsec_site_connections_service ON ipsec_site_connections (vpnservice_id);
+CREATE INDEX ipsec_site_connections_ike ON ipsec_site_connections (ikepolicy_id);
+CREATE INDEX ipsec_site_connections_ipsec ON ipsec_site_connections (ipsecpolicy_id);
+CREATE INDEX ipsec_site_connections_local_eg ON ipsec_site_connections (local_ep_group_id);
+CREATE INDEX ipsec_site_connections_peer_eg ON ipsec_site_connections (peer_ep_group_id);
+CREATE TABLE ipsec_peer_cidrs (
+    parent_id VARCHAR(36) NOT NULL REFERENCES ipsec_site_connections (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    value VARCHAR(64) NOT NULL,
+    PRIMARY KEY (parent_id, position)
+)
+"#;
+
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Applies every migration newer than the database's version; returns how many ran.
+pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {
+    execute(
+        conn,
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        &[],
+    )
+    .await?;
+    let rows = fetch_all(
+        conn,
+        "SELECT version FROM schema_migrations ORDER BY version DESC",
+        &[],
+    )
+    .await?;
+    let current: i64 = match rows.first() {
+        Some(r) => r.try_get(0)?,
+        None => 0,
+    };
+    let mut applied = 0;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+        if version <= current {
+            continue;
+        }
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            execute(conn, statement, &[]).await?;
+        }
+        execute(
+            conn,
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[version.into(), crate::clock::now_micros().into()],
+        )
+        .await?;
+        applied += 1;
+    }
+    Ok(applied)
+}

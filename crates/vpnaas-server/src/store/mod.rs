@@ -1,0 +1,239 @@
+//! Storage: the connection pool, migrations, write transactions and the generic row machinery, in SQL that runs on SQLite and PostgreSQL.
+//!
+//! Every statement uses `$n` placeholders and standard types (`VARCHAR`, `BIGINT`), so the
+//! same text runs on both engines through sqlx's `Any` driver. Booleans are stored as
+//! `BIGINT` 0/1 and times as microseconds since the epoch, which both engines and the
+//! `Any` driver carry without conversion.
+
+mod list;
+mod migrations;
+mod tables;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use list::{ListQuery, SortDir};
+pub use tables::{Column, ColumnKind, Table};
+
+/// A storage failure. Constraint names are mapped by the service layer where they mean something.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database cannot be reached or is read-only or full: retryable, answered 503.
+    Unavailable(String),
+    /// A stored row does not parse, or an unexpected database error: answered 500.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+            StoreError::Corrupt(m) => write!(f, "database error: {m}"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) => {
+                let msg = db.message().to_ascii_lowercase();
+                // SQLite: a full disk, a read-only file or a lock held too long.
+                if msg.contains("full")
+                    || msg.contains("readonly")
+                    || msg.contains("read-only")
+                    || msg.contains("locked")
+                {
+                    StoreError::Unavailable(e.to_string())
+                } else {
+                    StoreError::Corrupt(e.to_string())
+                }
+            }
+            _ => StoreError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database: a pool, plus (for SQLite) one in-process writer at a time, so that a
+/// write transaction never fails on a lock upgrade.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    writer: Option<Arc<Mutex<()>>>,
+    backend: &'static str,
+}
+
+/// A write transaction; on SQLite it also holds the writer lock until commit or drop.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database file `path`.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // DECISIONS/ADR 0001: an acknowledged write survives power loss
+                    // (WAL with synchronous=FULL fsyncs the log at every commit).
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 5000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store {
+            pool,
+            writer: Some(Arc::new(Mutex::new(()))),
+            backend: "sqlite",
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Brings the schema to the newest version.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut w = self.begin_write().await?;
+        let applied = migrations::run(w.conn()).await?;
+        w.commit().await?;
+        Ok(applied)
+    }
+
+    pub async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let guard = match &self.writer {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _writer: guard })
+    }
+
+    pub async fn begin_read(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A value bound to a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(s: Option<String>) -> Self {
+        Value::OptText(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Int(i64::from(b))
+    }
+}
+
+pub(crate) fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
+    let mut args = AnyArguments::default();
+    for v in values {
+        let r = match v {
+            Value::Text(s) => args.add(s.clone()),
+            Value::OptText(s) => args.add(s.clone()),
+            Value::Int(i) => args.add(*i),
+        };
+        r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    Ok(args)
+}
+
+pub(crate) async fn fetch_all(
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: &[Value],
+) -> StoreResult<Vec<AnyRow>> {
+    Ok(sqlx::query_with(sql, bind_all(values)?)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub(crate) async fn execute(
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: &[Value],
+) -> StoreResult<u64> {
+    Ok(sqlx::query_with(sql, bind_all(values)?)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Reads the first column of each row as text (ids of referring rows, for in-use checks).
+pub(crate) async fn ids(
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: &[Value],
+) -> StoreResult<Vec<String>> {
+    let rows = fetch_all(conn, sql, values).await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
+}
+
+pub use tables::{delete, get, insert, update};
+
+/// Lists rows of `T` with filters, sorting and keyset pagination done by the database.
+pub async fn list<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
+    list::run::<T>(conn, q).await
+}

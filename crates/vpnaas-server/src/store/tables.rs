@@ -1,0 +1,619 @@
+//! Row shapes: how each resource maps to its table (and its ordered child list), with generic get, insert, update and delete.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+use vpnaas_core::algorithms::*;
+use vpnaas_core::fault::Fault;
+use vpnaas_core::resources::*;
+use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk};
+
+use super::{execute, fetch_all, StoreError, StoreResult, Value};
+
+/// How a filter value is converted before it meets the column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Int,
+    Bool,
+}
+
+/// An attribute that can be filtered (and perhaps sorted) on, and the column behind it.
+#[derive(Debug)]
+pub struct Column {
+    pub attr: &'static str,
+    pub column: &'static str,
+    pub kind: ColumnKind,
+    pub sortable: bool,
+}
+
+const fn col(attr: &'static str, kind: ColumnKind) -> Column {
+    Column {
+        attr,
+        column: attr,
+        kind,
+        sortable: false,
+    }
+}
+const fn sort(attr: &'static str, column: &'static str) -> Column {
+    Column {
+        attr,
+        column,
+        kind: ColumnKind::Text,
+        sortable: true,
+    }
+}
+const fn alias(attr: &'static str, column: &'static str) -> Column {
+    Column {
+        attr,
+        column,
+        kind: ColumnKind::Text,
+        sortable: false,
+    }
+}
+
+/// The columns every resource has: `id`, `name`, the owner under both of its names
+/// (all sort keys, as in the reference) and `description`.
+macro_rules! columns {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            sort("id", "id"),
+            sort("name", "name"),
+            sort("project_id", "project_id"),
+            sort("tenant_id", "project_id"),
+            col("description", ColumnKind::Text),
+            $($extra),*
+        ]
+    };
+}
+
+/// A resource stored in one table, plus at most one ordered list of texts in a child table.
+pub trait Table: Sized {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [Column];
+    /// The child table (`parent_id`, `position`, `value`), if the resource has a list attribute.
+    const CHILD: Option<&'static str> = None;
+    fn id(&self) -> Uuid;
+    /// Every column with its value, `id` first.
+    fn to_row(&self) -> Vec<(&'static str, Value)>;
+    fn children(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self>;
+
+    fn column(attr: &str) -> Option<&'static Column> {
+        Self::COLUMNS.iter().find(|c| c.attr == attr)
+    }
+}
+
+pub async fn get<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<T>> {
+    let rows = fetch_all(
+        conn,
+        &format!("SELECT * FROM {} WHERE id = $1", T::TABLE),
+        &[id.to_string().into()],
+    )
+    .await?;
+    Ok(super::list::from_rows::<T>(conn, &rows).await?.pop())
+}
+
+pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<()> {
+    let row = item.to_row();
+    let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
+    let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
+    let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        T::TABLE,
+        names.join(", "),
+        marks.join(", ")
+    );
+    execute(conn, &sql, &values).await?;
+    insert_children(conn, item).await
+}
+
+/// Writes every column of `item` over its row; returns false when the row is gone.
+pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<bool> {
+    let row = item.to_row();
+    let mut sets = Vec::with_capacity(row.len());
+    let mut values = Vec::with_capacity(row.len() + 1);
+    for (name, value) in row.into_iter().skip(1) {
+        values.push(value);
+        sets.push(format!("{name} = ${}", values.len()));
+    }
+    values.push(item.id().to_string().into());
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ${}",
+        T::TABLE,
+        sets.join(", "),
+        values.len()
+    );
+    if execute(conn, &sql, &values).await? == 0 {
+        return Ok(false);
+    }
+    if let Some(child) = T::CHILD {
+        execute(
+            conn,
+            &format!("DELETE FROM {child} WHERE parent_id = $1"),
+            &[item.id().to_string().into()],
+        )
+        .await?;
+        insert_children(conn, item).await?;
+    }
+    Ok(true)
+}
+
+pub async fn delete<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<bool> {
+    if let Some(child) = T::CHILD {
+        execute(
+            conn,
+            &format!("DELETE FROM {child} WHERE parent_id = $1"),
+            &[id.to_string().into()],
+        )
+        .await?;
+    }
+    let n = execute(
+        conn,
+        &format!("DELETE FROM {} WHERE id = $1", T::TABLE),
+        &[id.to_string().into()],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+async fn insert_children<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<()> {
+    let Some(child) = T::CHILD else { return Ok(()) };
+    let sql = format!("INSERT INTO {child} (parent_id, position, value) VALUES ($1, $2, $3)");
+    for (i, value) in item.children().into_iter().enumerate() {
+        let position = i64::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        execute(
+            conn,
+            &sql,
+            &[item.id().to_string().into(), position.into(), value.into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn load_children<T: Table>(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> StoreResult<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let Some(child) = T::CHILD else {
+        return Ok(out);
+    };
+    // Chunks keep the statement under every engine's parameter limit.
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
+            marks.join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+        for row in fetch_all(conn, &sql, &values).await? {
+            out.entry(row.try_get::<String, _>(0)?)
+                .or_default()
+                .push(row.try_get::<String, _>(1)?);
+        }
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+fn opt_text(row: &AnyRow, col: &str) -> StoreResult<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+fn boolean(row: &AnyRow, col: &str) -> StoreResult<bool> {
+    Ok(int(row, col)? != 0)
+}
+fn uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(&text(row, col)?).map_err(corrupt)
+}
+fn opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
+    opt_text(row, col)?
+        .map(|s| Uuid::parse_str(&s).map_err(corrupt))
+        .transpose()
+}
+fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str, &str) -> Result<T, Fault>) -> StoreResult<T> {
+    parse(col, &text(row, col)?).map_err(corrupt)
+}
+fn opt_parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>> {
+    opt_text(row, col)?
+        .map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}"))))
+        .transpose()
+}
+fn opt_string<T: ToString>(v: &Option<T>) -> Value {
+    Value::OptText(v.as_ref().map(ToString::to_string))
+}
+
+fn meta_from(row: &AnyRow) -> StoreResult<Meta> {
+    Ok(Meta {
+        id: uuid(row, "id")?,
+        project_id: text(row, "project_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+        revision_number: int(row, "revision_number")?,
+    })
+}
+
+/// The common columns, `id` first, then the resource's own and the bookkeeping at the end.
+fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+    let mut row = vec![
+        ("id", meta.id.to_string().into()),
+        ("project_id", meta.project_id.clone().into()),
+        ("name", meta.name.clone().into()),
+        ("description", meta.description.clone().into()),
+    ];
+    row.extend(own);
+    row.push(("created_at", meta.created_at.into()));
+    row.push(("updated_at", meta.updated_at.into()));
+    row.push(("revision_number", meta.revision_number.into()));
+    row
+}
+
+fn lifetime_from(row: &AnyRow) -> StoreResult<Lifetime> {
+    Ok(Lifetime {
+        units: parsed(row, "lifetime_units", LifetimeUnits::parse)?,
+        value: int(row, "lifetime_value")?,
+    })
+}
+
+// ------------------------------------------------------------------ tables
+
+impl Table for IkePolicy {
+    const TABLE: &'static str = "ikepolicies";
+    const COLUMNS: &'static [Column] = columns![
+        col("auth_algorithm", ColumnKind::Text),
+        col("encryption_algorithm", ColumnKind::Text),
+        col("phase1_negotiation_mode", ColumnKind::Text),
+        col("ike_version", ColumnKind::Text),
+        col("pfs", ColumnKind::Text),
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.spec;
+        row_of(
+            &self.meta,
+            vec![
+                ("auth_algorithm", s.auth_algorithm.as_str().into()),
+                (
+                    "encryption_algorithm",
+                    s.encryption_algorithm.as_str().into(),
+                ),
+                (
+                    "phase1_negotiation_mode",
+                    s.phase1_negotiation_mode.as_str().into(),
+                ),
+                ("lifetime_units", s.lifetime.units.as_str().into()),
+                ("lifetime_value", s.lifetime.value.into()),
+                ("ike_version", s.ike_version.as_str().into()),
+                ("pfs", s.pfs.as_str().into()),
+            ],
+        )
+    }
+    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: IkeSpec {
+                auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
+                encryption_algorithm: parsed(
+                    row,
+                    "encryption_algorithm",
+                    EncryptionAlgorithm::parse,
+                )?,
+                phase1_negotiation_mode: parsed(row, "phase1_negotiation_mode", Phase1Mode::parse)?,
+                lifetime: lifetime_from(row)?,
+                ike_version: parsed(row, "ike_version", IkeVersion::parse)?,
+                pfs: parsed(row, "pfs", Pfs::parse)?,
+            },
+        })
+    }
+}
+
+impl Table for IpsecPolicy {
+    const TABLE: &'static str = "ipsecpolicies";
+    const COLUMNS: &'static [Column] = columns![
+        col("transform_protocol", ColumnKind::Text),
+        col("auth_algorithm", ColumnKind::Text),
+        col("encryption_algorithm", ColumnKind::Text),
+        col("encapsulation_mode", ColumnKind::Text),
+        col("pfs", ColumnKind::Text),
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.spec;
+        row_of(
+            &self.meta,
+            vec![
+                ("transform_protocol", s.transform_protocol.as_str().into()),
+                ("auth_algorithm", s.auth_algorithm.as_str().into()),
+                (
+                    "encryption_algorithm",
+                    s.encryption_algorithm.as_str().into(),
+                ),
+                ("encapsulation_mode", s.encapsulation_mode.as_str().into()),
+                ("lifetime_units", s.lifetime.units.as_str().into()),
+                ("lifetime_value", s.lifetime.value.into()),
+                ("pfs", s.pfs.as_str().into()),
+            ],
+        )
+    }
+    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: IpsecSpec {
+                transform_protocol: parsed(row, "transform_protocol", TransformProtocol::parse)?,
+                auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
+                encryption_algorithm: parsed(
+                    row,
+                    "encryption_algorithm",
+                    EncryptionAlgorithm::parse,
+                )?,
+                encapsulation_mode: parsed(row, "encapsulation_mode", EncapsulationMode::parse)?,
+                lifetime: lifetime_from(row)?,
+                pfs: parsed(row, "pfs", Pfs::parse)?,
+            },
+        })
+    }
+}
+
+impl Table for VpnService {
+    const TABLE: &'static str = "vpnservices";
+    const COLUMNS: &'static [Column] = columns![
+        Column {
+            attr: "router_id",
+            column: "router_id",
+            kind: ColumnKind::Text,
+            sortable: true
+        },
+        col("subnet_id", ColumnKind::Text),
+        col("admin_state_up", ColumnKind::Bool),
+        col("status", ColumnKind::Text),
+        col("external_v4_ip", ColumnKind::Text),
+        col("external_v6_ip", ColumnKind::Text),
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.spec;
+        row_of(
+            &self.meta,
+            vec![
+                ("router_id", s.router_id.to_string().into()),
+                ("subnet_id", opt_string(&s.subnet_id)),
+                ("admin_state_up", s.admin_state_up.into()),
+                ("external_v4_ip", opt_string(&s.external_v4_ip)),
+                ("external_v6_ip", opt_string(&s.external_v6_ip)),
+                ("status", s.status.as_str().into()),
+            ],
+        )
+    }
+    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: ServiceSpec {
+                router_id: uuid(row, "router_id")?,
+                subnet_id: opt_uuid(row, "subnet_id")?,
+                admin_state_up: boolean(row, "admin_state_up")?,
+                external_v4_ip: opt_parsed::<Ipv4Addr>(row, "external_v4_ip")?,
+                external_v6_ip: opt_parsed::<Ipv6Addr>(row, "external_v6_ip")?,
+                status: parsed(row, "status", Status::parse)?,
+            },
+        })
+    }
+}
+
+impl Table for EndpointGroup {
+    const TABLE: &'static str = "endpoint_groups";
+    const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
+    // `endpoint_type` is the name the SDK filters with (reference §7); `type` the attribute's.
+    const COLUMNS: &'static [Column] = columns![
+        alias("type", "endpoint_type"),
+        alias("endpoint_type", "endpoint_type")
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        row_of(
+            &self.meta,
+            vec![("endpoint_type", self.spec.endpoint_type.as_str().into())],
+        )
+    }
+    fn children(&self) -> Vec<String> {
+        self.spec.endpoints.clone()
+    }
+    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: GroupSpec {
+                endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?,
+                endpoints: children,
+            },
+        })
+    }
+}
+
+impl Table for SiteConnection {
+    const TABLE: &'static str = "ipsec_site_connections";
+    const CHILD: Option<&'static str> = Some("ipsec_peer_cidrs");
+    // `psk` is deliberately not filterable: a secret must not travel in a URL.
+    const COLUMNS: &'static [Column] = columns![
+        col("peer_address", ColumnKind::Text),
+        col("peer_id", ColumnKind::Text),
+        col("local_id", ColumnKind::Text),
+        col("route_mode", ColumnKind::Text),
+        col("mtu", ColumnKind::Int),
+        col("auth_mode", ColumnKind::Text),
+        col("initiator", ColumnKind::Text),
+        col("admin_state_up", ColumnKind::Bool),
+        col("status", ColumnKind::Text),
+        col("vpnservice_id", ColumnKind::Text),
+        col("ikepolicy_id", ColumnKind::Text),
+        col("ipsecpolicy_id", ColumnKind::Text),
+        col("local_ep_group_id", ColumnKind::Text),
+        col("peer_ep_group_id", ColumnKind::Text),
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.spec;
+        row_of(
+            &self.meta,
+            vec![
+                ("peer_address", s.peer_address.to_string().into()),
+                ("peer_id", s.peer_id.clone().into()),
+                ("local_id", s.local_id.clone().into()),
+                ("route_mode", "static".into()),
+                ("mtu", s.mtu.into()),
+                ("initiator", s.initiator.as_str().into()),
+                ("auth_mode", "psk".into()),
+                ("psk", s.psk.expose().into()),
+                ("dpd_action", s.dpd.action.as_str().into()),
+                ("dpd_interval", s.dpd.interval.into()),
+                ("dpd_timeout", s.dpd.timeout.into()),
+                ("admin_state_up", s.admin_state_up.into()),
+                ("status", s.status.as_str().into()),
+                ("vpnservice_id", s.vpnservice_id.to_string().into()),
+                ("ikepolicy_id", s.ikepolicy_id.to_string().into()),
+                ("ipsecpolicy_id", s.ipsecpolicy_id.to_string().into()),
+                ("local_ep_group_id", opt_string(&s.local_ep_group_id)),
+                ("peer_ep_group_id", opt_string(&s.peer_ep_group_id)),
+            ],
+        )
+    }
+    fn children(&self) -> Vec<String> {
+        self.spec
+            .peer_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
+        let peer_address = text(row, "peer_address")?;
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: ConnectionSpec {
+                peer_address: PeerAddress::parse(&peer_address)
+                    .ok_or_else(|| corrupt("bad peer_address"))?,
+                peer_id: text(row, "peer_id")?,
+                local_id: text(row, "local_id")?,
+                peer_cidrs: children
+                    .iter()
+                    .map(|c| Cidr::parse(c).map_err(|_| corrupt("bad peer cidr")))
+                    .collect::<Result<_, _>>()?,
+                local_ep_group_id: opt_uuid(row, "local_ep_group_id")?,
+                peer_ep_group_id: opt_uuid(row, "peer_ep_group_id")?,
+                mtu: int(row, "mtu")?,
+                initiator: parsed(row, "initiator", Initiator::parse)?,
+                psk: Psk::parse(&text(row, "psk")?).map_err(corrupt)?,
+                dpd: Dpd {
+                    action: parsed(row, "dpd_action", DpdAction::parse)?,
+                    interval: int(row, "dpd_interval")?,
+                    timeout: int(row, "dpd_timeout")?,
+                },
+                admin_state_up: boolean(row, "admin_state_up")?,
+                status: parsed(row, "status", Status::parse)?,
+                vpnservice_id: uuid(row, "vpnservice_id")?,
+                ikepolicy_id: uuid(row, "ikepolicy_id")?,
+                ipsecpolicy_id: uuid(row, "ipsecpolicy_id")?,
+            },
+        })
+    }
+}
+
+impl Table for Router {
+    const TABLE: &'static str = "routers";
+    const COLUMNS: &'static [Column] = columns![col("admin_state_up", ColumnKind::Bool)];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let gw = self.spec.gateway.as_ref();
+        row_of(
+            &self.meta,
+            vec![
+                ("admin_state_up", self.spec.admin_state_up.into()),
+                ("has_gateway", gw.is_some().into()),
+                ("gw_network_id", opt_string(&gw.and_then(|g| g.network_id))),
+                ("gw_v4_ip", opt_string(&gw.and_then(|g| g.v4))),
+                ("gw_v6_ip", opt_string(&gw.and_then(|g| g.v6))),
+            ],
+        )
+    }
+    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+        let gateway = if boolean(row, "has_gateway")? {
+            Some(Gateway {
+                network_id: opt_uuid(row, "gw_network_id")?,
+                v4: opt_parsed(row, "gw_v4_ip")?,
+                v6: opt_parsed(row, "gw_v6_ip")?,
+            })
+        } else {
+            None
+        };
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: RouterSpec {
+                admin_state_up: boolean(row, "admin_state_up")?,
+                gateway,
+            },
+        })
+    }
+}
+
+impl Table for Subnet {
+    const TABLE: &'static str = "subnets";
+    const COLUMNS: &'static [Column] = columns![
+        col("cidr", ColumnKind::Text),
+        col("ip_version", ColumnKind::Int),
+        col("network_id", ColumnKind::Text)
+    ];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> Vec<(&'static str, Value)> {
+        let s = &self.spec;
+        row_of(
+            &self.meta,
+            vec![
+                ("cidr", s.cidr.to_string().into()),
+                ("ip_version", i64::from(s.cidr.version().number()).into()),
+                ("network_id", opt_string(&s.network_id)),
+                ("router_id", opt_string(&s.router_id)),
+            ],
+        )
+    }
+    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: SubnetSpec {
+                cidr: Cidr::parse(&text(row, "cidr")?).map_err(|_| corrupt("bad cidr"))?,
+                network_id: opt_uuid(row, "network_id")?,
+                router_id: opt_uuid(row, "router_id")?,
+            },
+        })
+    }
+}

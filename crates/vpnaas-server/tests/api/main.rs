@@ -1,0 +1,14 @@
+//! Black-box tests of the vpnaas API: the real server on 127.0.0.1:0, a fresh SQLite file each.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
+mod connections;
+mod discovery;
+mod endpoint_groups;
+mod inventory;
+mod lists;
+mod policies;
+mod requests;
+mod restart;
+mod support;
+mod tenancy;
+mod vpnservices;

@@ -1,0 +1,367 @@
+//! The test harness: the real server on 127.0.0.1:0 over a fresh SQLite file, a small client, and the fixtures most tests need.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vpnaas_server::config::Config;
+
+pub const P1: &str = "p1";
+pub const P2: &str = "p2";
+pub const ADMIN: &str = "admin";
+pub const NOBODY: &str = "";
+
+pub struct App {
+    pub base: String,
+    client: reqwest::Client,
+    pub dir: PathBuf,
+    _tmp: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+/// A response: status, JSON body (Null when empty) and headers.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    /// The NeutronError `type`, or "" when the body is not an error envelope.
+    pub fn error_type(&self) -> &str {
+        self.body["NeutronError"]["type"].as_str().unwrap_or("")
+    }
+    pub fn message(&self) -> &str {
+        self.body["NeutronError"]["message"].as_str().unwrap_or("")
+    }
+    /// Asserts status, error type and that the message contains `needle`.
+    #[track_caller]
+    pub fn refused(&self, status: u16, type_name: &str, needle: &str) {
+        assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
+        assert_eq!(self.error_type(), type_name, "{:#}", self.body);
+        assert!(
+            self.message().contains(needle),
+            "message {:?} lacks {:?}",
+            self.message(),
+            needle
+        );
+        assert_eq!(self.body["NeutronError"]["detail"], "", "{:#}", self.body);
+    }
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
+        &self.body
+    }
+    /// The id of the single object in a create/show body.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let obj = self
+            .body
+            .as_object()
+            .and_then(|o| o.values().next())
+            .expect("an object body");
+        obj["id"].as_str().expect("an id").to_owned()
+    }
+}
+
+pub async fn spawn_app() -> App {
+    let tmp = TempDir::new().expect("temp dir");
+    let dir = tmp.path().to_path_buf();
+    let mut app = spawn_in(&dir).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+/// Starts a server over the data directory `dir` (which may hold an earlier server's data).
+pub async fn spawn_in(dir: &Path) -> App {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        listen: addr,
+        ..Config::default()
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(vpnaas_server::serve(config, listener, async move {
+        let _ = rx.await;
+    }));
+    let app = App {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        dir: dir.to_path_buf(),
+        _tmp: None,
+        stop: Some(tx),
+        task: Some(task),
+    };
+    // The listener is bound already; wait until the schema is migrated and requests are served.
+    for _ in 0..200 {
+        if app
+            .client
+            .get(format!("{}/", app.base))
+            .send()
+            .await
+            .is_ok()
+        {
+            return app;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("server did not start");
+}
+
+impl App {
+    /// Stops the server gracefully and hands back its data directory (kept alive).
+    pub async fn stop(mut self) -> (PathBuf, Option<TempDir>) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("server ended cleanly");
+        }
+        (self.dir.clone(), self._tmp.take())
+    }
+
+    pub async fn call(&self, method: Method, path: &str, who: &str, body: Option<Value>) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        req = match who {
+            NOBODY => req,
+            ADMIN => req
+                .header("X-Project-Id", "admin")
+                .header("X-Roles", "admin,member"),
+            project => req
+                .header("X-Project-Id", project)
+                .header("X-Roles", "member"),
+        };
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+    }
+
+    pub async fn get(&self, path: &str, who: &str) -> Resp {
+        self.call(Method::GET, path, who, None).await
+    }
+    pub async fn post(&self, path: &str, who: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, who, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, who: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, who, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, who: &str) -> Resp {
+        self.call(Method::DELETE, path, who, None).await
+    }
+
+    /// How many objects an admin sees in a collection (to prove nothing was written).
+    pub async fn count(&self, collection: &str) -> usize {
+        let r = self.get(collection, ADMIN).await;
+        let body = r.ok(200);
+        body.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    }
+}
+
+/// The inventory of one project: a router with v4 and v6 gateways, a v4 and a v6 subnet
+/// attached to it, and a v4 subnet attached to nothing.
+pub struct Topology {
+    pub router: String,
+    pub subnet4: String,
+    pub subnet6: String,
+    pub loose_subnet: String,
+    pub bare_router: String,
+}
+
+impl App {
+    pub async fn router(&self, project: &str, name: &str, gateway: Value) -> String {
+        let body = json!({"router": {"name": name, "tenant_id": project, "external_gateway_info": gateway}});
+        let r = self.post("/v2.0/routers", ADMIN, body).await;
+        r.ok(201);
+        r.id()
+    }
+
+    pub async fn subnet(&self, project: &str, name: &str, cidr: &str) -> String {
+        let r = self
+            .post(
+                "/v2.0/subnets",
+                ADMIN,
+                json!({"subnet": {"name": name, "tenant_id": project, "cidr": cidr}}),
+            )
+            .await;
+        r.ok(201);
+        r.id()
+    }
+
+    pub async fn attach(&self, router: &str, subnet: &str) {
+        let path = format!("/v2.0/routers/{router}/add_router_interface");
+        self.put(&path, ADMIN, json!({"subnet_id": subnet}))
+            .await
+            .ok(200);
+    }
+
+    pub async fn topology(&self, project: &str) -> Topology {
+        let gateway = json!({"external_fixed_ips": [{"ip_address": "172.24.4.10"}, {"ip_address": "2001:db8:ffff::10"}]});
+        let router = self.router(project, "r1", gateway).await;
+        let bare_router = self.router(project, "bare", Value::Null).await;
+        let subnet4 = self.subnet(project, "s4", "10.1.0.0/24").await;
+        let subnet6 = self.subnet(project, "s6", "2001:db8:1::/64").await;
+        let loose_subnet = self.subnet(project, "loose", "10.9.0.0/24").await;
+        self.attach(&router, &subnet4).await;
+        self.attach(&router, &subnet6).await;
+        Topology {
+            router,
+            subnet4,
+            subnet6,
+            loose_subnet,
+            bare_router,
+        }
+    }
+
+    pub async fn create(&self, collection: &str, who: &str, body: Value) -> String {
+        let r = self.post(collection, who, body).await;
+        r.ok(201);
+        r.id()
+    }
+
+    pub async fn ikepolicy(&self, who: &str) -> String {
+        self.create(IKE, who, json!({"ikepolicy": {"name": "ike"}}))
+            .await
+    }
+    pub async fn ipsecpolicy(&self, who: &str) -> String {
+        self.create(IPSEC, who, json!({"ipsecpolicy": {"name": "ipsec"}}))
+            .await
+    }
+    pub async fn vpnservice(&self, who: &str, router: &str, subnet: Option<&str>) -> String {
+        let mut body = json!({"vpnservice": {"name": "vpn", "router_id": router}});
+        if let Some(s) = subnet {
+            body["vpnservice"]["subnet_id"] = json!(s);
+        }
+        self.create(SERVICES, who, body).await
+    }
+    pub async fn group(&self, who: &str, kind: &str, endpoints: Value) -> String {
+        self.create(
+            GROUPS,
+            who,
+            json!({"endpoint_group": {"name": "g", "type": kind, "endpoints": endpoints}}),
+        )
+        .await
+    }
+}
+
+pub const IKE: &str = "/v2.0/vpn/ikepolicies";
+pub const IPSEC: &str = "/v2.0/vpn/ipsecpolicies";
+pub const SERVICES: &str = "/v2.0/vpn/vpnservices";
+pub const GROUPS: &str = "/v2.0/vpn/endpoint-groups";
+pub const CONNS: &str = "/v2.0/vpn/ipsec-site-connections";
+
+/// Everything a site connection in endpoint-group mode needs, in one project.
+pub struct Site {
+    pub topo: Topology,
+    pub ike: String,
+    pub ipsec: String,
+    pub service: String,
+    pub legacy_service: String,
+    pub local: String,
+    pub peer: String,
+}
+
+impl Site {
+    pub async fn new(app: &App, project: &str) -> Site {
+        let topo = app.topology(project).await;
+        let ike = app.ikepolicy(project).await;
+        let ipsec = app.ipsecpolicy(project).await;
+        let service = app.vpnservice(project, &topo.router, None).await;
+        let legacy_service = app
+            .vpnservice(project, &topo.router, Some(&topo.subnet4))
+            .await;
+        let local = app.group(project, "subnet", json!([topo.subnet4])).await;
+        let peer = app
+            .group(project, "cidr", json!(["10.2.0.0/24", "10.3.0.0/24"]))
+            .await;
+        Site {
+            topo,
+            ike,
+            ipsec,
+            service,
+            legacy_service,
+            local,
+            peer,
+        }
+    }
+
+    /// A valid endpoint-group-mode connection body.
+    pub fn connection(&self) -> Value {
+        json!({"ipsec_site_connection": {
+            "name": "conn", "psk": "secret", "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
+            "vpnservice_id": self.service, "ikepolicy_id": self.ike, "ipsecpolicy_id": self.ipsec,
+            "local_ep_group_id": self.local, "peer_ep_group_id": self.peer,
+        }})
+    }
+
+    /// A valid legacy-mode connection body.
+    pub fn legacy_connection(&self) -> Value {
+        json!({"ipsec_site_connection": {
+            "name": "legacy", "psk": "secret", "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
+            "vpnservice_id": self.legacy_service, "ikepolicy_id": self.ike, "ipsecpolicy_id": self.ipsec,
+            "peer_cidrs": ["10.5.0.0/24"],
+        }})
+    }
+}
+
+/// `base` with the attributes of `extra` merged into its single inner object.
+pub fn with(mut base: Value, extra: Value) -> Value {
+    let inner = base
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .and_then(Value::as_object_mut)
+        .expect("envelope");
+    for (k, v) in extra.as_object().expect("object").clone() {
+        inner.insert(k, v);
+    }
+    base
+}
+
+/// `base` without the attribute `key`.
+pub fn without(mut base: Value, key: &str) -> Value {
+    if let Some(inner) = base
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .and_then(Value::as_object_mut)
+    {
+        inner.remove(key);
+    }
+    base
+}
