@@ -53,6 +53,18 @@ pub struct Draft<S> {
     pub spec: S,
 }
 
+impl<S> Draft<S> {
+    /// A create request; absent texts are `''`, as the reference defaults them.
+    pub fn new(owner: Owner, text: TextPatch, spec: S) -> Draft<S> {
+        Draft {
+            owner,
+            name: text.name.unwrap_or_default(),
+            description: text.description.unwrap_or_default(),
+            spec,
+        }
+    }
+}
+
 /// An update of the two common texts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextPatch {
@@ -119,11 +131,6 @@ impl LifetimePatch {
         if let Some(v) = self.value {
             lifetime.value = v;
         }
-    }
-    pub fn or_default(&self) -> Lifetime {
-        let mut l = Lifetime::default();
-        self.apply(&mut l);
-        l
     }
 }
 

@@ -1,21 +1,17 @@
-//! `/v2.0/vpn/ipsec-site-connections`: attribute map, wire view and handlers.
+//! `/v2.0/vpn/ipsec-site-connections`: attribute map, wire view and request parsing.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Map, Value};
 use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
 use vpnaas_core::Fault;
 
-use super::body::{self, req, req_rw, ro, rw, Fields, Op, COMMON, MAX_LEN};
-use super::{common, list, no_content, one, show, AppState, RawBody, Resource};
+use super::body::{req, req_rw, ro, rw, Attr, Fields, MAX_LEN};
+use super::{common, optional, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
+use crate::service::Service;
 
-const ATTRS: &[body::Attr] = &[
+const ATTRS: &[Attr] = &[
     req_rw("peer_address"),
     req_rw("peer_id"),
     rw("local_id"),
@@ -38,14 +34,12 @@ const ATTRS: &[body::Attr] = &[
 /// The largest MTU: the IPv4 total-length limit (the reference sets none).
 const MAX_MTU: i64 = 65535;
 
-fn opt<T: ToString>(v: &Option<T>) -> Value {
-    v.as_ref()
-        .map_or(Value::Null, |x| Value::String(x.to_string()))
-}
-
 impl Resource for SiteConnection {
     const SINGULAR: &'static str = "ipsec_site_connection";
     const PLURAL: &'static str = "ipsec_site_connections";
+    const PATH: &'static str = "/v2.0/vpn/ipsec-site-connections";
+    const ATTRS: &'static [Attr] = ATTRS;
+
     fn view(&self) -> Map<String, Value> {
         let s = &self.spec;
         let mut m = common(&self.meta);
@@ -60,8 +54,8 @@ impl Resource for SiteConnection {
                 .collect::<Vec<_>>()
                 .into(),
         );
-        m.insert("local_ep_group_id".into(), opt(&s.local_ep_group_id));
-        m.insert("peer_ep_group_id".into(), opt(&s.peer_ep_group_id));
+        m.insert("local_ep_group_id".into(), optional(&s.local_ep_group_id));
+        m.insert("peer_ep_group_id".into(), optional(&s.peer_ep_group_id));
         m.insert("route_mode".into(), "static".into());
         m.insert("mtu".into(), s.mtu.into());
         m.insert("initiator".into(), s.initiator.as_str().into());
@@ -78,6 +72,48 @@ impl Resource for SiteConnection {
         m.insert("ikepolicy_id".into(), s.ikepolicy_id.to_string().into());
         m.insert("ipsecpolicy_id".into(), s.ipsecpolicy_id.to_string().into());
         m
+    }
+
+    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+        let owner = f.owner()?;
+        let vpnservice_id = f
+            .uuid("vpnservice_id")?
+            .ok_or(Fault::RequiredMissing("vpnservice_id"))?;
+        let ikepolicy_id = f
+            .uuid("ikepolicy_id")?
+            .ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
+        let ipsecpolicy_id = f
+            .uuid("ipsecpolicy_id")?
+            .ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
+        let p = patch(&mut f)?;
+        let new = NewConnection {
+            peer_address: p
+                .peer_address
+                .ok_or(Fault::RequiredMissing("peer_address"))?,
+            peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
+            local_id: p.local_id.unwrap_or_default(),
+            peer_cidrs: p.peer_cidrs.unwrap_or_default(),
+            local_ep_group_id: p.local_ep_group_id.flatten(),
+            peer_ep_group_id: p.peer_ep_group_id.flatten(),
+            mtu: p.mtu.unwrap_or(1500),
+            initiator: p.initiator.unwrap_or(Initiator::BiDirectional),
+            psk: p.psk.ok_or(Fault::RequiredMissing("psk"))?,
+            dpd: p.dpd.unwrap_or_default(),
+            admin_state_up: p.admin_state_up.unwrap_or(true),
+            vpnservice_id,
+            ikepolicy_id,
+            ipsecpolicy_id,
+        };
+        svc.create_connection(caller, Draft::new(owner, p.text, new))
+            .await
+    }
+
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+        svc.update_connection(caller, id, patch(&mut f)?).await
+    }
+
+    async fn delete(svc: &Service, caller: &Caller, id: &str) -> Result<()> {
+        svc.delete_connection(caller, id).await
     }
 }
 
@@ -107,95 +143,4 @@ fn patch(f: &mut Fields) -> Result<ConnectionPatch, Fault> {
         dpd: f.dpd("dpd")?,
         admin_state_up: f.boolean("admin_state_up")?,
     })
-}
-
-fn parse(bytes: &[u8], op: Op) -> Result<Fields, Fault> {
-    body::parse(
-        bytes,
-        SiteConnection::SINGULAR,
-        SiteConnection::PLURAL,
-        &[&COMMON, ATTRS],
-        op,
-    )
-}
-
-async fn create(
-    State(st): State<AppState>,
-    caller: Caller,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let mut f = parse(&b, Op::Create)?;
-    let owner = f.owner()?;
-    let vpnservice_id = f
-        .uuid("vpnservice_id")?
-        .ok_or(Fault::RequiredMissing("vpnservice_id"))?;
-    let ikepolicy_id = f
-        .uuid("ikepolicy_id")?
-        .ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
-    let ipsecpolicy_id = f
-        .uuid("ipsecpolicy_id")?
-        .ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
-    let p = patch(&mut f)?;
-    let new = NewConnection {
-        peer_address: p
-            .peer_address
-            .ok_or(Fault::RequiredMissing("peer_address"))?,
-        peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
-        local_id: p.local_id.unwrap_or_default(),
-        peer_cidrs: p.peer_cidrs.unwrap_or_default(),
-        local_ep_group_id: p.local_ep_group_id.flatten(),
-        peer_ep_group_id: p.peer_ep_group_id.flatten(),
-        mtu: p.mtu.unwrap_or(1500),
-        initiator: p.initiator.unwrap_or(Initiator::BiDirectional),
-        psk: p.psk.ok_or(Fault::RequiredMissing("psk"))?,
-        dpd: p.dpd.unwrap_or_default(),
-        admin_state_up: p.admin_state_up.unwrap_or(true),
-        vpnservice_id,
-        ikepolicy_id,
-        ipsecpolicy_id,
-    };
-    let draft = Draft {
-        owner,
-        name: p.text.name.unwrap_or_default(),
-        description: p.text.description.unwrap_or_default(),
-        spec: new,
-    };
-    Ok(one(
-        StatusCode::CREATED,
-        &st.service.create_connection(&caller, draft).await?,
-    ))
-}
-
-async fn update(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let p = patch(&mut parse(&b, Op::Update)?)?;
-    Ok(one(
-        StatusCode::OK,
-        &st.service.update_connection(&caller, &id, p).await?,
-    ))
-}
-
-async fn delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    st.service.delete_connection(&caller, &id).await?;
-    Ok(no_content())
-}
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/ipsec-site-connections",
-            get(list::<SiteConnection>).post(create),
-        )
-        .route(
-            "/ipsec-site-connections/{id}",
-            get(show::<SiteConnection>).put(update).delete(delete),
-        )
 }

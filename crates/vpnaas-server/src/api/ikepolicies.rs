@@ -1,32 +1,41 @@
-//! `/v2.0/vpn/ikepolicies`: attribute map, wire view and handlers.
+//! `/v2.0/vpn/ikepolicies`: attribute map, wire view and request parsing.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Map, Value};
 use vpnaas_core::algorithms::*;
 use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec};
 use vpnaas_core::Fault;
 
-use super::body::{self, rw, Fields, Op, COMMON};
-use super::{common, list, no_content, one, show, AppState, RawBody, Resource};
+use super::body::{rw, Attr, Fields};
+use super::{common, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
+use crate::service::Service;
 
-const ATTRS: &[body::Attr] = &[
-    rw("auth_algorithm"),
-    rw("encryption_algorithm"),
-    rw("phase1_negotiation_mode"),
-    rw("lifetime"),
-    rw("ike_version"),
-    rw("pfs"),
-];
+fn patch(f: &mut Fields) -> Result<IkePatch, Fault> {
+    Ok(IkePatch {
+        text: f.text_patch()?,
+        auth_algorithm: f.choice("auth_algorithm", AuthAlgorithm::parse)?,
+        encryption_algorithm: f.choice("encryption_algorithm", EncryptionAlgorithm::parse)?,
+        phase1_negotiation_mode: f.choice("phase1_negotiation_mode", Phase1Mode::parse)?,
+        lifetime: f.lifetime("lifetime")?,
+        ike_version: f.choice("ike_version", IkeVersion::parse)?,
+        pfs: f.choice("pfs", Pfs::parse)?,
+    })
+}
 
 impl Resource for IkePolicy {
     const SINGULAR: &'static str = "ikepolicy";
     const PLURAL: &'static str = "ikepolicies";
+    const PATH: &'static str = "/v2.0/vpn/ikepolicies";
+    const ATTRS: &'static [Attr] = &[
+        rw("auth_algorithm"),
+        rw("encryption_algorithm"),
+        rw("phase1_negotiation_mode"),
+        rw("lifetime"),
+        rw("ike_version"),
+        rw("pfs"),
+    ];
+
     fn view(&self) -> Map<String, Value> {
         let s = &self.spec;
         let mut m = common(&self.meta);
@@ -47,76 +56,21 @@ impl Resource for IkePolicy {
         m.insert("pfs".into(), s.pfs.as_str().into());
         m
     }
-}
 
-fn patch(bytes: &[u8], op: Op) -> Result<(Fields, IkePatch), Fault> {
-    let mut f = body::parse(
-        bytes,
-        IkePolicy::SINGULAR,
-        IkePolicy::PLURAL,
-        &[&COMMON, ATTRS],
-        op,
-    )?;
-    let p = IkePatch {
-        text: f.text_patch()?,
-        auth_algorithm: f.choice("auth_algorithm", AuthAlgorithm::parse)?,
-        encryption_algorithm: f.choice("encryption_algorithm", EncryptionAlgorithm::parse)?,
-        phase1_negotiation_mode: f.choice("phase1_negotiation_mode", Phase1Mode::parse)?,
-        lifetime: f.lifetime("lifetime")?,
-        ike_version: f.choice("ike_version", IkeVersion::parse)?,
-        pfs: f.choice("pfs", Pfs::parse)?,
-    };
-    Ok((f, p))
-}
+    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+        let owner = f.owner()?;
+        let p = patch(&mut f)?;
+        let mut spec = IkeSpec::default();
+        p.apply_spec(&mut spec);
+        svc.create_ikepolicy(caller, Draft::new(owner, p.text, spec))
+            .await
+    }
 
-async fn create(
-    State(st): State<AppState>,
-    caller: Caller,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let (mut f, p) = patch(&b, Op::Create)?;
-    let owner = f.owner()?;
-    let mut spec = IkeSpec::default();
-    p.apply_spec(&mut spec);
-    let draft = Draft {
-        owner,
-        name: p.text.name.unwrap_or_default(),
-        description: p.text.description.unwrap_or_default(),
-        spec,
-    };
-    Ok(one(
-        StatusCode::CREATED,
-        &st.service.create_ikepolicy(&caller, draft).await?,
-    ))
-}
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+        svc.update_ikepolicy(caller, id, patch(&mut f)?).await
+    }
 
-async fn update(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let (_, p) = patch(&b, Op::Update)?;
-    Ok(one(
-        StatusCode::OK,
-        &st.service.update_ikepolicy(&caller, &id, p).await?,
-    ))
-}
-
-async fn delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    st.service.delete_ikepolicy(&caller, &id).await?;
-    Ok(no_content())
-}
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ikepolicies", get(list::<IkePolicy>).post(create))
-        .route(
-            "/ikepolicies/{id}",
-            get(show::<IkePolicy>).put(update).delete(delete),
-        )
+    async fn delete(svc: &Service, caller: &Caller, id: &str) -> Result<()> {
+        svc.delete_ikepolicy(caller, id).await
+    }
 }

@@ -3,9 +3,8 @@
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::put;
 use axum::{Json, Router as Routes};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -13,22 +12,22 @@ use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Su
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::Fault;
 
-use super::body::{self, post, req, ro, rw, show as shown, Op, COMMON};
-use super::{common, list, no_content, one, show, AppState, RawBody, Resource};
+use super::body::{post, req, ro, rw, show as shown, Attr, Fields};
+use super::{common, AppState, RawBody, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::service::RouterInterface;
-
-const ROUTER_ATTRS: &[body::Attr] = &[
-    rw("admin_state_up"),
-    rw("external_gateway_info"),
-    ro("status"),
-];
-const SUBNET_ATTRS: &[body::Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
+use crate::service::{RouterInterface, Service};
 
 impl Resource for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
+    const PATH: &'static str = "/v2.0/routers";
+    const ATTRS: &'static [Attr] = &[
+        rw("admin_state_up"),
+        rw("external_gateway_info"),
+        ro("status"),
+    ];
+
     fn view(&self) -> Map<String, Value> {
         let mut m = common(&self.meta);
         m.insert("admin_state_up".into(), self.spec.admin_state_up.into());
@@ -46,11 +45,46 @@ impl Resource for Router {
         m.insert("external_gateway_info".into(), gateway);
         m
     }
+
+    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+        let owner = f.owner()?;
+        let text = f.text_patch()?;
+        let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
+        let gateway = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
+        svc.create_router(
+            caller,
+            Draft::new(
+                owner,
+                text,
+                RouterSpec {
+                    admin_state_up,
+                    gateway,
+                },
+            ),
+        )
+        .await
+    }
+
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+        let patch = RouterPatch {
+            text: f.text_patch()?,
+            admin_state_up: f.boolean("admin_state_up")?,
+            gateway: f.raw(GW).map(|v| gateway(&v)).transpose()?,
+        };
+        svc.update_router(caller, id, patch).await
+    }
+
+    async fn delete(svc: &Service, caller: &Caller, id: &str) -> Result<()> {
+        svc.delete_router(caller, id).await
+    }
 }
 
 impl Resource for Subnet {
     const SINGULAR: &'static str = "subnet";
     const PLURAL: &'static str = "subnets";
+    const PATH: &'static str = "/v2.0/subnets";
+    const ATTRS: &'static [Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
+
     fn view(&self) -> Map<String, Value> {
         let mut m = common(&self.meta);
         m.insert("cidr".into(), self.spec.cidr.to_string().into());
@@ -63,6 +97,41 @@ impl Resource for Subnet {
             self.spec.network_id.map(|n| n.to_string()).into(),
         );
         m
+    }
+
+    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+        let owner = f.owner()?;
+        let text = f.text_patch()?;
+        let raw = f
+            .string("cidr", 64)?
+            .ok_or(Fault::RequiredMissing("cidr"))?;
+        let cidr = Cidr::parse(&raw)
+            .map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
+        if let Some(v) = f.int("ip_version")? {
+            if IpVersion::from_number(v) != Some(cidr.version()) {
+                return Err(Fault::invalid(
+                    "ip_version",
+                    format!("'{v}' does not match the IP version of cidr {raw}"),
+                )
+                .into());
+            }
+        }
+        let network_id = f.uuid_or_none("network_id")?.flatten();
+        let spec = SubnetSpec {
+            cidr,
+            network_id,
+            router_id: None,
+        };
+        svc.create_subnet(caller, Draft::new(owner, text, spec))
+            .await
+    }
+
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+        svc.update_subnet(caller, id, f.text_patch()?).await
+    }
+
+    async fn delete(svc: &Service, caller: &Caller, id: &str) -> Result<()> {
+        svc.delete_subnet(caller, id).await
     }
 }
 
@@ -131,70 +200,6 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
     Ok(Some(g))
 }
 
-async fn create_router(
-    State(st): State<AppState>,
-    caller: Caller,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let mut f = body::parse(
-        &b,
-        Router::SINGULAR,
-        Router::PLURAL,
-        &[&COMMON, ROUTER_ATTRS],
-        Op::Create,
-    )?;
-    let owner = f.owner()?;
-    let text = f.text_patch()?;
-    let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
-    let gw = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
-    let draft = Draft {
-        owner,
-        name: text.name.unwrap_or_default(),
-        description: text.description.unwrap_or_default(),
-        spec: RouterSpec {
-            admin_state_up,
-            gateway: gw,
-        },
-    };
-    Ok(one(
-        StatusCode::CREATED,
-        &st.service.create_router(&caller, draft).await?,
-    ))
-}
-
-async fn update_router(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let mut f = body::parse(
-        &b,
-        Router::SINGULAR,
-        Router::PLURAL,
-        &[&COMMON, ROUTER_ATTRS],
-        Op::Update,
-    )?;
-    let patch = RouterPatch {
-        text: f.text_patch()?,
-        admin_state_up: f.boolean("admin_state_up")?,
-        gateway: f.raw(GW).map(|v| gateway(&v)).transpose()?,
-    };
-    Ok(one(
-        StatusCode::OK,
-        &st.service.update_router(&caller, &id, patch).await?,
-    ))
-}
-
-async fn delete_router(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    st.service.delete_router(&caller, &id).await?;
-    Ok(no_content())
-}
-
 /// The body of `add_router_interface` / `remove_router_interface`: `{"subnet_id": ...}`, no envelope.
 fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
     let v: Value =
@@ -259,95 +264,15 @@ async fn remove_interface(
     ))
 }
 
-async fn create_subnet(
-    State(st): State<AppState>,
-    caller: Caller,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let mut f = body::parse(
-        &b,
-        Subnet::SINGULAR,
-        Subnet::PLURAL,
-        &[&COMMON, SUBNET_ATTRS],
-        Op::Create,
-    )?;
-    let owner = f.owner()?;
-    let text = f.text_patch()?;
-    let raw = f
-        .string("cidr", 64)?
-        .ok_or(Fault::RequiredMissing("cidr"))?;
-    let cidr = Cidr::parse(&raw)
-        .map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
-    if let Some(v) = f.int("ip_version")? {
-        if IpVersion::from_number(v) != Some(cidr.version()) {
-            return Err(Fault::invalid(
-                "ip_version",
-                format!("'{v}' does not match the IP version of cidr {raw}"),
-            )
-            .into());
-        }
-    }
-    let network_id = f.uuid_or_none("network_id")?.flatten();
-    let draft = Draft {
-        owner,
-        name: text.name.unwrap_or_default(),
-        description: text.description.unwrap_or_default(),
-        spec: SubnetSpec {
-            cidr,
-            network_id,
-            router_id: None,
-        },
-    };
-    Ok(one(
-        StatusCode::CREATED,
-        &st.service.create_subnet(&caller, draft).await?,
-    ))
-}
-
-async fn update_subnet(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    RawBody(b): RawBody,
-) -> Result<Response> {
-    let mut f = body::parse(
-        &b,
-        Subnet::SINGULAR,
-        Subnet::PLURAL,
-        &[&COMMON, SUBNET_ATTRS],
-        Op::Update,
-    )?;
-    let patch = f.text_patch()?;
-    Ok(one(
-        StatusCode::OK,
-        &st.service.update_subnet(&caller, &id, patch).await?,
-    ))
-}
-
-async fn delete_subnet(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    st.service.delete_subnet(&caller, &id).await?;
-    Ok(no_content())
-}
-
-pub fn routes() -> Routes<AppState> {
+/// The two router actions of the Neutron L3 API; the collections themselves are generic.
+pub fn interface_routes() -> Routes<AppState> {
     Routes::new()
-        .route("/routers", get(list::<Router>).post(create_router))
         .route(
-            "/routers/{id}",
-            get(show::<Router>).put(update_router).delete(delete_router),
+            "/v2.0/routers/{id}/add_router_interface",
+            put(add_interface),
         )
-        .route("/routers/{id}/add_router_interface", put(add_interface))
         .route(
-            "/routers/{id}/remove_router_interface",
+            "/v2.0/routers/{id}/remove_router_interface",
             put(remove_interface),
-        )
-        .route("/subnets", get(list::<Subnet>).post(create_subnet))
-        .route(
-            "/subnets/{id}",
-            get(show::<Subnet>).put(update_subnet).delete(delete_subnet),
         )
 }

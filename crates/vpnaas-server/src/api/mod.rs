@@ -10,6 +10,7 @@ mod ipsecpolicies;
 pub mod query;
 mod vpnservices;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,9 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value};
-use vpnaas_core::resources::Meta;
+use vpnaas_core::resources::{
+    EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService,
+};
 use vpnaas_core::Fault;
 
+use self::body::{Attr, Fields, Op, COMMON};
 use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::config::Config;
@@ -39,12 +43,29 @@ pub struct AppState {
     pub config: Arc<Config>,
 }
 
-/// A resource served under a collection URL.
+/// A resource served under a collection URL: its wire names, attribute map and view, and
+/// how a request body becomes a call of the service layer.
 pub trait Resource: Lookup + Send + Sync + 'static {
     const SINGULAR: &'static str;
     const PLURAL: &'static str;
+    /// The collection's URL path.
+    const PATH: &'static str;
+    /// The resource's own attributes (the common ones are added).
+    const ATTRS: &'static [Attr];
     /// The wire object, every attribute included.
     fn view(&self) -> Map<String, Value>;
+    fn create(
+        svc: &Service,
+        caller: &Caller,
+        body: Fields,
+    ) -> impl Future<Output = Result<Self>> + Send;
+    fn update(
+        svc: &Service,
+        caller: &Caller,
+        id: &str,
+        body: Fields,
+    ) -> impl Future<Output = Result<Self>> + Send;
+    fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The attributes every resource shows: both owner names (reference §1.3) and DECISIONS D6.
@@ -59,6 +80,12 @@ pub fn common(meta: &Meta) -> Map<String, Value> {
     m.insert("updated_at".into(), rfc3339(meta.updated_at).into());
     m.insert("revision_number".into(), meta.revision_number.into());
     m
+}
+
+/// An optional value as JSON: its text, or null.
+pub fn optional<T: ToString>(v: &Option<T>) -> Value {
+    v.as_ref()
+        .map_or(Value::Null, |x| Value::String(x.to_string()))
 }
 
 /// `{"<singular>": {...}}` with the status code of the operation.
@@ -135,8 +162,46 @@ async fn show<T: Resource>(
     Ok(Json(Value::Object(outer)).into_response())
 }
 
-fn no_content() -> Response {
-    StatusCode::NO_CONTENT.into_response()
+fn fields<T: Resource>(bytes: &[u8], op: Op) -> Result<Fields, Fault> {
+    body::parse(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], op)
+}
+
+async fn create<T: Resource>(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let item = T::create(&st.service, &caller, fields::<T>(&b, Op::Create)?).await?;
+    Ok(one(StatusCode::CREATED, &item))
+}
+
+async fn update<T: Resource>(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Result<Response> {
+    let item = T::update(&st.service, &caller, &id, fields::<T>(&b, Op::Update)?).await?;
+    Ok(one(StatusCode::OK, &item))
+}
+
+async fn delete<T: Resource>(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    T::delete(&st.service, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The five routes of a collection.
+fn resource<T: Resource>() -> Router<AppState> {
+    Router::new()
+        .route(T::PATH, get(list::<T>).post(create::<T>))
+        .route(
+            &format!("{}/{{id}}", T::PATH),
+            get(show::<T>).put(update::<T>).delete(delete::<T>),
+        )
 }
 
 /// Every response gets an `x-openstack-request-id`; every request one log line without secrets.
@@ -176,20 +241,20 @@ async fn not_found() -> Error {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let vpn = Router::new()
-        .merge(ikepolicies::routes())
-        .merge(ipsecpolicies::routes())
-        .merge(vpnservices::routes())
-        .merge(endpoint_groups::routes())
-        .merge(connections::routes());
     Router::new()
         .route("/", get(discovery::versions))
         .route("/v2.0", get(discovery::resources))
         .route("/v2.0/", get(discovery::resources))
         .route("/v2.0/extensions", get(discovery::extensions))
         .route("/v2.0/extensions/{alias}", get(discovery::extension))
-        .nest("/v2.0/vpn", vpn)
-        .nest("/v2.0", inventory::routes())
+        .merge(resource::<IkePolicy>())
+        .merge(resource::<IpsecPolicy>())
+        .merge(resource::<VpnService>())
+        .merge(resource::<EndpointGroup>())
+        .merge(resource::<SiteConnection>())
+        .merge(resource::<vpnaas_core::resources::Router>())
+        .merge(resource::<Subnet>())
+        .merge(inventory::interface_routes())
         .fallback(not_found)
         .layer(middleware::from_fn(request_id))
         .with_state(state)

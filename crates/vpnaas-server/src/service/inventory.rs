@@ -2,11 +2,11 @@
 
 use uuid::Uuid;
 use vpnaas_core::resources::{
-    Draft, Router, RouterPatch, RouterSpec, Stored, Subnet, SubnetSpec, TextPatch,
+    Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch,
 };
 use vpnaas_core::Fault;
 
-use super::{fetch, new_meta, owner, referrers, Service};
+use super::{fetch, referrers, stored, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -31,14 +31,7 @@ fn admin_only(caller: &Caller, rule: &'static str) -> Result<()> {
 impl Service {
     pub async fn create_router(&self, caller: &Caller, draft: Draft<RouterSpec>) -> Result<Router> {
         admin_only(caller, "create_router")?;
-        let item = Stored {
-            meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
-            spec: draft.spec,
-        };
-        let mut w = self.store.begin_write().await?;
-        store::insert(w.conn(), &item).await?;
-        w.commit().await?;
-        Ok(item)
+        self.insert(stored(caller, draft)?).await
     }
 
     /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
@@ -192,14 +185,7 @@ impl Service {
 
     pub async fn create_subnet(&self, caller: &Caller, draft: Draft<SubnetSpec>) -> Result<Subnet> {
         admin_only(caller, "create_subnet")?;
-        let item = Stored {
-            meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
-            spec: draft.spec,
-        };
-        let mut w = self.store.begin_write().await?;
-        store::insert(w.conn(), &item).await?;
-        w.commit().await?;
-        Ok(item)
+        self.insert(stored(caller, draft)?).await
     }
 
     pub async fn update_subnet(
@@ -208,14 +194,8 @@ impl Service {
         id: &str,
         patch: TextPatch,
     ) -> Result<Subnet> {
-        let mut w = self.store.begin_write().await?;
-        let mut item: Subnet = fetch(w.conn(), caller, id).await?;
-        admin_only(caller, "update_subnet")?;
-        patch.apply(&mut item.meta);
-        item.meta.touch(now_micros());
-        store::update(w.conn(), &item).await?;
-        w.commit().await?;
-        Ok(item)
+        self.update_texts(caller, id, patch, Some("update_subnet"))
+            .await
     }
 
     pub async fn delete_subnet(&self, caller: &Caller, id: &str) -> Result<()> {

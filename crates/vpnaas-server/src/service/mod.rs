@@ -7,7 +7,7 @@ mod vpn;
 
 use sqlx::AnyConnection;
 use uuid::Uuid;
-use vpnaas_core::resources::{Meta, Owner};
+use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
 use vpnaas_core::Fault;
 
 use crate::auth::Caller;
@@ -105,6 +105,14 @@ pub(crate) fn new_meta(project_id: String, name: String, description: String) ->
     Meta::new(project_id, name, description, now_micros())
 }
 
+/// A new stored object from a create request: its owner checked, a fresh id and times.
+pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>> {
+    Ok(Stored {
+        meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
+        spec: draft.spec,
+    })
+}
+
 impl Service {
     pub fn new(store: Store) -> Service {
         Service { store }
@@ -125,6 +133,36 @@ impl Service {
         let mut tx = self.store.begin_read().await?;
         let item = fetch::<T>(&mut tx, caller, id).await?;
         tx.commit().await?;
+        Ok(item)
+    }
+
+    /// Inserts an object whose rules need nothing else from the database.
+    async fn insert<T: Table>(&self, item: T) -> Result<T> {
+        let mut w = self.store.begin_write().await?;
+        store::insert(w.conn(), &item).await?;
+        w.commit().await?;
+        Ok(item)
+    }
+
+    /// Changes only the name and description of an object; `rule` names an admin-only policy.
+    async fn update_texts<T: Lookup>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: TextPatch,
+        admin_rule: Option<&'static str>,
+    ) -> Result<T> {
+        let mut w = self.store.begin_write().await?;
+        let mut item: T = fetch(w.conn(), caller, id).await?;
+        if let Some(rule) = admin_rule {
+            if !caller.is_admin {
+                return Err(Fault::PolicyNotAuthorized(rule).into());
+            }
+        }
+        patch.apply(item.meta_mut());
+        item.meta_mut().touch(now_micros());
+        store::update(w.conn(), &item).await?;
+        w.commit().await?;
         Ok(item)
     }
 

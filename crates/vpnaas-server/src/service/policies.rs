@@ -5,7 +5,7 @@ use vpnaas_core::resources::{
 };
 use vpnaas_core::Fault;
 
-use super::{fetch, new_meta, owner, referrers, Lookup, Service};
+use super::{fetch, referrers, stored, Lookup, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -92,14 +92,7 @@ impl Service {
     where
         Stored<S>: Policy,
     {
-        let item = Stored {
-            meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
-            spec: draft.spec,
-        };
-        let mut w = self.store.begin_write().await?;
-        store::insert(w.conn(), &item).await?;
-        w.commit().await?;
-        Ok(item)
+        self.insert(stored(caller, draft)?).await
     }
 
     /// DECISIONS D2: name and description may change while a connection uses the policy;

@@ -125,13 +125,7 @@ impl Service {
         id: &str,
         patch: TextPatch,
     ) -> Result<EndpointGroup> {
-        let mut w = self.store.begin_write().await?;
-        let mut item: EndpointGroup = fetch(w.conn(), caller, id).await?;
-        patch.apply(&mut item.meta);
-        item.meta.touch(now_micros());
-        store::update(w.conn(), &item).await?;
-        w.commit().await?;
-        Ok(item)
+        self.update_texts(caller, id, patch, None).await
     }
 
     /// DECISIONS D2: an endpoint group in use is a 409, like every other in-use error.
