@@ -137,10 +137,7 @@ mod tests {
     #[test]
     fn parse_round_trips_every_wire_value() {
         for v in EncryptionAlgorithm::ALL {
-            assert_eq!(
-                EncryptionAlgorithm::parse("e", v).map(|e| e.as_str()),
-                Ok(*v)
-            );
+            assert_eq!(EncryptionAlgorithm::parse("e", v).map(|e| e.as_str()), Ok(*v));
         }
         for v in Pfs::ALL {
             assert_eq!(Pfs::parse("pfs", v).map(|e| e.as_str()), Ok(*v));
@@ -151,9 +148,6 @@ mod tests {
     fn parse_rejects_unknown_value_naming_attribute_and_choices() {
         let err = AuthAlgorithm::parse("auth_algorithm", "md5").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("Invalid input for auth_algorithm. Reason: 'md5' is not in ['sha1'"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("Invalid input for auth_algorithm. Reason: 'md5' is not in ['sha1'"), "{msg}");
     }
 }

@@ -169,10 +169,7 @@ pub enum Fault {
 
 impl Fault {
     pub fn invalid(attr: impl Into<String>, reason: impl Into<String>) -> Fault {
-        Fault::InvalidInput {
-            attr: attr.into(),
-            reason: reason.into(),
-        }
+        Fault::InvalidInput { attr: attr.into(), reason: reason.into() }
     }
 
     pub fn class(&self) -> Class {

@@ -22,15 +22,7 @@ pub struct Meta {
 
 impl Meta {
     pub fn new(project_id: String, name: String, description: String, now: i64) -> Meta {
-        Meta {
-            id: Uuid::new_v4(),
-            project_id,
-            name,
-            description,
-            created_at: now,
-            updated_at: now,
-            revision_number: 1,
-        }
+        Meta { id: Uuid::new_v4(), project_id, name, description, created_at: now, updated_at: now, revision_number: 1 }
     }
 
     /// Marks a change: a later `updated_at` and the next revision.
@@ -56,12 +48,7 @@ pub struct Draft<S> {
 impl<S> Draft<S> {
     /// A create request; absent texts are `''`, as the reference defaults them.
     pub fn new(owner: Owner, text: TextPatch, spec: S) -> Draft<S> {
-        Draft {
-            owner,
-            name: text.name.unwrap_or_default(),
-            description: text.description.unwrap_or_default(),
-            spec,
-        }
+        Draft { owner, name: text.name.unwrap_or_default(), description: text.description.unwrap_or_default(), spec }
     }
 }
 

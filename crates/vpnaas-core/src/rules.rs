@@ -60,20 +60,12 @@ pub enum LocalSide<'a> {
     /// The service's subnet.
     Legacy { subnet: &'a Subnet },
     /// The two endpoint groups and the subnets the local group names.
-    Groups {
-        local: &'a EndpointGroup,
-        local_subnets: &'a [Subnet],
-        peer: &'a EndpointGroup,
-    },
+    Groups { local: &'a EndpointGroup, local_subnets: &'a [Subnet], peer: &'a EndpointGroup },
 }
 
 /// Steps 5 to 8 of the reference: endpoint types, attachment to the router, IP versions,
 /// DPD, MTU and the peer address family. Returns the IP version of the local side.
-pub fn check_connection(
-    spec: &ConnectionSpec,
-    service: &VpnService,
-    side: &LocalSide<'_>,
-) -> Result<IpVersion, Fault> {
+pub fn check_connection(spec: &ConnectionSpec, service: &VpnService, side: &LocalSide<'_>) -> Result<IpVersion, Fault> {
     let router = service.spec.router_id;
     let local_version = match side {
         LocalSide::Legacy { subnet } => {
@@ -85,11 +77,7 @@ pub fn check_connection(
             }
             local_version
         }
-        LocalSide::Groups {
-            local,
-            local_subnets,
-            peer,
-        } => {
+        LocalSide::Groups { local, local_subnets, peer } => {
             if local.spec.endpoint_type != EndpointType::Subnet {
                 return Err(Fault::WrongEndpointGroupType {
                     which: Which::Local,
@@ -106,9 +94,7 @@ pub fn check_connection(
                 }
             }
             let local_version = one_version(local_subnets.iter().map(|s| s.spec.cidr.version()))
-                .map_err(|()| Fault::MixedIpVersionsForEndpoints {
-                    group: local.meta.id.to_string(),
-                })?;
+                .map_err(|()| Fault::MixedIpVersionsForEndpoints { group: local.meta.id.to_string() })?;
             if peer.spec.endpoint_type != EndpointType::Cidr {
                 return Err(Fault::WrongEndpointGroupType {
                     which: Which::Peer,
@@ -116,16 +102,9 @@ pub fn check_connection(
                     expected: "cidr",
                 });
             }
-            let peer_version = one_version(
-                peer.spec
-                    .endpoints
-                    .iter()
-                    .filter_map(|e| Cidr::parse(e).ok())
-                    .map(|c| c.version()),
-            )
-            .map_err(|()| Fault::MixedIpVersionsForEndpoints {
-                group: peer.meta.id.to_string(),
-            })?;
+            let peer_version =
+                one_version(peer.spec.endpoints.iter().filter_map(|e| Cidr::parse(e).ok()).map(|c| c.version()))
+                    .map_err(|()| Fault::MixedIpVersionsForEndpoints { group: peer.meta.id.to_string() })?;
             match (local_version, peer_version) {
                 (Some(l), Some(p)) if l != p => return Err(Fault::MixedIpVersionsForConnection),
                 (Some(l), _) => l,
@@ -136,20 +115,14 @@ pub fn check_connection(
     };
     let dpd = spec.dpd;
     if dpd.interval <= 0 {
-        return Err(Fault::invalid(
-            "dpd",
-            format!("interval {} is not a positive integer", dpd.interval),
-        ));
+        return Err(Fault::invalid("dpd", format!("interval {} is not a positive integer", dpd.interval)));
     }
     if dpd.timeout <= dpd.interval {
         return Err(Fault::DpdTimeoutNotGreater);
     }
     // DECISIONS D2: zero is not "unset", it is too small.
     if spec.mtu < local_version.min_mtu() {
-        return Err(Fault::MtuTooSmall {
-            mtu: spec.mtu,
-            version: local_version.number(),
-        });
+        return Err(Fault::MtuTooSmall { mtu: spec.mtu, version: local_version.number() });
     }
     if let PeerAddress::Ip(ip) = &spec.peer_address {
         let version = IpVersion::of(ip);
@@ -158,10 +131,7 @@ pub fn check_connection(
             IpVersion::V6 => service.spec.external_v6_ip.is_some(),
         };
         if !has {
-            return Err(Fault::ExternalNetworkHasNoSubnet {
-                router: router.to_string(),
-                version: version.number(),
-            });
+            return Err(Fault::ExternalNetworkHasNoSubnet { router: router.to_string(), version: version.number() });
         }
     }
     Ok(local_version)
@@ -182,12 +152,10 @@ pub fn parse_endpoints(group_type: EndpointType, raw: &[String]) -> Result<Vec<S
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for endpoint in raw {
         let canonical = match group_type {
-            EndpointType::Cidr => Cidr::parse(endpoint)
-                .map_err(|_| invalid(endpoint, "Invalid CIDR"))?
-                .to_string(),
-            EndpointType::Subnet => Uuid::parse_str(endpoint)
-                .map_err(|_| invalid(endpoint, "Invalid UUID"))?
-                .to_string(),
+            EndpointType::Cidr => Cidr::parse(endpoint).map_err(|_| invalid(endpoint, "Invalid CIDR"))?.to_string(),
+            EndpointType::Subnet => {
+                Uuid::parse_str(endpoint).map_err(|_| invalid(endpoint, "Invalid UUID"))?.to_string()
+            }
             EndpointType::Network | EndpointType::Router | EndpointType::Vlan => endpoint.clone(),
         };
         if out.contains(&canonical) {
@@ -196,25 +164,15 @@ pub fn parse_endpoints(group_type: EndpointType, raw: &[String]) -> Result<Vec<S
         out.push(canonical);
     }
     if group_type == EndpointType::Cidr {
-        let versions = out
-            .iter()
-            .filter_map(|e| Cidr::parse(e).ok())
-            .map(|c| c.version());
+        let versions = out.iter().filter_map(|e| Cidr::parse(e).ok()).map(|c| c.version());
         check_one_version("(new)", versions)?;
     }
     Ok(out)
 }
 
 /// One IP version for all endpoints of a group (a check the reference misses for cidr groups).
-pub fn check_one_version(
-    group: &str,
-    versions: impl Iterator<Item = IpVersion>,
-) -> Result<(), Fault> {
-    one_version(versions)
-        .map(|_| ())
-        .map_err(|()| Fault::MixedIpVersionsForEndpoints {
-            group: group.to_owned(),
-        })
+pub fn check_one_version(group: &str, versions: impl Iterator<Item = IpVersion>) -> Result<(), Fault> {
+    one_version(versions).map(|_| ()).map_err(|()| Fault::MixedIpVersionsForEndpoints { group: group.to_owned() })
 }
 
 fn one_version(mut versions: impl Iterator<Item = IpVersion>) -> Result<Option<IpVersion>, ()> {
@@ -234,40 +192,13 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_present_unique_and_valid() {
-        assert_eq!(
-            parse_endpoints(EndpointType::Cidr, &[]),
-            Err(Fault::MissingEndpointForEndpointGroup)
-        );
-        let dup = parse_endpoints(
-            EndpointType::Cidr,
-            &["10.0.0.0/24".into(), "10.0.0.0/24".into()],
-        );
-        assert!(matches!(
-            dup,
-            Err(Fault::InvalidEndpointInEndpointGroup {
-                why: "Endpoints have to be unique",
-                ..
-            })
-        ));
+        assert_eq!(parse_endpoints(EndpointType::Cidr, &[]), Err(Fault::MissingEndpointForEndpointGroup));
+        let dup = parse_endpoints(EndpointType::Cidr, &["10.0.0.0/24".into(), "10.0.0.0/24".into()]);
+        assert!(matches!(dup, Err(Fault::InvalidEndpointInEndpointGroup { why: "Endpoints have to be unique", .. })));
         let bad = parse_endpoints(EndpointType::Subnet, &["nope".into()]);
-        assert!(matches!(
-            bad,
-            Err(Fault::InvalidEndpointInEndpointGroup {
-                why: "Invalid UUID",
-                ..
-            })
-        ));
-        let mixed = parse_endpoints(
-            EndpointType::Cidr,
-            &["10.0.0.0/24".into(), "2001:db8::/64".into()],
-        );
-        assert!(matches!(
-            mixed,
-            Err(Fault::MixedIpVersionsForEndpoints { .. })
-        ));
-        assert_eq!(
-            parse_endpoints(EndpointType::Vlan, &["100".into()]),
-            Ok(vec!["100".to_owned()])
-        );
+        assert!(matches!(bad, Err(Fault::InvalidEndpointInEndpointGroup { why: "Invalid UUID", .. })));
+        let mixed = parse_endpoints(EndpointType::Cidr, &["10.0.0.0/24".into(), "2001:db8::/64".into()]);
+        assert!(matches!(mixed, Err(Fault::MixedIpVersionsForEndpoints { .. })));
+        assert_eq!(parse_endpoints(EndpointType::Vlan, &["100".into()]), Ok(vec!["100".to_owned()]));
     }
 }

@@ -144,10 +144,7 @@ pub fn is_hostname(text: &str) -> bool {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    labels.iter().all(label_ok)
-        && labels
-            .last()
-            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+    labels.iter().all(label_ok) && labels.last().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A pre-shared key. Its `Debug` never shows the secret; only `expose` does.
@@ -192,10 +189,7 @@ impl Lifetime {
 impl Default for Lifetime {
     /// The reference's DB layer fills in `seconds` and `3600`.
     fn default() -> Self {
-        Lifetime {
-            units: LifetimeUnits::Seconds,
-            value: 3600,
-        }
+        Lifetime { units: LifetimeUnits::Seconds, value: 3600 }
     }
 }
 
@@ -210,11 +204,7 @@ pub struct Dpd {
 
 impl Default for Dpd {
     fn default() -> Self {
-        Dpd {
-            action: DpdAction::Hold,
-            interval: 30,
-            timeout: 120,
-        }
+        Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 }
     }
 }
 
@@ -224,10 +214,7 @@ mod tests {
 
     #[test]
     fn cidr_accepts_v4_with_host_bits_and_long_v6() {
-        assert_eq!(
-            Cidr::parse("10.0.0.1/24").map(|c| c.to_string()),
-            Ok("10.0.0.1/24".into())
-        );
+        assert_eq!(Cidr::parse("10.0.0.1/24").map(|c| c.to_string()), Ok("10.0.0.1/24".into()));
         let long = "2001:db8:1234:5678:9abc:def0:1234:5678/128";
         assert_eq!(Cidr::parse(long).map(|c| c.version()), Ok(IpVersion::V6));
     }
@@ -243,14 +230,8 @@ mod tests {
 
     #[test]
     fn peer_address_accepts_ips_and_hostnames_only() {
-        assert_eq!(
-            PeerAddress::parse("172.24.4.233").and_then(|p| p.ip_version()),
-            Some(IpVersion::V4)
-        );
-        assert!(matches!(
-            PeerAddress::parse("vpn.example.com"),
-            Some(PeerAddress::Fqdn(_))
-        ));
+        assert_eq!(PeerAddress::parse("172.24.4.233").and_then(|p| p.ip_version()), Some(IpVersion::V4));
+        assert!(matches!(PeerAddress::parse("vpn.example.com"), Some(PeerAddress::Fqdn(_))));
         assert!(PeerAddress::parse("bad host").is_none());
         assert!(PeerAddress::parse("1.2.3.999").is_none());
         assert!(PeerAddress::parse("-a.example").is_none());

@@ -1,4 +1,4 @@
-//! Who is calling: the noauth identity headers (DECISIONS D8), parsed once into a `Caller`.
+//! Who is calling: the noauth identity headers (DECISIONS D8), a noauth token map or a default project, parsed once into a `Caller`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -22,36 +22,30 @@ impl Caller {
 }
 
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn has_admin<'a>(mut roles: impl Iterator<Item = &'a str>) -> bool {
+    roles.any(|r| r.trim().eq_ignore_ascii_case("admin"))
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let project = header(parts, "x-project-id")
-            .or_else(|| header(parts, "x-tenant-id"))
-            .map(str::to_owned)
-            .or_else(|| state.config.noauth_default_project.clone());
-        let Some(project_id) = project else {
-            return Err(Fault::NotAuthenticated.into());
-        };
-        let is_admin = header(parts, "x-roles").is_some_and(|roles| {
-            roles
-                .split(',')
-                .any(|r| r.trim().eq_ignore_ascii_case("admin"))
-        });
-        Ok(Caller {
-            project_id,
-            is_admin,
-        })
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Neutron's noauth headers first, then a configured token, then the default project.
+        if let Some(project) = header(parts, "x-project-id").or_else(|| header(parts, "x-tenant-id")) {
+            let roles = header(parts, "x-roles").unwrap_or("");
+            return Ok(Caller { project_id: project.to_owned(), is_admin: has_admin(roles.split(',')) });
+        }
+        let noauth = &state.config;
+        if let Some(who) = header(parts, "x-auth-token").and_then(|t| noauth.noauth_tokens.get(t)) {
+            let is_admin = has_admin(who.roles.iter().map(String::as_str));
+            return Ok(Caller { project_id: who.project.clone(), is_admin });
+        }
+        match &noauth.noauth_default_project {
+            Some(project) => Ok(Caller { project_id: project.clone(), is_admin: false }),
+            None => Err(Fault::NotAuthenticated.into()),
+        }
     }
 }

@@ -3,10 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// RFC 3339 in UTC to the second, as Neutron renders its standard attributes (`2026-11-22T03:41:42Z`).
@@ -28,9 +25,6 @@ pub fn rfc3339(micros: i64) -> String {
 mod tests {
     #[test]
     fn rfc3339_renders_utc_seconds() {
-        assert_eq!(
-            super::rfc3339(1_700_000_000_123_456),
-            "2023-11-14T22:13:20Z"
-        );
+        assert_eq!(super::rfc3339(1_700_000_000_123_456), "2023-11-14T22:13:20Z");
     }
 }

@@ -1,5 +1,7 @@
 //! Server settings, loaded once from defaults, an optional TOML file, the environment and flags, in that order.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The project given to requests that name none; off by default (they get a 401).
     pub noauth_default_project: Option<String>,
+    /// noauth tokens: an `X-Auth-Token` found here names the caller's project and roles
+    /// (for clients such as `openstack --os-auth-type none` that send a token but no project).
+    pub noauth_tokens: NoauthTokens,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
     pub log: String,
 }
@@ -24,6 +29,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9696)),
             data_dir: PathBuf::from("vpnaas-data"),
             noauth_default_project: None,
+            noauth_tokens: NoauthTokens::default(),
             log: "info".to_owned(),
         }
     }
@@ -36,7 +42,55 @@ struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     noauth_default_project: Option<String>,
+    noauth_tokens: Option<BTreeMap<String, FileIdentity>>,
     log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIdentity {
+    project: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Who a noauth token stands for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub project: String,
+    pub roles: Vec<String>,
+}
+
+/// The noauth token map. Its `Debug` never shows a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NoauthTokens(BTreeMap<String, Identity>);
+
+impl NoauthTokens {
+    pub fn get(&self, token: &str) -> Option<&Identity> {
+        self.0.get(token)
+    }
+    pub fn insert(&mut self, token: String, identity: Identity) {
+        self.0.insert(token, identity);
+    }
+    /// `TOKEN=PROJECT[:ROLE,ROLE];...`, the environment's form.
+    fn parse(text: &str) -> Result<NoauthTokens, String> {
+        let mut map = NoauthTokens::default();
+        for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (token, who) = entry
+                .split_once('=')
+                .ok_or_else(|| "VPNAAS_NOAUTH_TOKENS entries are TOKEN=PROJECT[:ROLE,ROLE]".to_owned())?;
+            let (project, roles) = who.split_once(':').unwrap_or((who, ""));
+            let roles = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+            map.insert(token.trim().to_owned(), Identity { project: project.trim().to_owned(), roles });
+        }
+        Ok(map)
+    }
+}
+
+impl fmt::Debug for NoauthTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NoauthTokens({} tokens)", self.0.len())
+    }
 }
 
 impl Config {
@@ -48,10 +102,7 @@ impl Config {
     /// `VPNAAS_*` environment variables, then command-line flags.
     pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let mut c = Config::default();
-        let file = flags
-            .config
-            .clone()
-            .or_else(|| env("VPNAAS_CONFIG").map(PathBuf::from));
+        let file = flags.config.clone().or_else(|| env("VPNAAS_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
             c.apply_file(&path)?;
         }
@@ -63,6 +114,9 @@ impl Config {
         }
         if let Some(v) = env("VPNAAS_NOAUTH_DEFAULT_PROJECT") {
             c.noauth_default_project = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = env("VPNAAS_NOAUTH_TOKENS") {
+            c.noauth_tokens = NoauthTokens::parse(&v)?;
         }
         if let Some(v) = env("VPNAAS_LOG") {
             c.log = v;
@@ -77,10 +131,8 @@ impl Config {
     }
 
     fn apply_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let f: FileConfig =
-            toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))?;
         if let Some(v) = f.listen {
             self.listen = parse_listen(&v)?;
         }
@@ -90,6 +142,11 @@ impl Config {
         if let Some(v) = f.noauth_default_project {
             self.noauth_default_project = Some(v).filter(|s| !s.is_empty());
         }
+        if let Some(tokens) = f.noauth_tokens {
+            for (token, who) in tokens {
+                self.noauth_tokens.insert(token, Identity { project: who.project, roles: who.roles });
+            }
+        }
         if let Some(v) = f.log {
             self.log = v;
         }
@@ -98,8 +155,7 @@ impl Config {
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr, String> {
-    v.parse()
-        .map_err(|_| format!("listen must be an address:port such as 127.0.0.1:9696, not {v:?}"))
+    v.parse().map_err(|_| format!("listen must be an address:port such as 127.0.0.1:9696, not {v:?}"))
 }
 
 /// Command-line flags that override the settings.
@@ -119,21 +175,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vpnaas-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n").unwrap();
         let env = |k: &str| (k == "VPNAAS_DATA_DIR").then(|| "/e".to_owned());
-        let flags = Flags {
-            config: Some(file),
-            listen: Some("127.0.0.1:2000".into()),
-            data_dir: None,
-        };
+        let flags = Flags { config: Some(file), listen: Some("127.0.0.1:2000".into()), data_dir: None };
         let c = Config::load(&flags, env).unwrap();
         assert_eq!(c.listen.port(), 2000);
         assert_eq!(c.data_dir, PathBuf::from("/e"));
         assert_eq!(c.log, "debug");
+    }
+
+    #[test]
+    fn noauth_tokens_come_from_the_file_and_the_environment_and_never_print() {
+        let dir = std::env::temp_dir().join(format!("vpnaas-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[noauth_tokens]\nsecret-admin = { project = \"admin\", roles = [\"admin\"] }\n")
+            .unwrap();
+        let flags = Flags { config: Some(file), ..Flags::default() };
+        let c = Config::load(&flags, |_| None).unwrap();
+        assert_eq!(c.noauth_tokens.get("secret-admin").map(|i| i.roles.clone()), Some(vec!["admin".to_owned()]));
+        assert!(!format!("{c:?}").contains("secret-admin"));
+        let env = |k: &str| (k == "VPNAAS_NOAUTH_TOKENS").then(|| "notused=demo; t2=p2:member,reader".to_owned());
+        let c = Config::load(&Flags::default(), env).unwrap();
+        assert_eq!(c.noauth_tokens.get("notused").map(|i| i.project.as_str()), Some("demo"));
+        assert_eq!(c.noauth_tokens.get("t2").map(|i| i.roles.len()), Some(2));
     }
 
     #[test]
@@ -142,10 +207,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "lissten = \"x\"\n").unwrap();
-        let flags = Flags {
-            config: Some(file),
-            ..Flags::default()
-        };
+        let flags = Flags { config: Some(file), ..Flags::default() };
         assert!(Config::load(&flags, |_| None).is_err());
     }
 }

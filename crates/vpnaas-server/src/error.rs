@@ -47,8 +47,7 @@ fn status(class: Class) -> StatusCode {
 
 /// The envelope of reference §2.1.
 pub fn envelope(code: StatusCode, type_name: &str, message: &str) -> Response {
-    let body =
-        serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}});
+    let body = serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}});
     (code, axum::Json(body)).into_response()
 }
 
@@ -56,13 +55,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::Fault(fault) => {
-                let mut resp =
-                    envelope(status(fault.class()), fault.type_name(), &fault.to_string());
+                let mut resp = envelope(status(fault.class()), fault.type_name(), &fault.to_string());
                 if fault.class() == Class::Unauthorized {
-                    resp.headers_mut().insert(
-                        "www-authenticate",
-                        HeaderValue::from_static("Keystone uri=\"\""),
-                    );
+                    resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Keystone uri=\"\""));
                 }
                 resp
             }

@@ -20,20 +20,11 @@ use crate::store::Store;
 
 /// Opens the configured database, creating its directory, and brings its schema up to date.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     let path = config.database_path();
-    let store = Store::open_sqlite(&path)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| format!("cannot migrate {}: {e}", path.display()))?;
+    let store = Store::open_sqlite(&path).await.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    store.migrate().await.map_err(|e| format!("cannot migrate {}: {e}", path.display()))?;
     Ok(store)
 }
 
@@ -56,15 +47,9 @@ pub async fn serve(
         "vpnaas listening on http://{addr} with data in {}",
         config.data_dir.display()
     );
-    let state = AppState {
-        service: Service::new(store.clone()),
-        config: Arc::new(config),
-    };
+    let state = AppState { service: Service::new(store.clone()), config: Arc::new(config) };
     let app = api::router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string());
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
     store.close().await;
     result
 }

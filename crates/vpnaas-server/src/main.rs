@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use vpnaas_server::config::{Config, Flags};
 
-const USAGE: &str =
-    "usage: vpnaas <serve|migrate> [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]
+const USAGE: &str = "usage: vpnaas <serve|migrate> [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]
 
   serve     serve the VPNaaS v2.0 API (default 127.0.0.1:9696, data in ./vpnaas-data)
   migrate   create or upgrade the database, then exit
@@ -19,11 +18,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
     let mut flags = Flags::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--config" => flags.config = Some(PathBuf::from(value("--config")?)),
             "--listen" => flags.listen = Some(value("--listen")?),
@@ -40,14 +35,13 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let config =
-        match parse_flags(&args[1..]).and_then(|f| Config::load(&f, |k| std::env::var(k).ok())) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("vpnaas: {e}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        };
+    let config = match parse_flags(&args[1..]).and_then(|f| Config::load(&f, |k| std::env::var(k).ok())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vpnaas: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))

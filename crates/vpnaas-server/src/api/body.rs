@@ -26,48 +26,23 @@ pub struct Attr {
 
 /// Writable on create and update.
 pub const fn rw(name: &'static str) -> Attr {
-    Attr {
-        name,
-        post: true,
-        put: true,
-        required: false,
-    }
+    Attr { name, post: true, put: true, required: false }
 }
 /// Writable on create only.
 pub const fn post(name: &'static str) -> Attr {
-    Attr {
-        name,
-        post: true,
-        put: false,
-        required: false,
-    }
+    Attr { name, post: true, put: false, required: false }
 }
 /// Required on create, not updatable.
 pub const fn req(name: &'static str) -> Attr {
-    Attr {
-        name,
-        post: true,
-        put: false,
-        required: true,
-    }
+    Attr { name, post: true, put: false, required: true }
 }
 /// Required on create and updatable.
 pub const fn req_rw(name: &'static str) -> Attr {
-    Attr {
-        name,
-        post: true,
-        put: true,
-        required: true,
-    }
+    Attr { name, post: true, put: true, required: true }
 }
 /// Shown, never written.
 pub const fn ro(name: &'static str) -> Attr {
-    Attr {
-        name,
-        post: false,
-        put: false,
-        required: false,
-    }
+    Attr { name, post: false, put: false, required: false }
 }
 
 /// The attributes every resource shares.
@@ -95,18 +70,11 @@ pub struct Fields {
 }
 
 /// Opens `{"<singular>": {...}}` and checks the attribute map.
-pub fn parse(
-    bytes: &[u8],
-    singular: &'static str,
-    plural: &str,
-    attrs: &[&[Attr]],
-    op: Op,
-) -> Result<Fields, Fault> {
+pub fn parse(bytes: &[u8], singular: &'static str, plural: &str, attrs: &[&[Attr]], op: Op) -> Result<Fields, Fault> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Fault::ResourceBodyRequired);
     }
-    let body: Value =
-        serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
     let Value::Object(mut outer) = body else {
         return Err(Fault::BodyInvalid);
     };
@@ -166,21 +134,16 @@ pub fn to_bool(attr: &str, v: &Value) -> Result<bool, Fault> {
         Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
         Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => Ok(false),
-        other => Err(bad(
-            attr,
-            format!("'{}' cannot be converted to boolean", show(other)),
-        )),
+        other => Err(bad(attr, format!("'{}' cannot be converted to boolean", show(other)))),
     }
 }
 
 /// neutron-lib `convert_to_int`: integers and their decimal strings (the CLI sends `"1400"`).
 pub fn to_int(attr: &str, v: &Value) -> Result<i64, Fault> {
     let n = match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                .map(|f| f as i64)
-        }),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+        }
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
@@ -195,11 +158,7 @@ fn non_negative(attr: &str, v: &Value) -> Result<i64, Fault> {
     Ok(n)
 }
 
-fn dict<'a>(
-    attr: &str,
-    v: &'a Value,
-    keys: &[&str],
-) -> Result<Option<&'a Map<String, Value>>, Fault> {
+fn dict<'a>(attr: &str, v: &'a Value, keys: &[&str]) -> Result<Option<&'a Map<String, Value>>, Fault> {
     match v {
         // `convert_none_to_empty_dict`
         Value::Null => Ok(None),
@@ -207,7 +166,10 @@ fn dict<'a>(
             if let Some(k) = m.keys().find(|k| !keys.contains(&k.as_str())) {
                 return Err(bad(
                     attr,
-                    format!("Validation of dictionary's keys failed. Unexpected key '{k}', expected keys: {}", keys.join(", ")),
+                    format!(
+                        "Validation of dictionary's keys failed. Unexpected key '{k}', expected keys: {}",
+                        keys.join(", ")
+                    ),
                 ));
             }
             Ok(Some(m))
@@ -232,10 +194,7 @@ impl Fields {
 
     /// The common texts of an update (and of a create, where absent means `''`).
     pub fn text_patch(&mut self) -> Result<TextPatch, Fault> {
-        Ok(TextPatch {
-            name: self.string("name", MAX_LEN)?,
-            description: self.string("description", MAX_LEN)?,
-        })
+        Ok(TextPatch { name: self.string("name", MAX_LEN)?, description: self.string("description", MAX_LEN)? })
     }
 
     /// `type:string` with a maximum length.
@@ -246,19 +205,14 @@ impl Fields {
                 Err(bad(name, format!("'{s}' exceeds maximum length of {max}")))
             }
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(bad(
-                name,
-                format!("'{}' is not a valid string", show(&other)),
-            )),
+            Some(other) => Err(bad(name, format!("'{}' is not a valid string", show(&other)))),
         }
     }
 
     /// A string that must not be empty.
     pub fn nonempty(&mut self, name: &str, max: usize) -> Result<Option<String>, Fault> {
         match self.string(name, max)? {
-            Some(s) if s.trim().is_empty() => {
-                Err(bad(name, "the value must not be empty".to_owned()))
-            }
+            Some(s) if s.trim().is_empty() => Err(bad(name, "the value must not be empty".to_owned())),
             other => Ok(other),
         }
     }
@@ -272,11 +226,7 @@ impl Fields {
     }
 
     /// A value of a closed set, parsed by the set's own `parse`.
-    pub fn choice<E>(
-        &mut self,
-        name: &str,
-        parse: fn(&str, &str) -> Result<E, Fault>,
-    ) -> Result<Option<E>, Fault> {
+    pub fn choice<E>(&mut self, name: &str, parse: fn(&str, &str) -> Result<E, Fault>) -> Result<Option<E>, Fault> {
         self.take(name).map(|v| parse(name, &show(&v))).transpose()
     }
 
@@ -303,10 +253,7 @@ impl Fields {
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    other => Err(bad(
-                        name,
-                        format!("'{}' is not a valid string", show(&other)),
-                    )),
+                    other => Err(bad(name, format!("'{}' is not a valid string", show(&other)))),
                 })
                 .collect::<Result<_, _>>()?,
             Some(other) => Err(bad(name, format!("'{}' is not a list", show(&other))))?,
@@ -321,8 +268,7 @@ impl Fields {
         };
         let mut out: Vec<Cidr> = Vec::with_capacity(items.len());
         for item in &items {
-            let cidr = Cidr::parse(item)
-                .map_err(|_| bad(name, format!("'{item}' is not a valid IP subnet")))?;
+            let cidr = Cidr::parse(item).map_err(|_| bad(name, format!("'{item}' is not a valid IP subnet")))?;
             if out.contains(&cidr) {
                 return Err(bad(name, format!("Duplicate items in the list: '{item}'")));
             }
@@ -348,17 +294,11 @@ impl Fields {
         let Some(m) = dict(name, &v, &["units", "value"])? else {
             return Ok(Some(LifetimePatch::default()));
         };
-        let units = m
-            .get("units")
-            .map(|u| LifetimeUnits::parse(name, &show(u)))
-            .transpose()?;
+        let units = m.get("units").map(|u| LifetimeUnits::parse(name, &show(u))).transpose()?;
         let value = m.get("value").map(|v| to_int(name, v)).transpose()?;
         if let Some(value) = value {
             if value < vpnaas_core::values::Lifetime::MIN_VALUE {
-                return Err(bad(
-                    name,
-                    format!("'{value}' is too small - must be at least '60'"),
-                ));
+                return Err(bad(name, format!("'{value}' is too small - must be at least '60'")));
             }
         }
         Ok(Some(LifetimePatch { units, value }))
@@ -372,18 +312,9 @@ impl Fields {
             return Ok(Some(DpdPatch::default()));
         };
         Ok(Some(DpdPatch {
-            action: m
-                .get("action")
-                .map(|a| DpdAction::parse(name, &show(a)))
-                .transpose()?,
-            interval: m
-                .get("interval")
-                .map(|i| non_negative(name, i))
-                .transpose()?,
-            timeout: m
-                .get("timeout")
-                .map(|t| non_negative(name, t))
-                .transpose()?,
+            action: m.get("action").map(|a| DpdAction::parse(name, &show(a))).transpose()?,
+            interval: m.get("interval").map(|i| non_negative(name, i)).transpose()?,
+            timeout: m.get("timeout").map(|t| non_negative(name, t)).transpose()?,
         }))
     }
 
@@ -391,9 +322,7 @@ impl Fields {
     pub fn psk(&mut self, name: &str) -> Result<Option<Psk>, Fault> {
         match self.take(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Psk::parse(&s)
-                .map(Some)
-                .map_err(|why| bad(name, why.to_owned())),
+            Some(Value::String(s)) => Psk::parse(&s).map(Some).map_err(|why| bad(name, why.to_owned())),
             Some(_) => Err(bad(name, "the pre-shared key must be a string".to_owned())),
         }
     }
@@ -403,12 +332,9 @@ impl Fields {
         let Some(s) = self.string(name, MAX_LEN)? else {
             return Ok(None);
         };
-        PeerAddress::parse(&s).map(Some).ok_or_else(|| {
-            bad(
-                name,
-                format!("'{s}' is neither an IP address nor a valid host name"),
-            )
-        })
+        PeerAddress::parse(&s)
+            .map(Some)
+            .ok_or_else(|| bad(name, format!("'{s}' is neither an IP address nor a valid host name")))
     }
 }
 
@@ -433,23 +359,11 @@ mod tests {
     #[test]
     fn shape_errors_come_first() {
         assert_eq!(p("", Op::Create).unwrap_err(), Fault::ResourceBodyRequired);
-        assert!(matches!(
-            p("{", Op::Create).unwrap_err(),
-            Fault::MalformedBody(_)
-        ));
+        assert!(matches!(p("{", Op::Create).unwrap_err(), Fault::MalformedBody(_)));
         assert_eq!(p("[]", Op::Create).unwrap_err(), Fault::BodyInvalid);
-        assert_eq!(
-            p("{\"other\": {}}", Op::Create).unwrap_err(),
-            Fault::MissingResourceKey("thing")
-        );
-        assert_eq!(
-            p("{\"things\": []}", Op::Create).unwrap_err(),
-            Fault::BulkNotSupported
-        );
-        assert_eq!(
-            p("{\"thing\": 3}", Op::Create).unwrap_err(),
-            Fault::BodyInvalid
-        );
+        assert_eq!(p("{\"other\": {}}", Op::Create).unwrap_err(), Fault::MissingResourceKey("thing"));
+        assert_eq!(p("{\"things\": []}", Op::Create).unwrap_err(), Fault::BulkNotSupported);
+        assert_eq!(p("{\"thing\": 3}", Op::Create).unwrap_err(), Fault::BodyInvalid);
     }
 
     #[test]
@@ -462,14 +376,8 @@ mod tests {
             p(r#"{"thing": {"status": "x"}}"#, Op::Create).unwrap_err(),
             Fault::NotAllowedInPost("status".into())
         );
-        assert_eq!(
-            p(r#"{"thing": {"router_id": "x"}}"#, Op::Update).unwrap_err(),
-            Fault::ReadOnly("router_id".into())
-        );
-        assert_eq!(
-            p(r#"{"thing": {"name": "x"}}"#, Op::Create).unwrap_err(),
-            Fault::RequiredMissing("router_id")
-        );
+        assert_eq!(p(r#"{"thing": {"router_id": "x"}}"#, Op::Update).unwrap_err(), Fault::ReadOnly("router_id".into()));
+        assert_eq!(p(r#"{"thing": {"name": "x"}}"#, Op::Create).unwrap_err(), Fault::RequiredMissing("router_id"));
     }
 
     #[test]

@@ -46,14 +46,7 @@ impl Resource for SiteConnection {
         m.insert("peer_address".into(), s.peer_address.to_string().into());
         m.insert("peer_id".into(), s.peer_id.clone().into());
         m.insert("local_id".into(), s.local_id.clone().into());
-        m.insert(
-            "peer_cidrs".into(),
-            s.peer_cidrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .into(),
-        );
+        m.insert("peer_cidrs".into(), s.peer_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().into());
         m.insert("local_ep_group_id".into(), optional(&s.local_ep_group_id));
         m.insert("peer_ep_group_id".into(), optional(&s.peer_ep_group_id));
         m.insert("route_mode".into(), "static".into());
@@ -76,20 +69,12 @@ impl Resource for SiteConnection {
 
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
         let owner = f.owner()?;
-        let vpnservice_id = f
-            .uuid("vpnservice_id")?
-            .ok_or(Fault::RequiredMissing("vpnservice_id"))?;
-        let ikepolicy_id = f
-            .uuid("ikepolicy_id")?
-            .ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
-        let ipsecpolicy_id = f
-            .uuid("ipsecpolicy_id")?
-            .ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
+        let vpnservice_id = f.uuid("vpnservice_id")?.ok_or(Fault::RequiredMissing("vpnservice_id"))?;
+        let ikepolicy_id = f.uuid("ikepolicy_id")?.ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
+        let ipsecpolicy_id = f.uuid("ipsecpolicy_id")?.ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
         let p = patch(&mut f)?;
         let new = NewConnection {
-            peer_address: p
-                .peer_address
-                .ok_or(Fault::RequiredMissing("peer_address"))?,
+            peer_address: p.peer_address.ok_or(Fault::RequiredMissing("peer_address"))?,
             peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
             local_id: p.local_id.unwrap_or_default(),
             peer_cidrs: p.peer_cidrs.unwrap_or_default(),
@@ -104,8 +89,7 @@ impl Resource for SiteConnection {
             ikepolicy_id,
             ipsecpolicy_id,
         };
-        svc.create_connection(caller, Draft::new(owner, p.text, new))
-            .await
+        svc.create_connection(caller, Draft::new(owner, p.text, new)).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
@@ -119,10 +103,9 @@ impl Resource for SiteConnection {
 
 fn mtu(f: &mut Fields) -> Result<Option<i64>, Fault> {
     match f.int("mtu")? {
-        Some(m) if m > MAX_MTU => Err(Fault::invalid(
-            "mtu",
-            format!("'{m}' is too large - must be no more than '{MAX_MTU}'"),
-        )),
+        Some(m) if m > MAX_MTU => {
+            Err(Fault::invalid("mtu", format!("'{m}' is too large - must be no more than '{MAX_MTU}'")))
+        }
         other => Ok(other),
     }
 }

@@ -13,36 +13,12 @@ use crate::error::Result;
 /// Every extension alias we implement, with what it means here.
 const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("vpnaas", "VPN service", "Extension for VPN service"),
-    (
-        "vpn-endpoint-groups",
-        "VPN Endpoint Groups",
-        "VPN endpoint groups support",
-    ),
-    (
-        "vpn-aes-ctr",
-        "VPN AES CTR extension",
-        "Support AES CTR encryption algorithms in IKE and IPsec policies",
-    ),
-    (
-        "project-id",
-        "project_id field enabled",
-        "Extension that indicates that project_id field is enabled.",
-    ),
-    (
-        "filter-validation",
-        "Filter parameters validation",
-        "Unknown filter keys are refused with 400.",
-    ),
-    (
-        "pagination",
-        "Pagination support",
-        "Keyset pagination with limit, marker and page_reverse.",
-    ),
-    (
-        "sorting",
-        "Sorting support",
-        "Sorting with sort_key and sort_dir.",
-    ),
+    ("vpn-endpoint-groups", "VPN Endpoint Groups", "VPN endpoint groups support"),
+    ("vpn-aes-ctr", "VPN AES CTR extension", "Support AES CTR encryption algorithms in IKE and IPsec policies"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("filter-validation", "Filter parameters validation", "Unknown filter keys are refused with 400."),
+    ("pagination", "Pagination support", "Keyset pagination with limit, marker and page_reverse."),
+    ("sorting", "Sorting support", "Sorting with sort_key and sort_dir."),
 ];
 
 /// The resources of `GET /v2.0/`: (singular, collection path).
@@ -83,17 +59,11 @@ fn extension_view(alias: &str, name: &str, description: &str) -> Value {
 }
 
 pub async fn extensions() -> Response {
-    let list: Vec<Value> = EXTENSIONS
-        .iter()
-        .map(|(a, n, d)| extension_view(a, n, d))
-        .collect();
+    let list: Vec<Value> = EXTENSIONS.iter().map(|(a, n, d)| extension_view(a, n, d)).collect();
     Json(json!({ "extensions": list })).into_response()
 }
 
 pub async fn extension(Path(alias): Path<String>) -> Result<Response> {
-    let (a, n, d) = EXTENSIONS
-        .iter()
-        .find(|(a, _, _)| *a == alias)
-        .ok_or(Fault::HttpNotFound)?;
+    let (a, n, d) = EXTENSIONS.iter().find(|(a, _, _)| *a == alias).ok_or(Fault::HttpNotFound)?;
     Ok(Json(json!({"extension": extension_view(a, n, d)})).into_response())
 }

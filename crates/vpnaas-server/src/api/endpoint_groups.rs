@@ -27,12 +27,9 @@ impl Resource for EndpointGroup {
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let endpoint_type = f
-            .choice("type", EndpointType::parse)?
-            .ok_or(Fault::RequiredMissing("type"))?;
+        let endpoint_type = f.choice("type", EndpointType::parse)?.ok_or(Fault::RequiredMissing("type"))?;
         let endpoints = f.list("endpoints")?.unwrap_or_default();
-        svc.create_endpoint_group(caller, Draft::new(owner, text, (endpoint_type, endpoints)))
-            .await
+        svc.create_endpoint_group(caller, Draft::new(owner, text, (endpoint_type, endpoints))).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {

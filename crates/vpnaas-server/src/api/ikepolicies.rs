@@ -40,18 +40,9 @@ impl Resource for IkePolicy {
         let s = &self.spec;
         let mut m = common(&self.meta);
         m.insert("auth_algorithm".into(), s.auth_algorithm.as_str().into());
-        m.insert(
-            "encryption_algorithm".into(),
-            s.encryption_algorithm.as_str().into(),
-        );
-        m.insert(
-            "phase1_negotiation_mode".into(),
-            s.phase1_negotiation_mode.as_str().into(),
-        );
-        m.insert(
-            "lifetime".into(),
-            json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}),
-        );
+        m.insert("encryption_algorithm".into(), s.encryption_algorithm.as_str().into());
+        m.insert("phase1_negotiation_mode".into(), s.phase1_negotiation_mode.as_str().into());
+        m.insert("lifetime".into(), json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}));
         m.insert("ike_version".into(), s.ike_version.as_str().into());
         m.insert("pfs".into(), s.pfs.as_str().into());
         m
@@ -62,8 +53,7 @@ impl Resource for IkePolicy {
         let p = patch(&mut f)?;
         let mut spec = IkeSpec::default();
         p.apply_spec(&mut spec);
-        svc.create_ikepolicy(caller, Draft::new(owner, p.text, spec))
-            .await
+        svc.create_ikepolicy(caller, Draft::new(owner, p.text, spec)).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {

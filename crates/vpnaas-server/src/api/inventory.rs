@@ -22,24 +22,19 @@ impl Resource for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
     const PATH: &'static str = "/v2.0/routers";
-    const ATTRS: &'static [Attr] = &[
-        rw("admin_state_up"),
-        rw("external_gateway_info"),
-        ro("status"),
-    ];
+    const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status")];
 
     fn view(&self) -> Map<String, Value> {
         let mut m = common(&self.meta);
         m.insert("admin_state_up".into(), self.spec.admin_state_up.into());
         m.insert("status".into(), "ACTIVE".into());
         let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
-            let ips: Vec<Value> = g
-                .v4
-                .map(IpAddr::V4)
-                .into_iter()
-                .chain(g.v6.map(IpAddr::V6))
-                .map(|ip| json!({"subnet_id": null, "ip_address": ip.to_string()}))
-                .collect();
+            let ips: Vec<Value> =
+                g.v4.map(IpAddr::V4)
+                    .into_iter()
+                    .chain(g.v6.map(IpAddr::V6))
+                    .map(|ip| json!({"subnet_id": null, "ip_address": ip.to_string()}))
+                    .collect();
             json!({"network_id": g.network_id.map(|n| n.to_string()), "enable_snat": true, "external_fixed_ips": ips})
         });
         m.insert("external_gateway_info".into(), gateway);
@@ -51,18 +46,7 @@ impl Resource for Router {
         let text = f.text_patch()?;
         let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
         let gateway = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
-        svc.create_router(
-            caller,
-            Draft::new(
-                owner,
-                text,
-                RouterSpec {
-                    admin_state_up,
-                    gateway,
-                },
-            ),
-        )
-        .await
+        svc.create_router(caller, Draft::new(owner, text, RouterSpec { admin_state_up, gateway })).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
@@ -88,42 +72,27 @@ impl Resource for Subnet {
     fn view(&self) -> Map<String, Value> {
         let mut m = common(&self.meta);
         m.insert("cidr".into(), self.spec.cidr.to_string().into());
-        m.insert(
-            "ip_version".into(),
-            self.spec.cidr.version().number().into(),
-        );
-        m.insert(
-            "network_id".into(),
-            self.spec.network_id.map(|n| n.to_string()).into(),
-        );
+        m.insert("ip_version".into(), self.spec.cidr.version().number().into());
+        m.insert("network_id".into(), self.spec.network_id.map(|n| n.to_string()).into());
         m
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let raw = f
-            .string("cidr", 64)?
-            .ok_or(Fault::RequiredMissing("cidr"))?;
-        let cidr = Cidr::parse(&raw)
-            .map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
+        let raw = f.string("cidr", 64)?.ok_or(Fault::RequiredMissing("cidr"))?;
+        let cidr =
+            Cidr::parse(&raw).map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
         if let Some(v) = f.int("ip_version")? {
             if IpVersion::from_number(v) != Some(cidr.version()) {
-                return Err(Fault::invalid(
-                    "ip_version",
-                    format!("'{v}' does not match the IP version of cidr {raw}"),
-                )
-                .into());
+                return Err(
+                    Fault::invalid("ip_version", format!("'{v}' does not match the IP version of cidr {raw}")).into()
+                );
             }
         }
         let network_id = f.uuid_or_none("network_id")?.flatten();
-        let spec = SubnetSpec {
-            cidr,
-            network_id,
-            router_id: None,
-        };
-        svc.create_subnet(caller, Draft::new(owner, text, spec))
-            .await
+        let spec = SubnetSpec { cidr, network_id, router_id: None };
+        svc.create_subnet(caller, Draft::new(owner, text, spec)).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
@@ -143,58 +112,33 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
         Value::Null => return Ok(None),
         Value::Object(m) if m.is_empty() => return Ok(None),
         Value::Object(m) => m,
-        other => {
-            return Err(Fault::invalid(
-                GW,
-                format!("'{}' is not a dictionary", shown(other)),
-            ))
-        }
+        other => return Err(Fault::invalid(GW, format!("'{}' is not a dictionary", shown(other)))),
     };
     let network_id = match m.get("network_id") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            Uuid::parse_str(s)
-                .map_err(|_| Fault::invalid(GW, format!("'{s}' is not a valid UUID")))?,
-        ),
-        Some(other) => {
-            return Err(Fault::invalid(
-                GW,
-                format!("'{}' is not a valid UUID", shown(other)),
-            ))
+        Some(Value::String(s)) => {
+            Some(Uuid::parse_str(s).map_err(|_| Fault::invalid(GW, format!("'{s}' is not a valid UUID")))?)
         }
+        Some(other) => return Err(Fault::invalid(GW, format!("'{}' is not a valid UUID", shown(other)))),
     };
-    let mut g = Gateway {
-        network_id,
-        v4: None,
-        v6: None,
-    };
+    let mut g = Gateway { network_id, v4: None, v6: None };
     let ips = match m.get("external_fixed_ips") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
-        Some(other) => {
-            return Err(Fault::invalid(
-                GW,
-                format!("'{}' is not a list", shown(other)),
-            ))
-        }
+        Some(other) => return Err(Fault::invalid(GW, format!("'{}' is not a list", shown(other)))),
     };
     for entry in &ips {
         let ip = entry
             .get("ip_address")
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<IpAddr>().ok())
-            .ok_or_else(|| {
-                Fault::invalid(GW, format!("'{}' has no valid ip_address", shown(entry)))
-            })?;
+            .ok_or_else(|| Fault::invalid(GW, format!("'{}' has no valid ip_address", shown(entry))))?;
         let taken = match ip {
             IpAddr::V4(a) => g.v4.replace(a).is_some(),
             IpAddr::V6(a) => g.v6.replace(a).is_some(),
         };
         if taken {
-            return Err(Fault::invalid(
-                GW,
-                "at most one external fixed IP per IP version".to_owned(),
-            ));
+            return Err(Fault::invalid(GW, "at most one external fixed IP per IP version".to_owned()));
         }
     }
     Ok(Some(g))
@@ -202,25 +146,19 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
 
 /// The body of `add_router_interface` / `remove_router_interface`: `{"subnet_id": ...}`, no envelope.
 fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
     let Value::Object(m) = v else {
         return Err(Fault::BodyInvalid);
     };
     if m.contains_key("port_id") {
-        return Err(Fault::invalid(
-            "port_id",
-            "ports are not modelled here; attach a subnet by subnet_id",
-        ));
+        return Err(Fault::invalid("port_id", "ports are not modelled here; attach a subnet by subnet_id"));
     }
     match m.get("subnet_id") {
         None => Err(Fault::RequiredMissing("subnet_id")),
-        Some(Value::String(s)) => Uuid::parse_str(s)
-            .map_err(|_| Fault::invalid("subnet_id", format!("'{s}' is not a valid UUID"))),
-        Some(other) => Err(Fault::invalid(
-            "subnet_id",
-            format!("'{}' is not a valid UUID", shown(other)),
-        )),
+        Some(Value::String(s)) => {
+            Uuid::parse_str(s).map_err(|_| Fault::invalid("subnet_id", format!("'{s}' is not a valid UUID")))
+        }
+        Some(other) => Err(Fault::invalid("subnet_id", format!("'{}' is not a valid UUID", shown(other)))),
     }
 }
 
@@ -243,11 +181,7 @@ async fn add_interface(
     RawBody(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
-    Ok(interface_view(
-        &st.service
-            .add_router_interface(&caller, &id, subnet)
-            .await?,
-    ))
+    Ok(interface_view(&st.service.add_router_interface(&caller, &id, subnet).await?))
 }
 
 async fn remove_interface(
@@ -257,22 +191,12 @@ async fn remove_interface(
     RawBody(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
-    Ok(interface_view(
-        &st.service
-            .remove_router_interface(&caller, &id, subnet)
-            .await?,
-    ))
+    Ok(interface_view(&st.service.remove_router_interface(&caller, &id, subnet).await?))
 }
 
 /// The two router actions of the Neutron L3 API; the collections themselves are generic.
 pub fn interface_routes() -> Routes<AppState> {
     Routes::new()
-        .route(
-            "/v2.0/routers/{id}/add_router_interface",
-            put(add_interface),
-        )
-        .route(
-            "/v2.0/routers/{id}/remove_router_interface",
-            put(remove_interface),
-        )
+        .route("/v2.0/routers/{id}/add_router_interface", put(add_interface))
+        .route("/v2.0/routers/{id}/remove_router_interface", put(remove_interface))
 }

@@ -39,23 +39,11 @@ impl Resource for IpsecPolicy {
     fn view(&self) -> Map<String, Value> {
         let s = &self.spec;
         let mut m = common(&self.meta);
-        m.insert(
-            "transform_protocol".into(),
-            s.transform_protocol.as_str().into(),
-        );
+        m.insert("transform_protocol".into(), s.transform_protocol.as_str().into());
         m.insert("auth_algorithm".into(), s.auth_algorithm.as_str().into());
-        m.insert(
-            "encryption_algorithm".into(),
-            s.encryption_algorithm.as_str().into(),
-        );
-        m.insert(
-            "encapsulation_mode".into(),
-            s.encapsulation_mode.as_str().into(),
-        );
-        m.insert(
-            "lifetime".into(),
-            json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}),
-        );
+        m.insert("encryption_algorithm".into(), s.encryption_algorithm.as_str().into());
+        m.insert("encapsulation_mode".into(), s.encapsulation_mode.as_str().into());
+        m.insert("lifetime".into(), json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}));
         m.insert("pfs".into(), s.pfs.as_str().into());
         m
     }
@@ -65,8 +53,7 @@ impl Resource for IpsecPolicy {
         let p = patch(&mut f)?;
         let mut spec = IpsecSpec::default();
         p.apply_spec(&mut spec);
-        svc.create_ipsecpolicy(caller, Draft::new(owner, p.text, spec))
-            .await
+        svc.create_ipsecpolicy(caller, Draft::new(owner, p.text, spec)).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {

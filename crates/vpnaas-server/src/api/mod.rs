@@ -21,9 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value};
-use vpnaas_core::resources::{
-    EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService,
-};
+use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService};
 use vpnaas_core::Fault;
 
 use self::body::{Attr, Fields, Op, COMMON};
@@ -54,17 +52,8 @@ pub trait Resource: Lookup + Send + Sync + 'static {
     const ATTRS: &'static [Attr];
     /// The wire object, every attribute included.
     fn view(&self) -> Map<String, Value>;
-    fn create(
-        svc: &Service,
-        caller: &Caller,
-        body: Fields,
-    ) -> impl Future<Output = Result<Self>> + Send;
-    fn update(
-        svc: &Service,
-        caller: &Caller,
-        id: &str,
-        body: Fields,
-    ) -> impl Future<Output = Result<Self>> + Send;
+    fn create(svc: &Service, caller: &Caller, body: Fields) -> impl Future<Output = Result<Self>> + Send;
+    fn update(svc: &Service, caller: &Caller, id: &str, body: Fields) -> impl Future<Output = Result<Self>> + Send;
     fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -84,8 +73,7 @@ pub fn common(meta: &Meta) -> Map<String, Value> {
 
 /// An optional value as JSON: its text, or null.
 pub fn optional<T: ToString>(v: &Option<T>) -> Value {
-    v.as_ref()
-        .map_or(Value::Null, |x| Value::String(x.to_string()))
+    v.as_ref().map_or(Value::Null, |x| Value::String(x.to_string()))
 }
 
 /// `{"<singular>": {...}}` with the status code of the operation.
@@ -102,23 +90,15 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = Error;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
-            .await
-            .map_err(|_| Fault::RequestTooLarge)?;
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| Fault::RequestTooLarge)?;
         Ok(RawBody(bytes))
     }
 }
 
 /// The URL of this request without its query, as the client reached us (for links).
 pub fn base_url(headers: &HeaderMap, path: &str) -> String {
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
     format!("{scheme}://{host}{path}")
 }
 
@@ -132,10 +112,7 @@ async fn list<T: Resource>(
     let listing = query::parse::<T>(raw.as_deref())?;
     let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
     let ids: Vec<String> = items.iter().map(|i| i.meta().id.to_string()).collect();
-    let views: Vec<Value> = items
-        .iter()
-        .map(|i| Value::Object(listing.fields.project(i.view())))
-        .collect();
+    let views: Vec<Value> = items.iter().map(|i| Value::Object(listing.fields.project(i.view()))).collect();
     let mut outer = Map::new();
     outer.insert(T::PLURAL.into(), Value::Array(views));
     if let Some(links) = query::links(&base_url(&headers, uri.path()), &listing, &ids) {
@@ -155,10 +132,7 @@ async fn show<T: Resource>(
     let item: T = st.service.show(&caller, &id).await?;
     let fields = query::Fields::from_pairs(&query::pairs(raw.as_deref()));
     let mut outer = Map::new();
-    outer.insert(
-        T::SINGULAR.into(),
-        Value::Object(fields.project(item.view())),
-    );
+    outer.insert(T::SINGULAR.into(), Value::Object(fields.project(item.view())));
     Ok(Json(Value::Object(outer)).into_response())
 }
 
@@ -166,11 +140,7 @@ fn fields<T: Resource>(bytes: &[u8], op: Op) -> Result<Fields, Fault> {
     body::parse(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], op)
 }
 
-async fn create<T: Resource>(
-    State(st): State<AppState>,
-    caller: Caller,
-    RawBody(b): RawBody,
-) -> Result<Response> {
+async fn create<T: Resource>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
     let item = T::create(&st.service, &caller, fields::<T>(&b, Op::Create)?).await?;
     Ok(one(StatusCode::CREATED, &item))
 }
@@ -185,11 +155,7 @@ async fn update<T: Resource>(
     Ok(one(StatusCode::OK, &item))
 }
 
-async fn delete<T: Resource>(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
+async fn delete<T: Resource>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     T::delete(&st.service, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -198,10 +164,7 @@ async fn delete<T: Resource>(
 fn resource<T: Resource>() -> Router<AppState> {
     Router::new()
         .route(T::PATH, get(list::<T>).post(create::<T>))
-        .route(
-            &format!("{}/{{id}}", T::PATH),
-            get(show::<T>).put(update::<T>).delete(delete::<T>),
-        )
+        .route(&format!("{}/{{id}}", T::PATH), get(show::<T>).put(update::<T>).delete(delete::<T>))
 }
 
 /// Every response gets an `x-openstack-request-id`; every request one log line without secrets.
@@ -212,9 +175,7 @@ async fn request_id(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut resp = next.run(req).await;
     // A route that exists with another method: axum's bare 405 becomes the envelope.
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !resp.headers().contains_key("content-type")
-    {
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key("content-type") {
         let allow = resp.headers().get("allow").cloned();
         resp = Error::from(Fault::MethodNotAllowed).into_response();
         if let Some(allow) = allow {

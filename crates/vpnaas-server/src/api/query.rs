@@ -22,13 +22,7 @@ pub struct Fields(pub Vec<String>);
 
 impl Fields {
     pub fn from_pairs(pairs: &[(String, String)]) -> Fields {
-        Fields(
-            pairs
-                .iter()
-                .filter(|(k, _)| k == "fields")
-                .map(|(_, v)| v.clone())
-                .collect(),
-        )
+        Fields(pairs.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.clone()).collect())
     }
 
     /// Keeps only the asked-for attributes; unknown names are ignored, as in the reference.
@@ -41,8 +35,7 @@ impl Fields {
 }
 
 pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 fn filter_value(column: &Column, raw: &str) -> Result<SqlValue, Fault> {
@@ -50,9 +43,7 @@ fn filter_value(column: &Column, raw: &str) -> Result<SqlValue, Fault> {
         ColumnKind::Text => SqlValue::Text(raw.to_owned()),
         ColumnKind::Bool => SqlValue::from(to_bool(column.attr, &Value::String(raw.to_owned()))?),
         ColumnKind::Int => SqlValue::Int(
-            raw.trim()
-                .parse::<i64>()
-                .map_err(|_| Fault::invalid(column.attr, format!("'{raw}' is not an integer")))?,
+            raw.trim().parse::<i64>().map_err(|_| Fault::invalid(column.attr, format!("'{raw}' is not an integer")))?,
         ),
     })
 }
@@ -68,9 +59,9 @@ pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
         match key.as_str() {
             "fields" => {}
             "sort_key" => {
-                let column = T::column(value).filter(|c| c.sortable).ok_or_else(|| {
-                    Fault::BadQuery(format!("[{value}] is invalid attribute for sort_keys"))
-                })?;
+                let column = T::column(value)
+                    .filter(|c| c.sortable)
+                    .ok_or_else(|| Fault::BadQuery(format!("[{value}] is invalid attribute for sort_keys")))?;
                 sort_keys.push(column);
             }
             "sort_dir" => sort_dirs.push(match value.as_str() {
@@ -83,21 +74,17 @@ pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
                 }
             }),
             "limit" => {
-                let limit = value.trim().parse::<u64>().map_err(|_| {
-                    Fault::BadQuery(format!(
-                        "Limit must be an integer 0 or greater and not '{value}'"
-                    ))
-                })?;
+                let limit = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| Fault::BadQuery(format!("Limit must be an integer 0 or greater and not '{value}'")))?;
                 q.limit = (limit > 0).then_some(limit);
             }
             "marker" => q.marker = Some(value.clone()),
-            "page_reverse" => {
-                q.page_reverse = to_bool("page_reverse", &Value::String(value.clone()))?
-            }
+            "page_reverse" => q.page_reverse = to_bool("page_reverse", &Value::String(value.clone()))?,
             attr => {
-                let column = T::column(attr).ok_or_else(|| {
-                    Fault::BadQuery(format!("[{attr}] is invalid attribute for filtering"))
-                })?;
+                let column = T::column(attr)
+                    .ok_or_else(|| Fault::BadQuery(format!("[{attr}] is invalid attribute for filtering")))?;
                 let v = filter_value(column, value)?;
                 match q.filters.iter_mut().find(|(c, _)| std::ptr::eq(*c, column)) {
                     Some((_, values)) => values.push(v),
@@ -107,16 +94,10 @@ pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
         }
     }
     if sort_dirs.len() != sort_keys.len() {
-        return Err(Fault::BadQuery(
-            "The number of sort_keys and sort_dirs must be same".to_owned(),
-        ));
+        return Err(Fault::BadQuery("The number of sort_keys and sort_dirs must be same".to_owned()));
     }
     q.sort = sort_keys.into_iter().zip(sort_dirs).collect();
-    Ok(Listing {
-        query: q,
-        fields: Fields::from_pairs(&pairs),
-        pairs,
-    })
+    Ok(Listing { query: q, fields: Fields::from_pairs(&pairs), pairs })
 }
 
 /// The `next` and `previous` links of reference §5.2 (neutron `get_pagination_links`):
@@ -128,11 +109,7 @@ pub fn links(base: &str, listing: &Listing, ids: &[String]) -> Option<Vec<Value>
     let mut links = Vec::new();
     let without = |drop: &[&str]| -> form_urlencoded::Serializer<'static, String> {
         let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in listing
-            .pairs
-            .iter()
-            .filter(|(k, _)| !drop.contains(&k.as_str()))
-        {
+        for (k, v) in listing.pairs.iter().filter(|(k, _)| !drop.contains(&k.as_str())) {
             s.append_pair(k, v);
         }
         s

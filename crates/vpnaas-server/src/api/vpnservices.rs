@@ -40,29 +40,19 @@ impl Resource for VpnService {
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let router_id = f
-            .uuid("router_id")?
-            .ok_or(Fault::RequiredMissing("router_id"))?;
+        let router_id = f.uuid("router_id")?.ok_or(Fault::RequiredMissing("router_id"))?;
         let subnet_id = f.uuid_or_none("subnet_id")?.flatten();
         // There are no flavors here, only the default provider (reference §2.3, flavor errors).
         if f.uuid_or_none("flavor_id")?.flatten().is_some() {
             return Err(Fault::FlavorsPluginNotLoaded.into());
         }
         let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
-        let spec = NewService {
-            router_id,
-            subnet_id,
-            admin_state_up,
-        };
-        svc.create_vpnservice(caller, Draft::new(owner, text, spec))
-            .await
+        let spec = NewService { router_id, subnet_id, admin_state_up };
+        svc.create_vpnservice(caller, Draft::new(owner, text, spec)).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
-        let patch = ServicePatch {
-            text: f.text_patch()?,
-            admin_state_up: f.boolean("admin_state_up")?,
-        };
+        let patch = ServicePatch { text: f.text_patch()?, admin_state_up: f.boolean("admin_state_up")? };
         svc.update_vpnservice(caller, id, patch).await
     }
 

@@ -2,8 +2,8 @@
 
 use sqlx::AnyConnection;
 use vpnaas_core::resources::{
-    ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection,
-    Stored, Subnet, VpnService,
+    ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection, Stored, Subnet,
+    VpnService,
 };
 use vpnaas_core::rules::{self, LocalSide, Mode};
 use vpnaas_core::Fault;
@@ -15,11 +15,7 @@ use crate::error::Result;
 use crate::store;
 
 impl Service {
-    pub async fn create_connection(
-        &self,
-        caller: &Caller,
-        draft: Draft<NewConnection>,
-    ) -> Result<SiteConnection> {
+    pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
         let project = owner(caller, &draft.owner)?;
         let mut w = self.store.begin_write().await?;
         let new = draft.spec;
@@ -28,10 +24,7 @@ impl Service {
         let _: IkePolicy = fetch_id(w.conn(), caller, new.ikepolicy_id).await?;
         let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, new.ipsecpolicy_id).await?;
         rules::check_ipsec_policy_supported(&ipsec)?;
-        let item = Stored {
-            meta: new_meta(project, draft.name, draft.description),
-            spec: new.into_spec(),
-        };
+        let item = Stored { meta: new_meta(project, draft.name, draft.description), spec: new.into_spec() };
         check(w.conn(), caller, &item, &service).await?;
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
@@ -40,12 +33,7 @@ impl Service {
 
     /// The stored values fill in what the patch leaves out, so mixing modes is caught
     /// (reference §2.3, update). Accepted in any status (DECISIONS D4).
-    pub async fn update_connection(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: ConnectionPatch,
-    ) -> Result<SiteConnection> {
+    pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
         let mut w = self.store.begin_write().await?;
         let mut item: SiteConnection = fetch(w.conn(), caller, id).await?;
         patch.apply(&mut item);
@@ -58,18 +46,12 @@ impl Service {
     }
 
     pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete_unreferenced::<SiteConnection>(caller, id, &[], Fault::SiteConnectionNotFound)
-            .await
+        self.delete_unreferenced::<SiteConnection>(caller, id, &[], Fault::SiteConnectionNotFound).await
     }
 }
 
 /// Loads the local side the connection's mode needs and runs the rules over it.
-async fn check(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    item: &SiteConnection,
-    service: &VpnService,
-) -> Result<()> {
+async fn check(conn: &mut AnyConnection, caller: &Caller, item: &SiteConnection, service: &VpnService) -> Result<()> {
     match rules::connection_mode(&item.spec, service)? {
         Mode::Legacy => {
             let subnet = match service.spec.subnet_id {
@@ -77,11 +59,9 @@ async fn check(
                 None => None,
             };
             let Some(subnet) = subnet else {
-                return Err(store::StoreError::Corrupt(format!(
-                    "subnet of vpnservice {} is gone",
-                    service.meta.id
-                ))
-                .into());
+                return Err(
+                    store::StoreError::Corrupt(format!("subnet of vpnservice {} is gone", service.meta.id)).into()
+                );
             };
             rules::check_connection(&item.spec, service, &LocalSide::Legacy { subnet: &subnet })?;
         }
@@ -95,19 +75,11 @@ async fn check(
                         .map_err(|_| Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()))?;
                     match find::<Subnet>(conn, caller, id).await? {
                         Some(subnet) => local_subnets.push(subnet),
-                        None => {
-                            return Err(
-                                Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()).into()
-                            )
-                        }
+                        None => return Err(Fault::NonExistingSubnetInEndpointGroup(endpoint.clone()).into()),
                     }
                 }
             }
-            let side = LocalSide::Groups {
-                local: &local,
-                local_subnets: &local_subnets,
-                peer: &peer,
-            };
+            let side = LocalSide::Groups { local: &local, local_subnets: &local_subnets, peer: &peer };
             rules::check_connection(&item.spec, service, &side)?;
         }
     }

@@ -1,9 +1,7 @@
 //! The router and subnet inventory (DECISIONS D5): admins shape it; VPN objects that use it pin it (409).
 
 use uuid::Uuid;
-use vpnaas_core::resources::{
-    Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch,
-};
+use vpnaas_core::resources::{Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch};
 use vpnaas_core::Fault;
 
 use super::{fetch, referrers, stored, Service};
@@ -35,26 +33,17 @@ impl Service {
     }
 
     /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
-    pub async fn update_router(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: RouterPatch,
-    ) -> Result<Router> {
+    pub async fn update_router(&self, caller: &Caller, id: &str, patch: RouterPatch) -> Result<Router> {
         let mut w = self.store.begin_write().await?;
         let mut item: Router = fetch(w.conn(), caller, id).await?;
         admin_only(caller, "update_router")?;
         if let Some(gateway) = &patch.gateway {
             if *gateway != item.spec.gateway {
-                let services =
-                    referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
+                let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
                 if !services.is_empty() {
                     return Err(Fault::RouterInUse {
                         router: item.meta.id.to_string(),
-                        reason: format!(
-                            "is currently used by VPN service(s) {}",
-                            services.join(", ")
-                        ),
+                        reason: format!("is currently used by VPN service(s) {}", services.join(", ")),
                     }
                     .into());
                 }
@@ -78,43 +67,26 @@ impl Service {
         let router = item.meta.id.to_string();
         let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
         if !services.is_empty() {
-            let reason = format!(
-                "is currently used by VPN service(s) {}",
-                services.join(", ")
-            );
+            let reason = format!("is currently used by VPN service(s) {}", services.join(", "));
             return Err(Fault::RouterInUse { router, reason }.into());
         }
-        if !referrers(w.conn(), "subnets", "router_id", item.meta.id)
-            .await?
-            .is_empty()
-        {
-            return Err(Fault::RouterInUse {
-                router,
-                reason: "still has ports".to_owned(),
-            }
-            .into());
+        if !referrers(w.conn(), "subnets", "router_id", item.meta.id).await?.is_empty() {
+            return Err(Fault::RouterInUse { router, reason: "still has ports".to_owned() }.into());
         }
         store::delete::<Router>(w.conn(), item.meta.id).await?;
         w.commit().await?;
         Ok(())
     }
 
-    pub async fn add_router_interface(
-        &self,
-        caller: &Caller,
-        id: &str,
-        subnet_id: Uuid,
-    ) -> Result<RouterInterface> {
+    pub async fn add_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
         let router: Router = fetch(w.conn(), caller, id).await?;
         admin_only(caller, "add_router_interface")?;
         let mut subnet: Subnet = super::fetch_id(w.conn(), caller, subnet_id).await?;
         if let Some(attached) = subnet.spec.router_id {
-            return Err(Fault::SubnetAlreadyAttached {
-                subnet: subnet_id.to_string(),
-                router: attached.to_string(),
-            }
-            .into());
+            return Err(
+                Fault::SubnetAlreadyAttached { subnet: subnet_id.to_string(), router: attached.to_string() }.into()
+            );
         }
         subnet.spec.router_id = Some(router.meta.id);
         subnet.meta.touch(now_micros());
@@ -124,12 +96,7 @@ impl Service {
     }
 
     /// Reference §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
-    pub async fn remove_router_interface(
-        &self,
-        caller: &Caller,
-        id: &str,
-        subnet_id: Uuid,
-    ) -> Result<RouterInterface> {
+    pub async fn remove_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
         let router: Router = fetch(w.conn(), caller, id).await?;
         admin_only(caller, "remove_router_interface")?;
@@ -144,18 +111,11 @@ impl Service {
         let services = store::ids(
             w.conn(),
             "SELECT id FROM vpnservices WHERE router_id = $1 AND subnet_id = $2 ORDER BY id",
-            &[
-                router.meta.id.to_string().into(),
-                subnet_id.to_string().into(),
-            ],
+            &[router.meta.id.to_string().into(), subnet_id.to_string().into()],
         )
         .await?;
         if let Some(service) = services.into_iter().next() {
-            return Err(Fault::SubnetInUseByVpnService {
-                subnet: subnet_id.to_string(),
-                vpnservice: service,
-            }
-            .into());
+            return Err(Fault::SubnetInUseByVpnService { subnet: subnet_id.to_string(), vpnservice: service }.into());
         }
         let connections = store::ids(
             w.conn(),
@@ -163,18 +123,11 @@ impl Service {
              JOIN vpnservices s ON s.id = c.vpnservice_id \
              JOIN endpoint_group_endpoints e ON e.parent_id = c.local_ep_group_id \
              WHERE s.router_id = $1 AND e.value = $2 ORDER BY c.id",
-            &[
-                router.meta.id.to_string().into(),
-                subnet_id.to_string().into(),
-            ],
+            &[router.meta.id.to_string().into(), subnet_id.to_string().into()],
         )
         .await?;
         if let Some(connection) = connections.into_iter().next() {
-            return Err(Fault::SubnetInUseBySiteConnection {
-                subnet: subnet_id.to_string(),
-                connection,
-            }
-            .into());
+            return Err(Fault::SubnetInUseBySiteConnection { subnet: subnet_id.to_string(), connection }.into());
         }
         subnet.spec.router_id = None;
         subnet.meta.touch(now_micros());
@@ -188,14 +141,8 @@ impl Service {
         self.insert(stored(caller, draft)?).await
     }
 
-    pub async fn update_subnet(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: TextPatch,
-    ) -> Result<Subnet> {
-        self.update_texts(caller, id, patch, Some("update_subnet"))
-            .await
+    pub async fn update_subnet(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<Subnet> {
+        self.update_texts(caller, id, patch, Some("update_subnet")).await
     }
 
     pub async fn delete_subnet(&self, caller: &Caller, id: &str) -> Result<()> {
@@ -204,20 +151,11 @@ impl Service {
         admin_only(caller, "delete_subnet")?;
         let subnet = item.meta.id.to_string();
         if let Some(router) = item.spec.router_id {
-            let reason =
-                format!("it is attached to router {router}; remove the router interface first");
+            let reason = format!("it is attached to router {router}; remove the router interface first");
             return Err(Fault::SubnetInUse { subnet, reason }.into());
         }
-        if let Some(service) = referrers(w.conn(), "vpnservices", "subnet_id", item.meta.id)
-            .await?
-            .into_iter()
-            .next()
-        {
-            return Err(Fault::SubnetInUseByVpnService {
-                subnet,
-                vpnservice: service,
-            }
-            .into());
+        if let Some(service) = referrers(w.conn(), "vpnservices", "subnet_id", item.meta.id).await?.into_iter().next() {
+            return Err(Fault::SubnetInUseByVpnService { subnet, vpnservice: service }.into());
         }
         let groups = store::ids(
             w.conn(),

@@ -45,9 +45,7 @@ macro_rules! lookup {
         }
     };
 }
-use vpnaas_core::resources::{
-    EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
-};
+use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
 lookup!(IkePolicy, Fault::IkePolicyNotFound);
 lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound);
 lookup!(VpnService, Fault::VpnServiceNotFound);
@@ -58,11 +56,7 @@ lookup!(Subnet, Fault::SubnetNotFound);
 
 /// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
 /// another project's row are all the same 404 (clients resolve names this way).
-pub(crate) async fn fetch<T: Lookup>(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    id: &str,
-) -> Result<T> {
+pub(crate) async fn fetch<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result<T> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(T::not_found(id).into());
     };
@@ -73,22 +67,12 @@ pub(crate) async fn fetch<T: Lookup>(
 }
 
 /// Loads `T` if it exists and the caller may see it.
-pub(crate) async fn find<T: Lookup>(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<Option<T>> {
-    Ok(store::get::<T>(conn, id)
-        .await?
-        .filter(|item| caller.sees(&item.meta().project_id)))
+pub(crate) async fn find<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: Uuid) -> Result<Option<T>> {
+    Ok(store::get::<T>(conn, id).await?.filter(|item| caller.sees(&item.meta().project_id)))
 }
 
 /// The same as [`fetch`] for an id that is already a UUID.
-pub(crate) async fn fetch_id<T: Lookup>(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<T> {
+pub(crate) async fn fetch_id<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: Uuid) -> Result<T> {
     fetch::<T>(conn, caller, &id.to_string()).await
 }
 
@@ -107,10 +91,7 @@ pub(crate) fn new_meta(project_id: String, name: String, description: String) ->
 
 /// A new stored object from a create request: its owner checked, a fresh id and times.
 pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>> {
-    Ok(Stored {
-        meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description),
-        spec: draft.spec,
-    })
+    Ok(Stored { meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description), spec: draft.spec })
 }
 
 impl Service {
@@ -178,10 +159,7 @@ impl Service {
         let mut w = self.store.begin_write().await?;
         let item = fetch::<T>(w.conn(), caller, id).await?;
         for (table, column) in referrer_columns {
-            if !referrers(w.conn(), table, column, item.id())
-                .await?
-                .is_empty()
-            {
+            if !referrers(w.conn(), table, column, item.id()).await?.is_empty() {
                 return Err(in_use(item.id().to_string()).into());
             }
         }
@@ -192,12 +170,7 @@ impl Service {
 }
 
 /// The ids of rows that refer to `id` through `column` of `table`.
-pub(crate) async fn referrers(
-    conn: &mut AnyConnection,
-    table: &str,
-    column: &str,
-    id: Uuid,
-) -> Result<Vec<String>> {
+pub(crate) async fn referrers(conn: &mut AnyConnection, table: &str, column: &str, id: Uuid) -> Result<Vec<String>> {
     let sql = format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id");
     Ok(store::ids(conn, &sql, &[id.to_string().into()]).await?)
 }

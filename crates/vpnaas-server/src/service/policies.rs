@@ -1,8 +1,6 @@
 //! IKE and IPsec policies: create, update (crypto frozen while in use) and delete (refused while in use).
 
-use vpnaas_core::resources::{
-    Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, Stored,
-};
+use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, Stored};
 use vpnaas_core::Fault;
 
 use super::{fetch, referrers, stored, Lookup, Service};
@@ -51,37 +49,19 @@ impl Policy for IpsecPolicy {
 }
 
 impl Service {
-    pub async fn create_ikepolicy(
-        &self,
-        caller: &Caller,
-        draft: Draft<IkeSpec>,
-    ) -> Result<IkePolicy> {
+    pub async fn create_ikepolicy(&self, caller: &Caller, draft: Draft<IkeSpec>) -> Result<IkePolicy> {
         self.create_policy(caller, draft).await
     }
-    pub async fn update_ikepolicy(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: IkePatch,
-    ) -> Result<IkePolicy> {
+    pub async fn update_ikepolicy(&self, caller: &Caller, id: &str, patch: IkePatch) -> Result<IkePolicy> {
         self.update_policy(caller, id, patch).await
     }
     pub async fn delete_ikepolicy(&self, caller: &Caller, id: &str) -> Result<()> {
         self.delete_policy::<IkePolicy>(caller, id).await
     }
-    pub async fn create_ipsecpolicy(
-        &self,
-        caller: &Caller,
-        draft: Draft<IpsecSpec>,
-    ) -> Result<IpsecPolicy> {
+    pub async fn create_ipsecpolicy(&self, caller: &Caller, draft: Draft<IpsecSpec>) -> Result<IpsecPolicy> {
         self.create_policy(caller, draft).await
     }
-    pub async fn update_ipsecpolicy(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: IpsecPatch,
-    ) -> Result<IpsecPolicy> {
+    pub async fn update_ipsecpolicy(&self, caller: &Caller, id: &str, patch: IpsecPatch) -> Result<IpsecPolicy> {
         self.update_policy(caller, id, patch).await
     }
     pub async fn delete_ipsecpolicy(&self, caller: &Caller, id: &str) -> Result<()> {
@@ -97,19 +77,10 @@ impl Service {
 
     /// DECISIONS D2: name and description may change while a connection uses the policy;
     /// what a gateway negotiates with may not (409, as the reference answers every update).
-    async fn update_policy<T: Policy>(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: T::Patch,
-    ) -> Result<T> {
+    async fn update_policy<T: Policy>(&self, caller: &Caller, id: &str, patch: T::Patch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
         let mut item: T = fetch(w.conn(), caller, id).await?;
-        if T::touches_crypto(&patch)
-            && !referrers(w.conn(), CONNECTIONS, T::COLUMN, item.id())
-                .await?
-                .is_empty()
-        {
+        if T::touches_crypto(&patch) && !referrers(w.conn(), CONNECTIONS, T::COLUMN, item.id()).await?.is_empty() {
             return Err(T::in_use(item.id().to_string()).into());
         }
         T::apply(&patch, &mut item);
@@ -120,7 +91,6 @@ impl Service {
     }
 
     async fn delete_policy<T: Policy>(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete_unreferenced::<T>(caller, id, &[(CONNECTIONS, T::COLUMN)], T::in_use)
-            .await
+        self.delete_unreferenced::<T>(caller, id, &[(CONNECTIONS, T::COLUMN)], T::in_use).await
     }
 }

@@ -2,8 +2,8 @@
 
 use vpnaas_core::algorithms::{EndpointType, Status};
 use vpnaas_core::resources::{
-    Draft, EndpointGroup, GroupSpec, NewService, Router, ServicePatch, ServiceSpec, Stored, Subnet,
-    TextPatch, VpnService,
+    Draft, EndpointGroup, GroupSpec, NewService, Router, ServicePatch, ServiceSpec, Stored, Subnet, TextPatch,
+    VpnService,
 };
 use vpnaas_core::rules;
 use vpnaas_core::Fault;
@@ -17,11 +17,7 @@ use crate::store;
 impl Service {
     /// Reference `validate_vpnservice`: the router exists and has a gateway; a legacy-mode
     /// subnet is attached to it. The gateway's addresses are copied as the driver does.
-    pub async fn create_vpnservice(
-        &self,
-        caller: &Caller,
-        draft: Draft<NewService>,
-    ) -> Result<VpnService> {
+    pub async fn create_vpnservice(&self, caller: &Caller, draft: Draft<NewService>) -> Result<VpnService> {
         let project = owner(caller, &draft.owner)?;
         let new = draft.spec;
         let mut w = self.store.begin_write().await?;
@@ -58,12 +54,7 @@ impl Service {
     }
 
     /// DECISIONS D4: accepted in any status.
-    pub async fn update_vpnservice(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: ServicePatch,
-    ) -> Result<VpnService> {
+    pub async fn update_vpnservice(&self, caller: &Caller, id: &str, patch: ServicePatch) -> Result<VpnService> {
         let mut w = self.store.begin_write().await?;
         let mut item: VpnService = fetch(w.conn(), caller, id).await?;
         patch.apply(&mut item);
@@ -107,24 +98,13 @@ impl Service {
             }
             rules::check_one_version(&meta.id.to_string(), versions.into_iter())?;
         }
-        let item = Stored {
-            meta,
-            spec: GroupSpec {
-                endpoint_type,
-                endpoints,
-            },
-        };
+        let item = Stored { meta, spec: GroupSpec { endpoint_type, endpoints } };
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
         Ok(item)
     }
 
-    pub async fn update_endpoint_group(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: TextPatch,
-    ) -> Result<EndpointGroup> {
+    pub async fn update_endpoint_group(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<EndpointGroup> {
         self.update_texts(caller, id, patch, None).await
     }
 
@@ -133,10 +113,7 @@ impl Service {
         self.delete_unreferenced::<EndpointGroup>(
             caller,
             id,
-            &[
-                ("ipsec_site_connections", "local_ep_group_id"),
-                ("ipsec_site_connections", "peer_ep_group_id"),
-            ],
+            &[("ipsec_site_connections", "local_ep_group_id"), ("ipsec_site_connections", "peer_ep_group_id")],
             Fault::EndpointGroupInUse,
         )
         .await

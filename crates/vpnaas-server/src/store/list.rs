@@ -47,8 +47,7 @@ pub struct ListQuery {
 }
 
 pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
-    let mut sort: Vec<(&str, ColumnKind, SortDir)> =
-        q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
+    let mut sort: Vec<(&str, ColumnKind, SortDir)> = q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
     if !sort.iter().any(|(c, _, _)| *c == "id") {
         sort.push(("id", ColumnKind::Text, SortDir::Asc));
     }
@@ -73,9 +72,7 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
         sql.push_str(&format!(" AND {} IN ({})", column.column, marks.join(", ")));
     }
     if let Some(marker) = &q.marker {
-        let Some(marker_values) =
-            marker_row::<T>(conn, marker, q.project.as_deref(), &sort).await?
-        else {
+        let Some(marker_values) = marker_row::<T>(conn, marker, q.project.as_deref(), &sort).await? else {
             // The reference returns an empty page for an unknown marker.
             return Ok(Vec::new());
         };
@@ -92,10 +89,7 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
         }
         sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
     }
-    let order: Vec<String> = sort
-        .iter()
-        .map(|(c, _, d)| format!("{c} {}", d.sql()))
-        .collect();
+    let order: Vec<String> = sort.iter().map(|(c, _, d)| format!("{c} {}", d.sql())).collect();
     sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     if let Some(limit) = q.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
@@ -116,11 +110,7 @@ async fn marker_row<T: Table>(
     sort: &[(&str, ColumnKind, SortDir)],
 ) -> StoreResult<Option<Vec<Value>>> {
     let columns: Vec<&str> = sort.iter().map(|(c, _, _)| *c).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {} WHERE id = $1",
-        columns.join(", "),
-        T::TABLE
-    );
+    let mut sql = format!("SELECT {} FROM {} WHERE id = $1", columns.join(", "), T::TABLE);
     let mut values: Vec<Value> = vec![marker.into()];
     if let Some(p) = project {
         values.push(p.into());
@@ -141,17 +131,8 @@ async fn marker_row<T: Table>(
 }
 
 /// Builds resources from rows, loading every row's children with one query.
-pub(super) async fn from_rows<T: Table>(
-    conn: &mut AnyConnection,
-    rows: &[AnyRow],
-) -> StoreResult<Vec<T>> {
-    let ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<Result<_, _>>()?;
+pub(super) async fn from_rows<T: Table>(conn: &mut AnyConnection, rows: &[AnyRow]) -> StoreResult<Vec<T>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>()?;
     let mut children = load_children::<T>(conn, &ids).await?;
-    rows.iter()
-        .zip(ids.iter())
-        .map(|(row, id)| T::from_row(row, children.remove(id).unwrap_or_default()))
-        .collect()
+    rows.iter().zip(ids.iter()).map(|(row, id)| T::from_row(row, children.remove(id).unwrap_or_default())).collect()
 }

@@ -164,12 +164,7 @@ pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {
         &[],
     )
     .await?;
-    let rows = fetch_all(
-        conn,
-        "SELECT version FROM schema_migrations ORDER BY version DESC",
-        &[],
-    )
-    .await?;
+    let rows = fetch_all(conn, "SELECT version FROM schema_migrations ORDER BY version DESC", &[]).await?;
     let current: i64 = match rows.first() {
         Some(r) => r.try_get(0)?,
         None => 0,

@@ -114,11 +114,7 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store {
-            pool,
-            writer: Some(Arc::new(Mutex::new(()))),
-            backend: "sqlite",
-        })
+        Ok(Store { pool, writer: Some(Arc::new(Mutex::new(()))), backend: "sqlite" })
     }
 
     pub fn backend(&self) -> &'static str {
@@ -198,37 +194,18 @@ pub(crate) fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
     Ok(args)
 }
 
-pub(crate) async fn fetch_all(
-    conn: &mut AnyConnection,
-    sql: &str,
-    values: &[Value],
-) -> StoreResult<Vec<AnyRow>> {
-    Ok(sqlx::query_with(sql, bind_all(values)?)
-        .fetch_all(conn)
-        .await?)
+pub(crate) async fn fetch_all(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<AnyRow>> {
+    Ok(sqlx::query_with(sql, bind_all(values)?).fetch_all(conn).await?)
 }
 
-pub(crate) async fn execute(
-    conn: &mut AnyConnection,
-    sql: &str,
-    values: &[Value],
-) -> StoreResult<u64> {
-    Ok(sqlx::query_with(sql, bind_all(values)?)
-        .execute(conn)
-        .await?
-        .rows_affected())
+pub(crate) async fn execute(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<u64> {
+    Ok(sqlx::query_with(sql, bind_all(values)?).execute(conn).await?.rows_affected())
 }
 
 /// Reads the first column of each row as text (ids of referring rows, for in-use checks).
-pub(crate) async fn ids(
-    conn: &mut AnyConnection,
-    sql: &str,
-    values: &[Value],
-) -> StoreResult<Vec<String>> {
+pub(crate) async fn ids(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<String>> {
     let rows = fetch_all(conn, sql, values).await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-        .collect()
+    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
 }
 
 pub use tables::{delete, get, insert, update};

@@ -31,28 +31,13 @@ pub struct Column {
 }
 
 const fn col(attr: &'static str, kind: ColumnKind) -> Column {
-    Column {
-        attr,
-        column: attr,
-        kind,
-        sortable: false,
-    }
+    Column { attr, column: attr, kind, sortable: false }
 }
 const fn sort(attr: &'static str, column: &'static str) -> Column {
-    Column {
-        attr,
-        column,
-        kind: ColumnKind::Text,
-        sortable: true,
-    }
+    Column { attr, column, kind: ColumnKind::Text, sortable: true }
 }
 const fn alias(attr: &'static str, column: &'static str) -> Column {
-    Column {
-        attr,
-        column,
-        kind: ColumnKind::Text,
-        sortable: false,
-    }
+    Column { attr, column, kind: ColumnKind::Text, sortable: false }
 }
 
 /// The columns every resource has: `id`, `name`, the owner under both of its names
@@ -90,12 +75,7 @@ pub trait Table: Sized {
 }
 
 pub async fn get<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<T>> {
-    let rows = fetch_all(
-        conn,
-        &format!("SELECT * FROM {} WHERE id = $1", T::TABLE),
-        &[id.to_string().into()],
-    )
-    .await?;
+    let rows = fetch_all(conn, &format!("SELECT * FROM {} WHERE id = $1", T::TABLE), &[id.to_string().into()]).await?;
     Ok(super::list::from_rows::<T>(conn, &rows).await?.pop())
 }
 
@@ -104,12 +84,7 @@ pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
     let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
     let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
     let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        T::TABLE,
-        names.join(", "),
-        marks.join(", ")
-    );
+    let sql = format!("INSERT INTO {} ({}) VALUES ({})", T::TABLE, names.join(", "), marks.join(", "));
     execute(conn, &sql, &values).await?;
     insert_children(conn, item).await
 }
@@ -124,22 +99,12 @@ pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
         sets.push(format!("{name} = ${}", values.len()));
     }
     values.push(item.id().to_string().into());
-    let sql = format!(
-        "UPDATE {} SET {} WHERE id = ${}",
-        T::TABLE,
-        sets.join(", "),
-        values.len()
-    );
+    let sql = format!("UPDATE {} SET {} WHERE id = ${}", T::TABLE, sets.join(", "), values.len());
     if execute(conn, &sql, &values).await? == 0 {
         return Ok(false);
     }
     if let Some(child) = T::CHILD {
-        execute(
-            conn,
-            &format!("DELETE FROM {child} WHERE parent_id = $1"),
-            &[item.id().to_string().into()],
-        )
-        .await?;
+        execute(conn, &format!("DELETE FROM {child} WHERE parent_id = $1"), &[item.id().to_string().into()]).await?;
         insert_children(conn, item).await?;
     }
     Ok(true)
@@ -147,19 +112,9 @@ pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
 
 pub async fn delete<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<bool> {
     if let Some(child) = T::CHILD {
-        execute(
-            conn,
-            &format!("DELETE FROM {child} WHERE parent_id = $1"),
-            &[id.to_string().into()],
-        )
-        .await?;
+        execute(conn, &format!("DELETE FROM {child} WHERE parent_id = $1"), &[id.to_string().into()]).await?;
     }
-    let n = execute(
-        conn,
-        &format!("DELETE FROM {} WHERE id = $1", T::TABLE),
-        &[id.to_string().into()],
-    )
-    .await?;
+    let n = execute(conn, &format!("DELETE FROM {} WHERE id = $1", T::TABLE), &[id.to_string().into()]).await?;
     Ok(n > 0)
 }
 
@@ -168,12 +123,7 @@ async fn insert_children<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreR
     let sql = format!("INSERT INTO {child} (parent_id, position, value) VALUES ($1, $2, $3)");
     for (i, value) in item.children().into_iter().enumerate() {
         let position = i64::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        execute(
-            conn,
-            &sql,
-            &[item.id().to_string().into(), position.into(), value.into()],
-        )
-        .await?;
+        execute(conn, &sql, &[item.id().to_string().into(), position.into(), value.into()]).await?;
     }
     Ok(())
 }
@@ -195,9 +145,7 @@ pub(super) async fn load_children<T: Table>(
         );
         let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
         for row in fetch_all(conn, &sql, &values).await? {
-            out.entry(row.try_get::<String, _>(0)?)
-                .or_default()
-                .push(row.try_get::<String, _>(1)?);
+            out.entry(row.try_get::<String, _>(0)?).or_default().push(row.try_get::<String, _>(1)?);
         }
     }
     Ok(out)
@@ -225,17 +173,13 @@ fn uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(&text(row, col)?).map_err(corrupt)
 }
 fn opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
-    opt_text(row, col)?
-        .map(|s| Uuid::parse_str(&s).map_err(corrupt))
-        .transpose()
+    opt_text(row, col)?.map(|s| Uuid::parse_str(&s).map_err(corrupt)).transpose()
 }
 fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str, &str) -> Result<T, Fault>) -> StoreResult<T> {
     parse(col, &text(row, col)?).map_err(corrupt)
 }
 fn opt_parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>> {
-    opt_text(row, col)?
-        .map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}"))))
-        .transpose()
+    opt_text(row, col)?.map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}")))).transpose()
 }
 fn opt_string<T: ToString>(v: &Option<T>) -> Value {
     Value::OptText(v.as_ref().map(ToString::to_string))
@@ -269,10 +213,7 @@ fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> Vec<(&'static str, Va
 }
 
 fn lifetime_from(row: &AnyRow) -> StoreResult<Lifetime> {
-    Ok(Lifetime {
-        units: parsed(row, "lifetime_units", LifetimeUnits::parse)?,
-        value: int(row, "lifetime_value")?,
-    })
+    Ok(Lifetime { units: parsed(row, "lifetime_units", LifetimeUnits::parse)?, value: int(row, "lifetime_value")? })
 }
 
 // ------------------------------------------------------------------ tables
@@ -295,14 +236,8 @@ impl Table for IkePolicy {
             &self.meta,
             vec![
                 ("auth_algorithm", s.auth_algorithm.as_str().into()),
-                (
-                    "encryption_algorithm",
-                    s.encryption_algorithm.as_str().into(),
-                ),
-                (
-                    "phase1_negotiation_mode",
-                    s.phase1_negotiation_mode.as_str().into(),
-                ),
+                ("encryption_algorithm", s.encryption_algorithm.as_str().into()),
+                ("phase1_negotiation_mode", s.phase1_negotiation_mode.as_str().into()),
                 ("lifetime_units", s.lifetime.units.as_str().into()),
                 ("lifetime_value", s.lifetime.value.into()),
                 ("ike_version", s.ike_version.as_str().into()),
@@ -315,11 +250,7 @@ impl Table for IkePolicy {
             meta: meta_from(row)?,
             spec: IkeSpec {
                 auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
-                encryption_algorithm: parsed(
-                    row,
-                    "encryption_algorithm",
-                    EncryptionAlgorithm::parse,
-                )?,
+                encryption_algorithm: parsed(row, "encryption_algorithm", EncryptionAlgorithm::parse)?,
                 phase1_negotiation_mode: parsed(row, "phase1_negotiation_mode", Phase1Mode::parse)?,
                 lifetime: lifetime_from(row)?,
                 ike_version: parsed(row, "ike_version", IkeVersion::parse)?,
@@ -348,10 +279,7 @@ impl Table for IpsecPolicy {
             vec![
                 ("transform_protocol", s.transform_protocol.as_str().into()),
                 ("auth_algorithm", s.auth_algorithm.as_str().into()),
-                (
-                    "encryption_algorithm",
-                    s.encryption_algorithm.as_str().into(),
-                ),
+                ("encryption_algorithm", s.encryption_algorithm.as_str().into()),
                 ("encapsulation_mode", s.encapsulation_mode.as_str().into()),
                 ("lifetime_units", s.lifetime.units.as_str().into()),
                 ("lifetime_value", s.lifetime.value.into()),
@@ -365,11 +293,7 @@ impl Table for IpsecPolicy {
             spec: IpsecSpec {
                 transform_protocol: parsed(row, "transform_protocol", TransformProtocol::parse)?,
                 auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
-                encryption_algorithm: parsed(
-                    row,
-                    "encryption_algorithm",
-                    EncryptionAlgorithm::parse,
-                )?,
+                encryption_algorithm: parsed(row, "encryption_algorithm", EncryptionAlgorithm::parse)?,
                 encapsulation_mode: parsed(row, "encapsulation_mode", EncapsulationMode::parse)?,
                 lifetime: lifetime_from(row)?,
                 pfs: parsed(row, "pfs", Pfs::parse)?,
@@ -381,12 +305,7 @@ impl Table for IpsecPolicy {
 impl Table for VpnService {
     const TABLE: &'static str = "vpnservices";
     const COLUMNS: &'static [Column] = columns![
-        Column {
-            attr: "router_id",
-            column: "router_id",
-            kind: ColumnKind::Text,
-            sortable: true
-        },
+        Column { attr: "router_id", column: "router_id", kind: ColumnKind::Text, sortable: true },
         col("subnet_id", ColumnKind::Text),
         col("admin_state_up", ColumnKind::Bool),
         col("status", ColumnKind::Text),
@@ -429,18 +348,13 @@ impl Table for EndpointGroup {
     const TABLE: &'static str = "endpoint_groups";
     const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
     // `endpoint_type` is the name the SDK filters with (reference §7); `type` the attribute's.
-    const COLUMNS: &'static [Column] = columns![
-        alias("type", "endpoint_type"),
-        alias("endpoint_type", "endpoint_type")
-    ];
+    const COLUMNS: &'static [Column] =
+        columns![alias("type", "endpoint_type"), alias("endpoint_type", "endpoint_type")];
     fn id(&self) -> Uuid {
         self.meta.id
     }
     fn to_row(&self) -> Vec<(&'static str, Value)> {
-        row_of(
-            &self.meta,
-            vec![("endpoint_type", self.spec.endpoint_type.as_str().into())],
-        )
+        row_of(&self.meta, vec![("endpoint_type", self.spec.endpoint_type.as_str().into())])
     }
     fn children(&self) -> Vec<String> {
         self.spec.endpoints.clone()
@@ -448,10 +362,7 @@ impl Table for EndpointGroup {
     fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
-            spec: GroupSpec {
-                endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?,
-                endpoints: children,
-            },
+            spec: GroupSpec { endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?, endpoints: children },
         })
     }
 }
@@ -506,19 +417,14 @@ impl Table for SiteConnection {
         )
     }
     fn children(&self) -> Vec<String> {
-        self.spec
-            .peer_cidrs
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        self.spec.peer_cidrs.iter().map(ToString::to_string).collect()
     }
     fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
         let peer_address = text(row, "peer_address")?;
         Ok(Stored {
             meta: meta_from(row)?,
             spec: ConnectionSpec {
-                peer_address: PeerAddress::parse(&peer_address)
-                    .ok_or_else(|| corrupt("bad peer_address"))?,
+                peer_address: PeerAddress::parse(&peer_address).ok_or_else(|| corrupt("bad peer_address"))?,
                 peer_id: text(row, "peer_id")?,
                 local_id: text(row, "local_id")?,
                 peer_cidrs: children
@@ -576,10 +482,7 @@ impl Table for Router {
         };
         Ok(Stored {
             meta: meta_from(row)?,
-            spec: RouterSpec {
-                admin_state_up: boolean(row, "admin_state_up")?,
-                gateway,
-            },
+            spec: RouterSpec { admin_state_up: boolean(row, "admin_state_up")?, gateway },
         })
     }
 }

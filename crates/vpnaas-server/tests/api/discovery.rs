@@ -20,46 +20,25 @@ async fn root_answers_the_versions_document_with_the_requests_base_url_without_c
                 .header("x-forwarded-proto", "https"),
         )
         .await;
-    assert_eq!(
-        proxied.ok(200)["versions"][0]["links"][0]["href"],
-        "https://vpn.example.com:8443/v2.0/"
-    );
+    assert_eq!(proxied.ok(200)["versions"][0]["links"][0]["href"], "https://vpn.example.com:8443/v2.0/");
 }
 
 #[tokio::test]
 async fn v2_lists_resources_and_extensions() {
     let app = spawn_app().await;
     let r = app.get("/v2.0/", P1).await;
-    let collections: Vec<&str> = r.ok(200)["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["collection"].as_str().unwrap())
-        .collect();
+    let collections: Vec<&str> =
+        r.ok(200)["resources"].as_array().unwrap().iter().map(|x| x["collection"].as_str().unwrap()).collect();
     assert!(
         collections.contains(&"ipsec_site_connections") && collections.contains(&"endpoint_groups"),
         "{collections:?}"
     );
     let r = app.get("/v2.0/extensions", P1).await;
-    let aliases: Vec<&str> = r.ok(200)["extensions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["alias"].as_str().unwrap())
-        .collect();
-    for alias in [
-        "vpnaas",
-        "vpn-endpoint-groups",
-        "vpn-aes-ctr",
-        "filter-validation",
-    ] {
+    let aliases: Vec<&str> =
+        r.ok(200)["extensions"].as_array().unwrap().iter().map(|x| x["alias"].as_str().unwrap()).collect();
+    for alias in ["vpnaas", "vpn-endpoint-groups", "vpn-aes-ctr", "filter-validation"] {
         assert!(aliases.contains(&alias), "{alias} missing from {aliases:?}");
     }
-    assert_eq!(
-        app.get("/v2.0/extensions/vpnaas", P1).await.ok(200)["extension"]["alias"],
-        "vpnaas"
-    );
-    app.get("/v2.0/extensions/vpn-flavors", P1)
-        .await
-        .refused(404, "HTTPNotFound", "");
+    assert_eq!(app.get("/v2.0/extensions/vpnaas", P1).await.ok(200)["extension"]["alias"], "vpnaas");
+    app.get("/v2.0/extensions/vpn-flavors", P1).await.refused(404, "HTTPNotFound", "");
 }

@@ -15,14 +15,9 @@ async fn admins_create_routers_and_subnets_that_their_project_sees_by_name() {
     let ips = &routers[0]["external_gateway_info"]["external_fixed_ips"];
     assert_eq!(ips[0]["ip_address"], "172.24.4.10");
     assert_eq!(ips[1]["ip_address"], "2001:db8:ffff::10");
-    let r = app
-        .get(&format!("/v2.0/subnets/{}", topo.subnet6), P1)
-        .await;
+    let r = app.get(&format!("/v2.0/subnets/{}", topo.subnet6), P1).await;
     let s = &r.ok(200)["subnet"];
-    assert_eq!(
-        (s["cidr"].as_str(), s["ip_version"].as_i64()),
-        (Some("2001:db8:1::/64"), Some(6))
-    );
+    assert_eq!((s["cidr"].as_str(), s["ip_version"].as_i64()), (Some("2001:db8:1::/64"), Some(6)));
     let r = app.get("/v2.0/subnets?name=s4&ip_version=4", P1).await;
     assert_eq!(r.ok(200)["subnets"].as_array().unwrap().len(), 1);
 }
@@ -31,57 +26,57 @@ async fn admins_create_routers_and_subnets_that_their_project_sees_by_name() {
 async fn members_cannot_change_the_inventory() {
     let app = spawn_app().await;
     let topo = app.topology(P1).await;
-    app.post("/v2.0/routers", P1, json!({"router": {"name": "x"}}))
-        .await
-        .refused(403, "PolicyNotAuthorized", "create_router");
-    app.post(
-        "/v2.0/subnets",
-        P1,
-        json!({"subnet": {"cidr": "10.0.0.0/24"}}),
-    )
-    .await
-    .refused(403, "PolicyNotAuthorized", "create_subnet");
-    app.delete(&format!("/v2.0/routers/{}", topo.router), P1)
-        .await
-        .refused(403, "PolicyNotAuthorized", "delete_router");
+    app.post("/v2.0/routers", P1, json!({"router": {"name": "x"}})).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "create_router",
+    );
+    app.post("/v2.0/subnets", P1, json!({"subnet": {"cidr": "10.0.0.0/24"}})).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "create_subnet",
+    );
+    app.delete(&format!("/v2.0/routers/{}", topo.router), P1).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "delete_router",
+    );
     let path = format!("/v2.0/routers/{}/add_router_interface", topo.router);
-    app.put(&path, P1, json!({"subnet_id": topo.loose_subnet}))
-        .await
-        .refused(403, "PolicyNotAuthorized", "add_router_interface");
+    app.put(&path, P1, json!({"subnet_id": topo.loose_subnet})).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "add_router_interface",
+    );
 }
 
 #[tokio::test]
 async fn subnets_validate_cidr_and_version_and_attach_once() {
     let app = spawn_app().await;
     let topo = app.topology(P1).await;
-    app.post(
-        "/v2.0/subnets",
-        ADMIN,
-        json!({"subnet": {"cidr": "10.0.0.0/33"}}),
-    )
-    .await
-    .refused(400, "HTTPBadRequest", "Invalid input for cidr");
-    app.post(
-        "/v2.0/subnets",
-        ADMIN,
-        json!({"subnet": {"cidr": "10.0.0.0/24", "ip_version": 6}}),
-    )
-    .await
-    .refused(400, "HTTPBadRequest", "Invalid input for ip_version");
-    app.post("/v2.0/subnets", ADMIN, json!({"subnet": {"name": "x"}}))
-        .await
-        .refused(400, "HTTPBadRequest", "Required attribute 'cidr'");
+    app.post("/v2.0/subnets", ADMIN, json!({"subnet": {"cidr": "10.0.0.0/33"}})).await.refused(
+        400,
+        "HTTPBadRequest",
+        "Invalid input for cidr",
+    );
+    app.post("/v2.0/subnets", ADMIN, json!({"subnet": {"cidr": "10.0.0.0/24", "ip_version": 6}})).await.refused(
+        400,
+        "HTTPBadRequest",
+        "Invalid input for ip_version",
+    );
+    app.post("/v2.0/subnets", ADMIN, json!({"subnet": {"name": "x"}})).await.refused(
+        400,
+        "HTTPBadRequest",
+        "Required attribute 'cidr'",
+    );
     let path = format!("/v2.0/routers/{}/add_router_interface", topo.bare_router);
-    app.put(&path, ADMIN, json!({"subnet_id": topo.subnet4}))
-        .await
-        .refused(409, "SubnetAlreadyAttached", &topo.router);
-    app.put(&path, ADMIN, json!({"port_id": topo.subnet4}))
-        .await
-        .refused(400, "HTTPBadRequest", "port_id");
+    app.put(&path, ADMIN, json!({"subnet_id": topo.subnet4})).await.refused(409, "SubnetAlreadyAttached", &topo.router);
+    app.put(&path, ADMIN, json!({"port_id": topo.subnet4})).await.refused(400, "HTTPBadRequest", "port_id");
     let remove = format!("/v2.0/routers/{}/remove_router_interface", topo.bare_router);
-    app.put(&remove, ADMIN, json!({"subnet_id": topo.subnet4}))
-        .await
-        .refused(404, "RouterInterfaceNotFoundForSubnet", &topo.subnet4);
+    app.put(&remove, ADMIN, json!({"subnet_id": topo.subnet4})).await.refused(
+        404,
+        "RouterInterfaceNotFoundForSubnet",
+        &topo.subnet4,
+    );
 }
 
 #[tokio::test]
@@ -90,52 +85,45 @@ async fn router_interfaces_and_gateways_in_use_by_vpn_objects_are_409() {
     let site = Site::new(&app, P1).await;
     let remove = format!("/v2.0/routers/{}/remove_router_interface", site.topo.router);
     // The legacy service uses subnet4.
-    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet4}))
-        .await
-        .refused(409, "SubnetInUseByVPNService", &site.legacy_service);
-    let router = format!("/v2.0/routers/{}", site.topo.router);
-    app.put(
-        &router,
-        ADMIN,
-        json!({"router": {"external_gateway_info": null}}),
-    )
-    .await
-    .refused(409, "RouterInUse", "is currently used by VPN service(s)");
-    app.delete(&router, ADMIN)
-        .await
-        .refused(409, "RouterInUse", "VPN service(s)");
-    app.delete(&format!("/v2.0/subnets/{}", site.topo.subnet4), ADMIN)
-        .await
-        .refused(409, "SubnetInUse", "attached to router");
-    app.delete(&format!("/v2.0/subnets/{}", site.topo.loose_subnet), ADMIN)
-        .await
-        .ok(204);
-    let r = app.get(&router, P1).await;
-    assert!(
-        r.ok(200)["router"]["external_gateway_info"].is_object(),
-        "the gateway is still there"
+    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet4})).await.refused(
+        409,
+        "SubnetInUseByVPNService",
+        &site.legacy_service,
     );
+    let router = format!("/v2.0/routers/{}", site.topo.router);
+    app.put(&router, ADMIN, json!({"router": {"external_gateway_info": null}})).await.refused(
+        409,
+        "RouterInUse",
+        "is currently used by VPN service(s)",
+    );
+    app.delete(&router, ADMIN).await.refused(409, "RouterInUse", "VPN service(s)");
+    app.delete(&format!("/v2.0/subnets/{}", site.topo.subnet4), ADMIN).await.refused(
+        409,
+        "SubnetInUse",
+        "attached to router",
+    );
+    app.delete(&format!("/v2.0/subnets/{}", site.topo.loose_subnet), ADMIN).await.ok(204);
+    let r = app.get(&router, P1).await;
+    assert!(r.ok(200)["router"]["external_gateway_info"].is_object(), "the gateway is still there");
     // A renamed router is fine.
-    app.put(&router, ADMIN, json!({"router": {"name": "renamed"}}))
-        .await
-        .ok(200);
+    app.put(&router, ADMIN, json!({"router": {"name": "renamed"}})).await.ok(200);
 
     // Without the legacy service, the connection's local endpoint group pins subnet4.
-    app.delete(&format!("{SERVICES}/{}", site.legacy_service), P1)
-        .await
-        .ok(204);
+    app.delete(&format!("{SERVICES}/{}", site.legacy_service), P1).await.ok(204);
     app.create(CONNS, P1, site.connection()).await;
-    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet4}))
-        .await
-        .refused(409, "SubnetInUseByIPsecSiteConnection", &site.topo.subnet4);
+    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet4})).await.refused(
+        409,
+        "SubnetInUseByIPsecSiteConnection",
+        &site.topo.subnet4,
+    );
     // subnet6 is used by nothing and comes off; a subnet in an endpoint group cannot be deleted.
-    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet6}))
-        .await
-        .ok(200);
+    app.put(&remove, ADMIN, json!({"subnet_id": site.topo.subnet6})).await.ok(200);
     let g = app.group(P1, "subnet", json!([site.topo.subnet6])).await;
-    app.delete(&format!("/v2.0/subnets/{}", site.topo.subnet6), ADMIN)
-        .await
-        .refused(409, "SubnetInUseByEndpointGroup", &g);
+    app.delete(&format!("/v2.0/subnets/{}", site.topo.subnet6), ADMIN).await.refused(
+        409,
+        "SubnetInUseByEndpointGroup",
+        &g,
+    );
 }
 
 #[tokio::test]
@@ -144,33 +132,16 @@ async fn routers_without_users_are_updated_and_deleted() {
     let topo = app.topology(P1).await;
     let path = format!("/v2.0/routers/{}", topo.bare_router);
     let gw = json!({"external_fixed_ips": [{"ip_address": "198.51.100.1"}]});
-    let r = app
-        .put(
-            &path,
-            ADMIN,
-            json!({"router": {"external_gateway_info": gw, "admin_state_up": false}}),
-        )
-        .await;
+    let r = app.put(&path, ADMIN, json!({"router": {"external_gateway_info": gw, "admin_state_up": false}})).await;
     let router = &r.ok(200)["router"];
-    assert_eq!(
-        router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
-        "198.51.100.1"
-    );
+    assert_eq!(router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"], "198.51.100.1");
     assert_eq!(router["admin_state_up"], false);
     let bad = json!({"external_fixed_ips": [{"ip_address": "198.51.100.1"}, {"ip_address": "198.51.100.2"}]});
-    app.put(
-        &path,
-        ADMIN,
-        json!({"router": {"external_gateway_info": bad}}),
-    )
-    .await
-    .refused(
+    app.put(&path, ADMIN, json!({"router": {"external_gateway_info": bad}})).await.refused(
         400,
         "HTTPBadRequest",
         "Invalid input for external_gateway_info",
     );
     app.delete(&path, ADMIN).await.ok(204);
-    app.delete(&format!("/v2.0/routers/{}", topo.router), ADMIN)
-        .await
-        .refused(409, "RouterInUse", "still has ports");
+    app.delete(&format!("/v2.0/routers/{}", topo.router), ADMIN).await.refused(409, "RouterInUse", "still has ports");
 }

@@ -58,11 +58,7 @@ async fn ikepolicy_update_changes_every_updatable_attribute_and_bumps_the_revisi
     assert_eq!(p["auth_algorithm"], "sha512");
     assert_eq!(p["encryption_algorithm"], "aes-192-ctr");
     assert_eq!(p["phase1_negotiation_mode"], "aggressive");
-    assert_eq!(
-        p["lifetime"],
-        json!({"units": "seconds", "value": 2000}),
-        "a partial lifetime keeps its units"
-    );
+    assert_eq!(p["lifetime"], json!({"units": "seconds", "value": 2000}), "a partial lifetime keeps its units");
     assert_eq!(p["ike_version"], "v2");
     assert_eq!(p["pfs"], "group14");
     assert_eq!(p["revision_number"], 2);
@@ -77,67 +73,27 @@ async fn ikepolicy_delete_answers_204_then_404() {
     let r = app.delete(&format!("{IKE}/{id}"), P1).await;
     assert_eq!(r.status, 204);
     assert!(r.body.is_null());
-    app.get(&format!("{IKE}/{id}"), P1)
-        .await
-        .refused(404, "IKEPolicyNotFound", &id);
-    app.delete(&format!("{IKE}/{id}"), P1)
-        .await
-        .refused(404, "IKEPolicyNotFound", &id);
+    app.get(&format!("{IKE}/{id}"), P1).await.refused(404, "IKEPolicyNotFound", &id);
+    app.delete(&format!("{IKE}/{id}"), P1).await.refused(404, "IKEPolicyNotFound", &id);
 }
 
 #[tokio::test]
 async fn policy_value_sets_are_enforced_naming_the_attribute() {
     let app = spawn_app().await;
     let cases = [
-        (
-            IKE,
-            json!({"ikepolicy": {"auth_algorithm": "md5"}}),
-            "auth_algorithm",
-        ),
-        (
-            IKE,
-            json!({"ikepolicy": {"encryption_algorithm": "aes-512"}}),
-            "encryption_algorithm",
-        ),
-        (
-            IKE,
-            json!({"ikepolicy": {"phase1_negotiation_mode": "quick"}}),
-            "phase1_negotiation_mode",
-        ),
-        (
-            IKE,
-            json!({"ikepolicy": {"ike_version": "v3"}}),
-            "ike_version",
-        ),
+        (IKE, json!({"ikepolicy": {"auth_algorithm": "md5"}}), "auth_algorithm"),
+        (IKE, json!({"ikepolicy": {"encryption_algorithm": "aes-512"}}), "encryption_algorithm"),
+        (IKE, json!({"ikepolicy": {"phase1_negotiation_mode": "quick"}}), "phase1_negotiation_mode"),
+        (IKE, json!({"ikepolicy": {"ike_version": "v3"}}), "ike_version"),
         (IKE, json!({"ikepolicy": {"pfs": "group1"}}), "pfs"),
-        (
-            IPSEC,
-            json!({"ipsecpolicy": {"transform_protocol": "gre"}}),
-            "transform_protocol",
-        ),
-        (
-            IPSEC,
-            json!({"ipsecpolicy": {"encapsulation_mode": "tunnel6"}}),
-            "encapsulation_mode",
-        ),
-        (
-            IPSEC,
-            json!({"ipsecpolicy": {"auth_algorithm": 5}}),
-            "auth_algorithm",
-        ),
+        (IPSEC, json!({"ipsecpolicy": {"transform_protocol": "gre"}}), "transform_protocol"),
+        (IPSEC, json!({"ipsecpolicy": {"encapsulation_mode": "tunnel6"}}), "encapsulation_mode"),
+        (IPSEC, json!({"ipsecpolicy": {"auth_algorithm": 5}}), "auth_algorithm"),
     ];
     for (coll, body, attr) in cases {
-        app.post(coll, P1, body).await.refused(
-            400,
-            "HTTPBadRequest",
-            &format!("Invalid input for {attr}"),
-        );
+        app.post(coll, P1, body).await.refused(400, "HTTPBadRequest", &format!("Invalid input for {attr}"));
     }
-    assert_eq!(
-        app.count(IKE).await + app.count(IPSEC).await,
-        0,
-        "nothing written"
-    );
+    assert_eq!(app.count(IKE).await + app.count(IPSEC).await, 0, "nothing written");
 }
 
 #[tokio::test]
@@ -151,38 +107,20 @@ async fn lifetime_must_be_seconds_of_at_least_60_in_a_dictionary() {
         json!(3600),
     ];
     for lifetime in bad {
-        let r = app
-            .post(IKE, P1, json!({"ikepolicy": {"lifetime": lifetime}}))
-            .await;
+        let r = app.post(IKE, P1, json!({"ikepolicy": {"lifetime": lifetime}})).await;
         r.refused(400, "HTTPBadRequest", "Invalid input for lifetime");
     }
-    let r = app
-        .post(
-            IPSEC,
-            P1,
-            json!({"ipsecpolicy": {"lifetime": {"value": 60}}}),
-        )
-        .await;
-    assert_eq!(
-        r.ok(201)["ipsecpolicy"]["lifetime"],
-        json!({"units": "seconds", "value": 60})
-    );
-    let r = app
-        .post(IPSEC, P1, json!({"ipsecpolicy": {"lifetime": null}}))
-        .await;
-    assert_eq!(
-        r.ok(201)["ipsecpolicy"]["lifetime"],
-        json!({"units": "seconds", "value": 3600})
-    );
+    let r = app.post(IPSEC, P1, json!({"ipsecpolicy": {"lifetime": {"value": 60}}})).await;
+    assert_eq!(r.ok(201)["ipsecpolicy"]["lifetime"], json!({"units": "seconds", "value": 60}));
+    let r = app.post(IPSEC, P1, json!({"ipsecpolicy": {"lifetime": null}})).await;
+    assert_eq!(r.ok(201)["ipsecpolicy"]["lifetime"], json!({"units": "seconds", "value": 3600}));
     assert_eq!(app.count(IKE).await, 0);
 }
 
 #[tokio::test]
 async fn ipsecpolicy_create_defaults_every_attribute_and_update() {
     let app = spawn_app().await;
-    let r = app
-        .post(IPSEC, P1, json!({"ipsecpolicy": {"name": "x"}}))
-        .await;
+    let r = app.post(IPSEC, P1, json!({"ipsecpolicy": {"name": "x"}})).await;
     let p = r.ok(201)["ipsecpolicy"].clone();
     assert_eq!(p["transform_protocol"], "esp");
     assert_eq!(p["auth_algorithm"], "sha1");
@@ -197,12 +135,7 @@ async fn ipsecpolicy_create_defaults_every_attribute_and_update() {
     let r = app.put(&format!("{IPSEC}/{id}"), P1, body).await;
     let p = &r.ok(200)["ipsecpolicy"];
     assert_eq!(
-        (
-            p["name"].as_str(),
-            p["description"].as_str(),
-            p["transform_protocol"].as_str(),
-            p["auth_algorithm"].as_str()
-        ),
+        (p["name"].as_str(), p["description"].as_str(), p["transform_protocol"].as_str(), p["auth_algorithm"].as_str()),
         (Some("y"), Some("d"), Some("ah"), Some("sha384"))
     );
     assert_eq!(p["encryption_algorithm"], "aes-256");
@@ -220,56 +153,26 @@ async fn policies_in_use_refuse_crypto_updates_and_deletes_but_allow_renames() {
     app.create(CONNS, P1, site.connection()).await;
     let ike = format!("{IKE}/{}", site.ike);
     let ipsec = format!("{IPSEC}/{}", site.ipsec);
-    app.put(&ike, P1, json!({"ikepolicy": {"pfs": "group14"}}))
-        .await
-        .refused(409, "IKEPolicyInUse", &site.ike);
-    app.put(
-        &ipsec,
-        P1,
-        json!({"ipsecpolicy": {"lifetime": {"value": 600}}}),
-    )
-    .await
-    .refused(409, "IPsecPolicyInUse", &site.ipsec);
-    app.delete(&ike, P1)
-        .await
-        .refused(409, "IKEPolicyInUse", "can't be updated or deleted");
-    app.delete(&ipsec, P1)
-        .await
-        .refused(409, "IPsecPolicyInUse", &site.ipsec);
-    let r = app
-        .put(
-            &ike,
-            P1,
-            json!({"ikepolicy": {"name": "renamed", "description": "still in use"}}),
-        )
-        .await;
-    assert_eq!(r.ok(200)["ikepolicy"]["name"], "renamed");
-    assert_eq!(
-        app.get(&ike, P1).await.ok(200)["ikepolicy"]["pfs"],
-        "group5",
-        "the refused update wrote nothing"
+    app.put(&ike, P1, json!({"ikepolicy": {"pfs": "group14"}})).await.refused(409, "IKEPolicyInUse", &site.ike);
+    app.put(&ipsec, P1, json!({"ipsecpolicy": {"lifetime": {"value": 600}}})).await.refused(
+        409,
+        "IPsecPolicyInUse",
+        &site.ipsec,
     );
-    app.put(&ipsec, P1, json!({"ipsecpolicy": {"name": "renamed"}}))
-        .await
-        .ok(200);
+    app.delete(&ike, P1).await.refused(409, "IKEPolicyInUse", "can't be updated or deleted");
+    app.delete(&ipsec, P1).await.refused(409, "IPsecPolicyInUse", &site.ipsec);
+    let r = app.put(&ike, P1, json!({"ikepolicy": {"name": "renamed", "description": "still in use"}})).await;
+    assert_eq!(r.ok(200)["ikepolicy"]["name"], "renamed");
+    assert_eq!(app.get(&ike, P1).await.ok(200)["ikepolicy"]["pfs"], "group5", "the refused update wrote nothing");
+    app.put(&ipsec, P1, json!({"ipsecpolicy": {"name": "renamed"}})).await.ok(200);
 }
 
 #[tokio::test]
 async fn ah_esp_policies_are_created_but_refused_by_a_connection() {
     let app = spawn_app().await;
     let site = Site::new(&app, P1).await;
-    let ah_esp = app
-        .create(
-            IPSEC,
-            P1,
-            json!({"ipsecpolicy": {"transform_protocol": "ah-esp"}}),
-        )
-        .await;
+    let ah_esp = app.create(IPSEC, P1, json!({"ipsecpolicy": {"transform_protocol": "ah-esp"}})).await;
     let body = with(site.connection(), json!({"ipsecpolicy_id": ah_esp}));
-    app.post(CONNS, P1, body).await.refused(
-        400,
-        "IpsecValidationFailure",
-        "transform_protocol with value 'ah-esp'",
-    );
+    app.post(CONNS, P1, body).await.refused(400, "IpsecValidationFailure", "transform_protocol with value 'ah-esp'");
     assert_eq!(app.count(CONNS).await, 0);
 }

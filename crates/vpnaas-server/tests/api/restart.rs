@@ -17,30 +17,14 @@ async fn everything_created_survives_a_restart() {
     let app = spawn_in(&dir).await;
     let after = futures_all(&app).await;
     assert_eq!(before, after);
-    assert_eq!(
-        app.get(&format!("{CONNS}/{conn}"), P1).await.ok(200)["ipsec_site_connection"]["psk"],
-        "secret"
-    );
+    assert_eq!(app.get(&format!("{CONNS}/{conn}"), P1).await.ok(200)["ipsec_site_connection"]["psk"], "secret");
     drop(tmp);
 }
 
 async fn futures_all(app: &App) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    for coll in [
-        IKE,
-        IPSEC,
-        SERVICES,
-        GROUPS,
-        CONNS,
-        "/v2.0/routers",
-        "/v2.0/subnets",
-    ] {
-        out.push(
-            app.get(&format!("{coll}?sort_key=id&sort_dir=asc"), ADMIN)
-                .await
-                .ok(200)
-                .clone(),
-        );
+    for coll in [IKE, IPSEC, SERVICES, GROUPS, CONNS, "/v2.0/routers", "/v2.0/subnets"] {
+        out.push(app.get(&format!("{coll}?sort_key=id&sort_dir=asc"), ADMIN).await.ok(200).clone());
     }
     out
 }
@@ -49,11 +33,7 @@ async fn futures_all(app: &App) -> Vec<serde_json::Value> {
 async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_data() {
     let tmp = tempfile::TempDir::new().unwrap();
     let bin = env!("CARGO_BIN_EXE_vpnaas");
-    let status = Command::new(bin)
-        .args(["migrate", "--data-dir"])
-        .arg(tmp.path())
-        .status()
-        .unwrap();
+    let status = Command::new(bin).args(["migrate", "--data-dir"]).arg(tmp.path()).status().unwrap();
     assert!(status.success());
     assert!(tmp.path().join("vpnaas.db").exists());
 
@@ -74,10 +54,7 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_default()
         .to_owned();
-    assert!(
-        line.contains(&tmp.path().display().to_string()),
-        "the log line names the data directory: {line}"
-    );
+    assert!(line.contains(&tmp.path().display().to_string()), "the log line names the data directory: {line}");
     let client = reqwest::Client::new();
     let body: serde_json::Value = client
         .get(format!("http://{addr}/v2.0/vpn/ikepolicies"))
@@ -92,10 +69,7 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
     child.wait().unwrap();
     assert_eq!(body, json!({"ikepolicies": []}));
 
-    let bad = Command::new(bin)
-        .args(["serve", "--bogus"])
-        .output()
-        .unwrap();
+    let bad = Command::new(bin).args(["serve", "--bogus"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: vpnaas"));
 }

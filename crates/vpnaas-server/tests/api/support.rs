@@ -44,12 +44,7 @@ impl Resp {
     pub fn refused(&self, status: u16, type_name: &str, needle: &str) {
         assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
         assert_eq!(self.error_type(), type_name, "{:#}", self.body);
-        assert!(
-            self.message().contains(needle),
-            "message {:?} lacks {:?}",
-            self.message(),
-            needle
-        );
+        assert!(self.message().contains(needle), "message {:?} lacks {:?}", self.message(), needle);
         assert_eq!(self.body["NeutronError"]["detail"], "", "{:#}", self.body);
     }
     #[track_caller]
@@ -60,34 +55,36 @@ impl Resp {
     /// The id of the single object in a create/show body.
     #[track_caller]
     pub fn id(&self) -> String {
-        let obj = self
-            .body
-            .as_object()
-            .and_then(|o| o.values().next())
-            .expect("an object body");
+        let obj = self.body.as_object().and_then(|o| o.values().next()).expect("an object body");
         obj["id"].as_str().expect("an id").to_owned()
     }
 }
 
 pub async fn spawn_app() -> App {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server with settings changed by `configure`, over a fresh data directory.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> App {
     let tmp = TempDir::new().expect("temp dir");
     let dir = tmp.path().to_path_buf();
-    let mut app = spawn_in(&dir).await;
+    let mut config = Config { data_dir: dir.clone(), ..Config::default() };
+    configure(&mut config);
+    let mut app = spawn_config(config).await;
     app._tmp = Some(tmp);
     app
 }
 
 /// Starts a server over the data directory `dir` (which may hold an earlier server's data).
 pub async fn spawn_in(dir: &Path) -> App {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    spawn_config(Config { data_dir: dir.to_path_buf(), ..Config::default() }).await
+}
+
+async fn spawn_config(mut config: Config) -> App {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let config = Config {
-        data_dir: dir.to_path_buf(),
-        listen: addr,
-        ..Config::default()
-    };
+    config.listen = addr;
+    let dir = config.data_dir.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(vpnaas_server::serve(config, listener, async move {
         let _ = rx.await;
@@ -95,20 +92,14 @@ pub async fn spawn_in(dir: &Path) -> App {
     let app = App {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        dir: dir.to_path_buf(),
+        dir,
         _tmp: None,
         stop: Some(tx),
         task: Some(task),
     };
     // The listener is bound already; wait until the schema is migrated and requests are served.
     for _ in 0..200 {
-        if app
-            .client
-            .get(format!("{}/", app.base))
-            .send()
-            .await
-            .is_ok()
-        {
+        if app.client.get(format!("{}/", app.base)).send().await.is_ok() {
             return app;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -129,22 +120,14 @@ impl App {
     }
 
     pub async fn call(&self, method: Method, path: &str, who: &str, body: Option<Value>) -> Resp {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
         req = match who {
             NOBODY => req,
-            ADMIN => req
-                .header("X-Project-Id", "admin")
-                .header("X-Roles", "admin,member"),
-            project => req
-                .header("X-Project-Id", project)
-                .header("X-Roles", "member"),
+            ADMIN => req.header("X-Project-Id", "admin").header("X-Roles", "admin,member"),
+            project => req.header("X-Project-Id", project).header("X-Roles", "member"),
         };
         if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
         self.send(req).await
     }
@@ -154,21 +137,12 @@ impl App {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("JSON body")
-        };
-        Resp {
-            status,
-            body,
-            headers,
-        }
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        Resp { status, body, headers }
     }
 
     pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{}", self.base, path))
+        self.client.request(method, format!("{}{}", self.base, path))
     }
 
     pub async fn get(&self, path: &str, who: &str) -> Resp {
@@ -188,10 +162,7 @@ impl App {
     pub async fn count(&self, collection: &str) -> usize {
         let r = self.get(collection, ADMIN).await;
         let body = r.ok(200);
-        body.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len)
+        body.as_object().and_then(|o| o.values().next()).and_then(Value::as_array).map_or(0, Vec::len)
     }
 }
 
@@ -215,11 +186,7 @@ impl App {
 
     pub async fn subnet(&self, project: &str, name: &str, cidr: &str) -> String {
         let r = self
-            .post(
-                "/v2.0/subnets",
-                ADMIN,
-                json!({"subnet": {"name": name, "tenant_id": project, "cidr": cidr}}),
-            )
+            .post("/v2.0/subnets", ADMIN, json!({"subnet": {"name": name, "tenant_id": project, "cidr": cidr}}))
             .await;
         r.ok(201);
         r.id()
@@ -227,13 +194,12 @@ impl App {
 
     pub async fn attach(&self, router: &str, subnet: &str) {
         let path = format!("/v2.0/routers/{router}/add_router_interface");
-        self.put(&path, ADMIN, json!({"subnet_id": subnet}))
-            .await
-            .ok(200);
+        self.put(&path, ADMIN, json!({"subnet_id": subnet})).await.ok(200);
     }
 
     pub async fn topology(&self, project: &str) -> Topology {
-        let gateway = json!({"external_fixed_ips": [{"ip_address": "172.24.4.10"}, {"ip_address": "2001:db8:ffff::10"}]});
+        let gateway =
+            json!({"external_fixed_ips": [{"ip_address": "172.24.4.10"}, {"ip_address": "2001:db8:ffff::10"}]});
         let router = self.router(project, "r1", gateway).await;
         let bare_router = self.router(project, "bare", Value::Null).await;
         let subnet4 = self.subnet(project, "s4", "10.1.0.0/24").await;
@@ -241,13 +207,7 @@ impl App {
         let loose_subnet = self.subnet(project, "loose", "10.9.0.0/24").await;
         self.attach(&router, &subnet4).await;
         self.attach(&router, &subnet6).await;
-        Topology {
-            router,
-            subnet4,
-            subnet6,
-            loose_subnet,
-            bare_router,
-        }
+        Topology { router, subnet4, subnet6, loose_subnet, bare_router }
     }
 
     pub async fn create(&self, collection: &str, who: &str, body: Value) -> String {
@@ -257,12 +217,10 @@ impl App {
     }
 
     pub async fn ikepolicy(&self, who: &str) -> String {
-        self.create(IKE, who, json!({"ikepolicy": {"name": "ike"}}))
-            .await
+        self.create(IKE, who, json!({"ikepolicy": {"name": "ike"}})).await
     }
     pub async fn ipsecpolicy(&self, who: &str) -> String {
-        self.create(IPSEC, who, json!({"ipsecpolicy": {"name": "ipsec"}}))
-            .await
+        self.create(IPSEC, who, json!({"ipsecpolicy": {"name": "ipsec"}})).await
     }
     pub async fn vpnservice(&self, who: &str, router: &str, subnet: Option<&str>) -> String {
         let mut body = json!({"vpnservice": {"name": "vpn", "router_id": router}});
@@ -272,12 +230,7 @@ impl App {
         self.create(SERVICES, who, body).await
     }
     pub async fn group(&self, who: &str, kind: &str, endpoints: Value) -> String {
-        self.create(
-            GROUPS,
-            who,
-            json!({"endpoint_group": {"name": "g", "type": kind, "endpoints": endpoints}}),
-        )
-        .await
+        self.create(GROUPS, who, json!({"endpoint_group": {"name": "g", "type": kind, "endpoints": endpoints}})).await
     }
 }
 
@@ -304,22 +257,10 @@ impl Site {
         let ike = app.ikepolicy(project).await;
         let ipsec = app.ipsecpolicy(project).await;
         let service = app.vpnservice(project, &topo.router, None).await;
-        let legacy_service = app
-            .vpnservice(project, &topo.router, Some(&topo.subnet4))
-            .await;
+        let legacy_service = app.vpnservice(project, &topo.router, Some(&topo.subnet4)).await;
         let local = app.group(project, "subnet", json!([topo.subnet4])).await;
-        let peer = app
-            .group(project, "cidr", json!(["10.2.0.0/24", "10.3.0.0/24"]))
-            .await;
-        Site {
-            topo,
-            ike,
-            ipsec,
-            service,
-            legacy_service,
-            local,
-            peer,
-        }
+        let peer = app.group(project, "cidr", json!(["10.2.0.0/24", "10.3.0.0/24"])).await;
+        Site { topo, ike, ipsec, service, legacy_service, local, peer }
     }
 
     /// A valid endpoint-group-mode connection body.
@@ -343,11 +284,8 @@ impl Site {
 
 /// `base` with the attributes of `extra` merged into its single inner object.
 pub fn with(mut base: Value, extra: Value) -> Value {
-    let inner = base
-        .as_object_mut()
-        .and_then(|o| o.values_mut().next())
-        .and_then(Value::as_object_mut)
-        .expect("envelope");
+    let inner =
+        base.as_object_mut().and_then(|o| o.values_mut().next()).and_then(Value::as_object_mut).expect("envelope");
     for (k, v) in extra.as_object().expect("object").clone() {
         inner.insert(k, v);
     }
@@ -356,11 +294,7 @@ pub fn with(mut base: Value, extra: Value) -> Value {
 
 /// `base` without the attribute `key`.
 pub fn without(mut base: Value, key: &str) -> Value {
-    if let Some(inner) = base
-        .as_object_mut()
-        .and_then(|o| o.values_mut().next())
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(inner) = base.as_object_mut().and_then(|o| o.values_mut().next()).and_then(Value::as_object_mut) {
         inner.remove(key);
     }
     base
