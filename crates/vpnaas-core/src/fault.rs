@@ -157,6 +157,14 @@ pub enum Fault {
         subnet: String,
         router: String,
     },
+    /// A third connection for one service and pair of endpoint groups.
+    ConnectionPairFull {
+        members: Vec<String>,
+    },
+    /// A pair's two members must reach different peers.
+    ConnectionPairSamePeer {
+        other: String,
+    },
 
     // --- callers ---
     NotAuthenticated,
@@ -225,7 +233,9 @@ impl Fault {
             | SubnetInUseByEndpointGroup { .. }
             | SubnetInUseBySiteConnection { .. }
             | SubnetInUse { .. }
-            | SubnetAlreadyAttached { .. } => Class::Conflict,
+            | SubnetAlreadyAttached { .. }
+            | ConnectionPairFull { .. }
+            | ConnectionPairSamePeer { .. } => Class::Conflict,
             NotAuthenticated => Class::Unauthorized,
             PolicyNotAuthorized(_) => Class::Forbidden,
             MethodNotAllowed => Class::MethodNotAllowed,
@@ -288,6 +298,8 @@ impl Fault {
             SubnetInUseBySiteConnection { .. } => "SubnetInUseByIPsecSiteConnection",
             SubnetInUse { .. } => "SubnetInUse",
             SubnetAlreadyAttached { .. } => "SubnetAlreadyAttached",
+            ConnectionPairFull { .. } => "ConnectionPairFull",
+            ConnectionPairSamePeer { .. } => "ConnectionPairSamePeer",
             NotAuthenticated => "NotAuthenticated",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             MethodNotAllowed => "HTTPMethodNotAllowed",
@@ -417,6 +429,15 @@ impl fmt::Display for Fault {
             SubnetAlreadyAttached { subnet, router } => {
                 write!(f, "Subnet {subnet} is already attached to router {router}")
             }
+            ConnectionPairFull { members } => write!(
+                f,
+                "The VPN service already has an active/standby pair for these endpoint groups ({}); a third connection with the same local_ep_group_id and peer_ep_group_id is not allowed",
+                members.join(", ")
+            ),
+            ConnectionPairSamePeer { other } => write!(
+                f,
+                "Connection {other} already uses these endpoint groups and this peer_address; the standby of an active/standby pair must reach a different peer"
+            ),
             NotAuthenticated => f.write_str(
                 "Authentication required: send X-Project-Id (and X-Roles) in noauth mode",
             ),

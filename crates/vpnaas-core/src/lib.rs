@@ -2,6 +2,8 @@
 
 pub mod algorithms;
 pub mod fault;
+pub mod ha;
+pub mod profile;
 pub mod resources;
 pub mod rules;
 pub mod values;

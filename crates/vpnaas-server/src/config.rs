@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use vpnaas_core::profile::{Profile, OPENSTACK};
 
 /// The settings of `vpnaas serve` and `vpnaas migrate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Config {
     /// noauth tokens: an `X-Auth-Token` found here names the caller's project and roles
     /// (for clients such as `openstack --os-auth-type none` that send a token but no project).
     pub noauth_tokens: NoauthTokens,
+    /// The validation profile (DECISIONS D3): `openstack` (default) or `otc`.
+    pub profile: &'static Profile,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
     pub log: String,
 }
@@ -30,6 +33,7 @@ impl Default for Config {
             data_dir: PathBuf::from("vpnaas-data"),
             noauth_default_project: None,
             noauth_tokens: NoauthTokens::default(),
+            profile: &OPENSTACK,
             log: "info".to_owned(),
         }
     }
@@ -43,6 +47,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     noauth_default_project: Option<String>,
     noauth_tokens: Option<BTreeMap<String, FileIdentity>>,
+    profile: Option<String>,
     log: Option<String>,
 }
 
@@ -118,6 +123,9 @@ impl Config {
         if let Some(v) = env("VPNAAS_NOAUTH_TOKENS") {
             c.noauth_tokens = NoauthTokens::parse(&v)?;
         }
+        if let Some(v) = env("VPNAAS_PROFILE") {
+            c.profile = parse_profile(&v)?;
+        }
         if let Some(v) = env("VPNAAS_LOG") {
             c.log = v;
         }
@@ -147,11 +155,18 @@ impl Config {
                 self.noauth_tokens.insert(token, Identity { project: who.project, roles: who.roles });
             }
         }
+        if let Some(v) = f.profile {
+            self.profile = parse_profile(&v)?;
+        }
         if let Some(v) = f.log {
             self.log = v;
         }
         Ok(())
     }
+}
+
+fn parse_profile(v: &str) -> Result<&'static Profile, String> {
+    Profile::by_name(v).ok_or_else(|| format!("profile must be \"openstack\" or \"otc\", not {v:?}"))
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr, String> {
@@ -199,6 +214,15 @@ mod tests {
         let c = Config::load(&Flags::default(), env).unwrap();
         assert_eq!(c.noauth_tokens.get("notused").map(|i| i.project.as_str()), Some("demo"));
         assert_eq!(c.noauth_tokens.get("t2").map(|i| i.roles.len()), Some(2));
+    }
+
+    #[test]
+    fn the_profile_is_openstack_unless_set_and_unknown_names_are_refused() {
+        assert_eq!(Config::load(&Flags::default(), |_| None).unwrap().profile.name, "openstack");
+        let otc = |k: &str| (k == "VPNAAS_PROFILE").then(|| "otc".to_owned());
+        assert_eq!(Config::load(&Flags::default(), otc).unwrap().profile.name, "otc");
+        let bad = |k: &str| (k == "VPNAAS_PROFILE").then(|| "aws".to_owned());
+        assert!(Config::load(&Flags::default(), bad).unwrap_err().contains("openstack"));
     }
 
     #[test]

@@ -44,10 +44,12 @@ pub async fn serve(
         listen = %addr,
         database = %config.database_path().display(),
         backend = store.backend(),
-        "vpnaas listening on http://{addr} with data in {}",
-        config.data_dir.display()
+        profile = config.profile.name,
+        "vpnaas listening on http://{addr} with data in {}, profile {}",
+        config.data_dir.display(),
+        config.profile.name
     );
-    let state = AppState { service: Service::new(store.clone()), config: Arc::new(config) };
+    let state = AppState { service: Service::new(store.clone(), config.profile), config: Arc::new(config) };
     let app = api::router(state);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
     store.close().await;

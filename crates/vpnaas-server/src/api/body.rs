@@ -70,7 +70,23 @@ pub struct Fields {
 }
 
 /// Opens `{"<singular>": {...}}` and checks the attribute map.
-pub fn parse(bytes: &[u8], singular: &'static str, plural: &str, attrs: &[&[Attr]], op: Op) -> Result<Fields, Fault> {
+/// How a validation profile changes a resource's attribute map.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// Read-only attributes a create may send (the profile checks their values).
+    pub settable: &'static [(&'static str, &'static str)],
+    /// Required attributes a create may omit.
+    pub optional: &'static [&'static str],
+}
+
+pub fn parse(
+    bytes: &[u8],
+    singular: &'static str,
+    plural: &str,
+    attrs: &[&[Attr]],
+    overrides: Overrides,
+    op: Op,
+) -> Result<Fields, Fault> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Fault::ResourceBodyRequired);
     }
@@ -96,14 +112,16 @@ pub fn parse(bytes: &[u8], singular: &'static str, plural: &str, attrs: &[&[Attr
     for key in map.keys() {
         let Some(attr) = find(key) else { continue };
         match op {
-            Op::Create if !attr.post => return Err(Fault::NotAllowedInPost(key.clone())),
+            Op::Create if !attr.post && !overrides.settable.iter().any(|(a, _)| a == key) => {
+                return Err(Fault::NotAllowedInPost(key.clone()))
+            }
             Op::Update if !attr.put => return Err(Fault::ReadOnly(key.clone())),
             _ => {}
         }
     }
     if op == Op::Create {
         for attr in attrs.iter().flat_map(|a| a.iter()) {
-            if attr.required && !map.contains_key(attr.name) {
+            if attr.required && !map.contains_key(attr.name) && !overrides.optional.contains(&attr.name) {
                 return Err(Fault::RequiredMissing(attr.name));
             }
         }
@@ -353,7 +371,7 @@ mod tests {
     const ATTRS: &[Attr] = &[rw("name"), req("router_id"), ro("status")];
 
     fn p(body: &str, op: Op) -> Result<Fields, Fault> {
-        parse(body.as_bytes(), "thing", "things", &[ATTRS], op)
+        parse(body.as_bytes(), "thing", "things", &[ATTRS], Overrides::default(), op)
     }
 
     #[test]

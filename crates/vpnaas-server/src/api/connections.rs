@@ -5,11 +5,12 @@ use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
 use vpnaas_core::Fault;
 
-use super::body::{req, req_rw, ro, rw, Attr, Fields, MAX_LEN};
+use super::body::{req, req_rw, ro, rw, Attr, Fields, Overrides, MAX_LEN};
 use super::{common, optional, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
+use vpnaas_core::profile::Profile;
 
 const ATTRS: &[Attr] = &[
     req_rw("peer_address"),
@@ -40,9 +41,13 @@ impl Resource for SiteConnection {
     const PATH: &'static str = "/v2.0/vpn/ipsec-site-connections";
     const ATTRS: &'static [Attr] = ATTRS;
 
-    fn view(&self) -> Map<String, Value> {
+    fn overrides(profile: &'static Profile) -> Overrides {
+        Overrides { settable: profile.settable, optional: profile.optional }
+    }
+
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
         let s = &self.spec;
-        let mut m = common(&self.meta);
+        let mut m = common(&self.meta, profile);
         m.insert("peer_address".into(), s.peer_address.to_string().into());
         m.insert("peer_id".into(), s.peer_id.clone().into());
         m.insert("local_id".into(), s.local_id.clone().into());
@@ -64,15 +69,26 @@ impl Resource for SiteConnection {
         m.insert("vpnservice_id".into(), s.vpnservice_id.to_string().into());
         m.insert("ikepolicy_id".into(), s.ikepolicy_id.to_string().into());
         m.insert("ipsecpolicy_id".into(), s.ipsecpolicy_id.to_string().into());
+        for hidden in profile.hidden_connection_fields {
+            m.remove(*hidden);
+        }
         m
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+        let profile = svc.profile();
+        profile.check_supported(|attr| f.has(attr))?;
+        for (attr, _) in profile.settable {
+            if let Some(value) = f.string(attr, MAX_LEN)? {
+                profile.check_setting(attr, &value)?;
+            }
+        }
         let owner = f.owner()?;
         let vpnservice_id = f.uuid("vpnservice_id")?.ok_or(Fault::RequiredMissing("vpnservice_id"))?;
         let ikepolicy_id = f.uuid("ikepolicy_id")?.ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
         let ipsecpolicy_id = f.uuid("ipsecpolicy_id")?.ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
-        let p = patch(&mut f)?;
+        let mut p = patch(&mut f)?;
+        profile.check_connection_request(&mut p)?;
         let new = NewConnection {
             peer_address: p.peer_address.ok_or(Fault::RequiredMissing("peer_address"))?,
             peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
@@ -93,7 +109,11 @@ impl Resource for SiteConnection {
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
-        svc.update_connection(caller, id, patch(&mut f)?).await
+        let profile = svc.profile();
+        profile.check_supported(|attr| f.has(attr))?;
+        let mut p = patch(&mut f)?;
+        profile.check_connection_request(&mut p)?;
+        svc.update_connection(caller, id, p).await
     }
 
     async fn delete(svc: &Service, caller: &Caller, id: &str) -> Result<()> {

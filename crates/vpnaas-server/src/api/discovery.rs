@@ -1,14 +1,15 @@
 //! Discovery: the versions document clients fetch first, the v2.0 resource index and the extension list.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use vpnaas_core::Fault;
 
-use super::base_url;
+use super::{base_url, AppState};
 use crate::error::Result;
+use vpnaas_core::profile::Profile;
 
 /// Every extension alias we implement, with what it means here.
 const EXTENSIONS: &[(&str, &str, &str)] = &[
@@ -58,12 +59,20 @@ fn extension_view(alias: &str, name: &str, description: &str) -> Value {
     json!({"alias": alias, "name": name, "description": description, "updated": "2026-01-01T00:00:00-00:00", "links": []})
 }
 
-pub async fn extensions() -> Response {
-    let list: Vec<Value> = EXTENSIONS.iter().map(|(a, n, d)| extension_view(a, n, d)).collect();
-    Json(json!({ "extensions": list })).into_response()
+/// The static list plus one entry naming the active validation profile (DECISIONS D3).
+fn all_extensions(profile: &Profile) -> Vec<Value> {
+    let mut list: Vec<Value> = EXTENSIONS.iter().map(|(a, n, d)| extension_view(a, n, d)).collect();
+    let alias = format!("vpnaas-profile-{}", profile.name);
+    let description = format!("This server enforces the '{}' validation profile on VPN requests.", profile.name);
+    list.push(extension_view(&alias, "VPNaaS validation profile", &description));
+    list
 }
 
-pub async fn extension(Path(alias): Path<String>) -> Result<Response> {
-    let (a, n, d) = EXTENSIONS.iter().find(|(a, _, _)| *a == alias).ok_or(Fault::HttpNotFound)?;
-    Ok(Json(json!({"extension": extension_view(a, n, d)})).into_response())
+pub async fn extensions(State(st): State<AppState>) -> Response {
+    Json(json!({ "extensions": all_extensions(st.service.profile()) })).into_response()
+}
+
+pub async fn extension(State(st): State<AppState>, Path(alias): Path<String>) -> Result<Response> {
+    let found = all_extensions(st.service.profile()).into_iter().find(|e| e["alias"] == alias.as_str());
+    Ok(Json(json!({"extension": found.ok_or(Fault::HttpNotFound)?})).into_response())
 }

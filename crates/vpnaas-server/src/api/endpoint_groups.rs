@@ -10,6 +10,7 @@ use super::{common, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
+use vpnaas_core::profile::Profile;
 
 impl Resource for EndpointGroup {
     const SINGULAR: &'static str = "endpoint_group";
@@ -17,8 +18,8 @@ impl Resource for EndpointGroup {
     const PATH: &'static str = "/v2.0/vpn/endpoint-groups";
     const ATTRS: &'static [Attr] = &[req("type"), post("endpoints")];
 
-    fn view(&self) -> Map<String, Value> {
-        let mut m = common(&self.meta);
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
+        let mut m = common(&self.meta, profile);
         m.insert("type".into(), self.spec.endpoint_type.as_str().into());
         m.insert("endpoints".into(), self.spec.endpoints.clone().into());
         m

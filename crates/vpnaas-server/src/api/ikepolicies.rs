@@ -10,6 +10,7 @@ use super::{common, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
+use vpnaas_core::profile::Profile;
 
 fn patch(f: &mut Fields) -> Result<IkePatch, Fault> {
     Ok(IkePatch {
@@ -36,9 +37,9 @@ impl Resource for IkePolicy {
         rw("pfs"),
     ];
 
-    fn view(&self) -> Map<String, Value> {
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
         let s = &self.spec;
-        let mut m = common(&self.meta);
+        let mut m = common(&self.meta, profile);
         m.insert("auth_algorithm".into(), s.auth_algorithm.as_str().into());
         m.insert("encryption_algorithm".into(), s.encryption_algorithm.as_str().into());
         m.insert("phase1_negotiation_mode".into(), s.phase1_negotiation_mode.as_str().into());

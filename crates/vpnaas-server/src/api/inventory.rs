@@ -17,6 +17,7 @@ use super::{common, AppState, RawBody, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::{RouterInterface, Service};
+use vpnaas_core::profile::Profile;
 
 impl Resource for Router {
     const SINGULAR: &'static str = "router";
@@ -24,8 +25,8 @@ impl Resource for Router {
     const PATH: &'static str = "/v2.0/routers";
     const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status")];
 
-    fn view(&self) -> Map<String, Value> {
-        let mut m = common(&self.meta);
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
+        let mut m = common(&self.meta, profile);
         m.insert("admin_state_up".into(), self.spec.admin_state_up.into());
         m.insert("status".into(), "ACTIVE".into());
         let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
@@ -69,8 +70,8 @@ impl Resource for Subnet {
     const PATH: &'static str = "/v2.0/subnets";
     const ATTRS: &'static [Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
 
-    fn view(&self) -> Map<String, Value> {
-        let mut m = common(&self.meta);
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
+        let mut m = common(&self.meta, profile);
         m.insert("cidr".into(), self.spec.cidr.to_string().into());
         m.insert("ip_version".into(), self.spec.cidr.version().number().into());
         m.insert("network_id".into(), self.spec.network_id.map(|n| n.to_string()).into());

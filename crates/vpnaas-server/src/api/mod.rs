@@ -24,12 +24,13 @@ use serde_json::{Map, Value};
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService};
 use vpnaas_core::Fault;
 
-use self::body::{Attr, Fields, Op, COMMON};
+use self::body::{Attr, Fields, Op, Overrides, COMMON};
 use crate::auth::Caller;
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, space_micros};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::{Lookup, Service};
+use vpnaas_core::profile::{Profile, TimeStyle};
 
 /// The largest request body, as oslo.middleware's `max_request_body_size` default (112 KiB).
 pub const MAX_BODY: usize = 114_688;
@@ -50,23 +51,27 @@ pub trait Resource: Lookup + Send + Sync + 'static {
     const PATH: &'static str;
     /// The resource's own attributes (the common ones are added).
     const ATTRS: &'static [Attr];
-    /// The wire object, every attribute included.
-    fn view(&self) -> Map<String, Value>;
+    /// The wire object, every attribute the profile shows included.
+    fn view(&self, profile: &Profile) -> Map<String, Value>;
+    /// How the profile changes the attribute map.
+    fn overrides(_profile: &'static Profile) -> Overrides {
+        Overrides::default()
+    }
     fn create(svc: &Service, caller: &Caller, body: Fields) -> impl Future<Output = Result<Self>> + Send;
     fn update(svc: &Service, caller: &Caller, id: &str, body: Fields) -> impl Future<Output = Result<Self>> + Send;
     fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The attributes every resource shows: both owner names (reference §1.3) and DECISIONS D6.
-pub fn common(meta: &Meta) -> Map<String, Value> {
+pub fn common(meta: &Meta, profile: &Profile) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), meta.id.to_string().into());
     m.insert("name".into(), meta.name.clone().into());
     m.insert("description".into(), meta.description.clone().into());
     m.insert("tenant_id".into(), meta.project_id.clone().into());
     m.insert("project_id".into(), meta.project_id.clone().into());
-    m.insert("created_at".into(), rfc3339(meta.created_at).into());
-    m.insert("updated_at".into(), rfc3339(meta.updated_at).into());
+    m.insert("created_at".into(), wire_time(profile, meta.created_at).into());
+    m.insert("updated_at".into(), wire_time(profile, meta.updated_at).into());
     m.insert("revision_number".into(), meta.revision_number.into());
     m
 }
@@ -76,10 +81,18 @@ pub fn optional<T: ToString>(v: &Option<T>) -> Value {
     v.as_ref().map_or(Value::Null, |x| Value::String(x.to_string()))
 }
 
+/// A time as the profile renders it.
+pub fn wire_time(profile: &Profile, micros: i64) -> String {
+    match profile.time_style {
+        TimeStyle::Rfc3339 => rfc3339(micros),
+        TimeStyle::SpaceMicros => space_micros(micros),
+    }
+}
+
 /// `{"<singular>": {...}}` with the status code of the operation.
-pub fn one<T: Resource>(code: StatusCode, item: &T) -> Response {
+pub fn one<T: Resource>(code: StatusCode, profile: &Profile, item: &T) -> Response {
     let mut outer = Map::new();
-    outer.insert(T::SINGULAR.into(), Value::Object(item.view()));
+    outer.insert(T::SINGULAR.into(), Value::Object(item.view(profile)));
     (code, Json(Value::Object(outer))).into_response()
 }
 
@@ -112,7 +125,8 @@ async fn list<T: Resource>(
     let listing = query::parse::<T>(raw.as_deref())?;
     let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
     let ids: Vec<String> = items.iter().map(|i| i.meta().id.to_string()).collect();
-    let views: Vec<Value> = items.iter().map(|i| Value::Object(listing.fields.project(i.view()))).collect();
+    let profile = st.service.profile();
+    let views: Vec<Value> = items.iter().map(|i| Value::Object(listing.fields.project(i.view(profile)))).collect();
     let mut outer = Map::new();
     outer.insert(T::PLURAL.into(), Value::Array(views));
     if let Some(links) = query::links(&base_url(&headers, uri.path()), &listing, &ids) {
@@ -132,17 +146,17 @@ async fn show<T: Resource>(
     let item: T = st.service.show(&caller, &id).await?;
     let fields = query::Fields::from_pairs(&query::pairs(raw.as_deref()));
     let mut outer = Map::new();
-    outer.insert(T::SINGULAR.into(), Value::Object(fields.project(item.view())));
+    outer.insert(T::SINGULAR.into(), Value::Object(fields.project(item.view(st.service.profile()))));
     Ok(Json(Value::Object(outer)).into_response())
 }
 
-fn fields<T: Resource>(bytes: &[u8], op: Op) -> Result<Fields, Fault> {
-    body::parse(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], op)
+fn fields<T: Resource>(svc: &Service, bytes: &[u8], op: Op) -> Result<Fields, Fault> {
+    body::parse(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
 }
 
 async fn create<T: Resource>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
-    let item = T::create(&st.service, &caller, fields::<T>(&b, Op::Create)?).await?;
-    Ok(one(StatusCode::CREATED, &item))
+    let item = T::create(&st.service, &caller, fields::<T>(&st.service, &b, Op::Create)?).await?;
+    Ok(one(StatusCode::CREATED, st.service.profile(), &item))
 }
 
 async fn update<T: Resource>(
@@ -151,8 +165,8 @@ async fn update<T: Resource>(
     Path(id): Path<String>,
     RawBody(b): RawBody,
 ) -> Result<Response> {
-    let item = T::update(&st.service, &caller, &id, fields::<T>(&b, Op::Update)?).await?;
-    Ok(one(StatusCode::OK, &item))
+    let item = T::update(&st.service, &caller, &id, fields::<T>(&st.service, &b, Op::Update)?).await?;
+    Ok(one(StatusCode::OK, st.service.profile(), &item))
 }
 
 async fn delete<T: Resource>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {

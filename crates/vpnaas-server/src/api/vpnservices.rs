@@ -9,6 +9,7 @@ use super::{common, optional, Resource};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
+use vpnaas_core::profile::Profile;
 
 impl Resource for VpnService {
     const SINGULAR: &'static str = "vpnservice";
@@ -24,9 +25,9 @@ impl Resource for VpnService {
         ro("external_v6_ip"),
     ];
 
-    fn view(&self) -> Map<String, Value> {
+    fn view(&self, profile: &Profile) -> Map<String, Value> {
         let s = &self.spec;
-        let mut m = common(&self.meta);
+        let mut m = common(&self.meta, profile);
         m.insert("router_id".into(), s.router_id.to_string().into());
         m.insert("subnet_id".into(), optional(&s.subnet_id));
         m.insert("flavor_id".into(), Value::Null);

@@ -6,13 +6,13 @@ use vpnaas_core::resources::{
     VpnService,
 };
 use vpnaas_core::rules::{self, LocalSide, Mode};
-use vpnaas_core::Fault;
+use vpnaas_core::{ha, Fault};
 
 use super::{fetch, fetch_id, find, new_meta, owner, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
-use crate::store;
+use crate::store::{self, ListQuery, Table};
 
 impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
@@ -25,7 +25,9 @@ impl Service {
         let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, new.ipsecpolicy_id).await?;
         rules::check_ipsec_policy_supported(&ipsec)?;
         let item = Stored { meta: new_meta(project, draft.name, draft.description), spec: new.into_spec() };
+        self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
+        check_pair(w.conn(), &item).await?;
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
         Ok(item)
@@ -38,7 +40,9 @@ impl Service {
         let mut item: SiteConnection = fetch(w.conn(), caller, id).await?;
         patch.apply(&mut item);
         let service: VpnService = fetch_id(w.conn(), caller, item.spec.vpnservice_id).await?;
+        self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
+        check_pair(w.conn(), &item).await?;
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
         w.commit().await?;
@@ -48,6 +52,23 @@ impl Service {
     pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {
         self.delete_unreferenced::<SiteConnection>(caller, id, &[], Fault::SiteConnectionNotFound).await
     }
+}
+
+/// At most two connections of one service share both endpoint groups: an active/standby pair.
+async fn check_pair(conn: &mut AnyConnection, item: &SiteConnection) -> Result<()> {
+    let (Some(local), Some(peer)) = (item.spec.local_ep_group_id, item.spec.peer_ep_group_id) else {
+        return Ok(());
+    };
+    let mut q = ListQuery::default();
+    for (attr, value) in
+        [("vpnservice_id", item.spec.vpnservice_id), ("local_ep_group_id", local), ("peer_ep_group_id", peer)]
+    {
+        if let Some(column) = SiteConnection::column(attr) {
+            q.filters.push((column, vec![value.to_string().into()]));
+        }
+    }
+    let others: Vec<SiteConnection> = store::list(conn, &q).await?;
+    Ok(ha::check_join(item.meta.id, &item.spec, &others)?)
 }
 
 /// Loads the local side the connection's mode needs and runs the rules over it.

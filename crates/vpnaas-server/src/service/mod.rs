@@ -7,6 +7,7 @@ mod vpn;
 
 use sqlx::AnyConnection;
 use uuid::Uuid;
+use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
 use vpnaas_core::Fault;
 
@@ -21,6 +22,7 @@ pub use inventory::RouterInterface;
 #[derive(Clone)]
 pub struct Service {
     store: Store,
+    profile: &'static Profile,
 }
 
 /// A stored type the caller refers to by id, with the 404 its absence gives.
@@ -95,8 +97,13 @@ pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>> {
 }
 
 impl Service {
-    pub fn new(store: Store) -> Service {
-        Service { store }
+    pub fn new(store: Store, profile: &'static Profile) -> Service {
+        Service { store, profile }
+    }
+
+    /// The validation profile this server enforces.
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
     }
 
     /// Lists what the caller may see: a non-admin only their project's rows.

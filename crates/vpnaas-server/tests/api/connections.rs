@@ -138,7 +138,7 @@ async fn mtu_is_at_least_68_for_ipv4_and_1280_for_ipv6_zero_included() {
     app.post(CONNS, P1, v6.clone()).await.refused(400, "IPsecSiteConnectionMtuError", "MTU 1279 is too small for ipv6");
     app.post(CONNS, P1, with(v6, json!({"mtu": 1280}))).await.ok(201);
     // An update is checked against the local side's version too.
-    let id = app.create(CONNS, P1, site.connection()).await;
+    let id = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.234"}))).await;
     app.put(&format!("{CONNS}/{id}"), P1, json!({"ipsec_site_connection": {"mtu": 0}})).await.refused(
         400,
         "IPsecSiteConnectionMtuError",

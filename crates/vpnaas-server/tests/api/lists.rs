@@ -38,12 +38,19 @@ async fn filters_or_within_a_key_and_across_keys_with_converted_values() {
 
     let site = Site::new(&app, P1).await;
     app.create(CONNS, P1, with(site.connection(), json!({"name": "up", "mtu": 1400}))).await;
-    app.create(CONNS, P1, with(site.connection(), json!({"name": "down", "admin_state_up": false}))).await;
+    app.create(
+        CONNS,
+        P1,
+        with(site.connection(), json!({"name": "down", "admin_state_up": false, "peer_address": "172.24.4.234"})),
+    )
+    .await;
     let r = app.get(&format!("{CONNS}?admin_state_up=False"), P1).await;
     assert_eq!(names(r.ok(200), "ipsec_site_connections"), ["down"]);
     let r = app.get(&format!("{CONNS}?mtu=1400"), P1).await;
     assert_eq!(names(r.ok(200), "ipsec_site_connections"), ["up"]);
-    let r = app.get(&format!("{CONNS}?peer_address=172.24.4.233&status=PENDING_CREATE"), P1).await;
+    let r = app
+        .get(&format!("{CONNS}?peer_address=172.24.4.233&peer_address=172.24.4.234&status=PENDING_CREATE"), P1)
+        .await;
     assert_eq!(r.ok(200)["ipsec_site_connections"].as_array().unwrap().len(), 2);
     let r = app.get(&format!("{GROUPS}?endpoint_type=cidr"), P1).await;
     assert_eq!(r.ok(200)["endpoint_groups"].as_array().unwrap().len(), 1);

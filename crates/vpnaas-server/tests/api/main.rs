@@ -7,6 +7,7 @@ mod endpoint_groups;
 mod inventory;
 mod lists;
 mod policies;
+mod profiles;
 mod requests;
 mod restart;
 mod support;

@@ -1,0 +1,127 @@
+//! Active/standby pairs: two connections of one VPN service with the same local and peer endpoint groups and different peers.
+//!
+//! Semantics (issue 4, documented in docs/adr/0002-profiles-and-pairs.md): a pair has at most
+//! two members; the older member (by creation time, then id) is active unless it is down
+//! (admin-down, DOWN or ERROR) while the younger is not, in which case the younger one is.
+//! A connection without a partner is simply active. Each member's `status` is its own
+//! tunnel's: the gateway establishes only the active member, so a healthy standby is DOWN.
+
+use uuid::Uuid;
+
+use crate::algorithms::Status;
+use crate::fault::Fault;
+use crate::resources::{ConnectionSpec, SiteConnection};
+
+/// The most connections one pair of endpoint groups may have on one VPN service.
+pub const MAX_MEMBERS: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Active,
+    Standby,
+}
+
+/// Whether two connections belong to the same pair (same service and both endpoint groups).
+pub fn same_pair(a: &ConnectionSpec, b: &ConnectionSpec) -> bool {
+    a.vpnservice_id == b.vpnservice_id
+        && a.local_ep_group_id.is_some()
+        && a.local_ep_group_id == b.local_ep_group_id
+        && a.peer_ep_group_id.is_some()
+        && a.peer_ep_group_id == b.peer_ep_group_id
+}
+
+/// Checks that `spec` (with id `id`) may join the connections already sharing its groups.
+pub fn check_join(id: Uuid, spec: &ConnectionSpec, others: &[SiteConnection]) -> Result<(), Fault> {
+    let members: Vec<&SiteConnection> = others.iter().filter(|o| o.meta.id != id && same_pair(spec, &o.spec)).collect();
+    if members.len() >= MAX_MEMBERS {
+        return Err(Fault::ConnectionPairFull { members: members.iter().map(|m| m.meta.id.to_string()).collect() });
+    }
+    if let Some(twin) = members.iter().find(|m| m.spec.peer_address == spec.peer_address) {
+        return Err(Fault::ConnectionPairSamePeer { other: twin.meta.id.to_string() });
+    }
+    Ok(())
+}
+
+fn is_down(c: &SiteConnection) -> bool {
+    !c.spec.admin_state_up || matches!(c.spec.status, Status::Down | Status::Error)
+}
+
+/// The role of each member of one pair (one or two connections), older first.
+pub fn roles(members: &[&SiteConnection]) -> Vec<(Uuid, Role)> {
+    let mut sorted: Vec<&SiteConnection> = members.to_vec();
+    sorted.sort_by_key(|c| (c.meta.created_at, c.meta.id));
+    match sorted.as_slice() {
+        [older, younger] if is_down(older) && !is_down(younger) => {
+            vec![(older.meta.id, Role::Standby), (younger.meta.id, Role::Active)]
+        }
+        [older, younger] => vec![(older.meta.id, Role::Active), (younger.meta.id, Role::Standby)],
+        _ => sorted.iter().map(|c| (c.meta.id, Role::Active)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::{DpdAction, Initiator};
+    use crate::resources::{Meta, Stored};
+    use crate::values::{Dpd, PeerAddress, Psk};
+
+    fn conn(created_at: i64, peer: &str, groups: (Uuid, Uuid), service: Uuid) -> SiteConnection {
+        let mut meta = Meta::new("p".into(), String::new(), String::new(), created_at);
+        meta.created_at = created_at;
+        Stored {
+            meta,
+            spec: ConnectionSpec {
+                peer_address: PeerAddress::parse(peer).unwrap(),
+                peer_id: peer.into(),
+                local_id: String::new(),
+                peer_cidrs: vec![],
+                local_ep_group_id: Some(groups.0),
+                peer_ep_group_id: Some(groups.1),
+                mtu: 1500,
+                initiator: Initiator::BiDirectional,
+                psk: Psk::parse("secret").unwrap(),
+                dpd: Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 },
+                admin_state_up: true,
+                status: Status::PendingCreate,
+                vpnservice_id: service,
+                ikepolicy_id: Uuid::new_v4(),
+                ipsecpolicy_id: Uuid::new_v4(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_older_member_is_active_unless_it_is_down() {
+        let (g, s) = ((Uuid::new_v4(), Uuid::new_v4()), Uuid::new_v4());
+        let a = conn(1, "192.0.2.1", g, s);
+        let mut b = conn(2, "192.0.2.2", g, s);
+        assert_eq!(roles(&[&b, &a]), vec![(a.meta.id, Role::Active), (b.meta.id, Role::Standby)]);
+        let mut a_down = a.clone();
+        a_down.spec.status = Status::Down;
+        assert_eq!(roles(&[&a_down, &b]), vec![(a.meta.id, Role::Standby), (b.meta.id, Role::Active)]);
+        b.spec.admin_state_up = false;
+        assert_eq!(roles(&[&a_down, &b])[0].1, Role::Active, "both down: the older stays active");
+        assert_eq!(roles(&[&b]), vec![(b.meta.id, Role::Active)], "a lone member is active");
+    }
+
+    #[test]
+    fn a_third_member_or_a_second_one_to_the_same_peer_is_refused() {
+        let (g, s) = ((Uuid::new_v4(), Uuid::new_v4()), Uuid::new_v4());
+        let a = conn(1, "192.0.2.1", g, s);
+        let b = conn(2, "192.0.2.2", g, s);
+        let c = conn(3, "192.0.2.3", g, s);
+        assert!(check_join(b.meta.id, &b.spec, std::slice::from_ref(&a)).is_ok());
+        assert!(matches!(
+            check_join(c.meta.id, &c.spec, &[a.clone(), b.clone()]),
+            Err(Fault::ConnectionPairFull { .. })
+        ));
+        let twin = conn(3, "192.0.2.1", g, s);
+        assert!(matches!(
+            check_join(twin.meta.id, &twin.spec, std::slice::from_ref(&a)),
+            Err(Fault::ConnectionPairSamePeer { .. })
+        ));
+        let elsewhere = conn(3, "192.0.2.3", (g.0, Uuid::new_v4()), s);
+        assert!(check_join(elsewhere.meta.id, &elsewhere.spec, &[a, b]).is_ok(), "other groups, no pair");
+    }
+}
