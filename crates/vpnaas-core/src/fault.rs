@@ -15,6 +15,7 @@ pub enum Class {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    PreconditionFailed,
     PayloadTooLarge,
     Unavailable,
     Internal,
@@ -166,6 +167,12 @@ pub enum Fault {
         other: String,
     },
 
+    /// `If-Match: revision_number=N` and the resource has moved on.
+    RevisionNumberConstraintFailed {
+        expected: i64,
+        current: i64,
+    },
+
     // --- callers ---
     NotAuthenticated,
     PolicyNotAuthorized(&'static str),
@@ -236,6 +243,7 @@ impl Fault {
             | SubnetAlreadyAttached { .. }
             | ConnectionPairFull { .. }
             | ConnectionPairSamePeer { .. } => Class::Conflict,
+            RevisionNumberConstraintFailed { .. } => Class::PreconditionFailed,
             NotAuthenticated => Class::Unauthorized,
             PolicyNotAuthorized(_) => Class::Forbidden,
             MethodNotAllowed => Class::MethodNotAllowed,
@@ -300,6 +308,7 @@ impl Fault {
             SubnetAlreadyAttached { .. } => "SubnetAlreadyAttached",
             ConnectionPairFull { .. } => "ConnectionPairFull",
             ConnectionPairSamePeer { .. } => "ConnectionPairSamePeer",
+            RevisionNumberConstraintFailed { .. } => "RevisionNumberConstraintFailed",
             NotAuthenticated => "NotAuthenticated",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             MethodNotAllowed => "HTTPMethodNotAllowed",
@@ -438,6 +447,9 @@ impl fmt::Display for Fault {
                 f,
                 "Connection {other} already uses these endpoint groups and this peer_address; the standby of an active/standby pair must reach a different peer"
             ),
+            RevisionNumberConstraintFailed { expected, current } => {
+                write!(f, "Constraint revision_number={expected} failed. Current revision is {current}.")
+            }
             NotAuthenticated => f.write_str(
                 "Authentication required: send X-Project-Id (and X-Roles) in noauth mode",
             ),

@@ -15,6 +15,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
+    /// `postgres://...` selects PostgreSQL; a SQLite path or `sqlite://` URL selects that
+    /// file; unset means `<data_dir>/vpnaas.db`.
+    pub database_url: Option<DatabaseUrl>,
+    /// Connections per server process.
+    pub database_max_connections: u32,
+    /// Seconds a request waits for a database connection before it is answered 503.
+    pub database_timeout_secs: u64,
     /// The project given to requests that name none; off by default (they get a 401).
     pub noauth_default_project: Option<String>,
     /// noauth tokens: an `X-Auth-Token` found here names the caller's project and roles
@@ -31,6 +38,9 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9696)),
             data_dir: PathBuf::from("vpnaas-data"),
+            database_url: None,
+            database_max_connections: 16,
+            database_timeout_secs: 3,
             noauth_default_project: None,
             noauth_tokens: NoauthTokens::default(),
             profile: &OPENSTACK,
@@ -45,6 +55,9 @@ impl Default for Config {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    database_timeout_secs: Option<u64>,
     noauth_default_project: Option<String>,
     noauth_tokens: Option<BTreeMap<String, FileIdentity>>,
     profile: Option<String>,
@@ -57,6 +70,38 @@ struct FileIdentity {
     project: String,
     #[serde(default)]
     roles: Vec<String>,
+}
+
+/// A database URL. It may hold a password, so it prints with the password masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host/db -> scheme://user:***@host/db
+        if let Some((scheme, rest)) = self.0.split_once("://") {
+            if let Some((credentials, host)) = rest.rsplit_once('@') {
+                let user = credentials.split(':').next().unwrap_or("");
+                return write!(f, "{scheme}://{user}:***@{host}");
+            }
+        }
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
 }
 
 /// Who a noauth token stands for.
@@ -117,6 +162,17 @@ impl Config {
         if let Some(v) = env("VPNAAS_DATA_DIR") {
             c.data_dir = PathBuf::from(v);
         }
+        if let Some(v) = env("VPNAAS_DATABASE_URL").filter(|v| !v.is_empty()) {
+            c.database_url = Some(DatabaseUrl(v));
+        }
+        if let Some(v) = env("VPNAAS_DATABASE_MAX_CONNECTIONS") {
+            c.database_max_connections =
+                v.parse().map_err(|_| format!("VPNAAS_DATABASE_MAX_CONNECTIONS must be a number, not {v:?}"))?;
+        }
+        if let Some(v) = env("VPNAAS_DATABASE_TIMEOUT_SECS") {
+            c.database_timeout_secs =
+                v.parse().map_err(|_| format!("VPNAAS_DATABASE_TIMEOUT_SECS must be a number, not {v:?}"))?;
+        }
         if let Some(v) = env("VPNAAS_NOAUTH_DEFAULT_PROJECT") {
             c.noauth_default_project = Some(v).filter(|s| !s.is_empty());
         }
@@ -146,6 +202,15 @@ impl Config {
         }
         if let Some(v) = f.data_dir {
             self.data_dir = v;
+        }
+        if let Some(v) = f.database_url {
+            self.database_url = Some(DatabaseUrl(v));
+        }
+        if let Some(v) = f.database_max_connections {
+            self.database_max_connections = v;
+        }
+        if let Some(v) = f.database_timeout_secs {
+            self.database_timeout_secs = v;
         }
         if let Some(v) = f.noauth_default_project {
             self.noauth_default_project = Some(v).filter(|s| !s.is_empty());
@@ -179,6 +244,8 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `migrate --from-sqlite FILE`: a SQLite database to copy into the configured one.
+    pub from_sqlite: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -192,7 +259,7 @@ mod tests {
         let file = dir.join("c.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n").unwrap();
         let env = |k: &str| (k == "VPNAAS_DATA_DIR").then(|| "/e".to_owned());
-        let flags = Flags { config: Some(file), listen: Some("127.0.0.1:2000".into()), data_dir: None };
+        let flags = Flags { config: Some(file), listen: Some("127.0.0.1:2000".into()), ..Flags::default() };
         let c = Config::load(&flags, env).unwrap();
         assert_eq!(c.listen.port(), 2000);
         assert_eq!(c.data_dir, PathBuf::from("/e"));
@@ -223,6 +290,14 @@ mod tests {
         assert_eq!(Config::load(&Flags::default(), otc).unwrap().profile.name, "otc");
         let bad = |k: &str| (k == "VPNAAS_PROFILE").then(|| "aws".to_owned());
         assert!(Config::load(&Flags::default(), bad).unwrap_err().contains("openstack"));
+    }
+
+    #[test]
+    fn database_urls_never_print_their_password() {
+        let url = DatabaseUrl("postgres://vpn:s3cret@db.example:5432/vpnaas".into());
+        assert!(url.is_postgres());
+        assert_eq!(url.to_string(), "postgres://vpn:***@db.example:5432/vpnaas");
+        assert!(!format!("{url:?}").contains("s3cret"));
     }
 
     #[test]

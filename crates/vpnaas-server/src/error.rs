@@ -39,6 +39,7 @@ fn status(class: Class) -> StatusCode {
         Class::NotFound => StatusCode::NOT_FOUND,
         Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Class::Conflict => StatusCode::CONFLICT,
+        Class::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Class::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,6 +69,14 @@ impl IntoResponse for Error {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "The service is unavailable: the database cannot be reached. Retry later.",
+                )
+            }
+            Error::Store(StoreError::Conflict(constraint)) => {
+                tracing::info!(db.constraint = %constraint, "a concurrent change won a race");
+                envelope(
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    "The request conflicts with a concurrent change of a resource it refers to; retry it.",
                 )
             }
             Error::Store(StoreError::Corrupt(cause)) => {

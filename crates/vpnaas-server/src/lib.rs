@@ -9,23 +9,93 @@ pub mod service;
 pub mod store;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
 use crate::config::Config;
 use crate::service::Service;
-use crate::store::Store;
+use crate::store::{PoolSettings, Store};
 
-/// Opens the configured database, creating its directory, and brings its schema up to date.
+/// Opens the configured database (creating a SQLite file and its directory if needed)
+/// and brings its schema up to date.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
-    let path = config.database_path();
-    let store = Store::open_sqlite(&path).await.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    store.migrate().await.map_err(|e| format!("cannot migrate {}: {e}", path.display()))?;
+    let settings = PoolSettings {
+        max_connections: config.database_max_connections.max(1),
+        acquire_timeout: Duration::from_secs(config.database_timeout_secs.max(1)),
+    };
+    let where_ = database_label(config);
+    let store = match &config.database_url {
+        Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
+        other => {
+            let path = match other {
+                Some(url) => PathBuf::from(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())),
+                None => config.database_path(),
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+            }
+            Store::open_sqlite(&path, settings).await
+        }
+    }
+    .map_err(|e| format!("cannot open {where_}: {e}"))?;
+    store.migrate().await.map_err(|e| format!("cannot migrate {where_}: {e}"))?;
     Ok(store)
+}
+
+/// Copies every row of a SQLite database into the configured (empty) database, such as a
+/// new PostgreSQL one, in one transaction; returns how many rows were copied.
+pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, String> {
+    use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
+    if !from.exists() {
+        return Err(format!("{} does not exist", from.display()));
+    }
+    let source = Store::open_sqlite(from, PoolSettings::default()).await.map_err(|e| e.to_string())?;
+    source.migrate().await.map_err(|e| format!("cannot bring {} up to date: {e}", from.display()))?;
+    let target = open_store(config).await?;
+    let mut read = source.begin_read().await.map_err(|e| e.to_string())?;
+    let mut w = target.begin_write().await.map_err(|e| e.to_string())?;
+    let mut copied = 0;
+    // Referenced tables first, so every foreign key finds its row.
+    copied += copy::<Router>(&mut read, &mut w).await?;
+    copied += copy::<Subnet>(&mut read, &mut w).await?;
+    copied += copy::<IkePolicy>(&mut read, &mut w).await?;
+    copied += copy::<IpsecPolicy>(&mut read, &mut w).await?;
+    copied += copy::<VpnService>(&mut read, &mut w).await?;
+    copied += copy::<EndpointGroup>(&mut read, &mut w).await?;
+    copied += copy::<SiteConnection>(&mut read, &mut w).await?;
+    w.commit().await.map_err(|e| e.to_string())?;
+    // A pool closes only once its connections are back: end the read first.
+    read.commit().await.map_err(|e| e.to_string())?;
+    source.close().await;
+    target.close().await;
+    Ok(copied)
+}
+
+async fn copy<T: store::Table>(read: &mut sqlx::AnyConnection, w: &mut store::WriteTx) -> Result<usize, String> {
+    let existing: Vec<T> = store::list(w.conn(), &store::ListQuery { limit: Some(1), ..Default::default() })
+        .await
+        .map_err(|e| e.to_string())?;
+    if !existing.is_empty() {
+        return Err(format!("the target database already holds {}; copy into an empty one", T::TABLE));
+    }
+    let rows: Vec<T> = store::list(read, &store::ListQuery::default()).await.map_err(|e| e.to_string())?;
+    for row in &rows {
+        store::insert(w.conn(), row).await.map_err(|e| e.to_string())?;
+    }
+    Ok(rows.len())
+}
+
+/// Where the data is, for logs: the SQLite path or the PostgreSQL URL without its password.
+pub fn database_label(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => url.to_string(),
+        None => config.database_path().display().to_string(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -42,11 +112,12 @@ pub async fn serve(
     }
     tracing::info!(
         listen = %addr,
-        database = %config.database_path().display(),
-        backend = store.backend(),
+        database = %database_label(&config),
+        backend = store.backend().name(),
         profile = config.profile.name,
-        "vpnaas listening on http://{addr} with data in {}, profile {}",
-        config.data_dir.display(),
+        "vpnaas listening on http://{addr} with data in {} ({}), profile {}",
+        database_label(&config),
+        store.backend().name(),
         config.profile.name
     );
     let state = AppState { service: Service::new(store.clone(), config.profile), config: Arc::new(config) };

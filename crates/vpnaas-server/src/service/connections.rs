@@ -8,7 +8,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules::{self, LocalSide, Mode};
 use vpnaas_core::{ha, Fault};
 
-use super::{fetch, fetch_id, find, new_meta, owner, Service};
+use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -20,7 +20,8 @@ impl Service {
         let mut w = self.store.begin_write().await?;
         let new = draft.spec;
         // DECISIONS D2: a missing service is a 404, not the reference's 500.
-        let service: VpnService = fetch_id(w.conn(), caller, new.vpnservice_id).await?;
+        // The service row is locked: its connections' pair rule is checked one writer at a time.
+        let service: VpnService = lock(&mut w, caller, &new.vpnservice_id.to_string()).await?;
         let _: IkePolicy = fetch_id(w.conn(), caller, new.ikepolicy_id).await?;
         let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, new.ipsecpolicy_id).await?;
         rules::check_ipsec_policy_supported(&ipsec)?;
@@ -37,9 +38,9 @@ impl Service {
     /// (reference §2.3, update). Accepted in any status (DECISIONS D4).
     pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
         let mut w = self.store.begin_write().await?;
-        let mut item: SiteConnection = fetch(w.conn(), caller, id).await?;
+        let mut item: SiteConnection = fetch_for_change(&mut w, caller, id).await?;
         patch.apply(&mut item);
-        let service: VpnService = fetch_id(w.conn(), caller, item.spec.vpnservice_id).await?;
+        let service: VpnService = lock(&mut w, caller, &item.spec.vpnservice_id.to_string()).await?;
         self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
         check_pair(w.conn(), &item).await?;

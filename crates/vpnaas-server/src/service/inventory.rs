@@ -4,7 +4,7 @@ use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch};
 use vpnaas_core::Fault;
 
-use super::{fetch, referrers, stored, Service};
+use super::{fetch_for_change, referrers, stored, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -35,7 +35,7 @@ impl Service {
     /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
     pub async fn update_router(&self, caller: &Caller, id: &str, patch: RouterPatch) -> Result<Router> {
         let mut w = self.store.begin_write().await?;
-        let mut item: Router = fetch(w.conn(), caller, id).await?;
+        let mut item: Router = fetch_for_change(&mut w, caller, id).await?;
         admin_only(caller, "update_router")?;
         if let Some(gateway) = &patch.gateway {
             if *gateway != item.spec.gateway {
@@ -62,7 +62,7 @@ impl Service {
 
     pub async fn delete_router(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item: Router = fetch(w.conn(), caller, id).await?;
+        let item: Router = fetch_for_change(&mut w, caller, id).await?;
         admin_only(caller, "delete_router")?;
         let router = item.meta.id.to_string();
         let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
@@ -80,9 +80,9 @@ impl Service {
 
     pub async fn add_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
-        let router: Router = fetch(w.conn(), caller, id).await?;
+        let router: Router = fetch_for_change(&mut w, caller, id).await?;
         admin_only(caller, "add_router_interface")?;
-        let mut subnet: Subnet = super::fetch_id(w.conn(), caller, subnet_id).await?;
+        let mut subnet: Subnet = super::lock(&mut w, caller, &subnet_id.to_string()).await?;
         if let Some(attached) = subnet.spec.router_id {
             return Err(
                 Fault::SubnetAlreadyAttached { subnet: subnet_id.to_string(), router: attached.to_string() }.into()
@@ -98,7 +98,7 @@ impl Service {
     /// Reference §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
     pub async fn remove_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
-        let router: Router = fetch(w.conn(), caller, id).await?;
+        let router: Router = fetch_for_change(&mut w, caller, id).await?;
         admin_only(caller, "remove_router_interface")?;
         let subnet = store::get::<Subnet>(w.conn(), subnet_id).await?;
         let Some(mut subnet) = subnet.filter(|s| s.spec.router_id == Some(router.meta.id)) else {
@@ -147,7 +147,7 @@ impl Service {
 
     pub async fn delete_subnet(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item: Subnet = fetch(w.conn(), caller, id).await?;
+        let item: Subnet = fetch_for_change(&mut w, caller, id).await?;
         admin_only(caller, "delete_subnet")?;
         let subnet = item.meta.id.to_string();
         if let Some(router) = item.spec.router_id {

@@ -14,7 +14,7 @@ use vpnaas_core::Fault;
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
-use crate::store::{self, ListQuery, Store, Table};
+use crate::store::{self, ListQuery, Store, Table, WriteTx};
 
 pub use inventory::RouterInterface;
 
@@ -63,6 +63,31 @@ pub(crate) async fn fetch<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, 
         return Err(T::not_found(id).into());
     };
     match store::get::<T>(conn, uuid).await? {
+        Some(item) if caller.sees(&item.meta().project_id) => Ok(item),
+        _ => Err(T::not_found(id).into()),
+    }
+}
+
+/// Loads `T` to change or delete it: locked until commit (so concurrent writers of one
+/// object are serialised, and nothing can refer to it meanwhile), and checked against the
+/// caller's `If-Match: revision_number=N`.
+pub(crate) async fn fetch_for_change<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
+    let item = lock::<T>(w, caller, id).await?;
+    if let Some(expected) = caller.if_match {
+        let current = item.meta().revision_number;
+        if current != expected {
+            return Err(Fault::RevisionNumberConstraintFailed { expected, current }.into());
+        }
+    }
+    Ok(item)
+}
+
+/// Loads `T` and locks it until commit, without a precondition (an object the write depends on).
+pub(crate) async fn lock<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
+    let Ok(uuid) = Uuid::parse_str(id) else {
+        return Err(T::not_found(id).into());
+    };
+    match store::get_locked::<T>(w, uuid).await? {
         Some(item) if caller.sees(&item.meta().project_id) => Ok(item),
         _ => Err(T::not_found(id).into()),
     }
@@ -141,7 +166,7 @@ impl Service {
         admin_rule: Option<&'static str>,
     ) -> Result<T> {
         let mut w = self.store.begin_write().await?;
-        let mut item: T = fetch(w.conn(), caller, id).await?;
+        let mut item: T = fetch_for_change(&mut w, caller, id).await?;
         if let Some(rule) = admin_rule {
             if !caller.is_admin {
                 return Err(Fault::PolicyNotAuthorized(rule).into());
@@ -164,7 +189,7 @@ impl Service {
         in_use: fn(String) -> Fault,
     ) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item = fetch::<T>(w.conn(), caller, id).await?;
+        let item = fetch_for_change::<T>(&mut w, caller, id).await?;
         for (table, column) in referrer_columns {
             if !referrers(w.conn(), table, column, item.id()).await?.is_empty() {
                 return Err(in_use(item.id().to_string()).into());

@@ -3,7 +3,7 @@
 use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, Stored};
 use vpnaas_core::Fault;
 
-use super::{fetch, referrers, stored, Lookup, Service};
+use super::{fetch_for_change, referrers, stored, Lookup, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -79,7 +79,7 @@ impl Service {
     /// what a gateway negotiates with may not (409, as the reference answers every update).
     async fn update_policy<T: Policy>(&self, caller: &Caller, id: &str, patch: T::Patch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
-        let mut item: T = fetch(w.conn(), caller, id).await?;
+        let mut item: T = fetch_for_change(&mut w, caller, id).await?;
         if T::touches_crypto(&patch) && !referrers(w.conn(), CONNECTIONS, T::COLUMN, item.id()).await?.is_empty() {
             return Err(T::in_use(item.id().to_string()).into());
         }

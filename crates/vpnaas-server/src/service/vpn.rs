@@ -8,7 +8,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules;
 use vpnaas_core::Fault;
 
-use super::{fetch, fetch_id, find, new_meta, owner, Service};
+use super::{fetch_for_change, find, lock, new_meta, owner, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -21,7 +21,8 @@ impl Service {
         let project = owner(caller, &draft.owner)?;
         let new = draft.spec;
         let mut w = self.store.begin_write().await?;
-        let router: Router = fetch_id(w.conn(), caller, new.router_id).await?;
+        // Locked: the router's gateway cannot change while a service is created on it.
+        let router: Router = lock(&mut w, caller, &new.router_id.to_string()).await?;
         let Some(gateway) = router.spec.gateway else {
             return Err(Fault::RouterIsNotExternal(router.meta.id.to_string()).into());
         };
@@ -56,7 +57,7 @@ impl Service {
     /// DECISIONS D4: accepted in any status.
     pub async fn update_vpnservice(&self, caller: &Caller, id: &str, patch: ServicePatch) -> Result<VpnService> {
         let mut w = self.store.begin_write().await?;
-        let mut item: VpnService = fetch(w.conn(), caller, id).await?;
+        let mut item: VpnService = fetch_for_change(&mut w, caller, id).await?;
         patch.apply(&mut item);
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;

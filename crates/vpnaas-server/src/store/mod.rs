@@ -27,6 +27,8 @@ pub enum StoreError {
     Unavailable(String),
     /// A stored row does not parse, or an unexpected database error: answered 500.
     Corrupt(String),
+    /// A foreign key refused a write: a concurrent change won a race (PostgreSQL). Answered 409.
+    Conflict(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -34,6 +36,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Unavailable(m) => write!(f, "database unavailable: {m}"),
             StoreError::Corrupt(m) => write!(f, "database error: {m}"),
+            StoreError::Conflict(m) => write!(f, "constraint {m} refused a write"),
         }
     }
 }
@@ -42,6 +45,13 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("a foreign key").to_owned())
+            }
+            // PostgreSQL: connection exceptions (08), shutting down or starting (57P0x).
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) => {
@@ -64,24 +74,64 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+    }
+}
+
 /// The database: a pool, plus (for SQLite) one in-process writer at a time, so that a
-/// write transaction never fails on a lock upgrade.
+/// write transaction never fails on a lock upgrade. PostgreSQL serialises writers of one
+/// row with row locks instead ([`WriteTx::lock_clause`]).
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     writer: Option<Arc<Mutex<()>>>,
-    backend: &'static str,
+    backend: Backend,
 }
 
 /// A write transaction; on SQLite it also holds the writer lock until commit or drop.
 pub struct WriteTx {
     pub tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
+    backend: Backend,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
+    }
+    /// What makes a `SELECT` lock the rows it reads until commit: `FOR UPDATE` on
+    /// PostgreSQL; nothing on SQLite, whose writers are already one at a time.
+    pub fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
@@ -90,13 +140,25 @@ impl WriteTx {
 }
 
 impl Store {
+    /// Opens a PostgreSQL database (`postgres://...`); it must exist already.
+    pub async fn open_postgres(url: &str, settings: PoolSettings) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            // A pool must not keep handing out connections to a server that restarted.
+            .test_before_acquire(true)
+            .connect_lazy(url)?;
+        Ok(Store { pool, writer: None, backend: Backend::Postgres })
+    }
+
     /// Opens (creating if needed) the SQLite database file `path`.
-    pub async fn open_sqlite(path: &Path) -> StoreResult<Store> {
+    pub async fn open_sqlite(path: &Path, settings: PoolSettings) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // DECISIONS/ADR 0001: an acknowledged write survives power loss
@@ -114,16 +176,20 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store { pool, writer: Some(Arc::new(Mutex::new(()))), backend: "sqlite" })
+        Ok(Store { pool, writer: Some(Arc::new(Mutex::new(()))), backend: Backend::Sqlite })
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Brings the schema to the newest version.
+    /// Brings the schema to the newest version; safe when several replicas start at once.
     pub async fn migrate(&self) -> StoreResult<usize> {
         let mut w = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // One migrator at a time; the lock ends with the transaction.
+            fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await?;
+        }
         let applied = migrations::run(w.conn()).await?;
         w.commit().await?;
         Ok(applied)
@@ -135,7 +201,7 @@ impl Store {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _writer: guard })
+        Ok(WriteTx { tx, _writer: guard, backend: self.backend })
     }
 
     pub async fn begin_read(&self) -> StoreResult<Transaction<'static, Any>> {
@@ -208,7 +274,7 @@ pub(crate) async fn ids(conn: &mut AnyConnection, sql: &str, values: &[Value]) -
     rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
 }
 
-pub use tables::{delete, get, insert, update};
+pub use tables::{delete, get, get_locked, insert, update};
 
 /// Lists rows of `T` with filters, sorting and keyset pagination done by the database.
 pub async fn list<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {

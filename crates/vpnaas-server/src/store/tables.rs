@@ -75,7 +75,18 @@ pub trait Table: Sized {
 }
 
 pub async fn get<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<T>> {
-    let rows = fetch_all(conn, &format!("SELECT * FROM {} WHERE id = $1", T::TABLE), &[id.to_string().into()]).await?;
+    get_with::<T>(conn, id, "").await
+}
+
+/// Reads a row and locks it until the transaction ends (see [`super::WriteTx::lock_clause`]).
+pub async fn get_locked<T: Table>(w: &mut super::WriteTx, id: Uuid) -> StoreResult<Option<T>> {
+    let lock = w.lock_clause();
+    get_with::<T>(w.conn(), id, lock).await
+}
+
+async fn get_with<T: Table>(conn: &mut AnyConnection, id: Uuid, suffix: &str) -> StoreResult<Option<T>> {
+    let sql = format!("SELECT * FROM {} WHERE id = $1{suffix}", T::TABLE);
+    let rows = fetch_all(conn, &sql, &[id.to_string().into()]).await?;
     Ok(super::list::from_rows::<T>(conn, &rows).await?.pop())
 }
 

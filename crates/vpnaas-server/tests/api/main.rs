@@ -8,6 +8,7 @@ mod inventory;
 mod lists;
 mod policies;
 mod profiles;
+mod replicas;
 mod requests;
 mod restart;
 mod support;

@@ -1,13 +1,11 @@
 //! The test harness: the real server on 127.0.0.1:0 over a fresh SQLite file, a small client, and the fixtures most tests need.
 
-use std::path::{Path, PathBuf};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use vpnaas_server::config::Config;
+use vpnaas_server::config::{Config, DatabaseUrl};
 
 pub const P1: &str = "p1";
 pub const P2: &str = "p2";
@@ -17,7 +15,7 @@ pub const NOBODY: &str = "";
 pub struct App {
     pub base: String,
     client: reqwest::Client,
-    pub dir: PathBuf,
+    pub config: Config,
     _tmp: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), String>>>,
@@ -64,35 +62,54 @@ pub async fn spawn_app() -> App {
     spawn_app_with(|_| {}).await
 }
 
-/// A server with settings changed by `configure`, over a fresh data directory.
+/// A server with settings changed by `configure`, over a fresh database: a SQLite file in
+/// a temporary directory, or with `VPNAAS_TEST_BACKEND=postgres` a new database on the
+/// `VPNAAS_TEST_POSTGRES` server (`.ci/run` runs the whole suite both ways).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> App {
     let tmp = TempDir::new().expect("temp dir");
-    let dir = tmp.path().to_path_buf();
-    let mut config = Config { data_dir: dir.clone(), ..Config::default() };
+    let mut config = Config { data_dir: tmp.path().to_path_buf(), ..Config::default() };
+    if std::env::var("VPNAAS_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+        let url = fresh_postgres().await.expect("VPNAAS_TEST_BACKEND=postgres needs VPNAAS_TEST_POSTGRES");
+        config.database_url = Some(DatabaseUrl(url));
+    }
     configure(&mut config);
     let mut app = spawn_config(config).await;
     app._tmp = Some(tmp);
     app
 }
 
-/// Starts a server over the data directory `dir` (which may hold an earlier server's data).
-pub async fn spawn_in(dir: &Path) -> App {
-    spawn_config(Config { data_dir: dir.to_path_buf(), ..Config::default() }).await
+/// The PostgreSQL server the tests may use (`postgres://user@host:port/db` of an admin).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("VPNAAS_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
 }
 
-async fn spawn_config(mut config: Config) -> App {
+/// Creates an empty database on the test PostgreSQL server, if there is one.
+pub async fn fresh_postgres() -> Option<String> {
+    use sqlx::Connection;
+    let admin = postgres_admin_url()?;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to VPNAAS_TEST_POSTGRES");
+    let name = format!("vpnaas_test_{}", uuid::Uuid::new_v4().simple());
+    // C collation sorts as SQLite does (bytes), so both backends list in one order.
+    let sql = format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
+    sqlx::query(&sql).execute(&mut conn).await.expect("create database");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+/// Starts a server with exactly these settings (e.g. those of a stopped one, to restart it).
+pub async fn spawn_config(mut config: Config) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     config.listen = addr;
-    let dir = config.data_dir.clone();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(vpnaas_server::serve(config, listener, async move {
+    let task = tokio::spawn(vpnaas_server::serve(config.clone(), listener, async move {
         let _ = rx.await;
     }));
     let app = App {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        dir,
+        config,
         _tmp: None,
         stop: Some(tx),
         task: Some(task),
@@ -108,15 +125,15 @@ async fn spawn_config(mut config: Config) -> App {
 }
 
 impl App {
-    /// Stops the server gracefully and hands back its data directory (kept alive).
-    pub async fn stop(mut self) -> (PathBuf, Option<TempDir>) {
+    /// Stops the server gracefully and hands back its settings and data directory (kept alive).
+    pub async fn stop(mut self) -> (Config, Option<TempDir>) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("join").expect("server ended cleanly");
         }
-        (self.dir.clone(), self._tmp.take())
+        (self.config.clone(), self._tmp.take())
     }
 
     pub async fn call(&self, method: Method, path: &str, who: &str, body: Option<Value>) -> Resp {
@@ -298,4 +315,97 @@ pub fn without(mut base: Value, key: &str) -> Value {
         inner.remove(key);
     }
     base
+}
+
+/// A `vpnaas serve` process on a free loopback port; killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log_line: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary with `args` and `envs` and waits for its "listening" line.
+pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env("VPNAAS_LOG", "info");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("spawn vpnaas");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        if reader.read_line(&mut line).expect("read the log") == 0 {
+            break;
+        }
+    }
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!addr.is_empty(), "no listening line: {line}");
+    Process { child, base: format!("http://{addr}"), log_line: line, client: reqwest::Client::new() }
+}
+
+impl Process {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: &str,
+        body: Option<Value>,
+        if_match: Option<i64>,
+    ) -> Resp {
+        let mut req =
+            self.client.request(method, format!("{}{}", self.base, path)).timeout(std::time::Duration::from_secs(20));
+        req = match who {
+            ADMIN => req.header("X-Project-Id", "admin").header("X-Roles", "admin"),
+            project => req.header("X-Project-Id", project),
+        };
+        if let Some(rev) = if_match {
+            req = req.header("If-Match", format!("revision_number={rev}"));
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        Resp { status, body, headers }
+    }
+}
+
+/// The PostgreSQL server for tests that cannot run without one. Under CI its absence is a
+/// failure, never a silent pass; elsewhere the test says why it skips.
+pub fn require_postgres(test: &str) -> Option<String> {
+    match postgres_admin_url() {
+        Some(url) => Some(url),
+        None if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
+            panic!("{test}: CI must set VPNAAS_TEST_POSTGRES (.ci/run starts a PostgreSQL cluster)")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED {test}: set VPNAAS_TEST_POSTGRES=postgres://USER@HOST:PORT/postgres to run it (.ci/run does)"
+            );
+            None
+        }
+    }
 }
