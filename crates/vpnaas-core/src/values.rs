@@ -83,6 +83,19 @@ impl Cidr {
     pub fn version(&self) -> IpVersion {
         IpVersion::of(&self.addr)
     }
+    /// The first address after the network address: Neutron's default gateway of a subnet.
+    pub fn first_host(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V4(std::net::Ipv4Addr::from((u32::from(a) & mask).wrapping_add(1)))
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V6(std::net::Ipv6Addr::from((u128::from(a) & mask).wrapping_add(1)))
+            }
+        }
+    }
     pub fn addr(&self) -> IpAddr {
         self.addr
     }
@@ -217,6 +230,13 @@ mod tests {
         assert_eq!(Cidr::parse("10.0.0.1/24").map(|c| c.to_string()), Ok("10.0.0.1/24".into()));
         let long = "2001:db8:1234:5678:9abc:def0:1234:5678/128";
         assert_eq!(Cidr::parse(long).map(|c| c.version()), Ok(IpVersion::V6));
+    }
+
+    #[test]
+    fn first_host_is_the_address_after_the_network() {
+        assert_eq!(Cidr::parse("10.1.0.77/24").unwrap().first_host().to_string(), "10.1.0.1");
+        assert_eq!(Cidr::parse("2001:db8:1::/64").unwrap().first_host().to_string(), "2001:db8:1::1");
+        assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().first_host().to_string(), "0.0.0.1");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::{Json, Router as Routes};
@@ -39,6 +39,7 @@ impl Resource for Router {
             json!({"network_id": g.network_id.map(|n| n.to_string()), "enable_snat": true, "external_fixed_ips": ips})
         });
         m.insert("external_gateway_info".into(), gateway);
+        m.insert("routes".into(), json!([]));
         m
     }
 
@@ -75,6 +76,12 @@ impl Resource for Subnet {
         m.insert("cidr".into(), self.spec.cidr.to_string().into());
         m.insert("ip_version".into(), self.spec.cidr.version().number().into());
         m.insert("network_id".into(), self.spec.network_id.map(|n| n.to_string()).into());
+        // Neutron's defaults for what this inventory does not model.
+        m.insert("gateway_ip".into(), self.spec.cidr.first_host().to_string().into());
+        m.insert("enable_dhcp".into(), false.into());
+        m.insert("allocation_pools".into(), json!([]));
+        m.insert("dns_nameservers".into(), json!([]));
+        m.insert("host_routes".into(), json!([]));
         m
     }
 
@@ -195,9 +202,54 @@ async fn remove_interface(
     Ok(interface_view(&st.service.remove_router_interface(&caller, &id, subnet).await?))
 }
 
-/// The two router actions of the Neutron L3 API; the collections themselves are generic.
+/// A router interface as a Neutron port: what `openstack router show` reads
+/// (`GET /v2.0/ports?device_id=ROUTER`). Its id is derived from the subnet's, so it is stable.
+fn port_view(subnet: &Subnet) -> Value {
+    let router = subnet.spec.router_id.map(|r| r.to_string());
+    let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, subnet.meta.id.as_bytes());
+    json!({
+        "id": id.to_string(), "name": "", "status": "ACTIVE", "admin_state_up": true,
+        "network_id": subnet.spec.network_id.map(|n| n.to_string()),
+        "tenant_id": subnet.meta.project_id, "project_id": subnet.meta.project_id,
+        "device_id": router, "device_owner": "network:router_interface",
+        "fixed_ips": [{"subnet_id": subnet.meta.id.to_string(), "ip_address": subnet.spec.cidr.first_host().to_string()}],
+    })
+}
+
+/// `GET /v2.0/ports`: router interfaces only, filtered by the keys clients send.
+async fn ports(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+    let pairs = super::query::pairs(raw.as_deref());
+    let mut router = None;
+    let mut checks: Vec<(String, String)> = Vec::new();
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "fields" => {}
+            "device_id" => router = Some(value.clone()),
+            "id" | "device_owner" | "network_id" | "project_id" | "tenant_id" => {
+                checks.push((key.clone(), value.clone()))
+            }
+            other => return Err(Fault::BadQuery(format!("[{other}] is invalid attribute for filtering")).into()),
+        }
+    }
+    let fields = super::query::Fields::from_pairs(&pairs);
+    let views: Vec<Value> = st
+        .service
+        .router_interfaces(&caller, router.as_deref())
+        .await?
+        .iter()
+        .map(port_view)
+        .filter(|p| checks.iter().all(|(k, v)| p[k].as_str() == Some(v.as_str())))
+        .filter_map(|p| p.as_object().cloned())
+        .map(|p| Value::Object(fields.project(p)))
+        .collect();
+    Ok(Json(json!({ "ports": views })).into_response())
+}
+
+/// The two router actions of the Neutron L3 API and the read-only ports view; the
+/// collections themselves are generic.
 pub fn interface_routes() -> Routes<AppState> {
     Routes::new()
+        .route("/v2.0/ports", axum::routing::get(ports))
         .route("/v2.0/routers/{id}/add_router_interface", put(add_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", put(remove_interface))
 }

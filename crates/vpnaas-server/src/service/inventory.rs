@@ -136,6 +136,25 @@ impl Service {
         Ok(RouterInterface { router, subnet_id })
     }
 
+    /// The subnets attached to routers that the caller may see: each is a router interface
+    /// port in Neutron's model (`GET /v2.0/ports`), optionally of one router only.
+    pub async fn router_interfaces(&self, caller: &Caller, router: Option<&str>) -> Result<Vec<Subnet>> {
+        let mut condition = "router_id IS NOT NULL".to_owned();
+        let mut values: Vec<store::Value> = Vec::new();
+        if let Some(router) = router {
+            values.push(router.into());
+            condition.push_str(&format!(" AND router_id = ${}", values.len()));
+        }
+        if !caller.is_admin {
+            values.push(caller.project_id.clone().into());
+            condition.push_str(&format!(" AND project_id = ${}", values.len()));
+        }
+        let mut tx = self.store.begin_read().await?;
+        let subnets = store::select::<Subnet>(&mut tx, &condition, &values).await?;
+        tx.commit().await?;
+        Ok(subnets)
+    }
+
     pub async fn create_subnet(&self, caller: &Caller, draft: Draft<SubnetSpec>) -> Result<Subnet> {
         admin_only(caller, "create_subnet")?;
         self.insert(stored(caller, draft)?).await

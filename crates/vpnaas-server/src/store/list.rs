@@ -130,6 +130,13 @@ async fn marker_row<T: Table>(
     Ok(Some(out))
 }
 
+/// Rows of `T` that satisfy a fixed condition (written by this crate, never by a caller).
+pub async fn select<T: Table>(conn: &mut AnyConnection, condition: &str, values: &[Value]) -> StoreResult<Vec<T>> {
+    let sql = format!("SELECT * FROM {} WHERE {condition} ORDER BY id", T::TABLE);
+    let rows = fetch_all(conn, &sql, values).await?;
+    from_rows::<T>(conn, &rows).await
+}
+
 /// Builds resources from rows, loading every row's children with one query.
 pub(super) async fn from_rows<T: Table>(conn: &mut AnyConnection, rows: &[AnyRow]) -> StoreResult<Vec<T>> {
     let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>()?;

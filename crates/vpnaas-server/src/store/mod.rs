@@ -17,7 +17,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use list::{ListQuery, SortDir};
+pub use list::{select, ListQuery, SortDir};
 pub use tables::{Column, ColumnKind, Table};
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.

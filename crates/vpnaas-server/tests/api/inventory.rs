@@ -145,3 +145,28 @@ async fn routers_without_users_are_updated_and_deleted() {
     app.delete(&path, ADMIN).await.ok(204);
     app.delete(&format!("/v2.0/routers/{}", topo.router), ADMIN).await.refused(409, "RouterInUse", "still has ports");
 }
+
+#[tokio::test]
+async fn router_interfaces_show_as_ports_for_openstack_router_show() {
+    let app = spawn_app().await;
+    let topo = app.topology(P1).await;
+    let r = app.get(&format!("/v2.0/ports?device_id={}", topo.router), P1).await;
+    let ports = r.ok(200)["ports"].as_array().unwrap().clone();
+    assert_eq!(ports.len(), 2, "subnet4 and subnet6 are attached");
+    let p4 = ports.iter().find(|p| p["fixed_ips"][0]["subnet_id"] == topo.subnet4.as_str()).unwrap();
+    assert_eq!(p4["device_owner"], "network:router_interface");
+    assert_eq!(p4["device_id"], topo.router.as_str());
+    assert_eq!(p4["fixed_ips"][0]["ip_address"], "10.1.0.1");
+    let again = app.get(&format!("/v2.0/ports?device_id={}", topo.router), P1).await;
+    assert_eq!(again.ok(200)["ports"], r.body["ports"], "port ids are stable");
+    assert_eq!(app.get(&format!("/v2.0/ports?device_id={}", topo.bare_router), P1).await.ok(200)["ports"], json!([]));
+    assert_eq!(app.get("/v2.0/ports", P2).await.ok(200)["ports"], json!([]), "another project's ports are hidden");
+    app.get("/v2.0/ports?mac_address=x", P1).await.refused(
+        400,
+        "HTTPBadRequest",
+        "[mac_address] is invalid attribute for filtering",
+    );
+    let s = app.get(&format!("/v2.0/subnets/{}", topo.subnet4), P1).await;
+    assert_eq!(s.ok(200)["subnet"]["gateway_ip"], "10.1.0.1");
+    assert_eq!(app.get(&format!("/v2.0/routers/{}", topo.router), P1).await.ok(200)["router"]["routes"], json!([]));
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Client conformance suite: drives the real vpnaas server with unmodified OpenStack clients.
+#
+#   tests/clients/run.sh [PATH_TO_vpnaas_BINARY]
+#
+# Without an argument the server is built with cargo (honouring CARGO_TARGET_DIR). Two
+# virtualenvs are kept in ${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}:
+# venv-new (newest python-openstackclient + openstacksdk) and venv-old (OSC 7.5.0 +
+# python-neutronclient 11.8.0); each is rebuilt when its requirements file changes. One server
+# on a free loopback port with a fresh data directory serves both runs, which use distinct
+# names and run at the same time:
+#   new: test_cli.py (newest CLI) and test_sdk.py (openstacksdk as a library)
+#   old: test_cli.py (old CLI pair, with --dpd and --lifetime)
+# The last line is `clients: N passed, N failed[, N skipped]`; the exit code is non-zero when
+# any step fails.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+started=$(date +%s)
+cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
+python="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/vpnaas-clients.XXXXXX")"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  echo "clients: $*" >&2
+  echo "clients: 0 passed, 1 failed"
+  exit 1
+}
+
+# ---- the server binary
+if [ $# -ge 1 ]; then
+  binary="$1"
+else
+  echo "== cargo build -p vpnaas-server"
+  (cd "$root" && cargo build -q -p vpnaas-server) || fail "cargo build failed"
+  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
+fi
+case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
+[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+
+# ---- the two virtualenvs (created or reused; rebuilt when the requirements file changed)
+ensure_venv() { # NAME REQUIREMENTS LOG
+  local venv="$cache/venv-$1" req="$2" log="$3" want
+  want="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" = "$want" ]; then
+    echo "reusing $venv" >"$log"
+    return 0
+  fi
+  rm -rf "$venv"
+  echo "creating $venv" >"$log"
+  {
+    "$python" -m venv "$venv" &&
+      "$venv/bin/python" -m pip install --quiet -r "$req" &&
+      echo "$want" >"$venv/.requirements-hash" # written last: a broken install is redone
+  } >>"$log" 2>&1
+}
+
+mkdir -p "$cache" || fail "cannot create the cache directory $cache"
+echo "== virtualenvs in $cache"
+venv_started=$(date +%s)
+ensure_venv new "$here/requirements-new.txt" "$work/venv-new.log" &
+new_pid=$!
+ensure_venv old "$here/requirements-old.txt" "$work/venv-old.log" &
+old_pid=$!
+venv_ok=1
+wait "$new_pid" || { venv_ok=0; echo "venv-new failed:"; cat "$work/venv-new.log"; }
+wait "$old_pid" || { venv_ok=0; echo "venv-old failed:"; cat "$work/venv-old.log"; }
+[ "$venv_ok" = 1 ] || fail "creating the virtualenvs failed"
+cat "$work/venv-new.log" "$work/venv-old.log" | grep -v '^$' || true
+echo "virtualenvs ready in $(( $(date +%s) - venv_started )) s"
+
+# ---- the server: a free loopback port, a fresh data directory
+mkdir "$work/data"
+echo "== starting $binary"
+VPNAAS_NOAUTH_TOKENS='notused=demo:member;admin-token=admin:admin' VPNAAS_LOG=info \
+  "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
+server_pid=$!
+url=""
+for _ in $(seq 1 300); do
+  url="$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  cat "$work/server.log" >&2
+  fail "the server did not start"
+fi
+echo "server at $url"
+export VPNAAS_URL="$url"
+
+# ---- the suite with each client, both at once
+run_suite() { # NAME FILES...
+  local name="$1"
+  shift
+  (cd "$here" && VPNAAS_CLIENT="$name" "$cache/venv-$name/bin/python" -m pytest \
+    --junitxml="$work/junit-$name.xml" "$@") >"$work/pytest-$name.log" 2>&1
+}
+echo "== running the suite (new: newest CLI + openstacksdk; old: OSC 7.5.0 + neutronclient 11.8.0)"
+suite_started=$(date +%s)
+run_suite new test_cli.py test_sdk.py &
+new_pid=$!
+run_suite old test_cli.py &
+old_pid=$!
+status=0
+wait "$new_pid" || status=1
+wait "$old_pid" || status=1
+for name in new old; do
+  echo
+  echo "================ client set: $name"
+  cat "$work/pytest-$name.log"
+done
+echo "suite ran in $(( $(date +%s) - suite_started )) s"
+
+# the server must have survived
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  echo "the server exited during the run:" >&2
+  tail -n 50 "$work/server.log" >&2
+  status=1
+fi
+if [ "$status" != 0 ]; then
+  echo "---- server log (last 40 lines)"
+  tail -n 40 "$work/server.log"
+fi
+
+# ---- the closing line, summed over both runs
+counts="$("$python" - "$work"/junit-*.xml <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        failed += 1  # a run that wrote no report counts as a failure
+        continue
+    for suite in root.iter("testsuite"):
+        tests, errors = int(suite.get("tests", 0)), int(suite.get("errors", 0))
+        fails, skips = int(suite.get("failures", 0)), int(suite.get("skipped", 0))
+        passed += tests - errors - fails - skips
+        failed += errors + fails
+        skipped += skips
+print(passed, failed, skipped)
+EOF
+)" || counts="0 1 0"
+read -r passed failed skipped <<<"$counts"
+[ "$(ls "$work"/junit-*.xml 2>/dev/null | wc -l)" = 2 ] || failed=$((failed + 1))
+[ "$failed" = 0 ] || status=1
+echo "== tests/clients/run.sh took $(( $(date +%s) - started )) s"
+echo "clients: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
