@@ -15,7 +15,8 @@ use crate::resources::{ConnectionSpec, SiteConnection};
 /// The most connections one pair of endpoint groups may have on one VPN service.
 pub const MAX_MEMBERS: usize = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Active,
     Standby,

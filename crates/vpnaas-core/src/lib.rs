@@ -1,6 +1,7 @@
 //! vpnaas-core: the shared vocabulary of vpnaas (values, algorithms, resources, rules, faults), with no I/O.
 
 pub mod algorithms;
+pub mod desired;
 pub mod fault;
 pub mod ha;
 pub mod profile;

@@ -79,7 +79,7 @@ pub struct Stored<S> {
 
 // ---------------------------------------------------------------- IKE policies
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IkeSpec {
     pub auth_algorithm: AuthAlgorithm,
     pub encryption_algorithm: EncryptionAlgorithm,
@@ -164,7 +164,7 @@ pub type IkePolicy = Stored<IkeSpec>;
 
 // -------------------------------------------------------------- IPsec policies
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IpsecSpec {
     pub transform_protocol: TransformProtocol,
     pub auth_algorithm: AuthAlgorithm,

@@ -189,7 +189,7 @@ impl fmt::Debug for Psk {
 }
 
 /// A security association lifetime. The API accepts seconds only, at least 60.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lifetime {
     pub units: LifetimeUnits,
     pub value: i64,
@@ -208,7 +208,7 @@ impl Default for Lifetime {
 
 /// Dead peer detection settings; `interval > 0` and `timeout > interval` are checked by
 /// the connection rules, so that partial updates are checked against stored values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dpd {
     pub action: DpdAction,
     pub interval: i64,
@@ -220,6 +220,30 @@ impl Default for Dpd {
         Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 }
     }
 }
+
+/// Text forms on the gateway wire (ADR 0003): CIDRs, peer addresses and the PSK as strings.
+macro_rules! text_serde {
+    ($t:ty, $show:expr, $parse:expr) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let show: fn(&$t) -> String = $show;
+                s.serialize_str(&show(self))
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                let parse: fn(&str) -> Result<$t, String> = $parse;
+                parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+text_serde!(Cidr, |c| c.to_string(), |t| Cidr::parse(t).map_err(|e| format!("{t:?} is not a CIDR: {e:?}")));
+text_serde!(PeerAddress, |p| p.to_string(), |t| PeerAddress::parse(t)
+    .ok_or_else(|| format!("{t:?} is not a peer address")));
+// The gateway needs the key itself; `Debug` still never shows it.
+text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::parse(t).map_err(str::to_owned));
 
 #[cfg(test)]
 mod tests {

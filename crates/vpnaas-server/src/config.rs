@@ -27,6 +27,12 @@ pub struct Config {
     /// noauth tokens: an `X-Auth-Token` found here names the caller's project and roles
     /// (for clients such as `openstack --os-auth-type none` that send a token but no project).
     pub noauth_tokens: NoauthTokens,
+    /// The credential gateway agents present (`Authorization: Bearer ...`); without it the
+    /// gateway API refuses everyone.
+    pub agent_token: Option<Secret>,
+    /// Seconds between agent heartbeats, and after how many without one a gateway is dead.
+    pub agent_heartbeat_secs: u64,
+    pub agent_dead_after_secs: u64,
     /// The validation profile (DECISIONS D3): `openstack` (default) or `otc`.
     pub profile: &'static Profile,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
@@ -43,6 +49,9 @@ impl Default for Config {
             database_timeout_secs: 3,
             noauth_default_project: None,
             noauth_tokens: NoauthTokens::default(),
+            agent_token: None,
+            agent_heartbeat_secs: 2,
+            agent_dead_after_secs: 10,
             profile: &OPENSTACK,
             log: "info".to_owned(),
         }
@@ -61,6 +70,9 @@ struct FileConfig {
     noauth_default_project: Option<String>,
     noauth_tokens: Option<BTreeMap<String, FileIdentity>>,
     profile: Option<String>,
+    agent_token: Option<String>,
+    agent_heartbeat_secs: Option<u64>,
+    agent_dead_after_secs: Option<u64>,
     log: Option<String>,
 }
 
@@ -70,6 +82,28 @@ struct FileIdentity {
     project: String,
     #[serde(default)]
     roles: Vec<String>,
+}
+
+/// A secret setting (the agent token). It never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// Compares in time independent of where the texts differ.
+    pub fn matches(&self, offered: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), offered.as_bytes());
+        let mut diff = u8::from(a.len() != b.len());
+        for (i, x) in a.iter().enumerate() {
+            diff |= x ^ b.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A database URL. It may hold a password, so it prints with the password masked.
@@ -179,6 +213,13 @@ impl Config {
         if let Some(v) = env("VPNAAS_NOAUTH_TOKENS") {
             c.noauth_tokens = NoauthTokens::parse(&v)?;
         }
+        if let Some(v) = env("VPNAAS_AGENT_TOKEN").filter(|v| !v.is_empty()) {
+            c.agent_token = Some(Secret(v));
+        }
+        if let Some(v) = env("VPNAAS_AGENT_DEAD_AFTER_SECS") {
+            c.agent_dead_after_secs =
+                v.parse().map_err(|_| format!("VPNAAS_AGENT_DEAD_AFTER_SECS must be a number, not {v:?}"))?;
+        }
         if let Some(v) = env("VPNAAS_PROFILE") {
             c.profile = parse_profile(&v)?;
         }
@@ -219,6 +260,15 @@ impl Config {
             for (token, who) in tokens {
                 self.noauth_tokens.insert(token, Identity { project: who.project, roles: who.roles });
             }
+        }
+        if let Some(v) = f.agent_token {
+            self.agent_token = Some(Secret(v));
+        }
+        if let Some(v) = f.agent_heartbeat_secs {
+            self.agent_heartbeat_secs = v;
+        }
+        if let Some(v) = f.agent_dead_after_secs {
+            self.agent_dead_after_secs = v;
         }
         if let Some(v) = f.profile {
             self.profile = parse_profile(&v)?;

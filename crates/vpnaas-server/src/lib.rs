@@ -121,8 +121,20 @@ pub async fn serve(
         config.profile.name
     );
     let state = AppState { service: Service::new(store.clone(), config.profile), config: Arc::new(config) };
+    let service = state.service.clone();
+    let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    // Every replica sweeps; the update is idempotent.
+    let sweeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = service.mark_dead_gateways(dead_after).await {
+                tracing::warn!(error = ?e, "could not mark silent gateways down");
+            }
+        }
+    });
     let app = api::router(state);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
+    sweeper.abort();
     store.close().await;
     result
 }

@@ -4,6 +4,7 @@ pub mod body;
 mod connections;
 mod discovery;
 mod endpoint_groups;
+mod gateway;
 mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
@@ -230,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
+        .merge(gateway::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(request_id))
         .with_state(state)

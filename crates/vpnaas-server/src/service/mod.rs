@@ -1,6 +1,7 @@
 //! The service layer: business rules and transactions; every write is one transaction.
 
 mod connections;
+mod gateway;
 mod inventory;
 mod policies;
 mod vpn;

@@ -154,7 +154,23 @@ CREATE TABLE ipsec_peer_cidrs (
 )
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: gateway agents (ADR 0003) and what they report about each connection.
+const V2: &str = r#"
+CREATE TABLE gateway_agents (
+    router_id VARCHAR(36) PRIMARY KEY REFERENCES routers (id) ON DELETE CASCADE,
+    host VARCHAR(255) NOT NULL,
+    version VARCHAR(64) NOT NULL,
+    last_seen BIGINT NOT NULL
+);
+CREATE INDEX gateway_agents_last_seen ON gateway_agents (last_seen);
+ALTER TABLE ipsec_site_connections ADD COLUMN status_reason VARCHAR(255);
+ALTER TABLE ipsec_site_connections ADD COLUMN bytes_in BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN bytes_out BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN packets_in BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN packets_out BIGINT NOT NULL DEFAULT 0
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {

@@ -4,6 +4,7 @@
 mod connections;
 mod discovery;
 mod endpoint_groups;
+mod gateway;
 mod inventory;
 mod lists;
 mod policies;

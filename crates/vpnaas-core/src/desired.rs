@@ -1,0 +1,112 @@
+//! The gateway contract (ADR 0003): a router's desired state, the agent's status reports and its heartbeat, as JSON.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::algorithms::{Initiator, Status};
+use crate::ha::Role;
+use crate::resources::{IkeSpec, IpsecSpec};
+use crate::values::{Cidr, Dpd, PeerAddress, Psk};
+
+/// Everything one gateway (router) must run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayState {
+    pub router_id: Uuid,
+    /// Opaque; changes whenever anything in `connections` changes. Compare for equality only.
+    pub version: String,
+    pub connections: Vec<DesiredConnection>,
+}
+
+/// One IPsec site connection as a gateway renders it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredConnection {
+    pub id: Uuid,
+    pub vpnservice_id: Uuid,
+    /// The connection's `revision_number`, echoed in status reports.
+    pub revision: i64,
+    /// The connection and its VPN service are both `admin_state_up`.
+    pub enabled: bool,
+    pub ike: IkeSpec,
+    pub ipsec: IpsecSpec,
+    pub psk: Psk,
+    /// The connection's `local_id`, or the local address when that is empty.
+    pub local_id: String,
+    /// The router's external address of the peer's IP version (IPv4 for a host-name peer when it has one).
+    pub local_address: IpAddr,
+    pub peer_address: PeerAddress,
+    pub peer_id: String,
+    /// The local endpoint group's subnets, or the service's subnet in legacy mode.
+    pub local_cidrs: Vec<Cidr>,
+    pub peer_cidrs: Vec<Cidr>,
+    pub dpd: Dpd,
+    pub mtu: i64,
+    pub initiator: Initiator,
+    /// Membership of an active/standby pair (ADR 0002).
+    pub ha: Option<HaMember>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaMember {
+    pub role: Role,
+    pub partner: Uuid,
+}
+
+/// What an agent observed, per connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub connections: Vec<ConnectionStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub id: Uuid,
+    /// The `revision` of the desired connection the agent applied.
+    pub revision: i64,
+    /// `ACTIVE`, `DOWN` or `ERROR`.
+    pub status: Status,
+    /// Why, for `ERROR` (shown to admins).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+}
+
+/// The agent's registration and heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHello {
+    pub host: String,
+    pub version: String,
+}
+
+/// The server's answer to a heartbeat, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub heartbeat_interval: u64,
+    pub dead_after: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_report_round_trips_and_refuses_unknown_statuses() {
+        let json =
+            r#"{"connections": [{"id": "6c27e2e7-e6bd-48cb-8980-187b496b4ec4", "revision": 3, "status": "ACTIVE"}]}"#;
+        let report: StatusReport = serde_json::from_str(json).unwrap();
+        assert_eq!(report.connections[0].status, Status::Active);
+        assert_eq!(report.connections[0].counters, Counters::default());
+        let bad = json.replace("ACTIVE", "UP");
+        assert!(serde_json::from_str::<StatusReport>(&bad).is_err());
+    }
+}

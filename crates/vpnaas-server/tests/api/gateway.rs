@@ -1,0 +1,196 @@
+//! The gateway API (ADR 0003) driven by a scripted agent: credentials, desired state, long poll, status rules.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use vpnaas_server::config::Secret;
+
+use crate::support::*;
+
+const TOKEN: &str = "agent-secret";
+
+async fn gateway_app(dead_after: u64) -> App {
+    spawn_app_with(|c| {
+        c.agent_token = Some(Secret(TOKEN.into()));
+        c.agent_dead_after_secs = dead_after;
+    })
+    .await
+}
+
+async fn agent(app: &App, method: Method, path: &str, body: Option<Value>) -> Resp {
+    let mut req = app.raw(method, path).header("Authorization", format!("Bearer {TOKEN}"));
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    app.send(req).await
+}
+
+async fn state(app: &App, router: &str) -> Value {
+    agent(app, Method::GET, &format!("/v2.0/gateway/routers/{router}/state"), None).await.ok(200).clone()
+}
+
+async fn report(app: &App, router: &str, id: &str, revision: i64, status: &str) -> Resp {
+    let body = json!({"connections": [{"id": id, "revision": revision, "status": status,
+        "counters": {"bytes_in": 10, "bytes_out": 20, "packets_in": 1, "packets_out": 2}}]});
+    agent(app, Method::POST, &format!("/v2.0/gateway/routers/{router}/status"), Some(body)).await
+}
+
+#[tokio::test]
+async fn only_the_agent_credential_opens_the_gateway_api() {
+    let app = gateway_app(10).await;
+    let topo = app.topology(P1).await;
+    let path = format!("/v2.0/gateway/routers/{}/state", topo.router);
+    app.get(&path, ADMIN).await.refused(401, "NotAuthenticated", "");
+    let wrong = app.raw(Method::GET, &path).header("Authorization", "Bearer agent-secreT");
+    app.send(wrong).await.refused(401, "NotAuthenticated", "");
+    agent(&app, Method::GET, &path, None).await.ok(200);
+    let ghost = "/v2.0/gateway/routers/99999999-2222-3333-4444-555555555555/agent";
+    agent(&app, Method::PUT, ghost, Some(json!({"host": "gw1", "version": "1"}))).await.refused(
+        404,
+        "RouterNotFound",
+        "",
+    );
+    // Without a configured token nobody gets in.
+    let closed = spawn_app().await;
+    let req = closed.raw(Method::GET, &path).header("Authorization", "Bearer anything");
+    closed.send(req).await.refused(401, "NotAuthenticated", "");
+}
+
+#[tokio::test]
+async fn the_desired_state_holds_what_a_gateway_needs_for_each_connection() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let legacy = app.create(CONNS, P1, with(site.legacy_connection(), json!({"local_id": "@me"}))).await;
+    let s = state(&app, &site.topo.router).await;
+    assert_eq!(s["router_id"], site.topo.router.as_str());
+    let conns = s["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2);
+    let c = conns.iter().find(|c| c["id"] == conn.as_str()).unwrap();
+    assert_eq!(c["revision"], 1);
+    assert_eq!(c["enabled"], true);
+    assert_eq!(c["psk"], "secret");
+    assert_eq!(c["local_address"], "172.24.4.10");
+    assert_eq!(c["local_id"], "172.24.4.10", "an empty local_id is the router's address");
+    assert_eq!(c["peer_address"], "172.24.4.233");
+    assert_eq!(c["local_cidrs"], json!(["10.1.0.0/24"]));
+    assert_eq!(c["peer_cidrs"], json!(["10.2.0.0/24", "10.3.0.0/24"]));
+    assert_eq!(c["ike"]["ike_version"], "v1");
+    assert_eq!(c["ipsec"]["lifetime"], json!({"units": "seconds", "value": 3600}));
+    assert_eq!(c["dpd"], json!({"action": "hold", "interval": 30, "timeout": 120}));
+    assert_eq!(c["initiator"], "bi-directional");
+    assert_eq!(c["ha"], Value::Null);
+    let l = conns.iter().find(|c| c["id"] == legacy.as_str()).unwrap();
+    assert_eq!(
+        (l["local_cidrs"].clone(), l["peer_cidrs"].clone(), l["local_id"].clone()),
+        (json!(["10.1.0.0/24"]), json!(["10.5.0.0/24"]), json!("@me"))
+    );
+    // Another router's state does not include them.
+    let other = app.router(P1, "other", json!({"external_fixed_ips": [{"ip_address": "172.24.4.11"}]})).await;
+    assert_eq!(state(&app, &other).await["connections"], json!([]));
+}
+
+#[tokio::test]
+async fn the_version_changes_with_what_feeds_the_state_and_a_long_poll_wakes_on_it() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let v1 = state(&app, &site.topo.router).await["version"].as_str().unwrap().to_owned();
+    assert_eq!(state(&app, &site.topo.router).await["version"], v1.as_str(), "stable while nothing changes");
+    app.put(&format!("{SERVICES}/{}", site.service), P1, json!({"vpnservice": {"admin_state_up": false}}))
+        .await
+        .ok(200);
+    let s = state(&app, &site.topo.router).await;
+    assert_ne!(s["version"], v1.as_str());
+    assert_eq!(s["connections"][0]["enabled"], false, "a disabled service disables its connections");
+    let v2 = s["version"].as_str().unwrap().to_owned();
+    // A long poll on the current version returns as soon as the connection changes.
+    let poll_path = format!("/v2.0/gateway/routers/{}/state?known={v2}&wait=20", site.topo.router);
+    let poll = agent(&app, Method::GET, &poll_path, None);
+    let change = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.put(&format!("{CONNS}/{conn}"), P1, json!({"ipsec_site_connection": {"mtu": 1400}})).await
+    };
+    let (polled, changed) = tokio::join!(poll, change);
+    changed.ok(200);
+    let polled = polled.ok(200);
+    assert_ne!(polled["version"], v2.as_str());
+    assert_eq!(polled["connections"][0]["mtu"], 1400);
+    assert_eq!(polled["connections"][0]["revision"], 2);
+}
+
+#[tokio::test]
+async fn status_applies_to_the_revision_the_gateway_has_and_services_follow() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let (path, service) = (format!("{CONNS}/{conn}"), format!("{SERVICES}/{}", site.service));
+    let status =
+        |r: Resp| r.ok(200).as_object().unwrap().values().next().unwrap()["status"].as_str().unwrap().to_owned();
+    assert_eq!(status(app.get(&path, P1).await), "PENDING_CREATE");
+    assert_eq!(report(&app, &site.topo.router, &conn, 1, "ACTIVE").await.status, 204);
+    assert_eq!(status(app.get(&path, P1).await), "ACTIVE");
+    assert_eq!(status(app.get(&service, P1).await), "ACTIVE");
+    // Status reports do not count as changes for If-Match.
+    assert_eq!(app.get(&path, P1).await.ok(200)["ipsec_site_connection"]["revision_number"], 1);
+    app.put(&path, P1, json!({"ipsec_site_connection": {"description": "new"}})).await.ok(200);
+    assert_eq!(status(app.get(&path, P1).await), "PENDING_UPDATE");
+    report(&app, &site.topo.router, &conn, 1, "ACTIVE").await;
+    assert_eq!(
+        status(app.get(&path, P1).await),
+        "PENDING_UPDATE",
+        "a report about an older revision is not an acknowledgement"
+    );
+    report(&app, &site.topo.router, &conn, 2, "DOWN").await;
+    assert_eq!(status(app.get(&path, P1).await), "DOWN");
+    assert_eq!(status(app.get(&service, P1).await), "DOWN");
+    report(&app, &site.topo.router, &conn, 2, "UP").await.refused(400, "HTTPBadRequest", "Malformed");
+    let pending = serde_json::json!({"connections": [{"id": conn, "revision": 2, "status": "PENDING_CREATE"}]});
+    agent(&app, Method::POST, &format!("/v2.0/gateway/routers/{}/status", site.topo.router), Some(pending))
+        .await
+        .refused(400, "HTTPBadRequest", "Invalid input for status");
+    // A report for a connection of another router changes nothing.
+    let other = app.router(P1, "other", json!({"external_fixed_ips": [{"ip_address": "172.24.4.11"}]})).await;
+    report(&app, &other, &conn, 2, "ACTIVE").await;
+    assert_eq!(status(app.get(&path, P1).await), "DOWN");
+}
+
+#[tokio::test]
+async fn a_gateway_whose_heartbeats_stop_shows_its_connections_down() {
+    let app = gateway_app(1).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let hello = json!({"host": "gw1", "version": "test"});
+    let r = agent(&app, Method::PUT, &format!("/v2.0/gateway/routers/{}/agent", site.topo.router), Some(hello)).await;
+    assert_eq!(r.ok(200), &json!({"heartbeat_interval": 2, "dead_after": 1}));
+    report(&app, &site.topo.router, &conn, 1, "ACTIVE").await;
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen = app.get(&format!("{CONNS}/{conn}"), P1).await.ok(200)["ipsec_site_connection"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if seen == "DOWN" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, "DOWN", "no heartbeat for longer than dead_after");
+    assert_eq!(app.get(&format!("{SERVICES}/{}", site.service), P1).await.ok(200)["vpnservice"]["status"], "DOWN");
+}
+
+#[tokio::test]
+async fn active_standby_pairs_carry_their_roles_in_the_desired_state() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let a = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.1"}))).await;
+    let b = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.2"}))).await;
+    let s = state(&app, &site.topo.router).await;
+    let find = |id: &str| s["connections"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(find(&a)["ha"], json!({"role": "active", "partner": b}));
+    assert_eq!(find(&b)["ha"], json!({"role": "standby", "partner": a}));
+    // The older member going down makes the younger one active.
+    report(&app, &site.topo.router, &a, 1, "DOWN").await;
+    let s = state(&app, &site.topo.router).await;
+    let b_now = s["connections"].as_array().unwrap().iter().find(|c| c["id"] == b.as_str()).unwrap().clone();
+    assert_eq!(b_now["ha"]["role"], "active");
+}
