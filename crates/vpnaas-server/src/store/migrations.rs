@@ -170,7 +170,48 @@ ALTER TABLE ipsec_site_connections ADD COLUMN packets_in BIGINT NOT NULL DEFAULT
 ALTER TABLE ipsec_site_connections ADD COLUMN packets_out BIGINT NOT NULL DEFAULT 0
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3: lists are keyset-paginated by id within a project (and often a name), so
+/// the indexes lead with those columns and end with `id`: a page is an index range scan,
+/// not a sort of every matching row.
+const V3: &str = r#"
+DROP INDEX routers_project;
+DROP INDEX routers_name;
+CREATE INDEX routers_project_id ON routers (project_id, id);
+CREATE INDEX routers_project_name_id ON routers (project_id, name, id);
+CREATE INDEX routers_name_id ON routers (name, id);
+DROP INDEX subnets_project;
+DROP INDEX subnets_name;
+CREATE INDEX subnets_project_id ON subnets (project_id, id);
+CREATE INDEX subnets_project_name_id ON subnets (project_id, name, id);
+CREATE INDEX subnets_name_id ON subnets (name, id);
+DROP INDEX ikepolicies_project;
+DROP INDEX ikepolicies_name;
+CREATE INDEX ikepolicies_project_id ON ikepolicies (project_id, id);
+CREATE INDEX ikepolicies_project_name_id ON ikepolicies (project_id, name, id);
+CREATE INDEX ikepolicies_name_id ON ikepolicies (name, id);
+DROP INDEX ipsecpolicies_project;
+DROP INDEX ipsecpolicies_name;
+CREATE INDEX ipsecpolicies_project_id ON ipsecpolicies (project_id, id);
+CREATE INDEX ipsecpolicies_project_name_id ON ipsecpolicies (project_id, name, id);
+CREATE INDEX ipsecpolicies_name_id ON ipsecpolicies (name, id);
+DROP INDEX vpnservices_project;
+DROP INDEX vpnservices_name;
+CREATE INDEX vpnservices_project_id ON vpnservices (project_id, id);
+CREATE INDEX vpnservices_project_name_id ON vpnservices (project_id, name, id);
+CREATE INDEX vpnservices_name_id ON vpnservices (name, id);
+DROP INDEX endpoint_groups_project;
+DROP INDEX endpoint_groups_name;
+CREATE INDEX endpoint_groups_project_id ON endpoint_groups (project_id, id);
+CREATE INDEX endpoint_groups_project_name_id ON endpoint_groups (project_id, name, id);
+CREATE INDEX endpoint_groups_name_id ON endpoint_groups (name, id);
+DROP INDEX ipsec_site_connections_project;
+DROP INDEX ipsec_site_connections_name;
+CREATE INDEX ipsec_site_connections_project_id ON ipsec_site_connections (project_id, id);
+CREATE INDEX ipsec_site_connections_project_name_id ON ipsec_site_connections (project_id, name, id);
+CREATE INDEX ipsec_site_connections_name_id ON ipsec_site_connections (name, id)
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {

@@ -80,3 +80,84 @@ async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
     assert_eq!(futures_all(&pg).await, before);
     drop(tmp);
 }
+
+/// Root (for a private mount namespace and tmpfs) or a printed reason; under CI, root is required.
+fn require_root(test: &str) -> bool {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    if !root {
+        assert!(std::env::var("CI").map_or(true, |v| v.is_empty()), "{test}: CI runs as root");
+        eprintln!("SKIPPED {test}: needs root for a private mount namespace");
+    }
+    root
+}
+
+#[tokio::test]
+async fn a_full_disk_under_sqlite_is_a_503_and_corrupts_nothing() {
+    if !require_root("a_full_disk_under_sqlite_is_a_503_and_corrupts_nothing") {
+        return;
+    }
+    let tmp = tempfile::TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data_s = data.display().to_string();
+    // The server runs in its own mount namespace over a 1 MiB tmpfs: only it sees the small disk.
+    let script = format!("mount -t tmpfs -o size=1m vpnaas-full '{data_s}' && exec \"$0\" serve --listen 127.0.0.1:0 --data-dir '{data_s}'");
+    let server = spawn_wrapped(
+        "unshare",
+        &["-m", "--propagation", "private", "sh", "-c", &script, env!("CARGO_BIN_EXE_vpnaas")],
+    );
+    let first = server.call(reqwest::Method::POST, IKE, P1, Some(json!({"ikepolicy": {"name": "kept"}})), None).await;
+    first.ok(201);
+    let mut full = None;
+    for i in 0..400 {
+        let endpoints: Vec<String> = (0..200).map(|j| format!("vlan-{i}-{j}-{}", "x".repeat(200))).collect();
+        let r = server
+            .call(
+                reqwest::Method::POST,
+                GROUPS,
+                P1,
+                Some(json!({"endpoint_group": {"type": "vlan", "endpoints": endpoints}})),
+                None,
+            )
+            .await;
+        if r.status != 201 {
+            full = Some(r);
+            break;
+        }
+    }
+    let r = full.expect("the 1 MiB disk fills up");
+    r.refused(503, "ServiceUnavailable", "database");
+    // Reads still work and what was acknowledged is intact.
+    let r = server.call(reqwest::Method::GET, &format!("{IKE}?name=kept"), P1, None, None).await;
+    assert_eq!(r.ok(200)["ikepolicies"].as_array().map(Vec::len), Some(1));
+    let groups = server.call(reqwest::Method::GET, GROUPS, P1, None, None).await;
+    let written = groups.ok(200)["endpoint_groups"].as_array().unwrap().clone();
+    eprintln!("the disk filled after {} groups", written.len());
+    assert!(!written.is_empty(), "the disk held some groups before it filled");
+    for g in &written {
+        assert_eq!(g["endpoints"].as_array().map(Vec::len), Some(200), "no half-written group");
+    }
+}
+
+/// Like `spawn_process`, for a server started through a wrapper command.
+fn spawn_wrapped(program: &str, args: &[&str]) -> Process {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(program)
+        .args(args)
+        .env("VPNAAS_LOG", "info")
+        .env_remove("VPNAAS_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Process::from_child(child, &line)
+}

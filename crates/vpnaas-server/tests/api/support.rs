@@ -21,6 +21,16 @@ pub struct App {
     task: Option<JoinHandle<Result<(), String>>>,
 }
 
+/// Sends a request and decodes its JSON answer.
+pub async fn send(req: reqwest::RequestBuilder) -> Resp {
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+    Resp { status, body, headers }
+}
+
 /// A response: status, JSON body (Null when empty) and headers.
 #[derive(Debug)]
 pub struct Resp {
@@ -150,12 +160,7 @@ impl App {
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
-        Resp { status, body, headers }
+        send(req).await
     }
 
     pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -353,17 +358,18 @@ pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
     }
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in reader.lines() {});
-    let addr = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(!addr.is_empty(), "no listening line: {line}");
-    Process { child, base: format!("http://{addr}"), log_line: line, client: reqwest::Client::new() }
+    Process::from_child(child, &line)
 }
 
 impl Process {
+    /// A started server, given its first "listening on" log line.
+    pub fn from_child(child: std::process::Child, line: &str) -> Process {
+        let addr =
+            line.split("listening on http://").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default();
+        assert!(!addr.is_empty(), "no listening line: {line}");
+        Process { child, base: format!("http://{addr}"), log_line: line.to_owned(), client: reqwest::Client::new() }
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -384,12 +390,7 @@ impl Process {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
-        Resp { status, body, headers }
+        send(req).await
     }
 }
 
