@@ -12,6 +12,8 @@ mod profiles;
 mod replicas;
 mod requests;
 mod restart;
+mod secrets;
 mod support;
+
 mod tenancy;
 mod vpnservices;
