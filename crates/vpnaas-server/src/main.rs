@@ -8,10 +8,13 @@ use vpnaas_server::config::{Config, Flags};
 
 const USAGE: &str = "usage: vpnaas <serve|migrate> [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]
                                   [--from-sqlite FILE]
+       vpnaas agent --router ID --server URL --vici unix:///PATH [--host NAME]
 
   serve     serve the VPNaaS v2.0 API (default 127.0.0.1:9696, data in ./vpnaas-data)
   migrate   create or upgrade the database, then exit; with --from-sqlite FILE, also copy
             every row of that SQLite database into the configured (empty) one
+  agent     run the gateway agent of one router: converge its charon (VICI socket) on the
+            server's desired state and report status; the credential is VPNAAS_AGENT_TOKEN
 
 Settings also come from a TOML file (--config or VPNAAS_CONFIG) and from
 VPNAAS_LISTEN, VPNAAS_DATA_DIR, VPNAAS_NOAUTH_DEFAULT_PROJECT and VPNAAS_LOG.";
@@ -32,12 +35,47 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
     Ok(flags)
 }
 
+/// `vpnaas agent` flags; the token comes from the environment so it never shows in `ps`.
+fn agent_options(args: &[String]) -> Result<vpnaas_agent::AgentOptions, String> {
+    let (mut router, mut server, mut vici, mut host) = (None, None, None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--router" => router = Some(value("--router")?),
+            "--server" => server = Some(value("--server")?),
+            "--vici" => vici = Some(value("--vici")?),
+            "--host" => host = Some(value("--host")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let router = router.ok_or("--router is required")?;
+    let router_id =
+        uuid::Uuid::parse_str(&router).map_err(|_| format!("--router must be a router id, not {router:?}"))?;
+    let token =
+        std::env::var("VPNAAS_AGENT_TOKEN").ok().filter(|t| !t.is_empty()).ok_or("VPNAAS_AGENT_TOKEN is not set")?;
+    let host = host
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|| "gateway".to_owned());
+    Ok(vpnaas_agent::AgentOptions {
+        router_id,
+        server: server.ok_or("--server is required")?,
+        vici: vici.unwrap_or_else(|| "unix:///var/run/charon.vici".to_owned()),
+        token,
+        host,
+        status_interval: std::time::Duration::from_secs(10),
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(command) = args.first().cloned() else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if command == "agent" {
+        return run_agent(&args[1..]);
+    }
     let flags = parse_flags(&args[1..]);
     let from_sqlite = flags.as_ref().ok().and_then(|f| f.from_sqlite.clone());
     let config = match flags.and_then(|f| Config::load(&f, |k| std::env::var(k).ok())) {
@@ -94,6 +132,34 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("vpnaas: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_agent(args: &[String]) -> ExitCode {
+    let opts = match agent_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vpnaas: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = std::env::var("VPNAAS_LOG").unwrap_or_else(|_| "info".to_owned());
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let result = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(vpnaas_agent::run(opts, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vpnaas agent: {e}");
             ExitCode::FAILURE
         }
     }

@@ -14,6 +14,6 @@ mod requests;
 mod restart;
 mod secrets;
 mod support;
-
 mod tenancy;
+mod tunnel;
 mod vpnservices;

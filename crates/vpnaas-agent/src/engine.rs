@@ -1,0 +1,628 @@
+//! One convergence pass against a charon: render, observe, reconcile, act, and read back each connection's status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+use vpnaas_core::desired::{ConnectionStatus, DesiredConnection};
+use vpnaas_core::ha::Role;
+
+use crate::charon::{self, Charon, CharonError, IkeSa, Outcome};
+use crate::reconcile::{self, Action, Seen, Tunnel, Want};
+use crate::render::{self, Fingerprint, Rendered};
+
+/// What one pass did and saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The actions carried out (an initiation held back by the retry interval is not one).
+    pub actions: Vec<Action>,
+    /// One per desired connection, in the order given.
+    pub statuses: Vec<ConnectionStatus>,
+    /// charon's IKE_SAs after the actions.
+    pub sas: Vec<IkeSa>,
+}
+
+/// The agent's memory between passes; everything else is read from charon each time.
+pub struct Engine {
+    /// The print of what this agent loaded, per connection still loaded in charon.
+    prints: BTreeMap<Uuid, Fingerprint>,
+    /// Renderings charon refused, with its reason and when: not offered again until they
+    /// change or `RETRY_REFUSED` passed (a restarted charon may have other plugins).
+    refused: BTreeMap<Uuid, (Fingerprint, String, Instant)>,
+    last_initiate: BTreeMap<Uuid, Instant>,
+    /// Since when each initiating connection has had no tunnel.
+    down_since: BTreeMap<Uuid, Instant>,
+    initiate_every: Duration,
+    lazy_delay: Duration,
+}
+
+/// How long the gateway that does not start at once (`Rendered::eager`) waits for the
+/// peer's tunnel before it initiates itself: bring-up takes a quarter second (lab).
+pub const LAZY_DELAY: Duration = Duration::from_secs(3);
+
+/// How long a rendering charon refused waits before it is offered again.
+pub const RETRY_REFUSED: Duration = Duration::from_secs(60);
+
+enum Plan {
+    Stop,
+    Refuse(String),
+    Run(Box<Rendered>),
+}
+
+impl Engine {
+    /// `initiate_every`: how long to wait before initiating a connection again that is
+    /// still not up (charon retries on its own in between, keyingtries = 0).
+    pub fn new(initiate_every: Duration) -> Engine {
+        Engine {
+            prints: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            last_initiate: BTreeMap::new(),
+            down_since: BTreeMap::new(),
+            initiate_every,
+            lazy_delay: LAZY_DELAY,
+        }
+    }
+
+    /// Another wait for the gateway that does not start at once (tests).
+    pub fn with_lazy_delay(mut self, lazy_delay: Duration) -> Engine {
+        self.lazy_delay = lazy_delay;
+        self
+    }
+
+    fn plan(&self, c: &DesiredConnection, caps: &render::Capabilities) -> Plan {
+        if !c.enabled {
+            return Plan::Stop;
+        }
+        // ADR 0002: only the active member of a pair has a tunnel (both share selectors).
+        if c.ha.is_some_and(|h| h.role == Role::Standby) {
+            return Plan::Stop;
+        }
+        let rendered = match render::render(c) {
+            Ok(r) => r,
+            Err(reason) => return Plan::Refuse(reason),
+        };
+        if let Err(reason) = caps.check(&rendered.needs) {
+            return Plan::Refuse(reason);
+        }
+        if let Some((print, reason, when)) = self.refused.get(&c.id) {
+            if *print == rendered.fingerprint && when.elapsed() < RETRY_REFUSED {
+                return Plan::Refuse(reason.clone());
+            }
+        }
+        Plan::Run(Box::new(rendered))
+    }
+
+    /// One pass. An `Unreachable` error means charon is down: nothing is known, nothing is
+    /// reported, and the next pass starts over (connections are loaded again if it restarted).
+    pub async fn step<C: Charon>(
+        &mut self,
+        charon: &mut C,
+        desired: &[DesiredConnection],
+    ) -> Result<Step, CharonError> {
+        let caps = charon.capabilities().await?;
+        let loaded: BTreeSet<Uuid> = ids(charon.conns().await?);
+        // What charon lost (it restarted, or someone unloaded it) is loaded again. charon's
+        // own start time (`stats` since) is no restart signal: it is computed as wall clock
+        // minus uptime and jitters by a second (measured).
+        if !self.prints.is_empty() && self.prints.keys().all(|id| !loaded.contains(id)) {
+            info!(connections = self.prints.len(), "charon lost every connection (restarted?): loading them again");
+        }
+        self.prints.retain(|id, _| loaded.contains(id));
+        let secrets = match charon.shared().await {
+            Ok(keys) => ids(keys),
+            // An older charon without get-shared: orphan secrets stay until it restarts.
+            Err(CharonError::Refused(_)) => BTreeSet::new(),
+            Err(e) => return Err(e),
+        };
+        let sas = charon.list_sas().await?;
+
+        let mut seen_ids = BTreeSet::new();
+        let plans: Vec<(&DesiredConnection, Plan)> =
+            desired.iter().filter(|c| seen_ids.insert(c.id)).map(|c| (c, self.plan(c, &caps))).collect();
+        let wants: Vec<Want> = plans
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Plan::Run(r) => Some(Want { id: r.id, fingerprint: r.fingerprint, initiates: r.initiates }),
+                _ => None,
+            })
+            .collect();
+        let seen = Seen {
+            loaded: loaded.iter().map(|id| (*id, self.prints.get(id).copied())).collect(),
+            secrets,
+            tunnels: by_connection(&sas).into_iter().map(|(id, list)| (id, charon::tunnel(list))).collect(),
+        };
+        let now = Instant::now();
+        for want in wants.iter().filter(|w| w.initiates) {
+            match seen.tunnels.get(&want.id).copied().unwrap_or(Tunnel::None) {
+                Tunnel::None | Tunnel::NoChild => {
+                    self.down_since.entry(want.id).or_insert(now);
+                }
+                Tunnel::Busy | Tunnel::Installed => {
+                    self.down_since.remove(&want.id);
+                }
+            }
+        }
+        let planned = reconcile::reconcile(&wants, &seen);
+        let rendered: BTreeMap<Uuid, &Rendered> = plans
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Plan::Run(r) => Some((r.id, r.as_ref())),
+                _ => None,
+            })
+            .collect();
+
+        let mut done = Vec::new();
+        let mut rebuilt = BTreeSet::new();
+        for action in planned {
+            match action {
+                Action::Unload(id) => {
+                    self.unload(charon, id).await?;
+                    rebuilt.insert(id);
+                    done.push(action);
+                }
+                Action::UnloadSecret(id) => {
+                    match charon.unload_shared(&id.to_string()).await {
+                        Ok(()) | Err(CharonError::Refused(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    done.push(action);
+                }
+                Action::Load(id) => {
+                    if let Some(r) = rendered.get(&id) {
+                        self.load(charon, r).await?;
+                        done.push(action);
+                    }
+                }
+                Action::Initiate(id) => {
+                    let Some(r) = rendered.get(&id) else { continue };
+                    let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
+                    let waited = r.eager || self.down_since.get(&id).is_some_and(|t| t.elapsed() >= self.lazy_delay);
+                    if !recently && waited {
+                        self.initiate(charon, r).await?;
+                        done.push(action);
+                    }
+                }
+            }
+        }
+        let sas = if done.is_empty() { sas } else { charon.list_sas().await? };
+
+        let groups = by_connection(&sas);
+        let statuses = plans
+            .iter()
+            .map(|(c, plan)| {
+                let outcome = match plan {
+                    Plan::Stop => Outcome::Stopped,
+                    Plan::Refuse(reason) => Outcome::Refused(reason.clone()),
+                    Plan::Run(r) => match self.refused.get(&r.id) {
+                        Some((print, reason, _)) if *print == r.fingerprint => Outcome::Refused(reason.clone()),
+                        // Torn down for a new rendering in this pass: what still shows is the old tunnel.
+                        _ if rebuilt.contains(&r.id) && self.prints.contains_key(&r.id) => {
+                            Outcome::Running(Tunnel::None)
+                        }
+                        _ => Outcome::Running(charon::tunnel(groups.get(&c.id).cloned().unwrap_or_default())),
+                    },
+                };
+                let (status, reason) = charon::status(&outcome);
+                let counters = match outcome {
+                    Outcome::Running(Tunnel::Installed) => {
+                        charon::counters(groups.get(&c.id).cloned().unwrap_or_default())
+                    }
+                    _ => Default::default(),
+                };
+                ConnectionStatus { id: c.id, revision: c.revision, status, reason, counters }
+            })
+            .collect();
+        self.last_initiate.retain(|id, _| rendered.contains_key(id));
+        self.down_since.retain(|id, _| rendered.contains_key(id));
+        Ok(Step { actions: done, statuses, sas })
+    }
+
+    async fn unload<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
+        let name = id.to_string();
+        self.prints.remove(&id);
+        // unload-conn closes the SAs of start_action=start children only, and without
+        // waiting for the peer; terminate first so that every SA goes, and the peer knows.
+        for result in
+            [charon.terminate(&name).await, charon.unload_conn(&name).await, charon.unload_shared(&name).await]
+        {
+            match result {
+                Ok(()) => {}
+                // "no matching SAs", or already gone: the goal is reached either way.
+                Err(CharonError::Refused(why)) => {
+                    debug!(site_connection.id = %id, %why, "charon refused part of an unload")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        info!(site_connection.id = %id, "unloaded");
+        Ok(())
+    }
+
+    async fn load<C: Charon>(&mut self, charon: &mut C, r: &Rendered) -> Result<(), CharonError> {
+        let refuse = |this: &mut Engine, why: String| {
+            warn!(site_connection.id = %r.id, reason = %why, "charon refused the connection");
+            this.refused.insert(r.id, (r.fingerprint, why, Instant::now()));
+        };
+        match charon.load_shared(&r.secret).await {
+            Ok(()) => {}
+            Err(CharonError::Refused(why)) => {
+                refuse(self, format!("charon refused the pre-shared key: {why}"));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        match charon.load_conn(&r.conn).await {
+            Ok(()) => {
+                self.refused.remove(&r.id);
+                self.prints.insert(r.id, r.fingerprint);
+                if r.eager {
+                    // start_action = start initiates on load.
+                    self.last_initiate.insert(r.id, Instant::now());
+                }
+                info!(site_connection.id = %r.id, "loaded");
+                Ok(())
+            }
+            Err(CharonError::Refused(why)) => {
+                refuse(self, why);
+                match charon.unload_shared(&r.name).await {
+                    Ok(()) | Err(CharonError::Refused(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn initiate<C: Charon>(&mut self, charon: &mut C, r: &Rendered) -> Result<(), CharonError> {
+        self.last_initiate.insert(r.id, Instant::now());
+        for child in &r.children {
+            match charon.initiate(&r.name, child).await {
+                Ok(()) => debug!(site_connection.id = %r.id, "initiating"),
+                Err(CharonError::Refused(why)) => warn!(site_connection.id = %r.id, %why, "initiation refused"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names that are connection ids; anything else in charon is not ours and is left alone.
+fn ids(names: Vec<String>) -> BTreeSet<Uuid> {
+    names.iter().filter_map(|n| Uuid::parse_str(n).ok()).collect()
+}
+
+fn by_connection(sas: &[IkeSa]) -> BTreeMap<Uuid, Vec<&IkeSa>> {
+    let mut map: BTreeMap<Uuid, Vec<&IkeSa>> = BTreeMap::new();
+    for sa in sas {
+        if let Ok(id) = Uuid::parse_str(&sa.name) {
+            map.entry(id).or_default().push(sa);
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::charon::ChildSa;
+    use crate::render::Capabilities;
+    use crate::vici::Message;
+    use vpnaas_core::algorithms::{EncryptionAlgorithm, Initiator, Status};
+    use vpnaas_core::desired::{Counters, HaMember};
+    use vpnaas_core::resources::{IkeSpec, IpsecSpec};
+    use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+
+    pub(crate) fn desired(n: u128) -> DesiredConnection {
+        DesiredConnection {
+            id: Uuid::from_u128(n),
+            vpnservice_id: Uuid::nil(),
+            revision: 1,
+            enabled: true,
+            ike: IkeSpec::default(),
+            ipsec: IpsecSpec::default(),
+            psk: Psk::parse("secret").unwrap(),
+            local_id: "192.0.2.1".into(),
+            local_address: "192.0.2.1".parse().unwrap(),
+            peer_address: PeerAddress::parse("192.0.2.2").unwrap(),
+            peer_id: "192.0.2.2".into(),
+            local_cidrs: vec![Cidr::parse("10.1.0.0/24").unwrap()],
+            peer_cidrs: vec![Cidr::parse(&format!("10.2.{n}.0/24")).unwrap()],
+            dpd: Dpd::default(),
+            mtu: 1500,
+            initiator: Initiator::BiDirectional,
+            ha: None,
+        }
+    }
+
+    /// An in-memory charon: loading a bi-directional connection brings its tunnel up at
+    /// once, unless `refuse_conns` says no or `down` is set.
+    #[derive(Default)]
+    pub(crate) struct FakeCharon {
+        pub conns: BTreeMap<String, Message>,
+        pub secrets: BTreeSet<String>,
+        pub sas: Vec<IkeSa>,
+        pub calls: Vec<String>,
+        pub refuse_conns: Option<String>,
+        pub down: bool,
+        pub next_id: u64,
+    }
+
+    impl FakeCharon {
+        fn gate(&mut self, call: String) -> Result<(), CharonError> {
+            if self.down {
+                return Err(CharonError::Unreachable("connection refused".into()));
+            }
+            self.calls.push(call);
+            Ok(())
+        }
+        fn up(&mut self, name: &str) {
+            self.next_id += 1;
+            self.sas.push(IkeSa {
+                name: name.to_owned(),
+                unique_id: self.next_id,
+                state: "ESTABLISHED".into(),
+                children: vec![ChildSa {
+                    name: name.to_owned(),
+                    unique_id: self.next_id,
+                    state: "INSTALLED".into(),
+                    counters: Counters { bytes_in: 5, bytes_out: 6, packets_in: 1, packets_out: 1 },
+                }],
+            });
+        }
+        /// charon restarted: everything is gone.
+        pub fn restart(&mut self) {
+            self.conns.clear();
+            self.secrets.clear();
+            self.sas.clear();
+        }
+        pub fn mutations(&self) -> Vec<&String> {
+            self.calls
+                .iter()
+                .filter(|c| !c.starts_with("get") && !c.starts_with("list") && !c.starts_with("caps"))
+                .collect()
+        }
+    }
+
+    impl Charon for FakeCharon {
+        async fn capabilities(&mut self) -> Result<Capabilities, CharonError> {
+            self.gate("caps".into())?;
+            Ok(crate::render::tests::lab_capabilities())
+        }
+        async fn conns(&mut self) -> Result<Vec<String>, CharonError> {
+            self.gate("get-conns".into())?;
+            Ok(self.conns.keys().cloned().collect())
+        }
+        async fn shared(&mut self) -> Result<Vec<String>, CharonError> {
+            self.gate("get-shared".into())?;
+            Ok(self.secrets.iter().cloned().collect())
+        }
+        async fn load_conn(&mut self, conn: &Message) -> Result<(), CharonError> {
+            let (name, body) = conn.sections().next().map(|(n, b)| (n.to_owned(), b.clone())).unwrap_or_default();
+            self.gate(format!("load-conn {name}"))?;
+            if let Some(why) = &self.refuse_conns {
+                return Err(CharonError::Refused(why.clone()));
+            }
+            let starts = body
+                .sub("children")
+                .and_then(|c| c.sections().next().and_then(|(_, child)| child.str("start_action")))
+                .as_deref()
+                == Some("start");
+            let unchanged = self.conns.get(&name) == Some(&body);
+            self.conns.insert(name.clone(), body);
+            if starts && !unchanged && !self.sas.iter().any(|s| s.name == name) {
+                self.up(&name);
+            }
+            Ok(())
+        }
+        async fn unload_conn(&mut self, name: &str) -> Result<(), CharonError> {
+            self.gate(format!("unload-conn {name}"))?;
+            self.conns.remove(name).map(|_| ()).ok_or_else(|| CharonError::Refused("not found".into()))
+        }
+        async fn load_shared(&mut self, secret: &Message) -> Result<(), CharonError> {
+            let id = secret.str("id").unwrap_or_default();
+            self.gate(format!("load-shared {id}"))?;
+            self.secrets.insert(id);
+            Ok(())
+        }
+        async fn unload_shared(&mut self, id: &str) -> Result<(), CharonError> {
+            self.gate(format!("unload-shared {id}"))?;
+            self.secrets.remove(id);
+            Ok(())
+        }
+        async fn initiate(&mut self, ike: &str, _child: &str) -> Result<(), CharonError> {
+            self.gate(format!("initiate {ike}"))?;
+            self.up(ike);
+            Ok(())
+        }
+        async fn terminate(&mut self, ike: &str) -> Result<(), CharonError> {
+            self.gate(format!("terminate {ike}"))?;
+            let before = self.sas.len();
+            self.sas.retain(|s| s.name != ike);
+            if before == self.sas.len() {
+                return Err(CharonError::Refused("no matching SAs to terminate found".into()));
+            }
+            Ok(())
+        }
+        async fn list_sas(&mut self) -> Result<Vec<IkeSa>, CharonError> {
+            self.gate("list-sas".into())?;
+            Ok(self.sas.clone())
+        }
+    }
+
+    fn statuses(step: &Step) -> Vec<Status> {
+        step.statuses.iter().map(|s| s.status).collect()
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_is_loaded_comes_up_and_is_then_left_alone() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let want = vec![desired(1)];
+        let step = engine.step(&mut charon, &want).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Load(Uuid::from_u128(1))]);
+        assert_eq!(statuses(&step), vec![Status::Active]);
+        assert_eq!(step.statuses[0].counters.bytes_in, 5);
+        assert_eq!(step.statuses[0].revision, 1);
+        let before = charon.mutations().len();
+        let step = engine.step(&mut charon, &want).await.unwrap();
+        assert_eq!(step.actions, vec![]);
+        assert_eq!(charon.mutations().len(), before, "an unchanged connection is not touched");
+        assert_eq!(statuses(&step), vec![Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn disabled_and_standby_connections_are_unloaded_and_down() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let mut two = vec![desired(1), desired(2)];
+        engine.step(&mut charon, &two).await.unwrap();
+        two[0].enabled = false;
+        two[1].ha = Some(HaMember { role: Role::Standby, partner: Uuid::from_u128(9) });
+        let step = engine.step(&mut charon, &two).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Unload(Uuid::from_u128(1)), Action::Unload(Uuid::from_u128(2))]);
+        assert_eq!(statuses(&step), vec![Status::Down, Status::Down]);
+        assert!(charon.conns.is_empty() && charon.secrets.is_empty() && charon.sas.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connection_gone_from_the_desired_state_is_unloaded() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        let step = engine.step(&mut charon, &[]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Unload(Uuid::from_u128(1))]);
+        assert!(step.statuses.is_empty());
+        assert!(charon.conns.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_changed_connection_is_rebuilt_and_reported_down_until_it_is_up() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        let mut changed = desired(1);
+        changed.revision = 2;
+        changed.dpd.interval = 10;
+        let step = engine.step(&mut charon, &[changed.clone()]).await.unwrap();
+        let id = Uuid::from_u128(1);
+        assert_eq!(step.actions, vec![Action::Unload(id), Action::Load(id)]);
+        assert_eq!(step.statuses[0].revision, 2);
+        let step = engine.step(&mut charon, &[changed]).await.unwrap();
+        assert_eq!(statuses(&step), vec![Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn what_charon_cannot_do_is_an_error_and_never_loaded() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let mut gcm = desired(1);
+        gcm.ipsec.encryption_algorithm = EncryptionAlgorithm::Aes256Gcm16;
+        let step = engine.step(&mut charon, &[gcm]).await.unwrap();
+        assert_eq!(step.actions, vec![]);
+        assert_eq!(statuses(&step), vec![Status::Error]);
+        assert!(step.statuses[0].reason.as_deref().unwrap_or_default().contains("AES_GCM_16"));
+        assert!(charon.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_load_is_an_error_and_is_not_retried_until_it_changes() {
+        let mut charon =
+            FakeCharon { refuse_conns: Some("invalid value for: esp_proposals".into()), ..Default::default() };
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let step = engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(statuses(&step), vec![Status::Error]);
+        assert_eq!(step.statuses[0].reason.as_deref(), Some("invalid value for: esp_proposals"));
+        assert!(charon.secrets.is_empty(), "the secret of a refused connection is unloaded");
+        let before = charon.mutations().len();
+        let step = engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(statuses(&step), vec![Status::Error]);
+        assert_eq!(charon.mutations().len(), before, "the same rendering is not offered again");
+        charon.refuse_conns = None;
+        let mut changed = desired(1);
+        changed.dpd.interval = 5;
+        let step = engine.step(&mut charon, &[changed]).await.unwrap();
+        assert_eq!(statuses(&step), vec![Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn after_a_charon_restart_everything_is_loaded_again() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let want = vec![desired(1), desired(2)];
+        engine.step(&mut charon, &want).await.unwrap();
+        charon.down = true;
+        assert!(matches!(engine.step(&mut charon, &want).await, Err(CharonError::Unreachable(_))));
+        charon.down = false;
+        charon.restart();
+        let step = engine.step(&mut charon, &want).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Load(Uuid::from_u128(1)), Action::Load(Uuid::from_u128(2))]);
+        assert_eq!(statuses(&step), vec![Status::Active, Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_agent_adopts_what_charon_has_without_tearing_it_down() {
+        let mut charon = FakeCharon::default();
+        Engine::new(Duration::from_secs(10)).step(&mut charon, &[desired(1)]).await.unwrap();
+        let ike_id = charon.sas[0].unique_id;
+        let mut fresh = Engine::new(Duration::from_secs(10));
+        let step = fresh.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Load(Uuid::from_u128(1))]);
+        assert!(!charon.calls.iter().any(|c| c.starts_with("unload") || c.starts_with("terminate")));
+        assert_eq!(charon.sas[0].unique_id, ike_id);
+        assert_eq!(statuses(&step), vec![Status::Active]);
+        let step = fresh.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(step.actions, vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_tunnel_is_initiated_again_but_not_more_often_than_asked() {
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_millis(50));
+        engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        charon.sas.clear();
+        let step = engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(step.actions, vec![], "loaded moments ago: charon is still trying on its own");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let step = engine.step(&mut charon, &[desired(1)]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Initiate(Uuid::from_u128(1))]);
+        assert_eq!(statuses(&step), vec![Status::Active]);
+        charon.sas.clear();
+        let mut response_only = desired(1);
+        response_only.initiator = Initiator::ResponseOnly;
+        let step = engine.step(&mut charon, &[response_only.clone()]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Unload(Uuid::from_u128(1)), Action::Load(Uuid::from_u128(1))]);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let step = engine.step(&mut charon, &[response_only]).await.unwrap();
+        assert_eq!(step.actions, vec![], "a response-only connection waits for its peer");
+        assert_eq!(statuses(&step), vec![Status::Down]);
+    }
+
+    #[tokio::test]
+    async fn the_gateway_with_the_larger_id_waits_for_its_peer_before_it_initiates() {
+        let mut lazy = desired(1);
+        std::mem::swap(&mut lazy.local_id, &mut lazy.peer_id);
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10)).with_lazy_delay(Duration::from_millis(80));
+        let step = engine.step(&mut charon, &[lazy.clone()]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Load(Uuid::from_u128(1))]);
+        assert_eq!(statuses(&step), vec![Status::Down], "start_action none: no tunnel yet");
+        let step = engine.step(&mut charon, &[lazy.clone()]).await.unwrap();
+        assert_eq!(step.actions, vec![], "the peer gets its head start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let step = engine.step(&mut charon, &[lazy]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Initiate(Uuid::from_u128(1))], "no tunnel came: initiate");
+        assert_eq!(statuses(&step), vec![Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn foreign_connections_and_orphan_secrets() {
+        let mut charon = FakeCharon::default();
+        charon.conns.insert("operator-conn".into(), Message::new());
+        charon.secrets.insert(Uuid::from_u128(7).to_string());
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let step = engine.step(&mut charon, &[]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::UnloadSecret(Uuid::from_u128(7))]);
+        assert!(charon.conns.contains_key("operator-conn"), "names that are not connection ids are not ours");
+    }
+}

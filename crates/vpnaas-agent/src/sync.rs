@@ -1,0 +1,666 @@
+//! The agent's loop and its HTTP client of the gateway API (ADR 0003): heartbeat, long-polled desired state, status reports.
+//!
+//! Four activities run side by side and meet in two watch channels: the heartbeat, the
+//! state poller (server → latest desired state), the converger (desired state → charon →
+//! statuses, on every new version and every few seconds), and the reporter (statuses →
+//! server, changes at once and everything every `status_interval`). When the server is
+//! unreachable the converger keeps working on the last state it has: tunnels stay up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, warn};
+use uuid::Uuid;
+use vpnaas_core::algorithms::Status;
+use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport};
+
+use crate::charon::{Charon, ViciCharon};
+use crate::engine::Engine;
+
+/// How often the converger looks at charon when nothing changed: status changes (a tunnel
+/// that came up or died) and a restarted charon are noticed within this.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(3);
+/// After a pass that changed something, look this often for a while (`FOLLOW_FOR`): a
+/// tunnel comes up in a fraction of a second (lab: 0.25 s) and its status should follow.
+pub const FOLLOW_UP_EVERY: Duration = Duration::from_millis(500);
+pub const FOLLOW_FOR: Duration = Duration::from_secs(5);
+/// How long a still-down bi-directional connection waits before it is initiated again.
+pub const INITIATE_EVERY: Duration = Duration::from_secs(10);
+/// The `wait` of the state long poll (the server waits at most 30 s).
+pub const LONG_POLL: Duration = Duration::from_secs(25);
+/// Any VICI command, and any short HTTP request, fails after this.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heartbeat interval until the server has said otherwise.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How `vpnaas agent` runs the agent of one router.
+#[derive(Clone)]
+pub struct AgentOptions {
+    pub router_id: Uuid,
+    /// The server's base URL, e.g. `http://127.0.0.1:9696` (http only: no TLS is built in).
+    pub server: String,
+    /// charon's VICI socket, `unix:///path`.
+    pub vici: String,
+    /// The agent credential (`Authorization: Bearer`).
+    pub token: String,
+    /// This gateway's name, sent with every heartbeat.
+    pub host: String,
+    /// Every connection's status is reported at least this often (changes at once).
+    pub status_interval: Duration,
+}
+
+impl fmt::Debug for AgentOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentOptions")
+            .field("router_id", &self.router_id)
+            .field("server", &self.server)
+            .field("vici", &self.vici)
+            .field("token", &"***")
+            .field("host", &self.host)
+            .field("status_interval", &self.status_interval)
+            .finish()
+    }
+}
+
+/// Why a gateway API call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncError {
+    /// No answer: connection refused, timeout, broken body.
+    Transport(String),
+    /// An answer other than success: the HTTP status and the start of the body.
+    Status(u16, String),
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Transport(e) => write!(f, "server unreachable: {e}"),
+            SyncError::Status(code, body) => write!(f, "server answered {code}: {body}"),
+        }
+    }
+}
+
+/// The HTTP client of one router's gateway API.
+#[derive(Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    /// `<server>/v2.0/gateway/routers/<router_id>`
+    base: String,
+    router_id: Uuid,
+    token: String,
+}
+
+impl GatewayClient {
+    pub fn new(server: &str, router_id: Uuid, token: &str) -> Result<GatewayClient, String> {
+        let url = reqwest::Url::parse(server).map_err(|e| format!("server URL {server:?}: {e}"))?;
+        if url.scheme() != "http" {
+            return Err(format!("server URL {server:?}: only http:// is supported (the agent is built without TLS)"));
+        }
+        let http =
+            reqwest::Client::builder().connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
+        let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
+        Ok(GatewayClient { http, base, router_id, token: token.to_owned() })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, timeout: Duration) -> Result<reqwest::Response, SyncError> {
+        let response = request
+            .bearer_auth(&self.token)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(SyncError::Status(status.as_u16(), body.chars().take(300).collect()))
+    }
+
+    /// `PUT .../agent`: registration and heartbeat.
+    pub async fn heartbeat(&self, hello: &AgentHello) -> Result<AgentConfig, SyncError> {
+        let request = self.http.put(format!("{}/agent", self.base)).json(hello);
+        let response = self.send(request, IO_TIMEOUT).await?;
+        response.json().await.map_err(|e| SyncError::Transport(format!("heartbeat answer: {e}")))
+    }
+
+    /// `GET .../state?known=V&wait=S`: the desired state, at once when `known` is not
+    /// current, else when it changes or after `wait`.
+    pub async fn state(&self, known: Option<&str>, wait: Duration) -> Result<GatewayState, SyncError> {
+        let mut request = self.http.get(format!("{}/state", self.base));
+        if let Some(version) = known {
+            request = request.query(&[("known", version), ("wait", &wait.as_secs().to_string())]);
+        }
+        let response = self.send(request, wait + IO_TIMEOUT).await?;
+        response.json().await.map_err(|e| SyncError::Transport(format!("state answer: {e}")))
+    }
+
+    /// `POST .../status`.
+    pub async fn report(&self, report: &StatusReport) -> Result<(), SyncError> {
+        let request = self.http.post(format!("{}/status", self.base)).json(report);
+        self.send(request, IO_TIMEOUT).await.map(|_| ())
+    }
+}
+
+/// Doubling waits from 1 s up to 30 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_secs(1))
+    }
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        wait
+    }
+}
+
+/// Runs the agent of `opts.router_id` until `shutdown` completes. Tunnels stay up when it
+/// stops (charon keeps them); a restarted agent adopts them without tearing them down.
+/// Errors only for options that can never work (a bad URL or VICI URI).
+pub async fn run<F>(opts: AgentOptions, shutdown: F) -> Result<(), String>
+where
+    F: Future<Output = ()> + Send,
+{
+    let charon = ViciCharon::new(&opts.vici, IO_TIMEOUT).map_err(|e| e.to_string())?;
+    run_with(opts, charon, shutdown).await
+}
+
+/// `run` with any `Charon` (tests use an in-memory one); `opts.vici` is not used.
+pub async fn run_with<C, F>(opts: AgentOptions, charon: C, shutdown: F) -> Result<(), String>
+where
+    C: Charon,
+    F: Future<Output = ()> + Send,
+{
+    let client = GatewayClient::new(&opts.server, opts.router_id, &opts.token)?;
+    let hello = AgentHello { host: opts.host.clone(), version: env!("CARGO_PKG_VERSION").to_owned() };
+    info!(router.id = %opts.router_id, server = %opts.server, vici = %opts.vici, host = %opts.host, "agent starting");
+
+    let (state_tx, state_rx) = watch::channel::<Option<Arc<GatewayState>>>(None);
+    let (status_tx, status_rx) = watch::channel::<Option<Vec<ConnectionStatus>>>(None);
+    let tasks = [
+        tokio::spawn(heartbeat_loop(client.clone(), hello)),
+        tokio::spawn(poll_loop(client.clone(), state_tx)),
+        tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)))),
+    ];
+    converge_loop(charon, state_rx, status_tx, shutdown).await;
+    for task in tasks {
+        task.abort();
+    }
+    info!(router.id = %opts.router_id, "agent stopped");
+    Ok(())
+}
+
+async fn heartbeat_loop(client: GatewayClient, hello: AgentHello) {
+    let mut interval = DEFAULT_HEARTBEAT;
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    loop {
+        match client.heartbeat(&hello).await {
+            Ok(config) => {
+                if failing {
+                    info!(router.id = %client.router_id, "heartbeat accepted again");
+                }
+                failing = false;
+                backoff = Backoff::new();
+                interval = Duration::from_secs(config.heartbeat_interval.clamp(1, 3600));
+                tokio::time::sleep(interval).await;
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(router.id = %client.router_id, error = %e, "heartbeat failed; retrying");
+                }
+                failing = true;
+                tokio::time::sleep(backoff.next().min(interval)).await;
+            }
+        }
+    }
+}
+
+async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewayState>>>) {
+    let mut known: Option<String> = None;
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    loop {
+        let asked = Instant::now();
+        match client.state(known.as_deref(), LONG_POLL).await {
+            Ok(state) if state.router_id != client.router_id => {
+                warn!(router.id = %client.router_id, other = %state.router_id, "the server sent another router's state; ignored");
+                tokio::time::sleep(backoff.next()).await;
+            }
+            Ok(state) => {
+                if failing {
+                    info!(router.id = %client.router_id, "server reachable again");
+                }
+                failing = false;
+                backoff = Backoff::new();
+                if known.as_deref() == Some(state.version.as_str()) {
+                    // A server that answers an unchanged state at once must not make us spin.
+                    if asked.elapsed() < Duration::from_secs(1) {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+                info!(router.id = %client.router_id, version = %state.version, connections = state.connections.len(), "new desired state");
+                known = Some(state.version.clone());
+                tx.send_replace(Some(Arc::new(state)));
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(router.id = %client.router_id, error = %e, "cannot fetch the desired state; keeping the current one");
+                }
+                failing = true;
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    }
+}
+
+async fn converge_loop<C, F>(
+    mut charon: C,
+    mut state_rx: watch::Receiver<Option<Arc<GatewayState>>>,
+    status_tx: watch::Sender<Option<Vec<ConnectionStatus>>>,
+    shutdown: F,
+) where
+    C: Charon,
+    F: Future<Output = ()> + Send,
+{
+    let mut engine = Engine::new(INITIATE_EVERY);
+    let mut next_pass = Instant::now();
+    let mut follow_until = Instant::now();
+    let mut poller_alive = true;
+    let mut charon_failures = 0u32;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            changed = state_rx.changed(), if poller_alive => poller_alive = changed.is_ok(),
+            _ = tokio::time::sleep_until(next_pass) => {}
+        }
+        let now = Instant::now();
+        next_pass = now + if now < follow_until { FOLLOW_UP_EVERY } else { RECONCILE_EVERY };
+        // Before the first state arrives nothing is touched: what charon runs stays.
+        let Some(state) = state_rx.borrow_and_update().clone() else { continue };
+        let result = tokio::select! {
+            _ = &mut shutdown => return,
+            result = engine.step(&mut charon, &state.connections) => result,
+        };
+        match result {
+            Ok(step) => {
+                if charon_failures > 0 {
+                    info!(router.id = %state.router_id, "charon reachable again");
+                }
+                charon_failures = 0;
+                if !step.actions.is_empty() {
+                    follow_until = Instant::now() + FOLLOW_FOR;
+                    next_pass = Instant::now() + FOLLOW_UP_EVERY;
+                }
+                status_tx.send_replace(Some(step.statuses));
+            }
+            Err(e) => {
+                charon_failures += 1;
+                if charon_failures == 1 {
+                    warn!(router.id = %state.router_id, error = %e, "cannot converge: charon is unreachable");
+                    // One failed pass (a timeout, charon restarting) reports nothing yet.
+                    continue;
+                }
+                // Still no IKE daemon, so no tunnel: every connection is down, and says why.
+                let reason = format!("the gateway's IKE daemon is unreachable: {e}");
+                let down = state
+                    .connections
+                    .iter()
+                    .map(|c| ConnectionStatus {
+                        id: c.id,
+                        revision: c.revision,
+                        status: Status::Down,
+                        reason: Some(reason.clone()),
+                        counters: Default::default(),
+                    })
+                    .collect();
+                status_tx.send_replace(Some(down));
+            }
+        }
+    }
+}
+
+/// What makes a status a change worth reporting at once (counters are not: they move all
+/// the time and travel with the periodic full report).
+fn change_key(s: &ConnectionStatus) -> (i64, Status, Option<String>) {
+    (s.revision, s.status, s.reason.clone())
+}
+
+/// The entries to send now: all of them when a full report is due, else those that
+/// differ from what the server acknowledged.
+pub fn report_entries(
+    current: &[ConnectionStatus],
+    acked: &BTreeMap<Uuid, (i64, Status, Option<String>)>,
+    full: bool,
+) -> Vec<ConnectionStatus> {
+    current.iter().filter(|s| full || acked.get(&s.id) != Some(&change_key(s))).cloned().collect()
+}
+
+async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<ConnectionStatus>>>, every: Duration) {
+    let mut acked: BTreeMap<Uuid, (i64, Status, Option<String>)> = BTreeMap::new();
+    let mut next_full = Instant::now();
+    let mut retry_at: Option<Instant> = None;
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    loop {
+        // Nothing to say before the first pass; after a failure, nothing before the retry.
+        if rx.borrow().is_none() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        } else {
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep_until(retry_at.unwrap_or(next_full)) => {}
+            }
+        }
+        if retry_at.is_some_and(|r| Instant::now() < r) {
+            continue;
+        }
+        let Some(current) = rx.borrow_and_update().clone() else { continue };
+        acked.retain(|id, _| current.iter().any(|s| s.id == *id));
+        let full = Instant::now() >= next_full;
+        let entries = report_entries(&current, &acked, full);
+        if entries.is_empty() {
+            if full {
+                next_full = Instant::now() + every;
+            }
+            continue;
+        }
+        match client.report(&StatusReport { connections: entries.clone() }).await {
+            Ok(()) => {
+                if failing {
+                    info!(router.id = %client.router_id, "status reports accepted again");
+                }
+                failing = false;
+                backoff = Backoff::new();
+                retry_at = None;
+                for s in &entries {
+                    acked.insert(s.id, change_key(s));
+                }
+                if full {
+                    next_full = Instant::now() + every;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(router.id = %client.router_id, error = %e, "status report failed; retrying");
+                }
+                failing = true;
+                retry_at = Some(Instant::now() + backoff.next());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charon::{CharonError, IkeSa};
+    use crate::engine::tests::{desired, FakeCharon};
+    use crate::vici::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use vpnaas_core::desired::DesiredConnection;
+
+    fn status(n: u128, revision: i64, status: Status, bytes: u64) -> ConnectionStatus {
+        ConnectionStatus {
+            id: Uuid::from_u128(n),
+            revision,
+            status,
+            reason: None,
+            counters: vpnaas_core::desired::Counters { bytes_in: bytes, ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn only_changes_are_reported_between_full_reports() {
+        let current = vec![status(1, 1, Status::Active, 10), status(2, 1, Status::Down, 0)];
+        let mut acked = BTreeMap::new();
+        assert_eq!(report_entries(&current, &acked, false).len(), 2, "nothing acknowledged yet");
+        for s in &current {
+            acked.insert(s.id, change_key(s));
+        }
+        let moved = vec![status(1, 1, Status::Active, 99), status(2, 1, Status::Down, 0)];
+        assert!(report_entries(&moved, &acked, false).is_empty(), "counters alone are no change");
+        assert_eq!(report_entries(&moved, &acked, true).len(), 2, "a full report carries everything");
+        let bumped = vec![status(1, 2, Status::Active, 99), status(2, 1, Status::Active, 0)];
+        let ids: Vec<u128> = report_entries(&bumped, &acked, false).iter().map(|s| s.id.as_u128()).collect();
+        assert_eq!(ids, vec![1, 2], "a new revision and a new status are changes");
+    }
+
+    #[test]
+    fn the_client_builds_adr_0003_paths_and_refuses_what_it_cannot_speak() {
+        let id = Uuid::from_u128(5);
+        let c = GatewayClient::new("http://127.0.0.1:9696/", id, "t").unwrap();
+        assert_eq!(c.base, format!("http://127.0.0.1:9696/v2.0/gateway/routers/{id}"));
+        assert!(GatewayClient::new("https://vpn.example.com", id, "t").is_err());
+        assert!(GatewayClient::new("not a url", id, "t").is_err());
+    }
+
+    #[test]
+    fn options_never_print_the_token() {
+        let opts = AgentOptions {
+            router_id: Uuid::nil(),
+            server: "http://127.0.0.1:9696".into(),
+            vici: "unix:///run/charon.vici".into(),
+            token: "agent-secret".into(),
+            host: "gw1".into(),
+            status_interval: Duration::from_secs(30),
+        };
+        assert!(!format!("{opts:?}").contains("agent-secret"));
+    }
+
+    /// The in-memory charon of the engine tests, shared so the test can look inside.
+    #[derive(Clone, Default)]
+    struct SharedCharon(Arc<tokio::sync::Mutex<FakeCharon>>);
+
+    impl Charon for SharedCharon {
+        async fn capabilities(&mut self) -> Result<crate::render::Capabilities, CharonError> {
+            self.0.lock().await.capabilities().await
+        }
+        async fn conns(&mut self) -> Result<Vec<String>, CharonError> {
+            self.0.lock().await.conns().await
+        }
+        async fn shared(&mut self) -> Result<Vec<String>, CharonError> {
+            self.0.lock().await.shared().await
+        }
+        async fn load_conn(&mut self, conn: &Message) -> Result<(), CharonError> {
+            self.0.lock().await.load_conn(conn).await
+        }
+        async fn unload_conn(&mut self, name: &str) -> Result<(), CharonError> {
+            self.0.lock().await.unload_conn(name).await
+        }
+        async fn load_shared(&mut self, secret: &Message) -> Result<(), CharonError> {
+            self.0.lock().await.load_shared(secret).await
+        }
+        async fn unload_shared(&mut self, id: &str) -> Result<(), CharonError> {
+            self.0.lock().await.unload_shared(id).await
+        }
+        async fn initiate(&mut self, ike: &str, child: &str) -> Result<(), CharonError> {
+            self.0.lock().await.initiate(ike, child).await
+        }
+        async fn terminate(&mut self, ike: &str) -> Result<(), CharonError> {
+            self.0.lock().await.terminate(ike).await
+        }
+        async fn list_sas(&mut self) -> Result<Vec<IkeSa>, CharonError> {
+            self.0.lock().await.list_sas().await
+        }
+    }
+
+    /// A gateway API stand-in: HTTP/1.1 by hand, keep-alive, every request recorded.
+    struct FakeServer {
+        state: std::sync::Mutex<GatewayState>,
+        requests: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
+        reports: std::sync::Mutex<Vec<ConnectionStatus>>,
+    }
+
+    impl FakeServer {
+        fn set_state(&self, state: GatewayState) {
+            *self.state.lock().unwrap() = state;
+        }
+        fn reported(&self, id: Uuid, revision: i64, status: Status) -> bool {
+            self.reports.lock().unwrap().iter().any(|r| r.id == id && r.revision == revision && r.status == status)
+        }
+    }
+
+    async fn serve(listener: TcpListener, server: Arc<FakeServer>) {
+        // Dropping the set (when this task is aborted) aborts every open connection too.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((socket, _)) = listener.accept().await else { return };
+            connections.spawn(handle(socket, server.clone()));
+        }
+    }
+
+    async fn handle(mut socket: TcpStream, server: Arc<FakeServer>) {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let head_end = loop {
+                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break p + 4;
+                }
+                match socket.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let header = |name: &str| {
+                head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+            };
+            let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + length {
+                match socket.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            let body = buf[head_end..head_end + length].to_vec();
+            buf.drain(..head_end + length);
+            let mut first = head.lines().next().unwrap_or_default().split(' ');
+            let (method, target) =
+                (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
+            server.requests.lock().unwrap().push((method.clone(), target.clone(), header("authorization")));
+            let (code, answer) = if method == "PUT" && target.ends_with("/agent") {
+                (200, r#"{"heartbeat_interval": 1, "dead_after": 3}"#.to_owned())
+            } else if method == "GET" && target.contains("/state") {
+                let version = server.state.lock().unwrap().version.clone();
+                if target.contains(&format!("known={version}")) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                (200, serde_json::to_string(&*server.state.lock().unwrap()).unwrap())
+            } else if method == "POST" && target.ends_with("/status") {
+                let report: StatusReport = serde_json::from_slice(&body).unwrap();
+                server.reports.lock().unwrap().extend(report.connections);
+                (204, String::new())
+            } else {
+                (404, "{}".to_owned())
+            };
+            let response = format!(
+                "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+            if socket.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "not within 10 s: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_agent_converges_reports_and_keeps_its_tunnels_when_the_server_goes_away() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Uuid::from_u128(42);
+        let state = |version: &str, c: DesiredConnection| GatewayState {
+            router_id: router,
+            version: version.to_owned(),
+            connections: vec![c],
+        };
+        let server = Arc::new(FakeServer {
+            state: std::sync::Mutex::new(state("v1", desired(1))),
+            requests: Default::default(),
+            reports: Default::default(),
+        });
+        let serving = tokio::spawn(serve(listener, server.clone()));
+        let charon = SharedCharon::default();
+        let opts = AgentOptions {
+            router_id: router,
+            server: format!("http://{addr}"),
+            vici: "unix:///unused".into(),
+            token: "agent-token".into(),
+            host: "gw-test".into(),
+            status_interval: Duration::from_secs(60),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let agent = tokio::spawn(run_with(opts, charon.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let id = Uuid::from_u128(1);
+
+        eventually("ACTIVE for revision 1", || server.reported(id, 1, Status::Active)).await;
+        {
+            let requests = server.requests.lock().unwrap();
+            assert!(requests.iter().all(|(_, _, auth)| auth.as_deref() == Some("Bearer agent-token")));
+            assert!(requests
+                .iter()
+                .any(|(m, t, _)| m == "PUT" && t == &format!("/v2.0/gateway/routers/{router}/agent")));
+            assert!(requests.iter().any(|(m, t, _)| m == "GET" && t.contains("/state?known=v1&wait=25")));
+        }
+
+        let mut disabled = desired(1);
+        disabled.revision = 2;
+        disabled.enabled = false;
+        server.set_state(state("v2", disabled));
+        eventually("DOWN for revision 2", || server.reported(id, 2, Status::Down)).await;
+        assert!(charon.0.lock().await.conns.is_empty(), "a disabled connection is unloaded");
+
+        let mut enabled = desired(1);
+        enabled.revision = 3;
+        server.set_state(state("v3", enabled));
+        eventually("ACTIVE for revision 3", || server.reported(id, 3, Status::Active)).await;
+
+        // The server goes away: the agent keeps converging on what it has, unloading nothing.
+        serving.abort();
+        let calls_before = charon.0.lock().await.calls.len();
+        tokio::time::sleep(RECONCILE_EVERY + Duration::from_millis(500)).await;
+        {
+            let fake = charon.0.lock().await;
+            assert!(fake.calls.len() > calls_before, "still reconciling");
+            assert!(fake.conns.contains_key(&id.to_string()), "the tunnel stays loaded");
+            assert!(!fake.calls[calls_before..].iter().any(|c| c.starts_with("unload") || c.starts_with("terminate")));
+        }
+
+        stop.send(()).unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(2), agent).await.unwrap().unwrap();
+        assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let mut b = Backoff::new();
+        let waits: Vec<u64> = (0..7).map(|_| b.next().as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+}

@@ -1,0 +1,268 @@
+//! A two-site strongSwan lab for tests: network namespaces joined by a veth pair, a LAN per site and one charon per site with kernel-libipsec.
+//!
+//! It follows ../shared/lab/ipsec-two-sites.sh, whose facts it relies on: the kernel has
+//! no ESP, so charon does ESP in user space (kernel-libipsec, loaded before
+//! kernel-netlink); 5.9.8 needs the kdf plugin; charon's PID file is fixed at
+//! /var/run/charon.pid, so each charon runs under `ip netns exec` (a private mount
+//! namespace) with its own directory bind-mounted over /run; LANs are port-less bridges
+//! where the kernel has no dummy interfaces. Only addresses inside the namespaces created
+//! here are used (192.0.2.0/24 from RFC 5737, 10.1.0.0/24 and 10.2.0.0/24).
+//!
+//! Everything it creates is removed when the `TwoSites` value is dropped, also when a
+//! test fails. It is test support (shelling out is fine here), not product code.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const CHARON: &str = "/usr/lib/ipsec/charon";
+pub const LIBIPSEC: &str = "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so";
+
+/// The lab's plugin list: AES-CBC, SHA-1/2, MODP groups; no GCM, no ECP, no x25519.
+pub const PLUGINS: &str = "random nonce aes sha1 sha2 hmac kdf gmp pem pkcs1 x509 pubkey kernel-libipsec \
+                           kernel-netlink socket-default vici updown";
+
+/// Why the lab cannot run here (not root, strongSwan or iproute2 missing), or `None`.
+pub fn unavailable() -> Option<String> {
+    let euid = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().nth(1).map(str::to_owned))
+    });
+    if euid.as_deref() != Some("0") {
+        return Some("not running as root (network namespaces and charon need it)".to_owned());
+    }
+    for (path, what) in [(CHARON, "strongswan-charon"), (LIBIPSEC, "libcharon-extra-plugins (kernel-libipsec)")] {
+        if !Path::new(path).exists() {
+            return Some(format!("{path} is missing (install {what}; .ci/strongswan.sh does)"));
+        }
+    }
+    for tool in ["swanctl", "ip", "ping"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Some(format!("{tool} is missing (.ci/strongswan.sh installs it)"));
+        }
+    }
+    None
+}
+
+/// One site: a namespace with a WAN address, a LAN and a charon.
+pub struct Site {
+    pub netns: String,
+    pub dir: PathBuf,
+    /// `unix:///...` of this site's charon.
+    pub vici: String,
+    /// The address on the veth "internet".
+    pub wan: &'static str,
+    /// The gateway's LAN address and its subnet.
+    pub lan_ip: &'static str,
+    pub lan: &'static str,
+    charon: Option<Child>,
+}
+
+/// Two sites, A (192.0.2.1, LAN 10.1.0.0/24) and B (192.0.2.2, LAN 10.2.0.0/24).
+pub struct TwoSites {
+    pub a: Site,
+    pub b: Site,
+    root: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl TwoSites {
+    /// Builds both sites and starts both charons. Names are unique per process and call,
+    /// so tests may run in parallel.
+    pub fn start() -> Result<TwoSites, String> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("vpnaas-{}-{n}", std::process::id());
+        let root = std::env::temp_dir().join(&tag);
+        let site = |letter: &str, wan, lan_ip, lan| Site {
+            netns: format!("{tag}-{letter}"),
+            dir: root.join(letter),
+            vici: format!("unix://{}/charon.vici", root.join(letter).display()),
+            wan,
+            lan_ip,
+            lan,
+            charon: None,
+        };
+        // From here on, Drop cleans up whatever was created.
+        let mut lab = TwoSites {
+            a: site("a", "192.0.2.1", "10.1.0.1", "10.1.0.0/24"),
+            b: site("b", "192.0.2.2", "10.2.0.1", "10.2.0.0/24"),
+            root,
+        };
+        for s in [&lab.a, &lab.b] {
+            fs::create_dir_all(s.dir.join("run")).map_err(|e| format!("{}: {e}", s.dir.display()))?;
+            run(&["ip", "netns", "add", &s.netns])?;
+            run(&["ip", "-n", &s.netns, "link", "set", "lo", "up"])?;
+        }
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "wana",
+            "netns",
+            &lab.a.netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "wanb",
+            "netns",
+            &lab.b.netns,
+        ])?;
+        for (s, wan_if, lan_if) in [(&lab.a, "wana", "lana"), (&lab.b, "wanb", "lanb")] {
+            run(&["ip", "-n", &s.netns, "addr", "add", &format!("{}/24", s.wan), "dev", wan_if])?;
+            run(&["ip", "-n", &s.netns, "link", "set", wan_if, "up"])?;
+            if run(&["ip", "-n", &s.netns, "link", "add", lan_if, "type", "dummy"]).is_err() {
+                run(&["ip", "-n", &s.netns, "link", "add", lan_if, "type", "bridge"])?;
+            }
+            run(&["ip", "-n", &s.netns, "addr", "add", &format!("{}/24", s.lan_ip), "dev", lan_if])?;
+            run(&["ip", "-n", &s.netns, "link", "set", lan_if, "up"])?;
+        }
+        lab.a.start_charon()?;
+        lab.b.start_charon()?;
+        Ok(lab)
+    }
+
+    /// `ping -c1 -W2` from one site's LAN address to the other's, through the tunnel.
+    pub fn ping_a_to_b(&self) -> bool {
+        self.a.ping(self.b.lan_ip)
+    }
+}
+
+impl Site {
+    fn conf(&self) -> PathBuf {
+        self.dir.join("strongswan.conf")
+    }
+
+    fn write_conf(&self) -> Result<(), String> {
+        let d = self.dir.display();
+        let conf = format!(
+            "charon {{
+  load = {PLUGINS}
+  install_routes = yes
+  # notice a dead peer in seconds, not minutes (lab README)
+  retransmit_timeout = 1.0
+  retransmit_base = 1.4
+  retransmit_tries = 2
+  plugins {{
+    vici {{
+      socket = unix://{d}/charon.vici
+    }}
+  }}
+  filelog {{
+    lab {{
+      path = {d}/charon.log
+      time_format = %H:%M:%S
+      append = yes
+      default = 1
+      flush_line = yes
+    }}
+  }}
+  syslog {{
+    daemon {{
+      default = -1
+    }}
+  }}
+}}
+"
+        );
+        fs::write(self.conf(), conf).map_err(|e| format!("{}: {e}", self.conf().display()))
+    }
+
+    /// Starts this site's charon and waits for its VICI socket.
+    pub fn start_charon(&mut self) -> Result<(), String> {
+        self.write_conf()?;
+        let socket = self.dir.join("charon.vici");
+        let _ = fs::remove_file(&socket);
+        let out = fs::File::create(self.dir.join("charon.stdout")).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        // ip -> sh -> charon all exec, so the child's pid is charon's.
+        let script = format!("mount --bind '{}' /run && exec {CHARON}", self.dir.join("run").display());
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "sh", "-c", &script])
+            .env("STRONGSWAN_CONF", self.conf())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("starting charon: {e}"))?;
+        self.charon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if Instant::now() > deadline {
+                return Err(format!("charon in {} did not open its VICI socket: {}", self.netns, self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Ok(())
+    }
+
+    /// Stops this site's charon: SIGTERM, then SIGKILL after 3 s.
+    pub fn stop_charon(&mut self) {
+        if let Some(mut child) = self.charon.take() {
+            if let Ok(None) = child.try_wait() {
+                let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills this site's charon at once (a crash), without letting it say goodbye.
+    pub fn kill_charon(&mut self) {
+        if let Some(mut child) = self.charon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `ping -c1 -W2 -I <lan_ip> <dst>` inside this site.
+    pub fn ping(&self, dst: &str) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns, "ping", "-c1", "-W2", "-I", self.lan_ip, dst])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The end of this site's charon log, for failure messages.
+    pub fn log(&self) -> String {
+        let log = fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for TwoSites {
+    fn drop(&mut self) {
+        self.a.stop_charon();
+        self.b.stop_charon();
+        for s in [&self.a, &self.b] {
+            let _ = run(&["ip", "netns", "del", &s.netns]);
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
