@@ -136,17 +136,7 @@ pub async fn drive(api: &Api, plan: Arc<Plan>, bounds: Bounds, replay: bool) -> 
             }
         });
     }
-    let mut all = Tally::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(t) => all.merge(t),
-            Err(e) => {
-                all.errors += 1;
-                all.first_error.get_or_insert(format!("load task: {e}"));
-            }
-        }
-    }
-    finish(all, started.elapsed())
+    collect(tasks, started).await
 }
 
 fn finish(t: Tally, wall: Duration) -> Measure {
@@ -186,13 +176,18 @@ where
             }
         });
     }
+    collect(tasks, started).await
+}
+
+/// Merges what every client task counted; a task that died counts as an error.
+async fn collect(mut tasks: tokio::task::JoinSet<Tally>, started: Instant) -> Measure {
     let mut all = Tally::default();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(t) => all.merge(t),
             Err(e) => {
                 all.errors += 1;
-                all.first_error.get_or_insert(format!("task: {e}"));
+                all.first_error.get_or_insert(format!("load task: {e}"));
             }
         }
     }
