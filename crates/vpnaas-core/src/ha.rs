@@ -43,21 +43,28 @@ pub fn check_join(id: Uuid, spec: &ConnectionSpec, others: &[SiteConnection]) ->
     Ok(())
 }
 
-fn is_down(c: &SiteConnection) -> bool {
-    !c.spec.admin_state_up || matches!(c.spec.status, Status::Down | Status::Error)
-}
-
-/// The role of each member of one pair (one or two connections), older first.
-pub fn roles(members: &[&SiteConnection]) -> Vec<(Uuid, Role)> {
+/// The role of each member of one pair (one or two connections), older first. The server
+/// remembers which member stands by (`standby`); without exactly one such member the older
+/// one is active. A healthy standby reads DOWN (its tunnel is not up), so roles cannot be
+/// derived from status: they change only by [`should_fail_over`].
+pub fn roles(members: &[&SiteConnection], standby: impl Fn(Uuid) -> bool) -> Vec<(Uuid, Role)> {
     let mut sorted: Vec<&SiteConnection> = members.to_vec();
     sorted.sort_by_key(|c| (c.meta.created_at, c.meta.id));
     match sorted.as_slice() {
-        [older, younger] if is_down(older) && !is_down(younger) => {
+        [older, younger] if standby(older.meta.id) && !standby(younger.meta.id) => {
             vec![(older.meta.id, Role::Standby), (younger.meta.id, Role::Active)]
         }
         [older, younger] => vec![(older.meta.id, Role::Active), (younger.meta.id, Role::Standby)],
         _ => sorted.iter().map(|c| (c.meta.id, Role::Active)).collect(),
     }
+}
+
+/// Whether a gateway's report about a pair's *active* member means the pair should swap:
+/// the member failed (DOWN or ERROR) and has been active for at least `hold_down`, so a
+/// member that is still connecting, or a pair whose two peers are both dead, does not flap
+/// faster than that.
+pub fn should_fail_over(reported: Status, active_since: i64, now: i64, hold_down: i64) -> bool {
+    matches!(reported, Status::Down | Status::Error) && now.saturating_sub(active_since) >= hold_down
 }
 
 #[cfg(test)]
@@ -93,17 +100,23 @@ mod tests {
     }
 
     #[test]
-    fn the_older_member_is_active_unless_it_is_down() {
+    fn the_remembered_standby_stands_by_and_otherwise_the_older_member_is_active() {
         let (g, s) = ((Uuid::new_v4(), Uuid::new_v4()), Uuid::new_v4());
         let a = conn(1, "192.0.2.1", g, s);
-        let mut b = conn(2, "192.0.2.2", g, s);
-        assert_eq!(roles(&[&b, &a]), vec![(a.meta.id, Role::Active), (b.meta.id, Role::Standby)]);
-        let mut a_down = a.clone();
-        a_down.spec.status = Status::Down;
-        assert_eq!(roles(&[&a_down, &b]), vec![(a.meta.id, Role::Standby), (b.meta.id, Role::Active)]);
-        b.spec.admin_state_up = false;
-        assert_eq!(roles(&[&a_down, &b])[0].1, Role::Active, "both down: the older stays active");
-        assert_eq!(roles(&[&b]), vec![(b.meta.id, Role::Active)], "a lone member is active");
+        let b = conn(2, "192.0.2.2", g, s);
+        assert_eq!(roles(&[&b, &a], |_| false), vec![(a.meta.id, Role::Active), (b.meta.id, Role::Standby)]);
+        assert_eq!(roles(&[&a, &b], |id| id == b.meta.id)[0].1, Role::Active);
+        assert_eq!(roles(&[&a, &b], |id| id == a.meta.id), vec![(a.meta.id, Role::Standby), (b.meta.id, Role::Active)]);
+        assert_eq!(roles(&[&a, &b], |_| true)[0], (a.meta.id, Role::Active), "both flagged: the older");
+        assert_eq!(roles(&[&b], |_| true), vec![(b.meta.id, Role::Active)], "a lone member is active");
+    }
+
+    #[test]
+    fn fail_over_waits_for_the_hold_down() {
+        assert!(should_fail_over(Status::Down, 0, 31, 30));
+        assert!(should_fail_over(Status::Error, 0, 30, 30));
+        assert!(!should_fail_over(Status::Down, 10, 30, 30), "active for only 20 of 30");
+        assert!(!should_fail_over(Status::Active, 0, 100, 30));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Config {
     /// Seconds between agent heartbeats, and after how many without one a gateway is dead.
     pub agent_heartbeat_secs: u64,
     pub agent_dead_after_secs: u64,
+    /// How long a pair's active member stays active before a failure report swaps the pair.
+    pub ha_hold_down_secs: u64,
     /// The validation profile (DECISIONS D3): `openstack` (default) or `otc`.
     pub profile: &'static Profile,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
@@ -52,6 +54,7 @@ impl Default for Config {
             agent_token: None,
             agent_heartbeat_secs: 2,
             agent_dead_after_secs: 10,
+            ha_hold_down_secs: 30,
             profile: &OPENSTACK,
             log: "info".to_owned(),
         }
@@ -73,6 +76,7 @@ struct FileConfig {
     agent_token: Option<String>,
     agent_heartbeat_secs: Option<u64>,
     agent_dead_after_secs: Option<u64>,
+    ha_hold_down_secs: Option<u64>,
     log: Option<String>,
 }
 
@@ -220,6 +224,10 @@ impl Config {
             c.agent_dead_after_secs =
                 v.parse().map_err(|_| format!("VPNAAS_AGENT_DEAD_AFTER_SECS must be a number, not {v:?}"))?;
         }
+        if let Some(v) = env("VPNAAS_HA_HOLD_DOWN_SECS") {
+            c.ha_hold_down_secs =
+                v.parse().map_err(|_| format!("VPNAAS_HA_HOLD_DOWN_SECS must be a number, not {v:?}"))?;
+        }
         if let Some(v) = env("VPNAAS_PROFILE") {
             c.profile = parse_profile(&v)?;
         }
@@ -269,6 +277,9 @@ impl Config {
         }
         if let Some(v) = f.agent_dead_after_secs {
             self.agent_dead_after_secs = v;
+        }
+        if let Some(v) = f.ha_hold_down_secs {
+            self.ha_hold_down_secs = v;
         }
         if let Some(v) = f.profile {
             self.profile = parse_profile(&v)?;

@@ -120,7 +120,8 @@ pub async fn serve(
         store.backend().name(),
         config.profile.name
     );
-    let state = AppState { service: Service::new(store.clone(), config.profile), config: Arc::new(config) };
+    let service = Service::new(store.clone(), config.profile).with_ha_hold_down(config.ha_hold_down_secs);
+    let state = AppState { service, config: Arc::new(config) };
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     // Every replica sweeps; the update is idempotent.

@@ -30,6 +30,7 @@ impl Service {
         check(w.conn(), caller, &item, &service).await?;
         check_pair(w.conn(), &item).await?;
         store::insert(w.conn(), &item).await?;
+        settle_pair(w.conn(), &item.spec).await?;
         w.commit().await?;
         Ok(item)
     }
@@ -39,6 +40,7 @@ impl Service {
     pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
         let mut w = self.store.begin_write().await?;
         let mut item: SiteConnection = fetch_for_change(&mut w, caller, id).await?;
+        let before = item.spec.clone();
         patch.apply(&mut item);
         let service: VpnService = lock(&mut w, caller, &item.spec.vpnservice_id.to_string()).await?;
         self.profile.check_connection(&item.spec)?;
@@ -46,12 +48,20 @@ impl Service {
         check_pair(w.conn(), &item).await?;
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
+        settle_pair(w.conn(), &before).await?;
+        settle_pair(w.conn(), &item.spec).await?;
         w.commit().await?;
         Ok(item)
     }
 
     pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete_unreferenced::<SiteConnection>(caller, id, &[], Fault::SiteConnectionNotFound).await
+        let mut w = self.store.begin_write().await?;
+        let item: SiteConnection = fetch_for_change(&mut w, caller, id).await?;
+        store::delete::<SiteConnection>(w.conn(), item.meta.id).await?;
+        // The partner of a deleted member is alone now, and active.
+        settle_pair(w.conn(), &item.spec).await?;
+        w.commit().await?;
+        Ok(())
     }
 }
 
@@ -70,6 +80,56 @@ async fn check_pair(conn: &mut AnyConnection, item: &SiteConnection) -> Result<(
     }
     let others: Vec<SiteConnection> = store::list(conn, &q).await?;
     Ok(ha::check_join(item.meta.id, &item.spec, &others)?)
+}
+
+/// Keeps the remembered roles of one service's pair of endpoint groups consistent after a
+/// write: a lone member stands by for nobody; two members have exactly one standby (the
+/// younger, when the flags say otherwise); a member's `ha_since` starts when it is created.
+pub(crate) async fn settle_pair(conn: &mut AnyConnection, spec: &vpnaas_core::resources::ConnectionSpec) -> Result<()> {
+    let (Some(local), Some(peer)) = (spec.local_ep_group_id, spec.peer_ep_group_id) else {
+        return Ok(());
+    };
+    let group: [store::Value; 3] =
+        [spec.vpnservice_id.to_string().into(), local.to_string().into(), peer.to_string().into()];
+    let rows = store::fetch_all(
+        conn,
+        "SELECT id, ha_standby FROM ipsec_site_connections \
+         WHERE vpnservice_id = $1 AND local_ep_group_id = $2 AND peer_ep_group_id = $3 ORDER BY created_at, id",
+        &group,
+    )
+    .await?;
+    let members: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| Ok((sqlx::Row::try_get::<String, _>(r, 0)?, sqlx::Row::try_get::<i64, _>(r, 1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let standby: Vec<&str> = match members.as_slice() {
+        [_, _] if members.iter().filter(|(_, s)| *s != 0).count() == 1 => {
+            members.iter().filter(|(_, s)| *s != 0).map(|(id, _)| id.as_str()).collect()
+        }
+        [_, younger] => vec![younger.0.as_str()],
+        _ => Vec::new(),
+    };
+    for (id, flag) in &members {
+        let want = i64::from(standby.contains(&id.as_str()));
+        if *flag != want {
+            store::execute(
+                conn,
+                "UPDATE ipsec_site_connections SET ha_standby = $1 WHERE id = $2",
+                &[want.into(), id.clone().into()],
+            )
+            .await?;
+        }
+    }
+    let mut since = group.to_vec();
+    since.push(now_micros().into());
+    store::execute(
+        conn,
+        "UPDATE ipsec_site_connections SET ha_since = $4 \
+         WHERE vpnservice_id = $1 AND local_ep_group_id = $2 AND peer_ep_group_id = $3 AND ha_since = 0",
+        &since,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Loads the local side the connection's mode needs and runs the rules over it.

@@ -87,8 +87,48 @@ impl Service {
             )
             .await?;
         }
+        for s in report.iter().filter(|s| matches!(s.status, Status::Down | Status::Error)) {
+            self.fail_over(w.conn(), s).await?;
+        }
         service_status_follows_connections(w.conn(), &router).await?;
         w.commit().await?;
+        Ok(())
+    }
+
+    /// Swaps an active/standby pair when its active member failed (ADR 0002): the standby
+    /// becomes active and the agent, reading the new roles, brings its tunnel up.
+    async fn fail_over(&self, conn: &mut AnyConnection, report: &ConnectionStatus) -> Result<()> {
+        use sqlx::Row;
+        let rows = store::fetch_all(
+            conn,
+            "SELECT vpnservice_id, local_ep_group_id, peer_ep_group_id, ha_standby, ha_since \
+             FROM ipsec_site_connections WHERE id = $1 AND revision_number = $2",
+            &[report.id.to_string().into(), report.revision.into()],
+        )
+        .await?;
+        let Some(row) = rows.first() else { return Ok(()) };
+        let (Some(local), Some(peer)) = (row.try_get::<Option<String>, _>(1)?, row.try_get::<Option<String>, _>(2)?)
+        else {
+            return Ok(());
+        };
+        let (service, standby, since) =
+            (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(3)?, row.try_get::<i64, _>(4)?);
+        if standby != 0 || !ha::should_fail_over(report.status, since, now_micros(), self.ha_hold_down) {
+            return Ok(());
+        }
+        let partners = store::ids(
+            conn,
+            "SELECT id FROM ipsec_site_connections WHERE vpnservice_id = $1 AND local_ep_group_id = $2 \
+             AND peer_ep_group_id = $3 AND id <> $4 AND ha_standby = 1",
+            &[service.into(), local.into(), peer.into(), report.id.to_string().into()],
+        )
+        .await?;
+        let Some(partner) = partners.first() else { return Ok(()) };
+        let now = now_micros();
+        let swap = "UPDATE ipsec_site_connections SET ha_standby = $1, ha_since = $2 WHERE id = $3";
+        store::execute(conn, swap, &[1_i64.into(), now.into(), report.id.to_string().into()]).await?;
+        store::execute(conn, swap, &[0_i64.into(), now.into(), partner.clone().into()]).await?;
+        tracing::info!(site_connection.id = %report.id, partner.id = %partner, "active/standby pair failed over");
         Ok(())
     }
 
@@ -151,7 +191,14 @@ async fn desired_connections(conn: &mut AnyConnection, router: &Router) -> Resul
             store::select(conn, "vpnservice_id = $1", &[service.meta.id.to_string().into()]).await?;
         all.extend(conns);
     }
-    let roles = pair_roles(&all);
+    let standby: Vec<String> = store::ids(
+        conn,
+        "SELECT c.id FROM ipsec_site_connections c JOIN vpnservices s ON s.id = c.vpnservice_id \
+         WHERE s.router_id = $1 AND c.ha_standby = 1",
+        &[rid.clone().into()],
+    )
+    .await?;
+    let roles = pair_roles(&all, &standby);
     for c in &all {
         let service =
             services.iter().find(|s| s.meta.id == c.spec.vpnservice_id).ok_or_else(|| corrupt("service".into()))?;
@@ -161,12 +208,12 @@ async fn desired_connections(conn: &mut AnyConnection, router: &Router) -> Resul
 }
 
 /// The role and partner of each connection that is in an active/standby pair.
-fn pair_roles(conns: &[SiteConnection]) -> HashMap<Uuid, HaMember> {
+fn pair_roles(conns: &[SiteConnection], standby: &[String]) -> HashMap<Uuid, HaMember> {
     let mut out = HashMap::new();
     for c in conns {
         let members: Vec<&SiteConnection> = conns.iter().filter(|o| ha::same_pair(&c.spec, &o.spec)).collect();
         if let [a, b] = members.as_slice() {
-            for (id, role) in ha::roles(&members) {
+            for (id, role) in ha::roles(&members, |id| standby.contains(&id.to_string())) {
                 let partner = if id == a.meta.id { b.meta.id } else { a.meta.id };
                 out.insert(id, HaMember { role, partner });
             }

@@ -24,6 +24,8 @@ pub use inventory::RouterInterface;
 pub struct Service {
     store: Store,
     profile: &'static Profile,
+    /// Microseconds a pair's active member stays active before a failure swaps the pair.
+    ha_hold_down: i64,
 }
 
 /// A stored type the caller refers to by id, with the 404 its absence gives.
@@ -124,7 +126,13 @@ pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>> {
 
 impl Service {
     pub fn new(store: Store, profile: &'static Profile) -> Service {
-        Service { store, profile }
+        Service { store, profile, ha_hold_down: 30_000_000 }
+    }
+
+    /// Sets how long a pair's active member stays active before a failure swaps the pair.
+    pub fn with_ha_hold_down(mut self, seconds: u64) -> Service {
+        self.ha_hold_down = i64::try_from(seconds.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        self
     }
 
     /// The validation profile this server enforces.

@@ -211,7 +211,14 @@ CREATE INDEX ipsec_site_connections_project_name_id ON ipsec_site_connections (p
 CREATE INDEX ipsec_site_connections_name_id ON ipsec_site_connections (name, id)
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Version 4: which member of an active/standby pair stands by, and since when the active
+/// one has been active (ADR 0002: a healthy standby reads DOWN, so roles are remembered).
+const V4: &str = r#"
+ALTER TABLE ipsec_site_connections ADD COLUMN ha_standby BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN ha_since BIGINT NOT NULL DEFAULT 0
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {

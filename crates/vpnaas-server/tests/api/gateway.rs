@@ -9,9 +9,14 @@ use crate::support::*;
 const TOKEN: &str = "agent-secret";
 
 async fn gateway_app(dead_after: u64) -> App {
+    gateway_app_with(dead_after, 0).await
+}
+
+async fn gateway_app_with(dead_after: u64, hold_down: u64) -> App {
     spawn_app_with(|c| {
         c.agent_token = Some(Secret(TOKEN.into()));
         c.agent_dead_after_secs = dead_after;
+        c.ha_hold_down_secs = hold_down;
     })
     .await
 }
@@ -178,19 +183,47 @@ async fn a_gateway_whose_heartbeats_stop_shows_its_connections_down() {
     assert_eq!(app.get(&format!("{SERVICES}/{}", site.service), P1).await.ok(200)["vpnservice"]["status"], "DOWN");
 }
 
+fn role(s: &Value, id: &str) -> Value {
+    s["connections"].as_array().unwrap().iter().find(|c| c["id"] == id).map_or(Value::Null, |c| c["ha"].clone())
+}
+
 #[tokio::test]
-async fn active_standby_pairs_carry_their_roles_in_the_desired_state() {
+async fn a_pair_fails_over_when_its_active_member_fails_and_back_again() {
     let app = gateway_app(10).await;
     let site = Site::new(&app, P1).await;
+    let router = site.topo.router.clone();
     let a = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.1"}))).await;
     let b = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.2"}))).await;
-    let s = state(&app, &site.topo.router).await;
-    let find = |id: &str| s["connections"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
-    assert_eq!(find(&a)["ha"], json!({"role": "active", "partner": b}));
-    assert_eq!(find(&b)["ha"], json!({"role": "standby", "partner": a}));
-    // The older member going down makes the younger one active.
+    let s = state(&app, &router).await;
+    assert_eq!(role(&s, &a), json!({"role": "active", "partner": b}));
+    assert_eq!(role(&s, &b), json!({"role": "standby", "partner": a}));
+    // A healthy standby reads DOWN: that is no reason to swap.
+    report(&app, &router, &b, 1, "DOWN").await;
+    assert_eq!(role(&state(&app, &router).await, &a)["role"], "active");
+    // The active member failing makes the standby active, and the gateway is told at once.
+    let v = state(&app, &router).await["version"].clone();
+    report(&app, &router, &a, 1, "DOWN").await;
+    let s = state(&app, &router).await;
+    assert_ne!(s["version"], v);
+    assert_eq!((role(&s, &a)["role"].clone(), role(&s, &b)["role"].clone()), (json!("standby"), json!("active")));
+    // The new active one failing too sends the pair back.
+    report(&app, &router, &b, 1, "ERROR").await;
+    assert_eq!(role(&state(&app, &router).await, &a)["role"], "active");
+    // Deleting the active member leaves the standby alone and active; a new partner stands by.
+    app.delete(&format!("{CONNS}/{a}"), P1).await.ok(204);
+    assert_eq!(role(&state(&app, &router).await, &b), Value::Null);
+    let c = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.3"}))).await;
+    let s = state(&app, &router).await;
+    assert_eq!((role(&s, &b)["role"].clone(), role(&s, &c)["role"].clone()), (json!("active"), json!("standby")));
+}
+
+#[tokio::test]
+async fn a_pair_does_not_fail_over_within_the_hold_down() {
+    let app = gateway_app_with(10, 60).await;
+    let site = Site::new(&app, P1).await;
+    let a = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.1"}))).await;
+    app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.2"}))).await;
+    // Still connecting a moment after creation: DOWN, but not yet a failure.
     report(&app, &site.topo.router, &a, 1, "DOWN").await;
-    let s = state(&app, &site.topo.router).await;
-    let b_now = s["connections"].as_array().unwrap().iter().find(|c| c["id"] == b.as_str()).unwrap().clone();
-    assert_eq!(b_now["ha"]["role"], "active");
+    assert_eq!(role(&state(&app, &site.topo.router).await, &a)["role"], "active");
 }
