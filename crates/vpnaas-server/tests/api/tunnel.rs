@@ -76,9 +76,15 @@ async fn put(p: &Process, path: &str, body: Value) {
     p.call(Method::PUT, path, P1, Some(body), None).await.ok(200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
-    let Some(mut lab) = lab("two_gateways_run_a_real_tunnel_driven_only_through_the_api") else { return };
+/// The server, the inventory of both sites and the two mirrored connection bodies (one PSK each).
+struct Setup {
+    server: Process,
+    routers: [String; 2],
+    conns: Vec<Value>,
+    _data: tempfile::TempDir,
+}
+
+async fn setup(psks: [&str; 2]) -> Setup {
     let data = tempfile::TempDir::new().unwrap();
     let data_dir = data.path().display().to_string();
     let server = spawn_process(
@@ -120,13 +126,20 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
         let peer =
             post(&server, GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}})).await;
         conns.push(json!({"ipsec_site_connection": {
-            "name": format!("site{i}"), "psk": "e2e-shared-secret", "peer_address": peer_gw, "peer_id": peer_gw,
+            "name": format!("site{i}"), "psk": psks[i], "peer_address": peer_gw, "peer_id": peer_gw,
             "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
             "local_ep_group_id": local, "peer_ep_group_id": peer,
             "dpd": {"action": "restart", "interval": 2, "timeout": 6}}}));
     }
-    let _agent_a = agent(&server.base, &sites[0].0, &lab.a.vici);
-    let _agent_b = agent(&server.base, &sites[1].0, &lab.b.vici);
+    Setup { server, routers: [sites[0].0.clone(), sites[1].0.clone()], conns, _data: data }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
+    let Some(mut lab) = lab("two_gateways_run_a_real_tunnel_driven_only_through_the_api") else { return };
+    let Setup { server, routers, conns, _data } = setup(["e2e-shared-secret", "e2e-shared-secret"]).await;
+    let _agent_a = agent(&server.base, &routers[0], &lab.a.vici);
+    let _agent_b = agent(&server.base, &routers[1], &lab.b.vici);
     let a = post(&server, CONNS, P1, conns[0].clone()).await;
     let b = post(&server, CONNS, P1, conns[1].clone()).await;
     let created = Instant::now();
@@ -158,5 +171,20 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
     // Deleting one side unloads it; the other side loses its peer.
     server.call(Method::DELETE, &format!("{CONNS}/{b}"), P1, None, None).await.ok(204);
     assert_eq!(until(&server, &[&a], "DOWN", Duration::from_secs(20)).await, ["DOWN"]);
+    assert!(!lab.ping_a_to_b());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_psk_on_one_side_never_becomes_active() {
+    let Some(lab) = lab("a_wrong_psk_on_one_side_never_becomes_active") else { return };
+    let Setup { server, routers, conns, _data } = setup(["e2e-shared-secret", "e2e-other-secret"]).await;
+    let _agent_a = agent(&server.base, &routers[0], &lab.a.vici);
+    let _agent_b = agent(&server.base, &routers[1], &lab.b.vici);
+    let a = post(&server, CONNS, P1, conns[0].clone()).await;
+    let b = post(&server, CONNS, P1, conns[1].clone()).await;
+    // Both gateways load and try; authentication fails every time.
+    let seen = until(&server, &[&a, &b], "ACTIVE", Duration::from_secs(8)).await;
+    assert!(seen.iter().all(|s| s != "ACTIVE"), "a PSK mismatch must never come up: {seen:?}");
+    assert!(seen.iter().all(|s| s == "DOWN"), "loaded but not established: {seen:?}");
     assert!(!lab.ping_a_to_b());
 }
