@@ -199,10 +199,11 @@ async fn desired_connections(conn: &mut AnyConnection, router: &Router) -> Resul
     )
     .await?;
     let roles = pair_roles(&all, &standby);
+    let mut loaded = Loaded::default();
     for c in &all {
         let service =
             services.iter().find(|s| s.meta.id == c.spec.vpnservice_id).ok_or_else(|| corrupt("service".into()))?;
-        out.push(desired(conn, c, service, roles.get(&c.meta.id).copied()).await?);
+        out.push(desired(conn, &mut loaded, c, service, roles.get(&c.meta.id).copied()).await?);
     }
     Ok(out)
 }
@@ -222,32 +223,56 @@ fn pair_roles(conns: &[SiteConnection], standby: &[String]) -> HashMap<Uuid, HaM
     out
 }
 
+/// What one state build has read: each policy, group and subnet once, however many
+/// connections share it (a waiting long poll rebuilds the state four times a second).
+#[derive(Default)]
+struct Loaded {
+    ike: HashMap<Uuid, Option<IkePolicy>>,
+    ipsec: HashMap<Uuid, Option<IpsecPolicy>>,
+    groups: HashMap<Uuid, Option<EndpointGroup>>,
+    subnets: HashMap<Uuid, Option<Subnet>>,
+}
+
+/// Reads `T` by id once per build.
+async fn once<T: store::Table + Clone>(
+    conn: &mut AnyConnection,
+    seen: &mut HashMap<Uuid, Option<T>>,
+    id: Uuid,
+) -> Result<Option<T>> {
+    if let Some(hit) = seen.get(&id) {
+        return Ok(hit.clone());
+    }
+    let item = store::get::<T>(conn, id).await?;
+    seen.insert(id, item.clone());
+    Ok(item)
+}
+
 async fn desired(
     conn: &mut AnyConnection,
+    loaded: &mut Loaded,
     c: &SiteConnection,
     service: &VpnService,
     ha: Option<HaMember>,
 ) -> Result<DesiredConnection> {
     let missing = |what: &str| corrupt(format!("{what} of connection {} is gone", c.meta.id));
-    let ike = store::get::<IkePolicy>(conn, c.spec.ikepolicy_id).await?.ok_or_else(|| missing("IKE policy"))?;
-    let ipsec = store::get::<IpsecPolicy>(conn, c.spec.ipsecpolicy_id).await?.ok_or_else(|| missing("IPsec policy"))?;
+    let ike = once(conn, &mut loaded.ike, c.spec.ikepolicy_id).await?.ok_or_else(|| missing("IKE policy"))?;
+    let ipsec = once(conn, &mut loaded.ipsec, c.spec.ipsecpolicy_id).await?.ok_or_else(|| missing("IPsec policy"))?;
     let (local_cidrs, peer_cidrs) = match (c.spec.local_ep_group_id, c.spec.peer_ep_group_id, service.spec.subnet_id) {
         (Some(local), Some(peer), _) => {
-            let local =
-                store::get::<EndpointGroup>(conn, local).await?.ok_or_else(|| missing("local endpoint group"))?;
-            let peer = store::get::<EndpointGroup>(conn, peer).await?.ok_or_else(|| missing("peer endpoint group"))?;
+            let local = once(conn, &mut loaded.groups, local).await?.ok_or_else(|| missing("local endpoint group"))?;
+            let peer = once(conn, &mut loaded.groups, peer).await?.ok_or_else(|| missing("peer endpoint group"))?;
             let mut locals = Vec::new();
             if local.spec.endpoint_type == EndpointType::Subnet {
                 for e in &local.spec.endpoints {
                     let id = Uuid::parse_str(e).map_err(|_| missing("subnet"))?;
-                    locals.push(store::get::<Subnet>(conn, id).await?.ok_or_else(|| missing("subnet"))?.spec.cidr);
+                    locals.push(once(conn, &mut loaded.subnets, id).await?.ok_or_else(|| missing("subnet"))?.spec.cidr);
                 }
             }
             let peers: Vec<Cidr> = peer.spec.endpoints.iter().filter_map(|e| Cidr::parse(e).ok()).collect();
             (locals, peers)
         }
         (_, _, Some(subnet)) => {
-            let subnet = store::get::<Subnet>(conn, subnet).await?.ok_or_else(|| missing("service subnet"))?;
+            let subnet = once(conn, &mut loaded.subnets, subnet).await?.ok_or_else(|| missing("service subnet"))?;
             (vec![subnet.spec.cidr], c.spec.peer_cidrs.clone())
         }
         _ => (Vec::new(), c.spec.peer_cidrs.clone()),
