@@ -92,6 +92,7 @@ mod tests {
                 dpd: Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 },
                 admin_state_up: true,
                 status: Status::PendingCreate,
+                status_reason: None,
                 vpnservice_id: service,
                 ikepolicy_id: Uuid::new_v4(),
                 ipsecpolicy_id: Uuid::new_v4(),

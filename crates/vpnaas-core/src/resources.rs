@@ -289,6 +289,8 @@ pub struct ConnectionSpec {
     pub dpd: Dpd,
     pub admin_state_up: bool,
     pub status: Status,
+    /// Why the gateway reports ERROR (for admins); cleared when the connection changes.
+    pub status_reason: Option<String>,
     pub vpnservice_id: Uuid,
     pub ikepolicy_id: Uuid,
     pub ipsecpolicy_id: Uuid,
@@ -345,6 +347,7 @@ impl NewConnection {
             dpd,
             admin_state_up: self.admin_state_up,
             status: Status::PendingCreate,
+            status_reason: None,
             vpnservice_id: self.vpnservice_id,
             ikepolicy_id: self.ikepolicy_id,
             ipsecpolicy_id: self.ipsecpolicy_id,
@@ -400,6 +403,7 @@ impl ConnectionPatch {
         if s.status != Status::PendingCreate {
             s.status = Status::PendingUpdate;
         }
+        s.status_reason = None;
     }
 }
 

@@ -75,6 +75,14 @@ impl Resource for SiteConnection {
         m
     }
 
+    /// Admins also see why a gateway reports ERROR (issue 5), unless the profile's responses
+    /// have a fixed field set.
+    fn admin_view(&self, profile: &Profile, view: &mut Map<String, Value>) {
+        if profile.hidden_connection_fields.is_empty() {
+            view.insert("status_description".into(), self.spec.status_reason.clone().into());
+        }
+    }
+
     async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
         let profile = svc.profile();
         profile.check_supported(|attr| f.has(attr))?;

@@ -54,6 +54,8 @@ pub trait Resource: Lookup + Send + Sync + 'static {
     const ATTRS: &'static [Attr];
     /// The wire object, every attribute the profile shows included.
     fn view(&self, profile: &Profile) -> Map<String, Value>;
+    /// Attributes only admins see (none by default).
+    fn admin_view(&self, _profile: &Profile, _view: &mut Map<String, Value>) {}
     /// How the profile changes the attribute map.
     fn overrides(_profile: &'static Profile) -> Overrides {
         Overrides::default()
@@ -91,10 +93,19 @@ pub fn wire_time(profile: &Profile, micros: i64) -> String {
 }
 
 /// `{"<singular>": {...}}` with the status code of the operation.
-pub fn one<T: Resource>(code: StatusCode, profile: &Profile, item: &T) -> Response {
+pub fn one<T: Resource>(code: StatusCode, profile: &Profile, caller: &Caller, item: &T) -> Response {
     let mut outer = Map::new();
-    outer.insert(T::SINGULAR.into(), Value::Object(item.view(profile)));
+    outer.insert(T::SINGULAR.into(), Value::Object(render(item, profile, caller)));
     (code, Json(Value::Object(outer))).into_response()
+}
+
+/// The wire object this caller sees: the view, plus what only admins see.
+fn render<T: Resource>(item: &T, profile: &Profile, caller: &Caller) -> Map<String, Value> {
+    let mut view = item.view(profile);
+    if caller.is_admin {
+        item.admin_view(profile, &mut view);
+    }
+    view
 }
 
 /// The raw request body, read up to [`MAX_BODY`]; larger is a 413 in the envelope.
@@ -127,7 +138,8 @@ async fn list<T: Resource>(
     let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
     let ids: Vec<String> = items.iter().map(|i| i.meta().id.to_string()).collect();
     let profile = st.service.profile();
-    let views: Vec<Value> = items.iter().map(|i| Value::Object(listing.fields.project(i.view(profile)))).collect();
+    let views: Vec<Value> =
+        items.iter().map(|i| Value::Object(listing.fields.project(render(i, profile, &caller)))).collect();
     let mut outer = Map::new();
     outer.insert(T::PLURAL.into(), Value::Array(views));
     if let Some(links) = query::links(&base_url(&headers, uri.path()), &listing, &ids) {
@@ -147,7 +159,7 @@ async fn show<T: Resource>(
     let item: T = st.service.show(&caller, &id).await?;
     let fields = query::Fields::from_pairs(&query::pairs(raw.as_deref()));
     let mut outer = Map::new();
-    outer.insert(T::SINGULAR.into(), Value::Object(fields.project(item.view(st.service.profile()))));
+    outer.insert(T::SINGULAR.into(), Value::Object(fields.project(render(&item, st.service.profile(), &caller))));
     Ok(Json(Value::Object(outer)).into_response())
 }
 
@@ -157,7 +169,7 @@ fn fields<T: Resource>(svc: &Service, bytes: &[u8], op: Op) -> Result<Fields, Fa
 
 async fn create<T: Resource>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
     let item = T::create(&st.service, &caller, fields::<T>(&st.service, &b, Op::Create)?).await?;
-    Ok(one(StatusCode::CREATED, st.service.profile(), &item))
+    Ok(one(StatusCode::CREATED, st.service.profile(), &caller, &item))
 }
 
 async fn update<T: Resource>(
@@ -167,7 +179,7 @@ async fn update<T: Resource>(
     RawBody(b): RawBody,
 ) -> Result<Response> {
     let item = T::update(&st.service, &caller, &id, fields::<T>(&st.service, &b, Op::Update)?).await?;
-    Ok(one(StatusCode::OK, st.service.profile(), &item))
+    Ok(one(StatusCode::OK, st.service.profile(), &caller, &item))
 }
 
 async fn delete<T: Resource>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {

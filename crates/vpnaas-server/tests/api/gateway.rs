@@ -227,3 +227,29 @@ async fn a_pair_does_not_fail_over_within_the_hold_down() {
     report(&app, &site.topo.router, &a, 1, "DOWN").await;
     assert_eq!(role(&state(&app, &site.topo.router).await, &a)["role"], "active");
 }
+
+#[tokio::test]
+async fn admins_see_why_a_gateway_reports_error_and_members_do_not() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let body = json!({"connections": [{"id": conn, "revision": 1, "status": "ERROR",
+        "reason": "charon lacks the algorithm aes256gcm16"}]});
+    let path = format!("/v2.0/gateway/routers/{}/status", site.topo.router);
+    assert_eq!(agent(&app, Method::POST, &path, Some(body)).await.status, 204);
+    let shown = app.get(&format!("{CONNS}/{conn}"), ADMIN).await;
+    let c = &shown.ok(200)["ipsec_site_connection"];
+    assert_eq!(c["status"], "ERROR");
+    assert_eq!(c["status_description"], "charon lacks the algorithm aes256gcm16");
+    let listed = app.get(CONNS, ADMIN).await;
+    assert_eq!(
+        listed.ok(200)["ipsec_site_connections"][0]["status_description"],
+        "charon lacks the algorithm aes256gcm16"
+    );
+    let member = app.get(&format!("{CONNS}/{conn}"), P1).await;
+    assert!(member.ok(200)["ipsec_site_connection"].get("status_description").is_none());
+    // A change clears the reason until the gateway reports on the new revision.
+    app.put(&format!("{CONNS}/{conn}"), P1, json!({"ipsec_site_connection": {"description": "x"}})).await.ok(200);
+    let shown = app.get(&format!("{CONNS}/{conn}"), ADMIN).await;
+    assert_eq!(shown.ok(200)["ipsec_site_connection"]["status_description"], Value::Null);
+}
