@@ -203,14 +203,8 @@ impl Config {
         if let Some(v) = env("VPNAAS_DATABASE_URL").filter(|v| !v.is_empty()) {
             c.database_url = Some(DatabaseUrl(v));
         }
-        if let Some(v) = env("VPNAAS_DATABASE_MAX_CONNECTIONS") {
-            c.database_max_connections =
-                v.parse().map_err(|_| format!("VPNAAS_DATABASE_MAX_CONNECTIONS must be a number, not {v:?}"))?;
-        }
-        if let Some(v) = env("VPNAAS_DATABASE_TIMEOUT_SECS") {
-            c.database_timeout_secs =
-                v.parse().map_err(|_| format!("VPNAAS_DATABASE_TIMEOUT_SECS must be a number, not {v:?}"))?;
-        }
+        number(&env, "VPNAAS_DATABASE_MAX_CONNECTIONS", &mut c.database_max_connections)?;
+        number(&env, "VPNAAS_DATABASE_TIMEOUT_SECS", &mut c.database_timeout_secs)?;
         if let Some(v) = env("VPNAAS_NOAUTH_DEFAULT_PROJECT") {
             c.noauth_default_project = Some(v).filter(|s| !s.is_empty());
         }
@@ -220,14 +214,8 @@ impl Config {
         if let Some(v) = env("VPNAAS_AGENT_TOKEN").filter(|v| !v.is_empty()) {
             c.agent_token = Some(Secret(v));
         }
-        if let Some(v) = env("VPNAAS_AGENT_DEAD_AFTER_SECS") {
-            c.agent_dead_after_secs =
-                v.parse().map_err(|_| format!("VPNAAS_AGENT_DEAD_AFTER_SECS must be a number, not {v:?}"))?;
-        }
-        if let Some(v) = env("VPNAAS_HA_HOLD_DOWN_SECS") {
-            c.ha_hold_down_secs =
-                v.parse().map_err(|_| format!("VPNAAS_HA_HOLD_DOWN_SECS must be a number, not {v:?}"))?;
-        }
+        number(&env, "VPNAAS_AGENT_DEAD_AFTER_SECS", &mut c.agent_dead_after_secs)?;
+        number(&env, "VPNAAS_HA_HOLD_DOWN_SECS", &mut c.ha_hold_down_secs)?;
         if let Some(v) = env("VPNAAS_PROFILE") {
             c.profile = parse_profile(&v)?;
         }
@@ -289,6 +277,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Sets `field` from the environment variable `name` when it is set, refusing non-numbers.
+fn number<T: std::str::FromStr>(env: impl Fn(&str) -> Option<String>, name: &str, field: &mut T) -> Result<(), String> {
+    if let Some(v) = env(name) {
+        *field = v.parse().map_err(|_| format!("{name} must be a number, not {v:?}"))?;
+    }
+    Ok(())
 }
 
 fn parse_profile(v: &str) -> Result<&'static Profile, String> {
@@ -359,6 +355,15 @@ mod tests {
         assert!(url.is_postgres());
         assert_eq!(url.to_string(), "postgres://vpn:***@db.example:5432/vpnaas");
         assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn numeric_settings_refuse_what_is_not_a_number() {
+        let env = |k: &str| (k == "VPNAAS_HA_HOLD_DOWN_SECS").then(|| "soon".to_owned());
+        let err = Config::load(&Flags::default(), env).unwrap_err();
+        assert!(err.contains("VPNAAS_HA_HOLD_DOWN_SECS must be a number"), "{err}");
+        let env = |k: &str| (k == "VPNAAS_DATABASE_MAX_CONNECTIONS").then(|| "4".to_owned());
+        assert_eq!(Config::load(&Flags::default(), env).unwrap().database_max_connections, 4);
     }
 
     #[test]

@@ -135,6 +135,14 @@ impl Service {
     /// Shows the services and connections of routers whose agent went silent as DOWN.
     pub async fn mark_dead_gateways(&self, dead_after_micros: i64) -> Result<u64> {
         let cutoff = now_micros() - dead_after_micros;
+        // Every replica sweeps every second: look before taking the writer, which SQLite has one of.
+        let mut tx = self.store.begin_read().await?;
+        let silent =
+            store::ids(&mut tx, "SELECT router_id FROM gateway_agents WHERE last_seen < $1", &[cutoff.into()]).await?;
+        tx.commit().await?;
+        if silent.is_empty() {
+            return Ok(0);
+        }
         let mut w = self.store.begin_write().await?;
         let dead =
             "SELECT s.id FROM vpnservices s JOIN gateway_agents g ON g.router_id = s.router_id WHERE g.last_seen < $1";
