@@ -39,6 +39,74 @@ pub struct Config {
     pub profile: &'static Profile,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
     pub log: String,
+    /// How callers are authenticated: `noauth` (default), `static` or `keystone`.
+    pub auth_strategy: AuthStrategy,
+    /// Keystone mode's settings.
+    pub keystone: KeystoneSettings,
+    /// Static-token mode's file of tokens.
+    pub static_tokens_file: Option<PathBuf>,
+    /// A policy file overriding the default rules (oslo.policy YAML or JSON).
+    pub policy_file: Option<PathBuf>,
+    /// The keys that seal pre-shared keys at rest; unset means `<data_dir>/psk.key`.
+    pub psk_key_file: Option<PathBuf>,
+}
+
+/// How callers are authenticated (`auth_strategy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthStrategy {
+    #[default]
+    Noauth,
+    Static,
+    Keystone,
+}
+
+impl AuthStrategy {
+    fn parse(v: &str) -> Result<AuthStrategy, String> {
+        match v {
+            "noauth" => Ok(AuthStrategy::Noauth),
+            "static" => Ok(AuthStrategy::Static),
+            "keystone" => Ok(AuthStrategy::Keystone),
+            _ => Err(format!("auth_strategy must be \"noauth\", \"static\" or \"keystone\", not {v:?}")),
+        }
+    }
+}
+
+/// Where Keystone is and who this service is to it (keystonemiddleware's `[keystone_authtoken]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeystoneSettings {
+    /// The identity service, such as `http://keystone:5000` (a trailing `/v3` is allowed).
+    #[serde(rename = "url")]
+    pub url: Option<String>,
+    pub username: String,
+    #[serde(deserialize_with = "secret")]
+    pub password: Secret,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// A validation is reused until its token expires or this many seconds pass.
+    pub cache_secs: u64,
+    /// Seconds a call to Keystone may take before the request is answered 503.
+    pub timeout_secs: u64,
+}
+
+impl Default for KeystoneSettings {
+    fn default() -> Self {
+        KeystoneSettings {
+            url: None,
+            username: String::new(),
+            password: Secret(String::new()),
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            cache_secs: 300,
+            timeout_secs: 3,
+        }
+    }
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(Secret)
 }
 
 impl Default for Config {
@@ -57,6 +125,11 @@ impl Default for Config {
             ha_hold_down_secs: 30,
             profile: &OPENSTACK,
             log: "info".to_owned(),
+            auth_strategy: AuthStrategy::Noauth,
+            keystone: KeystoneSettings::default(),
+            static_tokens_file: None,
+            policy_file: None,
+            psk_key_file: None,
         }
     }
 }
@@ -78,6 +151,11 @@ struct FileConfig {
     agent_dead_after_secs: Option<u64>,
     ha_hold_down_secs: Option<u64>,
     log: Option<String>,
+    auth_strategy: Option<String>,
+    keystone: Option<KeystoneSettings>,
+    static_tokens_file: Option<PathBuf>,
+    policy_file: Option<PathBuf>,
+    psk_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +264,11 @@ impl Config {
         self.data_dir.join("vpnaas.db")
     }
 
+    /// The key file that seals pre-shared keys at rest.
+    pub fn key_file(&self) -> PathBuf {
+        self.psk_key_file.clone().unwrap_or_else(|| self.data_dir.join("psk.key"))
+    }
+
     /// Loads the settings: defaults, then the file (`--config` or `VPNAAS_CONFIG`), then
     /// `VPNAAS_*` environment variables, then command-line flags.
     pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
@@ -221,6 +304,37 @@ impl Config {
         }
         if let Some(v) = env("VPNAAS_LOG") {
             c.log = v;
+        }
+        if let Some(v) = env("VPNAAS_AUTH_STRATEGY") {
+            c.auth_strategy = AuthStrategy::parse(&v)?;
+        }
+        let k = &mut c.keystone;
+        for (name, field) in [
+            ("VPNAAS_KEYSTONE_USERNAME", &mut k.username),
+            ("VPNAAS_KEYSTONE_PROJECT_NAME", &mut k.project_name),
+            ("VPNAAS_KEYSTONE_USER_DOMAIN_NAME", &mut k.user_domain_name),
+            ("VPNAAS_KEYSTONE_PROJECT_DOMAIN_NAME", &mut k.project_domain_name),
+        ] {
+            if let Some(v) = env(name) {
+                *field = v;
+            }
+        }
+        if let Some(v) = env("VPNAAS_KEYSTONE_URL").filter(|v| !v.is_empty()) {
+            k.url = Some(v);
+        }
+        if let Some(v) = env("VPNAAS_KEYSTONE_PASSWORD") {
+            k.password = Secret(v);
+        }
+        number(&env, "VPNAAS_KEYSTONE_CACHE_SECS", &mut k.cache_secs)?;
+        number(&env, "VPNAAS_KEYSTONE_TIMEOUT_SECS", &mut k.timeout_secs)?;
+        for (name, field) in [
+            ("VPNAAS_STATIC_TOKENS_FILE", &mut c.static_tokens_file),
+            ("VPNAAS_POLICY_FILE", &mut c.policy_file),
+            ("VPNAAS_PSK_KEY_FILE", &mut c.psk_key_file),
+        ] {
+            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
+                *field = Some(PathBuf::from(v));
+            }
         }
         if let Some(v) = &flags.listen {
             c.listen = parse_listen(v)?;
@@ -274,6 +388,21 @@ impl Config {
         }
         if let Some(v) = f.log {
             self.log = v;
+        }
+        if let Some(v) = f.auth_strategy {
+            self.auth_strategy = AuthStrategy::parse(&v)?;
+        }
+        if let Some(v) = f.keystone {
+            self.keystone = v;
+        }
+        for (value, field) in [
+            (f.static_tokens_file, &mut self.static_tokens_file),
+            (f.policy_file, &mut self.policy_file),
+            (f.psk_key_file, &mut self.psk_key_file),
+        ] {
+            if value.is_some() {
+                *field = value;
+            }
         }
         Ok(())
     }

@@ -11,6 +11,13 @@ use crate::store::StoreError;
 pub enum Error {
     Fault(Fault),
     Store(StoreError),
+    /// Keystone mode: no token, or one Keystone does not accept; the value is the
+    /// `WWW-Authenticate` challenge (`Keystone uri="..."`).
+    TokenRefused(String),
+    /// Keystone could not validate a token (unreachable, slow, or refusing this service).
+    IdentityUnavailable,
+    /// A sealed pre-shared key could not be opened or sealed (a missing key, a damaged value).
+    Secret(String),
 }
 
 impl From<Fault> for Error {
@@ -61,6 +68,30 @@ impl IntoResponse for Error {
                     resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Keystone uri=\"\""));
                 }
                 resp
+            }
+            Error::TokenRefused(challenge) => {
+                let mut resp = envelope(
+                    StatusCode::UNAUTHORIZED,
+                    "NotAuthenticated",
+                    "The request you have made requires authentication.",
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert("www-authenticate", value);
+                }
+                resp
+            }
+            Error::IdentityUnavailable => envelope(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The Keystone service is temporarily unavailable.",
+            ),
+            Error::Secret(cause) => {
+                tracing::error!(error.cause = %cause, "request failed");
+                envelope(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "HTTPInternalServerError",
+                    "Request Failed: internal server error while processing your request.",
+                )
             }
             // The cause is logged once here; the caller learns nothing internal.
             Error::Store(StoreError::Unavailable(cause)) => {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::service::Service;
 use crate::store::{PoolSettings, Store};
@@ -104,9 +105,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let auth = Arc::new(Auth::from_config(&config)?);
     let store = open_store(&config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && auth.strategy() == "noauth" {
         // DECISIONS D8: identity headers are trusted; only loopback or a trusted proxy may send them.
         tracing::warn!(listen = %addr, "noauth mode on a non-loopback address: anyone who can reach it can act as any project");
     }
@@ -115,13 +117,15 @@ pub async fn serve(
         database = %database_label(&config),
         backend = store.backend().name(),
         profile = config.profile.name,
-        "vpnaas listening on http://{addr} with data in {} ({}), profile {}",
+        auth = auth.strategy(),
+        "vpnaas listening on http://{addr} with data in {} ({}), profile {}, auth {}",
         database_label(&config),
         store.backend().name(),
-        config.profile.name
+        config.profile.name,
+        auth.strategy()
     );
     let service = Service::new(store.clone(), config.profile).with_ha_hold_down(config.ha_hold_down_secs);
-    let state = AppState { service, config: Arc::new(config) };
+    let state = AppState { service, config: Arc::new(config), auth };
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     // Every replica sweeps; the update is idempotent.

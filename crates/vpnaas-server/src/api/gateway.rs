@@ -1,4 +1,4 @@
-//! `/v2.0/gateway/routers/{id}/...`: the internal API gateway agents use (ADR 0003), behind the agent credential.
+//! `/v2.0/gateway/routers/{id}/...`: the internal API gateway agents use (ADR 0003), behind the agent credential or the `gateway_agent` rule.
 
 use std::time::{Duration, Instant};
 
@@ -14,23 +14,36 @@ use vpnaas_core::desired::{AgentConfig, AgentHello, StatusReport};
 use vpnaas_core::Fault;
 
 use super::{AppState, RawBody};
+use crate::auth::Caller;
 use crate::error::{Error, Result};
 
-/// A request that presented the agent credential. Project credentials never open this API.
+/// A request from a gateway agent: it presented the configured agent credential
+/// (`Authorization: Bearer ...`), or a token of the configured mode (Keystone, static, or
+/// noauth) whose holder the `gateway_agent` rule allows (the `service` role by default).
+/// A project's member never opens this API.
 pub struct Agent;
 
 impl FromRequestParts<AppState> for Agent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let offered =
+        let bearer =
             parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        match (&state.config.agent_token, offered) {
-            (Some(token), Some(offered)) if token.matches(offered.trim()) => Ok(Agent),
-            _ => Err(Fault::NotAuthenticated.into()),
+        if let (Some(token), Some(offered)) = (&state.config.agent_token, bearer) {
+            if token.matches(offered.trim()) {
+                return Ok(Agent);
+            }
         }
+        if parts.headers.contains_key("x-auth-token") || parts.headers.contains_key("x-project-id") {
+            let caller = Caller::from_request_parts(parts, state).await?;
+            caller.authorize(GATEWAY_RULE, caller.project_id())?;
+            return Ok(Agent);
+        }
+        Err(Fault::NotAuthenticated.into())
     }
 }
+
+const GATEWAY_RULE: &str = "gateway_agent";
 
 fn router_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| Fault::RouterNotFound(id.to_owned()).into())

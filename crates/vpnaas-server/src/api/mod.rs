@@ -41,6 +41,7 @@ pub const MAX_BODY: usize = 114_688;
 pub struct AppState {
     pub service: Service,
     pub config: Arc<Config>,
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// A resource served under a collection URL: its wire names, attribute map and view, and

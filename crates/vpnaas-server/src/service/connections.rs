@@ -8,7 +8,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules::{self, LocalSide, Mode};
 use vpnaas_core::{ha, Fault};
 
-use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Service};
+use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Lookup, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -16,7 +16,7 @@ use crate::store::{self, ListQuery, Table};
 
 impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
-        let project = owner(caller, &draft.owner)?;
+        let project = owner::<SiteConnection>(caller, &draft.owner)?;
         let mut w = self.store.begin_write().await?;
         let new = draft.spec;
         // DECISIONS D2: a missing service is a 404, not the reference's 500.
@@ -39,7 +39,7 @@ impl Service {
     /// (reference §2.3, update). Accepted in any status (DECISIONS D4).
     pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
         let mut w = self.store.begin_write().await?;
-        let mut item: SiteConnection = fetch_for_change(&mut w, caller, id).await?;
+        let mut item: SiteConnection = fetch_for_change(&mut w, caller, id, SiteConnection::RULES.update).await?;
         let before = item.spec.clone();
         patch.apply(&mut item);
         let service: VpnService = lock(&mut w, caller, &item.spec.vpnservice_id.to_string()).await?;
@@ -56,7 +56,7 @@ impl Service {
 
     pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item: SiteConnection = fetch_for_change(&mut w, caller, id).await?;
+        let item: SiteConnection = fetch_for_change(&mut w, caller, id, SiteConnection::RULES.delete).await?;
         store::delete::<SiteConnection>(w.conn(), item.meta.id).await?;
         // The partner of a deleted member is alone now, and active.
         settle_pair(w.conn(), &item.spec).await?;

@@ -1,11 +1,11 @@
-//! The router and subnet inventory (DECISIONS D5): admins shape it; VPN objects that use it pin it (409).
+//! The router and subnet inventory (DECISIONS D5): admins shape it (policy rules `create_router`, ...); VPN objects that use it pin it (409).
 
 use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch};
 use vpnaas_core::Fault;
 
-use super::{fetch_for_change, referrers, stored, Service};
-use crate::auth::Caller;
+use super::{fetch_for_change, referrers, stored, Lookup, Service};
+use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
@@ -17,26 +17,15 @@ pub struct RouterInterface {
     pub subnet_id: Uuid,
 }
 
-/// Inventory writes are for admins; checked after the lookup, so another project's object stays a 404.
-fn admin_only(caller: &Caller, rule: &'static str) -> Result<()> {
-    if caller.is_admin {
-        Ok(())
-    } else {
-        Err(Fault::PolicyNotAuthorized(rule).into())
-    }
-}
-
 impl Service {
     pub async fn create_router(&self, caller: &Caller, draft: Draft<RouterSpec>) -> Result<Router> {
-        admin_only(caller, "create_router")?;
         self.insert(stored(caller, draft)?).await
     }
 
     /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
     pub async fn update_router(&self, caller: &Caller, id: &str, patch: RouterPatch) -> Result<Router> {
         let mut w = self.store.begin_write().await?;
-        let mut item: Router = fetch_for_change(&mut w, caller, id).await?;
-        admin_only(caller, "update_router")?;
+        let mut item: Router = fetch_for_change(&mut w, caller, id, Router::RULES.update).await?;
         if let Some(gateway) = &patch.gateway {
             if *gateway != item.spec.gateway {
                 let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
@@ -62,8 +51,7 @@ impl Service {
 
     pub async fn delete_router(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item: Router = fetch_for_change(&mut w, caller, id).await?;
-        admin_only(caller, "delete_router")?;
+        let item: Router = fetch_for_change(&mut w, caller, id, Router::RULES.delete).await?;
         let router = item.meta.id.to_string();
         let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
         if !services.is_empty() {
@@ -80,8 +68,7 @@ impl Service {
 
     pub async fn add_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
-        let router: Router = fetch_for_change(&mut w, caller, id).await?;
-        admin_only(caller, "add_router_interface")?;
+        let router: Router = fetch_for_change(&mut w, caller, id, "add_router_interface").await?;
         let mut subnet: Subnet = super::lock(&mut w, caller, &subnet_id.to_string()).await?;
         if let Some(attached) = subnet.spec.router_id {
             return Err(
@@ -98,8 +85,7 @@ impl Service {
     /// Reference §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
     pub async fn remove_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
-        let router: Router = fetch_for_change(&mut w, caller, id).await?;
-        admin_only(caller, "remove_router_interface")?;
+        let router: Router = fetch_for_change(&mut w, caller, id, "remove_router_interface").await?;
         let subnet = store::get::<Subnet>(w.conn(), subnet_id).await?;
         let Some(mut subnet) = subnet.filter(|s| s.spec.router_id == Some(router.meta.id)) else {
             return Err(Fault::RouterInterfaceNotFoundForSubnet {
@@ -145,9 +131,13 @@ impl Service {
             values.push(router.into());
             condition.push_str(&format!(" AND router_id = ${}", values.len()));
         }
-        if !caller.is_admin {
-            values.push(caller.project_id.clone().into());
-            condition.push_str(&format!(" AND project_id = ${}", values.len()));
+        match caller.reach(Router::RULES.get) {
+            Reach::All => {}
+            Reach::Own => {
+                values.push(caller.project_id().into());
+                condition.push_str(&format!(" AND project_id = ${}", values.len()));
+            }
+            Reach::None => return Ok(Vec::new()),
         }
         let mut tx = self.store.begin_read().await?;
         let subnets = store::select::<Subnet>(&mut tx, &condition, &values).await?;
@@ -156,18 +146,16 @@ impl Service {
     }
 
     pub async fn create_subnet(&self, caller: &Caller, draft: Draft<SubnetSpec>) -> Result<Subnet> {
-        admin_only(caller, "create_subnet")?;
         self.insert(stored(caller, draft)?).await
     }
 
     pub async fn update_subnet(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<Subnet> {
-        self.update_texts(caller, id, patch, Some("update_subnet")).await
+        self.update_texts(caller, id, patch).await
     }
 
     pub async fn delete_subnet(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item: Subnet = fetch_for_change(&mut w, caller, id).await?;
-        admin_only(caller, "delete_subnet")?;
+        let item: Subnet = fetch_for_change(&mut w, caller, id, Subnet::RULES.delete).await?;
         let subnet = item.meta.id.to_string();
         if let Some(router) = item.spec.router_id {
             let reason = format!("it is attached to router {router}; remove the router interface first");

@@ -12,7 +12,7 @@ use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
 use vpnaas_core::Fault;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store::{self, ListQuery, Store, Table, WriteTx};
@@ -28,16 +28,31 @@ pub struct Service {
     ha_hold_down: i64,
 }
 
+/// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
+pub struct Rules {
+    pub create: &'static str,
+    pub get: &'static str,
+    pub update: &'static str,
+    pub delete: &'static str,
+}
+
 /// A stored type the caller refers to by id, with the 404 its absence gives.
 pub trait Lookup: Table {
+    const RULES: Rules;
     fn not_found(id: &str) -> Fault;
     fn meta(&self) -> &Meta;
     fn meta_mut(&mut self) -> &mut Meta;
 }
 
 macro_rules! lookup {
-    ($t:ty, $nf:path) => {
+    ($t:ty, $nf:path, $name:literal) => {
         impl Lookup for $t {
+            const RULES: Rules = Rules {
+                create: concat!("create_", $name),
+                get: concat!("get_", $name),
+                update: concat!("update_", $name),
+                delete: concat!("delete_", $name),
+            };
             fn not_found(id: &str) -> Fault {
                 $nf(id.to_owned())
             }
@@ -51,13 +66,19 @@ macro_rules! lookup {
     };
 }
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
-lookup!(IkePolicy, Fault::IkePolicyNotFound);
-lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound);
-lookup!(VpnService, Fault::VpnServiceNotFound);
-lookup!(EndpointGroup, Fault::EndpointGroupNotFound);
-lookup!(SiteConnection, Fault::SiteConnectionNotFound);
-lookup!(Router, Fault::RouterNotFound);
-lookup!(Subnet, Fault::SubnetNotFound);
+lookup!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
+lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
+lookup!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
+lookup!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
+lookup!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection");
+lookup!(Router, Fault::RouterNotFound, "router");
+lookup!(Subnet, Fault::SubnetNotFound, "subnet");
+
+/// Whether the caller may see `item` (the `get_*` rule); another project's object it may
+/// not see is a 404, never a 403.
+fn visible<T: Lookup>(caller: &Caller, item: &T) -> bool {
+    caller.may(T::RULES.get, &item.meta().project_id)
+}
 
 /// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
 /// another project's row are all the same 404 (clients resolve names this way).
@@ -66,16 +87,23 @@ pub(crate) async fn fetch<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, 
         return Err(T::not_found(id).into());
     };
     match store::get::<T>(conn, uuid).await? {
-        Some(item) if caller.sees(&item.meta().project_id) => Ok(item),
+        Some(item) if visible(caller, &item) => Ok(item),
         _ => Err(T::not_found(id).into()),
     }
 }
 
 /// Loads `T` to change or delete it: locked until commit (so concurrent writers of one
-/// object are serialised, and nothing can refer to it meanwhile), and checked against the
-/// caller's `If-Match: revision_number=N`.
-pub(crate) async fn fetch_for_change<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
+/// object are serialised, and nothing can refer to it meanwhile), allowed by `rule` (a 403
+/// when the caller can see it but not change it), and checked against the caller's
+/// `If-Match: revision_number=N`.
+pub(crate) async fn fetch_for_change<T: Lookup>(
+    w: &mut WriteTx,
+    caller: &Caller,
+    id: &str,
+    rule: &'static str,
+) -> Result<T> {
     let item = lock::<T>(w, caller, id).await?;
+    caller.authorize(rule, &item.meta().project_id)?;
     if let Some(expected) = caller.if_match {
         let current = item.meta().revision_number;
         if current != expected {
@@ -91,14 +119,14 @@ pub(crate) async fn lock<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) 
         return Err(T::not_found(id).into());
     };
     match store::get_locked::<T>(w, uuid).await? {
-        Some(item) if caller.sees(&item.meta().project_id) => Ok(item),
+        Some(item) if visible(caller, &item) => Ok(item),
         _ => Err(T::not_found(id).into()),
     }
 }
 
 /// Loads `T` if it exists and the caller may see it.
 pub(crate) async fn find<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: Uuid) -> Result<Option<T>> {
-    Ok(store::get::<T>(conn, id).await?.filter(|item| caller.sees(&item.meta().project_id)))
+    Ok(store::get::<T>(conn, id).await?.filter(|item| visible(caller, item)))
 }
 
 /// The same as [`fetch`] for an id that is already a UUID.
@@ -106,12 +134,18 @@ pub(crate) async fn fetch_id<T: Lookup>(conn: &mut AnyConnection, caller: &Calle
     fetch::<T>(conn, caller, &id.to_string()).await
 }
 
-/// The project a new resource belongs to (reference §1.4): the caller's own, or any for an admin.
-pub(crate) fn owner(caller: &Caller, owner: &Owner) -> Result<String> {
-    match &owner.0 {
-        None => Ok(caller.project_id.clone()),
-        Some(p) if *p == caller.project_id || caller.is_admin => Ok(p.clone()),
-        Some(_) => Err(Fault::ProjectNotAllowed.into()),
+/// The project a new `T` belongs to (reference §1.4), the caller's own unless it names
+/// another, and whether the `create_*` rule allows the caller to create it there: one who
+/// may create in its own project but names another gets reference §1.4's 400, any other
+/// refusal is a 403.
+pub(crate) fn owner<T: Lookup>(caller: &Caller, owner: &Owner) -> Result<String> {
+    let project = owner.0.clone().unwrap_or_else(|| caller.project_id().to_owned());
+    if caller.may(T::RULES.create, &project) {
+        Ok(project)
+    } else if project != caller.project_id() && caller.may(T::RULES.create, caller.project_id()) {
+        Err(Fault::ProjectNotAllowed.into())
+    } else {
+        Err(Fault::PolicyNotAuthorized(T::RULES.create).into())
     }
 }
 
@@ -120,8 +154,12 @@ pub(crate) fn new_meta(project_id: String, name: String, description: String) ->
 }
 
 /// A new stored object from a create request: its owner checked, a fresh id and times.
-pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>> {
-    Ok(Stored { meta: new_meta(owner(caller, &draft.owner)?, draft.name, draft.description), spec: draft.spec })
+pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>>
+where
+    Stored<S>: Lookup,
+{
+    let project = owner::<Stored<S>>(caller, &draft.owner)?;
+    Ok(Stored { meta: new_meta(project, draft.name, draft.description), spec: draft.spec })
 }
 
 impl Service {
@@ -140,10 +178,13 @@ impl Service {
         self.profile
     }
 
-    /// Lists what the caller may see: a non-admin only their project's rows.
-    pub async fn list<T: Table>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
-        if !caller.is_admin {
-            q.project = Some(caller.project_id.clone());
+    /// Lists what the caller may see: as far as the `get_*` rule reaches (every project,
+    /// the caller's own, or nothing).
+    pub async fn list<T: Lookup>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
+        match caller.reach(T::RULES.get) {
+            Reach::All => {}
+            Reach::Own => q.project = Some(caller.project_id().to_owned()),
+            Reach::None => return Ok(Vec::new()),
         }
         let mut tx = self.store.begin_read().await?;
         let items = store::list::<T>(&mut tx, &q).await?;
@@ -166,21 +207,10 @@ impl Service {
         Ok(item)
     }
 
-    /// Changes only the name and description of an object; `rule` names an admin-only policy.
-    async fn update_texts<T: Lookup>(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: TextPatch,
-        admin_rule: Option<&'static str>,
-    ) -> Result<T> {
+    /// Changes only the name and description of an object.
+    async fn update_texts<T: Lookup>(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
-        let mut item: T = fetch_for_change(&mut w, caller, id).await?;
-        if let Some(rule) = admin_rule {
-            if !caller.is_admin {
-                return Err(Fault::PolicyNotAuthorized(rule).into());
-            }
-        }
+        let mut item: T = fetch_for_change(&mut w, caller, id, T::RULES.update).await?;
         patch.apply(item.meta_mut());
         item.meta_mut().touch(now_micros());
         store::update(w.conn(), &item).await?;
@@ -198,7 +228,7 @@ impl Service {
         in_use: fn(String) -> Fault,
     ) -> Result<()> {
         let mut w = self.store.begin_write().await?;
-        let item = fetch_for_change::<T>(&mut w, caller, id).await?;
+        let item = fetch_for_change::<T>(&mut w, caller, id, T::RULES.delete).await?;
         for (table, column) in referrer_columns {
             if !referrers(w.conn(), table, column, item.id()).await?.is_empty() {
                 return Err(in_use(item.id().to_string()).into());

@@ -79,7 +79,7 @@ impl Service {
     /// what a gateway negotiates with may not (409, as the reference answers every update).
     async fn update_policy<T: Policy>(&self, caller: &Caller, id: &str, patch: T::Patch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
-        let mut item: T = fetch_for_change(&mut w, caller, id).await?;
+        let mut item: T = fetch_for_change(&mut w, caller, id, T::RULES.update).await?;
         if T::touches_crypto(&patch) && !referrers(w.conn(), CONNECTIONS, T::COLUMN, item.id()).await?.is_empty() {
             return Err(T::in_use(item.id().to_string()).into());
         }

@@ -8,7 +8,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules;
 use vpnaas_core::Fault;
 
-use super::{fetch_for_change, find, lock, new_meta, owner, Service};
+use super::{fetch_for_change, find, lock, new_meta, owner, Lookup, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -18,7 +18,7 @@ impl Service {
     /// Reference `validate_vpnservice`: the router exists and has a gateway; a legacy-mode
     /// subnet is attached to it. The gateway's addresses are copied as the driver does.
     pub async fn create_vpnservice(&self, caller: &Caller, draft: Draft<NewService>) -> Result<VpnService> {
-        let project = owner(caller, &draft.owner)?;
+        let project = owner::<VpnService>(caller, &draft.owner)?;
         let new = draft.spec;
         let mut w = self.store.begin_write().await?;
         // Locked: the router's gateway cannot change while a service is created on it.
@@ -57,7 +57,7 @@ impl Service {
     /// DECISIONS D4: accepted in any status.
     pub async fn update_vpnservice(&self, caller: &Caller, id: &str, patch: ServicePatch) -> Result<VpnService> {
         let mut w = self.store.begin_write().await?;
-        let mut item: VpnService = fetch_for_change(&mut w, caller, id).await?;
+        let mut item: VpnService = fetch_for_change(&mut w, caller, id, VpnService::RULES.update).await?;
         patch.apply(&mut item);
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
@@ -82,7 +82,7 @@ impl Service {
         caller: &Caller,
         draft: Draft<(EndpointType, Vec<String>)>,
     ) -> Result<EndpointGroup> {
-        let project = owner(caller, &draft.owner)?;
+        let project = owner::<EndpointGroup>(caller, &draft.owner)?;
         let (endpoint_type, raw) = draft.spec;
         let endpoints = rules::parse_endpoints(endpoint_type, &raw)?;
         let meta = new_meta(project, draft.name, draft.description);
@@ -106,7 +106,7 @@ impl Service {
     }
 
     pub async fn update_endpoint_group(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<EndpointGroup> {
-        self.update_texts(caller, id, patch, None).await
+        self.update_texts(caller, id, patch).await
     }
 
     /// DECISIONS D2: an endpoint group in use is a 409, like every other in-use error.

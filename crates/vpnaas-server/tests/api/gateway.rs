@@ -40,11 +40,17 @@ async fn report(app: &App, router: &str, id: &str, revision: i64, status: &str) 
 }
 
 #[tokio::test]
-async fn only_the_agent_credential_opens_the_gateway_api() {
+async fn only_the_agent_credential_or_the_service_role_opens_the_gateway_api() {
     let app = gateway_app(10).await;
     let topo = app.topology(P1).await;
     let path = format!("/v2.0/gateway/routers/{}/state", topo.router);
-    app.get(&path, ADMIN).await.refused(401, "NotAuthenticated", "");
+    // Project credentials, an admin's included, are refused by the `gateway_agent` rule.
+    app.get(&path, ADMIN).await.refused(403, "PolicyNotAuthorized", "rule:gateway_agent");
+    app.get(&path, P1).await.refused(403, "PolicyNotAuthorized", "rule:gateway_agent");
+    app.send(app.raw(Method::GET, &path)).await.refused(401, "NotAuthenticated", "");
+    // A holder of the `service` role is an agent (here by noauth's headers).
+    let service = app.raw(Method::GET, &path).header("X-Project-Id", "services").header("X-Roles", "service");
+    app.send(service).await.ok(200);
     let wrong = app.raw(Method::GET, &path).header("Authorization", "Bearer agent-secreT");
     app.send(wrong).await.refused(401, "NotAuthenticated", "");
     agent(&app, Method::GET, &path, None).await.ok(200);

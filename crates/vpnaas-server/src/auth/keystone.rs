@@ -1,0 +1,221 @@
+//! Keystone mode: `X-Auth-Token` validated the way keystonemiddleware does it, with
+//! `GET /v3/auth/tokens` carrying this service's own token and the caller's as
+//! `X-Subject-Token`. Validations are cached until the token expires or `cache_secs`
+//! pass, whichever is first; the service token is renewed before it expires. Keystone
+//! unreachable is a 503, a bad token a 401 with `WWW-Authenticate: Keystone uri="..."`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::policy::Credentials;
+use crate::config::{KeystoneSettings, Secret};
+use crate::error::Error;
+
+/// Cached validations kept at most; beyond it, expired ones go, then all.
+const CACHE_LIMIT: usize = 10_000;
+/// The service token is renewed when this much of its life (at most) is left.
+const RENEW_MARGIN: Duration = Duration::from_secs(300);
+
+pub struct Keystone {
+    http: reqwest::Client,
+    tokens_url: String,
+    challenge: String,
+    settings: KeystoneSettings,
+    service_token: tokio::sync::Mutex<Option<ServiceToken>>,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+struct ServiceToken {
+    token: Secret,
+    renew_at: Instant,
+}
+
+struct Cached {
+    creds: Credentials,
+    until: Instant,
+}
+
+/// What a validation answers.
+#[derive(Deserialize)]
+struct TokenBody {
+    token: TokenInfo,
+}
+
+#[derive(Deserialize)]
+struct TokenInfo {
+    expires_at: String,
+    #[serde(default)]
+    user: Option<Named>,
+    #[serde(default)]
+    project: Option<Named>,
+    #[serde(default)]
+    roles: Vec<Named>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn expiry(text: &str) -> Option<Duration> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    let left = at - OffsetDateTime::now_utc();
+    Duration::try_from(left).ok()
+}
+
+fn cache_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Keystone {
+    pub fn new(settings: &KeystoneSettings) -> Result<Keystone, String> {
+        let base = settings.url.as_deref().ok_or("auth_strategy = \"keystone\" needs keystone_url")?;
+        let base = base.trim_end_matches('/');
+        let base = base.strip_suffix("/v3").unwrap_or(base);
+        if settings.username.is_empty() || settings.password.0.is_empty() {
+            return Err("auth_strategy = \"keystone\" needs keystone_username and keystone_password".into());
+        }
+        let timeout = Duration::from_secs(settings.timeout_secs.max(1));
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Keystone {
+            http,
+            tokens_url: format!("{base}/v3/auth/tokens"),
+            challenge: format!("Keystone uri=\"{base}\""),
+            settings: settings.clone(),
+            service_token: tokio::sync::Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The 401 of a missing, bad or expired token.
+    pub fn refusal(&self) -> Error {
+        Error::TokenRefused(self.challenge.clone())
+    }
+
+    /// The caller a token stands for.
+    pub async fn validate(&self, token: &str) -> Result<Credentials, Error> {
+        let key = cache_key(token);
+        if let Some(creds) = self.cached(&key) {
+            return Ok(creds);
+        }
+        let mut renewed = false;
+        loop {
+            let service = self.service_token(renewed).await?;
+            let answer = self
+                .http
+                .get(format!("{}?nocatalog", self.tokens_url))
+                .header("X-Auth-Token", service.0.as_str())
+                .header("X-Subject-Token", token)
+                .send()
+                .await
+                .map_err(|e| unavailable("token validation", &e))?;
+            match answer.status().as_u16() {
+                200 => {
+                    let body: TokenBody =
+                        answer.json().await.map_err(|e| unavailable("token validation answer", &e))?;
+                    let (creds, left) = self.credentials(body.token)?;
+                    self.remember(key, creds.clone(), left);
+                    return Ok(creds);
+                }
+                // Keystone's answer for a token that is bad, tampered with, expired or revoked.
+                404 => return Err(self.refusal()),
+                // Our own token was refused (revoked, or Keystone's keys rotated): renew once.
+                401 if !renewed => renewed = true,
+                status => {
+                    tracing::error!(
+                        status,
+                        "Keystone refused to validate tokens for this service; check its service user and role"
+                    );
+                    return Err(Error::IdentityUnavailable);
+                }
+            }
+        }
+    }
+
+    fn credentials(&self, t: TokenInfo) -> Result<(Credentials, Duration), Error> {
+        let left = expiry(&t.expires_at).filter(|d| !d.is_zero()).ok_or_else(|| self.refusal())?;
+        // A token without a project (unscoped, domain or system scope) cannot own VPN resources.
+        let project = t.project.ok_or_else(|| self.refusal())?;
+        let roles = t.roles.into_iter().filter_map(|r| r.name);
+        Ok((Credentials::new(project.id, t.user.map(|u| u.id), roles), left))
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Credentials> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(key).filter(|c| c.until > Instant::now()).map(|c| c.creds.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], creds: Credentials, left: Duration) {
+        let until = Instant::now() + left.min(Duration::from_secs(self.settings.cache_secs));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            let now = Instant::now();
+            cache.retain(|_, c| c.until > now);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+        }
+        cache.insert(key, Cached { creds, until });
+    }
+
+    /// This service's own token: the one held, or a new one when it is near its end (or
+    /// `renew` says Keystone refused it).
+    async fn service_token(&self, renew: bool) -> Result<Secret, Error> {
+        let mut held = self.service_token.lock().await;
+        if let Some(t) = held.as_ref().filter(|t| !renew && t.renew_at > Instant::now()) {
+            return Ok(t.token.clone());
+        }
+        let s = &self.settings;
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": s.username, "domain": {"name": s.user_domain_name}, "password": s.password.0}}},
+            "scope": {"project": {"name": s.project_name, "domain": {"name": s.project_domain_name}}}
+        }});
+        let answer = self
+            .http
+            .post(format!("{}?nocatalog", self.tokens_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| unavailable("service login", &e))?;
+        if answer.status().as_u16() != 201 {
+            tracing::error!(
+                status = answer.status().as_u16(),
+                user = %s.username,
+                "Keystone refused this service's own login; check keystone_username, keystone_password and the project"
+            );
+            return Err(Error::IdentityUnavailable);
+        }
+        let token = answer
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| Secret(v.to_owned()))
+            .ok_or(Error::IdentityUnavailable)?;
+        let body: TokenBody = answer.json().await.map_err(|e| unavailable("service login answer", &e))?;
+        let life = expiry(&body.token.expires_at).ok_or(Error::IdentityUnavailable)?;
+        let renew_at = Instant::now() + life.saturating_sub(RENEW_MARGIN.min(life / 2));
+        tracing::debug!(valid_for_secs = life.as_secs(), "service token obtained from Keystone");
+        *held = Some(ServiceToken { token: token.clone(), renew_at });
+        Ok(token)
+    }
+}
+
+/// Keystone could not be asked: logged (without any token), answered 503.
+fn unavailable(what: &str, e: &reqwest::Error) -> Error {
+    // reqwest's errors name the URL, never headers.
+    tracing::warn!(error = %e, "Keystone unavailable during {what}");
+    Error::IdentityUnavailable
+}

@@ -1,0 +1,174 @@
+//! Who is calling and what they may do: one of three authentication modes turns a request
+//! into `Credentials`, and the policy rules (`policy.rs`) decide on them.
+//!
+//! - `noauth` (the default, DECISIONS D8): Neutron's identity headers, a noauth token map or
+//!   a default project. For loopback and trusted proxies only.
+//! - `static`: a file of tokens with their project and roles (`static_tokens.rs`).
+//! - `keystone`: `X-Auth-Token` validated by Keystone (`keystone.rs`); identity headers a
+//!   client sends are ignored.
+
+pub mod keystone;
+pub mod policy;
+pub mod static_tokens;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use vpnaas_core::Fault;
+
+use crate::api::AppState;
+use crate::config::{AuthStrategy, Config};
+use crate::error::{Error, Result};
+use keystone::Keystone;
+pub use policy::{Credentials, Policy, Reach, Target};
+use static_tokens::StaticTokens;
+
+/// The authentication mode in force and the policy rules.
+pub struct Auth {
+    mode: Mode,
+    pub policy: Arc<Policy>,
+}
+
+enum Mode {
+    Noauth,
+    Static(StaticTokens),
+    Keystone(Box<Keystone>),
+}
+
+impl Auth {
+    /// Builds the configured mode (reading the token and policy files once, so a mistake in
+    /// them stops the server at startup).
+    pub fn from_config(config: &Config) -> std::result::Result<Auth, String> {
+        let policy = match &config.policy_file {
+            Some(path) => Policy::from_file(path)?,
+            None => Policy::defaults(),
+        };
+        let mode = match config.auth_strategy {
+            AuthStrategy::Noauth => Mode::Noauth,
+            AuthStrategy::Static => {
+                let path = config
+                    .static_tokens_file
+                    .as_ref()
+                    .ok_or("auth_strategy = \"static\" needs static_tokens_file (VPNAAS_STATIC_TOKENS_FILE)")?;
+                Mode::Static(StaticTokens::open(path)?)
+            }
+            AuthStrategy::Keystone => Mode::Keystone(Box::new(Keystone::new(&config.keystone)?)),
+        };
+        Ok(Auth { mode, policy: Arc::new(policy) })
+    }
+
+    pub fn strategy(&self) -> &'static str {
+        match self.mode {
+            Mode::Noauth => "noauth",
+            Mode::Static(_) => "static",
+            Mode::Keystone(_) => "keystone",
+        }
+    }
+
+    /// The credentials a request carries in the configured mode.
+    pub async fn identify(&self, parts: &Parts, config: &Config) -> Result<Credentials> {
+        match &self.mode {
+            Mode::Noauth => noauth(parts, config),
+            Mode::Static(tokens) => {
+                let token = header(parts, "x-auth-token").ok_or(Fault::NotAuthenticated)?;
+                tokens.lookup(token).ok_or_else(|| Fault::NotAuthenticated.into())
+            }
+            Mode::Keystone(keystone) => {
+                let Some(token) = header(parts, "x-auth-token") else {
+                    return Err(keystone.refusal());
+                };
+                keystone.validate(token).await
+            }
+        }
+    }
+}
+
+/// The authenticated caller of a request, with the rules that decide for it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub creds: Credentials,
+    policy: Arc<Policy>,
+    /// Whether `context_is_admin` holds: admins see the fields only admins see.
+    pub is_admin: bool,
+    /// `If-Match: revision_number=N` (Neutron's convention): the revision a write expects.
+    pub if_match: Option<i64>,
+}
+
+impl Caller {
+    pub fn new(creds: Credentials, policy: Arc<Policy>, if_match: Option<i64>) -> Caller {
+        let is_admin = policy.allows("context_is_admin", &creds, Target { project_id: &creds.project_id });
+        Caller { creds, policy, is_admin, if_match }
+    }
+
+    pub fn project_id(&self) -> &str {
+        &self.creds.project_id
+    }
+
+    /// Whether `rule` allows the caller on an object of `project_id`.
+    pub fn may(&self, rule: &str, project_id: &str) -> bool {
+        self.policy.allows(rule, &self.creds, Target { project_id })
+    }
+
+    /// `may`, as the 403 of a refusal.
+    pub fn authorize(&self, rule: &'static str, project_id: &str) -> Result<()> {
+        if self.may(rule, project_id) {
+            Ok(())
+        } else {
+            Err(Fault::PolicyNotAuthorized(rule).into())
+        }
+    }
+
+    /// How far the `get_*` rule `rule` lets the caller read, for lists.
+    pub fn reach(&self, rule: &str) -> Reach {
+        self.policy.reach(rule, &self.creds)
+    }
+}
+
+pub(crate) fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `revision_number=N`, the only precondition Neutron understands; other tags are ignored.
+fn revision_constraint(value: &str) -> Option<i64> {
+    value.trim().strip_prefix("revision_number=")?.trim().parse().ok()
+}
+
+fn split_roles(roles: &str) -> impl Iterator<Item = String> + '_ {
+    roles.split(',').map(|r| r.trim().to_owned())
+}
+
+/// noauth: Neutron's headers first, then a configured token, then the default project. A
+/// caller that names no roles is a member of the project it names.
+fn noauth(parts: &Parts, config: &Config) -> Result<Credentials> {
+    let user = header(parts, "x-user-id").map(str::to_owned);
+    let with_default_role = |roles: Vec<String>| {
+        if roles.iter().all(|r| r.is_empty()) {
+            vec!["member".to_owned()]
+        } else {
+            roles
+        }
+    };
+    if let Some(project) = header(parts, "x-project-id").or_else(|| header(parts, "x-tenant-id")) {
+        let roles = with_default_role(split_roles(header(parts, "x-roles").unwrap_or("")).collect());
+        return Ok(Credentials::new(project, user, roles).with_implied_roles());
+    }
+    if let Some(who) = header(parts, "x-auth-token").and_then(|t| config.noauth_tokens.get(t)) {
+        let roles = with_default_role(who.roles.clone());
+        return Ok(Credentials::new(who.project.clone(), user, roles).with_implied_roles());
+    }
+    match &config.noauth_default_project {
+        Some(project) => Ok(Credentials::new(project.clone(), user, ["member".to_owned()]).with_implied_roles()),
+        None => Err(Fault::NotAuthenticated.into()),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let if_match = header(parts, "if-match").and_then(revision_constraint);
+        let creds = state.auth.identify(parts, &state.config).await?;
+        Ok(Caller::new(creds, state.auth.policy.clone(), if_match))
+    }
+}
