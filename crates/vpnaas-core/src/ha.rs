@@ -72,7 +72,7 @@ mod tests {
     use super::*;
     use crate::algorithms::{DpdAction, Initiator};
     use crate::resources::{Meta, Stored};
-    use crate::values::{Dpd, PeerAddress, Psk};
+    use crate::values::{Dpd, PeerAddress, Psk, StoredPsk};
 
     fn conn(created_at: i64, peer: &str, groups: (Uuid, Uuid), service: Uuid) -> SiteConnection {
         let mut meta = Meta::new("p".into(), String::new(), String::new(), created_at);
@@ -88,7 +88,7 @@ mod tests {
                 peer_ep_group_id: Some(groups.1),
                 mtu: 1500,
                 initiator: Initiator::BiDirectional,
-                psk: Psk::parse("secret").unwrap(),
+                psk: StoredPsk::Clear(Psk::parse("secret").unwrap()),
                 dpd: Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 },
                 admin_state_up: true,
                 status: Status::PendingCreate,

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use uuid::Uuid;
 
 use crate::algorithms::*;
-use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk};
+use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredPsk};
 
 /// What every resource has: identity, owner, the two free texts and the bookkeeping of DECISIONS D6.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +285,7 @@ pub struct ConnectionSpec {
     pub peer_ep_group_id: Option<Uuid>,
     pub mtu: i64,
     pub initiator: Initiator,
-    pub psk: Psk,
+    pub psk: StoredPsk,
     pub dpd: Dpd,
     pub admin_state_up: bool,
     pub status: Status,
@@ -343,7 +343,7 @@ impl NewConnection {
             peer_ep_group_id: self.peer_ep_group_id,
             mtu: self.mtu,
             initiator: self.initiator,
-            psk: self.psk,
+            psk: StoredPsk::Clear(self.psk),
             dpd,
             admin_state_up: self.admin_state_up,
             status: Status::PendingCreate,
@@ -393,7 +393,7 @@ impl ConnectionPatch {
         set(&mut s.mtu, self.mtu);
         set(&mut s.initiator, self.initiator);
         if let Some(p) = &self.psk {
-            s.psk = p.clone();
+            s.psk = StoredPsk::Clear(p.clone());
         }
         if let Some(d) = &self.dpd {
             d.apply(&mut s.dpd);

@@ -188,6 +188,35 @@ impl fmt::Debug for Psk {
     }
 }
 
+/// A connection's pre-shared key as the service holds it: in clear while a request works
+/// with it, sealed (an opaque text made by the server's key ring) as the database holds
+/// it. Rows are read sealed and written sealed; only answers to the owner and a gateway's
+/// desired state open it. Neither form ever prints.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredPsk {
+    Clear(Psk),
+    Sealed(String),
+}
+
+impl StoredPsk {
+    /// The key, if it is open.
+    pub fn clear(&self) -> Option<&Psk> {
+        match self {
+            StoredPsk::Clear(p) => Some(p),
+            StoredPsk::Sealed(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for StoredPsk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoredPsk::Clear(_) => "StoredPsk::Clear(***)",
+            StoredPsk::Sealed(_) => "StoredPsk::Sealed(***)",
+        })
+    }
+}
+
 /// A security association lifetime. The API accepts seconds only, at least 60.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lifetime {

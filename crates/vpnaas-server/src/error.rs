@@ -38,6 +38,19 @@ impl From<sqlx::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// For logs and command-line errors; a response never shows more than its envelope.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Fault(fault) => write!(f, "{fault}"),
+            Error::Store(e) => write!(f, "{e}"),
+            Error::TokenRefused(_) => f.write_str("token refused"),
+            Error::IdentityUnavailable => f.write_str("Keystone unavailable"),
+            Error::Secret(cause) => f.write_str(cause),
+        }
+    }
+}
+
 fn status(class: Class) -> StatusCode {
     match class {
         Class::BadRequest => StatusCode::BAD_REQUEST,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod secrets;
 pub mod service;
 pub mod store;
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::api::AppState;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::secrets::KeyRing;
 use crate::service::Service;
 use crate::store::{PoolSettings, Store};
 
@@ -48,6 +50,35 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
+/// The key ring that seals pre-shared keys: the configured key file, or `<data_dir>/psk.key`.
+/// With SQLite a missing file is created (one process owns the database); PostgreSQL
+/// replicas must share one file, made beforehand with `vpnaas rotate-key`.
+pub fn open_keys(config: &Config) -> Result<KeyRing, String> {
+    let path = config.key_file();
+    let postgres = config.database_url.as_ref().is_some_and(|u| u.is_postgres());
+    if postgres && !path.exists() {
+        return Err(format!(
+            "the key file {} does not exist; with PostgreSQL every replica needs the same one: create it with \
+             `vpnaas rotate-key` and give its path as psk_key_file (VPNAAS_PSK_KEY_FILE)",
+            path.display()
+        ));
+    }
+    KeyRing::open(&path, !postgres)
+}
+
+/// `vpnaas rotate-key`: adds a new key to the key file (creating the file if needed) and
+/// re-seals every stored pre-shared key with it. Running servers learn the new key from
+/// the file. Returns the new key's id and how many keys were re-sealed.
+pub async fn rotate_key(config: &Config) -> Result<(String, usize), String> {
+    let path = config.key_file();
+    let id = secrets::add_key(&path)?;
+    let keys = KeyRing::open(&path, false)?;
+    let store = open_store(config).await?;
+    let resealed = secrets::reseal(&store, &keys).await;
+    store.close().await;
+    Ok((id, resealed?))
+}
+
 /// Copies every row of a SQLite database into the configured (empty) database, such as a
 /// new PostgreSQL one, in one transaction; returns how many rows were copied.
 pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, String> {
@@ -58,6 +89,9 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     let source = Store::open_sqlite(from, PoolSettings::default()).await.map_err(|e| e.to_string())?;
     source.migrate().await.map_err(|e| format!("cannot bring {} up to date: {e}", from.display()))?;
     let target = open_store(config).await?;
+    // Rows move sealed as they are: the target needs the source's key file (psk_key_file).
+    let keys = open_keys(config)?;
+    secrets::reseal(&source, &keys).await?;
     let mut read = source.begin_read().await.map_err(|e| e.to_string())?;
     let mut w = target.begin_write().await.map_err(|e| e.to_string())?;
     let mut copied = 0;
@@ -106,7 +140,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let auth = Arc::new(Auth::from_config(&config)?);
+    let keys = Arc::new(open_keys(&config)?);
     let store = open_store(&config).await?;
+    // Rows from before keys were sealed are sealed now (and any under an older key).
+    let resealed = secrets::reseal(&store, &keys).await?;
+    if resealed > 0 {
+        tracing::info!(resealed, key = %keys.current(), "pre-shared keys sealed with the current key");
+    }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if !addr.ip().is_loopback() && auth.strategy() == "noauth" {
         // DECISIONS D8: identity headers are trusted; only loopback or a trusted proxy may send them.
@@ -124,7 +164,7 @@ pub async fn serve(
         config.profile.name,
         auth.strategy()
     );
-    let service = Service::new(store.clone(), config.profile).with_ha_hold_down(config.ha_hold_down_secs);
+    let service = Service::new(store.clone(), config.profile, keys).with_ha_hold_down(config.ha_hold_down_secs);
     let state = AppState { service, config: Arc::new(config), auth };
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);

@@ -1,4 +1,5 @@
-//! The `vpnaas` command: `serve` runs the API, `migrate` brings the database schema up to date.
+//! The `vpnaas` command: `serve` runs the API, `migrate` brings the database schema up to
+//! date, `rotate-key` re-seals pre-shared keys under a new key, `agent` runs a gateway agent.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,18 +7,23 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use vpnaas_server::config::{Config, Flags};
 
-const USAGE: &str = "usage: vpnaas <serve|migrate> [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]
+const USAGE: &str = "usage: vpnaas <serve|migrate|rotate-key> [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]
                                   [--from-sqlite FILE]
        vpnaas agent --router ID --server URL --vici unix:///PATH [--host NAME]
 
   serve     serve the VPNaaS v2.0 API (default 127.0.0.1:9696, data in ./vpnaas-data)
   migrate   create or upgrade the database, then exit; with --from-sqlite FILE, also copy
             every row of that SQLite database into the configured (empty) one
+  rotate-key  add a new key to the key file (psk_key_file, default DATA_DIR/psk.key; created
+            if missing) and re-seal every stored pre-shared key with it
   agent     run the gateway agent of one router: converge its charon (VICI socket) on the
             server's desired state and report status; the credential is VPNAAS_AGENT_TOKEN
 
-Settings also come from a TOML file (--config or VPNAAS_CONFIG) and from
-VPNAAS_LISTEN, VPNAAS_DATA_DIR, VPNAAS_NOAUTH_DEFAULT_PROJECT and VPNAAS_LOG.";
+Settings also come from a TOML file (--config or VPNAAS_CONFIG) and from VPNAAS_* variables:
+VPNAAS_LISTEN, VPNAAS_DATA_DIR, VPNAAS_DATABASE_URL, VPNAAS_LOG, VPNAAS_AUTH_STRATEGY
+(noauth|static|keystone), VPNAAS_KEYSTONE_URL, VPNAAS_KEYSTONE_USERNAME,
+VPNAAS_KEYSTONE_PASSWORD, VPNAAS_STATIC_TOKENS_FILE, VPNAAS_POLICY_FILE, VPNAAS_PSK_KEY_FILE,
+... (see the README).";
 
 fn parse_flags(args: &[String]) -> Result<Flags, String> {
     let mut flags = Flags::default();
@@ -118,6 +124,12 @@ fn main() -> ExitCode {
                     let rows = vpnaas_server::copy_from_sqlite(&config, from).await?;
                     tracing::info!(rows, from = %from.display(), to = %vpnaas_server::database_label(&config), "copied");
                 }
+                Ok(())
+            }
+            "rotate-key" => {
+                let (key, resealed) = vpnaas_server::rotate_key(&config).await?;
+                tracing::info!(key = %key, resealed, file = %config.key_file().display(), "new key in force");
+                println!("key {key} added to {}; {resealed} pre-shared keys re-sealed", config.key_file().display());
                 Ok(())
             }
             "help" | "--help" | "-h" => {

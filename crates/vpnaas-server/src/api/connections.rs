@@ -59,7 +59,8 @@ impl Resource for SiteConnection {
         m.insert("initiator".into(), s.initiator.as_str().into());
         m.insert("auth_mode".into(), "psk".into());
         // The specification documents return the PSK to its owner (DECISIONS D7).
-        m.insert("psk".into(), s.psk.expose().into());
+        // The service opens the key for every answer; a sealed one would show as null.
+        m.insert("psk".into(), s.psk.clear().map(|p| p.expose()).into());
         m.insert(
             "dpd".into(),
             json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),

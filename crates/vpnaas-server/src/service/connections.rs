@@ -29,7 +29,7 @@ impl Service {
         self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
         check_pair(w.conn(), &item).await?;
-        store::insert(w.conn(), &item).await?;
+        store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
         w.commit().await?;
         Ok(item)
@@ -47,11 +47,19 @@ impl Service {
         check(w.conn(), caller, &item, &service).await?;
         check_pair(w.conn(), &item).await?;
         item.meta.touch(now_micros());
-        store::update(w.conn(), &item).await?;
+        store::update(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &before).await?;
         settle_pair(w.conn(), &item.spec).await?;
         w.commit().await?;
+        self.reveal(&mut item)?;
         Ok(item)
+    }
+
+    /// The connection as the database holds it: its pre-shared key sealed.
+    fn sealed(&self, item: &SiteConnection) -> Result<SiteConnection> {
+        let mut row = item.clone();
+        row.spec.psk = self.keys.sealed(&item.spec.psk, item.meta.id)?;
+        Ok(row)
     }
 
     pub async fn delete_connection(&self, caller: &Caller, id: &str) -> Result<()> {

@@ -14,6 +14,7 @@ use vpnaas_core::{ha, Fault};
 use super::Service;
 use crate::clock::now_micros;
 use crate::error::Result;
+use crate::secrets::KeyRing;
 use crate::store::{self, StoreError, Value};
 
 fn corrupt(what: String) -> crate::error::Error {
@@ -46,7 +47,7 @@ impl Service {
         let Some(router) = store::get::<Router>(&mut tx, router_id).await? else {
             return Err(Fault::RouterNotFound(router_id.to_string()).into());
         };
-        let connections = desired_connections(&mut tx, &router).await?;
+        let connections = desired_connections(&mut tx, &router, &self.keys).await?;
         tx.commit().await?;
         let version = fingerprint(&serde_json::to_string(&connections).map_err(|e| corrupt(e.to_string()))?);
         Ok(GatewayState { router_id, version, connections })
@@ -189,7 +190,12 @@ fn fingerprint(text: &str) -> String {
     format!("{h:016x}")
 }
 
-async fn desired_connections(conn: &mut AnyConnection, router: &Router) -> Result<Vec<DesiredConnection>> {
+/// The router's connections as its gateway needs them, pre-shared keys opened.
+async fn desired_connections(
+    conn: &mut AnyConnection,
+    router: &Router,
+    keys: &KeyRing,
+) -> Result<Vec<DesiredConnection>> {
     let rid = router.meta.id.to_string();
     let services: Vec<VpnService> = store::select(conn, "router_id = $1", &[rid.clone().into()]).await?;
     let mut out = Vec::new();
@@ -198,6 +204,9 @@ async fn desired_connections(conn: &mut AnyConnection, router: &Router) -> Resul
         let conns: Vec<SiteConnection> =
             store::select(conn, "vpnservice_id = $1", &[service.meta.id.to_string().into()]).await?;
         all.extend(conns);
+    }
+    for c in &mut all {
+        keys.reveal(&mut c.spec.psk, c.meta.id)?;
     }
     let standby: Vec<String> = store::ids(
         conn,
@@ -300,7 +309,7 @@ async fn desired(
         enabled: c.spec.admin_state_up && service.spec.admin_state_up,
         ike: ike.spec,
         ipsec: ipsec.spec,
-        psk: c.spec.psk.clone(),
+        psk: c.spec.psk.clear().cloned().ok_or_else(|| missing("opened pre-shared key"))?,
         local_id,
         local_address,
         peer_address: c.spec.peer_address.clone(),

@@ -6,15 +6,19 @@ mod inventory;
 mod policies;
 mod vpn;
 
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
 use uuid::Uuid;
 use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
+use vpnaas_core::values::StoredPsk;
 use vpnaas_core::Fault;
 
 use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
+use crate::secrets::KeyRing;
 use crate::store::{self, ListQuery, Store, Table, WriteTx};
 
 pub use inventory::RouterInterface;
@@ -23,6 +27,8 @@ pub use inventory::RouterInterface;
 #[derive(Clone)]
 pub struct Service {
     store: Store,
+    /// Seals pre-shared keys at rest and opens them for answers and gateways.
+    keys: Arc<KeyRing>,
     profile: &'static Profile,
     /// Microseconds a pair's active member stays active before a failure swaps the pair.
     ha_hold_down: i64,
@@ -40,12 +46,16 @@ pub struct Rules {
 pub trait Lookup: Table {
     const RULES: Rules;
     fn not_found(id: &str) -> Fault;
+    /// The secret the type holds sealed at rest, if it has one.
+    fn secret_mut(&mut self) -> Option<&mut StoredPsk> {
+        None
+    }
     fn meta(&self) -> &Meta;
     fn meta_mut(&mut self) -> &mut Meta;
 }
 
 macro_rules! lookup {
-    ($t:ty, $nf:path, $name:literal) => {
+    ($t:ty, $nf:path, $name:literal $(, $secret:ident)?) => {
         impl Lookup for $t {
             const RULES: Rules = Rules {
                 create: concat!("create_", $name),
@@ -62,6 +72,11 @@ macro_rules! lookup {
             fn meta_mut(&mut self) -> &mut Meta {
                 &mut self.meta
             }
+            $(
+                fn secret_mut(&mut self) -> Option<&mut StoredPsk> {
+                    Some(&mut self.spec.$secret)
+                }
+            )?
         }
     };
 }
@@ -70,7 +85,7 @@ lookup!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
 lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
 lookup!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
 lookup!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
-lookup!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection");
+lookup!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", psk);
 lookup!(Router, Fault::RouterNotFound, "router");
 lookup!(Subnet, Fault::SubnetNotFound, "subnet");
 
@@ -163,8 +178,17 @@ where
 }
 
 impl Service {
-    pub fn new(store: Store, profile: &'static Profile) -> Service {
-        Service { store, profile, ha_hold_down: 30_000_000 }
+    pub fn new(store: Store, profile: &'static Profile, keys: Arc<KeyRing>) -> Service {
+        Service { store, keys, profile, ha_hold_down: 30_000_000 }
+    }
+
+    /// Opens what `item` holds sealed, for an answer.
+    pub(crate) fn reveal<T: Lookup>(&self, item: &mut T) -> Result<()> {
+        let id = item.id();
+        match item.secret_mut() {
+            Some(secret) => self.keys.reveal(secret, id),
+            None => Ok(()),
+        }
     }
 
     /// Sets how long a pair's active member stays active before a failure swaps the pair.
@@ -187,15 +211,19 @@ impl Service {
             Reach::None => return Ok(Vec::new()),
         }
         let mut tx = self.store.begin_read().await?;
-        let items = store::list::<T>(&mut tx, &q).await?;
+        let mut items = store::list::<T>(&mut tx, &q).await?;
         tx.commit().await?;
+        for item in &mut items {
+            self.reveal(item)?;
+        }
         Ok(items)
     }
 
     pub async fn show<T: Lookup>(&self, caller: &Caller, id: &str) -> Result<T> {
         let mut tx = self.store.begin_read().await?;
-        let item = fetch::<T>(&mut tx, caller, id).await?;
+        let mut item = fetch::<T>(&mut tx, caller, id).await?;
         tx.commit().await?;
+        self.reveal(&mut item)?;
         Ok(item)
     }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
-use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk};
+use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk, StoredPsk};
 
 use super::{execute, fetch_all, StoreError, StoreResult, Value};
 
@@ -63,7 +63,7 @@ pub trait Table: Sized {
     const CHILD: Option<&'static str> = None;
     fn id(&self) -> Uuid;
     /// Every column with its value, `id` first.
-    fn to_row(&self) -> Vec<(&'static str, Value)>;
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>>;
     fn children(&self) -> Vec<String> {
         Vec::new()
     }
@@ -91,7 +91,7 @@ async fn get_with<T: Table>(conn: &mut AnyConnection, id: Uuid, suffix: &str) ->
 }
 
 pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<()> {
-    let row = item.to_row();
+    let row = item.to_row()?;
     let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
     let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
     let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
@@ -102,7 +102,7 @@ pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
 
 /// Writes every column of `item` over its row; returns false when the row is gone.
 pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<bool> {
-    let row = item.to_row();
+    let row = item.to_row()?;
     let mut sets = Vec::with_capacity(row.len());
     let mut values = Vec::with_capacity(row.len() + 1);
     for (name, value) in row.into_iter().skip(1) {
@@ -209,7 +209,7 @@ fn meta_from(row: &AnyRow) -> StoreResult<Meta> {
 }
 
 /// The common columns, `id` first, then the resource's own and the bookkeeping at the end.
-fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> StoreResult<Vec<(&'static str, Value)>> {
     let mut row = vec![
         ("id", meta.id.to_string().into()),
         ("project_id", meta.project_id.clone().into()),
@@ -220,7 +220,7 @@ fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> Vec<(&'static str, Va
     row.push(("created_at", meta.created_at.into()));
     row.push(("updated_at", meta.updated_at.into()));
     row.push(("revision_number", meta.revision_number.into()));
-    row
+    Ok(row)
 }
 
 fn lifetime_from(row: &AnyRow) -> StoreResult<Lifetime> {
@@ -241,7 +241,7 @@ impl Table for IkePolicy {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
         row_of(
             &self.meta,
@@ -283,7 +283,7 @@ impl Table for IpsecPolicy {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
         row_of(
             &self.meta,
@@ -326,7 +326,7 @@ impl Table for VpnService {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
         row_of(
             &self.meta,
@@ -364,7 +364,7 @@ impl Table for EndpointGroup {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         row_of(&self.meta, vec![("endpoint_type", self.spec.endpoint_type.as_str().into())])
     }
     fn children(&self) -> Vec<String> {
@@ -375,6 +375,24 @@ impl Table for EndpointGroup {
             meta: meta_from(row)?,
             spec: GroupSpec { endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?, endpoints: children },
         })
+    }
+}
+
+/// The `psk` column: only ever a sealed value (`secrets.rs`); the service seals first.
+fn sealed(psk: &StoredPsk) -> StoreResult<String> {
+    match psk {
+        StoredPsk::Sealed(text) => Ok(text.clone()),
+        StoredPsk::Clear(_) => Err(corrupt("a pre-shared key reached the database unsealed")),
+    }
+}
+
+/// A row's `psk`: sealed, or in clear in a row written before keys were sealed (the
+/// server seals those at startup).
+fn stored_psk(text: String) -> StoreResult<StoredPsk> {
+    if crate::secrets::is_sealed(&text) {
+        Ok(StoredPsk::Sealed(text))
+    } else {
+        Ok(StoredPsk::Clear(Psk::parse(&text).map_err(corrupt)?))
     }
 }
 
@@ -401,7 +419,7 @@ impl Table for SiteConnection {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
         row_of(
             &self.meta,
@@ -413,7 +431,7 @@ impl Table for SiteConnection {
                 ("mtu", s.mtu.into()),
                 ("initiator", s.initiator.as_str().into()),
                 ("auth_mode", "psk".into()),
-                ("psk", s.psk.expose().into()),
+                ("psk", sealed(&s.psk)?.into()),
                 ("dpd_action", s.dpd.action.as_str().into()),
                 ("dpd_interval", s.dpd.interval.into()),
                 ("dpd_timeout", s.dpd.timeout.into()),
@@ -447,7 +465,7 @@ impl Table for SiteConnection {
                 peer_ep_group_id: opt_uuid(row, "peer_ep_group_id")?,
                 mtu: int(row, "mtu")?,
                 initiator: parsed(row, "initiator", Initiator::parse)?,
-                psk: Psk::parse(&text(row, "psk")?).map_err(corrupt)?,
+                psk: stored_psk(text(row, "psk")?)?,
                 dpd: Dpd {
                     action: parsed(row, "dpd_action", DpdAction::parse)?,
                     interval: int(row, "dpd_interval")?,
@@ -470,7 +488,7 @@ impl Table for Router {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let gw = self.spec.gateway.as_ref();
         row_of(
             &self.meta,
@@ -510,7 +528,7 @@ impl Table for Subnet {
     fn id(&self) -> Uuid {
         self.meta.id
     }
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
         row_of(
             &self.meta,

@@ -57,35 +57,10 @@ async fn replicas_see_each_others_writes_at_once() {
     assert_eq!(r.ok(200)["ikepolicies"].as_array().map(Vec::len), Some(1));
 }
 
-/// Builds a site through the replica's API, returning a valid connection body.
-async fn site(p: &Process) -> serde_json::Value {
-    let post = |path: &'static str, who: &'static str, body: serde_json::Value| {
-        p.call(Method::POST, path, who, Some(body), None)
-    };
-    let router = post("/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": {"external_fixed_ips": [{"ip_address": "172.24.4.10"}]}}})).await.id();
-    let subnet = post("/v2.0/subnets", ADMIN, json!({"subnet": {"tenant_id": P1, "cidr": "10.1.0.0/24"}})).await.id();
-    p.call(
-        Method::PUT,
-        &format!("/v2.0/routers/{router}/add_router_interface"),
-        ADMIN,
-        Some(json!({"subnet_id": subnet})),
-        None,
-    )
-    .await
-    .ok(200);
-    let ike = post(IKE, P1, json!({"ikepolicy": {}})).await.id();
-    let ipsec = post(IPSEC, P1, json!({"ipsecpolicy": {}})).await.id();
-    let service = post(SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await.id();
-    let local = post(GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await.id();
-    let peer = post(GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": ["10.2.0.0/24"]}})).await.id();
-    json!({"ipsec_site_connection": {"psk": "secret", "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
-        "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec, "local_ep_group_id": local, "peer_ep_group_id": peer}})
-}
-
 #[tokio::test]
 async fn fifty_concurrent_updates_through_two_replicas_lose_nothing() {
     let Some((a, b)) = two_replicas("fifty_concurrent_updates_through_two_replicas_lose_nothing").await else { return };
-    let body = site(&a).await;
+    let body = process_site(&a).await;
     let id = a.call(Method::POST, CONNS, P1, Some(body), None).await.id();
     let path = format!("{CONNS}/{id}");
     let updates = (0..50).map(|i| {
@@ -119,7 +94,7 @@ async fn a_policy_delete_racing_a_connection_create_never_leaves_a_dangling_refe
     else {
         return;
     };
-    let body = site(&a).await;
+    let body = process_site(&a).await;
     let (mut deleted, mut created) = (0, 0);
     for round in 0..20 {
         let ike = a

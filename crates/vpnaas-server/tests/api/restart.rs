@@ -56,27 +56,47 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
 #[tokio::test]
 async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
     let Some(_) = require_postgres("migrate_from_sqlite_copies_everything_into_an_empty_postgresql") else { return };
-    let app = spawn_app_with(|c| c.database_url = None).await;
+    // The embedded default: SQLite, and a key file made in the data directory.
+    let app = spawn_app_with(|c| {
+        c.database_url = None;
+        c.psk_key_file = None;
+    })
+    .await;
     let site = Site::new(&app, P1).await;
     app.create(CONNS, P1, site.connection()).await;
     let before = futures_all(&app).await;
     let (config, tmp) = app.stop().await;
     let sqlite = config.data_dir.join("vpnaas.db");
+    let keys = config.data_dir.join("psk.key");
     let url = fresh_postgres().await.unwrap();
-    let run = || {
+    let migrate = |key_file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_vpnaas"))
             .args(["migrate", "--from-sqlite"])
             .arg(&sqlite)
             .env("VPNAAS_DATABASE_URL", &url)
+            .env("VPNAAS_PSK_KEY_FILE", key_file)
             .output()
             .unwrap()
     };
+    // Pre-shared keys travel sealed: the copy needs the installation's key file.
+    let lost = migrate(&config.data_dir.join("elsewhere.key"));
+    assert!(!lost.status.success());
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains("psk_key_file"),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    let run = || migrate(&keys);
     let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let again = run();
     assert!(!again.status.success(), "a second copy into a non-empty database is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
-    let pg = spawn_app_with(|c| c.database_url = Some(vpnaas_server::config::DatabaseUrl(url.clone()))).await;
+    let pg = spawn_app_with(|c| {
+        c.database_url = Some(vpnaas_server::config::DatabaseUrl(url.clone()));
+        c.psk_key_file = Some(keys.clone());
+    })
+    .await;
     assert_eq!(futures_all(&pg).await, before);
     drop(tmp);
 }

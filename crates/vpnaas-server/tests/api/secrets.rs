@@ -1,4 +1,5 @@
-//! Secrets stay secret: a whole workflow at the most verbose log level never prints a PSK or a token.
+//! Secrets stay secret: a whole workflow at the most verbose log level never prints a PSK or a
+//! token, and the PSK is sealed at rest.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -136,6 +137,13 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
         .header("Authorization", format!("Bearer {AGENT_TOKEN}"));
     assert_eq!(send(gateway).await.ok(200)["connections"][0]["psk"], PSK);
     call(Method::GET, format!("{CONNS}?name={PSK}"), TOKEN.into(), None).await.ok(200);
+    let shown = call(Method::GET, format!("{CONNS}/{id}"), TOKEN.into(), None).await;
+    assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], PSK);
+    // At rest the PSK is sealed: no byte of the data directory (database, WAL, key file) holds it.
+    let stored = every_byte_under(data.path());
+    assert!(stored.len() > 10_000, "the database is really there ({} bytes)", stored.len());
+    assert!(!contains(&stored, PSK.as_bytes()), "the PSK is in the data directory in clear");
+    assert!(contains(&stored, b"psk1:k1:"), "sealed values are stored");
     call(Method::DELETE, format!("{CONNS}/{id}"), TOKEN.into(), None).await.ok(204);
     drop(server);
 
@@ -146,4 +154,76 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
         // A PSK in a query string is the caller's doing; only the path is logged, never the query.
         assert!(!text.contains(secret), "{secret} leaked into the log");
     }
+    let stored = every_byte_under(data.path());
+    for secret in [PSK, TOKEN, AGENT_TOKEN] {
+        assert!(!contains(&stored, secret.as_bytes()), "{secret} is in the data directory");
+    }
+}
+
+/// The bytes of every file under `dir`, one after another.
+pub fn every_byte_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.extend(every_byte_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn rotate_key_reseals_every_psk_while_the_server_runs() {
+    let data = tempfile::TempDir::new().unwrap();
+    let dir = data.path().display().to_string();
+    let key_file = data.path().join("psk.key");
+    let key_env = key_file.display().to_string();
+    let envs = [("VPNAAS_DATABASE_URL", ""), ("VPNAAS_PSK_KEY_FILE", key_env.as_str())];
+    let server = spawn_process(&["--data-dir", &dir], &envs);
+    let body = process_site(&server).await;
+    let id = server.call(Method::POST, CONNS, P1, Some(body), None).await.id();
+    let path = format!("{CONNS}/{id}");
+
+    let rotate = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["rotate-key", "--data-dir", &dir])
+        .envs(envs)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&rotate.stdout);
+    assert!(rotate.status.success(), "{}", String::from_utf8_lossy(&rotate.stderr));
+    assert!(said.contains("key k2 added") && said.contains("1 pre-shared keys re-sealed"), "{said}");
+    // The running server learns the new key from the file and still answers the owner.
+    assert_eq!(server.call(Method::GET, &path, P1, None, None).await.ok(200)["ipsec_site_connection"]["psk"], "secret");
+    let change = json!({"ipsec_site_connection": {"psk": "secret-2"}});
+    server.call(Method::PUT, &path, P1, Some(change), None).await.ok(200);
+    drop(server);
+
+    // With the old key gone from the file, everything still opens: nothing needs k1 any more.
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("k1 ")));
+    std::fs::write(&key_file, text.lines().filter(|l| !l.starts_with("k1 ")).collect::<Vec<_>>().join("\n")).unwrap();
+    let server = spawn_process(&["--data-dir", &dir], &envs);
+    assert_eq!(
+        server.call(Method::GET, &path, P1, None, None).await.ok(200)["ipsec_site_connection"]["psk"],
+        "secret-2"
+    );
+    drop(server);
+
+    // Without the key a value was sealed with, the server refuses to start and says why.
+    std::fs::remove_file(&key_file).unwrap();
+    vpnaas_server::secrets::add_key(&key_file).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &dir])
+        .envs(envs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(err.contains("sealed with key k2") && err.contains("lacks"), "{err}");
 }

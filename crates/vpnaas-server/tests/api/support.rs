@@ -81,11 +81,25 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> App {
     if std::env::var("VPNAAS_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
         let url = fresh_postgres().await.expect("VPNAAS_TEST_BACKEND=postgres needs VPNAAS_TEST_POSTGRES");
         config.database_url = Some(DatabaseUrl(url));
+        config.psk_key_file = Some(shared_key_file());
     }
     configure(&mut config);
     let mut app = spawn_config(config).await;
     app._tmp = Some(tmp);
     app
+}
+
+/// One key file for every server of the test process that needs one made beforehand
+/// (PostgreSQL replicas share one, as in production).
+pub fn shared_key_file() -> std::path::PathBuf {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vpnaas-test-keys-{}", std::process::id()));
+        let path = dir.join("psk.key");
+        vpnaas_server::secrets::add_key(&path).expect("make the shared key file");
+        path
+    })
+    .clone()
 }
 
 /// The PostgreSQL server the tests may use (`postgres://user@host:port/db` of an admin).
@@ -342,6 +356,7 @@ pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
     use std::io::{BufRead, BufReader};
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"));
     cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env("VPNAAS_LOG", "info");
+    cmd.env("VPNAAS_PSK_KEY_FILE", shared_key_file());
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -409,4 +424,29 @@ pub fn require_postgres(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Builds a site through a server process's API, returning a valid connection body.
+pub async fn process_site(p: &Process) -> serde_json::Value {
+    let post = |path: &'static str, who: &'static str, body: serde_json::Value| {
+        p.call(Method::POST, path, who, Some(body), None)
+    };
+    let router = post("/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": {"external_fixed_ips": [{"ip_address": "172.24.4.10"}]}}})).await.id();
+    let subnet = post("/v2.0/subnets", ADMIN, json!({"subnet": {"tenant_id": P1, "cidr": "10.1.0.0/24"}})).await.id();
+    p.call(
+        Method::PUT,
+        &format!("/v2.0/routers/{router}/add_router_interface"),
+        ADMIN,
+        Some(json!({"subnet_id": subnet})),
+        None,
+    )
+    .await
+    .ok(200);
+    let ike = post(IKE, P1, json!({"ikepolicy": {}})).await.id();
+    let ipsec = post(IPSEC, P1, json!({"ipsecpolicy": {}})).await.id();
+    let service = post(SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await.id();
+    let local = post(GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await.id();
+    let peer = post(GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": ["10.2.0.0/24"]}})).await.id();
+    json!({"ipsec_site_connection": {"psk": "secret", "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
+        "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec, "local_ep_group_id": local, "peer_ep_group_id": peer}})
 }
