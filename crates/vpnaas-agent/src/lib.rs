@@ -8,10 +8,11 @@
 
 pub mod charon;
 pub mod engine;
+pub mod keystone;
 pub mod reconcile;
 pub mod render;
 pub mod sync;
 pub mod testbed;
 pub mod vici;
 
-pub use sync::{run, AgentOptions};
+pub use sync::{run, AgentOptions, Credential};

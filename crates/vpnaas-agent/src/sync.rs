@@ -21,6 +21,7 @@ use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewaySta
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
+use crate::keystone::Session;
 
 /// How often the converger looks at charon when nothing changed: status changes (a tunnel
 /// that came up or died) and a restarted charon are noticed within this.
@@ -47,8 +48,8 @@ pub struct AgentOptions {
     pub server: String,
     /// charon's VICI socket, `unix:///path`.
     pub vici: String,
-    /// The agent credential (`Authorization: Bearer`).
-    pub token: String,
+    /// What the agent presents to the gateway API.
+    pub credential: Credential,
     /// This gateway's name, sent with every heartbeat.
     pub host: String,
     /// Every connection's status is reported at least this often (changes at once).
@@ -61,10 +62,30 @@ impl fmt::Debug for AgentOptions {
             .field("router_id", &self.router_id)
             .field("server", &self.server)
             .field("vici", &self.vici)
-            .field("token", &"***")
+            .field("credential", &self.credential)
             .field("host", &self.host)
             .field("status_interval", &self.status_interval)
             .finish()
+    }
+}
+
+/// What the agent presents to the gateway API.
+#[derive(Clone)]
+pub enum Credential {
+    /// A fixed token: the server's agent credential, or a static-mode token holding the
+    /// `service` role. Sent as `Authorization: Bearer` and as `X-Auth-Token`.
+    Token(String),
+    /// A Keystone user holding the `service` role: its token is sent as `X-Auth-Token`,
+    /// renewed before it expires and when the server refuses it.
+    Keystone(Arc<Session>),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Token(_) => f.write_str("Token(***)"),
+            Credential::Keystone(s) => write!(f, "Keystone({:?})", s.auth()),
+        }
     }
 }
 
@@ -93,11 +114,11 @@ pub struct GatewayClient {
     /// `<server>/v2.0/gateway/routers/<router_id>`
     base: String,
     router_id: Uuid,
-    token: String,
+    credential: Credential,
 }
 
 impl GatewayClient {
-    pub fn new(server: &str, router_id: Uuid, token: &str) -> Result<GatewayClient, String> {
+    pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, String> {
         let url = reqwest::Url::parse(server).map_err(|e| format!("server URL {server:?}: {e}"))?;
         if url.scheme() != "http" {
             return Err(format!("server URL {server:?}: only http:// is supported (the agent is built without TLS)"));
@@ -105,16 +126,35 @@ impl GatewayClient {
         let http =
             reqwest::Client::builder().connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
         let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
-        Ok(GatewayClient { http, base, router_id, token: token.to_owned() })
+        Ok(GatewayClient { http, base, router_id, credential })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, timeout: Duration) -> Result<reqwest::Response, SyncError> {
-        let response = request
-            .bearer_auth(&self.token)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| SyncError::Transport(e.to_string()))?;
+    /// Sends the request `make` builds with the credential; a Keystone token the server
+    /// refuses (401) is renewed and the request sent once more.
+    async fn send(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, SyncError> {
+        let mut renew = false;
+        let response = loop {
+            let request = match &self.credential {
+                Credential::Token(token) => make().bearer_auth(token).header("X-Auth-Token", token),
+                Credential::Keystone(session) => {
+                    let token = session
+                        .token(&self.http, renew)
+                        .await
+                        .map_err(|e| SyncError::Transport(format!("Keystone login: {e}")))?;
+                    make().header("X-Auth-Token", token)
+                }
+            };
+            let response = request.timeout(timeout).send().await.map_err(|e| SyncError::Transport(e.to_string()))?;
+            if response.status().as_u16() == 401 && matches!(self.credential, Credential::Keystone(_)) && !renew {
+                renew = true;
+                continue;
+            }
+            break response;
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -125,26 +165,31 @@ impl GatewayClient {
 
     /// `PUT .../agent`: registration and heartbeat.
     pub async fn heartbeat(&self, hello: &AgentHello) -> Result<AgentConfig, SyncError> {
-        let request = self.http.put(format!("{}/agent", self.base)).json(hello);
-        let response = self.send(request, IO_TIMEOUT).await?;
+        let url = format!("{}/agent", self.base);
+        let response = self.send(|| self.http.put(&url).json(hello), IO_TIMEOUT).await?;
         response.json().await.map_err(|e| SyncError::Transport(format!("heartbeat answer: {e}")))
     }
 
     /// `GET .../state?known=V&wait=S`: the desired state, at once when `known` is not
     /// current, else when it changes or after `wait`.
     pub async fn state(&self, known: Option<&str>, wait: Duration) -> Result<GatewayState, SyncError> {
-        let mut request = self.http.get(format!("{}/state", self.base));
-        if let Some(version) = known {
-            request = request.query(&[("known", version), ("wait", &wait.as_secs().to_string())]);
-        }
-        let response = self.send(request, wait + IO_TIMEOUT).await?;
+        let url = format!("{}/state", self.base);
+        let wait_secs = wait.as_secs().to_string();
+        let make = || {
+            let request = self.http.get(&url);
+            match known {
+                Some(version) => request.query(&[("known", version), ("wait", wait_secs.as_str())]),
+                None => request,
+            }
+        };
+        let response = self.send(make, wait + IO_TIMEOUT).await?;
         response.json().await.map_err(|e| SyncError::Transport(format!("state answer: {e}")))
     }
 
     /// `POST .../status`.
     pub async fn report(&self, report: &StatusReport) -> Result<(), SyncError> {
-        let request = self.http.post(format!("{}/status", self.base)).json(report);
-        self.send(request, IO_TIMEOUT).await.map(|_| ())
+        let url = format!("{}/status", self.base);
+        self.send(|| self.http.post(&url).json(report), IO_TIMEOUT).await.map(|_| ())
     }
 }
 
@@ -179,7 +224,7 @@ where
     C: Charon,
     F: Future<Output = ()> + Send,
 {
-    let client = GatewayClient::new(&opts.server, opts.router_id, &opts.token)?;
+    let client = GatewayClient::new(&opts.server, opts.router_id, opts.credential.clone())?;
     let hello = AgentHello { host: opts.host.clone(), version: env!("CARGO_PKG_VERSION").to_owned() };
     info!(router.id = %opts.router_id, server = %opts.server, vici = %opts.vici, host = %opts.host, "agent starting");
 
@@ -442,10 +487,10 @@ mod tests {
     #[test]
     fn the_client_builds_adr_0003_paths_and_refuses_what_it_cannot_speak() {
         let id = Uuid::from_u128(5);
-        let c = GatewayClient::new("http://127.0.0.1:9696/", id, "t").unwrap();
+        let c = GatewayClient::new("http://127.0.0.1:9696/", id, Credential::Token("t".into())).unwrap();
         assert_eq!(c.base, format!("http://127.0.0.1:9696/v2.0/gateway/routers/{id}"));
-        assert!(GatewayClient::new("https://vpn.example.com", id, "t").is_err());
-        assert!(GatewayClient::new("not a url", id, "t").is_err());
+        assert!(GatewayClient::new("https://vpn.example.com", id, Credential::Token("t".into())).is_err());
+        assert!(GatewayClient::new("not a url", id, Credential::Token("t".into())).is_err());
     }
 
     #[test]
@@ -454,7 +499,7 @@ mod tests {
             router_id: Uuid::nil(),
             server: "http://127.0.0.1:9696".into(),
             vici: "unix:///run/charon.vici".into(),
-            token: "agent-secret".into(),
+            credential: Credential::Token("agent-secret".into()),
             host: "gw1".into(),
             status_interval: Duration::from_secs(30),
         };
@@ -609,7 +654,7 @@ mod tests {
             router_id: router,
             server: format!("http://{addr}"),
             vici: "unix:///unused".into(),
-            token: "agent-token".into(),
+            credential: Credential::Token("agent-token".into()),
             host: "gw-test".into(),
             status_interval: Duration::from_secs(60),
         };

@@ -17,7 +17,9 @@ const USAGE: &str = "usage: vpnaas <serve|migrate|rotate-key> [--config FILE] [-
   rotate-key  add a new key to the key file (psk_key_file, default DATA_DIR/psk.key; created
             if missing) and re-seal every stored pre-shared key with it
   agent     run the gateway agent of one router: converge its charon (VICI socket) on the
-            server's desired state and report status; the credential is VPNAAS_AGENT_TOKEN
+            server's desired state and report status; the credential is a Keystone user
+            holding the service role (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME)
+            or a token (VPNAAS_AGENT_TOKEN)
 
 Settings also come from a TOML file (--config or VPNAAS_CONFIG) and from VPNAAS_* variables:
 VPNAAS_LISTEN, VPNAAS_DATA_DIR, VPNAAS_DATABASE_URL, VPNAAS_LOG, VPNAAS_AUTH_STRATEGY
@@ -41,7 +43,28 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
     Ok(flags)
 }
 
-/// `vpnaas agent` flags; the token comes from the environment so it never shows in `ps`.
+/// The agent's credential, from the environment so it never shows in `ps`: a Keystone user
+/// (`OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`, `OS_PROJECT_NAME`, and the domains, which
+/// default to `Default`), else a fixed token (`VPNAAS_AGENT_TOKEN`).
+fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent::Credential, String> {
+    if let Some(url) = env("OS_AUTH_URL") {
+        let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
+        let auth = vpnaas_agent::keystone::PasswordAuth {
+            url,
+            username: need("OS_USERNAME")?,
+            password: need("OS_PASSWORD")?,
+            project_name: need("OS_PROJECT_NAME")?,
+            user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+            project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+        };
+        return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_agent::keystone::Session::new(auth))));
+    }
+    env("VPNAAS_AGENT_TOKEN")
+        .map(vpnaas_agent::Credential::Token)
+        .ok_or_else(|| "set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user".into())
+}
+
+/// `vpnaas agent` flags.
 fn agent_options(args: &[String]) -> Result<vpnaas_agent::AgentOptions, String> {
     let (mut router, mut server, mut vici, mut host) = (None, None, None, None);
     let mut it = args.iter();
@@ -58,8 +81,7 @@ fn agent_options(args: &[String]) -> Result<vpnaas_agent::AgentOptions, String> 
     let router = router.ok_or("--router is required")?;
     let router_id =
         uuid::Uuid::parse_str(&router).map_err(|_| format!("--router must be a router id, not {router:?}"))?;
-    let token =
-        std::env::var("VPNAAS_AGENT_TOKEN").ok().filter(|t| !t.is_empty()).ok_or("VPNAAS_AGENT_TOKEN is not set")?;
+    let credential = agent_credential(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let host = host
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
         .unwrap_or_else(|| "gateway".to_owned());
@@ -67,7 +89,7 @@ fn agent_options(args: &[String]) -> Result<vpnaas_agent::AgentOptions, String> 
         router_id,
         server: server.ok_or("--server is required")?,
         vici: vici.unwrap_or_else(|| "unix:///var/run/charon.vici".to_owned()),
-        token,
+        credential,
         host,
         status_interval: std::time::Duration::from_secs(10),
     })

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use vpnaas_agent::keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
 
 use super::policy::Credentials;
 use crate::config::{KeystoneSettings, Secret};
@@ -19,21 +18,14 @@ use crate::error::Error;
 
 /// Cached validations kept at most; beyond it, expired ones go, then all.
 const CACHE_LIMIT: usize = 10_000;
-/// The service token is renewed when this much of its life (at most) is left.
-const RENEW_MARGIN: Duration = Duration::from_secs(300);
 
 pub struct Keystone {
     http: reqwest::Client,
     tokens_url: String,
     challenge: String,
-    settings: KeystoneSettings,
-    service_token: tokio::sync::Mutex<Option<ServiceToken>>,
+    cache_for: Duration,
+    session: Session,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
-}
-
-struct ServiceToken {
-    token: Secret,
-    renew_at: Instant,
 }
 
 struct Cached {
@@ -65,21 +57,14 @@ struct Named {
     name: Option<String>,
 }
 
-fn expiry(text: &str) -> Option<Duration> {
-    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    let left = at - OffsetDateTime::now_utc();
-    Duration::try_from(left).ok()
-}
-
 fn cache_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
 impl Keystone {
     pub fn new(settings: &KeystoneSettings) -> Result<Keystone, String> {
-        let base = settings.url.as_deref().ok_or("auth_strategy = \"keystone\" needs keystone_url")?;
-        let base = base.trim_end_matches('/');
-        let base = base.strip_suffix("/v3").unwrap_or(base);
+        let url = settings.url.as_deref().ok_or("auth_strategy = \"keystone\" needs keystone_url")?;
+        let base = identity_base(url);
         if settings.username.is_empty() || settings.password.0.is_empty() {
             return Err("auth_strategy = \"keystone\" needs keystone_username and keystone_password".into());
         }
@@ -93,8 +78,15 @@ impl Keystone {
             http,
             tokens_url: format!("{base}/v3/auth/tokens"),
             challenge: format!("Keystone uri=\"{base}\""),
-            settings: settings.clone(),
-            service_token: tokio::sync::Mutex::new(None),
+            cache_for: Duration::from_secs(settings.cache_secs),
+            session: Session::new(PasswordAuth {
+                url: base.to_owned(),
+                username: settings.username.clone(),
+                password: settings.password.0.clone(),
+                project_name: settings.project_name.clone(),
+                user_domain_name: settings.user_domain_name.clone(),
+                project_domain_name: settings.project_domain_name.clone(),
+            }),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -145,7 +137,7 @@ impl Keystone {
     }
 
     fn credentials(&self, t: TokenInfo) -> Result<(Credentials, Duration), Error> {
-        let left = expiry(&t.expires_at).filter(|d| !d.is_zero()).ok_or_else(|| self.refusal())?;
+        let left = time_left(&t.expires_at).filter(|d| !d.is_zero()).ok_or_else(|| self.refusal())?;
         // A token without a project (unscoped, domain or system scope) cannot own VPN resources.
         let project = t.project.ok_or_else(|| self.refusal())?;
         let roles = t.roles.into_iter().filter_map(|r| r.name);
@@ -158,7 +150,7 @@ impl Keystone {
     }
 
     fn remember(&self, key: [u8; 32], creds: Credentials, left: Duration) {
-        let until = Instant::now() + left.min(Duration::from_secs(self.settings.cache_secs));
+        let until = Instant::now() + left.min(self.cache_for);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
             let now = Instant::now();
@@ -173,43 +165,21 @@ impl Keystone {
     /// This service's own token: the one held, or a new one when it is near its end (or
     /// `renew` says Keystone refused it).
     async fn service_token(&self, renew: bool) -> Result<Secret, Error> {
-        let mut held = self.service_token.lock().await;
-        if let Some(t) = held.as_ref().filter(|t| !renew && t.renew_at > Instant::now()) {
-            return Ok(t.token.clone());
+        match self.session.token(&self.http, renew).await {
+            Ok(token) => Ok(Secret(token)),
+            Err(LoginError::Refused(status)) => {
+                tracing::error!(
+                    status,
+                    user = %self.session.auth().username,
+                    "Keystone refused this service's own login; check keystone username, password and project"
+                );
+                Err(Error::IdentityUnavailable)
+            }
+            Err(LoginError::Unreachable(e)) => {
+                tracing::warn!(error = %e, "Keystone unavailable during the service login");
+                Err(Error::IdentityUnavailable)
+            }
         }
-        let s = &self.settings;
-        let body = serde_json::json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": s.username, "domain": {"name": s.user_domain_name}, "password": s.password.0}}},
-            "scope": {"project": {"name": s.project_name, "domain": {"name": s.project_domain_name}}}
-        }});
-        let answer = self
-            .http
-            .post(format!("{}?nocatalog", self.tokens_url))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| unavailable("service login", &e))?;
-        if answer.status().as_u16() != 201 {
-            tracing::error!(
-                status = answer.status().as_u16(),
-                user = %s.username,
-                "Keystone refused this service's own login; check keystone_username, keystone_password and the project"
-            );
-            return Err(Error::IdentityUnavailable);
-        }
-        let token = answer
-            .headers()
-            .get("x-subject-token")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| Secret(v.to_owned()))
-            .ok_or(Error::IdentityUnavailable)?;
-        let body: TokenBody = answer.json().await.map_err(|e| unavailable("service login answer", &e))?;
-        let life = expiry(&body.token.expires_at).ok_or(Error::IdentityUnavailable)?;
-        let renew_at = Instant::now() + life.saturating_sub(RENEW_MARGIN.min(life / 2));
-        tracing::debug!(valid_for_secs = life.as_secs(), "service token obtained from Keystone");
-        *held = Some(ServiceToken { token: token.clone(), renew_at });
-        Ok(token)
     }
 }
 
