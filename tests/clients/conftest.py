@@ -1,4 +1,6 @@
-"""Fixtures of the client conformance suite. run.sh starts the server and sets VPNAAS_URL."""
+"""Fixtures of the client conformance suite. run.sh starts the server and sets VPNAAS_URL
+(and, for its keystone pass, VPNAAS_CLIENTS_AUTH=keystone, the KEYSTONE_* variables and
+VPNAAS_CLIENTS_PROXY_PORT, the port the catalog names for the proxy)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from importlib import metadata
 
 import pytest
 
-from harness import Api, Osc, RecordingProxy
+from harness import KEYSTONE, Api, Osc, RecordingProxy
 
 
 def _version(dist: str) -> str:
@@ -26,6 +28,9 @@ def pytest_report_header(config):
     return [
         f"vpnaas server: {os.environ.get('VPNAAS_URL', '(VPNAAS_URL not set)')}",
         f"clients ({os.environ.get('VPNAAS_CLIENT', 'new')}): {clients}",
+        "authentication: "
+        + (f"Keystone at {os.environ.get('KEYSTONE_URL')}, the server found in its catalog"
+           if KEYSTONE else "noauth (tokens of the server's noauth map)"),
     ]
 
 
@@ -39,13 +44,14 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def proxy(server_url, kind):
-    relay = RecordingProxy(server_url)
+    # with Keystone the catalog names the proxy: run.sh registered this port
+    relay = RecordingProxy(server_url, port=int(os.environ.get("VPNAAS_CLIENTS_PROXY_PORT") or 0))
     yield relay
     relay.close()
     trace = os.environ.get("VPNAAS_CLIENTS_TRACE")  # a directory: keep every exchange
     if trace:
         os.makedirs(trace, exist_ok=True)
-        with open(os.path.join(trace, f"{kind}.log"), "w") as f:
+        with open(os.path.join(trace, f"{os.environ.get('VPNAAS_CLIENTS_RUN') or kind}.log"), "w") as f:
             for e in relay.exchanges:
                 f.write(e.describe(limit=100_000) + "\n")
 

@@ -6,6 +6,10 @@ loopback port that remembers each exchange (method, path, headers, body, status,
 failing step prints the exchanges of the command that failed, so a report names the exact
 request the server got and what it answered. Server state is checked with `Api`, which goes
 to the server directly (not through the proxy) with Neutron's noauth headers.
+
+With VPNAAS_CLIENTS_AUTH=keystone (run.sh's keystone pass; the KEYSTONE_* variables of
+.ci/keystone.sh's env file are set) the clients authenticate with passwords against a real
+Keystone and find the server (the proxy) in its catalog, and `Api` sends Keystone tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from pathlib import Path
 # Test values only: the noauth token map run.sh gives the server maps these to projects.
 MEMBER_TOKEN = "notused"  # what `--os-auth-type none` sends; the server maps it to project demo
 ADMIN_TOKEN = "admin-token"  # the server maps it to project admin with the admin role
-PROJECT = "demo"
+
+KEYSTONE = os.environ.get("VPNAAS_CLIENTS_AUTH", "noauth") == "keystone"
+if KEYSTONE:
+    # project demo's and the admin project's ids, from .ci/keystone.sh's env file
+    PROJECT = os.environ["KEYSTONE_DEMO_PROJECT_ID"]
+    ADMIN_PROJECT = os.environ["KEYSTONE_ADMIN_PROJECT_ID"]
+else:
+    PROJECT = "demo"
+    ADMIN_PROJECT = "admin"
 
 HOP_BY_HOP = {
     "connection",
@@ -70,7 +82,7 @@ class Exchange:
 class RecordingProxy:
     """A transparent HTTP relay to `upstream` that records every exchange."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, port: int = 0):
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream_host = parsed.hostname
         self.upstream_port = parsed.port
@@ -131,7 +143,7 @@ class RecordingProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -161,6 +173,88 @@ def writes(exchanges: list[Exchange]) -> list[Exchange]:
     return [e for e in exchanges if e.method != "GET"]
 
 
+class Keystone:
+    """Password logins of the keystone pass: demo-member in project demo, admin in admin."""
+
+    def __init__(self):
+        self.url = os.environ["KEYSTONE_URL"].rstrip("/")
+        self.member = {"username": os.environ.get("KEYSTONE_DEMO_MEMBER", "demo-member"),
+                       "password": os.environ["KEYSTONE_PASSWORD"], "project_name": "demo"}
+        self.admin = {"username": os.environ.get("KEYSTONE_ADMIN_USERNAME", "admin"),
+                      "password": os.environ["KEYSTONE_ADMIN_PASSWORD"], "project_name": "admin"}
+        self.tokens = {}
+        self.lock = threading.Lock()
+
+    def credentials(self, admin: bool = False) -> dict:
+        """keystoneauth's password plugin options, as openstack.connect and clouds.yaml take them."""
+        return {"auth_url": self.url + "/v3", "user_domain_name": "Default",
+                "project_domain_name": "Default", **(self.admin if admin else self.member)}
+
+    # CI's Keystone issues 30-second tokens (so the server's expiry handling and its own
+    # token renewal are exercised): a token is reused for 10 s at most.
+    TOKEN_REUSE_SECONDS = 10
+
+    def token(self, admin: bool = False) -> str:
+        """A project-scoped token, fetched again when the last is 10 s old."""
+        with self.lock:
+            fetched = self.tokens.get(admin)
+            if fetched is None or time.monotonic() - fetched[1] > self.TOKEN_REUSE_SECONDS:
+                who = self.admin if admin else self.member
+                body = {"auth": {
+                    "identity": {"methods": ["password"], "password": {"user": {
+                        "name": who["username"], "domain": {"name": "Default"},
+                        "password": who["password"]}}},
+                    "scope": {"project": {"name": who["project_name"], "domain": {"name": "Default"}}},
+                }}
+                parsed = urllib.parse.urlsplit(self.url)
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+                try:
+                    conn.request("POST", "/v3/auth/tokens?nocatalog", body=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    raw = resp.read()
+                finally:
+                    conn.close()
+                assert resp.status == 201, f"Keystone login of {who['username']}: {resp.status} {raw[:500]!r}"
+                self.tokens[admin] = (resp.getheader("X-Subject-Token"), time.monotonic())
+            return self.tokens[admin][0]
+
+    def clouds_yaml(self) -> str:
+        """clouds.yaml (JSON is YAML) with the clouds `member` and `admin` for the CLI."""
+        clouds = {
+            name: {"auth_type": "password", "auth": self.credentials(admin=name == "admin"),
+                   "identity_api_version": "3", "region_name": "RegionOne", "interface": "public"}
+            for name in ("member", "admin")
+        }
+        return json.dumps({"clouds": clouds}, indent=2)
+
+
+_keystone = None
+
+
+def keystone() -> Keystone:
+    global _keystone
+    if _keystone is None:
+        _keystone = Keystone()
+    return _keystone
+
+
+def sdk_connection(proxy: "RecordingProxy", admin: bool = False):
+    """An openstacksdk connection as project demo's member, or as an admin. Without Keystone:
+    auth type `none` or keystoneauth's `admin_token` plugin at the proxy; with Keystone: a
+    password login that finds the proxy in the catalog."""
+    import openstack
+
+    if KEYSTONE:
+        return openstack.connect(region_name="RegionOne", identity_api_version="3",
+                                 **keystone().credentials(admin))
+    if admin:
+        return openstack.connect(
+            auth_type="admin_token", auth={"endpoint": proxy.url, "token": ADMIN_TOKEN}
+        )
+    return openstack.connect(auth_type="none", auth={"endpoint": proxy.url})
+
+
 @dataclass
 class ApiResponse:
     status: int
@@ -174,7 +268,8 @@ class ApiResponse:
 
 
 class Api:
-    """Plain HTTP straight to the server (not through the proxy), as a project or as admin."""
+    """Plain HTTP straight to the server (not through the proxy), as a project or as admin.
+    With Keystone the server ignores the noauth headers: the admin's or demo-member's token."""
 
     def __init__(self, url: str):
         parsed = urllib.parse.urlsplit(url)
@@ -182,7 +277,10 @@ class Api:
 
     def request(self, method, path, body=None, project=PROJECT, admin=False) -> ApiResponse:
         headers = {"Accept": "application/json"}
-        if admin:
+        if KEYSTONE:
+            assert project in (PROJECT, None), "with Keystone, Api acts as project demo or as admin"
+            headers["X-Auth-Token"] = keystone().token(admin=admin)
+        elif admin:
             headers.update({"X-Project-Id": "admin", "X-Roles": "admin"})
         elif project is not None:
             headers.update({"X-Project-Id": project, "X-Roles": "member"})
@@ -285,6 +383,10 @@ class Osc:
         env["HOME"] = str(home)  # no clouds.yaml or cache of the user's
         env["PYTHONWARNINGS"] = "ignore"
         self.env = env
+        if KEYSTONE:  # `--os-cloud member` / `--os-cloud admin`; openstacksdk reads ~/.config
+            config = Path(home) / ".config" / "openstack"
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "clouds.yaml").write_text(keystone().clouds_yaml())
         self.zygote = None
         self.count = 0
         if os.environ.get("VPNAAS_CLIENTS_NO_ZYGOTE") != "1":
@@ -320,22 +422,27 @@ class Osc:
         return rc, texts[0], texts[1]
 
     def __call__(self, *args: str, admin: bool = False, timeout: int = 90) -> CliResult:
-        if admin:
-            auth = ["--os-auth-type", "admin_token", "--os-token", ADMIN_TOKEN]
+        if KEYSTONE:  # password login; the catalog's network endpoint is the proxy
+            auth = ["--os-cloud", "admin" if admin else "member"]
+            endpoint = []
         else:
-            auth = ["--os-auth-type", "none"]
-        argv = [*auth, "--os-endpoint", self.proxy.url, *args]
+            if admin:
+                auth = ["--os-auth-type", "admin_token", "--os-token", ADMIN_TOKEN]
+            else:
+                auth = ["--os-auth-type", "none"]
+            endpoint = ["--os-endpoint", self.proxy.url]
+        argv = [*auth, *endpoint, *args]
         mark = self.proxy.mark()
         started = time.monotonic()
         rc, stdout, stderr = self._run(argv, timeout)
-        shown = ["openstack", *auth, "--os-endpoint", "URL", *args]
+        shown = ["openstack", *auth, *(endpoint and ["--os-endpoint", "URL"]), *args]
         result = CliResult(
             shown, rc, stdout, stderr, self.proxy.since(mark), time.monotonic() - started
         )
         trace = os.environ.get("VPNAAS_CLIENTS_TRACE")
         if trace:
             os.makedirs(trace, exist_ok=True)
-            kind = os.environ.get("VPNAAS_CLIENT", "new")
-            with open(os.path.join(trace, f"{kind}-cli.log"), "a") as f:
+            run = os.environ.get("VPNAAS_CLIENTS_RUN") or os.environ.get("VPNAAS_CLIENT", "new")
+            with open(os.path.join(trace, f"{run}-cli.log"), "a") as f:
                 f.write(result.describe() + "\n\n")
         return result

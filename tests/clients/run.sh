@@ -11,6 +11,11 @@
 # names and run at the same time:
 #   new: test_cli.py (newest CLI) and test_sdk.py (openstacksdk as a library)
 #   old: test_cli.py (old CLI pair, with --dpd and --lifetime)
+# With VPNAAS_CLIENTS_KEYSTONE_ENV=DIR/env (the env file of `.ci/keystone.sh start DIR`) a
+# second server runs in keystone mode, and a third run at the same time drives it:
+#   keystone: test_cli.py and test_sdk.py with the new set, logging in with passwords
+#   (demo-member in project demo; admin for the admin steps) and finding the server in the
+#   catalog: its network endpoint is registered at the recording proxy's port.
 # The last line is `clients: N passed, N failed[, N skipped]`; the exit code is non-zero when
 # any step fails.
 set -euo pipefail
@@ -24,11 +29,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/vpnaas-clients.XXXXXX")"
 server_pid=""
+keystone_server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "$server_pid" "$keystone_server_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,6 +58,13 @@ else
 fi
 case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
 [ -x "$binary" ] || fail "no vpnaas binary at $binary"
+
+# ---- the keystone pass, if asked for
+keystone_env="${VPNAAS_CLIENTS_KEYSTONE_ENV:-}"
+if [ -n "$keystone_env" ]; then
+  [ -f "$keystone_env" ] || fail "VPNAAS_CLIENTS_KEYSTONE_ENV: no file $keystone_env (.ci/keystone.sh start DIR writes DIR/env)"
+  keystone_env="$(cd "$(dirname "$keystone_env")" && pwd)/$(basename "$keystone_env")"
+fi
 
 # ---- the two virtualenvs (created or reused; rebuilt when the requirements file changed)
 ensure_venv() { # NAME REQUIREMENTS LOG
@@ -88,19 +103,47 @@ echo "== starting $binary"
 VPNAAS_NOAUTH_TOKENS='notused=demo:member;admin-token=admin:admin' VPNAAS_LOG=info \
   "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
 server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-  url="$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
+wait_for_url() { # LOG PID: prints the URL the server announced
+  local url=""
+  for _ in $(seq 1 300); do
+    url="$(grep -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
+    [ -n "$url" ] && break
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$url"
+}
+url="$(wait_for_url "$work/server.log" "$server_pid")"
 if [ -z "$url" ]; then
   cat "$work/server.log" >&2
   fail "the server did not start"
 fi
 echo "server at $url"
 export VPNAAS_URL="$url"
+
+# ---- the keystone-mode server, and the catalog pointing at the proxy its run will open
+if [ -n "$keystone_env" ]; then
+  mkdir "$work/data-keystone"
+  echo "== starting $binary in keystone mode (Keystone from $keystone_env)"
+  (
+    # shellcheck disable=SC1090
+    source "$keystone_env"
+    VPNAAS_AUTH_STRATEGY=keystone VPNAAS_KEYSTONE_URL="$KEYSTONE_URL" \
+      VPNAAS_KEYSTONE_USERNAME="${KEYSTONE_SERVICE_USERNAME:-vpnaas}" \
+      VPNAAS_KEYSTONE_PASSWORD="$KEYSTONE_PASSWORD" VPNAAS_KEYSTONE_PROJECT_NAME=service \
+      VPNAAS_LOG=info exec "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data-keystone"
+  ) >"$work/server-keystone.log" 2>&1 &
+  keystone_server_pid=$!
+  keystone_url="$(wait_for_url "$work/server-keystone.log" "$keystone_server_pid")"
+  if [ -z "$keystone_url" ]; then
+    cat "$work/server-keystone.log" >&2
+    fail "the keystone-mode server did not start"
+  fi
+  echo "keystone-mode server at $keystone_url"
+  proxy_port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  bash "$root/.ci/keystone.sh" register "$(dirname "$keystone_env")" "http://127.0.0.1:$proxy_port" ||
+    fail "registering the network endpoint in Keystone failed"
+fi
 
 # ---- the suite with each client, both at once
 run_suite() { # NAME FILES...
@@ -109,16 +152,30 @@ run_suite() { # NAME FILES...
   (cd "$here" && VPNAAS_CLIENT="$name" "$cache/venv-$name/bin/python" -m pytest \
     --junitxml="$work/junit-$name.xml" "$@") >"$work/pytest-$name.log" 2>&1
 }
-echo "== running the suite (new: newest CLI + openstacksdk; old: OSC 7.5.0 + neutronclient 11.8.0)"
+run_keystone_suite() { # the new set against the keystone-mode server, through the catalog
+  # shellcheck disable=SC1090
+  (cd "$here" && source "$keystone_env" && VPNAAS_CLIENT=new VPNAAS_CLIENTS_RUN=keystone \
+    VPNAAS_CLIENTS_AUTH=keystone VPNAAS_URL="$keystone_url" VPNAAS_CLIENTS_PROXY_PORT="$proxy_port" \
+    "$cache/venv-new/bin/python" -m pytest --junitxml="$work/junit-keystone.xml" test_cli.py test_sdk.py) \
+    >"$work/pytest-keystone.log" 2>&1
+}
+echo "== running the suite (new: newest CLI + openstacksdk; old: OSC 7.5.0 + neutronclient 11.8.0${keystone_env:+; keystone: new, with Keystone})"
 suite_started=$(date +%s)
 run_suite new test_cli.py test_sdk.py &
 new_pid=$!
 run_suite old test_cli.py &
 old_pid=$!
+runs="new old"
+if [ -n "$keystone_env" ]; then
+  run_keystone_suite &
+  keystone_pid=$!
+  runs="new old keystone"
+fi
 status=0
 wait "$new_pid" || status=1
 wait "$old_pid" || status=1
-for name in new old; do
+if [ -n "$keystone_env" ]; then wait "$keystone_pid" || status=1; fi
+for name in $runs; do
   echo
   echo "================ client set: $name"
   cat "$work/pytest-$name.log"
@@ -131,12 +188,21 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   tail -n 50 "$work/server.log" >&2
   status=1
 fi
+if [ -n "$keystone_env" ] && ! kill -0 "$keystone_server_pid" 2>/dev/null; then
+  echo "the keystone-mode server exited during the run:" >&2
+  tail -n 50 "$work/server-keystone.log" >&2
+  status=1
+fi
 if [ "$status" != 0 ]; then
   echo "---- server log (last 40 lines)"
   tail -n 40 "$work/server.log"
+  if [ -n "$keystone_env" ]; then
+    echo "---- keystone-mode server log (last 40 lines)"
+    tail -n 40 "$work/server-keystone.log"
+  fi
 fi
 
-# ---- the closing line, summed over both runs
+# ---- the closing line, summed over all runs
 counts="$("$python" - "$work"/junit-*.xml <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
@@ -157,7 +223,7 @@ print(passed, failed, skipped)
 EOF
 )" || counts="0 1 0"
 read -r passed failed skipped <<<"$counts"
-[ "$(ls "$work"/junit-*.xml 2>/dev/null | wc -l)" = 2 ] || failed=$((failed + 1))
+[ "$(ls "$work"/junit-*.xml 2>/dev/null | wc -l)" = "$(wc -w <<<"$runs")" ] || failed=$((failed + 1))
 [ "$failed" = 0 ] || status=1
 echo "== tests/clients/run.sh took $(( $(date +%s) - started )) s"
 echo "clients: $passed passed, $failed failed, $skipped skipped"

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from conftest import unique
-from harness import ADMIN_TOKEN, PROJECT
+from harness import PROJECT, sdk_connection
 
 IKE = ("vpn/ikepolicies", "ikepolicy")
 IPSEC = ("vpn/ipsecpolicies", "ipsecpolicy")
@@ -63,13 +63,10 @@ def skip_if_client_crashed(r):
 
 
 def test_inventory_router_and_subnet_created_with_sdk_as_admin(api, proxy, names, net, state):
-    """An admin (keystoneauth's admin_token plugin) creates a router with a gateway and a
-    subnet for project demo with openstacksdk; the CLI cannot (no /networks, no ports)."""
-    import openstack
-
-    admin = openstack.connect(
-        auth_type="admin_token", auth={"endpoint": proxy.url, "token": ADMIN_TOKEN}
-    )
+    """An admin (keystoneauth's admin_token plugin, or Keystone's admin) creates a router with
+    a gateway and a subnet for project demo with openstacksdk; the CLI cannot (no /networks,
+    no ports)."""
+    admin = sdk_connection(proxy, admin=True)
     router = admin.network.create_router(
         name=names["router"],
         project_id=PROJECT,

@@ -6,12 +6,11 @@ of the wire format. Steps run in file order and share ids through the `state` fi
 
 from __future__ import annotations
 
-import openstack
 import pytest
 from openstack import exceptions
 
 from conftest import unique
-from harness import ADMIN_TOKEN, PROJECT, describe_exchanges
+from harness import ADMIN_PROJECT, PROJECT, describe_exchanges, sdk_connection
 
 IKE = ("vpn/ikepolicies", "ikepolicy")
 IPSEC = ("vpn/ipsecpolicies", "ipsecpolicy")
@@ -30,14 +29,12 @@ def names():
 
 @pytest.fixture(scope="module")
 def member(proxy):
-    return openstack.connect(auth_type="none", auth={"endpoint": proxy.url}).network
+    return sdk_connection(proxy).network
 
 
 @pytest.fixture(scope="module")
 def admin(proxy):
-    return openstack.connect(
-        auth_type="admin_token", auth={"endpoint": proxy.url, "token": ADMIN_TOKEN}
-    ).network
+    return sdk_connection(proxy, admin=True).network
 
 
 class Recorded:
@@ -247,7 +244,7 @@ def test_list_filtered_by_project(member, admin, state):
     conn, = need(state, "conn")
     assert conn in ids(member.vpn_ipsec_site_connections(project_id=PROJECT))
     assert conn in ids(admin.vpn_ipsec_site_connections(project_id=PROJECT))
-    assert conn not in ids(admin.vpn_ipsec_site_connections(project_id="admin"))
+    assert conn not in ids(admin.vpn_ipsec_site_connections(project_id=ADMIN_PROJECT))
 
 
 # ---------------------------------------------------------------- update

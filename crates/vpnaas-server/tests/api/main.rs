@@ -1,6 +1,7 @@
 //! Black-box tests of the vpnaas API: the real server on 127.0.0.1:0, a fresh SQLite file each.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
+pub mod auth;
 mod connections;
 mod discovery;
 mod endpoint_groups;

@@ -15,14 +15,61 @@ const AGENT_TOKEN: &str = "canary-agent-0b6e44";
 
 #[tokio::test]
 async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
+    let noauth = [
+        ("VPNAAS_NOAUTH_TOKENS", format!("{TOKEN}=p1:member;admin-{TOKEN}=admin:admin")),
+        ("VPNAAS_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
+    ];
+    let tokens = Tokens {
+        admin: format!("admin-{TOKEN}"),
+        member: TOKEN.to_owned(),
+        project: "p1".to_owned(),
+        agent: ("Authorization", format!("Bearer {AGENT_TOKEN}")),
+    };
+    workflow_at_trace_level(&noauth, &tokens, &[PSK, TOKEN, AGENT_TOKEN]).await;
+}
+
+#[tokio::test]
+async fn no_psk_token_or_service_password_reaches_the_log_in_keystone_mode() {
+    let Some(ks) = crate::auth::require_keystone("no_psk_token_or_service_password_reaches_the_log_in_keystone_mode")
+    else {
+        return;
+    };
+    let settings = ks.settings();
+    let envs = [
+        ("VPNAAS_AUTH_STRATEGY", "keystone".to_owned()),
+        ("VPNAAS_KEYSTONE_URL", ks.url.clone()),
+        ("VPNAAS_KEYSTONE_USERNAME", settings.username.clone()),
+        ("VPNAAS_KEYSTONE_PASSWORD", settings.password.0.clone()),
+    ];
+    let tokens = Tokens {
+        admin: ks.token("admin", "admin").await,
+        member: ks.token("demo-member", "demo").await,
+        project: ks.demo.clone(),
+        agent: ("X-Auth-Token", ks.token("vpnaas-agent", "service").await),
+    };
+    let secrets = [PSK, &tokens.admin, &tokens.member, &tokens.agent.1, &settings.password.0];
+    workflow_at_trace_level(&envs, &tokens, &secrets).await;
+}
+
+/// Who does what in the workflow: an admin shapes the inventory for `project`, whose
+/// member makes a connection with the known PSK; the gateway credential reads its state.
+struct Tokens {
+    admin: String,
+    member: String,
+    project: String,
+    agent: (&'static str, String),
+}
+
+/// Runs a whole workflow against a `vpnaas serve` at trace level, then asserts that none of
+/// `secrets` is in any byte of its output or its data directory.
+async fn workflow_at_trace_level(envs: &[(&str, String)], t: &Tokens, secrets: &[&str]) {
     let data = tempfile::TempDir::new().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .env("VPNAAS_LOG", "trace")
         .env("VPNAAS_DATABASE_URL", "")
-        .env("VPNAAS_NOAUTH_TOKENS", format!("{TOKEN}=p1:member;admin-{TOKEN}=admin:admin"))
-        .env("VPNAAS_AGENT_TOKEN", AGENT_TOKEN)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,13 +112,14 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
         }
         send(req)
     };
-    let admin = format!("admin-{TOKEN}");
+    let admin = t.admin.clone();
+    let member = || t.member.clone();
     let gw = json!({"external_fixed_ips": [{"ip_address": "172.24.4.10"}]});
     let router = call(
         Method::POST,
         "/v2.0/routers".into(),
         admin.clone(),
-        Some(json!({"router": {"tenant_id": "p1", "external_gateway_info": gw}})),
+        Some(json!({"router": {"tenant_id": t.project, "external_gateway_info": gw}})),
     )
     .await
     .id();
@@ -79,7 +127,7 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
         Method::POST,
         "/v2.0/subnets".into(),
         admin.clone(),
-        Some(json!({"subnet": {"tenant_id": "p1", "cidr": "10.1.0.0/24"}})),
+        Some(json!({"subnet": {"tenant_id": t.project, "cidr": "10.1.0.0/24"}})),
     )
     .await
     .id();
@@ -91,15 +139,14 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
     )
     .await
     .ok(200);
-    let ike = call(Method::POST, IKE.into(), TOKEN.into(), Some(json!({"ikepolicy": {}}))).await.id();
-    let ipsec = call(Method::POST, IPSEC.into(), TOKEN.into(), Some(json!({"ipsecpolicy": {}}))).await.id();
-    let service = call(Method::POST, SERVICES.into(), TOKEN.into(), Some(json!({"vpnservice": {"router_id": router}})))
-        .await
-        .id();
+    let ike = call(Method::POST, IKE.into(), member(), Some(json!({"ikepolicy": {}}))).await.id();
+    let ipsec = call(Method::POST, IPSEC.into(), member(), Some(json!({"ipsecpolicy": {}}))).await.id();
+    let service =
+        call(Method::POST, SERVICES.into(), member(), Some(json!({"vpnservice": {"router_id": router}}))).await.id();
     let local = call(
         Method::POST,
         GROUPS.into(),
-        TOKEN.into(),
+        member(),
         Some(json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})),
     )
     .await
@@ -107,55 +154,55 @@ async fn no_psk_or_token_reaches_the_log_even_at_trace_level() {
     let peer = call(
         Method::POST,
         GROUPS.into(),
-        TOKEN.into(),
+        member(),
         Some(json!({"endpoint_group": {"type": "cidr", "endpoints": ["10.2.0.0/24"]}})),
     )
     .await
     .id();
     let body = json!({"ipsec_site_connection": {"psk": PSK, "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
         "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec, "local_ep_group_id": local, "peer_ep_group_id": peer}});
-    let conn = call(Method::POST, CONNS.into(), TOKEN.into(), Some(body)).await;
+    let conn = call(Method::POST, CONNS.into(), member(), Some(body)).await;
     assert_eq!(conn.ok(201)["ipsec_site_connection"]["psk"], PSK, "the owner gets the PSK back (DECISIONS D7)");
     let id = conn.id();
     // Errors about a PSK, a bad request, and the gateway reading the PSK.
     call(
         Method::PUT,
         format!("{CONNS}/{id}"),
-        TOKEN.into(),
+        member(),
         Some(json!({"ipsec_site_connection": {"psk": format!("{PSK} {}", "x".repeat(300))}})),
     )
     .await;
     call(
         Method::PUT,
         format!("{CONNS}/{id}"),
-        TOKEN.into(),
+        member(),
         Some(json!({"ipsec_site_connection": {"psk": PSK, "mtu": 10}})),
     )
     .await;
     let gateway = reqwest::Client::new()
         .get(format!("{}/v2.0/gateway/routers/{router}/state", server.base))
-        .header("Authorization", format!("Bearer {AGENT_TOKEN}"));
+        .header(t.agent.0, t.agent.1.as_str());
     assert_eq!(send(gateway).await.ok(200)["connections"][0]["psk"], PSK);
-    call(Method::GET, format!("{CONNS}?name={PSK}"), TOKEN.into(), None).await.ok(200);
-    let shown = call(Method::GET, format!("{CONNS}/{id}"), TOKEN.into(), None).await;
+    call(Method::GET, format!("{CONNS}?name={PSK}"), member(), None).await.ok(200);
+    let shown = call(Method::GET, format!("{CONNS}/{id}"), member(), None).await;
     assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], PSK);
     // At rest the PSK is sealed: no byte of the data directory (database, WAL, key file) holds it.
     let stored = every_byte_under(data.path());
     assert!(stored.len() > 10_000, "the database is really there ({} bytes)", stored.len());
     assert!(!contains(&stored, PSK.as_bytes()), "the PSK is in the data directory in clear");
     assert!(contains(&stored, b"psk1:k1:"), "sealed values are stored");
-    call(Method::DELETE, format!("{CONNS}/{id}"), TOKEN.into(), None).await.ok(204);
+    call(Method::DELETE, format!("{CONNS}/{id}"), member(), None).await.ok(204);
     drop(server);
 
     let logs = [out.join().unwrap(), err.join().unwrap()].concat();
     let text = String::from_utf8_lossy(&logs);
     assert!(text.contains("request"), "the log is really there ({} bytes)", logs.len());
-    for secret in [PSK, TOKEN, AGENT_TOKEN] {
+    for secret in secrets {
         // A PSK in a query string is the caller's doing; only the path is logged, never the query.
         assert!(!text.contains(secret), "{secret} leaked into the log");
     }
     let stored = every_byte_under(data.path());
-    for secret in [PSK, TOKEN, AGENT_TOKEN] {
+    for secret in secrets {
         assert!(!contains(&stored, secret.as_bytes()), "{secret} is in the data directory");
     }
 }

@@ -1,0 +1,379 @@
+//! Authentication modes and policy rules: static tokens, a policy file, Keystone unreachable
+//! (always run) and a real Keystone (`.ci/keystone.sh`; its `env` file's variables set).
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use vpnaas_server::config::{AuthStrategy, KeystoneSettings, Secret};
+
+use crate::support::*;
+
+const MEMBER: &str = "member-token-0123456789";
+const READER: &str = "reader-token-0123456789";
+const AGENT: &str = "service-token-0123456789";
+
+fn as_token(app: &App, method: Method, path: &str, token: &str, body: Option<Value>) -> reqwest::RequestBuilder {
+    let mut req = app.raw(method, path).header("X-Auth-Token", token);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    req
+}
+
+#[tokio::test]
+async fn static_tokens_name_project_and_roles_and_the_file_is_reread() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("tokens.toml");
+    let entry = |token: &str, project: &str, role: &str| {
+        format!("[[token]]\ntoken = \"{token}\"\nproject_id = \"{project}\"\nroles = [\"{role}\"]\n\n")
+    };
+    std::fs::write(&file, entry(MEMBER, P1, "member") + &entry(READER, P1, "reader")).unwrap();
+    let app = spawn_app_with(|c| {
+        c.auth_strategy = AuthStrategy::Static;
+        c.static_tokens_file = Some(file.clone());
+    })
+    .await;
+    let created = app.send(as_token(&app, Method::POST, IKE, MEMBER, Some(json!({"ikepolicy": {}})))).await;
+    assert_eq!(created.ok(201)["ikepolicy"]["project_id"], P1);
+    let id = created.id();
+    // The reader reads and is refused writes, naming the rule.
+    app.send(as_token(&app, Method::GET, &format!("{IKE}/{id}"), READER, None)).await.ok(200);
+    app.send(as_token(&app, Method::DELETE, &format!("{IKE}/{id}"), READER, None)).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "rule:delete_ikepolicy is disallowed by policy",
+    );
+    app.send(as_token(&app, Method::POST, IKE, READER, Some(json!({"ikepolicy": {}})))).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "rule:create_ikepolicy",
+    );
+    // Unknown tokens and noauth's headers open nothing in this mode.
+    app.send(as_token(&app, Method::GET, IKE, "member-token-012345678", None)).await.refused(
+        401,
+        "NotAuthenticated",
+        "",
+    );
+    let headers = app.raw(Method::GET, IKE).header("X-Project-Id", P1).header("X-Roles", "admin");
+    app.send(headers).await.refused(401, "NotAuthenticated", "");
+    // A new file is in force within a second or two; the removed token no longer opens anything.
+    std::fs::write(&file, entry(AGENT, "services", "service") + &entry(MEMBER, P2, "member")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let listed = app.send(as_token(&app, Method::GET, IKE, MEMBER, None)).await;
+    assert_eq!(listed.ok(200)["ikepolicies"], json!([]), "the token now belongs to another project");
+    app.send(as_token(&app, Method::GET, &format!("{IKE}/{id}"), READER, None)).await.refused(
+        401,
+        "NotAuthenticated",
+        "",
+    );
+    // The service role opens the gateway API (any router id: 404 means it got past the rule).
+    let ghost = "/v2.0/gateway/routers/99999999-2222-3333-4444-555555555555/state";
+    app.send(as_token(&app, Method::GET, ghost, AGENT, None)).await.refused(404, "RouterNotFound", "");
+    app.send(as_token(&app, Method::GET, ghost, MEMBER, None)).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "gateway_agent",
+    );
+}
+
+#[tokio::test]
+async fn a_policy_file_overrides_upstreams_defaults() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# only admins make IKE policies; auditors read every project's\n\
+         \"create_ikepolicy\": \"rule:admin_only\"\n\
+         \"get_ikepolicy\": \"rule:admin_only or role:auditor or (role:reader and project_id:%(project_id)s)\"\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(|c| c.policy_file = Some(file.clone())).await;
+    app.post(IKE, P1, json!({"ikepolicy": {}})).await.refused(403, "PolicyNotAuthorized", "rule:create_ikepolicy");
+    let id = app.create(IKE, ADMIN, json!({"ikepolicy": {"tenant_id": P1}})).await;
+    // IPsec policies keep the defaults.
+    app.create(IPSEC, P1, json!({"ipsecpolicy": {}})).await;
+    let auditor = app.raw(Method::GET, IKE).header("X-Project-Id", "audit").header("X-Roles", "auditor");
+    let seen = app.send(auditor).await;
+    assert_eq!(seen.ok(200)["ikepolicies"][0]["id"], id.as_str(), "the auditor reads another project's");
+    let auditor = app.raw(Method::GET, IPSEC).header("X-Project-Id", "audit").header("X-Roles", "auditor");
+    assert_eq!(app.send(auditor).await.ok(200)["ipsecpolicies"], json!([]));
+    // A reader of another project still sees nothing of P1's: a 404, not a 403.
+    let stranger =
+        app.raw(Method::DELETE, &format!("{IKE}/{id}")).header("X-Project-Id", P2).header("X-Roles", "reader");
+    app.send(stranger).await.refused(404, "IKEPolicyNotFound", "");
+
+    // A policy file with a mistake stops the server at startup, naming the rule.
+    std::fs::write(&file, "\"create_ikepolicy\": \"rule:no_such_rule\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("VPNAAS_POLICY_FILE", &file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("create_ikepolicy") && err.contains("rule:no_such_rule"), "{err}");
+}
+
+fn keystone_at(url: &str, timeout: u64) -> KeystoneSettings {
+    KeystoneSettings {
+        url: Some(url.to_owned()),
+        username: "vpnaas".into(),
+        password: Secret("whatever".into()),
+        timeout_secs: timeout,
+        ..KeystoneSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn keystone_unreachable_or_silent_is_a_503_within_the_timeout() {
+    // Nothing listens on the first; the second accepts and never answers.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/v3", silent.local_addr().unwrap());
+    for url in [closed_url, silent_url] {
+        let app = spawn_app_with(|c| {
+            c.auth_strategy = AuthStrategy::Keystone;
+            c.keystone = keystone_at(&url, 1);
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let r = app.send(as_token(&app, Method::GET, IKE, "some-token", None)).await;
+        r.refused(503, "ServiceUnavailable", "Keystone");
+        assert!(started.elapsed() < Duration::from_secs(4), "{url}: {:?}", started.elapsed());
+        // Without a token it is a 401 that says where to get one, Keystone or not.
+        let r = app.send(app.raw(Method::GET, IKE).header("X-Project-Id", P1)).await;
+        r.refused(401, "NotAuthenticated", "");
+        let base = url.trim_end_matches("/v3");
+        assert_eq!(r.headers["www-authenticate"], format!("Keystone uri=\"{base}\"").as_str());
+    }
+    drop(silent);
+}
+
+// ---- a real Keystone
+
+/// The Keystone of `.ci/keystone.sh` (its `env` file's variables), or a printed reason; under
+/// CI its absence is a failure.
+pub struct Keystone {
+    pub url: String,
+    password: String,
+    admin_password: String,
+    pub demo: String,
+    pub other: String,
+    client: reqwest::Client,
+}
+
+pub fn require_keystone(test: &str) -> Option<Keystone> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (var("KEYSTONE_URL"), var("KEYSTONE_PASSWORD"), var("KEYSTONE_ADMIN_PASSWORD")) {
+        (Some(url), Some(password), Some(admin_password)) => Some(Keystone {
+            url,
+            password,
+            admin_password,
+            demo: var("KEYSTONE_DEMO_PROJECT_ID").expect("KEYSTONE_DEMO_PROJECT_ID"),
+            other: var("KEYSTONE_OTHER_PROJECT_ID").expect("KEYSTONE_OTHER_PROJECT_ID"),
+            client: reqwest::Client::new(),
+        }),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
+            panic!("{test}: CI must start Keystone and export its env file (.ci/run does)")
+        }
+        _ => {
+            eprintln!("SKIPPED {test}: start .ci/keystone.sh and source its env file to run it (.ci/run does)");
+            None
+        }
+    }
+}
+
+impl Keystone {
+    /// A project-scoped token of `user` (in domain Default) on `project` (by name).
+    pub async fn token(&self, user: &str, project: &str) -> String {
+        let password = if user == "admin" { &self.admin_password } else { &self.password };
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
+        let r = self.client.post(format!("{}/v3/auth/tokens?nocatalog", self.url)).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201, "login of {user}");
+        r.headers()["x-subject-token"].to_str().unwrap().to_owned()
+    }
+
+    pub fn settings(&self) -> KeystoneSettings {
+        KeystoneSettings {
+            url: Some(self.url.clone()),
+            username: "vpnaas".into(),
+            password: Secret(self.password.clone()),
+            ..KeystoneSettings::default()
+        }
+    }
+
+    pub async fn app(&self, cache_secs: u64) -> App {
+        let settings = KeystoneSettings { cache_secs, ..self.settings() };
+        spawn_app_with(|c| {
+            c.auth_strategy = AuthStrategy::Keystone;
+            c.keystone = settings;
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn keystone_members_write_readers_read_admins_see_all_other_projects_see_nothing() {
+    let Some(ks) = require_keystone("keystone_members_write_readers_read_admins_see_all_other_projects_see_nothing")
+    else {
+        return;
+    };
+    let app = ks.app(300).await;
+    let member = ks.token("demo-member", "demo").await;
+    let reader = ks.token("demo-reader", "demo").await;
+    let other = ks.token("other-member", "other").await;
+    let admin = ks.token("admin", "admin").await;
+    let agent = ks.token("vpnaas-agent", "service").await;
+
+    // Identity headers a client sends are ignored: the token decides.
+    let spoof = as_token(&app, Method::POST, IKE, &member, Some(json!({"ikepolicy": {"name": "k"}})))
+        .header("X-Project-Id", &ks.other)
+        .header("X-Roles", "admin");
+    let created = app.send(spoof).await;
+    assert_eq!(created.ok(201)["ikepolicy"]["project_id"], ks.demo.as_str());
+    assert!(created.body["ikepolicy"].get("status_description").is_none());
+    let id = created.id();
+    let one = format!("{IKE}/{id}");
+    let headers_only = app.raw(Method::GET, IKE).header("X-Project-Id", &ks.demo).header("X-Roles", "admin");
+    let r = app.send(headers_only).await;
+    r.refused(401, "NotAuthenticated", "requires authentication");
+    assert_eq!(r.headers["www-authenticate"], format!("Keystone uri=\"{}\"", ks.url).as_str());
+
+    // The reader reads; writes are 403s naming the rule.
+    app.send(as_token(&app, Method::GET, &one, &reader, None)).await.ok(200);
+    let listed = app.send(as_token(&app, Method::GET, IKE, &reader, None)).await;
+    assert_eq!(listed.ok(200)["ikepolicies"].as_array().unwrap().len(), 1);
+    let rename = json!({"ikepolicy": {"name": "r"}});
+    app.send(as_token(&app, Method::PUT, &one, &reader, Some(rename.clone()))).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "rule:update_ikepolicy is disallowed by policy",
+    );
+    app.send(as_token(&app, Method::DELETE, &one, &reader, None)).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "delete_ikepolicy",
+    );
+    // Another project sees nothing: 404s and an empty list.
+    app.send(as_token(&app, Method::GET, &one, &other, None)).await.refused(404, "IKEPolicyNotFound", "");
+    app.send(as_token(&app, Method::PUT, &one, &other, Some(rename.clone()))).await.refused(
+        404,
+        "IKEPolicyNotFound",
+        "",
+    );
+    assert_eq!(app.send(as_token(&app, Method::GET, IKE, &other, None)).await.ok(200)["ikepolicies"], json!([]));
+    // The admin sees every project's; the member renames its own.
+    assert_eq!(app.send(as_token(&app, Method::GET, &one, &admin, None)).await.ok(200)["ikepolicy"]["name"], "k");
+    app.send(as_token(&app, Method::PUT, &one, &member, Some(rename))).await.ok(200);
+
+    // The inventory is the admin's; the gateway API the service role's.
+    let router = json!({"router": {"tenant_id": ks.demo, "external_gateway_info":
+        {"external_fixed_ips": [{"ip_address": "172.24.4.10"}]}}});
+    app.send(as_token(&app, Method::POST, "/v2.0/routers", &member, Some(router.clone()))).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "rule:create_router",
+    );
+    let router = app.send(as_token(&app, Method::POST, "/v2.0/routers", &admin, Some(router))).await.id();
+    app.send(as_token(&app, Method::GET, &format!("/v2.0/routers/{router}"), &reader, None)).await.ok(200);
+    let state = format!("/v2.0/gateway/routers/{router}/state");
+    app.send(as_token(&app, Method::GET, &state, &agent, None)).await.ok(200);
+    app.send(as_token(&app, Method::GET, &state, &admin, None)).await.refused(
+        403,
+        "PolicyNotAuthorized",
+        "gateway_agent",
+    );
+}
+
+#[tokio::test]
+async fn keystone_tampered_revoked_and_expired_tokens_are_401s() {
+    let Some(ks) = require_keystone("keystone_tampered_revoked_and_expired_tokens_are_401s") else { return };
+    // Validations are remembered for a second at most here, so a revocation shows quickly.
+    let app = ks.app(1).await;
+    let token = ks.token("demo-member", "demo").await;
+    app.send(as_token(&app, Method::GET, IKE, &token, None)).await.ok(200);
+    // One character changed in the middle of a Fernet token.
+    let mut tampered = token.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let r = app.send(as_token(&app, Method::GET, IKE, &tampered, None)).await;
+    r.refused(401, "NotAuthenticated", "");
+    assert!(r.headers["www-authenticate"].to_str().unwrap().starts_with("Keystone uri="));
+    app.send(as_token(&app, Method::GET, IKE, "not-a-token", None)).await.refused(401, "NotAuthenticated", "");
+    // Revoked by its holder: refused once the remembered validation lapses.
+    let revoked = ks.token("demo-member", "demo").await;
+    app.send(as_token(&app, Method::GET, IKE, &revoked, None)).await.ok(200);
+    let gone = ks
+        .client
+        .delete(format!("{}/v3/auth/tokens", ks.url))
+        .header("X-Auth-Token", &revoked)
+        .header("X-Subject-Token", &revoked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 204);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.send(as_token(&app, Method::GET, IKE, &revoked, None)).await.refused(401, "NotAuthenticated", "");
+
+    // Expired: CI's Keystone issues short-lived tokens (KEYSTONE_TOKEN_EXPIRATION); a token is
+    // used, then used again after it expired, through a server that would remember it for
+    // five minutes: the expiry bounds the cache.
+    let lifetime: u64 = std::env::var("KEYSTONE_TOKEN_EXPIRATION").ok().and_then(|v| v.parse().ok()).unwrap_or(3600);
+    if lifetime > 60 {
+        eprintln!("SKIPPED the expiry part: KEYSTONE_TOKEN_EXPIRATION is {lifetime} s (CI sets 30)");
+        return;
+    }
+    let long_cache = ks.app(300).await;
+    let expiring = ks.token("demo-member", "demo").await;
+    long_cache.send(as_token(&long_cache, Method::GET, IKE, &expiring, None)).await.ok(200);
+    tokio::time::sleep(Duration::from_secs(lifetime + 1)).await;
+    long_cache.send(as_token(&long_cache, Method::GET, IKE, &expiring, None)).await.refused(
+        401,
+        "NotAuthenticated",
+        "",
+    );
+    // Meanwhile the server's own token expired too, and was renewed: a fresh token works.
+    let fresh = ks.token("demo-member", "demo").await;
+    long_cache.send(as_token(&long_cache, Method::GET, IKE, &fresh, None)).await.ok(200);
+}
+
+#[tokio::test]
+async fn keystone_agents_log_in_as_service_users_and_project_users_cannot() {
+    use vpnaas_agent::keystone::{PasswordAuth, Session};
+    use vpnaas_agent::sync::{Credential, GatewayClient, SyncError};
+    use vpnaas_core::desired::AgentHello;
+    let Some(ks) = require_keystone("keystone_agents_log_in_as_service_users_and_project_users_cannot") else {
+        return;
+    };
+    let app = ks.app(300).await;
+    let admin = ks.token("admin", "admin").await;
+    let router = json!({"router": {"tenant_id": ks.demo, "external_gateway_info":
+        {"external_fixed_ips": [{"ip_address": "172.24.4.10"}]}}});
+    let router = app.send(as_token(&app, Method::POST, "/v2.0/routers", &admin, Some(router))).await.id();
+    let login = |user: &str, project: &str| {
+        let auth = PasswordAuth {
+            url: format!("{}/v3", ks.url),
+            username: user.into(),
+            password: ks.password.clone(),
+            project_name: project.into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+        };
+        let id = uuid::Uuid::parse_str(&router).unwrap();
+        GatewayClient::new(&app.base, id, Credential::Keystone(std::sync::Arc::new(Session::new(auth)))).unwrap()
+    };
+    let hello = AgentHello { host: "gw1".into(), version: "test".into() };
+    let agent = login("vpnaas-agent", "service");
+    agent.heartbeat(&hello).await.expect("the service user's heartbeat");
+    assert_eq!(agent.state(None, Duration::from_secs(1)).await.unwrap().router_id.to_string(), router);
+    match login("demo-member", "demo").heartbeat(&hello).await {
+        Err(SyncError::Status(403, body)) => assert!(body.contains("gateway_agent"), "{body}"),
+        other => panic!("a project member opened the gateway API: {other:?}"),
+    }
+}
