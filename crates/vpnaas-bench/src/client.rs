@@ -7,8 +7,39 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// The project the measured requests act as.
+/// The project the measured requests act as (in noauth mode; the storage ceiling's rows).
 pub const PROJECT: &str = "bench";
+
+/// The project the measured requests act as: `VPNAAS_BENCH_PROJECT` (the project of
+/// `VPNAAS_BENCH_TOKEN`, for a server in keystone or static mode), else `bench`.
+pub fn project() -> String {
+    std::env::var("VPNAAS_BENCH_PROJECT").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| PROJECT.to_owned())
+}
+
+/// Identity headers: tokens from `VPNAAS_BENCH_TOKEN` and `VPNAAS_BENCH_ADMIN_TOKEN` (a
+/// server in keystone or static mode), else noauth's project and role headers.
+fn identities() -> Result<(HeaderMap, HeaderMap), String> {
+    let token = |name: &str| std::env::var(name).ok().filter(|t| !t.is_empty());
+    match (token("VPNAAS_BENCH_TOKEN"), token("VPNAAS_BENCH_ADMIN_TOKEN")) {
+        (Some(bench), Some(admin)) => {
+            let with_token = |t: String| -> Result<HeaderMap, String> {
+                let mut h = headers(&[]);
+                let value = HeaderValue::from_str(&t).map_err(|_| "a bench token is not a header value".to_owned())?;
+                h.insert(HeaderName::from_static("x-auth-token"), value);
+                Ok(h)
+            };
+            Ok((with_token(bench)?, with_token(admin)?))
+        }
+        (None, None) => {
+            let mut bench = headers(&[]);
+            let project =
+                HeaderValue::from_str(&project()).map_err(|_| "VPNAAS_BENCH_PROJECT is not a header value")?;
+            bench.insert(HeaderName::from_static("x-project-id"), project);
+            Ok((bench, headers(&[("x-project-id", "admin"), ("x-roles", "admin")])))
+        }
+        _ => Err("set both VPNAAS_BENCH_TOKEN and VPNAAS_BENCH_ADMIN_TOKEN, or neither".into()),
+    }
+}
 
 /// Who a request is from: the bench project, or an admin (inventory writes are admin-only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +106,8 @@ impl Api {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Api {
-            http,
-            base: base.to_owned(),
-            bench: headers(&[("x-project-id", PROJECT)]),
-            admin: headers(&[("x-project-id", "admin"), ("x-roles", "admin")]),
-        })
+        let (bench, admin) = identities()?;
+        Ok(Api { http, base: base.to_owned(), bench, admin })
     }
 
     pub async fn send(&self, req: &Req) -> Result<Reply, String> {

@@ -20,6 +20,8 @@ target
   --reference            the target is the reference Neutron (noauth): project in bodies,
                          a Neutron inventory (networks, subnets, router, interface)
   --label NAME           the target's name in the table and JSON (default vpnaas/neutron)
+                         (a server in keystone or static mode: set VPNAAS_BENCH_TOKEN and
+                         VPNAAS_BENCH_ADMIN_TOKEN, and VPNAAS_BENCH_PROJECT to the first's project)
   --server-log FILTER    VPNAAS_LOG for the server this program starts (default: its own);
                          keep `vpnaas_server` at info, for its listening line: e.g.
                          warn,vpnaas_server=info,vpnaas_server::api=warn (no request log)

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::client::{id_of, json_body, Api, As, Req, PROJECT};
+use crate::client::{id_of, json_body, project, Api, As, Req};
 
 pub const CONNECTIONS: &str = "/v2.0/vpn/ipsec-site-connections";
 pub const PEER_ADDRESS: &str = "172.24.4.233";
@@ -99,7 +99,7 @@ pub struct Fixture {
 fn owned(reference: bool, mut attrs: Value) -> Value {
     if reference {
         if let Some(m) = attrs.as_object_mut() {
-            m.insert("tenant_id".into(), PROJECT.into());
+            m.insert("tenant_id".into(), project().into());
         }
     }
     attrs
@@ -156,7 +156,7 @@ async fn vpnaas_inventory(api: &Api) -> Result<(String, String), String> {
         .create(
             "/v2.0/routers",
             "router",
-            json!({"name": "bench-router", "tenant_id": PROJECT,
+            json!({"name": "bench-router", "tenant_id": project(),
                    "external_gateway_info": {"external_fixed_ips": [{"ip_address": "172.24.4.10"}]}}),
             As::Admin,
         )
@@ -165,7 +165,7 @@ async fn vpnaas_inventory(api: &Api) -> Result<(String, String), String> {
         .create(
             "/v2.0/subnets",
             "subnet",
-            json!({"name": "bench-subnet", "tenant_id": PROJECT, "cidr": LOCAL_CIDR}),
+            json!({"name": "bench-subnet", "tenant_id": project(), "cidr": LOCAL_CIDR}),
             As::Admin,
         )
         .await?;
