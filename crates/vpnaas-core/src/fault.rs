@@ -451,7 +451,7 @@ impl fmt::Display for Fault {
                 write!(f, "Constraint revision_number={expected} failed. Current revision is {current}.")
             }
             NotAuthenticated => f.write_str(
-                "Authentication required: send X-Project-Id (and X-Roles) in noauth mode",
+                "Authentication required: send a valid X-Auth-Token (in noauth mode, X-Project-Id and X-Roles)",
             ),
             PolicyNotAuthorized(rule) => write!(f, "rule:{rule} is disallowed by policy"),
             MethodNotAllowed => f.write_str("The method is not allowed for this resource."),

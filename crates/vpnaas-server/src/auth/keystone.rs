@@ -28,8 +28,11 @@ pub struct Keystone {
     cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
+/// A remembered answer: the caller, or `None` for a token Keystone refused (a token
+/// Keystone does not know never becomes valid, so a flood of bad tokens costs one
+/// validation each per `cache_secs`, not one per request).
 struct Cached {
-    creds: Credentials,
+    creds: Option<Credentials>,
     until: Instant,
 }
 
@@ -99,8 +102,8 @@ impl Keystone {
     /// The caller a token stands for.
     pub async fn validate(&self, token: &str) -> Result<Credentials, Error> {
         let key = cache_key(token);
-        if let Some(creds) = self.cached(&key) {
-            return Ok(creds);
+        if let Some(known) = self.cached(&key) {
+            return known.ok_or_else(|| self.refusal());
         }
         let mut renewed = false;
         loop {
@@ -118,11 +121,14 @@ impl Keystone {
                     let body: TokenBody =
                         answer.json().await.map_err(|e| unavailable("token validation answer", &e))?;
                     let (creds, left) = self.credentials(body.token)?;
-                    self.remember(key, creds.clone(), left);
+                    self.remember(key, Some(creds.clone()), left);
                     return Ok(creds);
                 }
                 // Keystone's answer for a token that is bad, tampered with, expired or revoked.
-                404 => return Err(self.refusal()),
+                404 => {
+                    self.remember(key, None, self.cache_for);
+                    return Err(self.refusal());
+                }
                 // Our own token was refused (revoked, or Keystone's keys rotated): renew once.
                 401 if !renewed => renewed = true,
                 status => {
@@ -144,12 +150,12 @@ impl Keystone {
         Ok((Credentials::new(project.id, t.user.map(|u| u.id), roles), left))
     }
 
-    fn cached(&self, key: &[u8; 32]) -> Option<Credentials> {
+    fn cached(&self, key: &[u8; 32]) -> Option<Option<Credentials>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.get(key).filter(|c| c.until > Instant::now()).map(|c| c.creds.clone())
     }
 
-    fn remember(&self, key: [u8; 32], creds: Credentials, left: Duration) {
+    fn remember(&self, key: [u8; 32], creds: Option<Credentials>, left: Duration) {
         let until = Instant::now() + left.min(self.cache_for);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {

@@ -377,3 +377,81 @@ async fn keystone_agents_log_in_as_service_users_and_project_users_cannot() {
         other => panic!("a project member opened the gateway API: {other:?}"),
     }
 }
+
+/// A scripted Keystone: logins always succeed; `good-*` tokens validate (for `life` seconds
+/// from now) and anything else is a 404; the first validation may refuse our service token.
+async fn fake_keystone(life: i64, refuse_first_service_token: bool) -> (String, std::sync::Arc<FakeCounts>) {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let counts = std::sync::Arc::new(FakeCounts::default());
+    let c = counts.clone();
+    let login = move || {
+        let c = c.clone();
+        async move {
+            let n = c.logins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+            let body = json!({"token": {"expires_at": expires.format(&time::format_description::well_known::Rfc3339).unwrap()}});
+            (StatusCode::CREATED, [("x-subject-token", format!("service-{n}"))], axum::Json(body))
+        }
+    };
+    let c = counts.clone();
+    let validate = move |headers: HeaderMap| {
+        let c = c.clone();
+        async move {
+            let n = c.validations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if refuse_first_service_token && n == 0 {
+                return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+            }
+            let subject = headers.get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !subject.starts_with("good-") {
+                return (StatusCode::NOT_FOUND, axum::Json(json!({})));
+            }
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(life);
+            let at = expires.format(&time::format_description::well_known::Rfc3339).unwrap();
+            let body = json!({"token": {"expires_at": at, "user": {"id": "u1"}, "project": {"id": "p1", "name": "demo"},
+                "roles": [{"id": "r1", "name": "member"}, {"id": "r2", "name": "reader"}]}});
+            (StatusCode::OK, axum::Json(body))
+        }
+    };
+    let app = axum::Router::new().route("/v3/auth/tokens", get(validate).post(login));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, counts)
+}
+
+#[derive(Default)]
+struct FakeCounts {
+    logins: std::sync::atomic::AtomicUsize,
+    validations: std::sync::atomic::AtomicUsize,
+}
+
+impl FakeCounts {
+    fn get(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.logins.load(SeqCst), self.validations.load(SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn keystone_validations_are_cached_within_the_token_life_and_bad_tokens_too() {
+    let (url, counts) = fake_keystone(2, true).await;
+    let app = spawn_app_with(|c| {
+        c.auth_strategy = AuthStrategy::Keystone;
+        c.keystone = keystone_at(&url, 2);
+    })
+    .await;
+    // The first validation refuses our service token: one more login, then it works.
+    let r = app.send(as_token(&app, Method::GET, IKE, "good-1", None)).await;
+    assert_eq!(r.ok(200)["ikepolicies"], json!([]));
+    assert_eq!(counts.get(), (2, 2));
+    for _ in 0..5 {
+        app.send(as_token(&app, Method::GET, IKE, "good-1", None)).await.ok(200);
+        app.send(as_token(&app, Method::GET, IKE, "bad-1", None)).await.refused(401, "NotAuthenticated", "");
+    }
+    assert_eq!(counts.get(), (2, 3), "one validation per token, however many requests");
+    // Past the token's expiry the cache is no longer trusted: Keystone is asked again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.send(as_token(&app, Method::GET, IKE, "good-1", None)).await.ok(200);
+    assert_eq!(counts.get(), (2, 4));
+}
