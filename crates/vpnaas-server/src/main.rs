@@ -198,3 +198,37 @@ fn run_agent(args: &[String]) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn the_agent_logs_in_to_keystone_when_os_auth_url_is_set_else_uses_its_token() {
+        let keystone = [
+            ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
+            ("OS_USERNAME", "vpnaas-agent"),
+            ("OS_PASSWORD", "pw"),
+            ("OS_PROJECT_NAME", "service"),
+            ("VPNAAS_AGENT_TOKEN", "ignored"),
+        ];
+        match agent_credential(env(&keystone)).unwrap() {
+            vpnaas_agent::Credential::Keystone(s) => {
+                assert_eq!(
+                    (s.auth().username.as_str(), s.auth().user_domain_name.as_str()),
+                    ("vpnaas-agent", "Default")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = agent_credential(env(&keystone[..2])).unwrap_err();
+        assert!(err.contains("OS_PASSWORD"), "{err}");
+        let token = agent_credential(env(&[("VPNAAS_AGENT_TOKEN", "t")])).unwrap();
+        assert!(matches!(token, vpnaas_agent::Credential::Token(t) if t == "t"));
+        assert!(agent_credential(env(&[])).is_err());
+    }
+}
