@@ -329,6 +329,11 @@ async fn keystone_tampered_revoked_and_expired_tokens_are_401s() {
         eprintln!("SKIPPED the expiry part: KEYSTONE_TOKEN_EXPIRATION is {lifetime} s (CI sets 30)");
         return;
     }
+    if std::env::var("VPNAAS_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+        // It waits out a token's life and tests the cache, not storage: the SQLite pass runs it.
+        eprintln!("SKIPPED the expiry part on the PostgreSQL pass (the SQLite pass runs it)");
+        return;
+    }
     let long_cache = ks.app(300).await;
     let expiring = ks.token("demo-member", "demo").await;
     long_cache.send(as_token(&long_cache, Method::GET, IKE, &expiring, None)).await.ok(200);
