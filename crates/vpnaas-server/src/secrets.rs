@@ -251,38 +251,36 @@ const BATCH: usize = 500;
 /// Each row is rewritten only if it still holds what was read. Returns how many changed.
 pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
     let mut changed = 0;
+    // Keyset batches: each transaction reads the next BATCH rows by id.
+    let mut after = String::new();
     loop {
         let mut w = store.begin_write().await.map_err(|e| e.to_string())?;
-        let rows = store::fetch_all(w.conn(), "SELECT id, psk FROM ipsec_site_connections ORDER BY id", &[])
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut stale = Vec::new();
-        for row in &rows {
-            let id: String = sqlx::Row::try_get(row, 0).map_err(|e| e.to_string())?;
-            let psk: String = sqlx::Row::try_get(row, 1).map_err(|e| e.to_string())?;
-            if !(is_sealed(&psk) && keys.is_current(&psk)) {
-                stale.push((id, psk));
-            }
-            if stale.len() == BATCH {
-                break;
-            }
-        }
-        if stale.is_empty() {
+        let sql = format!("SELECT id, psk FROM ipsec_site_connections WHERE id > $1 ORDER BY id LIMIT {BATCH}");
+        let rows = store::fetch_all(w.conn(), &sql, &[after.clone().into()]).await.map_err(|e| e.to_string())?;
+        if rows.is_empty() {
             w.commit().await.map_err(|e| e.to_string())?;
             return Ok(changed);
         }
-        for (id, old) in &stale {
-            let uuid = Uuid::parse_str(id).map_err(|_| format!("connection id {id:?} is not a UUID"))?;
-            let clear = if is_sealed(old) {
-                keys.open_value(old, uuid).map_err(|e| e.to_string())?
+        for row in &rows {
+            let id: String = sqlx::Row::try_get(row, 0).map_err(|e| e.to_string())?;
+            let old: String = sqlx::Row::try_get(row, 1).map_err(|e| e.to_string())?;
+            if is_sealed(&old) && keys.is_current(&old) {
+                after = id;
+                continue;
+            }
+            let uuid = Uuid::parse_str(&id).map_err(|_| format!("connection id {id:?} is not a UUID"))?;
+            let clear = if is_sealed(&old) {
+                keys.open_value(&old, uuid).map_err(|e| e.to_string())?
             } else {
-                Psk::parse(old).map_err(|e| format!("connection {id}: {e}"))?
+                Psk::parse(&old).map_err(|e| format!("connection {id}: {e}"))?
             };
             let new = keys.seal(&clear, uuid).map_err(|e| e.to_string())?;
             let sql = "UPDATE ipsec_site_connections SET psk = $1 WHERE id = $2 AND psk = $3";
-            changed += store::execute(w.conn(), sql, &[new.into(), id.clone().into(), old.clone().into()])
+            let n = store::execute(w.conn(), sql, &[new.into(), id.clone().into(), old.into()])
                 .await
-                .map_err(|e| e.to_string())? as usize;
+                .map_err(|e| e.to_string())?;
+            changed += usize::try_from(n).unwrap_or(0);
+            after = id;
         }
         w.commit().await.map_err(|e| e.to_string())?;
     }
