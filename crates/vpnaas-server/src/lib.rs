@@ -8,6 +8,7 @@ pub mod error;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod watched;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::api::AppState;
 use crate::auth::Auth;
-use crate::config::Config;
+use crate::config::{AuthStrategy, Config};
 use crate::secrets::KeyRing;
 use crate::service::Service;
 use crate::store::{PoolSettings, Store};
@@ -148,7 +149,7 @@ pub async fn serve(
         tracing::info!(resealed, key = %keys.current(), "pre-shared keys sealed with the current key");
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    if !addr.ip().is_loopback() && auth.strategy() == "noauth" {
+    if !addr.ip().is_loopback() && config.auth_strategy == AuthStrategy::Noauth {
         // DECISIONS D8: identity headers are trusted; only loopback or a trusted proxy may send them.
         tracing::warn!(listen = %addr, "noauth mode on a non-loopback address: anyone who can reach it can act as any project");
     }

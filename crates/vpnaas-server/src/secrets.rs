@@ -10,9 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -23,31 +21,21 @@ use vpnaas_core::values::{Psk, StoredPsk};
 
 use crate::error::Error;
 use crate::store::{self, Store};
+use crate::watched::Watched;
 
 const PREFIX: &str = "psk1";
 const NONCE_LEN: usize = 12;
-const RECHECK: Duration = Duration::from_secs(1);
-
+/// The keys of a key file: the id of the one that seals, and every one by id.
 struct Keys {
     current: String,
     by_id: HashMap<String, Key>,
-    stamp: Option<(SystemTime, u64)>,
-    checked: Instant,
 }
 
-/// The keys of a key file.
-pub struct KeyRing {
-    path: PathBuf,
-    keys: Mutex<Keys>,
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
+/// The keys of a key file, kept current.
+pub struct KeyRing(Watched<Keys>);
 
 /// Parses a key file. Errors name the line, never a key.
-fn parse(path: &Path, text: &str) -> Result<(String, HashMap<String, Key>), String> {
+fn parse(path: &Path, text: &str) -> Result<Keys, String> {
     let mut by_id = HashMap::new();
     let mut current = None;
     for (n, line) in text.lines().enumerate() {
@@ -65,10 +53,10 @@ fn parse(path: &Path, text: &str) -> Result<(String, HashMap<String, Key>), Stri
         current = Some(id.to_owned());
     }
     let current = current.ok_or_else(|| format!("{} holds no key", path.display()))?;
-    Ok((current, by_id))
+    Ok(Keys { current, by_id })
 }
 
-fn read(path: &Path) -> Result<(String, HashMap<String, Key>), String> {
+fn read(path: &Path) -> Result<Keys, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     parse(path, &text)
 }
@@ -101,7 +89,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 pub fn add_key(path: &Path) -> Result<String, String> {
     let (old_text, existing) = match std::fs::read_to_string(path) {
         Ok(text) => {
-            let (_, keys) = parse(path, &text)?;
+            let keys = parse(path, &text)?.by_id;
             (text, keys)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), HashMap::new()),
@@ -130,7 +118,7 @@ impl KeyRing {
             let id = add_key(path)?;
             tracing::info!(file = %path.display(), key = %id, "created a key file to seal pre-shared keys");
         }
-        let (current, by_id) = read(path)?;
+        let keys = Watched::open(path, "key file", read)?;
         #[cfg(unix)]
         if let Ok(m) = std::fs::metadata(path) {
             use std::os::unix::fs::PermissionsExt;
@@ -138,41 +126,17 @@ impl KeyRing {
                 tracing::warn!(file = %path.display(), "the key file is readable by others than its owner");
             }
         }
-        let keys = Keys { current, by_id, stamp: stamp(path), checked: Instant::now() };
-        Ok(KeyRing { path: path.to_owned(), keys: Mutex::new(keys) })
+        Ok(KeyRing(keys))
     }
 
     /// The id of the key that seals.
     pub fn current(&self) -> String {
-        self.lock(false).current.clone()
-    }
-
-    fn lock(&self, force: bool) -> std::sync::MutexGuard<'_, Keys> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if force || keys.checked.elapsed() >= RECHECK {
-            keys.checked = Instant::now();
-            let now = stamp(&self.path);
-            if force || now != keys.stamp {
-                match read(&self.path) {
-                    Ok((current, by_id)) => {
-                        if current != keys.current {
-                            tracing::info!(key = %current, "the key file changed; sealing with its last key");
-                        }
-                        keys.current = current;
-                        keys.by_id = by_id;
-                        keys.stamp = now;
-                    }
-                    // The keys known stay in force.
-                    Err(e) => tracing::warn!(error = %e, "key file not reloaded"),
-                }
-            }
-        }
-        keys
+        self.0.current(false).current.clone()
     }
 
     /// Seals `psk` for the connection `id`.
     pub fn seal(&self, psk: &Psk, id: Uuid) -> Result<String, Error> {
-        let keys = self.lock(false);
+        let keys = self.0.current(false);
         let key = keys.by_id.get(&keys.current).ok_or_else(|| Error::Secret("the sealing key is gone".into()))?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = ChaCha20Poly1305::new(key)
@@ -196,17 +160,16 @@ impl KeyRing {
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let key = {
-            let mut keys = self.lock(false);
+            let mut keys = self.0.current(false);
             if !keys.by_id.contains_key(key_id) {
-                keys = {
-                    drop(keys);
-                    self.lock(true)
-                };
+                // Another process may have added it: read the file now.
+                drop(keys);
+                keys = self.0.current(true);
             }
             *keys.by_id.get(key_id).ok_or_else(|| {
                 Error::Secret(format!(
                     "the pre-shared key of connection {id} is sealed with key {key_id}, which {} lacks",
-                    self.path.display()
+                    self.0.path().display()
                 ))
             })?
         };
@@ -237,7 +200,7 @@ impl KeyRing {
 
     /// Whether a stored text was sealed with the current key (rotation skips those).
     pub fn is_current(&self, sealed: &str) -> bool {
-        let keys = self.lock(false);
+        let keys = self.0.current(false);
         sealed.strip_prefix(PREFIX).and_then(|s| s.strip_prefix(':')).and_then(|s| s.split(':').next())
             == Some(keys.current.as_str())
     }

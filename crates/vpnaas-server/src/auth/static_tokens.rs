@@ -10,14 +10,13 @@
 //! user_id = "alice"           # optional
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
 
 use serde::Deserialize;
 
 use super::policy::Credentials;
 use crate::config::Secret;
+use crate::watched::Watched;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,25 +36,9 @@ struct Entry {
     roles: Vec<String>,
 }
 
-struct Loaded {
-    entries: Vec<(Secret, Credentials)>,
-    stamp: Option<(SystemTime, u64)>,
-    checked: Instant,
-}
-
-pub struct StaticTokens {
-    path: PathBuf,
-    loaded: Mutex<Loaded>,
-}
+pub struct StaticTokens(Watched<Vec<(Secret, Credentials)>>);
 
 const MIN_TOKEN_LEN: usize = 16;
-const RECHECK: Duration = Duration::from_secs(1);
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// Reads and checks the file. Errors name the file and the place, never a token.
 fn read(path: &Path) -> Result<Vec<(Secret, Credentials)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -80,32 +63,15 @@ fn read(path: &Path) -> Result<Vec<(Secret, Credentials)>, String> {
 impl StaticTokens {
     /// Reads the file; a missing or malformed file is an error at startup.
     pub fn open(path: &Path) -> Result<StaticTokens, String> {
-        let entries = read(path)?;
-        let loaded = Loaded { entries, stamp: stamp(path), checked: Instant::now() };
-        Ok(StaticTokens { path: path.to_owned(), loaded: Mutex::new(loaded) })
+        Watched::open(path, "static token file", read).map(StaticTokens)
     }
 
     /// The credentials of `token`, if the file holds it. Every entry is compared, each in
     /// constant time, so the time taken does not tell how much of a token was right.
     pub fn lookup(&self, token: &str) -> Option<Credentials> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if loaded.checked.elapsed() >= RECHECK {
-            loaded.checked = Instant::now();
-            let now = stamp(&self.path);
-            if now != loaded.stamp {
-                match read(&self.path) {
-                    Ok(entries) => {
-                        tracing::info!(file = %self.path.display(), tokens = entries.len(), "static tokens reloaded");
-                        loaded.entries = entries;
-                        loaded.stamp = now;
-                    }
-                    // The last good set stays in force.
-                    Err(e) => tracing::warn!(error = %e, "static token file not reloaded"),
-                }
-            }
-        }
+        let entries = self.0.current(false);
         let mut found = None;
-        for (secret, creds) in &loaded.entries {
+        for (secret, creds) in entries.iter() {
             if secret.matches(token) && found.is_none() {
                 found = Some(creds.clone());
             }
@@ -116,7 +82,10 @@ impl StaticTokens {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::watched::RECHECK;
 
     #[test]
     fn tokens_map_to_project_and_roles_and_the_file_is_reread_when_it_changes() {
