@@ -194,8 +194,20 @@ impl Keystone {
             "name": user, "domain": {"id": "default"}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
         let r = self.client.post(format!("{}/v3/auth/tokens?nocatalog", self.url)).json(&body).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 201, "login of {user}");
+        let r = self.expect(r, 201, &format!("login of {user}")).await;
         r.headers()["x-subject-token"].to_str().unwrap().to_owned()
+    }
+
+    /// `r` if it has `status`; otherwise a failure that quotes Keystone's answer and the
+    /// tail of its log (`KEYSTONE_LOG`, which `.ci/keystone.sh` exports), so a red run says why.
+    pub async fn expect(&self, r: reqwest::Response, status: u16, what: &str) -> reqwest::Response {
+        if r.status().as_u16() == status {
+            return r;
+        }
+        let got = r.status();
+        let body = r.text().await.unwrap_or_default();
+        let log = std::env::var("KEYSTONE_LOG").map(|p| crate::support::tail(&p, 30)).unwrap_or_default();
+        panic!("{what}: Keystone answered {got} where {status} was expected: {body}\n--- Keystone's log:\n{log}");
     }
 
     pub fn settings(&self) -> KeystoneSettings {
@@ -317,7 +329,7 @@ async fn keystone_tampered_revoked_and_expired_tokens_are_401s() {
         .send()
         .await
         .unwrap();
-    assert_eq!(gone.status().as_u16(), 204);
+    ks.expect(gone, 204, "revocation").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.send(as_token(&app, Method::GET, IKE, &revoked, None)).await.refused(401, "NotAuthenticated", "");
 

@@ -107,16 +107,39 @@ pub fn postgres_admin_url() -> Option<String> {
     std::env::var("VPNAAS_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
 }
 
+/// The last `n` lines of a log file (for failure messages), or why there are none.
+pub fn tail(path: &str, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {path}: {e})"),
+    }
+}
+
+/// A failure that quotes the test PostgreSQL server's error and its log's tail
+/// (`VPNAAS_TEST_POSTGRES_LOG`, which `.ci/run` exports).
+fn postgres_failed(what: &str, e: impl std::fmt::Display) -> ! {
+    let log = std::env::var("VPNAAS_TEST_POSTGRES_LOG").map(|p| tail(&p, 30)).unwrap_or_default();
+    panic!("{what}: {e}\n--- PostgreSQL's log:\n{log}")
+}
+
 /// Creates an empty database on the test PostgreSQL server, if there is one.
 pub async fn fresh_postgres() -> Option<String> {
     use sqlx::Connection;
     let admin = postgres_admin_url()?;
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to VPNAAS_TEST_POSTGRES");
+    let mut conn = match sqlx::AnyConnection::connect(&admin).await {
+        Ok(conn) => conn,
+        Err(e) => postgres_failed("connect to VPNAAS_TEST_POSTGRES", e),
+    };
     let name = format!("vpnaas_test_{}", uuid::Uuid::new_v4().simple());
     // C collation sorts as SQLite does (bytes), so both backends list in one order.
     let sql = format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
-    sqlx::query(&sql).execute(&mut conn).await.expect("create database");
+    if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
+        postgres_failed("create a test database", e);
+    }
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     Some(format!("{base}/{name}"))
 }
