@@ -15,7 +15,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,18 @@ pub struct AppState {
     pub service: Service,
     pub config: Arc<Config>,
     pub auth: Arc<crate::auth::Auth>,
+}
+
+/// The caller of a request: its credentials in the configured authentication mode, the
+/// policy rules, and its `If-Match` precondition.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let if_match = crate::auth::header(&parts.headers, "if-match").and_then(crate::auth::revision_constraint);
+        let creds = state.auth.identify(&parts.headers).await?;
+        Ok(Caller::new(creds, state.auth.policy.clone(), if_match))
+    }
 }
 
 /// A resource served under a collection URL: its wire names, attribute map and view, and

@@ -13,13 +13,11 @@ pub mod static_tokens;
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use vpnaas_core::Fault;
 
-use crate::api::AppState;
-use crate::config::{AuthStrategy, Config};
-use crate::error::{Error, Result};
+use crate::config::{AuthStrategy, Config, NoauthTokens};
+use crate::error::Result;
 use keystone::Keystone;
 pub use policy::{Credentials, Policy, Reach, Target};
 use static_tokens::StaticTokens;
@@ -31,7 +29,7 @@ pub struct Auth {
 }
 
 enum Mode {
-    Noauth,
+    Noauth { tokens: NoauthTokens, default_project: Option<String> },
     Static(StaticTokens),
     Keystone(Box<Keystone>),
 }
@@ -45,7 +43,10 @@ impl Auth {
             None => Policy::defaults(),
         };
         let mode = match config.auth_strategy {
-            AuthStrategy::Noauth => Mode::Noauth,
+            AuthStrategy::Noauth => Mode::Noauth {
+                tokens: config.noauth_tokens.clone(),
+                default_project: config.noauth_default_project.clone(),
+            },
             AuthStrategy::Static => {
                 let path = config
                     .static_tokens_file
@@ -60,22 +61,22 @@ impl Auth {
 
     pub fn strategy(&self) -> &'static str {
         match self.mode {
-            Mode::Noauth => "noauth",
+            Mode::Noauth { .. } => "noauth",
             Mode::Static(_) => "static",
             Mode::Keystone(_) => "keystone",
         }
     }
 
-    /// The credentials a request carries in the configured mode.
-    pub async fn identify(&self, parts: &Parts, config: &Config) -> Result<Credentials> {
+    /// The credentials a request's headers carry in the configured mode.
+    pub async fn identify(&self, headers: &HeaderMap) -> Result<Credentials> {
         match &self.mode {
-            Mode::Noauth => noauth(parts, config),
+            Mode::Noauth { tokens, default_project } => noauth(headers, tokens, default_project.as_deref()),
             Mode::Static(tokens) => {
-                let token = header(parts, "x-auth-token").ok_or(Fault::NotAuthenticated)?;
+                let token = header(headers, "x-auth-token").ok_or(Fault::NotAuthenticated)?;
                 tokens.lookup(token).ok_or_else(|| Fault::NotAuthenticated.into())
             }
             Mode::Keystone(keystone) => {
-                let Some(token) = header(parts, "x-auth-token") else {
+                let Some(token) = header(headers, "x-auth-token") else {
                     return Err(keystone.refusal());
                 };
                 keystone.validate(token).await
@@ -125,12 +126,12 @@ impl Caller {
     }
 }
 
-pub(crate) fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// `revision_number=N`, the only precondition Neutron understands; other tags are ignored.
-fn revision_constraint(value: &str) -> Option<i64> {
+pub fn revision_constraint(value: &str) -> Option<i64> {
     value.trim().strip_prefix("revision_number=")?.trim().parse().ok()
 }
 
@@ -140,8 +141,8 @@ fn split_roles(roles: &str) -> impl Iterator<Item = String> + '_ {
 
 /// noauth: Neutron's headers first, then a configured token, then the default project. A
 /// caller that names no roles is a member of the project it names.
-fn noauth(parts: &Parts, config: &Config) -> Result<Credentials> {
-    let user = header(parts, "x-user-id").map(str::to_owned);
+fn noauth(headers: &HeaderMap, tokens: &NoauthTokens, default_project: Option<&str>) -> Result<Credentials> {
+    let user = header(headers, "x-user-id").map(str::to_owned);
     let with_default_role = |roles: Vec<String>| {
         if roles.iter().all(|r| r.is_empty()) {
             vec!["member".to_owned()]
@@ -149,26 +150,16 @@ fn noauth(parts: &Parts, config: &Config) -> Result<Credentials> {
             roles
         }
     };
-    if let Some(project) = header(parts, "x-project-id").or_else(|| header(parts, "x-tenant-id")) {
-        let roles = with_default_role(split_roles(header(parts, "x-roles").unwrap_or("")).collect());
+    if let Some(project) = header(headers, "x-project-id").or_else(|| header(headers, "x-tenant-id")) {
+        let roles = with_default_role(split_roles(header(headers, "x-roles").unwrap_or("")).collect());
         return Ok(Credentials::new(project, user, roles).with_implied_roles());
     }
-    if let Some(who) = header(parts, "x-auth-token").and_then(|t| config.noauth_tokens.get(t)) {
+    if let Some(who) = header(headers, "x-auth-token").and_then(|t| tokens.get(t)) {
         let roles = with_default_role(who.roles.clone());
         return Ok(Credentials::new(who.project.clone(), user, roles).with_implied_roles());
     }
-    match &config.noauth_default_project {
-        Some(project) => Ok(Credentials::new(project.clone(), user, ["member".to_owned()]).with_implied_roles()),
+    match default_project {
+        Some(project) => Ok(Credentials::new(project.to_owned(), user, ["member".to_owned()]).with_implied_roles()),
         None => Err(Fault::NotAuthenticated.into()),
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let if_match = header(parts, "if-match").and_then(revision_constraint);
-        let creds = state.auth.identify(parts, &state.config).await?;
-        Ok(Caller::new(creds, state.auth.policy.clone(), if_match))
     }
 }
