@@ -96,6 +96,7 @@ mod tests {
                 vpnservice_id: service,
                 ikepolicy_id: Uuid::new_v4(),
                 ipsecpolicy_id: Uuid::new_v4(),
+                runtime: Default::default(),
             },
         }
     }

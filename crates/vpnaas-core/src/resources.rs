@@ -294,6 +294,20 @@ pub struct ConnectionSpec {
     pub vpnservice_id: Uuid,
     pub ikepolicy_id: Uuid,
     pub ipsecpolicy_id: Uuid,
+    /// What the server keeps beside the attributes; no request sets it.
+    pub runtime: ConnectionRuntime,
+}
+
+/// What the server keeps about a connection beyond its API attributes: its remembered role in
+/// an active/standby pair (ADR 0002) and the traffic counters its gateway last reported.
+/// Stored with the connection's row, so whatever copies rows copies these too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionRuntime {
+    /// The member of a pair that stands by (the other is active).
+    pub ha_standby: bool,
+    /// When the member took its current role, in microseconds since the epoch (0: not yet).
+    pub ha_since: i64,
+    pub counters: crate::desired::Counters,
 }
 
 /// DPD as a request gives it: any of the three keys.
@@ -351,6 +365,7 @@ impl NewConnection {
             vpnservice_id: self.vpnservice_id,
             ikepolicy_id: self.ikepolicy_id,
             ipsecpolicy_id: self.ipsecpolicy_id,
+            runtime: ConnectionRuntime::default(),
         }
     }
 }

@@ -199,6 +199,24 @@ pub enum StoredPsk {
 }
 
 impl StoredPsk {
+    /// How every sealed value starts (`psk1:<key id>:<base64>`); the sealing itself is the
+    /// server's (`secrets.rs`).
+    pub const SEALED_PREFIX: &'static str = "psk1:";
+
+    /// Whether a stored text is a sealed value (rows from before sealing hold the key in clear).
+    pub fn is_sealed_text(text: &str) -> bool {
+        text.starts_with(Self::SEALED_PREFIX)
+    }
+
+    /// A stored column's value: sealed as it is, or a clear key of an older row.
+    pub fn from_column(text: String) -> Result<StoredPsk, &'static str> {
+        if Self::is_sealed_text(&text) {
+            Ok(StoredPsk::Sealed(text))
+        } else {
+            Ok(StoredPsk::Clear(Psk::parse(&text)?))
+        }
+    }
+
     /// The key, if it is open.
     pub fn clear(&self) -> Option<&Psk> {
         match self {

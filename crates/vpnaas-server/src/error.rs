@@ -30,11 +30,6 @@ impl From<StoreError> for Error {
         Error::Store(e)
     }
 }
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Error::Store(e.into())
-    }
-}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

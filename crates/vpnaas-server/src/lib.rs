@@ -75,7 +75,7 @@ pub async fn rotate_key(config: &Config) -> Result<(String, usize), String> {
     let id = secrets::add_key(&path)?;
     let keys = KeyRing::open(&path, false)?;
     let store = open_store(config).await?;
-    let resealed = secrets::reseal(&store, &keys).await;
+    let resealed = service::reseal(&store, &keys).await;
     store.close().await;
     Ok((id, resealed?))
 }
@@ -92,7 +92,7 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     let target = open_store(config).await?;
     // Rows move sealed as they are: the target needs the source's key file (psk_key_file).
     let keys = open_keys(config)?;
-    secrets::reseal(&source, &keys).await?;
+    service::reseal(&source, &keys).await?;
     let mut read = source.begin_read().await.map_err(|e| e.to_string())?;
     let mut w = target.begin_write().await.map_err(|e| e.to_string())?;
     let mut copied = 0;
@@ -104,6 +104,12 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     copied += copy::<VpnService>(&mut read, &mut w).await?;
     copied += copy::<EndpointGroup>(&mut read, &mut w).await?;
     copied += copy::<SiteConnection>(&mut read, &mut w).await?;
+    // Gateways' last heartbeats too, so a moved installation does not see every gateway as
+    // new (and every connection's remembered role and counters came with its row above).
+    for agent in store::gateway::agents(&mut read).await.map_err(|e| e.to_string())? {
+        store::gateway::upsert_agent(w.conn(), &agent).await.map_err(|e| e.to_string())?;
+        copied += 1;
+    }
     w.commit().await.map_err(|e| e.to_string())?;
     // A pool closes only once its connections are back: end the read first.
     read.commit().await.map_err(|e| e.to_string())?;
@@ -112,7 +118,7 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     Ok(copied)
 }
 
-async fn copy<T: store::Table>(read: &mut sqlx::AnyConnection, w: &mut store::WriteTx) -> Result<usize, String> {
+async fn copy<T: store::Table>(read: &mut store::Conn, w: &mut store::WriteTx) -> Result<usize, String> {
     let existing: Vec<T> = store::list(w.conn(), &store::ListQuery { limit: Some(1), ..Default::default() })
         .await
         .map_err(|e| e.to_string())?;
@@ -144,7 +150,7 @@ pub async fn serve(
     let keys = Arc::new(open_keys(&config)?);
     let store = open_store(&config).await?;
     // Rows from before keys were sealed are sealed now (and any under an older key).
-    let resealed = secrets::reseal(&store, &keys).await?;
+    let resealed = service::reseal(&store, &keys).await?;
     if resealed > 0 {
         tracing::info!(resealed, key = %keys.current(), "pre-shared keys sealed with the current key");
     }

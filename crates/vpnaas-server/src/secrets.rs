@@ -20,7 +20,6 @@ use uuid::Uuid;
 use vpnaas_core::values::{Psk, StoredPsk};
 
 use crate::error::Error;
-use crate::store::{self, Store};
 use crate::watched::Watched;
 
 const PREFIX: &str = "psk1";
@@ -206,52 +205,9 @@ impl KeyRing {
     }
 }
 
-/// Rows re-sealed per transaction, so a rotation never holds the writer for long.
-const BATCH: usize = 500;
-
-/// Seals every stored pre-shared key that is not sealed with the current key: rows written
-/// before keys were sealed, and (after a new key was added) rows sealed with older keys.
-/// Each row is rewritten only if it still holds what was read. Returns how many changed.
-pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
-    let mut changed = 0;
-    // Keyset batches: each transaction reads the next BATCH rows by id.
-    let mut after = String::new();
-    loop {
-        let mut w = store.begin_write().await.map_err(|e| e.to_string())?;
-        let sql = format!("SELECT id, psk FROM ipsec_site_connections WHERE id > $1 ORDER BY id LIMIT {BATCH}");
-        let rows = store::fetch_all(w.conn(), &sql, &[after.clone().into()]).await.map_err(|e| e.to_string())?;
-        if rows.is_empty() {
-            w.commit().await.map_err(|e| e.to_string())?;
-            return Ok(changed);
-        }
-        for row in &rows {
-            let id: String = sqlx::Row::try_get(row, 0).map_err(|e| e.to_string())?;
-            let old: String = sqlx::Row::try_get(row, 1).map_err(|e| e.to_string())?;
-            if is_sealed(&old) && keys.is_current(&old) {
-                after = id;
-                continue;
-            }
-            let uuid = Uuid::parse_str(&id).map_err(|_| format!("connection id {id:?} is not a UUID"))?;
-            let clear = if is_sealed(&old) {
-                keys.open_value(&old, uuid).map_err(|e| e.to_string())?
-            } else {
-                Psk::parse(&old).map_err(|e| format!("connection {id}: {e}"))?
-            };
-            let new = keys.seal(&clear, uuid).map_err(|e| e.to_string())?;
-            let sql = "UPDATE ipsec_site_connections SET psk = $1 WHERE id = $2 AND psk = $3";
-            let n = store::execute(w.conn(), sql, &[new.into(), id.clone().into(), old.into()])
-                .await
-                .map_err(|e| e.to_string())?;
-            changed += usize::try_from(n).unwrap_or(0);
-            after = id;
-        }
-        w.commit().await.map_err(|e| e.to_string())?;
-    }
-}
-
 /// Whether a stored text is a sealed value (older rows hold the key in clear).
 pub fn is_sealed(text: &str) -> bool {
-    text.starts_with(PREFIX) && text[PREFIX.len()..].starts_with(':')
+    StoredPsk::is_sealed_text(text)
 }
 
 #[cfg(test)]

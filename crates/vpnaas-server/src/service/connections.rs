@@ -1,6 +1,5 @@
 //! IPsec site connections: every rule of reference §2.3 in its order, over objects loaded in one transaction.
 
-use sqlx::AnyConnection;
 use vpnaas_core::resources::{
     ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection, Stored, Subnet,
     VpnService,
@@ -74,7 +73,7 @@ impl Service {
 }
 
 /// At most two connections of one service share both endpoint groups: an active/standby pair.
-async fn check_pair(conn: &mut AnyConnection, item: &SiteConnection) -> Result<()> {
+async fn check_pair(conn: &mut store::Conn, item: &SiteConnection) -> Result<()> {
     let (Some(local), Some(peer)) = (item.spec.local_ep_group_id, item.spec.peer_ep_group_id) else {
         return Ok(());
     };
@@ -93,55 +92,31 @@ async fn check_pair(conn: &mut AnyConnection, item: &SiteConnection) -> Result<(
 /// Keeps the remembered roles of one service's pair of endpoint groups consistent after a
 /// write: a lone member stands by for nobody; two members have exactly one standby (the
 /// younger, when the flags say otherwise); a member's `ha_since` starts when it is created.
-pub(crate) async fn settle_pair(conn: &mut AnyConnection, spec: &vpnaas_core::resources::ConnectionSpec) -> Result<()> {
+pub(crate) async fn settle_pair(conn: &mut store::Conn, spec: &vpnaas_core::resources::ConnectionSpec) -> Result<()> {
     let (Some(local), Some(peer)) = (spec.local_ep_group_id, spec.peer_ep_group_id) else {
         return Ok(());
     };
-    let group: [store::Value; 3] =
-        [spec.vpnservice_id.to_string().into(), local.to_string().into(), peer.to_string().into()];
-    let rows = store::fetch_all(
-        conn,
-        "SELECT id, ha_standby FROM ipsec_site_connections \
-         WHERE vpnservice_id = $1 AND local_ep_group_id = $2 AND peer_ep_group_id = $3 ORDER BY created_at, id",
-        &group,
-    )
-    .await?;
-    let members: Vec<(String, i64)> = rows
-        .iter()
-        .map(|r| Ok((sqlx::Row::try_get::<String, _>(r, 0)?, sqlx::Row::try_get::<i64, _>(r, 1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let service = spec.vpnservice_id;
+    let members = store::gateway::pair_members(conn, service, local, peer).await?;
     let standby: Vec<&str> = match members.as_slice() {
-        [_, _] if members.iter().filter(|(_, s)| *s != 0).count() == 1 => {
-            members.iter().filter(|(_, s)| *s != 0).map(|(id, _)| id.as_str()).collect()
+        [_, _] if members.iter().filter(|(_, s)| *s).count() == 1 => {
+            members.iter().filter(|(_, s)| *s).map(|(id, _)| id.as_str()).collect()
         }
         [_, younger] => vec![younger.0.as_str()],
         _ => Vec::new(),
     };
     for (id, flag) in &members {
-        let want = i64::from(standby.contains(&id.as_str()));
+        let want = standby.contains(&id.as_str());
         if *flag != want {
-            store::execute(
-                conn,
-                "UPDATE ipsec_site_connections SET ha_standby = $1 WHERE id = $2",
-                &[want.into(), id.clone().into()],
-            )
-            .await?;
+            store::gateway::set_standby(conn, id, want).await?;
         }
     }
-    let mut since = group.to_vec();
-    since.push(now_micros().into());
-    store::execute(
-        conn,
-        "UPDATE ipsec_site_connections SET ha_since = $4 \
-         WHERE vpnservice_id = $1 AND local_ep_group_id = $2 AND peer_ep_group_id = $3 AND ha_since = 0",
-        &since,
-    )
-    .await?;
+    store::gateway::start_role_clocks(conn, service, local, peer, now_micros()).await?;
     Ok(())
 }
 
 /// Loads the local side the connection's mode needs and runs the rules over it.
-async fn check(conn: &mut AnyConnection, caller: &Caller, item: &SiteConnection, service: &VpnService) -> Result<()> {
+async fn check(conn: &mut store::Conn, caller: &Caller, item: &SiteConnection, service: &VpnService) -> Result<()> {
     match rules::connection_mode(&item.spec, service)? {
         Mode::Legacy => {
             let subnet = match service.spec.subnet_id {

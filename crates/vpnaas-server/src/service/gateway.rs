@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use sqlx::AnyConnection;
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
 use vpnaas_core::desired::{AgentHello, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
@@ -15,7 +14,7 @@ use super::Service;
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::secrets::KeyRing;
-use crate::store::{self, StoreError, Value};
+use crate::store::{self, StoreError};
 
 fn corrupt(what: String) -> crate::error::Error {
     StoreError::Corrupt(what).into()
@@ -28,15 +27,13 @@ impl Service {
         if store::get::<Router>(w.conn(), router_id).await?.is_none() {
             return Err(Fault::RouterNotFound(router_id.to_string()).into());
         }
-        let host: String = hello.host.chars().take(255).collect();
-        let version: String = hello.version.chars().take(64).collect();
-        store::execute(
-            w.conn(),
-            "INSERT INTO gateway_agents (router_id, host, version, last_seen) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (router_id) DO UPDATE SET host = $2, version = $3, last_seen = $4",
-            &[router_id.to_string().into(), host.into(), version.into(), now_micros().into()],
-        )
-        .await?;
+        let agent = store::gateway::AgentRow {
+            router_id: router_id.to_string(),
+            host: hello.host.chars().take(255).collect(),
+            version: hello.version.chars().take(64).collect(),
+            last_seen: now_micros(),
+        };
+        store::gateway::upsert_agent(w.conn(), &agent).await?;
         w.commit().await?;
         Ok(())
     }
@@ -64,71 +61,37 @@ impl Service {
             }
         }
         let mut w = self.store.begin_write().await?;
-        let router = router_id.to_string();
         for s in report {
-            let reason: Option<String> = s.reason.as_ref().map(|r| r.chars().take(255).collect());
-            let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
-            store::execute(
-                w.conn(),
-                "UPDATE ipsec_site_connections SET status = $1, status_reason = $2, bytes_in = $3, bytes_out = $4, \
-                 packets_in = $5, packets_out = $6 \
-                 WHERE id = $7 AND revision_number = $8 \
-                 AND vpnservice_id IN (SELECT id FROM vpnservices WHERE router_id = $9)",
-                &[
-                    s.status.as_str().into(),
-                    reason.into(),
-                    count(s.counters.bytes_in),
-                    count(s.counters.bytes_out),
-                    count(s.counters.packets_in),
-                    count(s.counters.packets_out),
-                    s.id.to_string().into(),
-                    s.revision.into(),
-                    router.clone().into(),
-                ],
-            )
-            .await?;
+            let row = store::gateway::StatusRow {
+                id: s.id,
+                revision: s.revision,
+                status: s.status,
+                reason: s.reason.as_ref().map(|r| r.chars().take(255).collect()),
+                counters: &s.counters,
+            };
+            store::gateway::record_status(w.conn(), router_id, &row).await?;
         }
         for s in report.iter().filter(|s| matches!(s.status, Status::Down | Status::Error)) {
             self.fail_over(w.conn(), s).await?;
         }
-        service_status_follows_connections(w.conn(), &router).await?;
+        store::gateway::services_follow_connections(w.conn(), router_id).await?;
         w.commit().await?;
         Ok(())
     }
 
     /// Swaps an active/standby pair when its active member failed (ADR 0002): the standby
     /// becomes active and the agent, reading the new roles, brings its tunnel up.
-    async fn fail_over(&self, conn: &mut AnyConnection, report: &ConnectionStatus) -> Result<()> {
-        use sqlx::Row;
-        let rows = store::fetch_all(
-            conn,
-            "SELECT vpnservice_id, local_ep_group_id, peer_ep_group_id, ha_standby, ha_since \
-             FROM ipsec_site_connections WHERE id = $1 AND revision_number = $2",
-            &[report.id.to_string().into(), report.revision.into()],
-        )
-        .await?;
-        let Some(row) = rows.first() else { return Ok(()) };
-        let (Some(local), Some(peer)) = (row.try_get::<Option<String>, _>(1)?, row.try_get::<Option<String>, _>(2)?)
-        else {
+    async fn fail_over(&self, conn: &mut store::Conn, report: &ConnectionStatus) -> Result<()> {
+        let Some(place) = store::gateway::pair_place(conn, report.id, report.revision).await? else {
             return Ok(());
         };
-        let (service, standby, since) =
-            (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(3)?, row.try_get::<i64, _>(4)?);
-        if standby != 0 || !ha::should_fail_over(report.status, since, now_micros(), self.ha_hold_down) {
+        if place.standby || !ha::should_fail_over(report.status, place.since, now_micros(), self.ha_hold_down) {
             return Ok(());
         }
-        let partners = store::ids(
-            conn,
-            "SELECT id FROM ipsec_site_connections WHERE vpnservice_id = $1 AND local_ep_group_id = $2 \
-             AND peer_ep_group_id = $3 AND id <> $4 AND ha_standby = 1",
-            &[service.into(), local.into(), peer.into(), report.id.to_string().into()],
-        )
-        .await?;
-        let Some(partner) = partners.first() else { return Ok(()) };
-        let now = now_micros();
-        let swap = "UPDATE ipsec_site_connections SET ha_standby = $1, ha_since = $2 WHERE id = $3";
-        store::execute(conn, swap, &[1_i64.into(), now.into(), report.id.to_string().into()]).await?;
-        store::execute(conn, swap, &[0_i64.into(), now.into(), partner.clone().into()]).await?;
+        let members = store::gateway::pair_members(conn, place.service, place.local, place.peer).await?;
+        let partner = members.iter().find(|(id, standby)| *standby && *id != report.id.to_string());
+        let Some(partner) = partner.and_then(|(id, _)| Uuid::parse_str(id).ok()) else { return Ok(()) };
+        store::gateway::swap_roles(conn, report.id, partner, now_micros()).await?;
         tracing::info!(site_connection.id = %report.id, partner.id = %partner, "active/standby pair failed over");
         Ok(())
     }
@@ -138,46 +101,16 @@ impl Service {
         let cutoff = now_micros() - dead_after_micros;
         // Every replica sweeps every second: look before taking the writer, which SQLite has one of.
         let mut tx = self.store.begin_read().await?;
-        let silent =
-            store::ids(&mut tx, "SELECT router_id FROM gateway_agents WHERE last_seen < $1", &[cutoff.into()]).await?;
+        let silent = store::gateway::silent_routers(&mut tx, cutoff).await?;
         tx.commit().await?;
         if silent.is_empty() {
             return Ok(0);
         }
         let mut w = self.store.begin_write().await?;
-        let dead =
-            "SELECT s.id FROM vpnservices s JOIN gateway_agents g ON g.router_id = s.router_id WHERE g.last_seen < $1";
-        let n = store::execute(
-            w.conn(),
-            &format!("UPDATE ipsec_site_connections SET status = 'DOWN' WHERE status = 'ACTIVE' AND vpnservice_id IN ({dead})"),
-            &[cutoff.into()],
-        )
-        .await?;
-        store::execute(
-            w.conn(),
-            &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({dead})"),
-            &[cutoff.into()],
-        )
-        .await?;
+        let n = store::gateway::mark_silent_down(w.conn(), cutoff).await?;
         w.commit().await?;
         Ok(n)
     }
-}
-
-/// A VPN service is ACTIVE when one of its connections is, DOWN when any reported, else unchanged.
-async fn service_status_follows_connections(conn: &mut AnyConnection, router: &str) -> Result<()> {
-    for (status, condition) in [
-        ("ACTIVE", "EXISTS (SELECT 1 FROM ipsec_site_connections c WHERE c.vpnservice_id = vpnservices.id AND c.status = 'ACTIVE')"),
-        (
-            "DOWN",
-            "NOT EXISTS (SELECT 1 FROM ipsec_site_connections c WHERE c.vpnservice_id = vpnservices.id AND c.status = 'ACTIVE') \
-             AND EXISTS (SELECT 1 FROM ipsec_site_connections c WHERE c.vpnservice_id = vpnservices.id AND c.status IN ('DOWN', 'ERROR'))",
-        ),
-    ] {
-        let sql = format!("UPDATE vpnservices SET status = '{status}' WHERE router_id = $1 AND {condition}");
-        store::execute(conn, &sql, &[router.into()]).await?;
-    }
-    Ok(())
 }
 
 /// FNV-1a over the state's JSON: stable across processes and releases, for equality only.
@@ -192,30 +125,20 @@ fn fingerprint(text: &str) -> String {
 
 /// The router's connections as its gateway needs them, pre-shared keys opened.
 async fn desired_connections(
-    conn: &mut AnyConnection,
+    conn: &mut store::Conn,
     router: &Router,
     keys: &KeyRing,
 ) -> Result<Vec<DesiredConnection>> {
-    let rid = router.meta.id.to_string();
-    let services: Vec<VpnService> = store::select(conn, "router_id = $1", &[rid.clone().into()]).await?;
+    let services = store::gateway::services_of_router(conn, router.meta.id).await?;
     let mut out = Vec::new();
     let mut all: Vec<SiteConnection> = Vec::new();
     for service in &services {
-        let conns: Vec<SiteConnection> =
-            store::select(conn, "vpnservice_id = $1", &[service.meta.id.to_string().into()]).await?;
-        all.extend(conns);
+        all.extend(store::gateway::connections_of_service(conn, service.meta.id).await?);
     }
     for c in &mut all {
         keys.reveal(&mut c.spec.psk, c.meta.id)?;
     }
-    let standby: Vec<String> = store::ids(
-        conn,
-        "SELECT c.id FROM ipsec_site_connections c JOIN vpnservices s ON s.id = c.vpnservice_id \
-         WHERE s.router_id = $1 AND c.ha_standby = 1",
-        &[rid.clone().into()],
-    )
-    .await?;
-    let roles = pair_roles(&all, &standby);
+    let roles = pair_roles(&all);
     let mut loaded = Loaded::default();
     for c in &all {
         let service =
@@ -226,12 +149,13 @@ async fn desired_connections(
 }
 
 /// The role and partner of each connection that is in an active/standby pair.
-fn pair_roles(conns: &[SiteConnection], standby: &[String]) -> HashMap<Uuid, HaMember> {
+fn pair_roles(conns: &[SiteConnection]) -> HashMap<Uuid, HaMember> {
     let mut out = HashMap::new();
     for c in conns {
         let members: Vec<&SiteConnection> = conns.iter().filter(|o| ha::same_pair(&c.spec, &o.spec)).collect();
         if let [a, b] = members.as_slice() {
-            for (id, role) in ha::roles(&members, |id| standby.contains(&id.to_string())) {
+            let standby = |id: Uuid| conns.iter().any(|o| o.meta.id == id && o.spec.runtime.ha_standby);
+            for (id, role) in ha::roles(&members, standby) {
                 let partner = if id == a.meta.id { b.meta.id } else { a.meta.id };
                 out.insert(id, HaMember { role, partner });
             }
@@ -252,7 +176,7 @@ struct Loaded {
 
 /// Reads `T` by id once per build.
 async fn once<T: store::Table + Clone>(
-    conn: &mut AnyConnection,
+    conn: &mut store::Conn,
     seen: &mut HashMap<Uuid, Option<T>>,
     id: Uuid,
 ) -> Result<Option<T>> {
@@ -265,7 +189,7 @@ async fn once<T: store::Table + Clone>(
 }
 
 async fn desired(
-    conn: &mut AnyConnection,
+    conn: &mut store::Conn,
     loaded: &mut Loaded,
     c: &SiteConnection,
     service: &VpnService,

@@ -9,6 +9,7 @@ use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
+use crate::store::uses::Reference;
 
 /// The answer to `add_router_interface` / `remove_router_interface`.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +29,7 @@ impl Service {
         let mut item: Router = fetch_for_change(&mut w, caller, id, Router::RULES.update).await?;
         if let Some(gateway) = &patch.gateway {
             if *gateway != item.spec.gateway {
-                let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
+                let services = referrers(w.conn(), Reference::ServiceRouter, item.meta.id).await?;
                 if !services.is_empty() {
                     return Err(Fault::RouterInUse {
                         router: item.meta.id.to_string(),
@@ -53,12 +54,12 @@ impl Service {
         let mut w = self.store.begin_write().await?;
         let item: Router = fetch_for_change(&mut w, caller, id, Router::RULES.delete).await?;
         let router = item.meta.id.to_string();
-        let services = referrers(w.conn(), "vpnservices", "router_id", item.meta.id).await?;
+        let services = referrers(w.conn(), Reference::ServiceRouter, item.meta.id).await?;
         if !services.is_empty() {
             let reason = format!("is currently used by VPN service(s) {}", services.join(", "));
             return Err(Fault::RouterInUse { router, reason }.into());
         }
-        if !referrers(w.conn(), "subnets", "router_id", item.meta.id).await?.is_empty() {
+        if !referrers(w.conn(), Reference::SubnetRouter, item.meta.id).await?.is_empty() {
             return Err(Fault::RouterInUse { router, reason: "still has ports".to_owned() }.into());
         }
         store::delete::<Router>(w.conn(), item.meta.id).await?;
@@ -94,24 +95,11 @@ impl Service {
             }
             .into());
         };
-        let services = store::ids(
-            w.conn(),
-            "SELECT id FROM vpnservices WHERE router_id = $1 AND subnet_id = $2 ORDER BY id",
-            &[router.meta.id.to_string().into(), subnet_id.to_string().into()],
-        )
-        .await?;
+        let services = store::uses::services_on_router_subnet(w.conn(), router.meta.id, subnet_id).await?;
         if let Some(service) = services.into_iter().next() {
             return Err(Fault::SubnetInUseByVpnService { subnet: subnet_id.to_string(), vpnservice: service }.into());
         }
-        let connections = store::ids(
-            w.conn(),
-            "SELECT c.id FROM ipsec_site_connections c \
-             JOIN vpnservices s ON s.id = c.vpnservice_id \
-             JOIN endpoint_group_endpoints e ON e.parent_id = c.local_ep_group_id \
-             WHERE s.router_id = $1 AND e.value = $2 ORDER BY c.id",
-            &[router.meta.id.to_string().into(), subnet_id.to_string().into()],
-        )
-        .await?;
+        let connections = store::uses::connections_with_local_subnet(w.conn(), router.meta.id, subnet_id).await?;
         if let Some(connection) = connections.into_iter().next() {
             return Err(Fault::SubnetInUseBySiteConnection { subnet: subnet_id.to_string(), connection }.into());
         }
@@ -125,22 +113,13 @@ impl Service {
     /// The subnets attached to routers that the caller may see: each is a router interface
     /// port in Neutron's model (`GET /v2.0/ports`), optionally of one router only.
     pub async fn router_interfaces(&self, caller: &Caller, router: Option<&str>) -> Result<Vec<Subnet>> {
-        let mut condition = "router_id IS NOT NULL".to_owned();
-        let mut values: Vec<store::Value> = Vec::new();
-        if let Some(router) = router {
-            values.push(router.into());
-            condition.push_str(&format!(" AND router_id = ${}", values.len()));
-        }
-        match caller.reach(Router::RULES.get) {
-            Reach::All => {}
-            Reach::Own => {
-                values.push(caller.project_id().into());
-                condition.push_str(&format!(" AND project_id = ${}", values.len()));
-            }
+        let project = match caller.reach(Router::RULES.get) {
+            Reach::All => None,
+            Reach::Own => Some(caller.project_id()),
             Reach::None => return Ok(Vec::new()),
-        }
+        };
         let mut tx = self.store.begin_read().await?;
-        let subnets = store::select::<Subnet>(&mut tx, &condition, &values).await?;
+        let subnets = store::uses::attached_subnets(&mut tx, router, project).await?;
         tx.commit().await?;
         Ok(subnets)
     }
@@ -161,16 +140,10 @@ impl Service {
             let reason = format!("it is attached to router {router}; remove the router interface first");
             return Err(Fault::SubnetInUse { subnet, reason }.into());
         }
-        if let Some(service) = referrers(w.conn(), "vpnservices", "subnet_id", item.meta.id).await?.into_iter().next() {
+        if let Some(service) = referrers(w.conn(), Reference::ServiceSubnet, item.meta.id).await?.into_iter().next() {
             return Err(Fault::SubnetInUseByVpnService { subnet, vpnservice: service }.into());
         }
-        let groups = store::ids(
-            w.conn(),
-            "SELECT g.id FROM endpoint_groups g JOIN endpoint_group_endpoints e ON e.parent_id = g.id \
-             WHERE g.endpoint_type = 'subnet' AND e.value = $1 ORDER BY g.id",
-            &[subnet.clone().into()],
-        )
-        .await?;
+        let groups = store::uses::groups_with_subnet(w.conn(), item.meta.id).await?;
         if let Some(group) = groups.into_iter().next() {
             return Err(Fault::SubnetInUseByEndpointGroup { subnet, group }.into());
         }

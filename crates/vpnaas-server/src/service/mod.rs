@@ -3,12 +3,12 @@
 mod connections;
 mod gateway;
 mod inventory;
+mod keys;
 mod policies;
 mod vpn;
 
 use std::sync::Arc;
 
-use sqlx::AnyConnection;
 use uuid::Uuid;
 use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
@@ -19,9 +19,11 @@ use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::secrets::KeyRing;
+use crate::store::uses::Reference;
 use crate::store::{self, ListQuery, Store, Table, WriteTx};
 
 pub use inventory::RouterInterface;
+pub use keys::reseal;
 
 /// The operations of the API, over one store.
 #[derive(Clone)]
@@ -97,7 +99,7 @@ fn visible<T: Lookup>(caller: &Caller, item: &T) -> bool {
 
 /// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
 /// another project's row are all the same 404 (clients resolve names this way).
-pub(crate) async fn fetch<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result<T> {
+pub(crate) async fn fetch<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: &str) -> Result<T> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(T::not_found(id).into());
     };
@@ -140,12 +142,12 @@ pub(crate) async fn lock<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) 
 }
 
 /// Loads `T` if it exists and the caller may see it.
-pub(crate) async fn find<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: Uuid) -> Result<Option<T>> {
+pub(crate) async fn find<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<Option<T>> {
     Ok(store::get::<T>(conn, id).await?.filter(|item| visible(caller, item)))
 }
 
 /// The same as [`fetch`] for an id that is already a UUID.
-pub(crate) async fn fetch_id<T: Lookup>(conn: &mut AnyConnection, caller: &Caller, id: Uuid) -> Result<T> {
+pub(crate) async fn fetch_id<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<T> {
     fetch::<T>(conn, caller, &id.to_string()).await
 }
 
@@ -252,13 +254,13 @@ impl Service {
         &self,
         caller: &Caller,
         id: &str,
-        referrer_columns: &[(&str, &str)],
+        references: &[Reference],
         in_use: fn(String) -> Fault,
     ) -> Result<()> {
         let mut w = self.store.begin_write().await?;
         let item = fetch_for_change::<T>(&mut w, caller, id, T::RULES.delete).await?;
-        for (table, column) in referrer_columns {
-            if !referrers(w.conn(), table, column, item.id()).await?.is_empty() {
+        for reference in references {
+            if !referrers(w.conn(), *reference, item.id()).await?.is_empty() {
                 return Err(in_use(item.id().to_string()).into());
             }
         }
@@ -268,8 +270,7 @@ impl Service {
     }
 }
 
-/// The ids of rows that refer to `id` through `column` of `table`.
-pub(crate) async fn referrers(conn: &mut AnyConnection, table: &str, column: &str, id: Uuid) -> Result<Vec<String>> {
-    let sql = format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id");
-    Ok(store::ids(conn, &sql, &[id.to_string().into()]).await?)
+/// The ids of rows that refer to `id` through `reference`.
+pub(crate) async fn referrers(conn: &mut store::Conn, reference: Reference, id: Uuid) -> Result<Vec<String>> {
+    Ok(store::uses::referrers(conn, reference, id).await?)
 }

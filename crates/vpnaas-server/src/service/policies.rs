@@ -8,13 +8,13 @@ use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
-
-const CONNECTIONS: &str = "ipsec_site_connections";
+use crate::store::uses::Reference;
 
 /// What differs between the two policy kinds: their patch and the column connections use.
 trait Policy: Lookup {
     type Patch;
-    const COLUMN: &'static str;
+    /// How a connection refers to a policy of this kind.
+    const REFERENCE: Reference;
     fn in_use(id: String) -> Fault;
     fn touches_crypto(patch: &Self::Patch) -> bool;
     fn apply(patch: &Self::Patch, item: &mut Self);
@@ -22,7 +22,7 @@ trait Policy: Lookup {
 
 impl Policy for IkePolicy {
     type Patch = IkePatch;
-    const COLUMN: &'static str = "ikepolicy_id";
+    const REFERENCE: Reference = Reference::ConnectionIkePolicy;
     fn in_use(id: String) -> Fault {
         Fault::IkePolicyInUse(id)
     }
@@ -36,7 +36,7 @@ impl Policy for IkePolicy {
 
 impl Policy for IpsecPolicy {
     type Patch = IpsecPatch;
-    const COLUMN: &'static str = "ipsecpolicy_id";
+    const REFERENCE: Reference = Reference::ConnectionIpsecPolicy;
     fn in_use(id: String) -> Fault {
         Fault::IpsecPolicyInUse(id)
     }
@@ -80,7 +80,7 @@ impl Service {
     async fn update_policy<T: Policy>(&self, caller: &Caller, id: &str, patch: T::Patch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
         let mut item: T = fetch_for_change(&mut w, caller, id, T::RULES.update).await?;
-        if T::touches_crypto(&patch) && !referrers(w.conn(), CONNECTIONS, T::COLUMN, item.id()).await?.is_empty() {
+        if T::touches_crypto(&patch) && !referrers(w.conn(), T::REFERENCE, item.id()).await?.is_empty() {
             return Err(T::in_use(item.id().to_string()).into());
         }
         T::apply(&patch, &mut item);
@@ -91,6 +91,6 @@ impl Service {
     }
 
     async fn delete_policy<T: Policy>(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete_unreferenced::<T>(caller, id, &[(CONNECTIONS, T::COLUMN)], T::in_use).await
+        self.delete_unreferenced::<T>(caller, id, &[T::REFERENCE], T::in_use).await
     }
 }

@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
+use crate::store::uses::Reference;
 
 impl Service {
     /// Reference `validate_vpnservice`: the router exists and has a gateway; a legacy-mode
@@ -66,13 +67,8 @@ impl Service {
     }
 
     pub async fn delete_vpnservice(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.delete_unreferenced::<VpnService>(
-            caller,
-            id,
-            &[("ipsec_site_connections", "vpnservice_id")],
-            Fault::VpnServiceInUse,
-        )
-        .await
+        self.delete_unreferenced::<VpnService>(caller, id, &[Reference::ConnectionService], Fault::VpnServiceInUse)
+            .await
     }
 
     /// Reference `validate_endpoint_group`, plus one IP version per group (which the
@@ -114,7 +110,7 @@ impl Service {
         self.delete_unreferenced::<EndpointGroup>(
             caller,
             id,
-            &[("ipsec_site_connections", "local_ep_group_id"), ("ipsec_site_connections", "peer_ep_group_id")],
+            &[Reference::ConnectionLocalGroup, Reference::ConnectionPeerGroup],
             Fault::EndpointGroupInUse,
         )
         .await

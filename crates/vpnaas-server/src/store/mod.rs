@@ -5,9 +5,12 @@
 //! `BIGINT` 0/1 and times as microseconds since the epoch, which both engines and the
 //! `Any` driver carry without conversion.
 
+pub mod gateway;
 mod list;
 mod migrations;
+pub mod psk;
 mod tables;
+pub mod uses;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use list::{select, ListQuery, SortDir};
+pub use list::{ListQuery, SortDir};
 pub use tables::{Column, ColumnKind, Table};
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.
@@ -74,6 +77,9 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A database connection, as the service layer holds it inside a transaction.
+pub type Conn = AnyConnection;
+
 /// Which engine a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -112,6 +118,29 @@ pub struct Store {
     pool: AnyPool,
     writer: Option<Arc<Mutex<()>>>,
     backend: Backend,
+}
+
+/// A read transaction; derefs to its [`Conn`].
+pub struct ReadTx(Transaction<'static, Any>);
+
+impl ReadTx {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for ReadTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ReadTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.0
+    }
 }
 
 /// A write transaction; on SQLite it also holds the writer lock until commit or drop.
@@ -204,8 +233,8 @@ impl Store {
         Ok(WriteTx { tx, _writer: guard, backend: self.backend })
     }
 
-    pub async fn begin_read(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(self.pool.begin().await?)
+    pub async fn begin_read(&self) -> StoreResult<ReadTx> {
+        Ok(ReadTx(self.pool.begin().await?))
     }
 
     pub async fn close(&self) {
@@ -247,7 +276,7 @@ impl From<bool> for Value {
     }
 }
 
-pub(crate) fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
+fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
     let mut args = AnyArguments::default();
     for v in values {
         let r = match v {
@@ -260,16 +289,16 @@ pub(crate) fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
     Ok(args)
 }
 
-pub(crate) async fn fetch_all(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<AnyRow>> {
+async fn fetch_all(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<AnyRow>> {
     Ok(sqlx::query_with(sql, bind_all(values)?).fetch_all(conn).await?)
 }
 
-pub(crate) async fn execute(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<u64> {
+async fn execute(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<u64> {
     Ok(sqlx::query_with(sql, bind_all(values)?).execute(conn).await?.rows_affected())
 }
 
 /// Reads the first column of each row as text (ids of referring rows, for in-use checks).
-pub(crate) async fn ids(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<String>> {
+async fn ids(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<String>> {
     let rows = fetch_all(conn, sql, values).await?;
     rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
 }

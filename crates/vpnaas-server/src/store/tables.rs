@@ -7,9 +7,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
+use vpnaas_core::desired::Counters;
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
-use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk, StoredPsk};
+use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredPsk};
 
 use super::{execute, fetch_all, StoreError, StoreResult, Value};
 
@@ -191,6 +192,13 @@ fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str, &str) -> Result<T, Fault>)
 }
 fn opt_parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>> {
     opt_text(row, col)?.map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}")))).transpose()
+}
+/// A counter: `u64` in the contract, `BIGINT` in the database (saturating at its maximum).
+pub(super) fn count(n: u64) -> Value {
+    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+fn counter(row: &AnyRow, col: &str) -> StoreResult<u64> {
+    u64::try_from(int(row, col)?).map_err(|_| corrupt(format!("negative {col}")))
 }
 fn opt_string<T: ToString>(v: &Option<T>) -> Value {
     Value::OptText(v.as_ref().map(ToString::to_string))
@@ -389,11 +397,7 @@ fn sealed(psk: &StoredPsk) -> StoreResult<String> {
 /// A row's `psk`: sealed, or in clear in a row written before keys were sealed (the
 /// server seals those at startup).
 fn stored_psk(text: String) -> StoreResult<StoredPsk> {
-    if crate::secrets::is_sealed(&text) {
-        Ok(StoredPsk::Sealed(text))
-    } else {
-        Ok(StoredPsk::Clear(Psk::parse(&text).map_err(corrupt)?))
-    }
+    StoredPsk::from_column(text).map_err(corrupt)
 }
 
 impl Table for SiteConnection {
@@ -443,6 +447,12 @@ impl Table for SiteConnection {
                 ("ipsecpolicy_id", s.ipsecpolicy_id.to_string().into()),
                 ("local_ep_group_id", opt_string(&s.local_ep_group_id)),
                 ("peer_ep_group_id", opt_string(&s.peer_ep_group_id)),
+                ("ha_standby", s.runtime.ha_standby.into()),
+                ("ha_since", s.runtime.ha_since.into()),
+                ("bytes_in", count(s.runtime.counters.bytes_in)),
+                ("bytes_out", count(s.runtime.counters.bytes_out)),
+                ("packets_in", count(s.runtime.counters.packets_in)),
+                ("packets_out", count(s.runtime.counters.packets_out)),
             ],
         )
     }
@@ -477,6 +487,16 @@ impl Table for SiteConnection {
                 vpnservice_id: uuid(row, "vpnservice_id")?,
                 ikepolicy_id: uuid(row, "ikepolicy_id")?,
                 ipsecpolicy_id: uuid(row, "ipsecpolicy_id")?,
+                runtime: ConnectionRuntime {
+                    ha_standby: boolean(row, "ha_standby")?,
+                    ha_since: int(row, "ha_since")?,
+                    counters: Counters {
+                        bytes_in: counter(row, "bytes_in")?,
+                        bytes_out: counter(row, "bytes_out")?,
+                        packets_in: counter(row, "packets_in")?,
+                        packets_out: counter(row, "packets_out")?,
+                    },
+                },
             },
         })
     }

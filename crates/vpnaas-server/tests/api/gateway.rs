@@ -6,7 +6,7 @@ use vpnaas_server::config::Secret;
 
 use crate::support::*;
 
-const TOKEN: &str = "agent-secret";
+pub(crate) const TOKEN: &str = "agent-secret";
 
 async fn gateway_app(dead_after: u64) -> App {
     gateway_app_with(dead_after, 0).await
@@ -21,7 +21,7 @@ async fn gateway_app_with(dead_after: u64, hold_down: u64) -> App {
     .await
 }
 
-async fn agent(app: &App, method: Method, path: &str, body: Option<Value>) -> Resp {
+pub(crate) async fn agent(app: &App, method: Method, path: &str, body: Option<Value>) -> Resp {
     let mut req = app.raw(method, path).header("Authorization", format!("Bearer {TOKEN}"));
     if let Some(b) = body {
         req = req.body(b.to_string());
@@ -29,11 +29,11 @@ async fn agent(app: &App, method: Method, path: &str, body: Option<Value>) -> Re
     app.send(req).await
 }
 
-async fn state(app: &App, router: &str) -> Value {
+pub(crate) async fn state(app: &App, router: &str) -> Value {
     agent(app, Method::GET, &format!("/v2.0/gateway/routers/{router}/state"), None).await.ok(200).clone()
 }
 
-async fn report(app: &App, router: &str, id: &str, revision: i64, status: &str) -> Resp {
+pub(crate) async fn report(app: &App, router: &str, id: &str, revision: i64, status: &str) -> Resp {
     let body = json!({"connections": [{"id": id, "revision": revision, "status": status,
         "counters": {"bytes_in": 10, "bytes_out": 20, "packets_in": 1, "packets_out": 2}}]});
     agent(app, Method::POST, &format!("/v2.0/gateway/routers/{router}/status"), Some(body)).await
@@ -189,7 +189,7 @@ async fn a_gateway_whose_heartbeats_stop_shows_its_connections_down() {
     assert_eq!(app.get(&format!("{SERVICES}/{}", site.service), P1).await.ok(200)["vpnservice"]["status"], "DOWN");
 }
 
-fn role(s: &Value, id: &str) -> Value {
+pub(crate) fn role(s: &Value, id: &str) -> Value {
     s["connections"].as_array().unwrap().iter().find(|c| c["id"] == id).map_or(Value::Null, |c| c["ha"].clone())
 }
 

@@ -53,21 +53,68 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
     assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: vpnaas"));
 }
 
+/// Every row of every table, as the store maps it: connections with their remembered
+/// roles and counters, and each gateway's last heartbeat.
+async fn rows(store: &vpnaas_server::store::Store) -> (Vec<vpnaas_core::resources::SiteConnection>, Vec<String>) {
+    use vpnaas_server::store::{self, ListQuery};
+    let mut tx = store.begin_read().await.unwrap();
+    let conns = store::list(&mut tx, &ListQuery::default()).await.unwrap();
+    let agents = store::gateway::agents(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    (conns, agents.iter().map(|a| format!("{a:?}")).collect())
+}
+
 #[tokio::test]
 async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
+    use crate::gateway::{agent, report, role, state, TOKEN};
+    use vpnaas_server::store::{PoolSettings, Store};
     let Some(_) = require_postgres("migrate_from_sqlite_copies_everything_into_an_empty_postgresql") else { return };
     // The embedded default: SQLite, and a key file made in the data directory.
     let app = spawn_app_with(|c| {
         c.database_url = None;
         c.psk_key_file = None;
+        c.agent_token = Some(vpnaas_server::config::Secret(TOKEN.into()));
+        c.ha_hold_down_secs = 0;
     })
     .await;
+    let keys = app.config.data_dir.join("psk.key");
     let site = Site::new(&app, P1).await;
-    app.create(CONNS, P1, site.connection()).await;
+    let router = site.topo.router.clone();
+    let hello = json!({"host": "gw-1", "version": "test"});
+    agent(&app, reqwest::Method::PUT, &format!("/v2.0/gateway/routers/{router}/agent"), Some(hello)).await.ok(200);
+    // An active/standby pair whose roles a failure swapped, with the gateway's counters.
+    let a = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.1"}))).await;
+    let b = app.create(CONNS, P1, with(site.connection(), json!({"peer_address": "172.24.4.2"}))).await;
+    report(&app, &router, &b, 1, "ACTIVE").await.ok(204);
+    report(&app, &router, &a, 1, "DOWN").await.ok(204);
+    assert_eq!(role(&state(&app, &router).await, &a)["role"], "standby", "the pair swapped");
+    // A connection sealed under a second key (the server reads the key file again).
+    vpnaas_server::secrets::add_key(&keys).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let legacy = json!({"ipsec_site_connection": {"psk": "second-key", "peer_address": "172.24.4.3",
+        "peer_id": "172.24.4.3", "peer_cidrs": ["10.9.0.0/24"], "vpnservice_id": site.legacy_service,
+        "ikepolicy_id": site.ike, "ipsecpolicy_id": site.ipsec}});
+    app.create(CONNS, P1, legacy).await;
     let before = futures_all(&app).await;
+    let gateway_before = state(&app, &router).await;
     let (config, tmp) = app.stop().await;
     let sqlite = config.data_dir.join("vpnaas.db");
-    let keys = config.data_dir.join("psk.key");
+    {
+        let source = Store::open_sqlite(&sqlite, PoolSettings::default()).await.unwrap();
+        let (conns, agents) = rows(&source).await;
+        let sealed: std::collections::BTreeSet<String> = conns
+            .iter()
+            .map(|c| match &c.spec.psk {
+                vpnaas_core::values::StoredPsk::Sealed(s) => s.split(':').nth(1).unwrap().to_owned(),
+                _ => panic!("a clear key at rest"),
+            })
+            .collect();
+        assert_eq!(sealed.len(), 2, "keys under two key ids: {sealed:?}");
+        assert!(conns.iter().any(|c| c.spec.runtime.ha_standby) && conns.iter().any(|c| c.spec.runtime.ha_since > 0));
+        assert!(conns.iter().any(|c| c.spec.runtime.counters.bytes_in == 10));
+        assert_eq!(agents.len(), 1);
+        source.close().await;
+    }
     let url = fresh_postgres().await.unwrap();
     let migrate = |key_file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_vpnaas"))
@@ -92,12 +139,24 @@ async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
     let again = run();
     assert!(!again.status.success(), "a second copy into a non-empty database is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
+    // Every column of every row came along: the two stores hold the same rows.
+    let source = Store::open_sqlite(&sqlite, PoolSettings::default()).await.unwrap();
+    let target = Store::open_postgres(&url, PoolSettings::default()).await.unwrap();
+    let copied = rows(&target).await;
+    assert_eq!(copied, rows(&source).await);
+    assert!(copied.0.iter().any(|c| c.spec.runtime.ha_standby), "the remembered roles came along");
+    assert!(copied.0.iter().any(|c| c.spec.runtime.counters.packets_out == 2), "the counters came along");
+    source.close().await;
+    target.close().await;
+    // And every API read and the gateway's state are the same on PostgreSQL.
     let pg = spawn_app_with(|c| {
         c.database_url = Some(vpnaas_server::config::DatabaseUrl(url.clone()));
         c.psk_key_file = Some(keys.clone());
+        c.agent_token = Some(vpnaas_server::config::Secret(TOKEN.into()));
     })
     .await;
     assert_eq!(futures_all(&pg).await, before);
+    assert_eq!(state(&pg, &router).await, gateway_before);
     drop(tmp);
 }
 

@@ -1,0 +1,104 @@
+//! The statements behind in-use checks and inventory views: which rows refer to a row.
+
+use sqlx::AnyConnection;
+use uuid::Uuid;
+use vpnaas_core::resources::Subnet;
+
+use super::{ids, list::select, StoreResult, Value};
+
+/// A column that refers to another table's rows (a foreign key the service checks before a
+/// delete, to answer the resource's own in-use 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    ConnectionIkePolicy,
+    ConnectionIpsecPolicy,
+    ConnectionService,
+    ConnectionLocalGroup,
+    ConnectionPeerGroup,
+    ServiceRouter,
+    ServiceSubnet,
+    SubnetRouter,
+}
+
+impl Reference {
+    fn table_and_column(self) -> (&'static str, &'static str) {
+        match self {
+            Reference::ConnectionIkePolicy => ("ipsec_site_connections", "ikepolicy_id"),
+            Reference::ConnectionIpsecPolicy => ("ipsec_site_connections", "ipsecpolicy_id"),
+            Reference::ConnectionService => ("ipsec_site_connections", "vpnservice_id"),
+            Reference::ConnectionLocalGroup => ("ipsec_site_connections", "local_ep_group_id"),
+            Reference::ConnectionPeerGroup => ("ipsec_site_connections", "peer_ep_group_id"),
+            Reference::ServiceRouter => ("vpnservices", "router_id"),
+            Reference::ServiceSubnet => ("vpnservices", "subnet_id"),
+            Reference::SubnetRouter => ("subnets", "router_id"),
+        }
+    }
+}
+
+/// The ids of the rows that refer to `id` through `reference`, in id order.
+pub async fn referrers(conn: &mut AnyConnection, reference: Reference, id: Uuid) -> StoreResult<Vec<String>> {
+    let (table, column) = reference.table_and_column();
+    let sql = format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id");
+    ids(conn, &sql, &[id.to_string().into()]).await
+}
+
+/// The VPN services on `router` that use `subnet` (legacy mode).
+pub async fn services_on_router_subnet(
+    conn: &mut AnyConnection,
+    router: Uuid,
+    subnet: Uuid,
+) -> StoreResult<Vec<String>> {
+    ids(
+        conn,
+        "SELECT id FROM vpnservices WHERE router_id = $1 AND subnet_id = $2 ORDER BY id",
+        &[router.to_string().into(), subnet.to_string().into()],
+    )
+    .await
+}
+
+/// The connections of services on `router` whose local endpoint group holds `subnet`.
+pub async fn connections_with_local_subnet(
+    conn: &mut AnyConnection,
+    router: Uuid,
+    subnet: Uuid,
+) -> StoreResult<Vec<String>> {
+    ids(
+        conn,
+        "SELECT c.id FROM ipsec_site_connections c \
+         JOIN vpnservices s ON s.id = c.vpnservice_id \
+         JOIN endpoint_group_endpoints e ON e.parent_id = c.local_ep_group_id \
+         WHERE s.router_id = $1 AND e.value = $2 ORDER BY c.id",
+        &[router.to_string().into(), subnet.to_string().into()],
+    )
+    .await
+}
+
+/// The subnet endpoint groups that hold `subnet`.
+pub async fn groups_with_subnet(conn: &mut AnyConnection, subnet: Uuid) -> StoreResult<Vec<String>> {
+    ids(
+        conn,
+        "SELECT g.id FROM endpoint_groups g JOIN endpoint_group_endpoints e ON e.parent_id = g.id \
+         WHERE g.endpoint_type = 'subnet' AND e.value = $1 ORDER BY g.id",
+        &[subnet.to_string().into()],
+    )
+    .await
+}
+
+/// Subnets attached to a router (router interfaces), of one router and one project if given.
+pub async fn attached_subnets(
+    conn: &mut AnyConnection,
+    router: Option<&str>,
+    project: Option<&str>,
+) -> StoreResult<Vec<Subnet>> {
+    let mut condition = "router_id IS NOT NULL".to_owned();
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(router) = router {
+        values.push(router.into());
+        condition.push_str(&format!(" AND router_id = ${}", values.len()));
+    }
+    if let Some(project) = project {
+        values.push(project.into());
+        condition.push_str(&format!(" AND project_id = ${}", values.len()));
+    }
+    select(conn, &condition, &values).await
+}
