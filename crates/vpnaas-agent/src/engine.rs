@@ -309,8 +309,7 @@ pub(crate) mod tests {
     use crate::render::Capabilities;
     use crate::vici::Message;
     use vpnaas_core::algorithms::{EncryptionAlgorithm, Initiator, Status};
-    use vpnaas_core::desired::{Counters, HaMember};
-    use vpnaas_core::resources::{IkeSpec, IpsecSpec};
+    use vpnaas_core::desired::{Counters, HaMember, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
     pub(crate) fn desired(n: u128) -> DesiredConnection {
@@ -319,8 +318,8 @@ pub(crate) mod tests {
             vpnservice_id: Uuid::nil(),
             revision: 1,
             enabled: true,
-            ike: IkeSpec::default(),
-            ipsec: IpsecSpec::default(),
+            ike: IkeProposal::default(),
+            ipsec: IpsecProposal::default(),
             psk: Psk::parse("secret").unwrap(),
             local_id: "192.0.2.1".into(),
             local_address: "192.0.2.1".parse().unwrap(),

@@ -12,8 +12,7 @@ use vpnaas_agent::vici::{Client, Message};
 use vpnaas_core::algorithms::{
     AuthAlgorithm, DpdAction, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Status,
 };
-use vpnaas_core::desired::DesiredConnection;
-use vpnaas_core::resources::{IkeSpec, IpsecSpec};
+use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
 /// The lab, or `None` after printing why it cannot run here. Under `CI` it must run.
@@ -29,18 +28,18 @@ fn lab(test: &str) -> Option<TwoSites> {
 
 /// A site's side of the tunnel, as the server would send it.
 fn connection(id: Uuid, local: &Site, peer: &Site, psk: &str) -> DesiredConnection {
-    let ike = IkeSpec {
+    let ike = IkeProposal {
         auth_algorithm: AuthAlgorithm::Sha256,
         encryption_algorithm: EncryptionAlgorithm::Aes256,
         ike_version: IkeVersion::V2,
         pfs: Pfs::Group14,
-        ..IkeSpec::default()
+        ..IkeProposal::default()
     };
-    let ipsec = IpsecSpec {
+    let ipsec = IpsecProposal {
         auth_algorithm: AuthAlgorithm::Sha256,
         encryption_algorithm: EncryptionAlgorithm::Aes256,
         pfs: Pfs::Group14,
-        ..IpsecSpec::default()
+        ..IpsecProposal::default()
     };
     DesiredConnection {
         id,
