@@ -1,4 +1,4 @@
-//! A benchmark program (issue 5): one real charon holding 1,000 connections; prints the time
+//! A benchmark program: one real charon holding 1,000 connections; prints the time
 //! of a full reconcile from an empty charon and the VICI calls of a one-connection change.
 //!
 //! Run as root: `cargo run --release -p vpnaas-agent --example scale [-- N]`. It uses the
@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use vpnaas_agent::charon::{Charon, CharonError, IkeSa, ViciCharon};
 use vpnaas_agent::engine::Engine;
-use vpnaas_agent::render::Capabilities;
 use vpnaas_agent::testbed::{self, TwoSites};
-use vpnaas_agent::vici::Message;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+use vpnaas_strongswan::render::Capabilities;
+use vpnaas_strongswan::vici::Message;
 
 /// Counts every call that reaches charon, by name.
 struct Counting<C> {

@@ -8,12 +8,12 @@ use vpnaas_agent::charon::{Charon, CharonError, ViciCharon};
 use vpnaas_agent::engine::{Engine, Step};
 use vpnaas_agent::reconcile::Action;
 use vpnaas_agent::testbed::{self, Site, TwoSites};
-use vpnaas_agent::vici::{Client, Message};
 use vpnaas_core::algorithms::{
     AuthAlgorithm, DpdAction, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Status,
 };
 use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+use vpnaas_strongswan::vici::{Client, Message};
 
 /// The lab, or `None` after printing why it cannot run here. Under `CI` it must run.
 fn lab(test: &str) -> Option<TwoSites> {

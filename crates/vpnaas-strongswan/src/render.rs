@@ -1,7 +1,7 @@
 //! Pure rendering of a desired connection into charon's `load-conn` and `load-shared` VICI messages, and the check of what this charon can do.
 //!
-//! The algorithm names follow the reference's strongSwan dialect map (reference §4):
-//! `aes-128` → `aes128`, `group14` → `modp2048`, `aes-128-gcm-16` → `aes128gcm16`, ...
+//! The algorithm names are the ones neutron-vpnaas's strongSwan driver writes for the API's
+//! values: `aes-128` → `aes128`, `group14` → `modp2048`, `aes-128-gcm-16` → `aes128gcm16`, ...
 //! The option names are swanctl.conf(5)'s, which `load-conn` takes as they are.
 
 use std::collections::BTreeSet;
@@ -190,8 +190,8 @@ fn dh(p: Pfs) -> (&'static str, &'static str) {
 }
 
 /// The child's action on a dead peer. `trap` (strongSwan's "hold": keep the policy and
-/// renegotiate on traffic) is never used: kernel-libipsec delivers no acquires (lab
-/// README), so a held tunnel would stay dead. The eager initiator restarts at once
+/// renegotiate on traffic) is never used: kernel-libipsec delivers no acquires (charon is
+/// never told of traffic for a missing SA), so a held tunnel would stay dead. The eager initiator restarts at once
 /// instead; every other gateway clears and lets the peer (or, if it initiates, its agent a
 /// little later) bring the tunnel back, so that two gateways do not restart into each other.
 fn dpd_action(action: DpdAction, eager: bool) -> Option<&'static str> {
@@ -355,7 +355,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         }
     }
     if initiates {
-        // Retry the initial connect until it works or fails for good (lab: keyingtries = 0).
+        // Retry the initial connect until it works or fails for good (0: without limit).
         ike = ike.kv("keyingtries", "0");
     }
     ike = ike
@@ -384,12 +384,12 @@ fn fingerprint(conn: &Message, secret: &Message) -> Result<Fingerprint, String> 
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
-    pub(crate) fn desired() -> DesiredConnection {
+    fn desired() -> DesiredConnection {
         DesiredConnection {
             id: Uuid::parse_str("6c27e2e7-e6bd-48cb-8980-187b496b4ec4").unwrap(),
             vpnservice_id: Uuid::nil(),
@@ -670,7 +670,7 @@ pub(crate) mod tests {
     }
 
     /// What `get-algorithms` and `stats` answered on the lab's plugin set (measured).
-    pub(crate) fn lab_capabilities() -> Capabilities {
+    fn lab_capabilities() -> Capabilities {
         let algs = Message::new()
             .section("encryption", Message::new().kv("AES_CBC", "aes").kv("AES_ECB", "aes"))
             .section(
