@@ -4,4 +4,5 @@
 //! client over its Unix socket. Rendering is pure; only `vici::Client` does I/O.
 
 pub mod render;
+pub mod swanctl;
 pub mod vici;
