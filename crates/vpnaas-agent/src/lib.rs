@@ -8,7 +8,6 @@
 
 pub mod charon;
 pub mod engine;
-pub mod keystone;
 pub mod reconcile;
 pub mod sync;
 pub mod testbed;

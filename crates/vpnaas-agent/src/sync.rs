@@ -21,7 +21,7 @@ use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewaySta
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
-use crate::keystone::Session;
+use vpnaas_keystone::Session;
 
 /// How often the converger looks at charon when nothing changed: status changes (a tunnel
 /// that came up or died) and a restarted charon are noticed within this.
