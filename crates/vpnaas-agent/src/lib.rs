@@ -3,13 +3,14 @@
 //! Functional core, imperative shell: rendering a desired connection and speaking VICI are
 //! strongSwan's dialect (`vpnaas_strongswan`); `reconcile` (desired vs loaded → actions) is
 //! pure, `charon` puts the daemon behind a small trait, `engine` runs one convergence pass, and
-//! `sync` is the loop that talks to the server (ADR 0003). `testbed` builds a two-site lab
-//! for tests.
+//! `sync` is the loop that talks to the server (ADR 0003). `testbed` (the cargo feature of
+//! that name, for tests only) builds a two-site lab.
 
 pub mod charon;
 pub mod engine;
 pub mod reconcile;
 pub mod sync;
+#[cfg(feature = "testbed")]
 pub mod testbed;
 
 pub use sync::{run, AgentOptions, Credential};
