@@ -1,4 +1,4 @@
-//! A benchmark program (issue 5): one real charon holding 1,000 connections; prints the time
+//! A benchmark program: one real charon holding 1,000 connections; prints the time
 //! of a full reconcile from an empty charon and the VICI calls of a one-connection change.
 //!
 //! Run as root: `cargo run --release -p vpnaas-agent --example scale [-- N]`. It uses the
@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use vpnaas_agent::charon::{Charon, CharonError, IkeSa, ViciCharon};
 use vpnaas_agent::engine::Engine;
-use vpnaas_agent::render::Capabilities;
 use vpnaas_agent::testbed::{self, TwoSites};
-use vpnaas_agent::vici::Message;
 use vpnaas_core::algorithms::*;
-use vpnaas_core::desired::DesiredConnection;
-use vpnaas_core::resources::{IkeSpec, IpsecSpec};
-use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk};
+use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
+use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+use vpnaas_strongswan::render::Capabilities;
+use vpnaas_strongswan::vici::Message;
 
 /// Counts every call that reaches charon, by name.
 struct Counting<C> {
@@ -82,26 +81,26 @@ impl<C: Charon> Charon for Counting<C> {
 fn connection(i: u32) -> Result<DesiredConnection, String> {
     let peer = Ipv4Addr::new(192, 0, 2, 10 + u8::try_from(i % 200).map_err(|e| e.to_string())?);
     let peer_net = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + (i << 8));
-    let lifetime = Lifetime { units: LifetimeUnits::Seconds, value: 3600 };
+    let lifetime_secs = 3600;
     Ok(DesiredConnection {
         id: Uuid::new_v4(),
         vpnservice_id: Uuid::nil(),
         revision: 1,
         enabled: true,
-        ike: IkeSpec {
+        ike: IkeProposal {
             auth_algorithm: AuthAlgorithm::Sha256,
             encryption_algorithm: EncryptionAlgorithm::Aes128,
             phase1_negotiation_mode: Phase1Mode::Main,
-            lifetime,
+            lifetime_secs,
             ike_version: IkeVersion::V2,
             pfs: Pfs::Group14,
         },
-        ipsec: IpsecSpec {
+        ipsec: IpsecProposal {
             transform_protocol: TransformProtocol::Esp,
             auth_algorithm: AuthAlgorithm::Sha256,
             encryption_algorithm: EncryptionAlgorithm::Aes128,
             encapsulation_mode: EncapsulationMode::Tunnel,
-            lifetime,
+            lifetime_secs,
             pfs: Pfs::Group14,
         },
         psk: Psk::parse(&format!("scale-psk-{i}"))?,

@@ -8,8 +8,8 @@ use vpnaas_core::algorithms::Status;
 use vpnaas_core::desired::Counters;
 
 use crate::reconcile::Tunnel;
-use crate::render::Capabilities;
-use crate::vici::{self, Client, Message, ViciError};
+use vpnaas_strongswan::render::Capabilities;
+use vpnaas_strongswan::vici::{self, Client, Message, ViciError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CharonError {

@@ -10,7 +10,7 @@ use vpnaas_core::ha::Role;
 
 use crate::charon::{self, Charon, CharonError, IkeSa, Outcome};
 use crate::reconcile::{self, Action, Seen, Tunnel, Want};
-use crate::render::{self, Fingerprint, Rendered};
+use vpnaas_strongswan::render::{self, Fingerprint, Rendered};
 
 /// What one pass did and saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,12 +306,11 @@ fn by_connection(sas: &[IkeSa]) -> BTreeMap<Uuid, Vec<&IkeSa>> {
 pub(crate) mod tests {
     use super::*;
     use crate::charon::ChildSa;
-    use crate::render::Capabilities;
-    use crate::vici::Message;
     use vpnaas_core::algorithms::{EncryptionAlgorithm, Initiator, Status};
-    use vpnaas_core::desired::{Counters, HaMember};
-    use vpnaas_core::resources::{IkeSpec, IpsecSpec};
+    use vpnaas_core::desired::{Counters, HaMember, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+    use vpnaas_strongswan::render::Capabilities;
+    use vpnaas_strongswan::vici::Message;
 
     pub(crate) fn desired(n: u128) -> DesiredConnection {
         DesiredConnection {
@@ -319,8 +318,8 @@ pub(crate) mod tests {
             vpnservice_id: Uuid::nil(),
             revision: 1,
             enabled: true,
-            ike: IkeSpec::default(),
-            ipsec: IpsecSpec::default(),
+            ike: IkeProposal::default(),
+            ipsec: IpsecProposal::default(),
             psk: Psk::parse("secret").unwrap(),
             local_id: "192.0.2.1".into(),
             local_address: "192.0.2.1".parse().unwrap(),
@@ -332,6 +331,15 @@ pub(crate) mod tests {
             mtu: 1500,
             initiator: Initiator::BiDirectional,
             ha: None,
+        }
+    }
+
+    /// What the fake charon can do: the default policies' algorithms (AES-CBC, SHA-1,
+    /// MODP-1536) and no AEAD, with kernel-libipsec.
+    fn capabilities() -> Capabilities {
+        Capabilities {
+            algorithms: ["AES_CBC", "HMAC_SHA1_96", "PRF_HMAC_SHA1", "MODP_1536"].map(String::from).into(),
+            plugins: ["kernel-libipsec".to_owned()].into(),
         }
     }
 
@@ -387,7 +395,7 @@ pub(crate) mod tests {
     impl Charon for FakeCharon {
         async fn capabilities(&mut self) -> Result<Capabilities, CharonError> {
             self.gate("caps".into())?;
-            Ok(crate::render::tests::lab_capabilities())
+            Ok(capabilities())
         }
         async fn conns(&mut self) -> Result<Vec<String>, CharonError> {
             self.gate("get-conns".into())?;

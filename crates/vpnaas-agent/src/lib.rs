@@ -1,18 +1,16 @@
 //! vpnaas-agent: the gateway agent that runs a router's IPsec site connections in strongSwan's charon and reports their status.
 //!
-//! Functional core, imperative shell: `render` (desired connection → VICI messages) and
-//! `reconcile` (desired vs loaded → actions) are pure; `vici` speaks charon's protocol,
-//! `charon` puts the daemon behind a small trait, `engine` runs one convergence pass, and
-//! `sync` is the loop that talks to the server (ADR 0003). `testbed` builds a two-site lab
-//! for tests.
+//! Functional core, imperative shell: rendering a desired connection and speaking VICI are
+//! strongSwan's dialect (`vpnaas_strongswan`); `reconcile` (desired vs loaded → actions) is
+//! pure, `charon` puts the daemon behind a small trait, `engine` runs one convergence pass, and
+//! `sync` is the loop that talks to the server (ADR 0003). `testbed` (the cargo feature of
+//! that name, for tests only) builds a two-site lab.
 
 pub mod charon;
 pub mod engine;
-pub mod keystone;
 pub mod reconcile;
-pub mod render;
 pub mod sync;
+#[cfg(feature = "testbed")]
 pub mod testbed;
-pub mod vici;
 
 pub use sync::{run, AgentOptions, Credential};

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use crate::render::Fingerprint;
+use vpnaas_strongswan::render::Fingerprint;
 
 /// A connection that should run (enabled, the active member of its pair, renderable and
 /// within this charon's abilities), with the print of its rendering.

@@ -21,7 +21,7 @@ use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewaySta
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
-use crate::keystone::Session;
+use vpnaas_keystone::Session;
 
 /// How often the converger looks at charon when nothing changed: status changes (a tunnel
 /// that came up or died) and a restarted charon are noticed within this.
@@ -453,10 +453,10 @@ mod tests {
     use super::*;
     use crate::charon::{CharonError, IkeSa};
     use crate::engine::tests::{desired, FakeCharon};
-    use crate::vici::Message;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
     use vpnaas_core::desired::DesiredConnection;
+    use vpnaas_strongswan::vici::Message;
 
     fn status(n: u128, revision: i64, status: Status, bytes: u64) -> ConnectionStatus {
         ConnectionStatus {
@@ -511,7 +511,7 @@ mod tests {
     struct SharedCharon(Arc<tokio::sync::Mutex<FakeCharon>>);
 
     impl Charon for SharedCharon {
-        async fn capabilities(&mut self) -> Result<crate::render::Capabilities, CharonError> {
+        async fn capabilities(&mut self) -> Result<vpnaas_strongswan::render::Capabilities, CharonError> {
             self.0.lock().await.capabilities().await
         }
         async fn conns(&mut self) -> Result<Vec<String>, CharonError> {

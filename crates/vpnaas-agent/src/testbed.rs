@@ -1,15 +1,20 @@
 //! A two-site strongSwan lab for tests: network namespaces joined by a veth pair, a LAN per site and one charon per site with kernel-libipsec.
 //!
-//! It follows ../shared/lab/ipsec-two-sites.sh, whose facts it relies on: the kernel has
-//! no ESP, so charon does ESP in user space (kernel-libipsec, loaded before
-//! kernel-netlink); 5.9.8 needs the kdf plugin; charon's PID file is fixed at
-//! /var/run/charon.pid, so each charon runs under `ip netns exec` (a private mount
-//! namespace) with its own directory bind-mounted over /run; LANs are port-less bridges
-//! where the kernel has no dummy interfaces. Only addresses inside the namespaces created
-//! here are used (192.0.2.0/24 from RFC 5737, 10.1.0.0/24 and 10.2.0.0/24).
+//! What it relies on, as found on the machines the tests run on:
+//! - The kernels may have no ESP (no `xfrm` ESP support), so charon does ESP in user space
+//!   with the kernel-libipsec plugin, which must be loaded before kernel-netlink so that it
+//!   installs the SAs; kernel-netlink still installs routes and addresses.
+//! - strongSwan 5.9.8 needs the `kdf` plugin to derive keys; the plugin list is `PLUGINS`.
+//! - charon writes its PID file to a fixed /var/run/charon.pid and refuses to start when
+//!   another charon holds it, so each charon runs under `ip netns exec` (which gives it a
+//!   private mount namespace) with its own directory bind-mounted over /run.
+//! - Where the kernel has no dummy interfaces, a LAN is a bridge without ports: it holds
+//!   the gateway's LAN address all the same.
 //!
-//! Everything it creates is removed when the `TwoSites` value is dropped, also when a
-//! test fails. It is test support (shelling out is fine here), not product code.
+//! Only addresses inside the namespaces created here are used (192.0.2.0/24 from
+//! RFC 5737, 10.1.0.0/24 and 10.2.0.0/24). Everything it creates is removed when the
+//! `TwoSites` value is dropped, also when a test fails. It shells out and starts daemons,
+//! so it is test support behind the `testbed` feature, never built into the product.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -155,7 +160,8 @@ impl Site {
             "charon {{
   load = {PLUGINS}
   install_routes = yes
-  # notice a dead peer in seconds, not minutes (lab README)
+  # an unanswered request fails after 1 + 1.4 + 1.96 s, not charon's default ~165 s,
+  # so a dead peer shows within seconds
   retransmit_timeout = 1.0
   retransmit_base = 1.4
   retransmit_tries = 2

@@ -8,13 +8,13 @@ use vpnaas_agent::charon::{Charon, CharonError, ViciCharon};
 use vpnaas_agent::engine::{Engine, Step};
 use vpnaas_agent::reconcile::Action;
 use vpnaas_agent::testbed::{self, Site, TwoSites};
-use vpnaas_agent::vici::{Client, Message};
 use vpnaas_core::algorithms::{
     AuthAlgorithm, DpdAction, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Status,
 };
-use vpnaas_core::desired::DesiredConnection;
-use vpnaas_core::resources::{IkeSpec, IpsecSpec};
+use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
+use vpnaas_strongswan::swanctl::swanctl_conf;
+use vpnaas_strongswan::vici::{Client, Message};
 
 /// The lab, or `None` after printing why it cannot run here. Under `CI` it must run.
 fn lab(test: &str) -> Option<TwoSites> {
@@ -29,18 +29,18 @@ fn lab(test: &str) -> Option<TwoSites> {
 
 /// A site's side of the tunnel, as the server would send it.
 fn connection(id: Uuid, local: &Site, peer: &Site, psk: &str) -> DesiredConnection {
-    let ike = IkeSpec {
+    let ike = IkeProposal {
         auth_algorithm: AuthAlgorithm::Sha256,
         encryption_algorithm: EncryptionAlgorithm::Aes256,
         ike_version: IkeVersion::V2,
         pfs: Pfs::Group14,
-        ..IkeSpec::default()
+        ..IkeProposal::default()
     };
-    let ipsec = IpsecSpec {
+    let ipsec = IpsecProposal {
         auth_algorithm: AuthAlgorithm::Sha256,
         encryption_algorithm: EncryptionAlgorithm::Aes256,
         pfs: Pfs::Group14,
-        ..IpsecSpec::default()
+        ..IpsecProposal::default()
     };
     DesiredConnection {
         id,
@@ -274,4 +274,42 @@ async fn the_vici_client_streams_list_conns_from_a_real_charon() {
     assert_eq!(child.strings("remote-ts"), vec!["10.2.0.0/24"]);
     let shared = client.request("get-shared", Message::new()).await.unwrap();
     assert!(shared.strings("keys").contains(&id.to_string()), "{shared:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swanctl_conf_rendering_loaded_by_swanctl_meets_the_agent_on_the_other_side() {
+    let test = "a_swanctl_conf_rendering_loaded_by_swanctl_meets_the_agent_on_the_other_side";
+    let Some(lab) = lab(test) else { return };
+    let psk = "0x-looks-like-hex-but-is-text";
+    let (id_a, id_b) = (Uuid::new_v4(), Uuid::new_v4());
+    // Site A: the text, loaded by swanctl as an administrator would. Site B: the agent.
+    let text = swanctl_conf(&connection(id_a, &lab.a, &lab.b, psk)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swanctl.conf");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new("swanctl")
+        .args(["--load-all", "--noprompt", "--uri", &lab.a.vici, "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "swanctl --load-all: {said}\n{text}");
+    assert!(said.contains("loaded connection '") && said.contains("loaded ike secret 'ike-"), "{said}");
+
+    let mut b = Agent::new(&lab.b, vec![connection(id_b, &lab.b, &lab.a, psk)]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let step = b.step().await.unwrap();
+        if Agent::status(&step) == Status::Active {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tunnel: {step:?}\n--- A log\n{}\n--- B log\n{}",
+            lab.a.log(),
+            lab.b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(lab.ping_a_to_b(), "ping through a tunnel of a swanctl.conf and a VICI rendering");
 }

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::algorithms::{Initiator, Status};
+use crate::algorithms::{
+    AuthAlgorithm, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Phase1Mode, Status,
+    TransformProtocol,
+};
 use crate::ha::Role;
-use crate::resources::{IkeSpec, IpsecSpec};
 use crate::values::{Cidr, Dpd, PeerAddress, Psk};
 
 /// Everything one gateway (router) must run.
@@ -28,8 +30,8 @@ pub struct DesiredConnection {
     pub revision: i64,
     /// The connection and its VPN service are both `admin_state_up`.
     pub enabled: bool,
-    pub ike: IkeSpec,
-    pub ipsec: IpsecSpec,
+    pub ike: IkeProposal,
+    pub ipsec: IpsecProposal,
     pub psk: Psk,
     /// The connection's `local_id`, or the local address when that is empty.
     pub local_id: String,
@@ -45,6 +47,60 @@ pub struct DesiredConnection {
     pub initiator: Initiator,
     /// Membership of an active/standby pair (ADR 0002).
     pub ha: Option<HaMember>,
+}
+
+/// What a gateway negotiates the IKE SA with: the connection's IKE policy without its
+/// name, owner and bookkeeping. The JSON keeps the policy's attribute names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IkeProposal {
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub phase1_negotiation_mode: Phase1Mode,
+    /// The IKE SA's lifetime in seconds (on the wire `{"units": "seconds", "value": N}`).
+    #[serde(rename = "lifetime", with = "lifetime_wire")]
+    pub lifetime_secs: u64,
+    pub ike_version: IkeVersion,
+    /// The Diffie-Hellman group of the IKE SA.
+    pub pfs: Pfs,
+}
+
+/// What a gateway negotiates each CHILD_SA with (ESP or AH): the connection's IPsec policy
+/// without its name, owner and bookkeeping. The JSON keeps the policy's attribute names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpsecProposal {
+    pub transform_protocol: TransformProtocol,
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub encapsulation_mode: EncapsulationMode,
+    /// The CHILD_SA's lifetime in seconds (on the wire `{"units": "seconds", "value": N}`).
+    #[serde(rename = "lifetime", with = "lifetime_wire")]
+    pub lifetime_secs: u64,
+    /// The Diffie-Hellman group of perfect forward secrecy.
+    pub pfs: Pfs,
+}
+
+/// A lifetime on the gateway wire: the object the API's policies use, in seconds only, so
+/// that the JSON is the one agents have always read.
+mod lifetime_wire {
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        units: String,
+        value: u64,
+    }
+
+    pub fn serialize<S: Serializer>(secs: &u64, s: S) -> Result<S::Ok, S::Error> {
+        Wire { units: "seconds".to_owned(), value: *secs }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        if wire.units != "seconds" {
+            return Err(D::Error::custom(format!("lifetime units {:?}: only seconds", wire.units)));
+        }
+        Ok(wire.value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,5 +164,22 @@ mod tests {
         assert_eq!(report.connections[0].counters, Counters::default());
         let bad = json.replace("ACTIVE", "UP");
         assert!(serde_json::from_str::<StatusReport>(&bad).is_err());
+    }
+
+    #[test]
+    fn proposals_send_the_json_the_policies_sent() {
+        use crate::resources::{IkeSpec, IpsecSpec};
+        use crate::values::Lifetime;
+        let lifetime = Lifetime { units: crate::algorithms::LifetimeUnits::Seconds, value: 28800 };
+        let ike = IkeSpec { lifetime, ike_version: IkeVersion::V2, pfs: Pfs::Group14, ..IkeSpec::default() };
+        let ipsec = IpsecSpec { lifetime, transform_protocol: TransformProtocol::Ah, ..IpsecSpec::default() };
+        let (ike_p, ipsec_p) = (IkeProposal::from(&ike), IpsecProposal::from(&ipsec));
+        assert_eq!((ike_p.lifetime_secs, ipsec_p.lifetime_secs), (28800, 28800));
+        assert_eq!(serde_json::to_string(&ike_p).unwrap(), serde_json::to_string(&ike).unwrap());
+        assert_eq!(serde_json::to_string(&ipsec_p).unwrap(), serde_json::to_string(&ipsec).unwrap());
+        let text = serde_json::to_string(&ike).unwrap();
+        assert_eq!(serde_json::from_str::<IkeProposal>(&text).unwrap(), ike_p);
+        let kilobytes = text.replace(r#""units":"seconds""#, r#""units":"kilobytes""#);
+        assert!(serde_json::from_str::<IkeProposal>(&kilobytes).is_err());
     }
 }

@@ -5,9 +5,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use uuid::Uuid;
 
 use crate::algorithms::*;
+use crate::desired::{IkeProposal, IpsecProposal};
 use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredPsk};
 
-/// What every resource has: identity, owner, the two free texts and the bookkeeping of DECISIONS D6.
+/// What every resource has: identity, owner, the two free texts and the bookkeeping of ADR 0001 D6.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
     pub id: Uuid,
@@ -133,7 +134,7 @@ pub struct IkePatch {
 }
 
 impl IkePatch {
-    /// Whether the update touches anything a gateway negotiates with (DECISIONS D2:
+    /// Whether the update touches anything a gateway negotiates with (ADR 0001 D2:
     /// only these are refused while a connection uses the policy).
     pub fn touches_crypto(&self) -> bool {
         self.auth_algorithm.is_some()
@@ -161,6 +162,27 @@ impl IkePatch {
 }
 
 pub type IkePolicy = Stored<IkeSpec>;
+
+/// The gateway's share of an IKE policy (ADR 0003).
+impl From<&IkeSpec> for IkeProposal {
+    fn from(s: &IkeSpec) -> IkeProposal {
+        IkeProposal {
+            auth_algorithm: s.auth_algorithm,
+            encryption_algorithm: s.encryption_algorithm,
+            phase1_negotiation_mode: s.phase1_negotiation_mode,
+            lifetime_secs: s.lifetime.seconds(),
+            ike_version: s.ike_version,
+            pfs: s.pfs,
+        }
+    }
+}
+
+impl Default for IkeProposal {
+    /// What a policy created with no attributes negotiates.
+    fn default() -> Self {
+        IkeProposal::from(&IkeSpec::default())
+    }
+}
 
 // -------------------------------------------------------------- IPsec policies
 
@@ -225,6 +247,27 @@ impl IpsecPatch {
 }
 
 pub type IpsecPolicy = Stored<IpsecSpec>;
+
+/// The gateway's share of an IPsec policy (ADR 0003).
+impl From<&IpsecSpec> for IpsecProposal {
+    fn from(s: &IpsecSpec) -> IpsecProposal {
+        IpsecProposal {
+            transform_protocol: s.transform_protocol,
+            auth_algorithm: s.auth_algorithm,
+            encryption_algorithm: s.encryption_algorithm,
+            encapsulation_mode: s.encapsulation_mode,
+            lifetime_secs: s.lifetime.seconds(),
+            pfs: s.pfs,
+        }
+    }
+}
+
+impl Default for IpsecProposal {
+    /// What a policy created with no attributes negotiates.
+    fn default() -> Self {
+        IpsecProposal::from(&IpsecSpec::default())
+    }
+}
 
 // ---------------------------------------------------------------- VPN services
 
@@ -414,7 +457,7 @@ impl ConnectionPatch {
             d.apply(&mut s.dpd);
         }
         set(&mut s.admin_state_up, self.admin_state_up);
-        // DECISIONS D4: a gateway that acknowledged an earlier revision must converge again.
+        // ADR 0001 D4: a gateway that acknowledged an earlier revision must converge again.
         if s.status != Status::PendingCreate {
             s.status = Status::PendingUpdate;
         }
@@ -426,7 +469,7 @@ pub type SiteConnection = Stored<ConnectionSpec>;
 
 // ------------------------------------------------------------------- inventory
 
-/// A router's external gateway (DECISIONS D5): its fixed IPs, one per IP version at most.
+/// A router's external gateway (ADR 0001 D5): its fixed IPs, one per IP version at most.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
     pub network_id: Option<Uuid>,

@@ -111,7 +111,7 @@ impl fmt::Display for Cidr {
 }
 
 /// The peer gateway: an IP address, or a host name resolved by the gateway when it
-/// connects (DECISIONS D2: the server never resolves it).
+/// connects (ADR 0001 D2: the server never resolves it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerAddress {
     Ip(IpAddr),
@@ -244,6 +244,13 @@ pub struct Lifetime {
 
 impl Lifetime {
     pub const MIN_VALUE: i64 = 60;
+
+    /// The lifetime in seconds (the only unit; a negative value, which the API refuses, is 0).
+    pub fn seconds(&self) -> u64 {
+        match self.units {
+            LifetimeUnits::Seconds => u64::try_from(self.value).unwrap_or(0),
+        }
+    }
 }
 
 impl Default for Lifetime {

@@ -49,7 +49,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
 fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent::Credential, String> {
     if let Some(url) = env("OS_AUTH_URL") {
         let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
-        let auth = vpnaas_agent::keystone::PasswordAuth {
+        let auth = vpnaas_keystone::PasswordAuth {
             url,
             username: need("OS_USERNAME")?,
             password: need("OS_PASSWORD")?,
@@ -57,7 +57,7 @@ fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent
             user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
             project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
         };
-        return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_agent::keystone::Session::new(auth))));
+        return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
     }
     env("VPNAAS_AGENT_TOKEN")
         .map(vpnaas_agent::Credential::Token)

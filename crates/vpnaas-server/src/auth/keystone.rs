@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use vpnaas_agent::keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
+use vpnaas_keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
 
 use super::policy::Credentials;
 use crate::config::{KeystoneSettings, Secret};

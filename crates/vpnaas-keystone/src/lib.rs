@@ -1,5 +1,5 @@
-//! A Keystone password login (`POST /v3/auth/tokens`, project scope), and a token that
-//! renews itself: what the agent presents to the gateway API in Keystone mode, and what
+//! vpnaas-keystone: a Keystone password login (`POST /v3/auth/tokens`, project scope), and
+//! a token that renews itself: what the agent presents to the gateway API in Keystone mode, and what
 //! the server presents to Keystone to validate its callers' tokens.
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! Pure rendering of a desired connection into charon's `load-conn` and `load-shared` VICI messages, and the check of what this charon can do.
 //!
-//! The algorithm names follow the reference's strongSwan dialect map (reference §4):
-//! `aes-128` → `aes128`, `group14` → `modp2048`, `aes-128-gcm-16` → `aes128gcm16`, ...
+//! The algorithm names are the ones neutron-vpnaas's strongSwan driver writes for the API's
+//! values: `aes-128` → `aes128`, `group14` → `modp2048`, `aes-128-gcm-16` → `aes128gcm16`, ...
 //! The option names are swanctl.conf(5)'s, which `load-conn` takes as they are.
 
 use std::collections::BTreeSet;
@@ -190,8 +190,8 @@ fn dh(p: Pfs) -> (&'static str, &'static str) {
 }
 
 /// The child's action on a dead peer. `trap` (strongSwan's "hold": keep the policy and
-/// renegotiate on traffic) is never used: kernel-libipsec delivers no acquires (lab
-/// README), so a held tunnel would stay dead. The eager initiator restarts at once
+/// renegotiate on traffic) is never used: kernel-libipsec delivers no acquires (charon is
+/// never told of traffic for a missing SA), so a held tunnel would stay dead. The eager initiator restarts at once
 /// instead; every other gateway clears and lets the peer (or, if it initiates, its agent a
 /// little later) bring the tunnel back, so that two gateways do not restart into each other.
 fn dpd_action(action: DpdAction, eager: bool) -> Option<&'static str> {
@@ -206,12 +206,12 @@ fn dpd_action(action: DpdAction, eager: bool) -> Option<&'static str> {
 
 /// Rekey 10% before the policy's lifetime and let the SA die at the lifetime: the
 /// lifetime is the hard limit, as in the reference's ipsec.conf (`ikelifetime`, `lifetime`).
-fn soft_and_margin(lifetime: i64) -> (i64, i64) {
+fn soft_and_margin(lifetime: u64) -> (u64, u64) {
     let margin = (lifetime / 10).max(1);
-    (lifetime - margin, margin)
+    (lifetime.saturating_sub(margin), margin)
 }
 
-fn seconds(n: i64) -> String {
+fn seconds(n: impl std::fmt::Display) -> String {
     format!("{n}s")
 }
 
@@ -312,7 +312,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
     let child_names: Vec<String> =
         if pairs.len() == 1 { vec![name.clone()] } else { (1..=pairs.len()).map(|n| format!("{name}-{n}")).collect() };
 
-    let (child_soft, _) = soft_and_margin(c.ipsec.lifetime.value);
+    let (child_soft, _) = soft_and_margin(c.ipsec.lifetime_secs);
     let mut children = Message::new();
     for (child_name, (l, r)) in child_names.iter().zip(pairs) {
         let mut child = Message::new()
@@ -321,7 +321,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
             .kv("mode", c.ipsec.encapsulation_mode.as_str())
             .list(proposal_key, [child_proposal.clone()])
             .kv("rekey_time", seconds(child_soft))
-            .kv("life_time", seconds(c.ipsec.lifetime.value));
+            .kv("life_time", seconds(c.ipsec.lifetime_secs));
         if let Some(action) = dpd_action(c.dpd.action, eager) {
             child = child.kv("dpd_action", action);
         }
@@ -330,7 +330,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         children = children.section(child_name, child);
     }
 
-    let (ike_soft, ike_margin) = soft_and_margin(c.ike.lifetime.value);
+    let (ike_soft, ike_margin) = soft_and_margin(c.ike.lifetime_secs);
     let mut ike = Message::new()
         .kv("version", if v1 { "1" } else { "2" })
         .list("local_addrs", [c.local_address.to_string()])
@@ -355,7 +355,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         }
     }
     if initiates {
-        // Retry the initial connect until it works or fails for good (lab: keyingtries = 0).
+        // Retry the initial connect until it works or fails for good (0: without limit).
         ike = ike.kv("keyingtries", "0");
     }
     ike = ike
@@ -384,21 +384,19 @@ fn fingerprint(conn: &Message, secret: &Message) -> Result<Fingerprint, String> 
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use vpnaas_core::algorithms::LifetimeUnits;
-    use vpnaas_core::desired::DesiredConnection;
-    use vpnaas_core::resources::{IkeSpec, IpsecSpec};
-    use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, Psk};
+    use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
+    use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
-    pub(crate) fn desired() -> DesiredConnection {
+    fn desired() -> DesiredConnection {
         DesiredConnection {
             id: Uuid::parse_str("6c27e2e7-e6bd-48cb-8980-187b496b4ec4").unwrap(),
             vpnservice_id: Uuid::nil(),
             revision: 3,
             enabled: true,
-            ike: IkeSpec::default(),
-            ipsec: IpsecSpec::default(),
+            ike: IkeProposal::default(),
+            ipsec: IpsecProposal::default(),
             psk: Psk::parse("s3cret-psk").unwrap(),
             local_id: "192.0.2.1".into(),
             local_address: "192.0.2.1".parse().unwrap(),
@@ -591,8 +589,8 @@ pub(crate) mod tests {
     fn ike_versions_lifetimes_and_aggressive_mode() {
         let mut c = desired();
         c.ike.ike_version = IkeVersion::V2;
-        c.ike.lifetime = Lifetime { units: LifetimeUnits::Seconds, value: 28800 };
-        c.ipsec.lifetime = Lifetime { units: LifetimeUnits::Seconds, value: 60 };
+        c.ike.lifetime_secs = 28800;
+        c.ipsec.lifetime_secs = 60;
         c.ike.phase1_negotiation_mode = Phase1Mode::Aggressive;
         let r = render(&c).unwrap();
         let ike = ike_of(&r);
@@ -672,7 +670,7 @@ pub(crate) mod tests {
     }
 
     /// What `get-algorithms` and `stats` answered on the lab's plugin set (measured).
-    pub(crate) fn lab_capabilities() -> Capabilities {
+    fn lab_capabilities() -> Capabilities {
         let algs = Message::new()
             .section("encryption", Message::new().kv("AES_CBC", "aes").kv("AES_ECB", "aes"))
             .section(
