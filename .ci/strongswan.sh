@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # strongSwan for the gateway agent's tests (crates/vpnaas-agent/tests/charon.rs): charon,
-# swanctl and kernel-libipsec (the kernels we run on have no ESP; see ../shared/lab/README.md).
+# swanctl and kernel-libipsec (the kernels we run on have no ESP; see docs/adr/0007-two-site-strongswan-lab.md).
 # Installs Debian's packages only when something is missing, so a warm machine pays nothing.
 set -euo pipefail
 charon=/usr/lib/ipsec/charon

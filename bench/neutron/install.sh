@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the reference (Neutron 28.0.2 + neutron-vpnaas 28.0.0, neutron-lib 3.25.0, uwsgi)
 # into a virtualenv cached outside the clone, once; prints the virtualenv's path.
-# Why these pins: /work/shared/reference/neutron-side-by-side.md (29.x answers 500 on lists;
-# 28.0.2 imports a neutron-lib module that later neutron-lib releases dropped).
+# Why these pins (docs/adr/0010-reference-and-keystone-side-by-side.md): 29.x answers 500 on lists;
+# 28.0.2 imports a neutron-lib module that later neutron-lib releases dropped.
 set -euo pipefail
 cache="${VPNAAS_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-bench}"
 venv="$cache/neutron-28.0.2"

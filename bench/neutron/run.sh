@@ -7,8 +7,7 @@
 # Takes a few minutes (the first time 2 more, to install the reference into a virtualenv
 # cached outside the clone). Not part of CI. Results go to $VPNAAS_BENCH_OUT, by default
 # bench/neutron/results/: reference.{txt,json}, vpnaas.{txt,json}, compare.txt.
-# How the reference is set up: /work/shared/reference/neutron-side-by-side.md (and its
-# figures for a floor).
+# How the reference is set up, and why: docs/adr/0010-reference-and-keystone-side-by-side.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"

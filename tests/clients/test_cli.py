@@ -333,8 +333,8 @@ def test_set_connection_name_and_disable(osc, api, names, state):
 
 
 def test_set_names_and_descriptions_of_resources_in_use(osc, api, names, state):
-    """Name and description of a policy used by a connection may change (DECISIONS D2), and
-    a VPN service may be updated before a gateway acknowledged it (D4)."""
+    """Name and description of a policy used by a connection may change (ADR 0001 D2), and
+    a VPN service may be updated before a gateway acknowledged it (ADR 0001 D4)."""
     ike, ipsec, vpn, local = need(state, "ike", "ipsec", "vpn", "local", "conn")[:4]
     osc("vpn", "ike", "policy", "set", names["ike"], "--description", "ike2").ok()
     assert api.show(*IKE, ike)["description"] == "ike2"
@@ -445,7 +445,7 @@ def test_delete_endpoint_group_in_use_is_a_conflict(osc, api, names, state):
     local, = need(state, "local", "conn")[:1]
     r = osc("vpn", "endpoint", "group", "delete", names["local"])
     r.fails(f"Endpoint group {local} is in use and cannot be deleted")
-    assert r.last_write().status == 409, r.describe()  # DECISIONS D2: 409, not the reference's 400
+    assert r.last_write().status == 409, r.describe()  # ADR 0001 D2: 409, not the reference's 400
     assert api.show(*GROUP, local)["id"] == local
 
 

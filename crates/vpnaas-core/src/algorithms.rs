@@ -1,7 +1,7 @@
 //! The closed value sets of the API (algorithms, modes, actions), each an enum with its exact wire strings.
 //!
 //! Value lists follow neutron-lib `api/definitions/vpn.py` with the `vpn-aes-ctr` extension
-//! (reference §1.2). We keep the legacy `sha1` and `3des` values and `sha1` as the default
+//! (ADR 0009 §1.2). We keep the legacy `sha1` and `3des` values and `sha1` as the default
 //! auth algorithm, as the API definition (and every client's documentation) still has them;
 //! see docs/adr/0001-api-decisions.md.
 

@@ -1,7 +1,7 @@
 //! Every refusal the API can answer with: the reference's exception classes, their classes of HTTP status and their exact messages.
 //!
 //! Messages and `type` names follow neutron-lib `neutron_lib/exceptions/vpn.py` and the
-//! generic attribute errors of `neutron_lib/api/attributes.py` (reference §1.1, §2.2).
+//! generic attribute errors of `neutron_lib/api/attributes.py` (ADR 0009 §1.1, §2.2).
 //! A message never contains a pre-shared key: PSK errors name the attribute, not the value.
 
 use std::fmt;

@@ -1,9 +1,9 @@
 //! Active/standby pairs: two connections of one VPN service with the same local and peer endpoint groups and different peers.
 //!
-//! Semantics (issue 4, documented in docs/adr/0002-profiles-and-pairs.md): a pair has at most
-//! two members; the older member (by creation time, then id) is active unless it is down
-//! (admin-down, DOWN or ERROR) while the younger is not, in which case the younger one is.
-//! A connection without a partner is simply active. Each member's `status` is its own
+//! Semantics (ADR 0002): a pair has at most two members. Their roles are remembered by the
+//! server (`ha_standby`, `ha_since`): the older member (by creation time, then id) starts
+//! active, and the roles change only by a fail-over, when the active member is reported DOWN
+//! or ERROR after the hold-down. A connection without a partner is simply active. Each member's `status` is its own
 //! tunnel's: the gateway establishes only the active member, so a healthy standby is DOWN.
 
 use uuid::Uuid;

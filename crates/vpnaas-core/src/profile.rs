@@ -1,7 +1,7 @@
-//! Validation profiles (DECISIONS D3): OpenStack's rules, or Open Telekom Cloud's stricter ones, written as data.
+//! Validation profiles (ADR 0001 D3): OpenStack's rules, or Open Telekom Cloud's stricter ones, written as data.
 //!
-//! The `otc` profile follows "Open Telekom Cloud restrictions" in `spec/README.md` (the second
-//! specification document). Every rule names the attribute it refuses and the profile.
+//! The `otc` profile follows the Open Telekom Cloud restrictions of the second specification
+//! document (ADR 0008). Every rule names the attribute it refuses and the profile.
 
 use crate::algorithms::Initiator;
 use crate::fault::Fault;

@@ -1,6 +1,6 @@
 //! The business rules of endpoint groups and site connections, as pure functions over already-loaded objects.
 //!
-//! The order of checks follows reference §2.3 ("ipsec-site-connections, create"), so that the
+//! The order of checks follows ADR 0009 §2.3 ("ipsec-site-connections, create"), so that the
 //! same request gets the same first error as from the reference.
 
 use uuid::Uuid;
@@ -19,7 +19,7 @@ pub enum Mode {
     EndpointGroups { local: Uuid, peer: Uuid },
 }
 
-/// The Swan driver validator: `ah-esp` cannot be rendered (reference §2.3, IKE/IPsec policies).
+/// The Swan driver validator: `ah-esp` cannot be rendered (ADR 0009 §2.3, IKE/IPsec policies).
 pub fn check_ipsec_policy_supported(policy: &IpsecPolicy) -> Result<(), Fault> {
     if policy.spec.transform_protocol == TransformProtocol::AhEsp {
         return Err(Fault::IpsecValidationFailure {
@@ -120,7 +120,7 @@ pub fn check_connection(spec: &ConnectionSpec, service: &VpnService, side: &Loca
     if dpd.timeout <= dpd.interval {
         return Err(Fault::DpdTimeoutNotGreater);
     }
-    // DECISIONS D2: zero is not "unset", it is too small.
+    // ADR 0001 D2: zero is not "unset", it is too small.
     if spec.mtu < local_version.min_mtu() {
         return Err(Fault::MtuTooSmall { mtu: spec.mtu, version: local_version.number() });
     }

@@ -61,7 +61,7 @@ fn status(class: Class) -> StatusCode {
     }
 }
 
-/// The envelope of reference §2.1.
+/// The envelope of ADR 0009 §2.1.
 pub fn envelope(code: StatusCode, type_name: &str, message: &str) -> Response {
     let body = serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}});
     (code, axum::Json(body)).into_response()

@@ -156,7 +156,7 @@ pub async fn serve(
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if !addr.ip().is_loopback() && config.auth_strategy == AuthStrategy::Noauth {
-        // DECISIONS D8: identity headers are trusted; only loopback or a trusted proxy may send them.
+        // ADR 0001 D8: identity headers are trusted; only loopback or a trusted proxy may send them.
         tracing::warn!(listen = %addr, "noauth mode on a non-loopback address: anyone who can reach it can act as any project");
     }
     tracing::info!(

@@ -1,7 +1,7 @@
 //! Request bodies: the envelope, the attribute map checks (unknown, not allowed, required) and the converters of neutron-lib, in one place.
 //!
 //! Order and messages follow neutron-lib `api/attributes.py` and neutron `api/v2/base.py`
-//! (reference §1.1): shape, unrecognized attributes, attributes not allowed in POST or PUT,
+//! (ADR 0009 §1.1): shape, unrecognized attributes, attributes not allowed in POST or PUT,
 //! missing required attributes, then each value's converter and validator.
 
 use serde_json::{Map, Value};
@@ -279,7 +279,7 @@ impl Fields {
         Ok(Some(items))
     }
 
-    /// `list_of_subnets_or_none`: unique, valid CIDRs (any IPv6 length, DECISIONS D2).
+    /// `list_of_subnets_or_none`: unique, valid CIDRs (any IPv6 length, ADR 0001 D2).
     pub fn cidrs(&mut self, name: &str) -> Result<Option<Vec<Cidr>>, Fault> {
         let Some(items) = self.list(name)? else {
             return Ok(None);
@@ -295,7 +295,7 @@ impl Fields {
         Ok(Some(out))
     }
 
-    /// The owner a create names; `tenant_id` and `project_id` must agree (reference §1.4).
+    /// The owner a create names; `tenant_id` and `project_id` must agree (ADR 0009 §1.4).
     pub fn owner(&mut self) -> Result<Owner, Fault> {
         let tenant = self.string("tenant_id", MAX_LEN)?;
         let project = self.string("project_id", MAX_LEN)?;
@@ -345,7 +345,7 @@ impl Fields {
         }
     }
 
-    /// An IP address or a host name (DECISIONS D2: stored as given, never resolved here).
+    /// An IP address or a host name (ADR 0001 D2: stored as given, never resolved here).
     pub fn peer_address(&mut self, name: &str) -> Result<Option<PeerAddress>, Fault> {
         let Some(s) = self.string(name, MAX_LEN)? else {
             return Ok(None);

@@ -58,7 +58,7 @@ impl Resource for SiteConnection {
         m.insert("mtu".into(), s.mtu.into());
         m.insert("initiator".into(), s.initiator.as_str().into());
         m.insert("auth_mode".into(), "psk".into());
-        // The specification documents return the PSK to its owner (DECISIONS D7).
+        // The specification documents return the PSK to its owner (ADR 0001 D7).
         // The service opens the key for every answer; a sealed one would show as null.
         m.insert("psk".into(), s.psk.clear().map(|p| p.expose()).into());
         m.insert(
@@ -76,7 +76,7 @@ impl Resource for SiteConnection {
         m
     }
 
-    /// Admins also see why a gateway reports ERROR (issue 5), unless the profile's responses
+    /// Admins also see why a gateway reports ERROR (ADR 0003, Status), unless the profile's responses
     /// have a fixed field set.
     fn admin_view(&self, profile: &Profile, view: &mut Map<String, Value>) {
         if profile.hidden_connection_fields.is_empty() {

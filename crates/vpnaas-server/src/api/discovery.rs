@@ -59,7 +59,7 @@ fn extension_view(alias: &str, name: &str, description: &str) -> Value {
     json!({"alias": alias, "name": name, "description": description, "updated": "2026-01-01T00:00:00-00:00", "links": []})
 }
 
-/// The static list plus one entry naming the active validation profile (DECISIONS D3).
+/// The static list plus one entry naming the active validation profile (ADR 0001 D3).
 fn all_extensions(profile: &Profile) -> Vec<Value> {
     let mut list: Vec<Value> = EXTENSIONS.iter().map(|(a, n, d)| extension_view(a, n, d)).collect();
     let alias = format!("vpnaas-profile-{}", profile.name);

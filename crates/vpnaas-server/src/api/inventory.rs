@@ -1,4 +1,4 @@
-//! `/v2.0/routers` and `/v2.0/subnets`: the Neutron-shaped inventory subset of DECISIONS D5.
+//! `/v2.0/routers` and `/v2.0/subnets`: the Neutron-shaped inventory subset of ADR 0001 D5.
 
 use std::net::IpAddr;
 

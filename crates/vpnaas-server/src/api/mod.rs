@@ -79,7 +79,7 @@ pub trait Resource: Lookup + Send + Sync + 'static {
     fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// The attributes every resource shows: both owner names (reference §1.3) and DECISIONS D6.
+/// The attributes every resource shows: both owner names (ADR 0009 §1.3) and ADR 0001 D6.
 pub fn common(meta: &Meta, profile: &Profile) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), meta.id.to_string().into());

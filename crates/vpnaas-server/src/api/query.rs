@@ -1,4 +1,4 @@
-//! List query strings: filters, `fields`, sorting and pagination parameters, and the `<collection>_links` of reference §5.2.
+//! List query strings: filters, `fields`, sorting and pagination parameters, and the `<collection>_links` of ADR 0009 §5.2.
 
 use serde_json::{json, Map, Value};
 use vpnaas_core::fault::Fault;
@@ -100,7 +100,7 @@ pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
     Ok(Listing { query: q, fields: Fields::from_pairs(&pairs), pairs })
 }
 
-/// The `next` and `previous` links of reference §5.2 (neutron `get_pagination_links`):
+/// The `next` and `previous` links of ADR 0009 §5.2 (neutron `get_pagination_links`):
 /// `next` unless a forward page came back short, `previous` unless a backward page did.
 pub fn links(base: &str, listing: &Listing, ids: &[String]) -> Option<Vec<Value>> {
     let limit = usize::try_from(listing.query.limit?).unwrap_or(usize::MAX);

@@ -43,7 +43,7 @@ impl Resource for VpnService {
         let text = f.text_patch()?;
         let router_id = f.uuid("router_id")?.ok_or(Fault::RequiredMissing("router_id"))?;
         let subnet_id = f.uuid_or_none("subnet_id")?.flatten();
-        // There are no flavors here, only the default provider (reference §2.3, flavor errors).
+        // There are no flavors here, only the default provider (ADR 0009 §2.3, flavor errors).
         if f.uuid_or_none("flavor_id")?.flatten().is_some() {
             return Err(Fault::FlavorsPluginNotLoaded.into());
         }

@@ -1,7 +1,7 @@
 //! Who is calling and what they may do: one of three authentication modes turns a request
 //! into `Credentials`, and the policy rules (`policy.rs`) decide on them.
 //!
-//! - `noauth` (the default, DECISIONS D8): Neutron's identity headers, a noauth token map or
+//! - `noauth` (the default, ADR 0001 D8): Neutron's identity headers, a noauth token map or
 //!   a default project. For loopback and trusted proxies only.
 //! - `static`: a file of tokens with their project and roles (`static_tokens.rs`).
 //! - `keystone`: `X-Auth-Token` validated by Keystone (`keystone.rs`); identity headers a

@@ -83,7 +83,7 @@ enum Match {
 /// `conf/policies/base.py`, secure-RBAC defaults), with one deliberate difference: upstream's
 /// `get_*` VPN rules say ADMIN_OR_PROJECT_MEMBER, ours ADMIN_OR_PROJECT_READER (a reader of
 /// the project may read, as neutron's own resources allow; ADR 0005). Plus the rules of this
-/// service's own APIs: the inventory (admin-only writes, DECISIONS D5) and the gateway API.
+/// service's own APIs: the inventory (admin-only writes, ADR 0001 D5) and the gateway API.
 const ADMIN: &str = "role:admin";
 const ADMIN_OR_PROJECT_MEMBER: &str = "(rule:admin_only) or (role:member and project_id:%(project_id)s)";
 const ADMIN_OR_PROJECT_READER: &str = "(rule:admin_only) or (role:reader and project_id:%(project_id)s)";

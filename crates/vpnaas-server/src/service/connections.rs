@@ -1,4 +1,4 @@
-//! IPsec site connections: every rule of reference §2.3 in its order, over objects loaded in one transaction.
+//! IPsec site connections: every rule of ADR 0009 §2.3 in its order, over objects loaded in one transaction.
 
 use vpnaas_core::resources::{
     ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection, Stored, Subnet,
@@ -18,7 +18,7 @@ impl Service {
         let project = owner::<SiteConnection>(caller, &draft.owner)?;
         let mut w = self.store.begin_write().await?;
         let new = draft.spec;
-        // DECISIONS D2: a missing service is a 404, not the reference's 500.
+        // ADR 0001 D2: a missing service is a 404, not the reference's 500.
         // The service row is locked: its connections' pair rule is checked one writer at a time.
         let service: VpnService = lock(&mut w, caller, &new.vpnservice_id.to_string()).await?;
         let _: IkePolicy = fetch_id(w.conn(), caller, new.ikepolicy_id).await?;
@@ -35,7 +35,7 @@ impl Service {
     }
 
     /// The stored values fill in what the patch leaves out, so mixing modes is caught
-    /// (reference §2.3, update). Accepted in any status (DECISIONS D4).
+    /// (ADR 0009 §2.3, update). Accepted in any status (ADR 0001 D4).
     pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
         let mut w = self.store.begin_write().await?;
         let mut item: SiteConnection = fetch_for_change(&mut w, caller, id, SiteConnection::RULES.update).await?;

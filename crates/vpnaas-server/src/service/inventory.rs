@@ -1,4 +1,4 @@
-//! The router and subnet inventory (DECISIONS D5): admins shape it (policy rules `create_router`, ...); VPN objects that use it pin it (409).
+//! The router and subnet inventory (ADR 0001 D5): admins shape it (policy rules `create_router`, ...); VPN objects that use it pin it (409).
 
 use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch};
@@ -23,7 +23,7 @@ impl Service {
         self.insert(stored(caller, draft)?).await
     }
 
-    /// A router whose gateway a VPN service uses keeps that gateway (reference §2.3, RouterInUse).
+    /// A router whose gateway a VPN service uses keeps that gateway (ADR 0009 §2.3, RouterInUse).
     pub async fn update_router(&self, caller: &Caller, id: &str, patch: RouterPatch) -> Result<Router> {
         let mut w = self.store.begin_write().await?;
         let mut item: Router = fetch_for_change(&mut w, caller, id, Router::RULES.update).await?;
@@ -83,7 +83,7 @@ impl Service {
         Ok(RouterInterface { router, subnet_id })
     }
 
-    /// Reference §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
+    /// ADR 0009 §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
     pub async fn remove_router_interface(&self, caller: &Caller, id: &str, subnet_id: Uuid) -> Result<RouterInterface> {
         let mut w = self.store.begin_write().await?;
         let router: Router = fetch_for_change(&mut w, caller, id, "remove_router_interface").await?;

@@ -151,9 +151,9 @@ pub(crate) async fn fetch_id<T: Lookup>(conn: &mut store::Conn, caller: &Caller,
     fetch::<T>(conn, caller, &id.to_string()).await
 }
 
-/// The project a new `T` belongs to (reference §1.4), the caller's own unless it names
+/// The project a new `T` belongs to (ADR 0009 §1.4), the caller's own unless it names
 /// another, and whether the `create_*` rule allows the caller to create it there: one who
-/// may create in its own project but names another gets reference §1.4's 400, any other
+/// may create in its own project but names another gets the reference's 400 (ADR 0009 §1.4), any other
 /// refusal is a 403.
 pub(crate) fn owner<T: Lookup>(caller: &Caller, owner: &Owner) -> Result<String> {
     let project = owner.0.clone().unwrap_or_else(|| caller.project_id().to_owned());

@@ -75,7 +75,7 @@ impl Service {
         self.insert(stored(caller, draft)?).await
     }
 
-    /// DECISIONS D2: name and description may change while a connection uses the policy;
+    /// ADR 0001 D2: name and description may change while a connection uses the policy;
     /// what a gateway negotiates with may not (409, as the reference answers every update).
     async fn update_policy<T: Policy>(&self, caller: &Caller, id: &str, patch: T::Patch) -> Result<T> {
         let mut w = self.store.begin_write().await?;

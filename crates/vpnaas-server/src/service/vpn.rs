@@ -55,7 +55,7 @@ impl Service {
         Ok(item)
     }
 
-    /// DECISIONS D4: accepted in any status.
+    /// ADR 0001 D4: accepted in any status.
     pub async fn update_vpnservice(&self, caller: &Caller, id: &str, patch: ServicePatch) -> Result<VpnService> {
         let mut w = self.store.begin_write().await?;
         let mut item: VpnService = fetch_for_change(&mut w, caller, id, VpnService::RULES.update).await?;
@@ -105,7 +105,7 @@ impl Service {
         self.update_texts(caller, id, patch).await
     }
 
-    /// DECISIONS D2: an endpoint group in use is a 409, like every other in-use error.
+    /// ADR 0001 D2: an endpoint group in use is a 409, like every other in-use error.
     pub async fn delete_endpoint_group(&self, caller: &Caller, id: &str) -> Result<()> {
         self.delete_unreferenced::<EndpointGroup>(
             caller,

@@ -190,7 +190,7 @@ impl Store {
             .acquire_timeout(settings.acquire_timeout)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    // DECISIONS/ADR 0001: an acknowledged write survives power loss
+                    // ADR 0001 (Storage): an acknowledged write survives power loss
                     // (WAL with synchronous=FULL fsyncs the log at every commit).
                     for pragma in [
                         "PRAGMA journal_mode = WAL",

@@ -366,7 +366,7 @@ impl Table for VpnService {
 impl Table for EndpointGroup {
     const TABLE: &'static str = "endpoint_groups";
     const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
-    // `endpoint_type` is the name the SDK filters with (reference §7); `type` the attribute's.
+    // `endpoint_type` is the name the SDK filters with (ADR 0009 §7); `type` the attribute's.
     const COLUMNS: &'static [Column] =
         columns![alias("type", "endpoint_type"), alias("endpoint_type", "endpoint_type")];
     fn id(&self) -> Uuid {
