@@ -1,4 +1,4 @@
-//! vpnaas-bench: runs the benchmark of issue 7 (operations × concurrencies against vpnaas or the reference, with HTTP and SQLite ceilings and server memory) and compares two runs.
+//! vpnaas-bench: runs the benchmark (operations × concurrencies against vpnaas or the reference, with HTTP and SQLite ceilings and server memory) and compares two runs.
 
 mod client;
 mod http_ceiling;
