@@ -65,11 +65,10 @@ pub enum Op {
 
 /// The attributes of one request, checked against the map and taken one by one.
 #[derive(Debug)]
-pub struct Fields {
+pub struct Attributes {
     map: Map<String, Value>,
 }
 
-/// Opens `{"<singular>": {...}}` and checks the attribute map.
 /// How a validation profile changes a resource's attribute map.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides {
@@ -79,14 +78,15 @@ pub struct Overrides {
     pub optional: &'static [&'static str],
 }
 
-pub fn parse(
+/// Opens `{"<singular>": {...}}` and checks the attribute map.
+pub fn parse_body(
     bytes: &[u8],
     singular: &'static str,
     plural: &str,
     attrs: &[&[Attr]],
     overrides: Overrides,
     op: Op,
-) -> Result<Fields, Fault> {
+) -> Result<Attributes, Fault> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Fault::ResourceBodyRequired);
     }
@@ -126,7 +126,7 @@ pub fn parse(
             }
         }
     }
-    Ok(Fields { map })
+    Ok(Attributes { map })
 }
 
 /// A value as the reference quotes it in messages (Python's `str()` of the decoded JSON).
@@ -196,7 +196,7 @@ fn dict<'a>(attr: &str, v: &'a Value, keys: &[&str]) -> Result<Option<&'a Map<St
     }
 }
 
-impl Fields {
+impl Attributes {
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
@@ -370,8 +370,8 @@ mod tests {
 
     const ATTRS: &[Attr] = &[rw("name"), req("router_id"), ro("status")];
 
-    fn p(body: &str, op: Op) -> Result<Fields, Fault> {
-        parse(body.as_bytes(), "thing", "things", &[ATTRS], Overrides::default(), op)
+    fn p(body: &str, op: Op) -> Result<Attributes, Fault> {
+        parse_body(body.as_bytes(), "thing", "things", &[ATTRS], Overrides::default(), op)
     }
 
     #[test]

@@ -5,8 +5,8 @@ use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
 use vpnaas_core::Fault;
 
-use super::body::{req, req_rw, ro, rw, Attr, Fields, Overrides, MAX_LEN};
-use super::{common, optional, Resource};
+use super::body::{req, req_rw, ro, rw, Attr, Attributes, Overrides, MAX_LEN};
+use super::{common, optional, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
@@ -35,7 +35,7 @@ const ATTRS: &[Attr] = &[
 /// The largest MTU: the IPv4 total-length limit (the reference sets none).
 const MAX_MTU: i64 = 65535;
 
-impl Resource for SiteConnection {
+impl Collection for SiteConnection {
     const SINGULAR: &'static str = "ipsec_site_connection";
     const PLURAL: &'static str = "ipsec_site_connections";
     const PATH: &'static str = "/v2.0/vpn/ipsec-site-connections";
@@ -84,7 +84,7 @@ impl Resource for SiteConnection {
         }
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let profile = svc.profile();
         profile.check_supported(|attr| f.has(attr))?;
         for (attr, _) in profile.settable {
@@ -117,7 +117,7 @@ impl Resource for SiteConnection {
         svc.create_connection(caller, Draft::new(owner, p.text, new)).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         let profile = svc.profile();
         profile.check_supported(|attr| f.has(attr))?;
         let mut p = patch(&mut f)?;
@@ -130,7 +130,7 @@ impl Resource for SiteConnection {
     }
 }
 
-fn mtu(f: &mut Fields) -> Result<Option<i64>, Fault> {
+fn mtu(f: &mut Attributes) -> Result<Option<i64>, Fault> {
     match f.int("mtu")? {
         Some(m) if m > MAX_MTU => {
             Err(Fault::invalid("mtu", format!("'{m}' is too large - must be no more than '{MAX_MTU}'")))
@@ -140,7 +140,7 @@ fn mtu(f: &mut Fields) -> Result<Option<i64>, Fault> {
 }
 
 /// The attributes a create and an update share, in the reference's validation order.
-fn patch(f: &mut Fields) -> Result<ConnectionPatch, Fault> {
+fn patch(f: &mut Attributes) -> Result<ConnectionPatch, Fault> {
     Ok(ConnectionPatch {
         text: f.text_patch()?,
         peer_address: f.peer_address("peer_address")?,

@@ -5,14 +5,14 @@ use vpnaas_core::algorithms::EndpointType;
 use vpnaas_core::resources::{Draft, EndpointGroup};
 use vpnaas_core::Fault;
 
-use super::body::{post, req, Attr, Fields};
-use super::{common, Resource};
+use super::body::{post, req, Attr, Attributes};
+use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
 
-impl Resource for EndpointGroup {
+impl Collection for EndpointGroup {
     const SINGULAR: &'static str = "endpoint_group";
     const PLURAL: &'static str = "endpoint_groups";
     const PATH: &'static str = "/v2.0/vpn/endpoint-groups";
@@ -25,7 +25,7 @@ impl Resource for EndpointGroup {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
         let endpoint_type = f.choice("type", EndpointType::parse)?.ok_or(Fault::RequiredMissing("type"))?;
@@ -33,7 +33,7 @@ impl Resource for EndpointGroup {
         svc.create_endpoint_group(caller, Draft::new(owner, text, (endpoint_type, endpoints))).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         svc.update_endpoint_group(caller, id, f.text_patch()?).await
     }
 

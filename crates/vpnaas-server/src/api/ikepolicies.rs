@@ -5,14 +5,14 @@ use vpnaas_core::algorithms::*;
 use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec};
 use vpnaas_core::Fault;
 
-use super::body::{rw, Attr, Fields};
-use super::{common, Resource};
+use super::body::{rw, Attr, Attributes};
+use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
 
-fn patch(f: &mut Fields) -> Result<IkePatch, Fault> {
+fn patch(f: &mut Attributes) -> Result<IkePatch, Fault> {
     Ok(IkePatch {
         text: f.text_patch()?,
         auth_algorithm: f.choice("auth_algorithm", AuthAlgorithm::parse)?,
@@ -24,7 +24,7 @@ fn patch(f: &mut Fields) -> Result<IkePatch, Fault> {
     })
 }
 
-impl Resource for IkePolicy {
+impl Collection for IkePolicy {
     const SINGULAR: &'static str = "ikepolicy";
     const PLURAL: &'static str = "ikepolicies";
     const PATH: &'static str = "/v2.0/vpn/ikepolicies";
@@ -49,7 +49,7 @@ impl Resource for IkePolicy {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let p = patch(&mut f)?;
         let mut spec = IkeSpec::default();
@@ -57,7 +57,7 @@ impl Resource for IkePolicy {
         svc.create_ikepolicy(caller, Draft::new(owner, p.text, spec)).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         svc.update_ikepolicy(caller, id, patch(&mut f)?).await
     }
 

@@ -12,14 +12,14 @@ use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Su
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::Fault;
 
-use super::body::{post, req, ro, rw, show as shown, Attr, Fields};
-use super::{common, AppState, RawBody, Resource};
+use super::body::{post, req, ro, rw, show as shown, Attr, Attributes};
+use super::{common, AppState, Collection, RawBody};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::{RouterInterface, Service};
 use vpnaas_core::profile::Profile;
 
-impl Resource for Router {
+impl Collection for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
     const PATH: &'static str = "/v2.0/routers";
@@ -43,7 +43,7 @@ impl Resource for Router {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
         let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
@@ -51,7 +51,7 @@ impl Resource for Router {
         svc.create_router(caller, Draft::new(owner, text, RouterSpec { admin_state_up, gateway })).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         let patch = RouterPatch {
             text: f.text_patch()?,
             admin_state_up: f.boolean("admin_state_up")?,
@@ -65,7 +65,7 @@ impl Resource for Router {
     }
 }
 
-impl Resource for Subnet {
+impl Collection for Subnet {
     const SINGULAR: &'static str = "subnet";
     const PLURAL: &'static str = "subnets";
     const PATH: &'static str = "/v2.0/subnets";
@@ -85,7 +85,7 @@ impl Resource for Subnet {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
         let raw = f.string("cidr", 64)?.ok_or(Fault::RequiredMissing("cidr"))?;
@@ -103,7 +103,7 @@ impl Resource for Subnet {
         svc.create_subnet(caller, Draft::new(owner, text, spec)).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         svc.update_subnet(caller, id, f.text_patch()?).await
     }
 
@@ -231,7 +231,7 @@ async fn ports(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQue
             other => return Err(Fault::BadQuery(format!("[{other}] is invalid attribute for filtering")).into()),
         }
     }
-    let fields = super::query::Fields::from_pairs(&pairs);
+    let fields = super::query::Selection::from_pairs(&pairs);
     let views: Vec<Value> = st
         .service
         .router_interfaces(&caller, router.as_deref())

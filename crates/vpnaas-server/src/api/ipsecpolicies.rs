@@ -5,14 +5,14 @@ use vpnaas_core::algorithms::*;
 use vpnaas_core::resources::{Draft, IpsecPatch, IpsecPolicy, IpsecSpec};
 use vpnaas_core::Fault;
 
-use super::body::{rw, Attr, Fields};
-use super::{common, Resource};
+use super::body::{rw, Attr, Attributes};
+use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
 
-fn patch(f: &mut Fields) -> Result<IpsecPatch, Fault> {
+fn patch(f: &mut Attributes) -> Result<IpsecPatch, Fault> {
     Ok(IpsecPatch {
         text: f.text_patch()?,
         transform_protocol: f.choice("transform_protocol", TransformProtocol::parse)?,
@@ -24,7 +24,7 @@ fn patch(f: &mut Fields) -> Result<IpsecPatch, Fault> {
     })
 }
 
-impl Resource for IpsecPolicy {
+impl Collection for IpsecPolicy {
     const SINGULAR: &'static str = "ipsecpolicy";
     const PLURAL: &'static str = "ipsecpolicies";
     const PATH: &'static str = "/v2.0/vpn/ipsecpolicies";
@@ -49,7 +49,7 @@ impl Resource for IpsecPolicy {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let p = patch(&mut f)?;
         let mut spec = IpsecSpec::default();
@@ -57,7 +57,7 @@ impl Resource for IpsecPolicy {
         svc.create_ipsecpolicy(caller, Draft::new(owner, p.text, spec)).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         svc.update_ipsecpolicy(caller, id, patch(&mut f)?).await
     }
 

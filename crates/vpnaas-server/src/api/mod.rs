@@ -26,12 +26,12 @@ use serde_json::{Map, Value};
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService};
 use vpnaas_core::Fault;
 
-use self::body::{Attr, Fields, Op, Overrides, COMMON};
+use self::body::{Attr, Attributes, Op, Overrides, COMMON};
 use crate::auth::Caller;
 use crate::clock::{rfc3339, space_micros};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Lookup, Service};
+use crate::service::{Resource, Service};
 use vpnaas_core::profile::{Profile, TimeStyle};
 
 /// The largest request body, as oslo.middleware's `max_request_body_size` default (112 KiB).
@@ -59,7 +59,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// A resource served under a collection URL: its wire names, attribute map and view, and
 /// how a request body becomes a call of the service layer.
-pub trait Resource: Lookup + Send + Sync + 'static {
+pub trait Collection: Resource + Send + Sync + 'static {
     const SINGULAR: &'static str;
     const PLURAL: &'static str;
     /// The collection's URL path.
@@ -74,8 +74,8 @@ pub trait Resource: Lookup + Send + Sync + 'static {
     fn overrides(_profile: &'static Profile) -> Overrides {
         Overrides::default()
     }
-    fn create(svc: &Service, caller: &Caller, body: Fields) -> impl Future<Output = Result<Self>> + Send;
-    fn update(svc: &Service, caller: &Caller, id: &str, body: Fields) -> impl Future<Output = Result<Self>> + Send;
+    fn create(svc: &Service, caller: &Caller, body: Attributes) -> impl Future<Output = Result<Self>> + Send;
+    fn update(svc: &Service, caller: &Caller, id: &str, body: Attributes) -> impl Future<Output = Result<Self>> + Send;
     fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -107,14 +107,14 @@ pub fn wire_time(profile: &Profile, micros: i64) -> String {
 }
 
 /// `{"<singular>": {...}}` with the status code of the operation.
-pub fn one<T: Resource>(code: StatusCode, profile: &Profile, caller: &Caller, item: &T) -> Response {
+pub fn one<T: Collection>(code: StatusCode, profile: &Profile, caller: &Caller, item: &T) -> Response {
     let mut outer = Map::new();
     outer.insert(T::SINGULAR.into(), Value::Object(render(item, profile, caller)));
     (code, Json(Value::Object(outer))).into_response()
 }
 
 /// The wire object this caller sees: the view, plus what only admins see.
-fn render<T: Resource>(item: &T, profile: &Profile, caller: &Caller) -> Map<String, Value> {
+fn render<T: Collection>(item: &T, profile: &Profile, caller: &Caller) -> Map<String, Value> {
     let mut view = item.view(profile);
     if caller.is_admin {
         item.admin_view(profile, &mut view);
@@ -141,14 +141,14 @@ pub fn base_url(headers: &HeaderMap, path: &str) -> String {
     format!("{scheme}://{host}{path}")
 }
 
-async fn list<T: Resource>(
+async fn list<T: Collection>(
     State(st): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let listing = query::parse::<T>(raw.as_deref())?;
+    let listing = query::parse_listing::<T>(raw.as_deref())?;
     let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
     let ids: Vec<String> = items.iter().map(|i| i.meta().id.to_string()).collect();
     let profile = st.service.profile();
@@ -164,29 +164,29 @@ async fn list<T: Resource>(
     Ok(Json(Value::Object(outer)).into_response())
 }
 
-async fn show<T: Resource>(
+async fn show<T: Collection>(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let item: T = st.service.show(&caller, &id).await?;
-    let fields = query::Fields::from_pairs(&query::pairs(raw.as_deref()));
+    let fields = query::Selection::from_pairs(&query::pairs(raw.as_deref()));
     let mut outer = Map::new();
     outer.insert(T::SINGULAR.into(), Value::Object(fields.project(render(&item, st.service.profile(), &caller))));
     Ok(Json(Value::Object(outer)).into_response())
 }
 
-fn fields<T: Resource>(svc: &Service, bytes: &[u8], op: Op) -> Result<Fields, Fault> {
-    body::parse(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
+fn fields<T: Collection>(svc: &Service, bytes: &[u8], op: Op) -> Result<Attributes, Fault> {
+    body::parse_body(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
 }
 
-async fn create<T: Resource>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
+async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
     let item = T::create(&st.service, &caller, fields::<T>(&st.service, &b, Op::Create)?).await?;
     Ok(one(StatusCode::CREATED, st.service.profile(), &caller, &item))
 }
 
-async fn update<T: Resource>(
+async fn update<T: Collection>(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -196,13 +196,13 @@ async fn update<T: Resource>(
     Ok(one(StatusCode::OK, st.service.profile(), &caller, &item))
 }
 
-async fn delete<T: Resource>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+async fn delete<T: Collection>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     T::delete(&st.service, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The five routes of a collection.
-fn resource<T: Resource>() -> Router<AppState> {
+fn resource<T: Collection>() -> Router<AppState> {
     Router::new()
         .route(T::PATH, get(list::<T>).post(create::<T>))
         .route(&format!("{}/{{id}}", T::PATH), get(show::<T>).put(update::<T>).delete(delete::<T>))

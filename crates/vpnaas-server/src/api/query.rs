@@ -11,18 +11,18 @@ use crate::store::{Column, ColumnKind, ListQuery, SortDir, Table};
 #[derive(Debug, Default)]
 pub struct Listing {
     pub query: ListQuery,
-    pub fields: Fields,
+    pub fields: Selection,
     /// The raw pairs, kept to build the pagination links.
     pub pairs: Vec<(String, String)>,
 }
 
 /// The `fields` a caller asked for; empty means all.
 #[derive(Debug, Default, Clone)]
-pub struct Fields(pub Vec<String>);
+pub struct Selection(pub Vec<String>);
 
-impl Fields {
-    pub fn from_pairs(pairs: &[(String, String)]) -> Fields {
-        Fields(pairs.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.clone()).collect())
+impl Selection {
+    pub fn from_pairs(pairs: &[(String, String)]) -> Selection {
+        Selection(pairs.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.clone()).collect())
     }
 
     /// Keeps only the asked-for attributes; unknown names are ignored, as in the reference.
@@ -50,7 +50,7 @@ fn filter_value(column: &Column, raw: &str) -> Result<SqlValue, Fault> {
 
 /// Parses a list query string for `T`. Every key is a control parameter or a filterable
 /// attribute; anything else is a 400 naming it (neutron's `filter-validation`).
-pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
+pub fn parse_listing<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
     let pairs = pairs(raw);
     let mut q = ListQuery::default();
     let mut sort_keys: Vec<&'static Column> = Vec::new();
@@ -97,7 +97,7 @@ pub fn parse<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
         return Err(Fault::BadQuery("The number of sort_keys and sort_dirs must be same".to_owned()));
     }
     q.sort = sort_keys.into_iter().zip(sort_dirs).collect();
-    Ok(Listing { query: q, fields: Fields::from_pairs(&pairs), pairs })
+    Ok(Listing { query: q, fields: Selection::from_pairs(&pairs), pairs })
 }
 
 /// The `next` and `previous` links of ADR 0009 §5.2 (neutron `get_pagination_links`):

@@ -4,14 +4,14 @@ use serde_json::{Map, Value};
 use vpnaas_core::resources::{Draft, NewService, ServicePatch, VpnService};
 use vpnaas_core::Fault;
 
-use super::body::{post, req, ro, rw, Attr, Fields};
-use super::{common, optional, Resource};
+use super::body::{post, req, ro, rw, Attr, Attributes};
+use super::{common, optional, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
 
-impl Resource for VpnService {
+impl Collection for VpnService {
     const SINGULAR: &'static str = "vpnservice";
     const PLURAL: &'static str = "vpnservices";
     const PATH: &'static str = "/v2.0/vpn/vpnservices";
@@ -38,7 +38,7 @@ impl Resource for VpnService {
         m
     }
 
-    async fn create(svc: &Service, caller: &Caller, mut f: Fields) -> Result<Self> {
+    async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
         let router_id = f.uuid("router_id")?.ok_or(Fault::RequiredMissing("router_id"))?;
@@ -52,7 +52,7 @@ impl Resource for VpnService {
         svc.create_vpnservice(caller, Draft::new(owner, text, spec)).await
     }
 
-    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Fields) -> Result<Self> {
+    async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
         let patch = ServicePatch { text: f.text_patch()?, admin_state_up: f.boolean("admin_state_up")? };
         svc.update_vpnservice(caller, id, patch).await
     }

@@ -7,7 +7,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules::{self, LocalSide, Mode};
 use vpnaas_core::{ha, Fault};
 
-use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Lookup, Service};
+use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Resource, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;

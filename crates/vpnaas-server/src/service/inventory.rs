@@ -4,7 +4,7 @@ use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec, TextPatch};
 use vpnaas_core::Fault;
 
-use super::{fetch_for_change, referrers, stored, Lookup, Service};
+use super::{fetch_for_change, referrers, stored, Resource, Service};
 use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;

@@ -45,7 +45,7 @@ pub struct Rules {
 }
 
 /// A stored type the caller refers to by id, with the 404 its absence gives.
-pub trait Lookup: Table {
+pub trait Resource: Table {
     const RULES: Rules;
     fn not_found(id: &str) -> Fault;
     /// The secret the type holds sealed at rest, if it has one.
@@ -56,9 +56,9 @@ pub trait Lookup: Table {
     fn meta_mut(&mut self) -> &mut Meta;
 }
 
-macro_rules! lookup {
+macro_rules! resource {
     ($t:ty, $nf:path, $name:literal $(, $secret:ident)?) => {
-        impl Lookup for $t {
+        impl Resource for $t {
             const RULES: Rules = Rules {
                 create: concat!("create_", $name),
                 get: concat!("get_", $name),
@@ -83,23 +83,23 @@ macro_rules! lookup {
     };
 }
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
-lookup!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
-lookup!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
-lookup!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
-lookup!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
-lookup!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", psk);
-lookup!(Router, Fault::RouterNotFound, "router");
-lookup!(Subnet, Fault::SubnetNotFound, "subnet");
+resource!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
+resource!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
+resource!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
+resource!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
+resource!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", psk);
+resource!(Router, Fault::RouterNotFound, "router");
+resource!(Subnet, Fault::SubnetNotFound, "subnet");
 
 /// Whether the caller may see `item` (the `get_*` rule); another project's object it may
 /// not see is a 404, never a 403.
-fn visible<T: Lookup>(caller: &Caller, item: &T) -> bool {
+fn visible<T: Resource>(caller: &Caller, item: &T) -> bool {
     caller.may(T::RULES.get, &item.meta().project_id)
 }
 
 /// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
 /// another project's row are all the same 404 (clients resolve names this way).
-pub(crate) async fn fetch<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: &str) -> Result<T> {
+pub(crate) async fn fetch<T: Resource>(conn: &mut store::Conn, caller: &Caller, id: &str) -> Result<T> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(T::not_found(id).into());
     };
@@ -113,7 +113,7 @@ pub(crate) async fn fetch<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id
 /// object are serialised, and nothing can refer to it meanwhile), allowed by `rule` (a 403
 /// when the caller can see it but not change it), and checked against the caller's
 /// `If-Match: revision_number=N`.
-pub(crate) async fn fetch_for_change<T: Lookup>(
+pub(crate) async fn fetch_for_change<T: Resource>(
     w: &mut WriteTx,
     caller: &Caller,
     id: &str,
@@ -131,7 +131,7 @@ pub(crate) async fn fetch_for_change<T: Lookup>(
 }
 
 /// Loads `T` and locks it until commit, without a precondition (an object the write depends on).
-pub(crate) async fn lock<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
+pub(crate) async fn lock<T: Resource>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(T::not_found(id).into());
     };
@@ -142,12 +142,12 @@ pub(crate) async fn lock<T: Lookup>(w: &mut WriteTx, caller: &Caller, id: &str) 
 }
 
 /// Loads `T` if it exists and the caller may see it.
-pub(crate) async fn find<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<Option<T>> {
+pub(crate) async fn find<T: Resource>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<Option<T>> {
     Ok(store::get::<T>(conn, id).await?.filter(|item| visible(caller, item)))
 }
 
 /// The same as [`fetch`] for an id that is already a UUID.
-pub(crate) async fn fetch_id<T: Lookup>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<T> {
+pub(crate) async fn fetch_id<T: Resource>(conn: &mut store::Conn, caller: &Caller, id: Uuid) -> Result<T> {
     fetch::<T>(conn, caller, &id.to_string()).await
 }
 
@@ -155,7 +155,7 @@ pub(crate) async fn fetch_id<T: Lookup>(conn: &mut store::Conn, caller: &Caller,
 /// another, and whether the `create_*` rule allows the caller to create it there: one who
 /// may create in its own project but names another gets the reference's 400 (ADR 0009 §1.4), any other
 /// refusal is a 403.
-pub(crate) fn owner<T: Lookup>(caller: &Caller, owner: &Owner) -> Result<String> {
+pub(crate) fn owner<T: Resource>(caller: &Caller, owner: &Owner) -> Result<String> {
     let project = owner.0.clone().unwrap_or_else(|| caller.project_id().to_owned());
     if caller.may(T::RULES.create, &project) {
         Ok(project)
@@ -173,7 +173,7 @@ pub(crate) fn new_meta(project_id: String, name: String, description: String) ->
 /// A new stored object from a create request: its owner checked, a fresh id and times.
 pub(crate) fn stored<S>(caller: &Caller, draft: Draft<S>) -> Result<Stored<S>>
 where
-    Stored<S>: Lookup,
+    Stored<S>: Resource,
 {
     let project = owner::<Stored<S>>(caller, &draft.owner)?;
     Ok(Stored { meta: new_meta(project, draft.name, draft.description), spec: draft.spec })
@@ -185,7 +185,7 @@ impl Service {
     }
 
     /// Opens what `item` holds sealed, for an answer.
-    pub(crate) fn reveal<T: Lookup>(&self, item: &mut T) -> Result<()> {
+    pub(crate) fn reveal<T: Resource>(&self, item: &mut T) -> Result<()> {
         let id = item.id();
         match item.secret_mut() {
             Some(secret) => self.keys.reveal(secret, id),
@@ -206,7 +206,7 @@ impl Service {
 
     /// Lists what the caller may see: as far as the `get_*` rule reaches (every project,
     /// the caller's own, or nothing).
-    pub async fn list<T: Lookup>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
+    pub async fn list<T: Resource>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
         match caller.reach(T::RULES.get) {
             Reach::All => {}
             Reach::Own => q.project = Some(caller.project_id().to_owned()),
@@ -221,7 +221,7 @@ impl Service {
         Ok(items)
     }
 
-    pub async fn show<T: Lookup>(&self, caller: &Caller, id: &str) -> Result<T> {
+    pub async fn show<T: Resource>(&self, caller: &Caller, id: &str) -> Result<T> {
         let mut tx = self.store.begin_read().await?;
         let mut item = fetch::<T>(&mut tx, caller, id).await?;
         tx.commit().await?;
@@ -238,7 +238,7 @@ impl Service {
     }
 
     /// Changes only the name and description of an object.
-    async fn update_texts<T: Lookup>(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<T> {
+    async fn update_texts<T: Resource>(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<T> {
         let mut w = self.store.begin_write().await?;
         let mut item: T = fetch_for_change(&mut w, caller, id, T::RULES.update).await?;
         patch.apply(item.meta_mut());
@@ -250,7 +250,7 @@ impl Service {
 
     /// Deletes a resource unless a row of `referrers` (table, column) points at it, which
     /// is the `in_use` conflict. One transaction: no referrer can appear in between.
-    async fn delete_unreferenced<T: Lookup>(
+    async fn delete_unreferenced<T: Resource>(
         &self,
         caller: &Caller,
         id: &str,

@@ -3,7 +3,7 @@
 use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, Stored};
 use vpnaas_core::Fault;
 
-use super::{fetch_for_change, referrers, stored, Lookup, Service};
+use super::{fetch_for_change, referrers, stored, Resource, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
@@ -11,7 +11,7 @@ use crate::store;
 use crate::store::uses::Reference;
 
 /// What differs between the two policy kinds: their patch and the column connections use.
-trait Policy: Lookup {
+trait Policy: Resource {
     type Patch;
     /// How a connection refers to a policy of this kind.
     const REFERENCE: Reference;

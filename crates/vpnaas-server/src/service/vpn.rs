@@ -8,7 +8,7 @@ use vpnaas_core::resources::{
 use vpnaas_core::rules;
 use vpnaas_core::Fault;
 
-use super::{fetch_for_change, find, lock, new_meta, owner, Lookup, Service};
+use super::{fetch_for_change, find, lock, new_meta, owner, Resource, Service};
 use crate::auth::Caller;
 use crate::clock::now_micros;
 use crate::error::Result;
