@@ -137,6 +137,29 @@ pub struct Counters {
     pub packets_out: u64,
 }
 
+/// What a host's agent is told to run (ADR 0011): every router placed on the host, and the
+/// state of those changed after the cursor it asked with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    pub host: String,
+    /// Give it back with the next poll.
+    pub cursor: i64,
+    pub routers: Vec<Uuid>,
+    pub changed: Vec<GatewayState>,
+}
+
+/// A host's status reports, for all its routers at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostStatusReport {
+    pub routers: Vec<RouterStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterStatus {
+    pub router_id: Uuid,
+    pub connections: Vec<ConnectionStatus>,
+}
+
 /// The agent's registration and heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentHello {

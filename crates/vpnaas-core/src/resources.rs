@@ -490,6 +490,8 @@ impl Gateway {
 pub struct RouterSpec {
     pub admin_state_up: bool,
     pub gateway: Option<Gateway>,
+    /// The network node whose agent runs this router's gateway (`binding:host_id`, ADR 0011).
+    pub host: Option<String>,
 }
 
 pub type Router = Stored<RouterSpec>;
@@ -500,6 +502,8 @@ pub struct RouterPatch {
     pub admin_state_up: Option<bool>,
     /// `Some(None)` removes the gateway.
     pub gateway: Option<Option<Gateway>>,
+    /// `Some(None)` unplaces the router.
+    pub host: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -110,6 +110,13 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
         store::gateway::upsert_agent(w.conn(), &agent).await.map_err(|e| e.to_string())?;
         copied += 1;
     }
+    let hosts = store::markers::host_beats(&mut read).await.map_err(|e| e.to_string())?;
+    store::markers::record_host_beats(w.conn(), &hosts).await.map_err(|e| e.to_string())?;
+    copied += hosts.len();
+    // The change markers themselves only order changes within one database and are not
+    // copied; the counter is, so that no agent's cursor is ahead of the new database.
+    let seq = store::markers::current_seq(&mut read).await.map_err(|e| e.to_string())?;
+    store::markers::set_seq(w.conn(), seq).await.map_err(|e| e.to_string())?;
     w.commit().await.map_err(|e| e.to_string())?;
     // A pool closes only once its connections are back: end the read first.
     read.commit().await.map_err(|e| e.to_string())?;
@@ -173,20 +180,35 @@ pub async fn serve(
     );
     let service = Service::new(store.clone(), config.profile, keys).with_ha_hold_down(config.ha_hold_down_secs);
     let state = AppState { service, config: Arc::new(config), auth };
+    state.service.load_markers().await.map_err(|e| format!("cannot read the change markers: {e}"))?;
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-    // Every replica sweeps; the update is idempotent.
+    // Every replica writes the heartbeats it received, and sweeps; the sweep is idempotent.
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = service.flush_heartbeats().await {
+                tracing::warn!(error = ?e, "could not record heartbeats");
+            }
             if let Err(e) = service.mark_dead_gateways(dead_after).await {
                 tracing::warn!(error = ?e, "could not mark silent gateways down");
+            }
+        }
+    });
+    // Other replicas' change markers (ADR 0011): one cheap query per interval for all routers.
+    let service = state.service.clone();
+    let catch_up = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(service::CATCH_UP_EVERY).await;
+            if let Err(e) = service.catch_up().await {
+                tracing::debug!(error = ?e, "could not read change markers");
             }
         }
     });
     let app = api::router(state);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
     sweeper.abort();
+    catch_up.abort();
     store.close().await;
     result
 }

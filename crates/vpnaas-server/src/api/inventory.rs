@@ -23,7 +23,7 @@ impl Collection for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
     const PATH: &'static str = "/v2.0/routers";
-    const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status")];
+    const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status"), rw(HOST)];
 
     fn view(&self, profile: &Profile) -> Map<String, Value> {
         let mut m = common(&self.meta, profile);
@@ -43,12 +43,18 @@ impl Collection for Router {
         m
     }
 
+    /// Where the router's gateway runs is the operator's business (like a port's binding).
+    fn admin_view(&self, _profile: &Profile, view: &mut Map<String, Value>) {
+        view.insert(HOST.into(), self.spec.host.clone().into());
+    }
+
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
         let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
         let gateway = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
-        svc.create_router(caller, Draft::new(owner, text, RouterSpec { admin_state_up, gateway })).await
+        let host = f.raw(HOST).map(|v| host(&v)).transpose()?.flatten();
+        svc.create_router(caller, Draft::new(owner, text, RouterSpec { admin_state_up, gateway, host })).await
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
@@ -56,6 +62,7 @@ impl Collection for Router {
             text: f.text_patch()?,
             admin_state_up: f.boolean("admin_state_up")?,
             gateway: f.raw(GW).map(|v| gateway(&v)).transpose()?,
+            host: f.raw(HOST).map(|v| host(&v)).transpose()?,
         };
         svc.update_router(caller, id, patch).await
     }
@@ -113,6 +120,18 @@ impl Collection for Subnet {
 }
 
 const GW: &str = "external_gateway_info";
+/// The router's placement on a network node (ADR 0011).
+const HOST: &str = "binding:host_id";
+
+/// `binding:host_id`: null (unplaced) or a host name of 1 to 255 printable characters.
+fn host(v: &Value) -> Result<Option<String>, Fault> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
+        Value::String(s) => Err(Fault::invalid(HOST, format!("'{s}' is not a host name of 1 to 255 characters"))),
+        other => Err(Fault::invalid(HOST, format!("'{other}' is not a string or null"))),
+    }
+}
 
 /// `external_gateway_info`: null, or a network and at most one fixed IP per version.
 fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {

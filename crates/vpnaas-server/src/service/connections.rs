@@ -30,7 +30,7 @@ impl Service {
         check_pair(w.conn(), &item).await?;
         store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
-        w.commit().await?;
+        self.commit_marking(w, &[service.spec.router_id], &[]).await?;
         Ok(item)
     }
 
@@ -49,7 +49,7 @@ impl Service {
         store::update(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &before).await?;
         settle_pair(w.conn(), &item.spec).await?;
-        w.commit().await?;
+        self.commit_marking(w, &[service.spec.router_id], &[]).await?;
         self.reveal(&mut item)?;
         Ok(item)
     }
@@ -67,7 +67,8 @@ impl Service {
         store::delete::<SiteConnection>(w.conn(), item.meta.id).await?;
         // The partner of a deleted member is alone now, and active.
         settle_pair(w.conn(), &item.spec).await?;
-        w.commit().await?;
+        let router = store::markers::router_of_service(w.conn(), item.spec.vpnservice_id).await?;
+        self.commit_marking(w, &router.into_iter().collect::<Vec<_>>(), &[]).await?;
         Ok(())
     }
 }

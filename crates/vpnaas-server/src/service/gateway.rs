@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
@@ -20,11 +22,36 @@ fn corrupt(what: String) -> crate::error::Error {
     StoreError::Corrupt(what).into()
 }
 
+/// The longest a long poll waits (seconds).
+pub const MAX_WAIT: u64 = 30;
+
+/// Heartbeats received since the last flush, by router (single-router agents) and by host.
+#[derive(Default)]
+pub struct Beats {
+    routers: HashMap<Uuid, store::gateway::AgentRow>,
+    hosts: HashMap<String, store::markers::HostBeat>,
+}
+
+/// What a host's agent is told to run (ADR 0011); the wire form of
+/// `vpnaas_core::desired::HostState`, with each router's state shared rather than copied.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostState {
+    pub host: String,
+    pub cursor: i64,
+    /// Every router placed on the host.
+    pub routers: Vec<Uuid>,
+    /// The state of each router of the host that changed after the cursor asked about.
+    pub changed: Vec<Arc<GatewayState>>,
+}
+
 impl Service {
-    /// Registers an agent for a router, or renews its heartbeat.
+    /// Registers an agent for a router, or renews its heartbeat. Heartbeats are kept in
+    /// memory and written together once a second ([`Service::flush_heartbeats`]).
     pub async fn agent_heartbeat(&self, router_id: Uuid, hello: &AgentHello) -> Result<()> {
-        let mut w = self.store.begin_write().await?;
-        if store::get::<Router>(w.conn(), router_id).await?.is_none() {
+        let mut tx = self.store.begin_read().await?;
+        let exists = store::get::<Router>(&mut tx, router_id).await?.is_some();
+        tx.commit().await?;
+        if !exists {
             return Err(Fault::RouterNotFound(router_id.to_string()).into());
         }
         let agent = store::gateway::AgentRow {
@@ -33,34 +60,169 @@ impl Service {
             version: hello.version.chars().take(64).collect(),
             last_seen: now_micros(),
         };
-        store::gateway::upsert_agent(w.conn(), &agent).await?;
-        w.commit().await?;
+        self.lock_beats().routers.insert(router_id, agent);
+        self.swept_forget(&format!("router:{router_id}"));
         Ok(())
     }
 
-    /// Everything the router's gateway must run, with a version that changes with it.
-    pub async fn gateway_state(&self, router_id: Uuid) -> Result<GatewayState> {
+    /// A host's heartbeat (ADR 0011), kept in memory like the routers' ones.
+    pub fn host_heartbeat(&self, host: &str, hello: &AgentHello) {
+        let beat = store::markers::HostBeat {
+            host: host.to_owned(),
+            version: hello.version.chars().take(64).collect(),
+            last_seen: now_micros(),
+        };
+        self.lock_beats().hosts.insert(host.to_owned(), beat);
+        self.swept_forget(&format!("host:{host}"));
+    }
+
+    fn lock_beats(&self) -> std::sync::MutexGuard<'_, Beats> {
+        self.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the heartbeats received since the last flush in one transaction; returns how many.
+    pub async fn flush_heartbeats(&self) -> Result<usize> {
+        let beats = std::mem::take(&mut *self.lock_beats());
+        let n = beats.routers.len() + beats.hosts.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut w = self.store.begin_write().await?;
+        for agent in beats.routers.values() {
+            // A router deleted since its heartbeat has no row to refer to: skip it.
+            if store::get::<Router>(w.conn(), Uuid::parse_str(&agent.router_id).unwrap_or_default()).await?.is_some() {
+                store::gateway::upsert_agent(w.conn(), agent).await?;
+            }
+        }
+        let hosts: Vec<_> = beats.hosts.into_values().collect();
+        store::markers::record_host_beats(w.conn(), &hosts).await?;
+        w.commit().await?;
+        Ok(n)
+    }
+
+    /// Everything the router's gateway must run, with a version that changes with it;
+    /// built once per change marker and shared.
+    pub async fn gateway_state(&self, router_id: Uuid) -> Result<Arc<GatewayState>> {
+        let seq = self.hub.router_seq(router_id);
+        if let Some(state) = self.hub.built(router_id, seq) {
+            return Ok(state);
+        }
         let mut tx = self.store.begin_read().await?;
         let Some(router) = store::get::<Router>(&mut tx, router_id).await? else {
+            self.hub.forget(router_id);
             return Err(Fault::RouterNotFound(router_id.to_string()).into());
         };
         let connections = desired_connections(&mut tx, &router, &self.keys).await?;
         tx.commit().await?;
         let version = fingerprint(&serde_json::to_string(&connections).map_err(|e| corrupt(e.to_string()))?);
-        Ok(GatewayState { router_id, version, connections })
+        let state = Arc::new(GatewayState { router_id, version, connections });
+        self.hub.keep(router_id, seq, state.clone());
+        Ok(state)
+    }
+
+    /// The router's state at once if its version is not `known`, else when it changes or
+    /// after `wait` seconds (at most [`MAX_WAIT`]). Waiting costs nothing until the
+    /// router's change marker moves.
+    pub async fn wait_gateway_state(
+        &self,
+        router_id: Uuid,
+        known: Option<&str>,
+        wait: u64,
+    ) -> Result<Arc<GatewayState>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT));
+        let mut changes = self.hub.watch_router(router_id);
+        loop {
+            changes.borrow_and_update();
+            let state = self.gateway_state(router_id).await?;
+            if known != Some(state.version.as_str()) {
+                return Ok(state);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return Ok(state);
+            }
+        }
+    }
+
+    /// What `host`'s agent must run (ADR 0011): without `cursor` every router placed on it;
+    /// with one, the routers changed since, waiting up to `wait` seconds for a change.
+    pub async fn host_state(&self, host: &str, cursor: Option<i64>, wait: u64) -> Result<HostState> {
+        // A cursor from the future (another database, or a replica that has not caught up
+        // yet) cannot be trusted: answer with everything.
+        let cursor = cursor.filter(|c| *c <= self.hub.last_seq());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT));
+        let mut changes = self.hub.watch_host(host);
+        loop {
+            changes.borrow_and_update();
+            // Read the newest seq before the routers: a change landing meanwhile is seen next time.
+            let now = self.hub.last_seq();
+            let mut tx = self.store.begin_read().await?;
+            let routers = store::markers::routers_on_host(&mut tx, host).await?;
+            tx.commit().await?;
+            let changed: Vec<Uuid> = match cursor {
+                None => routers.clone(),
+                Some(c) => routers.iter().copied().filter(|r| self.hub.router_seq(*r) > c).collect(),
+            };
+            let placement_moved = cursor.is_some_and(|c| self.hub.host_seq(host) > c);
+            let timed_out = tokio::time::Instant::now() >= deadline;
+            if cursor.is_none() || !changed.is_empty() || placement_moved || timed_out {
+                let mut states = Vec::with_capacity(changed.len());
+                for router in changed {
+                    match self.gateway_state(router).await {
+                        Ok(state) => states.push(state),
+                        // Deleted since it was listed: the next answer leaves it out.
+                        Err(crate::error::Error::Fault(Fault::RouterNotFound(_))) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                return Ok(HostState { host: host.to_owned(), cursor: now, routers, changed: states });
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                continue;
+            }
+        }
+    }
+
+    /// A host's status reports for its routers, in one transaction. Reports about routers
+    /// not placed on the host are refused whole (404), and nothing changes.
+    pub async fn report_host_status(&self, host: &str, reports: &[(Uuid, Vec<ConnectionStatus>)]) -> Result<()> {
+        for (_, report) in reports {
+            check_statuses(report)?;
+        }
+        let mut w = self.store.begin_write().await?;
+        let placed = store::markers::routers_on_host(w.conn(), host).await?;
+        if let Some((stranger, _)) = reports.iter().find(|(r, _)| !placed.contains(r)) {
+            return Err(Fault::RouterNotFound(stranger.to_string()).into());
+        }
+        let mut swapped = Vec::new();
+        for (router, report) in reports {
+            if self.apply_report(w.conn(), *router, report).await? {
+                swapped.push(*router);
+            }
+        }
+        self.commit_marking(w, &swapped, &[]).await
+    }
+
+    /// Whether `host` is where `router` is placed (a host's agent may act for its routers only).
+    pub async fn router_on_host(&self, host: &str, router: Uuid) -> Result<bool> {
+        let mut tx = self.store.begin_read().await?;
+        let found = store::get::<Router>(&mut tx, router).await?;
+        tx.commit().await?;
+        Ok(found.is_some_and(|r| r.spec.host.as_deref() == Some(host)))
     }
 
     /// Applies an agent's report. A report about an older revision of a connection is
     /// ignored (the connection stays pending until the gateway has the newest one).
     pub async fn report_status(&self, router_id: Uuid, report: &[ConnectionStatus]) -> Result<()> {
-        for s in report {
-            if !matches!(s.status, Status::Active | Status::Down | Status::Error) {
-                return Err(
-                    Fault::invalid("status", format!("'{}' is not in ['ACTIVE', 'DOWN', 'ERROR']", s.status)).into()
-                );
-            }
-        }
+        check_statuses(report)?;
         let mut w = self.store.begin_write().await?;
+        let swapped = self.apply_report(w.conn(), router_id, report).await?;
+        let routers = if swapped { vec![router_id] } else { Vec::new() };
+        self.commit_marking(w, &routers, &[]).await
+    }
+
+    /// Records one router's statuses; returns whether an active/standby pair swapped (which
+    /// changes what the gateway must run).
+    async fn apply_report(&self, conn: &mut store::Conn, router_id: Uuid, report: &[ConnectionStatus]) -> Result<bool> {
         for s in report {
             let row = store::gateway::StatusRow {
                 id: s.id,
@@ -69,48 +231,75 @@ impl Service {
                 reason: s.reason.as_ref().map(|r| r.chars().take(255).collect()),
                 counters: &s.counters,
             };
-            store::gateway::record_status(w.conn(), router_id, &row).await?;
+            store::gateway::record_status(conn, router_id, &row).await?;
         }
+        let mut swapped = false;
         for s in report.iter().filter(|s| matches!(s.status, Status::Down | Status::Error)) {
-            self.fail_over(w.conn(), s).await?;
+            swapped |= self.fail_over(conn, s).await?;
         }
-        store::gateway::services_follow_connections(w.conn(), router_id).await?;
-        w.commit().await?;
-        Ok(())
+        store::gateway::services_follow_connections(conn, router_id).await?;
+        Ok(swapped)
     }
 
     /// Swaps an active/standby pair when its active member failed (ADR 0002): the standby
     /// becomes active and the agent, reading the new roles, brings its tunnel up.
-    async fn fail_over(&self, conn: &mut store::Conn, report: &ConnectionStatus) -> Result<()> {
+    async fn fail_over(&self, conn: &mut store::Conn, report: &ConnectionStatus) -> Result<bool> {
         let Some(place) = store::gateway::pair_place(conn, report.id, report.revision).await? else {
-            return Ok(());
+            return Ok(false);
         };
         if place.standby || !ha::should_fail_over(report.status, place.since, now_micros(), self.ha_hold_down) {
-            return Ok(());
+            return Ok(false);
         }
         let members = store::gateway::pair_members(conn, place.service, place.local, place.peer).await?;
         let partner = members.iter().find(|(id, standby)| *standby && *id != report.id.to_string());
-        let Some(partner) = partner.and_then(|(id, _)| Uuid::parse_str(id).ok()) else { return Ok(()) };
+        let Some(partner) = partner.and_then(|(id, _)| Uuid::parse_str(id).ok()) else { return Ok(false) };
         store::gateway::swap_roles(conn, report.id, partner, now_micros()).await?;
         tracing::info!(site_connection.id = %report.id, partner.id = %partner, "active/standby pair failed over");
-        Ok(())
+        Ok(true)
     }
 
-    /// Shows the services and connections of routers whose agent went silent as DOWN.
+    /// Shows the services and connections of routers whose agent, or whose host's agent,
+    /// went silent as DOWN: once per silence (a heartbeat starts a new one).
     pub async fn mark_dead_gateways(&self, dead_after_micros: i64) -> Result<u64> {
         let cutoff = now_micros() - dead_after_micros;
         // Every replica sweeps every second: look before taking the writer, which SQLite has one of.
         let mut tx = self.store.begin_read().await?;
-        let silent = store::gateway::silent_routers(&mut tx, cutoff).await?;
+        let routers = store::gateway::silent_routers(&mut tx, cutoff).await?;
+        let hosts = store::markers::silent_hosts(&mut tx, cutoff).await?;
         tx.commit().await?;
-        if silent.is_empty() {
+        let keys: Vec<String> =
+            routers.iter().map(|r| format!("router:{r}")).chain(hosts.iter().map(|h| format!("host:{h}"))).collect();
+        if keys.iter().all(|k| self.swept_has(k)) {
             return Ok(0);
         }
         let mut w = self.store.begin_write().await?;
-        let n = store::gateway::mark_silent_down(w.conn(), cutoff).await?;
+        let mut n = store::gateway::mark_silent_down(w.conn(), cutoff).await?;
+        n += store::markers::mark_hosts_down(w.conn(), &hosts).await?;
         w.commit().await?;
+        let mut swept = self.swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        swept.extend(keys);
         Ok(n)
     }
+
+    fn swept_has(&self, key: &str) -> bool {
+        self.swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
+    }
+
+    fn swept_forget(&self, key: &str) {
+        self.swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
+/// Agents report ACTIVE, DOWN or ERROR only.
+fn check_statuses(report: &[ConnectionStatus]) -> Result<()> {
+    for s in report {
+        if !matches!(s.status, Status::Active | Status::Down | Status::Error) {
+            return Err(
+                Fault::invalid("status", format!("'{}' is not in ['ACTIVE', 'DOWN', 'ERROR']", s.status)).into()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// FNV-1a over the state's JSON: stable across processes and releases, for equality only.

@@ -20,7 +20,14 @@ pub struct RouterInterface {
 
 impl Service {
     pub async fn create_router(&self, caller: &Caller, draft: Draft<RouterSpec>) -> Result<Router> {
-        self.insert(stored(caller, draft)?).await
+        let item: Router = stored(caller, draft)?;
+        let mut w = self.store.begin_write().await?;
+        store::insert(w.conn(), &item).await?;
+        // A router placed at once joins its host's agent.
+        let hosts: Vec<String> = item.spec.host.iter().cloned().collect();
+        let routers = if hosts.is_empty() { Vec::new() } else { vec![item.meta.id] };
+        self.commit_marking(w, &routers, &hosts).await?;
+        Ok(item)
     }
 
     /// A router whose gateway a VPN service uses keeps that gateway (ADR 0009 §2.3, RouterInUse).
@@ -44,9 +51,18 @@ impl Service {
         if let Some(up) = patch.admin_state_up {
             item.spec.admin_state_up = up;
         }
+        // A new placement: the router's gateway moves, and both hosts' agents must know.
+        let mut hosts = Vec::new();
+        if let Some(host) = &patch.host {
+            if *host != item.spec.host {
+                hosts.extend(item.spec.host.iter().chain(host.iter()).cloned());
+                item.spec.host.clone_from(host);
+            }
+        }
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
-        w.commit().await?;
+        let routers = if hosts.is_empty() { Vec::new() } else { vec![item.meta.id] };
+        self.commit_marking(w, &routers, &hosts).await?;
         Ok(item)
     }
 
@@ -63,7 +79,8 @@ impl Service {
             return Err(Fault::RouterInUse { router, reason: "still has ports".to_owned() }.into());
         }
         store::delete::<Router>(w.conn(), item.meta.id).await?;
-        w.commit().await?;
+        let hosts: Vec<String> = item.spec.host.iter().cloned().collect();
+        self.commit_marking(w, &[item.meta.id], &hosts).await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 mod connections;
 mod gateway;
+mod hub;
 mod inventory;
 mod keys;
 mod policies;
@@ -22,6 +23,8 @@ use crate::secrets::KeyRing;
 use crate::store::uses::Reference;
 use crate::store::{self, ListQuery, Store, Table, WriteTx};
 
+pub use gateway::{HostState, MAX_WAIT};
+pub use hub::{Hub, CATCH_UP_EVERY};
 pub use inventory::RouterInterface;
 pub use keys::reseal;
 
@@ -34,6 +37,12 @@ pub struct Service {
     profile: &'static Profile,
     /// Microseconds a pair's active member stays active before a failure swaps the pair.
     ha_hold_down: i64,
+    /// Change markers, waiters and built gateway states (ADR 0011).
+    hub: Arc<Hub>,
+    /// Heartbeats not yet written.
+    beats: Arc<std::sync::Mutex<gateway::Beats>>,
+    /// Silent routers and hosts already shown DOWN (`router:<id>`, `host:<name>`).
+    swept: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -181,7 +190,45 @@ where
 
 impl Service {
     pub fn new(store: Store, profile: &'static Profile, keys: Arc<KeyRing>) -> Service {
-        Service { store, keys, profile, ha_hold_down: 30_000_000 }
+        Service {
+            store,
+            keys,
+            profile,
+            ha_hold_down: 30_000_000,
+            hub: Arc::new(Hub::default()),
+            beats: Arc::default(),
+            swept: Arc::default(),
+        }
+    }
+
+    /// The change markers this server knows (ADR 0011).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Loads the change markers (at start), then reads other replicas' markers now and then.
+    pub async fn load_markers(&self) -> Result<()> {
+        Ok(self.hub.load(&self.store).await?)
+    }
+
+    /// Reads the markers other replicas wrote since the last look.
+    pub async fn catch_up(&self) -> Result<usize> {
+        Ok(self.hub.catch_up(&self.store).await?)
+    }
+
+    /// Commits `w` after marking `routers` (and the placement of `hosts`) as changed, in the
+    /// same transaction, then wakes whoever waits on them here.
+    pub(crate) async fn commit_marking(&self, mut w: WriteTx, routers: &[Uuid], hosts: &[String]) -> Result<()> {
+        let marked = store::markers::mark(w.conn(), routers, hosts).await?;
+        w.commit().await?;
+        if marked.seq > 0 {
+            // Reading the markers back moves the hub's cursor past this one (and any other
+            // replica's before it); if that read fails, the waiters here still wake.
+            if self.hub.catch_up(&self.store).await.is_err() {
+                self.hub.publish(&marked);
+            }
+        }
+        Ok(())
     }
 
     /// Opens what `item` holds sealed, for an answer.

@@ -62,7 +62,8 @@ impl Service {
         patch.apply(&mut item);
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
-        w.commit().await?;
+        // Its admin state decides whether its connections run.
+        self.commit_marking(w, &[item.spec.router_id], &[]).await?;
         Ok(item)
     }
 

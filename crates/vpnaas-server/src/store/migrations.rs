@@ -218,7 +218,22 @@ ALTER TABLE ipsec_site_connections ADD COLUMN ha_standby BIGINT NOT NULL DEFAULT
 ALTER TABLE ipsec_site_connections ADD COLUMN ha_since BIGINT NOT NULL DEFAULT 0
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Version 5: the fleet (ADR 0011): routers placed on hosts, change markers in commit order,
+/// and hosts' heartbeats.
+const V5: &str = r#"
+ALTER TABLE routers ADD COLUMN host VARCHAR(255);
+CREATE INDEX routers_host ON routers (host);
+CREATE TABLE gateway_seq (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);
+INSERT INTO gateway_seq (id, n) VALUES (1, 0);
+CREATE TABLE router_changes (router_id VARCHAR(36) PRIMARY KEY, seq BIGINT NOT NULL, host VARCHAR(255));
+CREATE INDEX router_changes_seq ON router_changes (seq);
+CREATE TABLE host_changes (host VARCHAR(255) PRIMARY KEY, seq BIGINT NOT NULL);
+CREATE INDEX host_changes_seq ON host_changes (seq);
+CREATE TABLE gateway_hosts (host VARCHAR(255) PRIMARY KEY, version VARCHAR(64) NOT NULL, last_seen BIGINT NOT NULL);
+CREATE INDEX gateway_hosts_last_seen ON gateway_hosts (last_seen)
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {

@@ -7,6 +7,7 @@
 
 pub mod gateway;
 mod list;
+pub mod markers;
 mod migrations;
 pub mod psk;
 mod tables;

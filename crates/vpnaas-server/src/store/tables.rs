@@ -504,7 +504,8 @@ impl Table for SiteConnection {
 
 impl Table for Router {
     const TABLE: &'static str = "routers";
-    const COLUMNS: &'static [Column] = columns![col("admin_state_up", ColumnKind::Bool)];
+    const COLUMNS: &'static [Column] =
+        columns![col("admin_state_up", ColumnKind::Bool), alias("binding:host_id", "host")];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -518,6 +519,7 @@ impl Table for Router {
                 ("gw_network_id", opt_string(&gw.and_then(|g| g.network_id))),
                 ("gw_v4_ip", opt_string(&gw.and_then(|g| g.v4))),
                 ("gw_v6_ip", opt_string(&gw.and_then(|g| g.v6))),
+                ("host", Value::OptText(self.spec.host.clone())),
             ],
         )
     }
@@ -533,7 +535,7 @@ impl Table for Router {
         };
         Ok(Stored {
             meta: meta_from(row)?,
-            spec: RouterSpec { admin_state_up: boolean(row, "admin_state_up")?, gateway },
+            spec: RouterSpec { admin_state_up: boolean(row, "admin_state_up")?, gateway, host: opt_text(row, "host")? },
         })
     }
 }

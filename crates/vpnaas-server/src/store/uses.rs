@@ -35,6 +35,16 @@ impl Reference {
     }
 }
 
+impl Reference {
+    /// The column of `ipsec_site_connections` this reference is, if it is one.
+    pub fn column_of_connections(self) -> Option<&'static str> {
+        match self.table_and_column() {
+            ("ipsec_site_connections", column) => Some(column),
+            _ => None,
+        }
+    }
+}
+
 /// The ids of the rows that refer to `id` through `reference`, in id order.
 pub async fn referrers(conn: &mut AnyConnection, reference: Reference, id: Uuid) -> StoreResult<Vec<String>> {
     let (table, column) = reference.table_and_column();

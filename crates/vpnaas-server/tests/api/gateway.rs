@@ -259,3 +259,164 @@ async fn admins_see_why_a_gateway_reports_error_and_members_do_not() {
     let shown = app.get(&format!("{CONNS}/{conn}"), ADMIN).await;
     assert_eq!(shown.ok(200)["ipsec_site_connection"]["status_description"], Value::Null);
 }
+
+// ---------------------------------------------------------------- one agent per host (ADR 0011)
+
+async fn place(app: &App, router: &str, host: Value) -> Resp {
+    app.put(&format!("/v2.0/routers/{router}"), ADMIN, json!({"router": {"binding:host_id": host}})).await
+}
+
+async fn host_state(app: &App, host: &str, cursor: Option<i64>, wait: u64) -> Value {
+    let query = cursor.map_or(String::new(), |c| format!("?cursor={c}&wait={wait}"));
+    agent(app, Method::GET, &format!("/v2.0/gateway/hosts/{host}/state{query}"), None).await.ok(200).clone()
+}
+
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    let mut out: Vec<String> = v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().map_or_else(|| r["router_id"].as_str().unwrap().to_owned(), str::to_owned))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn conn_status(app: &App, who: &str, id: &str) -> Value {
+    app.get(&format!("{CONNS}/{id}"), who).await.ok(200)["ipsec_site_connection"]["status"].clone()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_router_is_placed_by_an_admin_and_only_admins_see_where() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let path = format!("/v2.0/routers/{}", site.topo.router);
+    assert_eq!(app.get(&path, ADMIN).await.ok(200)["router"]["binding:host_id"], Value::Null);
+    assert_eq!(place(&app, &site.topo.router, json!("net-1")).await.ok(200)["router"]["binding:host_id"], "net-1");
+    assert!(app.get(&path, P1).await.ok(200)["router"].get("binding:host_id").is_none(), "hidden from members");
+    let placed = app.get("/v2.0/routers?binding:host_id=net-1", ADMIN).await;
+    assert_eq!(placed.ok(200)["routers"].as_array().unwrap().len(), 1);
+    place(&app, &site.topo.router, json!("")).await.refused(400, "HTTPBadRequest", "binding:host_id");
+    place(&app, &site.topo.router, json!(7)).await.refused(400, "HTTPBadRequest", "binding:host_id");
+    assert_eq!(place(&app, &site.topo.router, Value::Null).await.ok(200)["router"]["binding:host_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_host_runs_its_routers_and_nothing_of_another_host() {
+    let app = gateway_app(10).await;
+    let a = Site::new(&app, P1).await;
+    let b = Site::new(&app, P2).await;
+    let a_conn = app.create(CONNS, P1, a.connection()).await;
+    let b_conn = app.create(CONNS, P2, b.connection()).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    place(&app, &b.topo.router, json!("net-2")).await.ok(200);
+    let s = host_state(&app, "net-1", None, 0).await;
+    assert_eq!(ids(&s, "routers"), vec![a.topo.router.clone()]);
+    assert_eq!(ids(&s, "changed"), vec![a.topo.router.clone()]);
+    assert_eq!(s["changed"][0]["connections"][0]["id"], a_conn.as_str());
+    // The agent-side type reads the answer.
+    let typed: vpnaas_core::desired::HostState = serde_json::from_value(s.clone()).unwrap();
+    assert_eq!(typed.changed[0].connections[0].psk.expose(), "secret");
+    // Another host's router: 404 for its state and for its status, and nothing changes.
+    let other = format!("/v2.0/gateway/hosts/net-1/routers/{}/state", b.topo.router);
+    agent(&app, Method::GET, &other, None).await.refused(404, "RouterNotFound", "");
+    let mine = format!("/v2.0/gateway/hosts/net-1/routers/{}/state", a.topo.router);
+    assert_eq!(agent(&app, Method::GET, &mine, None).await.ok(200)["connections"][0]["id"], a_conn.as_str());
+    let report = |router: &str, conn: &str| json!({"routers": [{"router_id": router, "connections": [{"id": conn, "revision": 1, "status": "ACTIVE"}]}]});
+    let stranger = report(&b.topo.router, &b_conn);
+    agent(&app, Method::POST, "/v2.0/gateway/hosts/net-1/status", Some(stranger)).await.refused(
+        404,
+        "RouterNotFound",
+        "",
+    );
+    assert_eq!(conn_status(&app, P2, &b_conn).await, "PENDING_CREATE");
+    // Its own routers' reports, in one request.
+    let own = report(&a.topo.router, &a_conn);
+    assert_eq!(agent(&app, Method::POST, "/v2.0/gateway/hosts/net-1/status", Some(own)).await.status, 204);
+    assert_eq!(conn_status(&app, P1, &a_conn).await, "ACTIVE");
+    // Unknown hosts have nothing; a bad host name is a 400.
+    assert_eq!(host_state(&app, "net-9", None, 0).await["routers"], json!([]));
+    let long = "x".repeat(256);
+    agent(&app, Method::GET, &format!("/v2.0/gateway/hosts/{long}/state"), None).await.refused(
+        400,
+        "HTTPBadRequest",
+        "host",
+    );
+}
+
+#[tokio::test]
+async fn a_change_wakes_only_the_hosts_it_concerns_and_status_wakes_nobody() {
+    let app = gateway_app(10).await;
+    let a = Site::new(&app, P1).await;
+    let b = Site::new(&app, P2).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    place(&app, &b.topo.router, json!("net-2")).await.ok(200);
+    let c1 = host_state(&app, "net-1", None, 0).await["cursor"].as_i64().unwrap();
+    let c2 = host_state(&app, "net-2", None, 0).await["cursor"].as_i64().unwrap();
+    // Both hosts wait; a connection on net-1's router wakes net-1 at once, not net-2.
+    let started = std::time::Instant::now();
+    let (one, two, _) =
+        tokio::join!(host_state(&app, "net-1", Some(c1), 10), host_state(&app, "net-2", Some(c2), 2), async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            app.create(CONNS, P1, a.connection()).await
+        });
+    assert_eq!(ids(&one, "changed"), vec![a.topo.router.clone()]);
+    assert!(one["cursor"].as_i64().unwrap() > c1);
+    assert_eq!(two["changed"], json!([]), "another host's change is not this host's");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "net-2 waited its whole wait");
+    // Heartbeats and status reports are no changes: a waiting host sleeps through them.
+    let c1 = one["cursor"].as_i64().unwrap();
+    let conn = one["changed"][0]["connections"][0]["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let (quiet, _) = tokio::join!(host_state(&app, "net-1", Some(c1), 2), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let hello = json!({"host": "net-1", "version": "test"});
+        agent(&app, Method::PUT, "/v2.0/gateway/hosts/net-1/agent", Some(hello)).await.ok(200);
+        let body = json!({"routers": [{"router_id": a.topo.router, "connections": [{"id": conn, "revision": 1, "status": "ACTIVE"}]}]});
+        assert_eq!(agent(&app, Method::POST, "/v2.0/gateway/hosts/net-1/status", Some(body)).await.status, 204);
+    });
+    assert_eq!(quiet["changed"], json!([]));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    // Moving a router tells both hosts: net-1 loses it, net-2 gains it with its state.
+    let c2 = two["cursor"].as_i64().unwrap();
+    let (lost, gained, _) =
+        tokio::join!(host_state(&app, "net-1", Some(c1), 10), host_state(&app, "net-2", Some(c2), 10), async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            place(&app, &a.topo.router, json!("net-2")).await.ok(200);
+        });
+    assert_eq!(lost["routers"], json!([]));
+    assert_eq!(ids(&gained, "routers"), sorted(vec![a.topo.router.clone(), b.topo.router.clone()]));
+    assert_eq!(ids(&gained, "changed"), vec![a.topo.router.clone()]);
+    // A cursor the server never handed out (another database) gets everything.
+    let future = host_state(&app, "net-2", Some(1_000_000), 10).await;
+    assert_eq!(ids(&future, "changed").len(), 2);
+}
+
+#[tokio::test]
+async fn a_dead_host_shows_all_its_connections_down() {
+    let app = gateway_app(1).await;
+    let a = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, a.connection()).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    let hello = json!({"host": "net-1", "version": "test"});
+    let r = agent(&app, Method::PUT, "/v2.0/gateway/hosts/net-1/agent", Some(hello)).await;
+    assert_eq!(r.ok(200), &json!({"heartbeat_interval": 2, "dead_after": 1}));
+    let body = json!({"routers": [{"router_id": a.topo.router, "connections": [{"id": conn, "revision": 1, "status": "ACTIVE"}]}]});
+    agent(&app, Method::POST, "/v2.0/gateway/hosts/net-1/status", Some(body)).await;
+    let path = format!("{CONNS}/{conn}");
+    assert_eq!(app.get(&path, P1).await.ok(200)["ipsec_site_connection"]["status"], "ACTIVE");
+    let mut seen = Value::Null;
+    for _ in 0..40 {
+        seen = app.get(&path, P1).await.ok(200)["ipsec_site_connection"]["status"].clone();
+        if seen == "DOWN" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, "DOWN", "no heartbeat of its host for longer than dead_after");
+}
