@@ -162,7 +162,7 @@ async fn workflow_at_trace_level(envs: &[(&str, String)], t: &Tokens, secrets: &
     let body = json!({"ipsec_site_connection": {"psk": PSK, "peer_address": "172.24.4.233", "peer_id": "172.24.4.233",
         "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec, "local_ep_group_id": local, "peer_ep_group_id": peer}});
     let conn = call(Method::POST, CONNS.into(), member(), Some(body)).await;
-    assert_eq!(conn.ok(201)["ipsec_site_connection"]["psk"], PSK, "the owner gets the PSK back (DECISIONS D7)");
+    assert_eq!(conn.ok(201)["ipsec_site_connection"]["psk"], PSK, "the owner gets the PSK back (ADR 0001 D7)");
     let id = conn.id();
     // Errors about a PSK, a bad request, and the gateway reading the PSK.
     call(

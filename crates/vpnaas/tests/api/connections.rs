@@ -58,7 +58,7 @@ async fn connection_with_every_attribute_then_update_of_every_updatable_one() {
     let u = &r.ok(200)["ipsec_site_connection"];
     assert_eq!(u["name"], "c2");
     assert_eq!(u["description"], "d2");
-    assert_eq!(u["peer_address"], "vpn.example.com", "an FQDN is stored as given (DECISIONS D2)");
+    assert_eq!(u["peer_address"], "vpn.example.com", "an FQDN is stored as given (ADR 0001 D2)");
     assert_eq!(u["peer_id"], "@peer");
     assert_eq!(u["local_id"], "@me2");
     assert_eq!(u["peer_ep_group_id"], peer2.as_str());

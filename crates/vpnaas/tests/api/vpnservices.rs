@@ -33,7 +33,7 @@ async fn vpnservice_create_with_every_attribute_and_update_of_every_updatable_on
     assert_eq!((s["name"].as_str(), s["description"].as_str()), (Some("vpn1"), Some("d")));
     assert_eq!(s["subnet_id"], topo.subnet4.as_str());
     assert_eq!(s["admin_state_up"], false);
-    // DECISIONS D4: updates are accepted while PENDING_CREATE.
+    // ADR 0001 D4: updates are accepted while PENDING_CREATE.
     let r =
         app.put(&path, P1, json!({"vpnservice": {"name": "vpn2", "description": "d2", "admin_state_up": true}})).await;
     let s = &r.ok(200)["vpnservice"];
