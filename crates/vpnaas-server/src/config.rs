@@ -681,8 +681,8 @@ fn describe_one(e: &figment::Error) -> String {
     }
     let setting = setting_of(path);
     let key = setting.map(|s| s.key.to_owned()).unwrap_or_else(|| path.join("."));
-    let place = match (&e.metadata, setting) {
-        (Some(md), _) => match &md.source {
+    let place = match &e.metadata {
+        Some(md) => match &md.source {
             Some(Source::File(path)) if key.is_empty() => path.display().to_string(),
             Some(Source::File(path)) => format!("{key} in {}", path.display()),
             _ if key.is_empty() => md.name.to_string(),
@@ -691,8 +691,8 @@ fn describe_one(e: &figment::Error) -> String {
                 md.interpolate(&e.profile.clone().unwrap_or_default(), &keys)
             }
         },
-        (None, _) if key.is_empty() => "the settings".to_owned(),
-        (None, _) => key.clone(),
+        None if key.is_empty() => "the settings".to_owned(),
+        None => key.clone(),
     };
     let secret = SECRET_KEYS.contains(&key.as_str());
     match &e.kind {
