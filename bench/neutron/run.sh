@@ -24,7 +24,7 @@ venv="$("$here/install.sh")"
 } >"$out/run-info.txt"
 
 echo "== building vpnaas and vpnaas-bench (release)" >&2
-(cd "$repo" && cargo build --release --locked -p vpnaas-server -p vpnaas-bench >&2)
+(cd "$repo" && cargo build --release --locked -p vpnaas -p vpnaas-bench >&2)
 bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 [ -d "$bin" ] || bin="$repo/$bin"
 

@@ -52,8 +52,8 @@ fail() {
 if [ $# -ge 1 ]; then
   binary="$1"
 else
-  echo "== cargo build -p vpnaas-server"
-  (cd "$root" && cargo build -q -p vpnaas-server) || fail "cargo build failed"
+  echo "== cargo build -p vpnaas"
+  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
   binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
 fi
 case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac

@@ -11,7 +11,7 @@ W=${W:-/tmp/osc-demo}; PORT=${PORT:-9696}; mkdir -p "$W"
 OSC_ROOT=${OSC_ROOT:-$HOME/.cache/osc}
 [ -x "$OSC_ROOT/bin/osc" ] || CARGO_TARGET_DIR=$OSC_ROOT/target nice -n 19 cargo install --locked \
   openstack_cli --version 0.13.8 --no-default-features --features network --root "$OSC_ROOT"
-VPNAAS=${VPNAAS:-target/release/vpnaas}; [ -x "$VPNAAS" ] || cargo build --release -p vpnaas-server
+VPNAAS=${VPNAAS:-target/release/vpnaas}; [ -x "$VPNAAS" ] || cargo build --release -p vpnaas
 KEYSTONE_TOKEN_EXPIRATION=3600 bash .ci/keystone.sh start "$W/ks"; source "$W/ks/env"
 VPNAAS_AUTH_STRATEGY=keystone VPNAAS_KEYSTONE_URL=$KEYSTONE_URL VPNAAS_KEYSTONE_USERNAME=vpnaas \
   VPNAAS_KEYSTONE_PASSWORD=$KEYSTONE_PASSWORD "$VPNAAS" serve --listen 127.0.0.1:$PORT \

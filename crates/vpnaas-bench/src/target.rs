@@ -48,7 +48,7 @@ pub fn vpnaas_binary(given: Option<&Path>) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "no vpnaas binary at {} (build it with `cargo build --release -p vpnaas-server`, or pass --vpnaas PATH)",
+            "no vpnaas binary at {} (build it with `cargo build --release -p vpnaas`, or pass --vpnaas PATH)",
             path.display()
         ))
     }

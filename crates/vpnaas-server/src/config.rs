@@ -1,17 +1,32 @@
-//! Server settings, loaded once from defaults, an optional TOML file, the environment and flags, in that order.
+//! Server settings, loaded once: defaults, then a TOML file (`--config FILE` or
+//! `VPNAAS_CONFIG`), then `VPNAAS_*` environment variables, then command-line flags, each
+//! layer overriding the ones before it.
+//!
+//! figment merges the layers and remembers which layer every value came from, so a bad value
+//! is reported with the setting and its source: `listen in /etc/vpnaas.toml ...`,
+//! `VPNAAS_LISTEN ...` or `--listen ...`. [`SETTINGS`] is the one list of settings: their
+//! file keys, variables, flags and defaults; the command line and its `--help` are built
+//! from it.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Provider, Source};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use vpnaas_core::profile::{Profile, OPENSTACK};
 
-/// The settings of `vpnaas serve` and `vpnaas migrate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The settings of `vpnaas serve`, `vpnaas migrate` and `vpnaas rotate-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the API listens; loopback by default (DECISIONS D8).
+    /// Where the API listens; loopback by default (ADR 0001 D8).
+    #[serde(deserialize_with = "listen")]
     pub listen: SocketAddr,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
@@ -19,10 +34,13 @@ pub struct Config {
     /// file; unset means `<data_dir>/vpnaas.db`.
     pub database_url: Option<DatabaseUrl>,
     /// Connections per server process.
+    #[serde(deserialize_with = "number")]
     pub database_max_connections: u32,
     /// Seconds a request waits for a database connection before it is answered 503.
+    #[serde(deserialize_with = "number")]
     pub database_timeout_secs: u64,
     /// The project given to requests that name none; off by default (they get a 401).
+    #[serde(deserialize_with = "optional_text")]
     pub noauth_default_project: Option<String>,
     /// noauth tokens: an `X-Auth-Token` found here names the caller's project and roles
     /// (for clients such as `openstack --os-auth-type none` that send a token but no project).
@@ -31,11 +49,15 @@ pub struct Config {
     /// gateway API refuses everyone.
     pub agent_token: Option<Secret>,
     /// Seconds between agent heartbeats, and after how many without one a gateway is dead.
+    #[serde(deserialize_with = "number")]
     pub agent_heartbeat_secs: u64,
+    #[serde(deserialize_with = "number")]
     pub agent_dead_after_secs: u64,
     /// How long a pair's active member stays active before a failure report swaps the pair.
+    #[serde(deserialize_with = "number")]
     pub ha_hold_down_secs: u64,
-    /// The validation profile (DECISIONS D3): `openstack` (default) or `otc`.
+    /// The validation profile (ADR 0001 D3): `openstack` (default) or `otc`.
+    #[serde(deserialize_with = "profile")]
     pub profile: &'static Profile,
     /// The tracing filter (`info`, `vpnaas_server=debug`, ...).
     pub log: String,
@@ -60,14 +82,21 @@ pub enum AuthStrategy {
     Keystone,
 }
 
-impl AuthStrategy {
-    fn parse(v: &str) -> Result<AuthStrategy, String> {
+impl FromStr for AuthStrategy {
+    type Err = String;
+    fn from_str(v: &str) -> Result<AuthStrategy, String> {
         match v {
             "noauth" => Ok(AuthStrategy::Noauth),
             "static" => Ok(AuthStrategy::Static),
             "keystone" => Ok(AuthStrategy::Keystone),
-            _ => Err(format!("auth_strategy must be \"noauth\", \"static\" or \"keystone\", not {v:?}")),
+            _ => Err(format!("must be \"noauth\", \"static\" or \"keystone\", not {v:?}")),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthStrategy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
 }
 
@@ -76,17 +105,17 @@ impl AuthStrategy {
 #[serde(deny_unknown_fields, default)]
 pub struct KeystoneSettings {
     /// The identity service, such as `http://keystone:5000` (a trailing `/v3` is allowed).
-    #[serde(rename = "url")]
     pub url: Option<String>,
     pub username: String,
-    #[serde(deserialize_with = "secret")]
     pub password: Secret,
     pub project_name: String,
     pub user_domain_name: String,
     pub project_domain_name: String,
     /// A validation is reused until its token expires or this many seconds pass.
+    #[serde(deserialize_with = "number")]
     pub cache_secs: u64,
     /// Seconds a call to Keystone may take before the request is answered 503.
+    #[serde(deserialize_with = "number")]
     pub timeout_secs: u64,
 }
 
@@ -103,10 +132,6 @@ impl Default for KeystoneSettings {
             timeout_secs: 3,
         }
     }
-}
-
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    String::deserialize(d).map(Secret)
 }
 
 impl Default for Config {
@@ -134,39 +159,226 @@ impl Default for Config {
     }
 }
 
-/// The file's shape: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    database_max_connections: Option<u32>,
-    database_timeout_secs: Option<u64>,
-    noauth_default_project: Option<String>,
-    noauth_tokens: Option<BTreeMap<String, FileIdentity>>,
-    profile: Option<String>,
-    agent_token: Option<String>,
-    agent_heartbeat_secs: Option<u64>,
-    agent_dead_after_secs: Option<u64>,
-    ha_hold_down_secs: Option<u64>,
-    log: Option<String>,
-    auth_strategy: Option<String>,
-    keystone: Option<KeystoneSettings>,
-    static_tokens_file: Option<PathBuf>,
-    policy_file: Option<PathBuf>,
-    psk_key_file: Option<PathBuf>,
+/// One setting: its key in the file (`keystone.url` is `url` in the `[keystone]` table), its
+/// environment variable, its flag, and what `--help` says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static str,
+    /// The flag without its dashes; credentials have none, since other users see a process's
+    /// arguments (`ps`).
+    pub flag: Option<&'static str>,
+    pub value_name: &'static str,
+    /// What `--help` shows as the default.
+    pub default: &'static str,
+    pub help: &'static str,
+    /// An empty variable counts as unset; otherwise it is a value (an empty
+    /// `VPNAAS_NOAUTH_DEFAULT_PROJECT` means "no default project", overriding the file).
+    pub empty_is_unset: bool,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileIdentity {
-    project: String,
-    #[serde(default)]
-    roles: Vec<String>,
+const fn setting(
+    key: &'static str,
+    env: &'static str,
+    flag: Option<&'static str>,
+    value_name: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting { key, env, flag, value_name, default, help, empty_is_unset: false }
 }
 
-/// A secret setting (the agent token). It never prints.
+const fn unset_if_empty(s: Setting) -> Setting {
+    Setting { empty_is_unset: true, ..s }
+}
+
+/// Every setting, in the order `--help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting("listen", "VPNAAS_LISTEN", Some("listen"), "ADDR:PORT", "127.0.0.1:9696", "Where the API listens"),
+    setting(
+        "data_dir",
+        "VPNAAS_DATA_DIR",
+        Some("data-dir"),
+        "DIR",
+        "vpnaas-data",
+        "The data directory (holds vpnaas.db and psk.key)",
+    ),
+    unset_if_empty(setting(
+        "database_url",
+        "VPNAAS_DATABASE_URL",
+        None,
+        "URL",
+        "DATA_DIR/vpnaas.db",
+        "The database: postgres://user:password@host/db, or a SQLite path",
+    )),
+    setting(
+        "database_max_connections",
+        "VPNAAS_DATABASE_MAX_CONNECTIONS",
+        Some("database-max-connections"),
+        "N",
+        "16",
+        "Database connections per server process",
+    ),
+    setting(
+        "database_timeout_secs",
+        "VPNAAS_DATABASE_TIMEOUT_SECS",
+        Some("database-timeout-secs"),
+        "SECS",
+        "3",
+        "Seconds a request waits for a database connection before a 503",
+    ),
+    setting(
+        "noauth_default_project",
+        "VPNAAS_NOAUTH_DEFAULT_PROJECT",
+        Some("noauth-default-project"),
+        "PROJECT",
+        "none: such requests get a 401",
+        "noauth mode: the project of requests that name none",
+    ),
+    setting(
+        "noauth_tokens",
+        "VPNAAS_NOAUTH_TOKENS",
+        None,
+        "TOKEN=PROJECT:ROLE,ROLE;...",
+        "none",
+        "noauth mode: X-Auth-Token values and the project and roles each stands for",
+    ),
+    setting("profile", "VPNAAS_PROFILE", Some("profile"), "openstack|otc", "openstack", "The validation profile"),
+    unset_if_empty(setting(
+        "agent_token",
+        "VPNAAS_AGENT_TOKEN",
+        None,
+        "TOKEN",
+        "none: the gateway API is closed",
+        "The credential gateway agents present",
+    )),
+    setting(
+        "agent_heartbeat_secs",
+        "VPNAAS_AGENT_HEARTBEAT_SECS",
+        Some("agent-heartbeat-secs"),
+        "SECS",
+        "2",
+        "Seconds between a gateway agent's heartbeats",
+    ),
+    setting(
+        "agent_dead_after_secs",
+        "VPNAAS_AGENT_DEAD_AFTER_SECS",
+        Some("agent-dead-after-secs"),
+        "SECS",
+        "10",
+        "Seconds without a heartbeat before a gateway's connections show DOWN",
+    ),
+    setting(
+        "ha_hold_down_secs",
+        "VPNAAS_HA_HOLD_DOWN_SECS",
+        Some("ha-hold-down-secs"),
+        "SECS",
+        "30",
+        "Seconds an active/standby pair's active member stays active before a failure swaps the pair",
+    ),
+    setting("log", "VPNAAS_LOG", Some("log"), "FILTER", "info", "The log filter (info, vpnaas_server=debug, ...)"),
+    setting(
+        "auth_strategy",
+        "VPNAAS_AUTH_STRATEGY",
+        Some("auth-strategy"),
+        "noauth|static|keystone",
+        "noauth",
+        "How callers are authenticated",
+    ),
+    unset_if_empty(setting(
+        "keystone.url",
+        "VPNAAS_KEYSTONE_URL",
+        Some("keystone-url"),
+        "URL",
+        "none",
+        "keystone mode: the identity service, such as http://keystone:5000",
+    )),
+    setting(
+        "keystone.username",
+        "VPNAAS_KEYSTONE_USERNAME",
+        Some("keystone-username"),
+        "NAME",
+        "none",
+        "keystone mode: the service user that validates tokens",
+    ),
+    setting(
+        "keystone.password",
+        "VPNAAS_KEYSTONE_PASSWORD",
+        None,
+        "PASSWORD",
+        "none",
+        "keystone mode: that user's password",
+    ),
+    setting(
+        "keystone.project_name",
+        "VPNAAS_KEYSTONE_PROJECT_NAME",
+        Some("keystone-project-name"),
+        "NAME",
+        "service",
+        "keystone mode: the service user's project",
+    ),
+    setting(
+        "keystone.user_domain_name",
+        "VPNAAS_KEYSTONE_USER_DOMAIN_NAME",
+        Some("keystone-user-domain-name"),
+        "NAME",
+        "Default",
+        "keystone mode: the service user's domain",
+    ),
+    setting(
+        "keystone.project_domain_name",
+        "VPNAAS_KEYSTONE_PROJECT_DOMAIN_NAME",
+        Some("keystone-project-domain-name"),
+        "NAME",
+        "Default",
+        "keystone mode: the domain of the service user's project",
+    ),
+    setting(
+        "keystone.cache_secs",
+        "VPNAAS_KEYSTONE_CACHE_SECS",
+        Some("keystone-cache-secs"),
+        "SECS",
+        "300",
+        "keystone mode: seconds a validation is reused (at most until its token expires)",
+    ),
+    setting(
+        "keystone.timeout_secs",
+        "VPNAAS_KEYSTONE_TIMEOUT_SECS",
+        Some("keystone-timeout-secs"),
+        "SECS",
+        "3",
+        "keystone mode: seconds a call to Keystone may take before a 503",
+    ),
+    unset_if_empty(setting(
+        "static_tokens_file",
+        "VPNAAS_STATIC_TOKENS_FILE",
+        Some("static-tokens-file"),
+        "FILE",
+        "none",
+        "static mode: the token file",
+    )),
+    unset_if_empty(setting(
+        "policy_file",
+        "VPNAAS_POLICY_FILE",
+        Some("policy-file"),
+        "FILE",
+        "none: upstream's default rules",
+        "A policy file overriding the default rules (oslo.policy YAML or JSON)",
+    )),
+    unset_if_empty(setting(
+        "psk_key_file",
+        "VPNAAS_PSK_KEY_FILE",
+        Some("psk-key-file"),
+        "FILE",
+        "DATA_DIR/psk.key",
+        "The key file sealing pre-shared keys at rest",
+    )),
+];
+
+/// The settings whose values are credentials: a bad one is reported without its value.
+const SECRET_KEYS: &[&str] = &["agent_token", "keystone.password", "noauth_tokens", "database_url"];
+
+/// A secret setting (a password, a token). It never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
@@ -185,6 +397,12 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
     }
 }
 
@@ -220,10 +438,18 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(DatabaseUrl)
+    }
+}
+
 /// Who a noauth token stands for.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identity {
     pub project: String,
+    #[serde(default)]
     pub roles: Vec<String>,
 }
 
@@ -242,9 +468,8 @@ impl NoauthTokens {
     fn parse(text: &str) -> Result<NoauthTokens, String> {
         let mut map = NoauthTokens::default();
         for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            let (token, who) = entry
-                .split_once('=')
-                .ok_or_else(|| "VPNAAS_NOAUTH_TOKENS entries are TOKEN=PROJECT[:ROLE,ROLE]".to_owned())?;
+            let (token, who) =
+                entry.split_once('=').ok_or_else(|| "entries must be TOKEN=PROJECT[:ROLE,ROLE]".to_owned())?;
             let (project, roles) = who.split_once(':').unwrap_or((who, ""));
             let roles = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
             map.insert(token.trim().to_owned(), Identity { project: project.trim().to_owned(), roles });
@@ -259,6 +484,72 @@ impl fmt::Debug for NoauthTokens {
     }
 }
 
+/// The file's table (`TOKEN = { project = "p", roles = ["admin"] }`) or the environment's
+/// string (`TOKEN=PROJECT:ROLE,ROLE;...`).
+impl<'de> Deserialize<'de> for NoauthTokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tokens;
+        impl<'de> Visitor<'de> for Tokens {
+            type Value = NoauthTokens;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of tokens or TOKEN=PROJECT:ROLE,ROLE;...")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NoauthTokens, E> {
+                NoauthTokens::parse(v).map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoauthTokens, A::Error> {
+                let mut tokens = NoauthTokens::default();
+                while let Some((token, identity)) = map.next_entry::<String, Identity>()? {
+                    tokens.insert(token, identity);
+                }
+                Ok(tokens)
+            }
+        }
+        d.deserialize_any(Tokens)
+    }
+}
+
+/// A number from the file (an integer) or from the environment or a flag (text).
+fn number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + TryFrom<u64>,
+{
+    struct Number<T>(PhantomData<T>);
+    impl<'de, T: FromStr + TryFrom<u64>> Visitor<'de> for Number<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::custom(format!("must be a smaller number, not {v}")))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            let v = u64::try_from(v).map_err(|_| E::custom(format!("must be a number, not {v}")))?;
+            self.visit_u64(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            v.trim().parse().map_err(|_| E::custom(format!("must be a number, not {v:?}")))
+        }
+    }
+    d.deserialize_any(Number(PhantomData))
+}
+
+fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let v = String::deserialize(d)?;
+    v.parse().map_err(|_| de::Error::custom(format!("must be an address:port such as 127.0.0.1:9696, not {v:?}")))
+}
+
+fn profile<'de, D: Deserializer<'de>>(d: D) -> Result<&'static Profile, D::Error> {
+    let v = String::deserialize(d)?;
+    Profile::by_name(&v).ok_or_else(|| de::Error::custom(format!("must be \"openstack\" or \"otc\", not {v:?}")))
+}
+
+/// Text where empty means unset.
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
 impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("vpnaas.db")
@@ -270,203 +561,246 @@ impl Config {
     }
 
     /// Loads the settings: defaults, then the file (`--config` or `VPNAAS_CONFIG`), then
-    /// `VPNAAS_*` environment variables, then command-line flags.
+    /// `VPNAAS_*` environment variables (read through `env`), then command-line flags.
     pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let mut c = Config::default();
-        let file = flags.config.clone().or_else(|| env("VPNAAS_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::new();
+        let file = flags.config.clone().or_else(|| env("VPNAAS_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
         if let Some(path) = file {
-            c.apply_file(&path)?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let values = toml::from_str(&text).map_err(|e| toml_error(&path, &text, &e))?;
+            figment = figment.merge(FileLayer { path, values });
         }
-        if let Some(v) = env("VPNAAS_LISTEN") {
-            c.listen = parse_listen(&v)?;
-        }
-        if let Some(v) = env("VPNAAS_DATA_DIR") {
-            c.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("VPNAAS_DATABASE_URL").filter(|v| !v.is_empty()) {
-            c.database_url = Some(DatabaseUrl(v));
-        }
-        number(&env, "VPNAAS_DATABASE_MAX_CONNECTIONS", &mut c.database_max_connections)?;
-        number(&env, "VPNAAS_DATABASE_TIMEOUT_SECS", &mut c.database_timeout_secs)?;
-        if let Some(v) = env("VPNAAS_NOAUTH_DEFAULT_PROJECT") {
-            c.noauth_default_project = Some(v).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = env("VPNAAS_NOAUTH_TOKENS") {
-            c.noauth_tokens = NoauthTokens::parse(&v)?;
-        }
-        if let Some(v) = env("VPNAAS_AGENT_TOKEN").filter(|v| !v.is_empty()) {
-            c.agent_token = Some(Secret(v));
-        }
-        number(&env, "VPNAAS_AGENT_DEAD_AFTER_SECS", &mut c.agent_dead_after_secs)?;
-        number(&env, "VPNAAS_HA_HOLD_DOWN_SECS", &mut c.ha_hold_down_secs)?;
-        if let Some(v) = env("VPNAAS_PROFILE") {
-            c.profile = parse_profile(&v)?;
-        }
-        if let Some(v) = env("VPNAAS_LOG") {
-            c.log = v;
-        }
-        if let Some(v) = env("VPNAAS_AUTH_STRATEGY") {
-            c.auth_strategy = AuthStrategy::parse(&v)?;
-        }
-        let k = &mut c.keystone;
-        for (name, field) in [
-            ("VPNAAS_KEYSTONE_USERNAME", &mut k.username),
-            ("VPNAAS_KEYSTONE_PROJECT_NAME", &mut k.project_name),
-            ("VPNAAS_KEYSTONE_USER_DOMAIN_NAME", &mut k.user_domain_name),
-            ("VPNAAS_KEYSTONE_PROJECT_DOMAIN_NAME", &mut k.project_domain_name),
-        ] {
-            if let Some(v) = env(name) {
-                *field = v;
+        let mut from_env = Dict::new();
+        for s in SETTINGS {
+            if let Some(v) = env(s.env).filter(|v| !(s.empty_is_unset && v.is_empty())) {
+                insert(&mut from_env, s.key, v);
             }
         }
-        if let Some(v) = env("VPNAAS_KEYSTONE_URL").filter(|v| !v.is_empty()) {
-            k.url = Some(v);
+        let mut from_flags = Dict::new();
+        for (key, v) in &flags.values {
+            insert(&mut from_flags, key, v.clone());
         }
-        if let Some(v) = env("VPNAAS_KEYSTONE_PASSWORD") {
-            k.password = Secret(v);
-        }
-        number(&env, "VPNAAS_KEYSTONE_CACHE_SECS", &mut k.cache_secs)?;
-        number(&env, "VPNAAS_KEYSTONE_TIMEOUT_SECS", &mut k.timeout_secs)?;
-        for (name, field) in [
-            ("VPNAAS_STATIC_TOKENS_FILE", &mut c.static_tokens_file),
-            ("VPNAAS_POLICY_FILE", &mut c.policy_file),
-            ("VPNAAS_PSK_KEY_FILE", &mut c.psk_key_file),
-        ] {
-            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
-                *field = Some(PathBuf::from(v));
-            }
-        }
-        if let Some(v) = &flags.listen {
-            c.listen = parse_listen(v)?;
-        }
-        if let Some(v) = &flags.data_dir {
-            c.data_dir.clone_from(v);
-        }
-        Ok(c)
-    }
-
-    fn apply_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let f: FileConfig = toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))?;
-        if let Some(v) = f.listen {
-            self.listen = parse_listen(&v)?;
-        }
-        if let Some(v) = f.data_dir {
-            self.data_dir = v;
-        }
-        if let Some(v) = f.database_url {
-            self.database_url = Some(DatabaseUrl(v));
-        }
-        if let Some(v) = f.database_max_connections {
-            self.database_max_connections = v;
-        }
-        if let Some(v) = f.database_timeout_secs {
-            self.database_timeout_secs = v;
-        }
-        if let Some(v) = f.noauth_default_project {
-            self.noauth_default_project = Some(v).filter(|s| !s.is_empty());
-        }
-        if let Some(tokens) = f.noauth_tokens {
-            for (token, who) in tokens {
-                self.noauth_tokens.insert(token, Identity { project: who.project, roles: who.roles });
-            }
-        }
-        if let Some(v) = f.agent_token {
-            self.agent_token = Some(Secret(v));
-        }
-        if let Some(v) = f.agent_heartbeat_secs {
-            self.agent_heartbeat_secs = v;
-        }
-        if let Some(v) = f.agent_dead_after_secs {
-            self.agent_dead_after_secs = v;
-        }
-        if let Some(v) = f.ha_hold_down_secs {
-            self.ha_hold_down_secs = v;
-        }
-        if let Some(v) = f.profile {
-            self.profile = parse_profile(&v)?;
-        }
-        if let Some(v) = f.log {
-            self.log = v;
-        }
-        if let Some(v) = f.auth_strategy {
-            self.auth_strategy = AuthStrategy::parse(&v)?;
-        }
-        if let Some(v) = f.keystone {
-            self.keystone = v;
-        }
-        for (value, field) in [
-            (f.static_tokens_file, &mut self.static_tokens_file),
-            (f.policy_file, &mut self.policy_file),
-            (f.psk_key_file, &mut self.psk_key_file),
-        ] {
-            if value.is_some() {
-                *field = value;
-            }
-        }
-        Ok(())
+        figment
+            .merge(Layer { name: "the environment", values: from_env, naming: env_name })
+            .merge(Layer { name: "the command line", values: from_flags, naming: flag_name })
+            .extract()
+            .map_err(describe)
     }
 }
 
-/// Sets `field` from the environment variable `name` when it is set, refusing non-numbers.
-fn number<T: std::str::FromStr>(env: impl Fn(&str) -> Option<String>, name: &str, field: &mut T) -> Result<(), String> {
-    if let Some(v) = env(name) {
-        *field = v.parse().map_err(|_| format!("{name} must be a number, not {v:?}"))?;
+/// Puts `value` at the setting `key` (`keystone.url`: `url` in the table `keystone`).
+fn insert(dict: &mut Dict, key: &str, value: String) {
+    match key.split_once('.') {
+        Some((table, field)) => {
+            let entry = dict.entry(table.to_owned()).or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                inner.insert(field.to_owned(), Value::from(value));
+            }
+        }
+        None => {
+            dict.insert(key.to_owned(), Value::from(value));
+        }
     }
-    Ok(())
 }
 
-fn parse_profile(v: &str) -> Result<&'static Profile, String> {
-    Profile::by_name(v).ok_or_else(|| format!("profile must be \"openstack\" or \"otc\", not {v:?}"))
+/// A file that is not TOML, by line and without the line itself, which may hold a password.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map(|span| text.get(..span.start).unwrap_or("").matches('\n').count() + 1);
+    let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
+    format!("{} is not valid TOML: {}{at}", path.display(), e.message())
 }
 
-fn parse_listen(v: &str) -> Result<SocketAddr, String> {
-    v.parse().map_err(|_| format!("listen must be an address:port such as 127.0.0.1:9696, not {v:?}"))
+/// The TOML file layer, with the file's path as the source.
+struct FileLayer {
+    path: PathBuf,
+    values: Dict,
 }
 
-/// Command-line flags that override the settings.
+impl Provider for FileLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("file", self.path.as_path())
+    }
+    fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.values.clone()))
+    }
+}
+
+/// The environment's and the command line's layer: the values as text, each named in errors
+/// by its variable or flag.
+struct Layer {
+    name: &'static str,
+    values: Dict,
+    naming: fn(&figment::Profile, &[&str]) -> String,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name).interpolater(self.naming)
+    }
+    fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.values.clone()))
+    }
+}
+
+/// The setting an error's path points into, never deeper than a setting: inside
+/// `noauth_tokens` the next key is a token.
+fn setting_of(path: &[String]) -> Option<&'static Setting> {
+    let one = path.first()?;
+    let two = path.get(1).map(|k| format!("{one}.{k}"));
+    SETTINGS.iter().find(|s| Some(s.key) == two.as_deref()).or_else(|| SETTINGS.iter().find(|s| s.key == one))
+}
+
+fn env_name(_: &figment::Profile, keys: &[&str]) -> String {
+    let path: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    setting_of(&path).map_or_else(|| format!("VPNAAS_{}", keys.join("_").to_uppercase()), |s| s.env.to_owned())
+}
+
+fn flag_name(_: &figment::Profile, keys: &[&str]) -> String {
+    let path: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    match setting_of(&path) {
+        Some(Setting { flag: Some(flag), .. }) => format!("--{flag}"),
+        _ => format!("--{}", keys.join("-").replace('_', "-")),
+    }
+}
+
+/// One line per error, each naming the setting and where its value came from; a credential's
+/// value is never shown.
+fn describe(errors: figment::Error) -> String {
+    let lines: Vec<String> = errors.into_iter().map(|e| describe_one(&e)).collect();
+    lines.join("\n")
+}
+
+fn describe_one(e: &figment::Error) -> String {
+    use figment::error::Kind;
+    let mut path = e.path.as_slice();
+    // An unknown key's path ends with it; it is reported as a key of what holds it.
+    if let (Kind::UnknownField(name, _), Some((last, holder))) = (&e.kind, path.split_last()) {
+        if last == name {
+            path = holder;
+        }
+    }
+    let setting = setting_of(path);
+    let key = setting.map(|s| s.key.to_owned()).unwrap_or_else(|| path.join("."));
+    let place = match &e.metadata {
+        Some(md) => match &md.source {
+            Some(Source::File(path)) if key.is_empty() => path.display().to_string(),
+            Some(Source::File(path)) => format!("{key} in {}", path.display()),
+            _ if key.is_empty() => md.name.to_string(),
+            _ => {
+                let keys: Vec<&str> = key.split('.').collect();
+                md.interpolate(&e.profile.clone().unwrap_or_default(), &keys)
+            }
+        },
+        None if key.is_empty() => "the settings".to_owned(),
+        None => key.clone(),
+    };
+    let secret = SECRET_KEYS.contains(&key.as_str());
+    match &e.kind {
+        Kind::Message(m) => format!("{place} {m}"),
+        Kind::UnknownField(name, _) => format!("{place}: unknown setting {name:?}"),
+        Kind::MissingField(name) => format!("{place}: {name} is missing"),
+        _ if secret => format!("{place} is not valid (its value is not shown)"),
+        other => format!("{place} is not valid: {other}"),
+    }
+}
+
+/// Settings given on the command line, by setting key (`listen`, `keystone.url`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Flags {
+    /// `--config FILE`.
     pub config: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    /// `migrate --from-sqlite FILE`: a SQLite database to copy into the configured one.
-    pub from_sqlite: Option<PathBuf>,
+    pub values: BTreeMap<&'static str, String>,
+}
+
+impl Flags {
+    /// These flags and `key` set to `value`.
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Flags {
+        self.values.insert(key, value.into());
+        self
+    }
+    /// These flags with the file `path`.
+    pub fn with_config(mut self, path: &Path) -> Flags {
+        self.config = Some(path.to_owned());
+        self
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A fresh directory with `c.toml` holding `text`.
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())
+    }
+
     #[test]
     fn flags_override_environment_which_overrides_file() {
-        let dir = std::env::temp_dir().join(format!("vpnaas-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n").unwrap();
-        let env = |k: &str| (k == "VPNAAS_DATA_DIR").then(|| "/e".to_owned());
-        let flags = Flags { config: Some(file), listen: Some("127.0.0.1:2000".into()), ..Flags::default() };
-        let c = Config::load(&flags, env).unwrap();
+        let (_dir, file) = config_file("listen = \"127.0.0.1:1000\"\ndata_dir = \"/f\"\nlog = \"debug\"\n");
+        let flags = Flags::default().with_config(&file).with("listen", "127.0.0.1:2000");
+        let c = Config::load(&flags, env(&[("VPNAAS_DATA_DIR", "/e")])).unwrap();
         assert_eq!(c.listen.port(), 2000);
         assert_eq!(c.data_dir, PathBuf::from("/e"));
         assert_eq!(c.log, "debug");
+        // The rest stays at its default.
+        assert_eq!(c.ha_hold_down_secs, Config::default().ha_hold_down_secs);
+    }
+
+    #[test]
+    fn every_layer_reaches_nested_keystone_settings() {
+        let (_dir, file) = config_file("[keystone]\nurl = \"http://f:5000\"\nusername = \"svc\"\ncache_secs = 60\n");
+        let c = Config::load(&Flags::default().with_config(&file), |_| None).unwrap();
+        assert_eq!((c.keystone.url.as_deref(), c.keystone.cache_secs), (Some("http://f:5000"), 60));
+        assert_eq!(c.keystone.project_name, "service");
+        let vars = [("VPNAAS_KEYSTONE_CACHE_SECS", "90"), ("VPNAAS_KEYSTONE_PASSWORD", "pw")];
+        let c = Config::load(&Flags::default().with_config(&file), env(&vars)).unwrap();
+        // The environment changes one key of the table and keeps the file's others.
+        assert_eq!((c.keystone.username.as_str(), c.keystone.cache_secs), ("svc", 90));
+        assert!(c.keystone.password.matches("pw"));
+        let flags = Flags::default().with_config(&file).with("keystone.cache_secs", "7");
+        assert_eq!(Config::load(&flags, env(&vars)).unwrap().keystone.cache_secs, 7);
+    }
+
+    #[test]
+    fn the_config_file_may_come_from_vpnaas_config_and_the_flag_wins() {
+        let (_a, first) = config_file("log = \"warn\"\n");
+        let (_b, second) = config_file("log = \"trace\"\n");
+        let path = first.display().to_string();
+        let vars = [("VPNAAS_CONFIG", path.as_str())];
+        assert_eq!(Config::load(&Flags::default(), env(&vars)).unwrap().log, "warn");
+        assert_eq!(Config::load(&Flags::default().with_config(&second), env(&vars)).unwrap().log, "trace");
+        let missing = Flags::default().with_config(Path::new("/nonexistent/vpnaas.toml"));
+        assert!(Config::load(&missing, |_| None).unwrap_err().contains("cannot read /nonexistent/vpnaas.toml"));
     }
 
     #[test]
     fn noauth_tokens_come_from_the_file_and_the_environment_and_never_print() {
-        let dir = std::env::temp_dir().join(format!("vpnaas-cfg3-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("c.toml");
-        std::fs::write(&file, "[noauth_tokens]\nsecret-admin = { project = \"admin\", roles = [\"admin\"] }\n")
-            .unwrap();
-        let flags = Flags { config: Some(file), ..Flags::default() };
+        let (_dir, file) =
+            config_file("[noauth_tokens]\nsecret-admin = { project = \"admin\", roles = [\"admin\"] }\n");
+        let flags = Flags::default().with_config(&file);
         let c = Config::load(&flags, |_| None).unwrap();
         assert_eq!(c.noauth_tokens.get("secret-admin").map(|i| i.roles.clone()), Some(vec!["admin".to_owned()]));
         assert!(!format!("{c:?}").contains("secret-admin"));
-        let env = |k: &str| (k == "VPNAAS_NOAUTH_TOKENS").then(|| "notused=demo; t2=p2:member,reader".to_owned());
-        let c = Config::load(&Flags::default(), env).unwrap();
+        let vars = [("VPNAAS_NOAUTH_TOKENS", "notused=demo; t2=p2:member,reader")];
+        let c = Config::load(&Flags::default(), env(&vars)).unwrap();
         assert_eq!(c.noauth_tokens.get("notused").map(|i| i.project.as_str()), Some("demo"));
         assert_eq!(c.noauth_tokens.get("t2").map(|i| i.roles.len()), Some(2));
+        // The environment's map replaces the file's.
+        let c = Config::load(&flags, env(&vars)).unwrap();
+        assert!(c.noauth_tokens.get("secret-admin").is_none());
+        let err = Config::load(&Flags::default(), env(&[("VPNAAS_NOAUTH_TOKENS", "secret-admin")])).unwrap_err();
+        assert!(err.starts_with("VPNAAS_NOAUTH_TOKENS entries must be TOKEN=PROJECT"), "{err}");
+        assert!(!err.contains("secret-admin"), "{err}");
+        let (_dir, bad) = config_file("[noauth_tokens]\nsecret-admin = { roles = 3 }\n");
+        let err = Config::load(&Flags::default().with_config(&bad), |_| None).unwrap_err();
+        assert!(err.starts_with("noauth_tokens in ") && !err.contains("secret-admin"), "{err}");
     }
 
     #[test]
@@ -488,20 +822,96 @@ mod tests {
 
     #[test]
     fn numeric_settings_refuse_what_is_not_a_number() {
-        let env = |k: &str| (k == "VPNAAS_HA_HOLD_DOWN_SECS").then(|| "soon".to_owned());
-        let err = Config::load(&Flags::default(), env).unwrap_err();
+        let env1 = |k: &str| (k == "VPNAAS_HA_HOLD_DOWN_SECS").then(|| "soon".to_owned());
+        let err = Config::load(&Flags::default(), env1).unwrap_err();
         assert!(err.contains("VPNAAS_HA_HOLD_DOWN_SECS must be a number"), "{err}");
-        let env = |k: &str| (k == "VPNAAS_DATABASE_MAX_CONNECTIONS").then(|| "4".to_owned());
-        assert_eq!(Config::load(&Flags::default(), env).unwrap().database_max_connections, 4);
+        let env2 = |k: &str| (k == "VPNAAS_DATABASE_MAX_CONNECTIONS").then(|| "4".to_owned());
+        assert_eq!(Config::load(&Flags::default(), env2).unwrap().database_max_connections, 4);
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_with_its_setting_and_its_source() {
+        let (_dir, file) = config_file("listen = \"nowhere\"\nha_hold_down_secs = \"soon\"\n");
+        let flags = Flags::default().with_config(&file);
+        let err = Config::load(&flags, |_| None).unwrap_err();
+        let path = file.display();
+        assert!(err.contains(&format!("ha_hold_down_secs in {path} must be a number")), "{err}");
+        // The environment overrides the file's bad value; the remaining one is still named.
+        let err = Config::load(&flags, env(&[("VPNAAS_HA_HOLD_DOWN_SECS", "5")])).unwrap_err();
+        assert_eq!(err, format!("listen in {path} must be an address:port such as 127.0.0.1:9696, not \"nowhere\""));
+        let err = Config::load(&Flags::default().with("listen", "here"), env(&[("VPNAAS_LISTEN", "127.0.0.1:1")]))
+            .unwrap_err();
+        assert_eq!(err, "--listen must be an address:port such as 127.0.0.1:9696, not \"here\"");
+        let err = Config::load(&Flags::default(), env(&[("VPNAAS_AUTH_STRATEGY", "ldap")])).unwrap_err();
+        assert_eq!(err, "VPNAAS_AUTH_STRATEGY must be \"noauth\", \"static\" or \"keystone\", not \"ldap\"");
+        let err = Config::load(&Flags::default().with("keystone.timeout_secs", "-1"), |_| None).unwrap_err();
+        assert_eq!(err, "--keystone-timeout-secs must be a number, not \"-1\"");
+        let (_dir, toml) = config_file("log = \"info\"\n[keystone]\npassword = \"hunter2\n");
+        let err = Config::load(&Flags::default().with_config(&toml), |_| None).unwrap_err();
+        assert!(err.starts_with(&format!("{} is not valid TOML: ", toml.display())), "{err}");
+        assert!(err.ends_with("(line 3)") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors_or_debug_output() {
+        let (_dir, file) = config_file("agent_token = 424242\n");
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        assert!(err.starts_with("agent_token in ") && err.ends_with("is not valid (its value is not shown)"), "{err}");
+        assert!(!err.contains("424242"), "{err}");
+        let (_dir, file) = config_file("[keystone]\npassword = 7777777\ncache_secs = 1\n");
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        assert!(err.starts_with("keystone.password in ") && !err.contains("7777777"), "{err}");
+        let vars = [("VPNAAS_KEYSTONE_PASSWORD", "hunter2-secret"), ("VPNAAS_AGENT_TOKEN", "agent-secret")];
+        let c = Config::load(&Flags::default(), env(&vars)).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("agent-secret"), "{shown}");
+    }
+
+    #[test]
+    fn empty_variables_unset_optional_settings_or_clear_the_default_project() {
+        let (_dir, file) =
+            config_file("database_url = \"/db/x.db\"\nnoauth_default_project = \"demo\"\npolicy_file = \"/p.yaml\"\n");
+        let vars = [("VPNAAS_DATABASE_URL", ""), ("VPNAAS_NOAUTH_DEFAULT_PROJECT", ""), ("VPNAAS_POLICY_FILE", "")];
+        let c = Config::load(&Flags::default().with_config(&file), env(&vars)).unwrap();
+        assert_eq!(c.database_url, Some(DatabaseUrl("/db/x.db".into())));
+        assert_eq!(c.policy_file, Some(PathBuf::from("/p.yaml")));
+        assert_eq!(c.noauth_default_project, None);
     }
 
     #[test]
     fn unknown_file_keys_are_refused() {
-        let dir = std::env::temp_dir().join(format!("vpnaas-cfg2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("c.toml");
-        std::fs::write(&file, "lissten = \"x\"\n").unwrap();
-        let flags = Flags { config: Some(file), ..Flags::default() };
-        assert!(Config::load(&flags, |_| None).is_err());
+        let (_dir, file) = config_file("lissten = \"x\"\n");
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        assert_eq!(err, format!("{}: unknown setting \"lissten\"", file.display()));
+        // Still the file's, with values from the other layers beside it.
+        let flags = Flags::default().with_config(&file).with("log", "debug");
+        let err = Config::load(&flags, env(&[("VPNAAS_LOG", "warn")])).unwrap_err();
+        assert_eq!(err, format!("{}: unknown setting \"lissten\"", file.display()));
+        let (_dir, file) = config_file("[keystone]\nurll = \"x\"\n");
+        let err = Config::load(&Flags::default().with_config(&file), env(&[("VPNAAS_KEYSTONE_URL", "u")])).unwrap_err();
+        assert_eq!(err, format!("keystone in {}: unknown setting \"urll\"", file.display()));
+    }
+
+    #[test]
+    fn the_defaults_help_shows_are_the_defaults() {
+        // Every default that is a value, given as a flag, gives the default settings.
+        let mut flags = Flags::default();
+        for s in SETTINGS
+            .iter()
+            .filter(|s| s.flag.is_some() && !s.default.starts_with("none") && !s.default.starts_with("DATA_DIR"))
+        {
+            flags = flags.with(s.key, s.default);
+        }
+        assert_eq!(Config::load(&flags, |_| None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn names_follow_the_file_keys() {
+        for s in SETTINGS {
+            assert_eq!(s.env, format!("VPNAAS_{}", s.key.replace('.', "_").to_uppercase()));
+            if let Some(flag) = s.flag {
+                assert_eq!(flag, s.key.replace(['.', '_'], "-"));
+            }
+        }
     }
 }

@@ -50,7 +50,8 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
 
     let bad = Command::new(bin).args(["serve", "--bogus"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: vpnaas"));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("'--bogus'") && err.contains("Usage: vpnaas serve"), "{err}");
 }
 
 /// Every row of every table, as the store maps it: connections with their remembered

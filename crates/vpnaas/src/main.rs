@@ -1,0 +1,408 @@
+//! The `vpnaas` command: `serve` runs the API, `migrate` brings the database schema up to
+//! date, `rotate-key` re-seals pre-shared keys under a new key, `agent` runs a gateway agent.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Command, FromArgMatches, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use vpnaas_server::config::{Config, Flags, SETTINGS};
+
+#[derive(Parser)]
+#[command(
+    name = "vpnaas",
+    version,
+    about = "An IPsec VPN-as-a-Service: the OpenStack Networking VPNaaS v2.0 API and its gateway agent",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Serve the VPNaaS v2.0 API (by default on 127.0.0.1:9696, data in ./vpnaas-data)
+    Serve {
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Create or upgrade the database, then exit
+    Migrate {
+        /// Also copy every row of this SQLite database into the configured one, which must be empty
+        #[arg(long, value_name = "FILE")]
+        from_sqlite: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Add a new key to the key file (created if missing) and re-seal every stored pre-shared key with it
+    RotateKey {
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Run the gateway agent of one router: converge its charon on the server's desired state and report status
+    Agent(AgentArgs),
+}
+
+#[derive(clap::Args)]
+#[command(after_help = AGENT_ENVIRONMENT)]
+struct AgentArgs {
+    /// The router (the VPN gateway) whose connections this agent runs
+    #[arg(long, value_name = "ID")]
+    router: uuid::Uuid,
+    /// The vpnaas server (any replica)
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// charon's VICI socket
+    #[arg(long, value_name = "unix:///PATH", default_value = "unix:///var/run/charon.vici")]
+    vici: String,
+    /// The name this gateway reports [default: the machine's hostname]
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+}
+
+const AGENT_ENVIRONMENT: &str = "\
+The credential comes from the environment, so that it never shows in ps:
+  OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME
+                 a Keystone user holding the service role (OS_USER_DOMAIN_NAME and
+                 OS_PROJECT_DOMAIN_NAME default to Default)
+  VPNAAS_AGENT_TOKEN
+                 else the token the server's agent_token names
+  VPNAAS_LOG     the log filter [default: info]";
+
+/// The settings' flags, made from [`SETTINGS`]. clap reads each flag's variable too, so that
+/// `--help` shows it, but only values given on the command line are kept here: the settings
+/// layer reads the environment itself, and names the variable when a value is bad.
+struct SettingFlags(Flags);
+
+impl FromArgMatches for SettingFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let given = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+        let mut flags = Flags::default();
+        if given("config") {
+            flags.config = m.get_one::<PathBuf>("config").cloned();
+        }
+        for s in SETTINGS.iter().filter(|s| s.flag.is_some() && given(s.key)) {
+            if let Some(v) = m.get_one::<String>(s.key) {
+                flags.values.insert(s.key, v.clone());
+            }
+        }
+        Ok(SettingFlags(flags))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = SettingFlags::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for SettingFlags {
+    fn augment_args(cmd: Command) -> Command {
+        let config = Arg::new("config")
+            .long("config")
+            .env("VPNAAS_CONFIG")
+            .hide_env_values(true)
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("A TOML file of settings (keys as in the README's Configuration section)");
+        let mut cmd =
+            cmd.next_help_heading("Settings (a flag wins over its variable, which wins over the file)").arg(config);
+        for s in SETTINGS {
+            if let Some(flag) = s.flag {
+                // Values stay hidden: a variable's value is not for every reader of --help.
+                cmd = cmd.arg(
+                    Arg::new(s.key)
+                        .long(flag)
+                        .env(s.env)
+                        .hide_env_values(true)
+                        .value_name(s.value_name)
+                        .help(format!("{} [default: {}]", s.help, s.default)),
+                );
+            }
+        }
+        cmd.after_help(credentials_help())
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        SettingFlags::augment_args(cmd)
+    }
+}
+
+/// The settings that have no flag, since other users see a process's arguments.
+fn credentials_help() -> String {
+    let mut text = String::from("Credentials come only from the file or the environment, never from flags:\n");
+    for s in SETTINGS.iter().filter(|s| s.flag.is_none()) {
+        text.push_str(&format!("  {}={}\n          {} [default: {}]\n", s.env, s.value_name, s.help, s.default));
+    }
+    text.push_str(
+        "\nIn the file a setting's key is its flag with underscores (data_dir); the keystone_* \
+         settings are the keys of a [keystone] table (url, username, password, ...).",
+    );
+    text
+}
+
+/// The agent's credential, from the environment so it never shows in `ps`: a Keystone user
+/// (`OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`, `OS_PROJECT_NAME`, and the domains, which
+/// default to `Default`), else a fixed token (`VPNAAS_AGENT_TOKEN`).
+fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent::Credential, String> {
+    if let Some(url) = env("OS_AUTH_URL") {
+        let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
+        let auth = vpnaas_keystone::PasswordAuth {
+            url,
+            username: need("OS_USERNAME")?,
+            password: need("OS_PASSWORD")?,
+            project_name: need("OS_PROJECT_NAME")?,
+            user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+            project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+        };
+        return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
+    }
+    env("VPNAAS_AGENT_TOKEN")
+        .map(vpnaas_agent::Credential::Token)
+        .ok_or_else(|| "set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user".into())
+}
+
+/// `vpnaas agent`'s options, with the credential from the environment.
+fn agent_options(args: AgentArgs) -> Result<vpnaas_agent::AgentOptions, String> {
+    let credential = agent_credential(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    let host = args
+        .host
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|| "gateway".to_owned());
+    Ok(vpnaas_agent::AgentOptions {
+        router_id: args.router,
+        server: args.server,
+        vici: args.vici,
+        credential,
+        host,
+        status_interval: std::time::Duration::from_secs(10),
+    })
+}
+
+/// What a server-side command does once its settings are loaded.
+enum Job {
+    Serve,
+    Migrate { from_sqlite: Option<PathBuf> },
+    RotateKey,
+}
+
+fn main() -> ExitCode {
+    let (name, job, settings) = match Cli::parse().command {
+        Commands::Agent(args) => return run_agent(args),
+        Commands::Serve { settings } => ("serve", Job::Serve, settings),
+        Commands::Migrate { from_sqlite, settings } => ("migrate", Job::Migrate { from_sqlite }, settings),
+        Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),
+    };
+    let config = match Config::load(&settings.0, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vpnaas {name}: {e}\n\nFor more information, try 'vpnaas {name} --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        // sqlx reports every statement and server notice at info; those are debugging detail.
+        .with_env_filter(
+            EnvFilter::try_new(format!("sqlx=warn,{}", config.log)).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vpnaas: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match job {
+            Job::Serve => {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+                vpnaas_server::serve(config, listener, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+            }
+            Job::Migrate { from_sqlite } => {
+                let store = vpnaas_server::open_store(&config).await?;
+                tracing::info!(database = %vpnaas_server::database_label(&config), "schema is up to date");
+                store.close().await;
+                if let Some(from) = &from_sqlite {
+                    let rows = vpnaas_server::copy_from_sqlite(&config, from).await?;
+                    tracing::info!(rows, from = %from.display(), to = %vpnaas_server::database_label(&config), "copied");
+                }
+                Ok(())
+            }
+            Job::RotateKey => {
+                let (key, resealed) = vpnaas_server::rotate_key(&config).await?;
+                tracing::info!(key = %key, resealed, file = %config.key_file().display(), "new key in force");
+                println!("key {key} added to {}; {resealed} pre-shared keys re-sealed", config.key_file().display());
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vpnaas: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_agent(args: AgentArgs) -> ExitCode {
+    let opts = match agent_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vpnaas agent: {e}\n\nFor more information, try 'vpnaas agent --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = std::env::var("VPNAAS_LOG").unwrap_or_else(|_| "info".to_owned());
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let result = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(vpnaas_agent::run(opts, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vpnaas agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    /// What `vpnaas ARGS` prints for help, or the error it stops with.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vpnaas").chain(args.iter().copied()))
+    }
+
+    fn help(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                assert_eq!(e.exit_code(), 0);
+                e.render().to_string()
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("{args:?} parsed"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_commands_and_every_setting_with_its_variable_and_default() {
+        let top = help(&["--help"]);
+        for command in ["serve", "migrate", "rotate-key", "agent"] {
+            assert!(top.contains(command), "{top}");
+        }
+        for command in ["serve", "migrate", "rotate-key"] {
+            let text = help(&[command, "--help"]);
+            assert!(text.contains("--config <FILE>") && text.contains("[env: VPNAAS_CONFIG]"), "{text}");
+            for s in SETTINGS {
+                assert!(text.contains(s.env), "{command}: {} missing:\n{text}", s.env);
+                assert!(text.contains(&format!("[default: {}]", s.default)), "{command}: {}:\n{text}", s.key);
+                if let Some(flag) = s.flag {
+                    assert!(text.contains(&format!("--{flag} <")), "{command}: --{flag} missing:\n{text}");
+                }
+            }
+        }
+        assert!(help(&["migrate", "--help"]).contains("--from-sqlite <FILE>"));
+        let agent = help(&["agent", "--help"]);
+        for word in ["--router <ID>", "--server <URL>", "--vici", "--host", "VPNAAS_AGENT_TOKEN", "OS_AUTH_URL"] {
+            assert!(agent.contains(word), "{word}:\n{agent}");
+        }
+    }
+
+    #[test]
+    fn unknown_flags_and_missing_commands_are_errors() {
+        for (args, kind) in [
+            (&["serve", "--lissten", "x"][..], ErrorKind::UnknownArgument),
+            (&["serve", "--from-sqlite", "x"], ErrorKind::UnknownArgument),
+            (&["serve", "--agent-token", "x"], ErrorKind::UnknownArgument),
+            (&["serve", "--listen"], ErrorKind::InvalidValue),
+            (&["launch"], ErrorKind::InvalidSubcommand),
+            (&["agent", "--server", "http://s"], ErrorKind::MissingRequiredArgument),
+            (&["agent", "--router", "r1", "--server", "http://s"], ErrorKind::ValueValidation),
+        ] {
+            match parse(args) {
+                Err(e) => {
+                    assert_eq!(e.kind(), kind, "{args:?}: {e}");
+                    assert_eq!(e.exit_code(), 2);
+                }
+                Ok(_) => panic!("{args:?} parsed"),
+            }
+        }
+        assert!(matches!(parse(&[]), Err(e) if e.exit_code() == 2));
+    }
+
+    #[test]
+    fn flags_become_settings_by_their_keys() {
+        let Ok(Cli { command: Commands::Migrate { from_sqlite, settings } }) = parse(&[
+            "migrate",
+            "--from-sqlite",
+            "old.db",
+            "--config",
+            "/etc/vpnaas.toml",
+            "--data-dir",
+            "/d",
+            "--keystone-cache-secs",
+            "5",
+        ]) else {
+            panic!("not migrate")
+        };
+        assert_eq!(from_sqlite, Some(PathBuf::from("old.db")));
+        assert_eq!(settings.0.config, Some(PathBuf::from("/etc/vpnaas.toml")));
+        let values: Vec<(&str, &str)> = settings.0.values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(values, [("data_dir", "/d"), ("keystone.cache_secs", "5")]);
+    }
+
+    #[test]
+    fn the_agent_logs_in_to_keystone_when_os_auth_url_is_set_else_uses_its_token() {
+        let keystone = [
+            ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
+            ("OS_USERNAME", "vpnaas-agent"),
+            ("OS_PASSWORD", "pw"),
+            ("OS_PROJECT_NAME", "service"),
+            ("VPNAAS_AGENT_TOKEN", "ignored"),
+        ];
+        match agent_credential(env(&keystone)).unwrap() {
+            vpnaas_agent::Credential::Keystone(s) => {
+                assert_eq!(
+                    (s.auth().username.as_str(), s.auth().user_domain_name.as_str()),
+                    ("vpnaas-agent", "Default")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = agent_credential(env(&keystone[..2])).unwrap_err();
+        assert!(err.contains("OS_PASSWORD"), "{err}");
+        let token = agent_credential(env(&[("VPNAAS_AGENT_TOKEN", "t")])).unwrap();
+        assert!(matches!(token, vpnaas_agent::Credential::Token(t) if t == "t"));
+        assert!(agent_credential(env(&[])).is_err());
+    }
+}
