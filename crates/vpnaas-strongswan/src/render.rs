@@ -384,12 +384,13 @@ fn fingerprint(conn: &Message, secret: &Message) -> Result<Fingerprint, String> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
-    fn desired() -> DesiredConnection {
+    /// A connection every rendering test starts from (also swanctl.rs's).
+    pub(crate) fn desired() -> DesiredConnection {
         DesiredConnection {
             id: Uuid::parse_str("6c27e2e7-e6bd-48cb-8980-187b496b4ec4").unwrap(),
             vpnservice_id: Uuid::nil(),

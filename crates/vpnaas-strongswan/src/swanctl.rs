@@ -115,34 +115,12 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
     use vpnaas_core::algorithms::{
         AuthAlgorithm, DpdAction, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, TransformProtocol,
     };
-    use vpnaas_core::desired::{IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
-    fn desired() -> DesiredConnection {
-        DesiredConnection {
-            id: Uuid::parse_str("6c27e2e7-e6bd-48cb-8980-187b496b4ec4").unwrap(),
-            vpnservice_id: Uuid::nil(),
-            revision: 3,
-            enabled: true,
-            ike: IkeProposal::default(),
-            ipsec: IpsecProposal::default(),
-            psk: Psk::parse("s3cret-psk").unwrap(),
-            local_id: "192.0.2.1".into(),
-            local_address: "192.0.2.1".parse().unwrap(),
-            peer_address: PeerAddress::parse("192.0.2.2").unwrap(),
-            peer_id: "192.0.2.2".into(),
-            local_cidrs: vec![Cidr::parse("10.1.0.0/24").unwrap()],
-            peer_cidrs: vec![Cidr::parse("10.2.0.0/24").unwrap()],
-            dpd: Dpd::default(),
-            mtu: 1500,
-            initiator: Initiator::BiDirectional,
-            ha: None,
-        }
-    }
+    use crate::render::tests::desired;
 
     /// The `key = value` lines of swanctl.conf text by their dotted path, values unquoted.
     fn parse(text: &str) -> Vec<(String, String)> {
