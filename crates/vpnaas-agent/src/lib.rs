@@ -8,9 +8,12 @@
 
 pub mod charon;
 pub mod engine;
+pub mod host;
+pub mod managed;
 pub mod reconcile;
 pub mod sync;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 
+pub use host::{run_host, HostCharons, HostOptions};
 pub use sync::{run, AgentOptions, Credential};

@@ -107,31 +107,29 @@ impl fmt::Display for SyncError {
     }
 }
 
-/// The HTTP client of one router's gateway API.
+/// An HTTP client of the gateway API with the agent's credential (shared by the per-router
+/// client and the per-host one).
 #[derive(Clone)]
-pub struct GatewayClient {
-    http: reqwest::Client,
-    /// `<server>/v2.0/gateway/routers/<router_id>`
-    base: String,
-    router_id: Uuid,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
     credential: Credential,
 }
 
-impl GatewayClient {
-    pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, String> {
+impl Api {
+    /// Checks the server URL (http only) and builds the client.
+    pub(crate) fn new(server: &str, credential: Credential) -> Result<(Api, reqwest::Url), String> {
         let url = reqwest::Url::parse(server).map_err(|e| format!("server URL {server:?}: {e}"))?;
         if url.scheme() != "http" {
             return Err(format!("server URL {server:?}: only http:// is supported (the agent is built without TLS)"));
         }
         let http =
             reqwest::Client::builder().connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
-        let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
-        Ok(GatewayClient { http, base, router_id, credential })
+        Ok((Api { http, credential }, url))
     }
 
     /// Sends the request `make` builds with the credential; a Keystone token the server
     /// refuses (401) is renewed and the request sent once more.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         make: impl Fn() -> reqwest::RequestBuilder,
         timeout: Duration,
@@ -162,11 +160,36 @@ impl GatewayClient {
         let body = response.text().await.unwrap_or_default();
         Err(SyncError::Status(status.as_u16(), body.chars().take(300).collect()))
     }
+}
+
+/// The HTTP client of one router's gateway API.
+#[derive(Clone)]
+pub struct GatewayClient {
+    api: Api,
+    /// `<server>/v2.0/gateway/routers/<router_id>`
+    base: String,
+    router_id: Uuid,
+}
+
+impl GatewayClient {
+    pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, String> {
+        let (api, _) = Api::new(server, credential)?;
+        let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
+        Ok(GatewayClient { api, base, router_id })
+    }
+
+    async fn send(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, SyncError> {
+        self.api.send(make, timeout).await
+    }
 
     /// `PUT .../agent`: registration and heartbeat.
     pub async fn heartbeat(&self, hello: &AgentHello) -> Result<AgentConfig, SyncError> {
         let url = format!("{}/agent", self.base);
-        let response = self.send(|| self.http.put(&url).json(hello), IO_TIMEOUT).await?;
+        let response = self.send(|| self.api.http.put(&url).json(hello), IO_TIMEOUT).await?;
         response.json().await.map_err(|e| SyncError::Transport(format!("heartbeat answer: {e}")))
     }
 
@@ -176,7 +199,7 @@ impl GatewayClient {
         let url = format!("{}/state", self.base);
         let wait_secs = wait.as_secs().to_string();
         let make = || {
-            let request = self.http.get(&url);
+            let request = self.api.http.get(&url);
             match known {
                 Some(version) => request.query(&[("known", version), ("wait", wait_secs.as_str())]),
                 None => request,
@@ -189,22 +212,40 @@ impl GatewayClient {
     /// `POST .../status`.
     pub async fn report(&self, report: &StatusReport) -> Result<(), SyncError> {
         let url = format!("{}/status", self.base);
-        self.send(|| self.http.post(&url).json(report), IO_TIMEOUT).await.map(|_| ())
+        self.send(|| self.api.http.post(&url).json(report), IO_TIMEOUT).await.map(|_| ())
     }
 }
 
-/// Doubling waits from 1 s up to 30 s.
-struct Backoff(Duration);
+/// Retry waits: a ceiling doubling from 1 s up to 30 s, and each wait drawn at random
+/// between a tenth of the ceiling and the ceiling ("full jitter"), so that agents which lost
+/// the server together (a restart) do not come back together.
+pub(crate) struct Backoff(Duration);
 
 impl Backoff {
-    fn new() -> Backoff {
+    pub(crate) fn new() -> Backoff {
         Backoff(Duration::from_secs(1))
     }
-    fn next(&mut self) -> Duration {
-        let wait = self.0;
+    pub(crate) fn next(&mut self) -> Duration {
+        let ceiling = self.0;
         self.0 = (self.0 * 2).min(MAX_BACKOFF);
-        wait
+        jitter(ceiling)
     }
+}
+
+/// A duration drawn uniformly from `[max / 10, max]`.
+pub(crate) fn jitter(max: Duration) -> Duration {
+    let floor = max / 10;
+    floor + (max - floor).mul_f64(random_fraction())
+}
+
+/// A number in `[0, 1)`. std's hasher keys are random per process and per call, which is
+/// all the randomness a retry spread needs (no generator dependency).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Runs the agent of `opts.router_id` until `shutdown` completes. Tunnels stay up when it
@@ -235,7 +276,15 @@ where
         tokio::spawn(poll_loop(client.clone(), state_tx)),
         tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)))),
     ];
-    converge_loop(charon, state_rx, status_tx, shutdown).await;
+    converge_loop(
+        charon,
+        state_rx,
+        move |statuses| {
+            status_tx.send_replace(Some(statuses));
+        },
+        shutdown,
+    )
+    .await;
     for task in tasks {
         task.abort();
     }
@@ -308,13 +357,16 @@ async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewaySt
     }
 }
 
-async fn converge_loop<C, F>(
+/// Converges one charon on the newest state of `state_rx` (on every new state and every few
+/// seconds) and hands each pass's statuses to `publish`, until `shutdown` completes.
+pub(crate) async fn converge_loop<C, P, F>(
     mut charon: C,
     mut state_rx: watch::Receiver<Option<Arc<GatewayState>>>,
-    status_tx: watch::Sender<Option<Vec<ConnectionStatus>>>,
+    mut publish: P,
     shutdown: F,
 ) where
     C: Charon,
+    P: FnMut(Vec<ConnectionStatus>) + Send,
     F: Future<Output = ()> + Send,
 {
     let mut engine = Engine::new(INITIATE_EVERY);
@@ -347,7 +399,7 @@ async fn converge_loop<C, F>(
                     follow_until = Instant::now() + FOLLOW_FOR;
                     next_pass = Instant::now() + FOLLOW_UP_EVERY;
                 }
-                status_tx.send_replace(Some(step.statuses));
+                publish(step.statuses);
             }
             Err(e) => {
                 charon_failures += 1;
@@ -369,7 +421,7 @@ async fn converge_loop<C, F>(
                         counters: Default::default(),
                     })
                     .collect();
-                status_tx.send_replace(Some(down));
+                publish(down);
             }
         }
     }
@@ -377,7 +429,7 @@ async fn converge_loop<C, F>(
 
 /// What makes a status a change worth reporting at once (counters are not: they move all
 /// the time and travel with the periodic full report).
-fn change_key(s: &ConnectionStatus) -> (i64, Status, Option<String>) {
+pub(crate) fn change_key(s: &ConnectionStatus) -> (i64, Status, Option<String>) {
     (s.revision, s.status, s.reason.clone())
 }
 
@@ -449,7 +501,7 @@ async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<C
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::charon::{CharonError, IkeSa};
     use crate::engine::tests::{desired, FakeCharon};
@@ -508,7 +560,7 @@ mod tests {
 
     /// The in-memory charon of the engine tests, shared so the test can look inside.
     #[derive(Clone, Default)]
-    struct SharedCharon(Arc<tokio::sync::Mutex<FakeCharon>>);
+    pub(crate) struct SharedCharon(pub(crate) Arc<tokio::sync::Mutex<FakeCharon>>);
 
     impl Charon for SharedCharon {
         async fn capabilities(&mut self) -> Result<vpnaas_strongswan::render::Capabilities, CharonError> {
@@ -703,9 +755,17 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_thirty_seconds() {
+    fn backoff_doubles_up_to_thirty_seconds_with_jitter() {
         let mut b = Backoff::new();
-        let waits: Vec<u64> = (0..7).map(|_| b.next().as_secs()).collect();
-        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+        for ceiling in [1, 2, 4, 8, 16, 30, 30] {
+            let wait = b.next();
+            let max = Duration::from_secs(ceiling);
+            assert!(wait >= max / 10 && wait <= max, "{wait:?} outside [{:?}, {max:?}]", max / 10);
+        }
+        // Agents that failed together spread out: 100 first retries are not all alike.
+        let firsts: std::collections::BTreeSet<Duration> = (0..100).map(|_| Backoff::new().next()).collect();
+        assert!(firsts.len() > 90, "{} distinct waits of 100", firsts.len());
+        let spread = firsts.last().copied().unwrap_or_default() - firsts.first().copied().unwrap_or_default();
+        assert!(spread > Duration::from_millis(500), "first retries spread over {spread:?}");
     }
 }

@@ -272,3 +272,113 @@ impl Drop for TwoSites {
         let _ = fs::remove_dir_all(&self.root);
     }
 }
+
+/// Any number of sites on one "internet": a namespace holding a bridge that every site's WAN
+/// (192.0.2.0/24) is plugged into. A site's namespace may be given a name (a host agent's
+/// `qrouter-<router id>`), and its charon started by the lab (`Site::start_charon`) or by a
+/// host agent; the charons a host agent started under a state directory given to `sweep`
+/// are killed when the lab is dropped, before the namespaces go.
+pub struct Lab {
+    pub sites: Vec<Site>,
+    internet: String,
+    tag: String,
+    root: PathBuf,
+    sweep: Vec<PathBuf>,
+}
+
+impl Lab {
+    pub fn start() -> Result<Lab, String> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("vpnaas-{}-{n}", std::process::id());
+        let root = std::env::temp_dir().join(&tag);
+        let lab = Lab { sites: Vec::new(), internet: format!("{tag}-inet"), tag, root, sweep: Vec::new() };
+        fs::create_dir_all(&lab.root).map_err(|e| format!("{}: {e}", lab.root.display()))?;
+        run(&["ip", "netns", "add", &lab.internet])?;
+        run(&["ip", "-n", &lab.internet, "link", "add", "br0", "type", "bridge"])?;
+        run(&["ip", "-n", &lab.internet, "link", "set", "br0", "up"])?;
+        Ok(lab)
+    }
+
+    /// The lab's directory; a site named `name` keeps its files in `<root>/<name>`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Adds a site: its namespace (`netns`, or one named after the lab), its WAN address on the
+    /// internet and a LAN. No charon runs yet. Returns its index in `sites`.
+    pub fn add_site(
+        &mut self,
+        name: &str,
+        netns: Option<String>,
+        wan: &'static str,
+        lan_ip: &'static str,
+        lan: &'static str,
+    ) -> Result<usize, String> {
+        let i = self.sites.len();
+        let dir = self.root.join(name);
+        fs::create_dir_all(dir.join("run")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let netns = netns.unwrap_or_else(|| format!("{}-{i}", self.tag));
+        run(&["ip", "netns", "add", &netns])?;
+        self.sites.push(Site {
+            netns: netns.clone(),
+            vici: format!("unix://{}/charon.vici", dir.display()),
+            dir,
+            wan,
+            lan_ip,
+            lan,
+            charon: None,
+        });
+        let (wan_if, port) = ("wan".to_owned(), format!("p{i}"));
+        run(&["ip", "-n", &netns, "link", "set", "lo", "up"])?;
+        run(&[
+            "ip",
+            "-n",
+            &self.internet,
+            "link",
+            "add",
+            &port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &wan_if,
+            "netns",
+            &netns,
+        ])?;
+        run(&["ip", "-n", &self.internet, "link", "set", &port, "master", "br0", "up"])?;
+        run(&["ip", "-n", &netns, "addr", "add", &format!("{wan}/24"), "dev", &wan_if])?;
+        run(&["ip", "-n", &netns, "link", "set", &wan_if, "up"])?;
+        if run(&["ip", "-n", &netns, "link", "add", "lan", "type", "dummy"]).is_err() {
+            run(&["ip", "-n", &netns, "link", "add", "lan", "type", "bridge"])?;
+        }
+        run(&["ip", "-n", &netns, "addr", "add", &format!("{lan_ip}/24"), "dev", "lan"])?;
+        run(&["ip", "-n", &netns, "link", "set", "lan", "up"])?;
+        Ok(i)
+    }
+
+    /// charons started by a host agent under `state_dir/<router id>/` die with the lab.
+    pub fn sweep(&mut self, state_dir: PathBuf) {
+        self.sweep.push(state_dir);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for site in &mut self.sites {
+            site.stop_charon();
+        }
+        for dir in &self.sweep {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if let Some(pid) = crate::managed::pid_file(&entry.path()).filter(|p| crate::managed::is_charon(*p)) {
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for site in &self.sites {
+            let _ = run(&["ip", "netns", "del", &site.netns]);
+        }
+        let _ = run(&["ip", "netns", "del", &self.internet]);
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}

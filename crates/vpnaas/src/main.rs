@@ -42,25 +42,46 @@ enum Commands {
         #[command(flatten)]
         settings: SettingFlags,
     },
-    /// Run the gateway agent of one router: converge its charon on the server's desired state and report status
+    /// Run a gateway agent: every router placed on a host (--host), or one router (--router); converge
+    /// each router's charon on the server's desired state and report status
     Agent(AgentArgs),
 }
 
 #[derive(clap::Args)]
 #[command(after_help = AGENT_ENVIRONMENT)]
 struct AgentArgs {
-    /// The router (the VPN gateway) whose connections this agent runs
-    #[arg(long, value_name = "ID")]
-    router: uuid::Uuid,
+    /// Run this one router (the VPN gateway) with the charon at --vici, instead of a host's routers
+    #[arg(long, value_name = "ID", required_unless_present = "host")]
+    router: Option<uuid::Uuid>,
     /// The vpnaas server (any replica)
     #[arg(long, value_name = "URL")]
     server: String,
-    /// charon's VICI socket
-    #[arg(long, value_name = "unix:///PATH", default_value = "unix:///var/run/charon.vici")]
+    /// With --router: charon's VICI socket
+    #[arg(long, value_name = "unix:///PATH", default_value = "unix:///var/run/charon.vici", requires = "router")]
     vici: String,
-    /// The name this gateway reports [default: the machine's hostname]
+    /// Without --router: run every router placed on this host (routers' binding:host_id). With
+    /// --router: the name this gateway reports [default: the machine's hostname]
     #[arg(long, value_name = "NAME")]
     host: Option<String>,
+    /// Host mode: attach to the charons someone else runs, at this VICI socket per router
+    /// (e.g. 'unix:///run/vpnaas/{router_id}/charon.vici')
+    #[arg(long, value_name = "URI", conflicts_with_all = ["netns_template", "state_dir", "router"])]
+    vici_template: Option<String>,
+    /// Host mode: start and supervise one charon per router inside this network namespace
+    /// (the default when no --vici-template is given)
+    #[arg(long, value_name = "NAME", default_value = "qrouter-{router_id}", conflicts_with = "router")]
+    netns_template: String,
+    /// Host mode with --netns-template: each router's strongswan.conf, VICI socket, PID and log
+    /// live in DIR/<router id>/
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/vpnaas/charons", conflicts_with = "router")]
+    state_dir: PathBuf,
+    /// Host mode with --netns-template: the charon binary
+    #[arg(long, value_name = "PATH", default_value = vpnaas_agent::managed::CHARON, conflicts_with = "router")]
+    charon: PathBuf,
+    /// Host mode with --netns-template: charon's plugin list (charon.load) [default: ADR 0007's list, which
+    /// works with and without ESP in the kernel]
+    #[arg(long, value_name = "LIST", conflicts_with = "router")]
+    charon_plugins: Option<String>,
 }
 
 const AGENT_ENVIRONMENT: &str = "\
@@ -164,21 +185,49 @@ fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent
         .ok_or_else(|| "set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user".into())
 }
 
+/// What `vpnaas agent` runs.
+enum AgentMode {
+    Router(vpnaas_agent::AgentOptions),
+    Host(vpnaas_agent::HostOptions),
+}
+
 /// `vpnaas agent`'s options, with the credential from the environment.
-fn agent_options(args: AgentArgs) -> Result<vpnaas_agent::AgentOptions, String> {
+fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
     let credential = agent_credential(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    let status_interval = std::time::Duration::from_secs(10);
+    let Some(router_id) = args.router else {
+        let host = args.host.filter(|h| !h.is_empty()).ok_or("--host NAME (or --router ID) is needed")?;
+        let charons = match args.vici_template {
+            Some(vici_template) => vpnaas_agent::HostCharons::Attach { vici_template },
+            None => {
+                let mut spec = vpnaas_agent::managed::ManagedCharons::new(&args.netns_template, &args.state_dir);
+                spec.charon = args.charon;
+                if let Some(plugins) = args.charon_plugins {
+                    spec.plugins = plugins;
+                }
+                vpnaas_agent::HostCharons::Managed(spec)
+            }
+        };
+        return Ok(AgentMode::Host(vpnaas_agent::HostOptions {
+            host,
+            server: args.server,
+            credential,
+            charons,
+            status_interval,
+        }));
+    };
     let host = args
         .host
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
         .unwrap_or_else(|| "gateway".to_owned());
-    Ok(vpnaas_agent::AgentOptions {
-        router_id: args.router,
+    Ok(AgentMode::Router(vpnaas_agent::AgentOptions {
+        router_id,
         server: args.server,
         vici: args.vici,
         credential,
         host,
-        status_interval: std::time::Duration::from_secs(10),
-    })
+        status_interval,
+    }))
 }
 
 /// What a server-side command does once its settings are loaded.
@@ -256,7 +305,7 @@ fn main() -> ExitCode {
 }
 
 fn run_agent(args: AgentArgs) -> ExitCode {
-    let opts = match agent_options(args) {
+    let mode = match agent_options(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("vpnaas agent: {e}\n\nFor more information, try 'vpnaas agent --help'.");
@@ -269,9 +318,15 @@ fn run_agent(args: AgentArgs) -> ExitCode {
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let result = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(vpnaas_agent::run(opts, async {
-            let _ = tokio::signal::ctrl_c().await;
-        }))
+        rt.block_on(async {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            match mode {
+                AgentMode::Router(opts) => vpnaas_agent::run(opts, stop).await,
+                AgentMode::Host(opts) => vpnaas_agent::run_host(opts, stop).await,
+            }
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -333,9 +388,40 @@ mod tests {
         }
         assert!(help(&["migrate", "--help"]).contains("--from-sqlite <FILE>"));
         let agent = help(&["agent", "--help"]);
-        for word in ["--router <ID>", "--server <URL>", "--vici", "--host", "VPNAAS_AGENT_TOKEN", "OS_AUTH_URL"] {
+        for word in [
+            "--router <ID>",
+            "--server <URL>",
+            "--vici",
+            "--host",
+            "--vici-template <URI>",
+            "--netns-template <NAME>",
+            "--state-dir <DIR>",
+            "VPNAAS_AGENT_TOKEN",
+            "OS_AUTH_URL",
+        ] {
             assert!(agent.contains(word), "{word}:\n{agent}");
         }
+    }
+
+    const NIL: &str = "00000000-0000-0000-0000-000000000000";
+
+    #[test]
+    fn agent_runs_a_host_by_default_in_qrouter_namespaces_or_one_router_as_before() {
+        let agent = |args: &[&str]| match parse(args) {
+            Ok(Cli { command: Commands::Agent(a) }) => a,
+            Ok(_) => panic!("not agent"),
+            Err(e) => panic!("{e}"),
+        };
+        let host = agent(&["agent", "--host", "net-1", "--server", "http://s"]);
+        assert_eq!((host.router, host.host.as_deref()), (None, Some("net-1")));
+        assert_eq!(host.netns_template, "qrouter-{router_id}");
+        assert_eq!(host.state_dir, PathBuf::from("/var/lib/vpnaas/charons"));
+        assert_eq!(host.vici_template, None);
+        let attach =
+            agent(&["agent", "--host", "net-1", "--server", "http://s", "--vici-template", "unix:///r/{router_id}"]);
+        assert_eq!(attach.vici_template.as_deref(), Some("unix:///r/{router_id}"));
+        let one = agent(&["agent", "--router", NIL, "--server", "http://s", "--vici", "unix:///c.vici"]);
+        assert_eq!((one.router, one.vici.as_str()), (Some(uuid::Uuid::nil()), "unix:///c.vici"));
     }
 
     #[test]
@@ -348,6 +434,13 @@ mod tests {
             (&["launch"], ErrorKind::InvalidSubcommand),
             (&["agent", "--server", "http://s"], ErrorKind::MissingRequiredArgument),
             (&["agent", "--router", "r1", "--server", "http://s"], ErrorKind::ValueValidation),
+            (&["agent", "--router", NIL, "--server", "s", "--netns-template", "x"], ErrorKind::ArgumentConflict),
+            (&["agent", "--router", NIL, "--server", "s", "--vici-template", "unix:///x"], ErrorKind::ArgumentConflict),
+            (
+                &["agent", "--host", "h", "--server", "s", "--vici-template", "unix:///x", "--state-dir", "/d"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (&["agent", "--host", "h", "--server", "s", "--vici", "unix:///x"], ErrorKind::MissingRequiredArgument),
         ] {
             match parse(args) {
                 Err(e) => {

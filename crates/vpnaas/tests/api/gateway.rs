@@ -420,3 +420,43 @@ async fn a_dead_host_shows_all_its_connections_down() {
     }
     assert_eq!(seen, "DOWN", "no heartbeat of its host for longer than dead_after");
 }
+
+#[tokio::test]
+async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_changes_nothing() {
+    use vpnaas_agent::host::HostClient;
+    use vpnaas_agent::sync::SyncError;
+    use vpnaas_core::desired::{HostStatusReport, RouterStatus};
+    let app = gateway_app(10).await;
+    let a = Site::new(&app, P1).await;
+    let b = Site::new(&app, P2).await;
+    let a_conn = app.create(CONNS, P1, a.connection()).await;
+    let b_conn = app.create(CONNS, P2, b.connection()).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    place(&app, &b.topo.router, json!("net-2")).await.ok(200);
+    let client = HostClient::new(&app.base, "net-1", vpnaas_agent::Credential::Token(TOKEN.into())).unwrap();
+    let (mine, theirs) = (a.topo.router.parse().unwrap(), b.topo.router.parse().unwrap());
+    assert_eq!(client.router_state(mine).await.unwrap().connections[0].id.to_string(), a_conn);
+    match client.router_state(theirs).await {
+        Err(SyncError::Status(404, body)) => assert!(body.contains("RouterNotFound"), "{body}"),
+        other => panic!("another host's router: {other:?}"),
+    }
+    let status = |router, conn: &str| RouterStatus {
+        router_id: router,
+        connections: vec![vpnaas_core::desired::ConnectionStatus {
+            id: conn.parse().unwrap(),
+            revision: 1,
+            status: vpnaas_core::algorithms::Status::Active,
+            reason: None,
+            counters: Default::default(),
+        }],
+    };
+    // A report naming another host's router is refused whole: not even our own router's entry lands.
+    let mixed = HostStatusReport { routers: vec![status(mine, &a_conn), status(theirs, &b_conn)] };
+    assert!(matches!(client.report(&mixed).await, Err(SyncError::Status(404, _))));
+    assert_eq!(conn_status(&app, P2, &b_conn).await, "PENDING_CREATE");
+    assert_eq!(conn_status(&app, P1, &a_conn).await, "PENDING_CREATE");
+    let host = client.state(None, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(host.routers, vec![mine], "the host's list is unchanged");
+    client.report(&HostStatusReport { routers: vec![status(mine, &a_conn)] }).await.unwrap();
+    assert_eq!(conn_status(&app, P1, &a_conn).await, "ACTIVE");
+}

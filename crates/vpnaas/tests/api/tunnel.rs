@@ -188,3 +188,289 @@ async fn a_wrong_psk_on_one_side_never_becomes_active() {
     assert!(seen.iter().all(|s| s == "DOWN"), "loaded but not established: {seen:?}");
     assert!(!lab.ping_a_to_b());
 }
+
+// ---------------------------------------------------------------- one agent per host (ADR 0011)
+
+/// Whether the lab can run here (printing why not); under CI a missing lab is a failure.
+fn lab_runs(test: &str) -> bool {
+    if let Some(why) = testbed::unavailable() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v.is_empty()),
+            "{test}: CI runs this as root with strongSwan: {why}"
+        );
+        eprintln!("SKIPPED {test}: {why}");
+        return false;
+    }
+    true
+}
+
+/// `vpnaas agent --host HOST` with more arguments, killed when dropped.
+fn host_agent(server: &str, host: &str, extra: &[&str]) -> Agent {
+    let child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["agent", "--host", host, "--server", server])
+        .args(extra)
+        .env("VPNAAS_AGENT_TOKEN", TOKEN)
+        .env("VPNAAS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn vpnaas agent --host");
+    Agent(child)
+}
+
+/// A server for the lab tests (agent token, dead gateways after 5 s, `extra` variables).
+fn lab_server(data: &tempfile::TempDir, extra: &[(&str, &str)]) -> Process {
+    let data_dir = data.path().display().to_string();
+    let mut envs =
+        vec![("VPNAAS_AGENT_TOKEN", TOKEN), ("VPNAAS_DATABASE_URL", ""), ("VPNAAS_AGENT_DEAD_AFTER_SECS", "5")];
+    envs.extend_from_slice(extra);
+    spawn_process(&["--data-dir", &data_dir], &envs)
+}
+
+/// A router with a gateway address and a LAN subnet, placed on `host` (or nowhere).
+async fn lab_router(p: &Process, gw: &str, lan: &str, host: Option<&str>) -> (String, String) {
+    let gateway = json!({"external_fixed_ips": [{"ip_address": gw}]});
+    let router =
+        post(p, "/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": gateway}})).await;
+    let subnet = post(p, "/v2.0/subnets", ADMIN, json!({"subnet": {"tenant_id": P1, "cidr": lan}})).await;
+    let path = format!("/v2.0/routers/{router}/add_router_interface");
+    p.call(Method::PUT, &path, ADMIN, Some(json!({"subnet_id": subnet})), None).await.ok(200);
+    if let Some(host) = host {
+        place(p, &router, json!(host)).await;
+    }
+    (router, subnet)
+}
+
+async fn place(p: &Process, router: &str, host: Value) {
+    let body = json!({"router": {"binding:host_id": host}});
+    p.call(Method::PUT, &format!("/v2.0/routers/{router}"), ADMIN, Some(body), None).await.ok(200);
+}
+
+/// The project's IKE and IPsec policies (algorithms the lab's charon has).
+async fn policies(p: &Process) -> (String, String) {
+    let ike =
+        post(p, IKE, P1, json!({"ikepolicy": {"ike_version": "v2", "auth_algorithm": "sha256", "pfs": "group14"}}))
+            .await;
+    let ipsec = post(p, IPSEC, P1, json!({"ipsecpolicy": {"auth_algorithm": "sha256", "pfs": "group14"}})).await;
+    (ike, ipsec)
+}
+
+/// A VPN service on `router` with its local and peer endpoint groups: (service, local, peer).
+async fn vpn(p: &Process, router: &str, subnet: &str, peer_lan: &str) -> (String, String, String) {
+    let service = post(p, SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await;
+    let local = post(p, GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await;
+    let peer = post(p, GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}})).await;
+    (service, local, peer)
+}
+
+async fn connect(p: &Process, policies: &(String, String), vpn: &(String, String, String), peer_gw: &str) -> String {
+    let body = json!({"ipsec_site_connection": {
+        "psk": "e2e-host-secret", "peer_address": peer_gw, "peer_id": peer_gw,
+        "vpnservice_id": vpn.0, "ikepolicy_id": policies.0, "ipsecpolicy_id": policies.1,
+        "local_ep_group_id": vpn.1, "peer_ep_group_id": vpn.2,
+        "dpd": {"action": "restart", "interval": 2, "timeout": 6}}});
+    post(p, CONNS, P1, body).await
+}
+
+/// What shows that nobody touched a charon: its SAs' unique ids, and how many connections
+/// were ever loaded into it over VICI (charon logs each load).
+async fn fingerprint(state_dir: &std::path::Path, router: &str) -> (Vec<(u64, Vec<u64>)>, usize) {
+    let dir = state_dir.join(router);
+    let vici = format!("unix://{}/charon.vici", dir.display());
+    let mut charon = vpnaas_agent::charon::ViciCharon::new(&vici, Duration::from_secs(5)).expect("a VICI URI");
+    let sas = vpnaas_agent::charon::Charon::list_sas(&mut charon).await.expect("list-sas");
+    let mut ids: Vec<(u64, Vec<u64>)> =
+        sas.iter().map(|s| (s.unique_id, s.children.iter().map(|c| c.unique_id).collect())).collect();
+    ids.sort();
+    let log = std::fs::read_to_string(dir.join("charon.log")).unwrap_or_default();
+    (ids, log.lines().filter(|l| l.contains("vici connection")).count())
+}
+
+const HOSTED: [(&str, &str, &str); 3] = [
+    ("192.0.2.11", "10.11.0.1", "10.11.0.0/24"),
+    ("192.0.2.12", "10.12.0.1", "10.12.0.0/24"),
+    ("192.0.2.13", "10.13.0.1", "10.13.0.0/24"),
+];
+const PEERS: [(&str, &str, &str); 3] = [
+    ("192.0.2.21", "10.21.0.1", "10.21.0.0/24"),
+    ("192.0.2.22", "10.22.0.1", "10.22.0.0/24"),
+    ("192.0.2.23", "10.23.0.1", "10.23.0.0/24"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_agent_runs_three_routers_each_in_its_qrouter_namespace() {
+    let test = "one_host_agent_runs_three_routers_each_in_its_qrouter_namespace";
+    if !lab_runs(test) {
+        return;
+    }
+    let data = tempfile::TempDir::new().unwrap();
+    let server = lab_server(&data, &[]);
+    let pols = policies(&server).await;
+    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let state_dir = lab.root().join("charons");
+    lab.sweep(state_dir.clone());
+    // net-1 runs three routers, each in qrouter-<id> with a charon the agent starts; net-2
+    // runs their three peers, attached to charons the lab starts.
+    let mut hosted = Vec::new();
+    let mut conns = Vec::new();
+    for i in 0..3 {
+        let (gw, lan_ip, lan) = HOSTED[i];
+        let (pgw, plan_ip, plan) = PEERS[i];
+        let (r, rs) = lab_router(&server, gw, lan, Some("net-1")).await;
+        let (p, ps) = lab_router(&server, pgw, plan, Some("net-2")).await;
+        lab.add_site(&format!("hosted{i}"), Some(format!("qrouter-{r}")), gw, lan_ip, lan)
+            .expect("a qrouter namespace");
+        let peer = lab.add_site(&p, None, pgw, plan_ip, plan).expect("a peer site");
+        lab.sites[peer].start_charon().expect("the peer's charon starts");
+        let mine = connect(&server, &pols, &vpn(&server, &r, &rs, plan).await, pgw).await;
+        let theirs = connect(&server, &pols, &vpn(&server, &p, &ps, lan).await, gw).await;
+        hosted.push(r);
+        conns.push((mine, theirs));
+    }
+    let state_arg = state_dir.display().to_string();
+    let template = format!("unix://{}/{{router_id}}/charon.vici", lab.root().display());
+    let started = Instant::now();
+    let _net1 =
+        host_agent(&server.base, "net-1", &["--netns-template", "qrouter-{router_id}", "--state-dir", &state_arg]);
+    let _net2 = host_agent(&server.base, "net-2", &["--vici-template", &template]);
+    let all: Vec<&str> = conns.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect();
+    let seen = until(&server, &all, "ACTIVE", Duration::from_secs(60)).await;
+    assert!(seen.iter().all(|s| s == "ACTIVE"), "six connections of six routers on two hosts: {seen:?}");
+    eprintln!("two host agents, six routers: all ACTIVE in the API after {:.2} s", started.elapsed().as_secs_f64());
+    for i in 0..3 {
+        assert!(
+            lab.sites[2 * i].ping(PEERS[i].1),
+            "{} reaches {} through router {i}'s tunnel",
+            HOSTED[i].1,
+            PEERS[i].1
+        );
+    }
+    assert!(state_dir.join(&hosted[0]).join("charon.vici").exists(), "each router's socket under --state-dir");
+
+    // One change to router 0 reloads its charon and touches no other router's.
+    let others_before = [fingerprint(&state_dir, &hosted[1]).await, fingerprint(&state_dir, &hosted[2]).await];
+    let (_, loads_before) = fingerprint(&state_dir, &hosted[0]).await;
+    let dpd = json!({"ipsec_site_connection": {"dpd": {"action": "restart", "interval": 3, "timeout": 9}}});
+    put(&server, &format!("{CONNS}/{}", conns[0].0), dpd).await;
+    assert_eq!(until(&server, &[&conns[0].0], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE"]);
+    let (_, loads_after) = fingerprint(&state_dir, &hosted[0]).await;
+    assert!(loads_after > loads_before, "router 0's charon got the new rendering ({loads_before} -> {loads_after})");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let others_after = [fingerprint(&state_dir, &hosted[1]).await, fingerprint(&state_dir, &hosted[2]).await];
+    assert_eq!(others_before, others_after, "routers 1 and 2: same SAs, no load over VICI");
+    assert!(others_after.iter().all(|(sas, _)| !sas.is_empty()));
+
+    // A router's charon dies: the agent starts it again, and its tunnel comes back alone.
+    let dir = state_dir.join(&hosted[1]);
+    let pid = vpnaas_agent::managed::pid_file(&dir).expect("router 1's charon has a PID file");
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+    assert_eq!(until(&server, &[&conns[1].0], "DOWN", Duration::from_secs(20)).await, ["DOWN"]);
+    assert_eq!(
+        until(&server, &[&conns[1].0, &conns[1].1], "ACTIVE", Duration::from_secs(40)).await,
+        ["ACTIVE", "ACTIVE"]
+    );
+    assert_ne!(vpnaas_agent::managed::pid_file(&dir), Some(pid), "a new charon");
+    assert!(lab.sites[2].ping(PEERS[1].1), "router 1's tunnel is back");
+
+    // A router that leaves the host has its charon stopped.
+    let pid = vpnaas_agent::managed::pid_file(&state_dir.join(&hosted[2])).expect("router 2's charon");
+    place(&server, &hosted[2], Value::Null).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while vpnaas_agent::managed::is_charon(pid) {
+        assert!(Instant::now() < deadline, "router 2's charon still runs after it left the host");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lab.sites[0].ping(PEERS[0].1), "router 0 is unaffected");
+}
+
+/// The role each of `router`'s connections has in its pair, from the gateway API.
+async fn roles(p: &Process, router: &str) -> Vec<(String, String)> {
+    let client = reqwest::Client::new();
+    let state: Value = client
+        .get(format!("{}/v2.0/gateway/routers/{router}/state", p.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("JSON");
+    state["connections"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let role = c["ha"]["role"].as_str().unwrap_or_default().to_lowercase();
+                    (c["id"].as_str().unwrap_or_default().to_owned(), role)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_fails_over_to_its_standby_through_real_charons() {
+    let test = "a_pair_fails_over_to_its_standby_through_real_charons";
+    if !lab_runs(test) {
+        return;
+    }
+    let data = tempfile::TempDir::new().unwrap();
+    let server = lab_server(&data, &[("VPNAAS_HA_HOLD_DOWN_SECS", "1")]);
+    let pols = policies(&server).await;
+    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let state_dir = lab.root().join("charons");
+    lab.sweep(state_dir.clone());
+    // Site A (a host agent's qrouter namespace) reaches the remote LAN 10.2.0.0/24 through
+    // either of two gateways, B and C (per-router agents beside lab charons).
+    let (a, a_subnet) = lab_router(&server, "192.0.2.1", "10.1.0.0/24", Some("net-1")).await;
+    let (b, b_subnet) = lab_router(&server, "192.0.2.2", "10.2.0.0/24", None).await;
+    let (c, c_subnet) = lab_router(&server, "192.0.2.3", "10.2.0.0/24", None).await;
+    lab.add_site("a", Some(format!("qrouter-{a}")), "192.0.2.1", "10.1.0.1", "10.1.0.0/24").expect("site A");
+    let sb = lab.add_site("b", None, "192.0.2.2", "10.2.0.1", "10.2.0.0/24").expect("site B");
+    let sc = lab.add_site("c", None, "192.0.2.3", "10.2.0.1", "10.2.0.0/24").expect("site C");
+    lab.sites[sb].start_charon().expect("charon B");
+    lab.sites[sc].start_charon().expect("charon C");
+    let b_to_a = connect(&server, &pols, &vpn(&server, &b, &b_subnet, "10.1.0.0/24").await, "192.0.2.1").await;
+    let c_to_a = connect(&server, &pols, &vpn(&server, &c, &c_subnet, "10.1.0.0/24").await, "192.0.2.1").await;
+    let a_vpn = vpn(&server, &a, &a_subnet, "10.2.0.0/24").await;
+    let a_to_b = connect(&server, &pols, &a_vpn, "192.0.2.2").await;
+    let a_to_c = connect(&server, &pols, &a_vpn, "192.0.2.3").await;
+    let state_arg = state_dir.display().to_string();
+    let _net1 =
+        host_agent(&server.base, "net-1", &["--netns-template", "qrouter-{router_id}", "--state-dir", &state_arg]);
+    let _agent_b = agent(&server.base, &b, &lab.sites[sb].vici);
+    let _agent_c = agent(&server.base, &c, &lab.sites[sc].vici);
+
+    // Wait for the pair to settle: its active member up on both ends.
+    let peer_of = |conn: &str| if conn == a_to_b { (b_to_a.clone(), sb) } else { (c_to_a.clone(), sc) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (active, standby) = loop {
+        let r = roles(&server, &a).await;
+        let active = r.iter().find(|(_, role)| role == "active").map(|(id, _)| id.clone());
+        let standby = r.iter().find(|(_, role)| role == "standby").map(|(id, _)| id.clone());
+        if let (Some(active), Some(standby)) = (active, standby) {
+            let (back, _) = peer_of(&active);
+            if status(&server, &active).await == "ACTIVE" && status(&server, &back).await == "ACTIVE" {
+                break (active, standby);
+            }
+        }
+        assert!(Instant::now() < deadline, "the pair's active member never came up: {r:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(status(&server, &standby).await, "ACTIVE", "the standby has no tunnel");
+    assert!(lab.sites[0].ping("10.2.0.1"), "A's LAN reaches the remote LAN through the active member");
+
+    // The active member's peer dies: DPD notices, the agent reports it, the server swaps the
+    // roles, and the agent brings the standby up; nobody calls the API.
+    let (_, dead_site) = peer_of(&active);
+    let killed = Instant::now();
+    lab.sites[dead_site].kill_charon();
+    let seen = until(&server, &[&standby], "ACTIVE", Duration::from_secs(60)).await;
+    let took = killed.elapsed();
+    assert_eq!(seen, ["ACTIVE"], "the standby takes over");
+    eprintln!("fail-over: peer charon killed to standby ACTIVE in the API in {:.2} s", took.as_secs_f64());
+    let r = roles(&server, &a).await;
+    assert!(r.contains(&(standby.clone(), "active".to_owned())), "the roles swapped: {r:?}");
+    assert!(lab.sites[0].ping("10.2.0.1"), "the remote LAN is reached through the other gateway");
+    let _ = (a_to_c, standby);
+}
