@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::Connection;
 use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 
 pub use list::{ListQuery, SortDir};
 pub use tables::{Column, ColumnKind, Table};
@@ -111,14 +112,103 @@ impl Default for PoolSettings {
     }
 }
 
-/// The database: a pool, plus (for SQLite) one in-process writer at a time, so that a
-/// write transaction never fails on a lock upgrade. PostgreSQL serialises writers of one
-/// row with row locks instead ([`WriteTx::lock_clause`]).
+/// The database: a pool for reads (and PostgreSQL's writes), plus for SQLite one writer
+/// connection with group commit ([`Writer`]). PostgreSQL serialises writers of one row with
+/// row locks instead ([`WriteTx::lock_clause`]) and groups commits by itself.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    writer: Option<Arc<Mutex<()>>>,
+    writer: Option<Arc<Writer>>,
     backend: Backend,
+}
+
+/// SQLite's one writer, with group commit: each write transaction is a savepoint inside a
+/// batch transaction on the writer's connection, taken one at a time (the mutex is fair);
+/// releasing it does not make it durable. The committer queues on the same mutex behind the
+/// writers already waiting and commits the batch with one fsync; only then does each writer
+/// in it get its answer. A write that fails rolls back its own savepoint and nobody else's.
+pub struct Writer {
+    state: Arc<Mutex<WriterState>>,
+    /// Wakes the committer (a permit is kept when it is busy, so no commit is missed).
+    kick: Arc<Notify>,
+}
+
+struct WriterState {
+    conn: AnyConnection,
+    /// A batch transaction is open.
+    open: bool,
+    /// A dropped write left its savepoint: it is rolled back before anything else.
+    dirty: bool,
+    /// Savepoints released into the open batch.
+    released: usize,
+    /// Where the open batch's outcome will be told.
+    outcome: Arc<watch::Sender<Option<Result<(), String>>>>,
+}
+
+impl WriterState {
+    async fn run(&mut self, sql: &str) -> StoreResult<()> {
+        sqlx::query(sql).execute(&mut self.conn).await?;
+        Ok(())
+    }
+
+    /// Rolls back a savepoint a failed write left behind. If that fails, SQLite has already
+    /// rolled back the whole transaction (a full disk, say): the batch is lost, and told so.
+    async fn clean(&mut self) {
+        if self.dirty {
+            self.dirty = false;
+            let rolled = match self.run("ROLLBACK TO w").await {
+                Ok(()) => self.run("RELEASE w").await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = rolled {
+                self.abort(e.to_string()).await;
+            }
+        }
+    }
+
+    /// Ends the open batch without committing it; its writers get `why` as their answer.
+    async fn abort(&mut self, why: String) {
+        let _ = self.run("ROLLBACK").await;
+        self.open = false;
+        self.dirty = false;
+        self.released = 0;
+        let outcome = std::mem::replace(&mut self.outcome, Arc::new(watch::channel(None).0));
+        outcome.send_replace(Some(Err(why)));
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // The committer holds only a weak reference; this wakes it to notice and end.
+        self.kick.notify_one();
+    }
+}
+
+impl Writer {
+    /// Commits the open batch, if any, and tells its writers; runs until the store is gone.
+    async fn committer(state: std::sync::Weak<Mutex<WriterState>>, kick: Arc<Notify>) {
+        loop {
+            kick.notified().await;
+            let Some(state) = state.upgrade() else { return };
+            let mut s = state.lock().await;
+            s.clean().await;
+            if !s.open {
+                continue;
+            }
+            let batch = s.released;
+            if let Err(e) = s.run("COMMIT").await {
+                // Nothing of the batch is durable: undo it, and tell every writer in it.
+                s.abort(e.to_string()).await;
+                continue;
+            }
+            s.open = false;
+            s.released = 0;
+            let outcome = std::mem::replace(&mut s.outcome, Arc::new(watch::channel(None).0));
+            drop(s);
+            tracing::trace!(writes = batch, "group commit");
+            outcome.send_replace(Some(Ok(())));
+        }
+    }
 }
 
 /// A read transaction; derefs to its [`Conn`].
@@ -144,16 +234,56 @@ impl std::ops::DerefMut for ReadTx {
     }
 }
 
-/// A write transaction; on SQLite it also holds the writer lock until commit or drop.
+/// A write transaction: PostgreSQL's own, or a savepoint in SQLite's batch (holding the
+/// writer until it commits or is dropped).
 pub struct WriteTx {
-    pub tx: Transaction<'static, Any>,
-    _writer: Option<OwnedMutexGuard<()>>,
+    inner: WriteInner,
     backend: Backend,
+}
+
+enum WriteInner {
+    Pool(Transaction<'static, Any>),
+    Batched(Savepoint),
+}
+
+/// One write's savepoint in SQLite's batch, holding the writer.
+struct Savepoint {
+    state: OwnedMutexGuard<WriterState>,
+    kick: Arc<Notify>,
+    released: bool,
+}
+
+impl Drop for Savepoint {
+    fn drop(&mut self) {
+        if !self.released {
+            // Dropped without commit (a refused write): its savepoint is rolled back by
+            // whoever takes the writer next; the committer is woken to make sure.
+            self.state.dirty = true;
+            self.kick.notify_one();
+        }
+    }
+}
+
+/// ADR 0001 (Storage): an acknowledged write survives power loss (WAL with
+/// synchronous=FULL fsyncs the log at every commit).
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA busy_timeout = 5000",
+    ] {
+        sqlx::query(pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        match &mut self.inner {
+            WriteInner::Pool(tx) => tx,
+            WriteInner::Batched(sp) => &mut sp.state.conn,
+        }
     }
     /// What makes a `SELECT` lock the rows it reads until commit: `FOR UPDATE` on
     /// PostgreSQL; nothing on SQLite, whose writers are already one at a time.
@@ -163,9 +293,30 @@ impl WriteTx {
             Backend::Postgres => " FOR UPDATE",
         }
     }
+    /// Makes the write durable: returns once it is committed (with SQLite, once its batch is).
     pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
-        Ok(())
+        match self.inner {
+            WriteInner::Pool(tx) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            WriteInner::Batched(mut sp) => {
+                sp.state.run("RELEASE w").await?;
+                sp.state.dirty = false;
+                sp.state.released += 1;
+                sp.released = true;
+                let mut outcome = sp.state.outcome.subscribe();
+                sp.kick.notify_one();
+                // Let the writers queued behind join the batch; the committer comes after them.
+                drop(sp);
+                let result = outcome
+                    .wait_for(Option::is_some)
+                    .await
+                    .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+                    .clone();
+                result.unwrap_or(Err("no outcome".into())).map_err(StoreError::Unavailable)
+            }
+        }
     }
 }
 
@@ -189,24 +340,22 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // ADR 0001 (Storage): an acknowledged write survives power loss
-                    // (WAL with synchronous=FULL fsyncs the log at every commit).
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA busy_timeout = 5000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }))
             .connect(&url)
             .await?;
-        Ok(Store { pool, writer: Some(Arc::new(Mutex::new(()))), backend: Backend::Sqlite })
+        let mut conn = AnyConnection::connect(&url).await?;
+        sqlite_pragmas(&mut conn).await?;
+        let kick = Arc::new(Notify::new());
+        let state = Arc::new(Mutex::new(WriterState {
+            conn,
+            open: false,
+            dirty: false,
+            released: 0,
+            outcome: Arc::new(watch::channel(None).0),
+        }));
+        tokio::spawn(Writer::committer(Arc::downgrade(&state), kick.clone()));
+        let writer = Writer { state, kick };
+        Ok(Store { pool, writer: Some(Arc::new(writer)), backend: Backend::Sqlite })
     }
 
     pub fn backend(&self) -> Backend {
@@ -226,12 +375,25 @@ impl Store {
     }
 
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let guard = match &self.writer {
-            Some(m) => Some(m.clone().lock_owned().await),
-            None => None,
+        let Some(writer) = &self.writer else {
+            let tx = self.pool.begin().await?;
+            return Ok(WriteTx { inner: WriteInner::Pool(tx), backend: self.backend });
         };
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _writer: guard, backend: self.backend })
+        let mut state = writer.state.clone().lock_owned().await;
+        state.clean().await;
+        if !state.open {
+            if let Err(e) = state.run("BEGIN IMMEDIATE").await {
+                let _ = state.run("ROLLBACK").await;
+                return Err(e);
+            }
+            state.open = true;
+        }
+        if let Err(e) = state.run("SAVEPOINT w").await {
+            state.abort(e.to_string()).await;
+            return Err(e);
+        }
+        let sp = Savepoint { state, kick: writer.kick.clone(), released: false };
+        Ok(WriteTx { inner: WriteInner::Batched(sp), backend: self.backend })
     }
 
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {
