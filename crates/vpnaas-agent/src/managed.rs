@@ -68,13 +68,19 @@ impl ManagedCharons {
         format!("unix://{}", self.dir(router).join("charon.vici").display())
     }
 
-    /// The router's `strongswan.conf`: the plugin list, the VICI socket, a log file, and
-    /// short retransmits so that a dead peer shows within seconds (ADR 0007).
+    /// The router's `strongswan.conf` (see [`strongswan_conf`]).
     pub fn conf(&self, router: Uuid) -> String {
-        let d = self.dir(router);
-        let d = d.display();
-        format!(
-            "charon {{
+        strongswan_conf(&self.plugins, &self.dir(router))
+    }
+}
+
+/// A `strongswan.conf` for one charon whose files live in `dir`: the plugin list, the VICI
+/// socket and a log file there, and short retransmits so that a dead peer shows within
+/// seconds (ADR 0007). The agent's managed charons and the test lab's use it alike.
+pub fn strongswan_conf(plugins: &str, dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        "charon {{
   load = {plugins}
   install_routes = yes
   # an unanswered request fails after 1 + 1.4 + 1.96 s, not charon's default ~165 s
@@ -87,7 +93,7 @@ impl ManagedCharons {
     }}
   }}
   filelog {{
-    router {{
+    charon {{
       path = {d}/charon.log
       time_format = %H:%M:%S
       append = yes
@@ -101,10 +107,8 @@ impl ManagedCharons {
     }}
   }}
 }}
-",
-            plugins = self.plugins
-        )
-    }
+"
+    )
 }
 
 /// The charons of one host agent: the processes it started (kept to reap them) and the

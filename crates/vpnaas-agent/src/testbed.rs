@@ -155,38 +155,7 @@ impl Site {
     }
 
     fn write_conf(&self) -> Result<(), String> {
-        let d = self.dir.display();
-        let conf = format!(
-            "charon {{
-  load = {PLUGINS}
-  install_routes = yes
-  # an unanswered request fails after 1 + 1.4 + 1.96 s, not charon's default ~165 s,
-  # so a dead peer shows within seconds
-  retransmit_timeout = 1.0
-  retransmit_base = 1.4
-  retransmit_tries = 2
-  plugins {{
-    vici {{
-      socket = unix://{d}/charon.vici
-    }}
-  }}
-  filelog {{
-    lab {{
-      path = {d}/charon.log
-      time_format = %H:%M:%S
-      append = yes
-      default = 1
-      flush_line = yes
-    }}
-  }}
-  syslog {{
-    daemon {{
-      default = -1
-    }}
-  }}
-}}
-"
-        );
+        let conf = crate::managed::strongswan_conf(PLUGINS, &self.dir);
         fs::write(self.conf(), conf).map_err(|e| format!("{}: {e}", self.conf().display()))
     }
 
