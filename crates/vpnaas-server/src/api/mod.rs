@@ -125,6 +125,22 @@ fn render<T: Collection>(item: &T, profile: &Profile, caller: &Caller) -> Map<St
 /// The raw request body, read up to [`MAX_BODY`]; larger is a 413 in the envelope.
 pub struct RawBody(pub axum::body::Bytes);
 
+/// The largest body of the gateway API: a host's status report for all its routers (a
+/// thousand routers of ten connections is about 1.5 MB of JSON).
+pub const MAX_AGENT_BODY: usize = 16 * 1024 * 1024;
+
+/// A gateway agent's request body, read up to [`MAX_AGENT_BODY`].
+pub struct AgentBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AgentBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_AGENT_BODY).await.map_err(|_| Fault::RequestTooLarge)?;
+        Ok(AgentBody(bytes))
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = Error;
 

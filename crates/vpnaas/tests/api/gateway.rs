@@ -460,3 +460,26 @@ async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_change
     client.report(&HostStatusReport { routers: vec![status(mine, &a_conn)] }).await.unwrap();
     assert_eq!(conn_status(&app, P1, &a_conn).await, "ACTIVE");
 }
+
+#[tokio::test]
+async fn a_large_hosts_status_report_fits_in_one_request() {
+    let app = gateway_app(10).await;
+    let a = Site::new(&app, P1).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    // About 250 KB: more than an API body may be (112 KiB), far less than a gateway's may.
+    let connections: Vec<Value> = (0..2500)
+        .map(|i| {
+            json!({"id": uuid::Uuid::new_v4(), "revision": i, "status": "DOWN",
+            "counters": {"bytes_in": 1, "bytes_out": 2, "packets_in": 3, "packets_out": 4}})
+        })
+        .collect();
+    let body = json!({"routers": [{"router_id": a.topo.router, "connections": connections}]});
+    assert!(body.to_string().len() > 200_000);
+    assert_eq!(agent(&app, Method::POST, "/v2.0/gateway/hosts/net-1/status", Some(body)).await.status, 204);
+    let too_big = json!({"ikepolicy": {"name": "x".repeat(120_000)}});
+    app.send(app.raw(Method::POST, IKE).header("X-Project-Id", P1).body(too_big.to_string())).await.refused(
+        413,
+        "HTTPRequestEntityTooLarge",
+        "",
+    );
+}
