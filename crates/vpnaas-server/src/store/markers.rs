@@ -52,22 +52,29 @@ pub async fn mark(conn: &mut AnyConnection, routers: &[Uuid], hosts: &[String]) 
     Ok(marked)
 }
 
-/// Every marker newer than `after`, routers and hosts, as one [`Marked`] per `seq`, oldest first.
+/// Every marker newer than `after`, routers and hosts, as one [`Marked`] per `seq`, oldest
+/// first. One statement, so one snapshot: on PostgreSQL (read committed) two statements could
+/// see a commit's host marker and miss its router markers.
 pub async fn since(conn: &mut AnyConnection, after: i64) -> StoreResult<Vec<Marked>> {
     let mut by_seq: std::collections::BTreeMap<i64, Marked> = std::collections::BTreeMap::new();
-    let rows =
-        fetch_all(conn, "SELECT router_id, seq, host FROM router_changes WHERE seq > $1", &[after.into()]).await?;
+    let rows = fetch_all(
+        conn,
+        "SELECT 'r', router_id, seq, host FROM router_changes WHERE seq > $1 \
+         UNION ALL SELECT 'h', host, seq, CAST(NULL AS VARCHAR(255)) FROM host_changes WHERE seq > $1",
+        &[after.into()],
+    )
+    .await?;
     for row in &rows {
-        let id: String = row.try_get(0)?;
-        let seq: i64 = row.try_get(1)?;
-        let router = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kind: String = row.try_get(0)?;
+        let key: String = row.try_get(1)?;
+        let seq: i64 = row.try_get(2)?;
         let m = by_seq.entry(seq).or_insert_with(|| Marked { seq, ..Marked::default() });
-        m.routers.push((router, row.try_get(2)?));
-    }
-    let rows = fetch_all(conn, "SELECT host, seq FROM host_changes WHERE seq > $1", &[after.into()]).await?;
-    for row in &rows {
-        let seq: i64 = row.try_get(1)?;
-        by_seq.entry(seq).or_insert_with(|| Marked { seq, ..Marked::default() }).hosts.push(row.try_get(0)?);
+        if kind == "r" {
+            let router = Uuid::parse_str(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            m.routers.push((router, row.try_get(3)?));
+        } else {
+            m.hosts.push(key);
+        }
     }
     Ok(by_seq.into_values().collect())
 }
