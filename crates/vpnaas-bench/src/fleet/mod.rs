@@ -197,7 +197,7 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         seconds: seeded.seconds,
         method: format!(
             "API creates, {} workers (a router each: router, subnet, interface, VPN service, local group, \
-             its connections); policies and peer groups shared",
+             a peer group and a connection per connection); IKE and IPsec policies shared",
             o.seed_concurrency
         ),
     };

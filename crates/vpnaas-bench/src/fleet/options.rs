@@ -162,6 +162,9 @@ fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
 /// The most routers the seeded addresses allow: one local /24 of 10.0.0.0/8 each.
 pub const MAX_ROUTERS: usize = 65_536;
 
+/// The most connections: one peer /28 of 100.64.0.0/10 each (`workload::peer_cidr`).
+pub const MAX_CONNECTIONS: usize = 262_144;
+
 /// Parses the arguments after `fleet`; `None` asks for the help text.
 pub fn parse(args: &[String]) -> Result<Option<FleetOptions>, String> {
     if args.iter().any(|a| a == "--help" || a == "-h" || a == "help") {
@@ -220,8 +223,8 @@ pub fn parse(args: &[String]) -> Result<Option<FleetOptions>, String> {
     if o.routers() > MAX_ROUTERS {
         return Err(format!("at most {MAX_ROUTERS} routers (one local /24 of 10.0.0.0/8 each)"));
     }
-    if o.connections_per_router > 4096 {
-        return Err("at most 4096 connections per router".into());
+    if o.routers() * o.connections_per_router > MAX_CONNECTIONS {
+        return Err(format!("at most {MAX_CONNECTIONS} connections (one peer /28 of 100.64.0.0/10 each)"));
     }
     match (o.backend, &o.postgres) {
         (Backend::Postgres2, None) => return Err("--backend postgres2 needs --postgres URL".into()),
@@ -303,6 +306,7 @@ mod tests {
             "--single-router-agents --routers-per-host 5",
             "--single-router-agents --resync-routers 5",
             "--hosts 70000 --routers-per-host 1",
+            "--hosts 30000 --routers-per-host 1 --connections-per-router 10",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }
