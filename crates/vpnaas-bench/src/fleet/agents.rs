@@ -130,8 +130,8 @@ pub struct Sim {
     pub seen: Notify,
     pub counters: Counters,
     first_error: Mutex<Option<String>>,
-    /// Per agent: its newest full report (body, connection statuses in it).
-    reports: Mutex<Vec<Option<(Bytes, usize)>>>,
+    /// Per agent: its newest full report, in request bodies (body, connection statuses in it).
+    reports: Mutex<Vec<Vec<(Bytes, usize)>>>,
     /// Per agent: how long its first poll (everything, no cursor) took, in microseconds; 0 before.
     first_poll_us: Vec<AtomicU64>,
     /// Agents whose first status report was accepted.
@@ -169,7 +169,7 @@ impl Sim {
             seen: Notify::new(),
             counters: Counters::default(),
             first_error: Mutex::new(None),
-            reports: Mutex::new(vec![None; agents]),
+            reports: Mutex::new(vec![Vec::new(); agents]),
             first_poll_us: (0..agents).map(|_| AtomicU64::new(0)).collect(),
             reported: AtomicUsize::new(0),
         })
@@ -292,18 +292,51 @@ async fn heartbeats(sim: Arc<Sim>, agent: Agent, jitter: f64) {
     }
 }
 
-/// Posts a status report in its own task, so the next poll is not held up.
-fn post_status(sim: &Arc<Sim>, path: String, body: Value, first: bool) {
+/// The largest status body a host agent sends: the server takes at most 112 KiB
+/// (`MAX_BODY`), and a host of 1,000 routers x 10 connections reports about 800 KB.
+pub const MAX_STATUS_BODY: usize = 96 * 1024;
+
+/// A host's per-router reports (`{"router_id", "connections"}`) as request bodies of at most
+/// [`MAX_STATUS_BODY`] bytes (a single larger router goes alone), each with its count of
+/// connection statuses.
+pub fn host_bodies(routers: &[Value]) -> Vec<(Bytes, usize)> {
+    let envelope = r#"{"routers":[]}"#.len();
+    let mut out = Vec::new();
+    let (mut batch, mut size, mut count) = (Vec::new(), envelope, 0);
+    for r in routers {
+        let len = r.to_string().len() + 1;
+        if !batch.is_empty() && size + len > MAX_STATUS_BODY {
+            out.push((Bytes::from(json!({"routers": batch}).to_string()), count));
+            (batch, size, count) = (Vec::new(), envelope, 0);
+        }
+        batch.push(r.clone());
+        size += len;
+        count += r["connections"].as_array().map_or(0, Vec::len);
+    }
+    if !batch.is_empty() {
+        out.push((Bytes::from(json!({"routers": batch}).to_string()), count));
+    }
+    out
+}
+
+/// Posts a status report (one or more bodies, in order) in its own task, so the next poll
+/// is not held up. `first`: the agent counts as reported once every body is accepted.
+fn post_status(sim: &Arc<Sim>, path: String, bodies: Vec<(Bytes, usize)>, first: bool) {
     let sim = sim.clone();
     tokio::spawn(async move {
-        match sim.send(Method::POST, &path, Some(Bytes::from(body.to_string())), StatusCode::NO_CONTENT).await {
-            Ok(_) => {
-                sim.counters.status_posts.fetch_add(1, Ordering::Relaxed);
-                if first {
-                    sim.reported.fetch_add(1, Ordering::Relaxed);
+        for (body, _) in bodies {
+            match sim.send(Method::POST, &path, Some(body), StatusCode::NO_CONTENT).await {
+                Ok(_) => {
+                    sim.counters.status_posts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    sim.error(e);
+                    return;
                 }
             }
-            Err(e) => sim.error(e),
+        }
+        if first {
+            sim.reported.fetch_add(1, Ordering::Relaxed);
         }
     });
 }
@@ -353,11 +386,10 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
             running.insert(s.router_id.clone(), report);
         }
         let all: Vec<Value> = running.iter().map(|(r, c)| json!({"router_id": r, "connections": c})).collect();
-        let count = running.values().map(|c| c.as_array().map_or(0, Vec::len)).sum();
         if let Some(slot) = lock(&sim.reports).get_mut(agent.index()) {
-            *slot = Some((Bytes::from(json!({"routers": all}).to_string()), count));
+            *slot = host_bodies(&all);
         }
-        post_status(sim, status_path.clone(), json!({"routers": changed}), first);
+        post_status(sim, status_path.clone(), host_bodies(&changed), first);
     }
 }
 
@@ -399,12 +431,12 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
         let state = [state];
         sim.check(&state, now);
         let [state] = state;
-        let body = json!({"connections": statuses(&state)});
+        let body = (Bytes::from(json!({"connections": statuses(&state)}).to_string()), state.connections.len());
         if let Some(slot) = lock(&sim.reports).get_mut(agent.index()) {
-            *slot = Some((Bytes::from(body.to_string()), state.connections.len()));
+            *slot = vec![body.clone()];
         }
         known = Some(state.version);
-        post_status(sim, status_path.clone(), body, first);
+        post_status(sim, status_path.clone(), vec![body], first);
     }
 }
 
@@ -427,9 +459,9 @@ pub async fn status_run(sim: &Arc<Sim>, agents: &[Agent], concurrency: usize, du
         let reports = lock(&sim.reports);
         agents
             .iter()
-            .filter_map(|a| {
-                let (body, n) = reports.get(a.index())?.clone()?;
-                Some((format!("{}/status", a.base()), body, n))
+            .flat_map(|a| {
+                let path = format!("{}/status", a.base());
+                reports.get(a.index()).cloned().unwrap_or_default().into_iter().map(move |(b, n)| (path.clone(), b, n))
             })
             .collect()
     });
@@ -523,6 +555,28 @@ mod tests {
         assert!(!p.shown_by(&state("r2", &[("c1", 1400, true), ("c2", 1500, false)])));
         assert!(!p.shown_by(&state("r1", &[("c1", 1500, true), ("c2", 1500, false)])));
         assert!(!p.shown_by(&state("r1", &[("c1", 1400, true)])));
+    }
+
+    #[test]
+    fn host_reports_are_split_under_the_body_limit() {
+        let router = |k: usize| {
+            let conns: Vec<Value> = (0..10)
+                .map(|j| json!({"id": format!("{k:08}-0000-0000-0000-{j:012}"), "revision": 1, "status": "ACTIVE"}))
+                .collect();
+            json!({"router_id": format!("{k:08}-1111-1111-1111-111111111111"), "connections": conns})
+        };
+        let routers: Vec<Value> = (0..1000).map(router).collect();
+        let bodies = host_bodies(&routers);
+        assert!(bodies.len() > 1);
+        assert!(bodies.iter().all(|(b, _)| b.len() <= MAX_STATUS_BODY), "a body is too large");
+        assert_eq!(bodies.iter().map(|(_, n)| n).sum::<usize>(), 10_000);
+        let back: usize = bodies
+            .iter()
+            .map(|(b, _)| serde_json::from_slice::<Value>(b).unwrap()["routers"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(back, 1000);
+        assert_eq!(host_bodies(&routers[..3]).len(), 1);
+        assert!(host_bodies(&[]).is_empty());
     }
 
     #[test]

@@ -225,8 +225,15 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         fleet.spawn(agents::run(sim.clone(), a.clone(), rng.fraction()));
     }
     let limit = Duration::from_secs(600);
+    let (mut last_count, mut last_progress) = (0, Instant::now());
     while sim.reported.load(std::sync::atomic::Ordering::Relaxed) < agents.len() {
-        if started.elapsed() > limit {
+        let count = sim.reported.load(std::sync::atomic::Ordering::Relaxed);
+        if count != last_count {
+            (last_count, last_progress) = (count, Instant::now());
+        }
+        // A first report that failed is not sent again: no point waiting for it.
+        let stuck = sim.counts().errors > 0 && last_progress.elapsed() > Duration::from_secs(30);
+        if started.elapsed() > limit || stuck {
             return Err(format!(
                 "only {} of {} agents got their state and reported within {limit:?} (first error: {})",
                 sim.reported.load(std::sync::atomic::Ordering::Relaxed),
