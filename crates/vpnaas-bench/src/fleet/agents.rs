@@ -136,7 +136,15 @@ pub struct Sim {
     first_poll_us: Vec<AtomicU64>,
     /// Agents whose first status report was accepted.
     pub reported: AtomicUsize,
+    /// Heartbeats and status posts in flight at once, fleet-wide (see [`SIDE_REQUESTS`]).
+    side: tokio::sync::Semaphore,
 }
+
+/// At most this many heartbeats and status posts in flight at once. Each long poll holds a
+/// socket on both sides; without a bound, 10,000 agents starting together would open
+/// 10,000 more for their first heartbeats and as many for their first reports, past the
+/// usual descriptor limit (20,000 here).
+pub const SIDE_REQUESTS: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -172,6 +180,7 @@ impl Sim {
             reports: Mutex::new(vec![Vec::new(); agents]),
             first_poll_us: (0..agents).map(|_| AtomicU64::new(0)).collect(),
             reported: AtomicUsize::new(0),
+            side: tokio::sync::Semaphore::new(SIDE_REQUESTS),
         })
     }
 
@@ -275,7 +284,10 @@ async fn heartbeats(sim: Arc<Sim>, agent: Agent, jitter: f64) {
     let mut interval = sim.heartbeat_secs as f64;
     let mut first = true;
     loop {
-        match sim.send(Method::PUT, &path, Some(hello.clone()), StatusCode::OK).await {
+        let permit = sim.side.acquire().await;
+        let sent = sim.send(Method::PUT, &path, Some(hello.clone()), StatusCode::OK).await;
+        drop(permit);
+        match sent {
             Ok(body) => {
                 sim.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
                 if let Some(s) =
@@ -324,6 +336,7 @@ pub fn host_bodies(routers: &[Value]) -> Vec<(Bytes, usize)> {
 fn post_status(sim: &Arc<Sim>, path: String, bodies: Vec<(Bytes, usize)>, first: bool) {
     let sim = sim.clone();
     tokio::spawn(async move {
+        let _permit = sim.side.acquire().await;
         for (body, _) in bodies {
             match sim.send(Method::POST, &path, Some(body), StatusCode::NO_CONTENT).await {
                 Ok(_) => {
