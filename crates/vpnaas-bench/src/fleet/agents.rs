@@ -338,13 +338,23 @@ fn post_status(sim: &Arc<Sim>, path: String, bodies: Vec<(Bytes, usize)>, first:
     tokio::spawn(async move {
         let _permit = sim.side.acquire().await;
         for (body, _) in bodies {
-            match sim.send(Method::POST, &path, Some(body), StatusCode::NO_CONTENT).await {
-                Ok(_) => {
-                    sim.counters.status_posts.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    sim.error(e);
-                    return;
+            // As an agent would: a refused report (a 503 while the fleet starts, say) is
+            // sent again, up to 10 times a second apart; each failure still counts.
+            let mut attempts = 0;
+            loop {
+                match sim.send(Method::POST, &path, Some(body.clone()), StatusCode::NO_CONTENT).await {
+                    Ok(_) => {
+                        sim.counters.status_posts.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => {
+                        sim.error(e);
+                        attempts += 1;
+                        if attempts >= 10 {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
         }

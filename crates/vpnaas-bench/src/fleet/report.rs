@@ -199,7 +199,7 @@ pub fn table(r: &FleetReport) -> String {
         latency(&r.first_polls)
     );
     let _ = writeln!(out, "| simulator CPU while idle (this process) | {:.3} cores | |", r.idle.simulator_cores);
-    let _ = writeln!(out, "| agent request errors | {} | 0 |", r.errors);
+    let _ = writeln!(out, "| agent request errors (each retried) | {} | 0 |", r.errors);
     if let Some(e) = &r.first_error {
         let _ = writeln!(out, "\nfirst agent error: {e}");
     }
