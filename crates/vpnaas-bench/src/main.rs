@@ -1,6 +1,7 @@
 //! vpnaas-bench: runs the benchmark (operations × concurrencies against vpnaas or the reference, with HTTP and SQLite ceilings and server memory) and compares two runs.
 
 mod client;
+mod fleet;
 mod http_ceiling;
 mod load;
 mod options;
@@ -47,6 +48,11 @@ fn main() -> ExitCode {
             .and_then(|r| Report::read_json(&vpnaas).map(|v| (r, v)))
             .map(|(r, v)| print!("{}", report::compare(&r, &v))),
         Command::Run(o) => run_and_report(&o),
+        Command::Fleet(o) => fleet::run_and_report(&o),
+        Command::FleetHelp => {
+            println!("{}", fleet::options::FLEET_USAGE);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ use crate::workload::OpKind;
 
 pub const USAGE: &str = "usage: vpnaas-bench [options]
        vpnaas-bench compare --reference REF.json --vpnaas VPNAAS.json
+       vpnaas-bench fleet [options]   (simulated gateway agents; `fleet --help`)
 
 Starts `vpnaas serve` on 127.0.0.1:0 over a fresh data directory (or targets --url),
 seeds a deterministic data set, drives each operation at each concurrency, measures the
@@ -128,6 +129,9 @@ impl Options {
 #[derive(Debug)]
 pub enum Command {
     Run(Box<Options>),
+    /// `vpnaas-bench fleet ...` (see `fleet::options`).
+    Fleet(Box<crate::fleet::options::FleetOptions>),
+    FleetHelp,
     Compare {
         reference: PathBuf,
         vpnaas: PathBuf,
@@ -152,6 +156,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     match args.first().map(String::as_str) {
         Some("ceiling-server") => return Ok(Command::CeilingServer),
         Some("compare") => return parse_compare(&args[1..]),
+        Some("fleet") => {
+            return Ok(match crate::fleet::options::parse(&args[1..])? {
+                Some(o) => Command::Fleet(Box::new(o)),
+                None => Command::FleetHelp,
+            })
+        }
         _ => {}
     }
     if args.iter().any(|a| a == "--help" || a == "-h" || a == "help") {

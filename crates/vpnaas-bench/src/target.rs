@@ -75,13 +75,43 @@ fn clean_command(program: &Path) -> Command {
 
 /// Starts `vpnaas serve --listen 127.0.0.1:0` over a fresh data directory under `root`.
 pub fn spawn_vpnaas(binary: &Path, root: &Path, log: Option<&str>) -> Result<Spawned, String> {
+    spawn_vpnaas_with(binary, root, log, &[])
+}
+
+/// [`spawn_vpnaas`] with settings (`VPNAAS_*` variables) of the caller's.
+pub fn spawn_vpnaas_with(
+    binary: &Path,
+    root: &Path,
+    log: Option<&str>,
+    env: &[(&str, String)],
+) -> Result<Spawned, String> {
     let dir = fresh_dir(root, "vpnaas-bench-")?;
     let mut cmd = clean_command(binary);
     cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir.path().join("data"));
     if let Some(filter) = log {
         cmd.env("VPNAAS_LOG", filter);
     }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     spawn(cmd, dir, "vpnaas listening on http://")
+}
+
+/// Runs `vpnaas ARGS...` to completion with the given settings (`rotate-key`, say).
+pub fn run_vpnaas(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
+    let out = clean_command(binary)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("VPNAAS_LOG", "warn")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    if !out.status.success() {
+        return Err(format!("vpnaas {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A fresh directory under `root`, removed on drop.
+pub fn scratch_dir(root: &Path, prefix: &str) -> Result<TempDir, String> {
+    fresh_dir(root, prefix)
 }
 
 /// Starts this program's own HTTP ceiling server (see `ceiling::serve`).
