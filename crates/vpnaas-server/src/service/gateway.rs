@@ -25,11 +25,16 @@ fn corrupt(what: String) -> crate::error::Error {
 /// The longest a long poll waits (seconds).
 pub const MAX_WAIT: u64 = 30;
 
-/// Heartbeats received since the last flush, by router (single-router agents) and by host.
+/// How long a router seen to exist is believed to, for heartbeats.
+const CONFIRMED_FOR: Duration = Duration::from_secs(60);
+
+/// Heartbeats received since the last flush, by router (single-router agents) and by host,
+/// and the routers lately seen to exist.
 #[derive(Default)]
 pub struct Beats {
     routers: HashMap<Uuid, store::gateway::AgentRow>,
     hosts: HashMap<String, store::markers::HostBeat>,
+    confirmed: HashMap<Uuid, std::time::Instant>,
 }
 
 /// What a host's agent is told to run (ADR 0011); the wire form of
@@ -48,11 +53,20 @@ impl Service {
     /// Registers an agent for a router, or renews its heartbeat. Heartbeats are kept in
     /// memory and written together once a second ([`Service::flush_heartbeats`]).
     pub async fn agent_heartbeat(&self, router_id: Uuid, hello: &AgentHello) -> Result<()> {
-        let mut tx = self.store.begin_read().await?;
-        let exists = store::get::<Router>(&mut tx, router_id).await?.is_some();
-        tx.commit().await?;
-        if !exists {
-            return Err(Fault::RouterNotFound(router_id.to_string()).into());
+        // A router seen to exist lately is not looked up again: 10,000 agents' heartbeats
+        // would otherwise cost 10,000 reads per interval (a deleted router's heartbeats are
+        // dropped when they are written).
+        let now = std::time::Instant::now();
+        let known =
+            self.lock_beats().confirmed.get(&router_id).is_some_and(|at| now.duration_since(*at) < CONFIRMED_FOR);
+        if !known {
+            let mut tx = self.store.begin_read().await?;
+            let exists = store::get::<Router>(&mut tx, router_id).await?.is_some();
+            tx.commit().await?;
+            if !exists {
+                return Err(Fault::RouterNotFound(router_id.to_string()).into());
+            }
+            self.lock_beats().confirmed.insert(router_id, now);
         }
         let agent = store::gateway::AgentRow {
             router_id: router_id.to_string(),
@@ -82,19 +96,24 @@ impl Service {
 
     /// Writes the heartbeats received since the last flush in one transaction; returns how many.
     pub async fn flush_heartbeats(&self) -> Result<usize> {
-        let beats = std::mem::take(&mut *self.lock_beats());
-        let n = beats.routers.len() + beats.hosts.len();
+        let (routers, hosts) = {
+            let mut beats = self.lock_beats();
+            let now = std::time::Instant::now();
+            beats.confirmed.retain(|_, at| now.duration_since(*at) < CONFIRMED_FOR);
+            (std::mem::take(&mut beats.routers), std::mem::take(&mut beats.hosts))
+        };
+        let n = routers.len() + hosts.len();
         if n == 0 {
             return Ok(0);
         }
         let mut w = self.store.begin_write().await?;
-        for agent in beats.routers.values() {
+        for agent in routers.values() {
             // A router deleted since its heartbeat has no row to refer to: skip it.
             if store::get::<Router>(w.conn(), Uuid::parse_str(&agent.router_id).unwrap_or_default()).await?.is_some() {
                 store::gateway::upsert_agent(w.conn(), agent).await?;
             }
         }
-        let hosts: Vec<_> = beats.hosts.into_values().collect();
+        let hosts: Vec<_> = hosts.into_values().collect();
         store::markers::record_host_beats(w.conn(), &hosts).await?;
         w.commit().await?;
         Ok(n)

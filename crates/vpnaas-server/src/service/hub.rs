@@ -29,8 +29,31 @@ struct Inner {
     /// Waiters on one router, or on any router of a host (the value is the newest seq).
     router_waiters: HashMap<Uuid, watch::Sender<i64>>,
     host_waiters: HashMap<String, watch::Sender<i64>>,
-    /// Desired states, each with the router `seq` it was built at.
+    /// Desired states, each with the router `seq` it was built at; kept only for routers
+    /// someone waits on (a waiting agent asks again after every change), so memory follows
+    /// the waiters, not the fleet.
     built: HashMap<Uuid, (i64, Arc<GatewayState>)>,
+    /// Waiter maps are swept of channels nobody listens to once they grow past this.
+    sweep_at: usize,
+}
+
+/// The smallest waiter map worth sweeping.
+const SWEEP_FLOOR: usize = 1024;
+
+impl Inner {
+    /// Drops channels (and built states) nobody waits on, when the maps have doubled since
+    /// the last sweep: amortised O(1) per new waiter, not a scan of the fleet per poll.
+    fn sweep(&mut self) {
+        let size = self.router_waiters.len() + self.host_waiters.len();
+        if size < self.sweep_at.max(SWEEP_FLOOR) {
+            return;
+        }
+        self.router_waiters.retain(|_, tx| tx.receiver_count() > 0);
+        self.host_waiters.retain(|_, tx| tx.receiver_count() > 0);
+        let waited: &HashMap<Uuid, watch::Sender<i64>> = &self.router_waiters;
+        self.built.retain(|router, _| waited.contains_key(router));
+        self.sweep_at = 2 * (self.router_waiters.len() + self.host_waiters.len());
+    }
 }
 
 /// The markers, waiters and built states of one server.
@@ -108,14 +131,14 @@ impl Hub {
     /// A receiver that changes when `router` is marked.
     pub fn watch_router(&self, router: Uuid) -> watch::Receiver<i64> {
         let mut inner = self.lock();
-        inner.router_waiters.retain(|_, tx| tx.receiver_count() > 0);
+        inner.sweep();
         inner.router_waiters.entry(router).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
     /// A receiver that changes when a router placed on `host`, or the host's placement, is marked.
     pub fn watch_host(&self, host: &str) -> watch::Receiver<i64> {
         let mut inner = self.lock();
-        inner.host_waiters.retain(|_, tx| tx.receiver_count() > 0);
+        inner.sweep();
         inner.host_waiters.entry(host.to_owned()).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
@@ -131,9 +154,15 @@ impl Hub {
         self.lock().built.get(&router).filter(|(at, _)| *at == seq).map(|(_, s)| s.clone())
     }
 
-    /// Keeps a state built at `seq` (the router's seq read before building).
+    /// Keeps a state built at `seq` (the router's seq read before building), if somebody
+    /// waits on the router.
     pub fn keep(&self, router: Uuid, seq: i64, state: Arc<GatewayState>) {
         let mut inner = self.lock();
+        let waited = inner.router_waiters.get(&router).is_some_and(|tx| tx.receiver_count() > 0);
+        if !waited {
+            inner.built.remove(&router);
+            return;
+        }
         match inner.built.get(&router) {
             Some((at, _)) if *at > seq => {}
             _ => {
@@ -181,6 +210,7 @@ mod tests {
     fn a_state_is_kept_for_its_seq_only_and_never_replaced_by_an_older_build() {
         let hub = Hub::default();
         let r = Uuid::new_v4();
+        let _waiter = hub.watch_router(r);
         let state = |v: &str| Arc::new(GatewayState { router_id: r, version: v.into(), connections: vec![] });
         hub.keep(r, 3, state("three"));
         assert_eq!(hub.built(r, 3).map(|s| s.version.clone()), Some("three".into()));
@@ -188,5 +218,20 @@ mod tests {
         hub.keep(r, 5, state("five"));
         hub.keep(r, 4, state("four"));
         assert_eq!(hub.built(r, 5).map(|s| s.version.clone()), Some("five".into()));
+        // Nobody waits on another router: its state is not kept.
+        let other = Uuid::new_v4();
+        hub.keep(other, 1, state("one"));
+        assert!(hub.built(other, 1).is_none());
+    }
+
+    #[test]
+    fn waiters_that_left_are_swept_once_the_maps_have_grown() {
+        let hub = Hub::default();
+        let gone: Vec<_> = (0..SWEEP_FLOOR).map(|_| hub.watch_router(Uuid::new_v4())).collect();
+        drop(gone);
+        let kept = hub.watch_router(Uuid::new_v4());
+        assert_eq!(hub.lock().router_waiters.len(), 1, "the sweep dropped the channels nobody listens to");
+        assert_eq!(hub.waiters(), 1);
+        drop(kept);
     }
 }
