@@ -10,7 +10,6 @@
 //! is unreachable every converger keeps working on the last state it has: tunnels stay up.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,7 +50,8 @@ pub enum HostCharons {
 }
 
 /// How `vpnaas agent --host` runs.
-#[derive(Clone)]
+/// `Debug` shows everything but the credential's secret (see [`Credential`]).
+#[derive(Debug, Clone)]
 pub struct HostOptions {
     /// The host's name, as routers' `binding:host_id` gives it.
     pub host: String,
@@ -61,18 +61,6 @@ pub struct HostOptions {
     pub charons: HostCharons,
     /// Every connection's status is reported at least this often (changes at once).
     pub status_interval: Duration,
-}
-
-impl fmt::Debug for HostOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostOptions")
-            .field("host", &self.host)
-            .field("server", &self.server)
-            .field("credential", &self.credential)
-            .field("charons", &self.charons)
-            .field("status_interval", &self.status_interval)
-            .finish()
-    }
 }
 
 /// The HTTP client of one host's gateway API (ADR 0011).

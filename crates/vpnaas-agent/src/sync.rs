@@ -41,7 +41,8 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How `vpnaas agent` runs the agent of one router.
-#[derive(Clone)]
+/// `Debug` shows everything but the credential's secret (see [`Credential`]).
+#[derive(Debug, Clone)]
 pub struct AgentOptions {
     pub router_id: Uuid,
     /// The server's base URL, e.g. `http://127.0.0.1:9696` (http only: no TLS is built in).
@@ -54,19 +55,6 @@ pub struct AgentOptions {
     pub host: String,
     /// Every connection's status is reported at least this often (changes at once).
     pub status_interval: Duration,
-}
-
-impl fmt::Debug for AgentOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentOptions")
-            .field("router_id", &self.router_id)
-            .field("server", &self.server)
-            .field("vici", &self.vici)
-            .field("credential", &self.credential)
-            .field("host", &self.host)
-            .field("status_interval", &self.status_interval)
-            .finish()
-    }
 }
 
 /// What the agent presents to the gateway API.

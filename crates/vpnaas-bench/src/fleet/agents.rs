@@ -364,6 +364,27 @@ fn post_status(sim: &Arc<Sim>, path: String, bodies: Vec<(Bytes, usize)>, first:
     });
 }
 
+/// One long poll: the decoded answer with when it was asked and when it came, counted; or
+/// `None` after an error was recorded and a second's pause, as an agent would retry.
+async fn poll<T: serde::de::DeserializeOwned>(sim: &Arc<Sim>, path: &str) -> Option<(T, Instant, Instant)> {
+    let asked = Instant::now();
+    let reply = sim
+        .send(Method::GET, path, None, StatusCode::OK)
+        .await
+        .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| format!("GET {path}: {e}")));
+    match reply {
+        Ok(answer) => {
+            sim.counters.polls.fetch_add(1, Ordering::Relaxed);
+            Some((answer, asked, Instant::now()))
+        }
+        Err(e) => {
+            sim.error(e);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
 async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
     let base = agent.base();
     let status_path = format!("{base}/status");
@@ -374,21 +395,7 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
             None => format!("{base}/state"),
             Some(c) => format!("{base}/state?cursor={c}&wait={}", sim.wait_secs),
         };
-        let asked = Instant::now();
-        let reply = sim
-            .send(Method::GET, &path, None, StatusCode::OK)
-            .await
-            .and_then(|b| serde_json::from_slice::<WireHost>(&b).map_err(|e| format!("GET {path}: {e}")));
-        let host = match reply {
-            Ok(h) => h,
-            Err(e) => {
-                sim.error(e);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let now = Instant::now();
-        sim.counters.polls.fetch_add(1, Ordering::Relaxed);
+        let Some((host, asked, now)) = poll::<WireHost>(sim, &path).await else { continue };
         sim.check(&host.changed, now);
         let first = cursor.is_none() && sim.first_poll(agent.index()).is_none();
         if first {
@@ -426,21 +433,7 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
             None => format!("{base}/state"),
             Some(v) => format!("{base}/state?known={v}&wait={}", sim.wait_secs),
         };
-        let asked = Instant::now();
-        let reply = sim
-            .send(Method::GET, &path, None, StatusCode::OK)
-            .await
-            .and_then(|b| serde_json::from_slice::<WireState>(&b).map_err(|e| format!("GET {path}: {e}")));
-        let state = match reply {
-            Ok(s) => s,
-            Err(e) => {
-                sim.error(e);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let now = Instant::now();
-        sim.counters.polls.fetch_add(1, Ordering::Relaxed);
+        let Some((state, asked, now)) = poll::<WireState>(sim, &path).await else { continue };
         let first = !started;
         if first {
             started = true;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use vpnaas_core::desired::{AgentConfig, AgentHello, HostStatusReport, StatusReport};
 use vpnaas_core::Fault;
 
-use super::{AgentBody, AppState};
+use super::{AgentBody, AppState, Body};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 
@@ -55,7 +55,7 @@ async fn heartbeat(
     State(st): State<AppState>,
     _: Agent,
     Path(id): Path<String>,
-    AgentBody(b): AgentBody,
+    Body(b): AgentBody,
 ) -> Result<Response> {
     let hello: AgentHello = json_body(&b)?;
     st.service.agent_heartbeat(router_id(&id)?, &hello).await?;
@@ -82,12 +82,7 @@ async fn state(
     Ok(Json(&*state).into_response())
 }
 
-async fn status(
-    State(st): State<AppState>,
-    _: Agent,
-    Path(id): Path<String>,
-    AgentBody(b): AgentBody,
-) -> Result<Response> {
+async fn status(State(st): State<AppState>, _: Agent, Path(id): Path<String>, Body(b): AgentBody) -> Result<Response> {
     let report: StatusReport = json_body(&b)?;
     st.service.report_status(router_id(&id)?, &report.connections).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -107,7 +102,7 @@ async fn host_heartbeat(
     State(st): State<AppState>,
     _: Agent,
     Path(host): Path<String>,
-    AgentBody(b): AgentBody,
+    Body(b): AgentBody,
 ) -> Result<Response> {
     let hello: AgentHello = json_body(&b)?;
     st.service.host_heartbeat(host_name(&host)?, &hello);
@@ -150,7 +145,7 @@ async fn host_status(
     State(st): State<AppState>,
     _: Agent,
     Path(host): Path<String>,
-    AgentBody(b): AgentBody,
+    Body(b): AgentBody,
 ) -> Result<Response> {
     let report: HostStatusReport = json_body(&b)?;
     let reports: Vec<_> = report.routers.into_iter().map(|r| (r.router_id, r.connections)).collect();

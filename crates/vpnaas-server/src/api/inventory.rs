@@ -13,7 +13,7 @@ use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::Fault;
 
 use super::body::{post, req, ro, rw, show as shown, Attr, Attributes};
-use super::{common, AppState, Collection, RawBody};
+use super::{common, AppState, Body, Collection, RawBody};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::{RouterInterface, Service};
@@ -205,7 +205,7 @@ async fn add_interface(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    RawBody(b): RawBody,
+    Body(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
     Ok(interface_view(&st.service.add_router_interface(&caller, &id, subnet).await?))
@@ -215,7 +215,7 @@ async fn remove_interface(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    RawBody(b): RawBody,
+    Body(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
     Ok(interface_view(&st.service.remove_router_interface(&caller, &id, subnet).await?))

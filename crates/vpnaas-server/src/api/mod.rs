@@ -122,31 +122,25 @@ fn render<T: Collection>(item: &T, profile: &Profile, caller: &Caller) -> Map<St
     view
 }
 
-/// The raw request body, read up to [`MAX_BODY`]; larger is a 413 in the envelope.
-pub struct RawBody(pub axum::body::Bytes);
+/// A request body, read up to `LIMIT` bytes; larger is a 413 in the envelope.
+pub struct Body<const LIMIT: usize>(pub axum::body::Bytes);
+
+/// An API request's body, up to [`MAX_BODY`].
+pub type RawBody = Body<MAX_BODY>;
 
 /// The largest body of the gateway API: a host's status report for all its routers (a
 /// thousand routers of ten connections is about 1.5 MB of JSON).
 pub const MAX_AGENT_BODY: usize = 16 * 1024 * 1024;
 
-/// A gateway agent's request body, read up to [`MAX_AGENT_BODY`].
-pub struct AgentBody(pub axum::body::Bytes);
+/// A gateway agent's request body, up to [`MAX_AGENT_BODY`].
+pub type AgentBody = Body<MAX_AGENT_BODY>;
 
-impl<S: Send + Sync> FromRequest<S> for AgentBody {
-    type Rejection = Error;
-
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_AGENT_BODY).await.map_err(|_| Fault::RequestTooLarge)?;
-        Ok(AgentBody(bytes))
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for Body<LIMIT> {
     type Rejection = Error;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| Fault::RequestTooLarge)?;
-        Ok(RawBody(bytes))
+        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|_| Fault::RequestTooLarge)?;
+        Ok(Body(bytes))
     }
 }
 
@@ -197,7 +191,7 @@ fn fields<T: Collection>(svc: &Service, bytes: &[u8], op: Op) -> Result<Attribut
     body::parse_body(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
 }
 
-async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, RawBody(b): RawBody) -> Result<Response> {
+async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, Body(b): RawBody) -> Result<Response> {
     let item = T::create(&st.service, &caller, fields::<T>(&st.service, &b, Op::Create)?).await?;
     Ok(one(StatusCode::CREATED, st.service.profile(), &caller, &item))
 }
@@ -206,7 +200,7 @@ async fn update<T: Collection>(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    RawBody(b): RawBody,
+    Body(b): RawBody,
 ) -> Result<Response> {
     let item = T::update(&st.service, &caller, &id, fields::<T>(&st.service, &b, Op::Update)?).await?;
     Ok(one(StatusCode::OK, st.service.profile(), &caller, &item))

@@ -108,10 +108,7 @@ impl Service {
         }
         let mut w = self.store.begin_write().await?;
         for agent in routers.values() {
-            // A router deleted since its heartbeat has no row to refer to: skip it.
-            if store::get::<Router>(w.conn(), Uuid::parse_str(&agent.router_id).unwrap_or_default()).await?.is_some() {
-                store::gateway::upsert_agent(w.conn(), agent).await?;
-            }
+            store::gateway::upsert_agent(w.conn(), agent).await?;
         }
         let hosts: Vec<_> = hosts.into_values().collect();
         store::markers::record_host_beats(w.conn(), &hosts).await?;

@@ -20,11 +20,13 @@ pub struct AgentRow {
     pub last_seen: i64,
 }
 
-/// Registers an agent for a router, or renews its heartbeat.
+/// Registers an agent for a router, or renews its heartbeat; a router deleted since its
+/// heartbeat arrived has no row to refer to, and its heartbeat is dropped in the same statement.
 pub async fn upsert_agent(conn: &mut AnyConnection, agent: &AgentRow) -> StoreResult<()> {
     execute(
         conn,
-        "INSERT INTO gateway_agents (router_id, host, version, last_seen) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO gateway_agents (router_id, host, version, last_seen) \
+         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM routers WHERE id = $1) \
          ON CONFLICT (router_id) DO UPDATE SET host = $2, version = $3, last_seen = $4",
         &[
             agent.router_id.clone().into(),
