@@ -253,25 +253,27 @@ impl Service {
 
     /// Lists what the caller may see: as far as the `get_*` rule reaches (every project,
     /// the caller's own, or nothing).
-    pub async fn list<T: Resource>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
+    pub async fn list<T: Resource + Send + 'static>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
         match caller.reach(T::RULES.get) {
             Reach::All => {}
             Reach::Own => q.project = Some(caller.project_id().to_owned()),
             Reach::None => return Ok(Vec::new()),
         }
-        let mut tx = self.store.begin_read().await?;
-        let mut items = store::list::<T>(&mut tx, &q).await?;
-        tx.commit().await?;
+        let mut items = self.store.read_list::<T>(q).await?;
         for item in &mut items {
             self.reveal(item)?;
         }
         Ok(items)
     }
 
-    pub async fn show<T: Resource>(&self, caller: &Caller, id: &str) -> Result<T> {
-        let mut tx = self.store.begin_read().await?;
-        let mut item = fetch::<T>(&mut tx, caller, id).await?;
-        tx.commit().await?;
+    pub async fn show<T: Resource + Send + 'static>(&self, caller: &Caller, id: &str) -> Result<T> {
+        let Ok(uuid) = Uuid::parse_str(id) else {
+            return Err(T::not_found(id).into());
+        };
+        let mut item = match self.store.read_one::<T>(uuid).await? {
+            Some(item) if visible(caller, &item) => item,
+            _ => return Err(T::not_found(id).into()),
+        };
         self.reveal(&mut item)?;
         Ok(item)
     }

@@ -1,10 +1,15 @@
 //! Lists in SQL: filters, sort keys and keyset pagination by marker, never the whole table in memory.
+//!
+//! The statements are built here once for both read paths: sqlx's (PostgreSQL, and SQLite
+//! inside write transactions) and SQLite's own (`sqlite.rs`).
+
+use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::tables::{load_children, Column, ColumnKind, Table};
-use super::{fetch_all, StoreResult, Value};
+use super::tables::{Column, ColumnKind, Table};
+use super::{fetch_all, StoreError, StoreResult, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortDir {
@@ -46,8 +51,11 @@ pub struct ListQuery {
     pub page_reverse: bool,
 }
 
-pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
-    let mut sort: Vec<(&str, ColumnKind, SortDir)> = q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
+/// The sort keys of a list, `id` last as the tie-breaker, flipped for a reverse page.
+pub(super) type SortKeys = Vec<(&'static str, ColumnKind, SortDir)>;
+
+pub(super) fn sort_keys(q: &ListQuery) -> SortKeys {
+    let mut sort: SortKeys = q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
     if !sort.iter().any(|(c, _, _)| *c == "id") {
         sort.push(("id", ColumnKind::Text, SortDir::Asc));
     }
@@ -56,7 +64,23 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
             s.2 = s.2.flip();
         }
     }
+    sort
+}
 
+/// The statement reading the marker row's sort-key values.
+pub(super) fn marker_sql<T: Table>(q: &ListQuery, marker: &str, sort: &SortKeys) -> (String, Vec<Value>) {
+    let columns: Vec<&str> = sort.iter().map(|(c, _, _)| *c).collect();
+    let mut sql = format!("SELECT {} FROM {} WHERE id = $1", columns.join(", "), T::TABLE);
+    let mut values: Vec<Value> = vec![marker.into()];
+    if let Some(p) = &q.project {
+        values.push(p.as_str().into());
+        sql.push_str(" AND project_id = $2");
+    }
+    (sql, values)
+}
+
+/// The page's statement, after the marker row's sort-key values if there is a marker.
+pub(super) fn page_sql<T: Table>(q: &ListQuery, sort: &SortKeys, after: Option<&[Value]>) -> (String, Vec<Value>) {
     let mut sql = format!("SELECT * FROM {} WHERE 1 = 1", T::TABLE);
     let mut values: Vec<Value> = Vec::new();
     if let Some(p) = &q.project {
@@ -71,11 +95,7 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
         }
         sql.push_str(&format!(" AND {} IN ({})", column.column, marks.join(", ")));
     }
-    if let Some(marker) = &q.marker {
-        let Some(marker_values) = marker_row::<T>(conn, marker, q.project.as_deref(), &sort).await? else {
-            // The reference returns an empty page for an unknown marker.
-            return Ok(Vec::new());
-        };
+    if let Some(marker_values) = after {
         let mut alternatives = Vec::with_capacity(sort.len());
         for (i, (column, _, dir)) in sort.iter().enumerate() {
             let mut terms = Vec::with_capacity(i + 1);
@@ -94,7 +114,43 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
     if let Some(limit) = q.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
+    (sql, values)
+}
 
+/// The statement loading the children of `n` parents, in order.
+pub(super) fn children_sql(child: &str, n: usize) -> String {
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
+        marks.join(", ")
+    )
+}
+
+/// How many parents one children statement names: under every engine's parameter limit.
+pub(super) const CHILDREN_CHUNK: usize = 500;
+
+/// Gives each item its children (`parent id → values in order`).
+pub(super) fn adopt<T: Table>(items: &mut [T], mut children: HashMap<String, Vec<String>>) -> StoreResult<()> {
+    if T::CHILD.is_none() {
+        return Ok(());
+    }
+    for item in items {
+        item.set_children(children.remove(&item.id().to_string()).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
+    let sort = sort_keys(q);
+    let after = match &q.marker {
+        Some(marker) => match marker_row::<T>(conn, q, marker, &sort).await? {
+            Some(values) => Some(values),
+            // The reference returns an empty page for an unknown marker.
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let (sql, values) = page_sql::<T>(q, &sort, after.as_deref());
     let rows = fetch_all(conn, &sql, &values).await?;
     let mut items = from_rows::<T>(conn, &rows).await?;
     if q.page_reverse {
@@ -105,17 +161,11 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
 
 async fn marker_row<T: Table>(
     conn: &mut AnyConnection,
+    q: &ListQuery,
     marker: &str,
-    project: Option<&str>,
-    sort: &[(&str, ColumnKind, SortDir)],
+    sort: &SortKeys,
 ) -> StoreResult<Option<Vec<Value>>> {
-    let columns: Vec<&str> = sort.iter().map(|(c, _, _)| *c).collect();
-    let mut sql = format!("SELECT {} FROM {} WHERE id = $1", columns.join(", "), T::TABLE);
-    let mut values: Vec<Value> = vec![marker.into()];
-    if let Some(p) = project {
-        values.push(p.into());
-        sql.push_str(" AND project_id = $2");
-    }
+    let (sql, values) = marker_sql::<T>(q, marker, sort);
     let rows = fetch_all(conn, &sql, &values).await?;
     let Some(row) = rows.first() else {
         return Ok(None);
@@ -137,9 +187,20 @@ pub async fn select<T: Table>(conn: &mut AnyConnection, condition: &str, values:
     from_rows::<T>(conn, &rows).await
 }
 
-/// Builds resources from rows, loading every row's children with one query.
+/// Builds resources from rows, loading every row's children with one query per chunk.
 pub(super) async fn from_rows<T: Table>(conn: &mut AnyConnection, rows: &[AnyRow]) -> StoreResult<Vec<T>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>()?;
-    let mut children = load_children::<T>(conn, &ids).await?;
-    rows.iter().zip(ids.iter()).map(|(row, id)| T::from_row(row, children.remove(id).unwrap_or_default())).collect()
+    let mut items: Vec<T> = rows.iter().map(T::from_row).collect::<StoreResult<_>>()?;
+    if let Some(child) = T::CHILD {
+        let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(CHILDREN_CHUNK) {
+            let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+            for row in fetch_all(conn, &children_sql(child, chunk.len()), &values).await? {
+                let parent = row.try_get::<String, _>(0).map_err(StoreError::from)?;
+                children.entry(parent).or_default().push(row.try_get::<String, _>(1)?);
+            }
+        }
+        adopt(&mut items, children)?;
+    }
+    Ok(items)
 }

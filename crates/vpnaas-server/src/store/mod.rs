@@ -10,6 +10,7 @@ mod list;
 pub mod markers;
 mod migrations;
 pub mod psk;
+mod sqlite;
 mod tables;
 pub mod uses;
 
@@ -119,6 +120,8 @@ impl Default for PoolSettings {
 pub struct Store {
     pool: AnyPool,
     writer: Option<Arc<Writer>>,
+    /// SQLite's read path for lists and shows (ADR 0014).
+    readers: Option<Arc<sqlite::Readers>>,
     backend: Backend,
 }
 
@@ -330,7 +333,7 @@ impl Store {
             // A pool must not keep handing out connections to a server that restarted.
             .test_before_acquire(true)
             .connect_lazy(url)?;
-        Ok(Store { pool, writer: None, backend: Backend::Postgres })
+        Ok(Store { pool, writer: None, readers: None, backend: Backend::Postgres })
     }
 
     /// Opens (creating if needed) the SQLite database file `path`.
@@ -355,7 +358,8 @@ impl Store {
         }));
         tokio::spawn(Writer::committer(Arc::downgrade(&state), kick.clone()));
         let writer = Writer { state, kick };
-        Ok(Store { pool, writer: Some(Arc::new(writer)), backend: Backend::Sqlite })
+        let readers = Arc::new(sqlite::Readers::new(path, settings));
+        Ok(Store { pool, writer: Some(Arc::new(writer)), readers: Some(readers), backend: Backend::Sqlite })
     }
 
     pub fn backend(&self) -> Backend {
@@ -394,6 +398,28 @@ impl Store {
         }
         let sp = Savepoint { state, kick: writer.kick.clone(), released: false };
         Ok(WriteTx { inner: WriteInner::Batched(sp), backend: self.backend })
+    }
+
+    /// Lists `T` in a read transaction of its own.
+    pub async fn read_list<T: Table + Send + 'static>(&self, q: ListQuery) -> StoreResult<Vec<T>> {
+        if let Some(readers) = &self.readers {
+            return readers.run(move |conn| sqlite::list::<T>(conn, &q)).await;
+        }
+        let mut tx = self.begin_read().await?;
+        let items = list::run::<T>(&mut tx, &q).await?;
+        tx.commit().await?;
+        Ok(items)
+    }
+
+    /// Reads one `T` in a read transaction of its own.
+    pub async fn read_one<T: Table + Send + 'static>(&self, id: uuid::Uuid) -> StoreResult<Option<T>> {
+        if let Some(readers) = &self.readers {
+            return readers.run(move |conn| sqlite::get::<T>(conn, id)).await;
+        }
+        let mut tx = self.begin_read().await?;
+        let item = tables::get::<T>(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(item)
     }
 
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {

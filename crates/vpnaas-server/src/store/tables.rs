@@ -1,6 +1,5 @@
 //! Row shapes: how each resource maps to its table (and its ordered child list), with generic get, insert, update and delete.
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sqlx::any::AnyRow;
@@ -68,7 +67,12 @@ pub trait Table: Sized {
     fn children(&self) -> Vec<String> {
         Vec::new()
     }
-    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self>;
+    /// The resource from its row; children come after, through [`Table::set_children`].
+    fn from_row(row: &impl RowRead) -> StoreResult<Self>;
+    /// Takes the child list read for this row (only called when [`Table::CHILD`] is set).
+    fn set_children(&mut self, _children: Vec<String>) -> StoreResult<()> {
+        Ok(())
+    }
 
     fn column(attr: &str) -> Option<&'static Column> {
         Self::COLUMNS.iter().find(|c| c.attr == attr)
@@ -140,71 +144,68 @@ async fn insert_children<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreR
     Ok(())
 }
 
-pub(super) async fn load_children<T: Table>(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> StoreResult<HashMap<String, Vec<String>>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let Some(child) = T::CHILD else {
-        return Ok(out);
-    };
-    // Chunks keep the statement under every engine's parameter limit.
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
-            marks.join(", ")
-        );
-        let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
-        for row in fetch_all(conn, &sql, &values).await? {
-            out.entry(row.try_get::<String, _>(0)?).or_default().push(row.try_get::<String, _>(1)?);
-        }
-    }
-    Ok(out)
-}
-
 // ------------------------------------------------------------------ helpers
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
-    Ok(row.try_get::<String, _>(col)?)
+/// A row as the decoders read it, by column name: sqlx's `Any` rows and SQLite's own
+/// (`sqlite.rs`) alike.
+pub trait RowRead {
+    fn text(&self, col: &str) -> StoreResult<String>;
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<i64>;
 }
-fn opt_text(row: &AnyRow, col: &str) -> StoreResult<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+
+impl RowRead for AnyRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.try_get::<String, _>(col)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(col)?)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        Ok(self.try_get::<i64, _>(col)?)
+    }
 }
-fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
-    Ok(row.try_get::<i64, _>(col)?)
+
+fn text(row: &impl RowRead, col: &str) -> StoreResult<String> {
+    row.text(col)
 }
-fn boolean(row: &AnyRow, col: &str) -> StoreResult<bool> {
+fn opt_text(row: &impl RowRead, col: &str) -> StoreResult<Option<String>> {
+    row.opt_text(col)
+}
+fn int(row: &impl RowRead, col: &str) -> StoreResult<i64> {
+    row.int(col)
+}
+fn boolean(row: &impl RowRead, col: &str) -> StoreResult<bool> {
     Ok(int(row, col)? != 0)
 }
-fn uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
+fn uuid(row: &impl RowRead, col: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(&text(row, col)?).map_err(corrupt)
 }
-fn opt_uuid(row: &AnyRow, col: &str) -> StoreResult<Option<Uuid>> {
+fn opt_uuid(row: &impl RowRead, col: &str) -> StoreResult<Option<Uuid>> {
     opt_text(row, col)?.map(|s| Uuid::parse_str(&s).map_err(corrupt)).transpose()
 }
-fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str, &str) -> Result<T, Fault>) -> StoreResult<T> {
+fn parsed<T>(row: &impl RowRead, col: &str, parse: fn(&str, &str) -> Result<T, Fault>) -> StoreResult<T> {
     parse(col, &text(row, col)?).map_err(corrupt)
 }
-fn opt_parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>> {
+fn opt_parsed<T: std::str::FromStr>(row: &impl RowRead, col: &str) -> StoreResult<Option<T>> {
     opt_text(row, col)?.map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}")))).transpose()
 }
 /// A counter: `u64` in the contract, `BIGINT` in the database (saturating at its maximum).
 pub(super) fn count(n: u64) -> Value {
     Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
-fn counter(row: &AnyRow, col: &str) -> StoreResult<u64> {
+fn counter(row: &impl RowRead, col: &str) -> StoreResult<u64> {
     u64::try_from(int(row, col)?).map_err(|_| corrupt(format!("negative {col}")))
 }
 fn opt_string<T: ToString>(v: &Option<T>) -> Value {
     Value::OptText(v.as_ref().map(ToString::to_string))
 }
 
-fn meta_from(row: &AnyRow) -> StoreResult<Meta> {
+fn meta_from(row: &impl RowRead) -> StoreResult<Meta> {
     Ok(Meta {
         id: uuid(row, "id")?,
         project_id: text(row, "project_id")?,
@@ -231,7 +232,7 @@ fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> StoreResult<Vec<(&'st
     Ok(row)
 }
 
-fn lifetime_from(row: &AnyRow) -> StoreResult<Lifetime> {
+fn lifetime_from(row: &impl RowRead) -> StoreResult<Lifetime> {
     Ok(Lifetime { units: parsed(row, "lifetime_units", LifetimeUnits::parse)?, value: int(row, "lifetime_value")? })
 }
 
@@ -264,7 +265,7 @@ impl Table for IkePolicy {
             ],
         )
     }
-    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: IkeSpec {
@@ -306,7 +307,7 @@ impl Table for IpsecPolicy {
             ],
         )
     }
-    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: IpsecSpec {
@@ -348,7 +349,7 @@ impl Table for VpnService {
             ],
         )
     }
-    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: ServiceSpec {
@@ -378,11 +379,18 @@ impl Table for EndpointGroup {
     fn children(&self) -> Vec<String> {
         self.spec.endpoints.clone()
     }
-    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
-            spec: GroupSpec { endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?, endpoints: children },
+            spec: GroupSpec {
+                endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?,
+                endpoints: Vec::new(),
+            },
         })
+    }
+    fn set_children(&mut self, children: Vec<String>) -> StoreResult<()> {
+        self.spec.endpoints = children;
+        Ok(())
     }
 }
 
@@ -459,7 +467,12 @@ impl Table for SiteConnection {
     fn children(&self) -> Vec<String> {
         self.spec.peer_cidrs.iter().map(ToString::to_string).collect()
     }
-    fn from_row(row: &AnyRow, children: Vec<String>) -> StoreResult<Self> {
+    fn set_children(&mut self, children: Vec<String>) -> StoreResult<()> {
+        self.spec.peer_cidrs =
+            children.iter().map(|c| Cidr::parse(c).map_err(|_| corrupt("bad peer cidr"))).collect::<Result<_, _>>()?;
+        Ok(())
+    }
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         let peer_address = text(row, "peer_address")?;
         Ok(Stored {
             meta: meta_from(row)?,
@@ -467,10 +480,7 @@ impl Table for SiteConnection {
                 peer_address: PeerAddress::parse(&peer_address).ok_or_else(|| corrupt("bad peer_address"))?,
                 peer_id: text(row, "peer_id")?,
                 local_id: text(row, "local_id")?,
-                peer_cidrs: children
-                    .iter()
-                    .map(|c| Cidr::parse(c).map_err(|_| corrupt("bad peer cidr")))
-                    .collect::<Result<_, _>>()?,
+                peer_cidrs: Vec::new(),
                 local_ep_group_id: opt_uuid(row, "local_ep_group_id")?,
                 peer_ep_group_id: opt_uuid(row, "peer_ep_group_id")?,
                 mtu: int(row, "mtu")?,
@@ -523,7 +533,7 @@ impl Table for Router {
             ],
         )
     }
-    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         let gateway = if boolean(row, "has_gateway")? {
             Some(Gateway {
                 network_id: opt_uuid(row, "gw_network_id")?,
@@ -562,7 +572,7 @@ impl Table for Subnet {
             ],
         )
     }
-    fn from_row(row: &AnyRow, _: Vec<String>) -> StoreResult<Self> {
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: SubnetSpec {

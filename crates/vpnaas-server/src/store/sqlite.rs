@@ -1,0 +1,220 @@
+//! SQLite's read path: list and show on SQLite's own driver (rusqlite), off the async workers.
+//!
+//! sqlx's SQLite driver hands every row from its worker thread to the caller through a
+//! channel, and its `Any` layer copies each row once more; a list of 1,000 rows paid for
+//! 1,000 thread wake-ups. Here one blocking-pool thread runs the whole read (its statements
+//! prepared once per connection and cached) and decodes the rows into resources where it
+//! reads them. Writes stay on sqlx's writer connection with group commit (ADR 0012), and
+//! since a write is answered only after its commit, a read that follows it sees it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Statement};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::list::{adopt, marker_sql, page_sql, sort_keys};
+use super::tables::{ColumnKind, RowRead, Table};
+use super::{ListQuery, PoolSettings, StoreError, StoreResult, Value};
+
+/// Statements each connection keeps prepared (the lists' shapes vary with their filters).
+const CACHED_STATEMENTS: usize = 128;
+
+/// Read-only connections to one SQLite file, at most `max` of them in use at once.
+pub struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | ReadOnly | OutOfMemory) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+impl Readers {
+    pub fn new(path: &Path, settings: PoolSettings) -> Readers {
+        let max = usize::try_from(settings.max_connections).unwrap_or(1).max(1);
+        Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max)),
+            acquire_timeout: settings.acquire_timeout,
+        }
+    }
+
+    fn open(&self) -> StoreResult<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+        Ok(conn)
+    }
+
+    /// Runs `read` in one read transaction on a connection of its own, on the blocking pool.
+    pub async fn run<R, F>(self: &Arc<Self>, read: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("no SQLite reader became free in time".into()))?
+            .map_err(|_| StoreError::Unavailable("the readers are closed".into()))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let popped = this.idle.lock().map_err(|_| StoreError::Corrupt("reader pool poisoned".into()))?.pop();
+            let mut conn = match popped {
+                Some(conn) => conn,
+                None => this.open()?,
+            };
+            let tx = conn.transaction()?;
+            let result = read(&tx);
+            tx.commit()?;
+            if let Ok(mut idle) = this.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("a read stopped: {e}")))?
+    }
+}
+
+/// A row being read, with its statement's column names (looked up once per statement).
+struct SqliteRow<'a> {
+    row: &'a rusqlite::Row<'a>,
+    names: &'a [String],
+}
+
+impl SqliteRow<'_> {
+    fn index(&self, col: &str) -> StoreResult<usize> {
+        self.names.iter().position(|n| n == col).ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
+    }
+}
+
+impl RowRead for SqliteRow<'_> {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.row.get::<_, String>(self.index(col)?)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.row.get::<_, Option<String>>(self.index(col)?)?)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        Ok(self.row.get::<_, i64>(self.index(col)?)?)
+    }
+}
+
+/// Binds `values` to the statement's `$n` parameters, by number (as sqlx does on SQLite).
+fn bind(stmt: &mut Statement<'_>, values: &[Value]) -> StoreResult<()> {
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| values.get(n))
+            .ok_or_else(|| StoreError::Corrupt(format!("parameter {i} has no value")))?;
+        match n {
+            Value::Text(s) => stmt.raw_bind_parameter(i, s)?,
+            Value::OptText(s) => stmt.raw_bind_parameter(i, s)?,
+            Value::Int(v) => stmt.raw_bind_parameter(i, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sql` and hands each row to `each`.
+fn query(
+    conn: &Connection,
+    sql: &str,
+    values: &[Value],
+    mut each: impl FnMut(&SqliteRow<'_>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, values)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        each(&SqliteRow { row, names: &names })?;
+    }
+    Ok(())
+}
+
+/// Resources from `sql`, each with its children (one statement per chunk of parents).
+fn resources<T: Table>(conn: &Connection, sql: &str, values: &[Value]) -> StoreResult<Vec<T>> {
+    let mut items = Vec::new();
+    query(conn, sql, values, |row| {
+        items.push(T::from_row(row)?);
+        Ok(())
+    })?;
+    if let Some(child) = T::CHILD {
+        // One statement for the whole page: its ids as one JSON array (binding them one
+        // parameter each costs SQLite a scan of the parameter names per parameter).
+        let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sql = format!(
+            "SELECT parent_id, value FROM {child} WHERE parent_id IN (SELECT value FROM json_each($1)) \
+             ORDER BY parent_id, position"
+        );
+        let mut children: HashMap<String, Vec<String>> = HashMap::with_capacity(items.len());
+        query(conn, &sql, &[ids.into()], |row| {
+            children.entry(row.text("parent_id")?).or_default().push(row.text("value")?);
+            Ok(())
+        })?;
+        adopt(&mut items, children)?;
+    }
+    Ok(items)
+}
+
+/// One row of `T` by id.
+pub fn get<T: Table>(conn: &Connection, id: Uuid) -> StoreResult<Option<T>> {
+    let sql = format!("SELECT * FROM {} WHERE id = $1", T::TABLE);
+    Ok(resources::<T>(conn, &sql, &[id.to_string().into()])?.pop())
+}
+
+/// A list of `T`: the same statements as sqlx's path (`list.rs`).
+pub fn list<T: Table>(conn: &Connection, q: &ListQuery) -> StoreResult<Vec<T>> {
+    let sort = sort_keys(q);
+    let after = match &q.marker {
+        Some(marker) => {
+            let (sql, values) = marker_sql::<T>(q, marker, &sort);
+            let mut found = None;
+            query(conn, &sql, &values, |row| {
+                let mut keys = Vec::with_capacity(sort.len());
+                for (column, kind, _) in &sort {
+                    keys.push(match kind {
+                        ColumnKind::Text => Value::Text(row.text(column)?),
+                        ColumnKind::Int | ColumnKind::Bool => Value::Int(row.int(column)?),
+                    });
+                }
+                found = Some(keys);
+                Ok(())
+            })?;
+            match found {
+                Some(keys) => Some(keys),
+                // The reference returns an empty page for an unknown marker.
+                None => return Ok(Vec::new()),
+            }
+        }
+        None => None,
+    };
+    let (sql, values) = page_sql::<T>(q, &sort, after.as_deref());
+    let mut items = resources::<T>(conn, &sql, &values)?;
+    if q.page_reverse {
+        items.reverse();
+    }
+    Ok(items)
+}
