@@ -18,6 +18,8 @@ pub enum Error {
     IdentityUnavailable,
     /// A sealed pre-shared key could not be opened or sealed (a missing key, a damaged value).
     Secret(String),
+    /// A response could not be written.
+    Internal(String),
 }
 
 impl From<Fault> for Error {
@@ -41,7 +43,7 @@ impl std::fmt::Display for Error {
             Error::Store(e) => write!(f, "{e}"),
             Error::TokenRefused(_) => f.write_str("token refused"),
             Error::IdentityUnavailable => f.write_str("Keystone unavailable"),
-            Error::Secret(cause) => f.write_str(cause),
+            Error::Secret(cause) | Error::Internal(cause) => f.write_str(cause),
         }
     }
 }
@@ -93,7 +95,7 @@ impl IntoResponse for Error {
                 "ServiceUnavailable",
                 "The Keystone service is temporarily unavailable.",
             ),
-            Error::Secret(cause) => {
+            Error::Secret(cause) | Error::Internal(cause) => {
                 tracing::error!(error.cause = %cause, "request failed");
                 envelope(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,12 +1,13 @@
 //! `/v2.0/vpn/ipsec-site-connections`: attribute map, wire view and request parsing.
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
 use vpnaas_core::Fault;
 
 use super::body::{req, req_rw, ro, rw, Attr, Attributes, Overrides, MAX_LEN};
-use super::{common, optional, Collection};
+use super::view::{Text, View};
+use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
@@ -45,42 +46,42 @@ impl Collection for SiteConnection {
         Overrides { settable: profile.settable, optional: profile.optional }
     }
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
-        let mut m = common(&self.meta, profile);
-        m.insert("peer_address".into(), s.peer_address.to_string().into());
-        m.insert("peer_id".into(), s.peer_id.clone().into());
-        m.insert("local_id".into(), s.local_id.clone().into());
-        m.insert("peer_cidrs".into(), s.peer_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().into());
-        m.insert("local_ep_group_id".into(), optional(&s.local_ep_group_id));
-        m.insert("peer_ep_group_id".into(), optional(&s.peer_ep_group_id));
-        m.insert("route_mode".into(), "static".into());
-        m.insert("mtu".into(), s.mtu.into());
-        m.insert("initiator".into(), s.initiator.as_str().into());
-        m.insert("auth_mode".into(), "psk".into());
-        // The specification documents return the PSK to its owner (ADR 0001 D7).
-        // The service opens the key for every answer; a sealed one would show as null.
-        m.insert("psk".into(), s.psk.clear().map(|p| p.expose()).into());
-        m.insert(
-            "dpd".into(),
-            json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
-        );
-        m.insert("admin_state_up".into(), s.admin_state_up.into());
-        m.insert("status".into(), s.status.as_str().into());
-        m.insert("vpnservice_id".into(), s.vpnservice_id.to_string().into());
-        m.insert("ikepolicy_id".into(), s.ikepolicy_id.to_string().into());
-        m.insert("ipsecpolicy_id".into(), s.ipsecpolicy_id.to_string().into());
-        for hidden in profile.hidden_connection_fields {
-            m.remove(*hidden);
-        }
-        m
+        common(&self.meta, profile, v);
+        v.text("peer_address", &s.peer_address)
+            .field("peer_id", &s.peer_id)
+            .field("local_id", &s.local_id)
+            .field("peer_cidrs", &s.peer_cidrs.iter().map(Text).collect::<Vec<_>>())
+            .opt_text("local_ep_group_id", s.local_ep_group_id.as_ref())
+            .opt_text("peer_ep_group_id", s.peer_ep_group_id.as_ref())
+            .field("route_mode", "static")
+            .field("mtu", &s.mtu)
+            .field("initiator", s.initiator.as_str())
+            .field("auth_mode", "psk")
+            // The specification documents return the PSK to its owner (ADR 0001 D7).
+            // The service opens the key for every answer; a sealed one would show as null.
+            .field("psk", &s.psk.clear().map(|p| p.expose()))
+            .field(
+                "dpd",
+                &json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
+            )
+            .field("admin_state_up", &s.admin_state_up)
+            .field("status", s.status.as_str())
+            .text("vpnservice_id", s.vpnservice_id)
+            .text("ikepolicy_id", s.ikepolicy_id)
+            .text("ipsecpolicy_id", s.ipsecpolicy_id);
+    }
+
+    fn hidden(profile: &'static Profile) -> &'static [&'static str] {
+        profile.hidden_connection_fields
     }
 
     /// Admins also see why a gateway reports ERROR (ADR 0003, Status), unless the profile's responses
     /// have a fixed field set.
-    fn admin_view(&self, profile: &Profile, view: &mut Map<String, Value>) {
+    fn admin_view(&self, profile: &Profile, v: &mut View<'_>) {
         if profile.hidden_connection_fields.is_empty() {
-            view.insert("status_description".into(), self.spec.status_reason.clone().into());
+            v.field("status_description", &self.spec.status_reason);
         }
     }
 

@@ -1,11 +1,11 @@
 //! `/v2.0/vpn/endpoint-groups`: attribute map, wire view and request parsing.
 
-use serde_json::{Map, Value};
 use vpnaas_core::algorithms::EndpointType;
 use vpnaas_core::resources::{Draft, EndpointGroup};
 use vpnaas_core::Fault;
 
 use super::body::{post, req, Attr, Attributes};
+use super::view::View;
 use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
@@ -18,11 +18,9 @@ impl Collection for EndpointGroup {
     const PATH: &'static str = "/v2.0/vpn/endpoint-groups";
     const ATTRS: &'static [Attr] = &[req("type"), post("endpoints")];
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
-        let mut m = common(&self.meta, profile);
-        m.insert("type".into(), self.spec.endpoint_type.as_str().into());
-        m.insert("endpoints".into(), self.spec.endpoints.clone().into());
-        m
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
+        common(&self.meta, profile, v);
+        v.field("type", self.spec.endpoint_type.as_str()).field("endpoints", &self.spec.endpoints);
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

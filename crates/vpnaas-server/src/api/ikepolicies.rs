@@ -1,11 +1,12 @@
 //! `/v2.0/vpn/ikepolicies`: attribute map, wire view and request parsing.
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec};
 use vpnaas_core::Fault;
 
 use super::body::{rw, Attr, Attributes};
+use super::view::View;
 use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
@@ -37,16 +38,15 @@ impl Collection for IkePolicy {
         rw("pfs"),
     ];
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
-        let mut m = common(&self.meta, profile);
-        m.insert("auth_algorithm".into(), s.auth_algorithm.as_str().into());
-        m.insert("encryption_algorithm".into(), s.encryption_algorithm.as_str().into());
-        m.insert("phase1_negotiation_mode".into(), s.phase1_negotiation_mode.as_str().into());
-        m.insert("lifetime".into(), json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}));
-        m.insert("ike_version".into(), s.ike_version.as_str().into());
-        m.insert("pfs".into(), s.pfs.as_str().into());
-        m
+        common(&self.meta, profile, v);
+        v.field("auth_algorithm", s.auth_algorithm.as_str())
+            .field("encryption_algorithm", s.encryption_algorithm.as_str())
+            .field("phase1_negotiation_mode", s.phase1_negotiation_mode.as_str())
+            .field("lifetime", &json!({"units": s.lifetime.units.as_str(), "value": s.lifetime.value}))
+            .field("ike_version", s.ike_version.as_str())
+            .field("pfs", s.pfs.as_str());
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

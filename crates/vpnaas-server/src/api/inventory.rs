@@ -6,13 +6,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::{Json, Router as Routes};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec};
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::Fault;
 
 use super::body::{post, req, ro, rw, show as shown, Attr, Attributes};
+use super::view::View;
 use super::{common, AppState, Body, Collection, RawBody};
 use crate::auth::Caller;
 use crate::error::Result;
@@ -25,10 +26,8 @@ impl Collection for Router {
     const PATH: &'static str = "/v2.0/routers";
     const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status"), rw(HOST)];
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
-        let mut m = common(&self.meta, profile);
-        m.insert("admin_state_up".into(), self.spec.admin_state_up.into());
-        m.insert("status".into(), "ACTIVE".into());
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
+        common(&self.meta, profile, v);
         let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
             let ips: Vec<Value> =
                 g.v4.map(IpAddr::V4)
@@ -38,14 +37,15 @@ impl Collection for Router {
                     .collect();
             json!({"network_id": g.network_id.map(|n| n.to_string()), "enable_snat": true, "external_fixed_ips": ips})
         });
-        m.insert("external_gateway_info".into(), gateway);
-        m.insert("routes".into(), json!([]));
-        m
+        v.field("admin_state_up", &self.spec.admin_state_up)
+            .field("status", "ACTIVE")
+            .field("external_gateway_info", &gateway)
+            .field("routes", &json!([]));
     }
 
     /// Where the router's gateway runs is the operator's business (like a port's binding).
-    fn admin_view(&self, _profile: &Profile, view: &mut Map<String, Value>) {
-        view.insert(HOST.into(), self.spec.host.clone().into());
+    fn admin_view(&self, _profile: &Profile, v: &mut View<'_>) {
+        v.field(HOST, &self.spec.host);
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
@@ -78,18 +78,17 @@ impl Collection for Subnet {
     const PATH: &'static str = "/v2.0/subnets";
     const ATTRS: &'static [Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
-        let mut m = common(&self.meta, profile);
-        m.insert("cidr".into(), self.spec.cidr.to_string().into());
-        m.insert("ip_version".into(), self.spec.cidr.version().number().into());
-        m.insert("network_id".into(), self.spec.network_id.map(|n| n.to_string()).into());
-        // Neutron's defaults for what this inventory does not model.
-        m.insert("gateway_ip".into(), self.spec.cidr.first_host().to_string().into());
-        m.insert("enable_dhcp".into(), false.into());
-        m.insert("allocation_pools".into(), json!([]));
-        m.insert("dns_nameservers".into(), json!([]));
-        m.insert("host_routes".into(), json!([]));
-        m
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
+        common(&self.meta, profile, v);
+        v.text("cidr", self.spec.cidr)
+            .field("ip_version", &self.spec.cidr.version().number())
+            .opt_text("network_id", self.spec.network_id.as_ref())
+            // Neutron's defaults for what this inventory does not model.
+            .text("gateway_ip", self.spec.cidr.first_host())
+            .field("enable_dhcp", &false)
+            .field("allocation_pools", &json!([]))
+            .field("dns_nameservers", &json!([]))
+            .field("host_routes", &json!([]));
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

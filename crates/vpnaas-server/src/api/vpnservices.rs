@@ -1,11 +1,11 @@
 //! `/v2.0/vpn/vpnservices`: attribute map, wire view and request parsing.
 
-use serde_json::{Map, Value};
 use vpnaas_core::resources::{Draft, NewService, ServicePatch, VpnService};
 use vpnaas_core::Fault;
 
 use super::body::{post, req, ro, rw, Attr, Attributes};
-use super::{common, optional, Collection};
+use super::view::View;
+use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
@@ -25,17 +25,16 @@ impl Collection for VpnService {
         ro("external_v6_ip"),
     ];
 
-    fn view(&self, profile: &Profile) -> Map<String, Value> {
+    fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
-        let mut m = common(&self.meta, profile);
-        m.insert("router_id".into(), s.router_id.to_string().into());
-        m.insert("subnet_id".into(), optional(&s.subnet_id));
-        m.insert("flavor_id".into(), Value::Null);
-        m.insert("admin_state_up".into(), s.admin_state_up.into());
-        m.insert("external_v4_ip".into(), optional(&s.external_v4_ip));
-        m.insert("external_v6_ip".into(), optional(&s.external_v6_ip));
-        m.insert("status".into(), s.status.as_str().into());
-        m
+        common(&self.meta, profile, v);
+        v.text("router_id", s.router_id)
+            .opt_text("subnet_id", s.subnet_id.as_ref())
+            .field("flavor_id", &())
+            .field("admin_state_up", &s.admin_state_up)
+            .opt_text("external_v4_ip", s.external_v4_ip.as_ref())
+            .opt_text("external_v6_ip", s.external_v6_ip.as_ref())
+            .field("status", s.status.as_str());
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
