@@ -237,8 +237,9 @@ async fn run(o: &Options) -> Result<Report, String> {
         progress("SQLite ceiling");
         storage_phase(bin, &root, o, &mut rows).await?;
         notes.push(
-            "the SQLite ceiling uses sqlx 0.8's SQLite driver over `vpnaas migrate`'s schema, WAL + \
-             synchronous=FULL + foreign keys; writes on one connection, one transaction each; reads on up to 8"
+            "the SQLite ceiling writes through sqlx 0.8's SQLite driver on one connection, one transaction \
+             each, and reads through rusqlite on up to 8 blocking threads, over `vpnaas migrate`'s schema, WAL + \
+             synchronous=FULL + foreign keys"
                 .to_owned(),
         );
     }

@@ -1,4 +1,4 @@
-//! The storage ceiling: the same connection rows written and read straight in SQLite, through sqlx's SQLite driver (as the server, minus its `Any` layer), with vpnaas's durability settings and schema.
+//! The storage ceiling: the same connection rows written and read straight in SQLite (writes through sqlx's SQLite driver, as the server's writer; reads through rusqlite on blocking threads, as the server's readers), with vpnaas's durability settings and schema.
 //!
 //! The schema comes from `vpnaas migrate`, so it is exactly the server's. Each write is its
 //! own transaction, as an API write is (WAL with `synchronous=FULL`: one fsync per commit),
@@ -7,23 +7,24 @@
 //! concurrency as the API run. Nothing else is done: no lookups of the referenced objects,
 //! no rules, no JSON. What is left is the most the database itself allows.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::OpenFlags;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::client::PROJECT;
 use crate::load::{drive_fn, Bounds, Measure};
 use crate::workload::{peer_cidr, OpKind, FULL, NEW, PAGE, PEER_ADDRESS};
 
-/// The server's pool size: the most readers it ever runs at once.
-const MAX_READERS: u32 = 8;
+/// The most readers run at once (the server allows as many as its pool size, 16 by default).
+const MAX_READERS: usize = 8;
 
 const INSERT: &str = "INSERT INTO ipsec_site_connections (id, project_id, name, description, peer_address,
     peer_id, local_id, route_mode, mtu, initiator, auth_mode, psk, dpd_action, dpd_interval, dpd_timeout,
@@ -74,7 +75,7 @@ struct Refs {
 /// An open ceiling database and the rows it holds.
 pub struct StorageCeiling {
     writer: SqlitePool,
-    readers: SqlitePool,
+    readers: Arc<Readers>,
     refs: Arc<Refs>,
     full_ids: Arc<Vec<String>>,
     page_ids: Arc<Vec<String>>,
@@ -100,7 +101,7 @@ impl StorageCeiling {
     pub async fn open(db: &Path, page_size: usize) -> Result<StorageCeiling, String> {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options(db)).await.map_err(err)?;
         let readers =
-            SqlitePoolOptions::new().max_connections(MAX_READERS).connect_with(options(db)).await.map_err(err)?;
+            Arc::new(Readers { db: db.to_owned(), idle: Mutex::new(Vec::new()), permits: Semaphore::new(MAX_READERS) });
         let refs = Arc::new(insert_refs(&writer).await?);
         Ok(StorageCeiling {
             writer,
@@ -199,34 +200,19 @@ impl StorageCeiling {
                         Ok(())
                     }
                     OpKind::Show => {
-                        let rows = sqlx::query("SELECT * FROM ipsec_site_connections WHERE id = ?")
-                            .bind(&target)
-                            .fetch_all(&readers)
-                            .await
-                            .map_err(err)?;
-                        expect_rows(&rows, 1)
+                        readers.read("SELECT * FROM ipsec_site_connections WHERE id = ?", vec![target.into()], 1).await
                     }
                     OpKind::List => {
-                        let rows = sqlx::query("SELECT * FROM ipsec_site_connections WHERE project_id = ? ORDER BY id")
-                            .bind(PROJECT)
-                            .fetch_all(&readers)
-                            .await
-                            .map_err(err)?;
-                        expect_rows(&rows, full.len())
+                        let sql = "SELECT * FROM ipsec_site_connections WHERE project_id = ? ORDER BY id";
+                        readers.read(sql, vec![PROJECT.to_owned().into()], full.len()).await
                     }
                     OpKind::Page => {
-                        let rows = sqlx::query(
-                            "SELECT * FROM ipsec_site_connections WHERE project_id = ? AND name = ? AND id > ?
-                             ORDER BY id LIMIT ?",
-                        )
-                        .bind(PROJECT)
-                        .bind(PAGE)
-                        .bind(&marker)
-                        .bind(page_size as i64)
-                        .fetch_all(&readers)
-                        .await
-                        .map_err(err)?;
-                        expect_rows(&rows, page_size)
+                        let sql = "SELECT * FROM ipsec_site_connections WHERE project_id = ? AND name = ? AND id > ?
+                             ORDER BY id LIMIT ?";
+                        let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
+                        let params =
+                            vec![PROJECT.to_owned().into(), PAGE.to_owned().into(), marker.into(), limit.into()];
+                        readers.read(sql, params, page_size).await
                     }
                     OpKind::Update => {
                         let mut tx = writer.begin().await.map_err(err)?;
@@ -274,28 +260,69 @@ impl StorageCeiling {
 
     pub async fn close(&self) {
         self.writer.close().await;
-        self.readers.close().await;
     }
 }
 
-/// Decodes every column of every row (the server does the same) and checks the count.
-fn expect_rows(rows: &[SqliteRow], n: usize) -> Result<(), String> {
-    if rows.len() != n {
-        return Err(format!("expected {n} rows, read {}", rows.len()));
+/// Read-only connections, as the server's SQLite readers: at most [`MAX_READERS`] at once,
+/// each read whole on a blocking thread.
+struct Readers {
+    db: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    async fn read(self: &Arc<Self>, sql: &'static str, params: Vec<SqlValue>, n: usize) -> Result<(), String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let popped = this.idle.lock().map_err(|e| e.to_string())?.pop();
+            let conn = match popped {
+                Some(conn) => conn,
+                None => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let conn = rusqlite::Connection::open_with_flags(&this.db, flags).map_err(|e| e.to_string())?;
+                    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+                    conn
+                }
+            };
+            let read = expect_rows(&conn, sql, &params, n);
+            if let Ok(mut idle) = this.idle.lock() {
+                idle.push(conn);
+            }
+            read
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
-    let mut bytes = 0usize;
-    for row in rows {
-        for c in TEXT {
-            bytes += row.try_get::<String, _>(*c).map_err(err)?.len();
+}
+
+/// Reads every column of every row (the server decodes them too) and checks the count.
+fn expect_rows(conn: &rusqlite::Connection, sql: &str, params: &[SqlValue], n: usize) -> Result<(), String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let mut stmt = conn.prepare_cached(sql).map_err(e)?;
+    let index = |names: &[&str]| -> Result<Vec<usize>, String> {
+        names.iter().map(|c| stmt.column_index(c).map_err(e)).collect()
+    };
+    let (text, opt_text, int) = (index(TEXT)?, index(OPT_TEXT)?, index(INT)?);
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(e)?;
+    let (mut count, mut bytes) = (0usize, 0usize);
+    while let Some(row) = rows.next().map_err(e)? {
+        count += 1;
+        for c in &text {
+            bytes += row.get::<_, String>(*c).map_err(e)?.len();
         }
-        for c in OPT_TEXT {
-            bytes += row.try_get::<Option<String>, _>(*c).map_err(err)?.map_or(0, |s| s.len());
+        for c in &opt_text {
+            bytes += row.get::<_, Option<String>>(*c).map_err(e)?.map_or(0, |s| s.len());
         }
-        for c in INT {
-            bytes += usize::from(row.try_get::<i64, _>(*c).map_err(err)? != 0);
+        for c in &int {
+            bytes += usize::from(row.get::<_, i64>(*c).map_err(e)? != 0);
         }
     }
     std::hint::black_box(bytes);
+    if count != n {
+        return Err(format!("expected {n} rows, read {count}"));
+    }
     Ok(())
 }
 
