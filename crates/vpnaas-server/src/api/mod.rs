@@ -84,6 +84,9 @@ pub trait Collection: Resource + Send + Sync + 'static {
     fn delete(svc: &Service, caller: &Caller, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// The one attribute that carries a secret: opened only for answers that show it.
+const SECRET: &str = "psk";
+
 /// The attributes every resource shows: both owner names (ADR 0009 §1.3) and ADR 0001 D6.
 pub fn common(meta: &Meta, profile: &Profile, v: &mut View<'_>) {
     v.text("id", meta.id)
@@ -173,8 +176,9 @@ async fn list<T: Collection>(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let listing = query::parse_listing::<T>(raw.as_deref())?;
-    let items: Vec<T> = st.service.list(&caller, listing.query.clone()).await?;
     let profile = st.service.profile();
+    let keep = Keep { hidden: T::hidden(profile), fields: &listing.fields.0 };
+    let items: Vec<T> = st.service.list(&caller, listing.query.clone(), keep.keeps(SECRET)).await?;
     // About 800 bytes a connection: one allocation for most lists.
     let mut out = Vec::with_capacity(1024 + items.len() * 1024);
     out.push(b'{');
@@ -207,9 +211,11 @@ async fn show<T: Collection>(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let item: T = st.service.show(&caller, &id).await?;
     let fields = query::Selection::from_pairs(&query::pairs(raw.as_deref()));
-    one(StatusCode::OK, st.service.profile(), &caller, &item, &fields.0)
+    let profile = st.service.profile();
+    let keep = Keep { hidden: T::hidden(profile), fields: &fields.0 };
+    let item: T = st.service.show(&caller, &id, keep.keeps(SECRET)).await?;
+    one(StatusCode::OK, profile, &caller, &item, &fields.0)
 }
 
 fn fields<T: Collection>(svc: &Service, bytes: &[u8], op: Op) -> Result<Attributes, Fault> {

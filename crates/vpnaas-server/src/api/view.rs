@@ -22,7 +22,7 @@ pub struct Keep<'a> {
 }
 
 impl Keep<'_> {
-    fn keeps(&self, name: &str) -> bool {
+    pub fn keeps(&self, name: &str) -> bool {
         !self.hidden.contains(&name) && (self.fields.is_empty() || self.fields.iter().any(|f| f == name))
     }
 }

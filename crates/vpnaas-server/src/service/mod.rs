@@ -252,21 +252,28 @@ impl Service {
     }
 
     /// Lists what the caller may see: as far as the `get_*` rule reaches (every project,
-    /// the caller's own, or nothing).
-    pub async fn list<T: Resource + Send + 'static>(&self, caller: &Caller, mut q: ListQuery) -> Result<Vec<T>> {
+    /// the caller's own, or nothing). Secrets are opened only if the answer carries them.
+    pub async fn list<T: Resource + Send + 'static>(
+        &self,
+        caller: &Caller,
+        mut q: ListQuery,
+        open_secrets: bool,
+    ) -> Result<Vec<T>> {
         match caller.reach(T::RULES.get) {
             Reach::All => {}
             Reach::Own => q.project = Some(caller.project_id().to_owned()),
             Reach::None => return Ok(Vec::new()),
         }
         let mut items = self.store.read_list::<T>(q).await?;
-        for item in &mut items {
-            self.reveal(item)?;
+        if open_secrets {
+            for item in &mut items {
+                self.reveal(item)?;
+            }
         }
         Ok(items)
     }
 
-    pub async fn show<T: Resource + Send + 'static>(&self, caller: &Caller, id: &str) -> Result<T> {
+    pub async fn show<T: Resource + Send + 'static>(&self, caller: &Caller, id: &str, open_secrets: bool) -> Result<T> {
         let Ok(uuid) = Uuid::parse_str(id) else {
             return Err(T::not_found(id).into());
         };
@@ -274,7 +281,9 @@ impl Service {
             Some(item) if visible(caller, &item) => item,
             _ => return Err(T::not_found(id).into()),
         };
-        self.reveal(&mut item)?;
+        if open_secrets {
+            self.reveal(&mut item)?;
+        }
         Ok(item)
     }
 
