@@ -167,8 +167,27 @@ pub struct Psk(String);
 impl Psk {
     pub const MAX_LEN: usize = 255;
 
-    /// Why a PSK is refused; the reason never quotes the key.
+    /// A key a client sends: [`Psk::from_stored`]'s rules, and only what both ends of a
+    /// tunnel can be configured with (ADR 0013 §3): no control characters (NUL, tab, line
+    /// breaks, DEL, C1) and no white space at either end. Why a PSK is refused; the reason
+    /// never quotes the key.
     pub fn parse(text: &str) -> Result<Psk, &'static str> {
+        let psk = Psk::from_stored(text)?;
+        if text.chars().any(char::is_control) {
+            return Err("the pre-shared key must not contain control characters (NUL, tab, line breaks, DEL): \
+                        a peer cannot be configured with them");
+        }
+        if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+            return Err("the pre-shared key must not begin or end with white space: configuration files and \
+                        forms drop it, and the two ends would hold different keys");
+        }
+        Ok(psk)
+    }
+
+    /// A key already accepted (a stored row, a gateway's desired state): non-empty and at
+    /// most [`Psk::MAX_LEN`] characters. Keys stored before [`Psk::parse`] refused control
+    /// characters stay readable.
+    pub fn from_stored(text: &str) -> Result<Psk, &'static str> {
         if text.is_empty() {
             return Err("the pre-shared key must not be empty");
         }
@@ -213,7 +232,7 @@ impl StoredPsk {
         if Self::is_sealed_text(&text) {
             Ok(StoredPsk::Sealed(text))
         } else {
-            Ok(StoredPsk::Clear(Psk::parse(&text)?))
+            Ok(StoredPsk::Clear(Psk::from_stored(&text)?))
         }
     }
 
@@ -297,7 +316,7 @@ text_serde!(Cidr, |c| c.to_string(), |t| Cidr::parse(t).map_err(|e| format!("{t:
 text_serde!(PeerAddress, |p| p.to_string(), |t| PeerAddress::parse(t)
     .ok_or_else(|| format!("{t:?} is not a peer address")));
 // The gateway needs the key itself; `Debug` still never shows it.
-text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::parse(t).map_err(str::to_owned));
+text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::from_stored(t).map_err(str::to_owned));
 
 #[cfg(test)]
 mod tests {
