@@ -69,6 +69,24 @@ pub struct Attributes {
     map: Map<String, Value>,
 }
 
+/// What a create or update answers as the client sent it rather than as it is stored: a
+/// `lifetime.value` sent as a string (ADR 0013 §4). The reference builds that answer from
+/// the object before the database converts the value, so its PUT and POST echo `"2000"`
+/// and only a later GET says `2000`; neutron-tempest-plugin asserts the echo.
+#[derive(Debug, Default)]
+pub struct Echo {
+    lifetime_value: Option<Value>,
+}
+
+impl Echo {
+    /// Puts the echoed values into a rendered object.
+    pub fn apply(&self, view: &mut Map<String, Value>) {
+        if let (Some(value), Some(Value::Object(lifetime))) = (&self.lifetime_value, view.get_mut("lifetime")) {
+            lifetime.insert("value".into(), value.clone());
+        }
+    }
+}
+
 /// How a validation profile changes a resource's attribute map.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides {
@@ -303,6 +321,12 @@ impl Attributes {
             (Some(t), Some(p)) if t != p => Err(Fault::ProjectMismatch),
             (t, p) => Ok(Owner(p.or(t).filter(|s| !s.is_empty()))),
         }
+    }
+
+    /// What the answer echoes as sent; read before the attributes are taken.
+    pub fn echo(&self) -> Echo {
+        let lifetime_value = self.map.get("lifetime").and_then(|l| l.get("value")).filter(|v| v.is_string()).cloned();
+        Echo { lifetime_value }
     }
 
     pub fn lifetime(&mut self, name: &str) -> Result<Option<LifetimePatch>, Fault> {

@@ -7,6 +7,7 @@ mod connections;
 mod discovery;
 mod endpoint_groups;
 mod gateway;
+mod hardening;
 mod inventory;
 mod lists;
 mod policies;
