@@ -439,3 +439,72 @@ mod tests {
         assert!(!err.contains("sss"), "{err}");
     }
 }
+
+/// The lifetime and DPD parsers over generated JSON: never a panic, valid values accepted,
+/// invalid ones refused with the attribute named.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn attrs(key: &str, v: Value) -> Attributes {
+        let mut map = Map::new();
+        map.insert(key.to_owned(), v);
+        Attributes { map }
+    }
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("units|value|action|interval|timeout|x", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn lifetime_and_dpd_never_panic(v in any_json()) {
+            if let Err(e) = attrs("lifetime", v.clone()).lifetime("lifetime") {
+                prop_assert!(e.to_string().contains("lifetime"), "{}", e);
+            }
+            if let Err(e) = attrs("dpd", v).dpd("dpd") {
+                prop_assert!(e.to_string().contains("dpd"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn lifetimes_of_60_seconds_or_more_are_accepted_as_numbers_or_text(value in 60i64..=i64::MAX, text in any::<bool>()) {
+            let v = if text { json!(value.to_string()) } else { json!(value) };
+            let body = json!({"units": "seconds", "value": v});
+            let p = attrs("lifetime", body).lifetime("lifetime").unwrap().unwrap();
+            prop_assert_eq!(p.value, Some(value));
+        }
+
+        #[test]
+        fn lifetimes_below_60_are_refused(value in i64::MIN..60) {
+            let body = json!({"value": value});
+            let e = attrs("lifetime", body).lifetime("lifetime").unwrap_err();
+            prop_assert!(e.to_string().contains("lifetime"));
+        }
+
+        #[test]
+        fn dpd_takes_non_negative_integers_and_refuses_negative_ones(interval in 0i64..=i64::MAX, negative in i64::MIN..0) {
+            let body = json!({"action": "hold", "interval": interval});
+            let p = attrs("dpd", body).dpd("dpd").unwrap().unwrap();
+            prop_assert_eq!(p.interval, Some(interval));
+            let refused = attrs("dpd", json!({"timeout": negative})).dpd("dpd").is_err();
+            prop_assert!(refused);
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod cli;
 mod connections;
 mod discovery;
 mod endpoint_groups;
+mod fuzz;
 mod gateway;
 mod hardening;
 mod inventory;
