@@ -17,6 +17,7 @@ pub enum Class {
     Conflict,
     PreconditionFailed,
     PayloadTooLarge,
+    RequestTimeout,
     Unavailable,
     Internal,
 }
@@ -180,6 +181,8 @@ pub enum Fault {
     // --- transport ---
     MethodNotAllowed,
     RequestTooLarge,
+    /// The body did not arrive in time (`http_body_timeout_secs`).
+    RequestTimeout,
 }
 
 impl Fault {
@@ -248,6 +251,7 @@ impl Fault {
             PolicyNotAuthorized(_) => Class::Forbidden,
             MethodNotAllowed => Class::MethodNotAllowed,
             RequestTooLarge => Class::PayloadTooLarge,
+            RequestTimeout => Class::RequestTimeout,
         }
     }
 
@@ -313,6 +317,7 @@ impl Fault {
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             MethodNotAllowed => "HTTPMethodNotAllowed",
             RequestTooLarge => "HTTPRequestEntityTooLarge",
+            RequestTimeout => "HTTPRequestTimeout",
         }
     }
 }
@@ -456,6 +461,9 @@ impl fmt::Display for Fault {
             PolicyNotAuthorized(rule) => write!(f, "rule:{rule} is disallowed by policy"),
             MethodNotAllowed => f.write_str("The method is not allowed for this resource."),
             RequestTooLarge => f.write_str("Request is too large."),
+            RequestTimeout => {
+                f.write_str("The server has waited too long for the request to be sent by the client.")
+            }
         }
     }
 }

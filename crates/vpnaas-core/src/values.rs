@@ -167,8 +167,27 @@ pub struct Psk(String);
 impl Psk {
     pub const MAX_LEN: usize = 255;
 
-    /// Why a PSK is refused; the reason never quotes the key.
+    /// A key a client sends: [`Psk::from_stored`]'s rules, and only what both ends of a
+    /// tunnel can be configured with (ADR 0013 §3): no control characters (NUL, tab, line
+    /// breaks, DEL, C1) and no white space at either end. Why a PSK is refused; the reason
+    /// never quotes the key.
     pub fn parse(text: &str) -> Result<Psk, &'static str> {
+        let psk = Psk::from_stored(text)?;
+        if text.chars().any(char::is_control) {
+            return Err("the pre-shared key must not contain control characters (NUL, tab, line breaks, DEL): \
+                        a peer cannot be configured with them");
+        }
+        if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+            return Err("the pre-shared key must not begin or end with white space: configuration files and \
+                        forms drop it, and the two ends would hold different keys");
+        }
+        Ok(psk)
+    }
+
+    /// A key already accepted (a stored row, a gateway's desired state): non-empty and at
+    /// most [`Psk::MAX_LEN`] characters. Keys stored before [`Psk::parse`] refused control
+    /// characters stay readable.
+    pub fn from_stored(text: &str) -> Result<Psk, &'static str> {
         if text.is_empty() {
             return Err("the pre-shared key must not be empty");
         }
@@ -213,7 +232,7 @@ impl StoredPsk {
         if Self::is_sealed_text(&text) {
             Ok(StoredPsk::Sealed(text))
         } else {
-            Ok(StoredPsk::Clear(Psk::parse(&text)?))
+            Ok(StoredPsk::Clear(Psk::from_stored(&text)?))
         }
     }
 
@@ -297,7 +316,7 @@ text_serde!(Cidr, |c| c.to_string(), |t| Cidr::parse(t).map_err(|e| format!("{t:
 text_serde!(PeerAddress, |p| p.to_string(), |t| PeerAddress::parse(t)
     .ok_or_else(|| format!("{t:?} is not a peer address")));
 // The gateway needs the key itself; `Debug` still never shows it.
-text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::parse(t).map_err(str::to_owned));
+text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::from_stored(t).map_err(str::to_owned));
 
 #[cfg(test)]
 mod tests {
@@ -340,5 +359,109 @@ mod tests {
         let psk = Psk::parse("hunter2").unwrap();
         assert_eq!(format!("{psk:?}"), "Psk(***)");
         assert!(Psk::parse("").is_err());
+    }
+}
+
+/// Properties of the parsers over generated input: they never panic, accept what is valid,
+/// refuse what is not, and round-trip through their text.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    proptest! {
+        #[test]
+        fn cidr_parse_never_panics_and_its_text_parses_back(text in "\\PC{0,60}") {
+            if let Ok(c) = Cidr::parse(&text) {
+                prop_assert_eq!(Cidr::parse(&c.to_string()), Ok(c));
+            }
+        }
+
+        #[test]
+        fn every_v4_cidr_in_canonical_text_is_accepted(a in any::<u32>(), prefix in 0u8..=32) {
+            let text = format!("{}/{prefix}", Ipv4Addr::from(a));
+            let c = Cidr::parse(&text).unwrap();
+            prop_assert_eq!(c.to_string(), text);
+            prop_assert_eq!(c.version(), IpVersion::V4);
+        }
+
+        #[test]
+        fn every_v6_cidr_is_accepted_in_canonical_form(a in any::<u128>(), prefix in 0u8..=128) {
+            let addr = Ipv6Addr::from(a);
+            let c = Cidr::parse(&format!("{addr}/{prefix}")).unwrap();
+            prop_assert_eq!((c.addr(), c.prefix()), (IpAddr::V6(addr), prefix));
+            prop_assert_eq!(Cidr::parse(&c.to_string()), Ok(c));
+        }
+
+        #[test]
+        fn prefixes_beyond_the_address_are_refused(a in any::<u32>(), prefix in 33u32..1000) {
+            let text = format!("{}/{prefix}", Ipv4Addr::from(a));
+            prop_assert!(Cidr::parse(&text).is_err());
+        }
+
+        #[test]
+        fn peer_address_never_panics_and_round_trips(text in "\\PC{0,80}") {
+            if let Some(p) = PeerAddress::parse(&text) {
+                prop_assert_eq!(PeerAddress::parse(&p.to_string()), Some(p));
+            }
+        }
+
+        #[test]
+        fn ip_addresses_and_host_names_are_peer_addresses(
+            a in any::<u32>(),
+            labels in proptest::collection::vec("[a-z][a-z0-9-]{0,10}[a-z0-9]", 1..5),
+        ) {
+            let ip = Ipv4Addr::from(a).to_string();
+            prop_assert_eq!(PeerAddress::parse(&ip), Some(PeerAddress::Ip(IpAddr::V4(Ipv4Addr::from(a)))));
+            let name = labels.join(".");
+            prop_assert!(matches!(PeerAddress::parse(&name), Some(PeerAddress::Fqdn(_))), "{}", name);
+        }
+
+        #[test]
+        fn texts_with_spaces_or_slashes_are_not_peer_addresses(a in "[a-z]{1,10}", b in "[a-z]{1,10}", sep in "[ /_@]") {
+            let text = format!("{a}{sep}{b}");
+            let parsed = PeerAddress::parse(&text);
+            prop_assert_eq!(parsed, None);
+        }
+
+        #[test]
+        fn psk_accepts_printable_text_without_edge_spaces(key in "[!-~][ -~]{0,200}[!-~]") {
+            let psk = Psk::parse(&key).unwrap();
+            prop_assert_eq!(psk.expose(), key.as_str());
+            prop_assert_eq!(format!("{psk:?}"), "Psk(***)");
+        }
+
+        #[test]
+        fn psk_refuses_control_characters_anywhere(
+            head in "[ -~]{0,20}",
+            c in prop_oneof![0u32..0x20, Just(0x7f), 0x80u32..0xa0],
+            tail in "[ -~]{0,20}",
+        ) {
+            let key = format!("x{head}{}{tail}x", char::from_u32(c).unwrap());
+            let why = Psk::parse(&key).unwrap_err();
+            prop_assert!(!why.contains(&key));
+            // A key stored earlier is still readable.
+            prop_assert!(Psk::from_stored(&key).is_ok());
+        }
+
+        #[test]
+        fn psk_parse_never_panics_and_never_quotes_the_key(key in "\\PC{0,300}") {
+            match Psk::parse(&key) {
+                Ok(p) => prop_assert!(p.expose() == key && key.chars().count() <= Psk::MAX_LEN),
+                Err(why) => prop_assert!(key.len() < 4 || !why.contains(&key)),
+            }
+        }
+
+        #[test]
+        fn lifetimes_and_dpd_round_trip_on_the_gateway_wire(value in any::<i64>(), interval in any::<i64>(), timeout in any::<i64>()) {
+            let l = Lifetime { units: LifetimeUnits::Seconds, value };
+            let back: Lifetime = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+            prop_assert_eq!(back, l);
+            prop_assert_eq!(l.seconds(), u64::try_from(value).unwrap_or(0));
+            let d = Dpd { action: DpdAction::Restart, interval, timeout };
+            let back: Dpd = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            prop_assert_eq!(back, d);
+        }
     }
 }

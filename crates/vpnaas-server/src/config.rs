@@ -39,6 +39,19 @@ pub struct Config {
     /// Seconds a request waits for a database connection before it is answered 503.
     #[serde(deserialize_with = "number")]
     pub database_timeout_secs: u64,
+    /// HTTP connections served at once; more are answered 503 (ADR 0013 §2). Lowered at start
+    /// when the process's open-file limit has no room for it.
+    #[serde(deserialize_with = "number")]
+    pub http_max_connections: usize,
+    /// Seconds a client has to send a request's head, from when the server waits for it.
+    #[serde(deserialize_with = "number")]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit idle between requests.
+    #[serde(deserialize_with = "number")]
+    pub http_idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's body (a 408 after).
+    #[serde(deserialize_with = "number")]
+    pub http_body_timeout_secs: u64,
     /// The project given to requests that name none; off by default (they get a 401).
     #[serde(deserialize_with = "optional_text")]
     pub noauth_default_project: Option<String>,
@@ -142,6 +155,10 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 16,
             database_timeout_secs: 3,
+            http_max_connections: 512,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 75,
+            http_body_timeout_secs: 60,
             noauth_default_project: None,
             noauth_tokens: NoauthTokens::default(),
             agent_token: None,
@@ -226,6 +243,38 @@ pub const SETTINGS: &[Setting] = &[
         "SECS",
         "3",
         "Seconds a request waits for a database connection before a 503",
+    ),
+    setting(
+        "http_max_connections",
+        "VPNAAS_HTTP_MAX_CONNECTIONS",
+        Some("http-max-connections"),
+        "N",
+        "512",
+        "HTTP connections served at once; more are answered 503 (lowered to fit the open-file limit)",
+    ),
+    setting(
+        "http_header_timeout_secs",
+        "VPNAAS_HTTP_HEADER_TIMEOUT_SECS",
+        Some("http-header-timeout-secs"),
+        "SECS",
+        "10",
+        "Seconds a client has to send a request's head before the connection is closed",
+    ),
+    setting(
+        "http_idle_timeout_secs",
+        "VPNAAS_HTTP_IDLE_TIMEOUT_SECS",
+        Some("http-idle-timeout-secs"),
+        "SECS",
+        "75",
+        "Seconds a kept-alive connection may sit idle between requests",
+    ),
+    setting(
+        "http_body_timeout_secs",
+        "VPNAAS_HTTP_BODY_TIMEOUT_SECS",
+        Some("http-body-timeout-secs"),
+        "SECS",
+        "60",
+        "Seconds a client has to send a request's body before a 408",
     ),
     setting(
         "noauth_default_project",

@@ -58,6 +58,7 @@ fn status(class: Class) -> StatusCode {
         Class::Conflict => StatusCode::CONFLICT,
         Class::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Class::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -67,6 +68,40 @@ fn status(class: Class) -> StatusCode {
 pub fn envelope(code: StatusCode, type_name: &str, message: &str) -> Response {
     let body = serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}});
     (code, axum::Json(body)).into_response()
+}
+
+/// The envelope's JSON text, for answers written below axum (the connection layer).
+pub fn envelope_text(type_name: &str, message: &str) -> String {
+    serde_json::json!({"NeutronError": {"type": type_name, "message": message, "detail": ""}}).to_string()
+}
+
+/// The `type` and message of an error status that a layer below the handlers chose (axum's
+/// rejections, hyper's automatic answers, the connection layer): webob's class name and
+/// explanation, as the reference's middleware answers them (ADR 0013 §1).
+pub fn status_words(code: StatusCode) -> (&'static str, &'static str) {
+    match code.as_u16() {
+        400 => (
+            "HTTPBadRequest",
+            "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+        ),
+        404 => ("HTTPNotFound", "The resource could not be found."),
+        405 => ("HTTPMethodNotAllowed", "The method is not allowed for this resource."),
+        408 => ("HTTPRequestTimeout", "The server has waited too long for the request to be sent by the client."),
+        411 => ("HTTPLengthRequired", "Content-Length header required."),
+        413 => ("HTTPRequestEntityTooLarge", "Request is too large."),
+        414 => ("HTTPRequestURITooLong", "The request URI was too long for this server."),
+        415 => ("HTTPUnsupportedMediaType", "The request media type is not supported by this server."),
+        431 => ("HTTPRequestHeaderFieldsTooLarge", "The request header fields were too large."),
+        503 => ("ServiceUnavailable", "The service is unavailable. Retry later."),
+        _ if code.is_client_error() => ("HTTPClientError", "The server could not comply with the request."),
+        _ => ("HTTPInternalServerError", "Request Failed: internal server error while processing your request."),
+    }
+}
+
+/// [`status_words`] as a response.
+pub fn status_envelope(code: StatusCode) -> Response {
+    let (type_name, message) = status_words(code);
+    envelope(code, type_name, message)
 }
 
 impl IntoResponse for Error {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -147,6 +148,28 @@ pub fn database_label(config: &Config) -> String {
     }
 }
 
+/// The connection limits of the settings; the cap is lowered (and a warning logged) when the
+/// process's open-file limit has no room for it (ADR 0013 §2).
+fn http_limits(config: &Config) -> http::Limits {
+    let wanted = config.http_max_connections.max(1);
+    let (max_connections, limit) =
+        http::fitting_cap(wanted, usize::try_from(config.database_max_connections).unwrap_or(usize::MAX));
+    if max_connections < wanted {
+        tracing::warn!(
+            http.max_connections = max_connections,
+            wanted,
+            open_file_limit = limit,
+            "http_max_connections lowered to fit the open-file limit; raise the limit (ulimit -n, LimitNOFILE) to serve more"
+        );
+    }
+    http::Limits {
+        max_connections,
+        header_timeout: Duration::from_secs(config.http_header_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(config.http_body_timeout_secs.max(1)),
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
     config: Config,
@@ -205,8 +228,9 @@ pub async fn serve(
             }
         }
     });
+    let limits = http_limits(&state.config);
     let app = api::router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
+    let result = http::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
     catch_up.abort();
     store.close().await;

@@ -178,7 +178,7 @@ impl KeyRing {
                 Error::Secret(format!("the pre-shared key of connection {id} does not open with key {key_id}"))
             })?;
         let text = String::from_utf8(clear).map_err(|_| damaged())?;
-        Psk::parse(&text).map_err(|_| damaged())
+        Psk::from_stored(&text).map_err(|_| damaged())
     }
 
     /// The key in clear, opening it if it is sealed.

@@ -230,6 +230,17 @@ fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
     }))
 }
 
+/// The tracing filter of a `log` setting (ADR 0013 §5). sqlx reports every statement at
+/// debug and server notices at info, which are debugging detail: it is held at `warn`
+/// unless the filter names sqlx itself or sets `debug` or `trace` for everything, so
+/// that `trace` means everything, dependencies included.
+fn log_filter(log: &str) -> EnvFilter {
+    let everything =
+        log.split(',').map(str::trim).any(|d| d.eq_ignore_ascii_case("trace") || d.eq_ignore_ascii_case("debug"));
+    let text = if everything || log.contains("sqlx") { log.to_owned() } else { format!("sqlx=warn,{log}") };
+    EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 /// What a server-side command does once its settings are loaded.
 enum Job {
     Serve,
@@ -253,10 +264,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        // sqlx reports every statement and server notice at info; those are debugging detail.
-        .with_env_filter(
-            EnvFilter::try_new(format!("sqlx=warn,{}", config.log)).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(&config.log))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -315,7 +323,7 @@ fn run_agent(args: AgentArgs) -> ExitCode {
     let filter = std::env::var("VPNAAS_LOG").unwrap_or_else(|_| "info".to_owned());
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(log_filter(&filter))
         .init();
     let result = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|rt| {
         rt.block_on(async {

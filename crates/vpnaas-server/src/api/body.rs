@@ -69,6 +69,29 @@ pub struct Attributes {
     map: Map<String, Value>,
 }
 
+/// What a create or update answers as the client sent it rather than as it is stored: a
+/// `lifetime.value` sent as a string (ADR 0013 §4). The reference builds that answer from
+/// the object before the database converts the value, so its PUT and POST echo `"2000"`
+/// and only a later GET says `2000`; neutron-tempest-plugin asserts the echo.
+#[derive(Debug, Default)]
+pub struct Echo {
+    lifetime_value: Option<Value>,
+}
+
+impl Echo {
+    /// Nothing to echo differently from the stored value.
+    pub fn is_empty(&self) -> bool {
+        self.lifetime_value.is_none()
+    }
+
+    /// Puts the echoed values into a rendered object.
+    pub fn apply(&self, view: &mut Map<String, Value>) {
+        if let (Some(value), Some(Value::Object(lifetime))) = (&self.lifetime_value, view.get_mut("lifetime")) {
+            lifetime.insert("value".into(), value.clone());
+        }
+    }
+}
+
 /// How a validation profile changes a resource's attribute map.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides {
@@ -305,6 +328,12 @@ impl Attributes {
         }
     }
 
+    /// What the answer echoes as sent; read before the attributes are taken.
+    pub fn echo(&self) -> Echo {
+        let lifetime_value = self.map.get("lifetime").and_then(|l| l.get("value")).filter(|v| v.is_string()).cloned();
+        Echo { lifetime_value }
+    }
+
     pub fn lifetime(&mut self, name: &str) -> Result<Option<LifetimePatch>, Fault> {
         let Some(v) = self.take(name) else {
             return Ok(None);
@@ -413,5 +442,74 @@ mod tests {
         f.map.insert("psk".into(), Value::String("s".repeat(300)));
         let err = f.psk("psk").unwrap_err().to_string();
         assert!(!err.contains("sss"), "{err}");
+    }
+}
+
+/// The lifetime and DPD parsers over generated JSON: never a panic, valid values accepted,
+/// invalid ones refused with the attribute named.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn attrs(key: &str, v: Value) -> Attributes {
+        let mut map = Map::new();
+        map.insert(key.to_owned(), v);
+        Attributes { map }
+    }
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("units|value|action|interval|timeout|x", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn lifetime_and_dpd_never_panic(v in any_json()) {
+            if let Err(e) = attrs("lifetime", v.clone()).lifetime("lifetime") {
+                prop_assert!(e.to_string().contains("lifetime"), "{}", e);
+            }
+            if let Err(e) = attrs("dpd", v).dpd("dpd") {
+                prop_assert!(e.to_string().contains("dpd"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn lifetimes_of_60_seconds_or_more_are_accepted_as_numbers_or_text(value in 60i64..=i64::MAX, text in any::<bool>()) {
+            let v = if text { json!(value.to_string()) } else { json!(value) };
+            let body = json!({"units": "seconds", "value": v});
+            let p = attrs("lifetime", body).lifetime("lifetime").unwrap().unwrap();
+            prop_assert_eq!(p.value, Some(value));
+        }
+
+        #[test]
+        fn lifetimes_below_60_are_refused(value in i64::MIN..60) {
+            let body = json!({"value": value});
+            let e = attrs("lifetime", body).lifetime("lifetime").unwrap_err();
+            prop_assert!(e.to_string().contains("lifetime"));
+        }
+
+        #[test]
+        fn dpd_takes_non_negative_integers_and_refuses_negative_ones(interval in 0i64..=i64::MAX, negative in i64::MIN..0) {
+            let body = json!({"action": "hold", "interval": interval});
+            let p = attrs("dpd", body).dpd("dpd").unwrap().unwrap();
+            prop_assert_eq!(p.interval, Some(interval));
+            let refused = attrs("dpd", json!({"timeout": negative})).dpd("dpd").is_err();
+            prop_assert!(refused);
+        }
     }
 }

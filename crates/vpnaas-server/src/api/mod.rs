@@ -23,15 +23,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use serde_json::{Map, Value};
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService};
 use vpnaas_core::Fault;
 
-use self::body::{Attr, Attributes, Op, Overrides, COMMON};
+use self::body::{Attr, Attributes, Echo, Op, Overrides, COMMON};
 use self::view::{Keep, View};
 use crate::auth::Caller;
 use crate::clock::{rfc3339, space_micros};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
 use crate::service::{Resource, Service};
 use vpnaas_core::profile::{Profile, TimeStyle};
 
@@ -152,12 +153,22 @@ pub const MAX_AGENT_BODY: usize = 16 * 1024 * 1024;
 /// A gateway agent's request body, up to [`MAX_AGENT_BODY`].
 pub type AgentBody = Body<MAX_AGENT_BODY>;
 
+/// How long a request's body may take to arrive; the connection layer sets it on each
+/// request (`http_body_timeout_secs`), and without it a body may take any time.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for Body<LIMIT> {
     type Rejection = Error;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|_| Fault::RequestTooLarge)?;
-        Ok(Body(bytes))
+        let timeout = req.extensions().get::<BodyTimeout>().copied();
+        let read = axum::body::to_bytes(req.into_body(), LIMIT);
+        let bytes = match timeout {
+            Some(BodyTimeout(t)) => tokio::time::timeout(t, read).await.map_err(|_| Fault::RequestTimeout)?,
+            None => read.await,
+        };
+        Ok(Body(bytes.map_err(|_| Fault::RequestTooLarge)?))
     }
 }
 
@@ -222,9 +233,32 @@ fn fields<T: Collection>(svc: &Service, bytes: &[u8], op: Op) -> Result<Attribut
     body::parse_body(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
 }
 
+/// The answer to a create or update: [`one`], with what the client sent echoed as sent.
+fn written<T: Collection>(
+    code: StatusCode,
+    profile: &'static Profile,
+    caller: &Caller,
+    item: &T,
+    echo: &Echo,
+) -> Result<Response> {
+    if echo.is_empty() {
+        return one(code, profile, caller, item, &[]);
+    }
+    let mut out = Vec::with_capacity(1024);
+    render(&mut out, item, profile, caller, &[])?;
+    let mut view: Map<String, Value> = serde_json::from_slice(&out).map_err(|e| Error::Internal(e.to_string()))?;
+    echo.apply(&mut view);
+    let mut outer = Map::new();
+    outer.insert(T::SINGULAR.into(), Value::Object(view));
+    let body = serde_json::to_vec(&outer).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(view::respond(code, body))
+}
+
 async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, Body(b): RawBody) -> Result<Response> {
-    let item = T::create(&st.service, &caller, fields::<T>(&st.service, &b, Op::Create)?).await?;
-    one(StatusCode::CREATED, st.service.profile(), &caller, &item, &[])
+    let attrs = fields::<T>(&st.service, &b, Op::Create)?;
+    let echo = attrs.echo();
+    let item = T::create(&st.service, &caller, attrs).await?;
+    written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
 }
 
 async fn update<T: Collection>(
@@ -233,8 +267,10 @@ async fn update<T: Collection>(
     Path(id): Path<String>,
     Body(b): RawBody,
 ) -> Result<Response> {
-    let item = T::update(&st.service, &caller, &id, fields::<T>(&st.service, &b, Op::Update)?).await?;
-    one(StatusCode::OK, st.service.profile(), &caller, &item, &[])
+    let attrs = fields::<T>(&st.service, &b, Op::Update)?;
+    let echo = attrs.echo();
+    let item = T::update(&st.service, &caller, &id, attrs).await?;
+    written(StatusCode::OK, st.service.profile(), &caller, &item, &echo)
 }
 
 async fn delete<T: Collection>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
@@ -255,14 +291,23 @@ async fn request_id(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
-    let mut resp = next.run(req).await;
-    // A route that exists with another method: axum's bare 405 becomes the envelope.
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key("content-type") {
-        let allow = resp.headers().get("allow").cloned();
-        resp = Error::from(Fault::MethodNotAllowed).into_response();
-        if let Some(allow) = allow {
-            resp.headers_mut().insert("allow", allow);
+    // Every id is a UUID and every route is ASCII: a path that does not percent-decode to
+    // UTF-8 names nothing, and is the 404 any unknown id gets (ADR 0006 rule 3).
+    let mut resp = if percent_encoding::percent_decode_str(&path).decode_utf8().is_err() {
+        Error::from(Fault::HttpNotFound).into_response()
+    } else {
+        next.run(req).await
+    };
+    // Whatever a layer below the handlers answered bare (axum's 405 and its extractors'
+    // plain-text rejections) becomes the envelope, keeping its headers (ADR 0013 §1).
+    if (resp.status().is_client_error() || resp.status().is_server_error()) && !is_json(&resp) {
+        let mut enveloped = error::status_envelope(resp.status());
+        for name in ["allow", "www-authenticate", "retry-after"] {
+            if let Some(v) = resp.headers().get(name) {
+                enveloped.headers_mut().insert(name, v.clone());
+            }
         }
+        resp = enveloped;
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-openstack-request-id", v);
@@ -276,6 +321,10 @@ async fn request_id(req: Request, next: Next) -> Response {
         "request"
     );
     resp
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
 }
 
 async fn not_found() -> Error {

@@ -33,7 +33,7 @@ pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
             let clear = if is_sealed(&old) {
                 keys.open_value(&old, uuid).map_err(|e| e.to_string())?
             } else {
-                Psk::parse(&old).map_err(|e| format!("connection {id}: {e}"))?
+                Psk::from_stored(&old).map_err(|e| format!("connection {id}: {e}"))?
             };
             let new = keys.seal(&clear, uuid).map_err(|e| e.to_string())?;
             if store::psk::replace_psk(w.conn(), &id, &old, &new).await.map_err(|e| e.to_string())? {

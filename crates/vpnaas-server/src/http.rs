@@ -1,0 +1,421 @@
+//! The HTTP connections: the accept loop, the header-read and idle timeouts, the connection cap with its fast 503s, and the envelope for what hyper answers by itself (ADR 0013).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::api::BodyTimeout;
+use crate::error::{envelope_text, status_words};
+
+/// What a connection may cost the server (the `http_*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// From the moment the server waits for a request (a new connection, or the first byte
+    /// after an idle spell) until its whole head has arrived.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may sit between requests.
+    pub idle_timeout: Duration,
+    /// How long a handler waits for a request's body.
+    pub body_timeout: Duration,
+}
+
+/// Connections being refused at once (each holds a descriptor for up to a second while it is
+/// answered); beyond them a connection over the cap is answered without waiting.
+const REFUSING: usize = 32;
+
+/// Descriptors kept free of connections besides the database's: the listener, logs, the key
+/// file, Keystone's and the refusals' sockets.
+const SPARE_DESCRIPTORS: usize = 32;
+
+/// How often a repeated condition (the cap reached, accept failing) is logged at most.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// The cap that fits the process's open-file limit: `wanted`, or less when the soft limit
+/// (`/proc/self/limits`) leaves no room for it beside the database's connections (SQLite
+/// holds three descriptors per connection) and the spare ones. A cap above the limit would
+/// turn an overload into a silent stall: `accept` fails and clients wait in the backlog.
+pub fn fitting_cap(wanted: usize, database_connections: usize) -> (usize, Option<u64>) {
+    let Some(limit) = open_file_limit() else {
+        return (wanted, None);
+    };
+    let reserved = (database_connections.saturating_mul(3) + SPARE_DESCRIPTORS + REFUSING) as u64;
+    let room = usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX).max(1);
+    (wanted.min(room), Some(limit))
+}
+
+fn open_file_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; then stops accepting and waits for
+/// the connections to finish their requests, as axum's graceful shutdown does.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refusing = Arc::new(Semaphore::new(REFUSING));
+    let graceful = GracefulShutdown::new();
+    let mut over_cap = Report::default();
+    let mut accept_failed = Report::default();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, or the peer gave up: try again shortly, say so now and then.
+                if let Some(missed) = accept_failed.due() {
+                    tracing::error!(error = %e, missed, "cannot accept connections");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                let watcher = graceful.watcher();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    connection(stream, app, limits, watcher).await;
+                    drop(slot);
+                });
+            }
+            Err(_) => {
+                if let Some(refused) = over_cap.due() {
+                    tracing::warn!(
+                        http.max_connections = limits.max_connections,
+                        refused,
+                        "connection limit reached: new connections are answered 503 ({refused} since the last report)"
+                    );
+                }
+                match refusing.clone().try_acquire_owned() {
+                    Ok(permit) => drop(tokio::spawn(refuse(stream, permit))),
+                    Err(_) => refuse_now(stream),
+                }
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A condition counted every time and reported at most every [`REPORT_EVERY`].
+#[derive(Default)]
+struct Report {
+    count: u64,
+    last: Option<Instant>,
+}
+
+impl Report {
+    /// Counts one; the count since the last report when a report is due.
+    fn due(&mut self) -> Option<u64> {
+        self.count += 1;
+        if self.last.is_some_and(|t| t.elapsed() < REPORT_EVERY) {
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.count))
+    }
+}
+
+/// One connection, until it ends, its client is too slow or idle too long, or the server
+/// shuts down.
+async fn connection(stream: TcpStream, app: Router, limits: Limits, watcher: hyper_util::server::graceful::Watcher) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Guarded::new(stream, activity.clone()));
+    let seen = activity.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let mut app = app.clone();
+        let in_flight = InFlight::begin(seen.clone());
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
+        async move {
+            let resp = match app.call(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _in_flight: in_flight }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Our own timers below: hyper's header timer would also count the idle wait.
+    builder.header_read_timeout(None);
+    let conn = watcher.watch(builder.serve_connection(io, service));
+    tokio::select! {
+        result = conn => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        why = activity.expired(limits) => tracing::debug!(why, "connection closed"),
+    }
+}
+
+/// Where a connection is: waiting for a request's head (since when), idle between requests
+/// (since when), or serving requests.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Head(Instant),
+    Idle(Instant),
+    Busy(usize),
+}
+
+struct Activity {
+    phase: Mutex<Phase>,
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() }
+    }
+
+    fn update(&self, f: impl FnOnce(Phase) -> Phase) {
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        *phase = f(*phase);
+        self.changed.notify_one();
+    }
+
+    /// Bytes arrived: an idle connection starts a request's head.
+    fn read_some(&self) {
+        let idle = matches!(*self.phase.lock().unwrap_or_else(PoisonError::into_inner), Phase::Idle(_));
+        if idle {
+            self.update(|p| if let Phase::Idle(_) = p { Phase::Head(Instant::now()) } else { p });
+        }
+    }
+
+    fn deadline(&self, limits: Limits) -> Option<(Instant, &'static str)> {
+        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+            Phase::Head(since) => Some((since + limits.header_timeout, "the request head took too long")),
+            Phase::Idle(since) => Some((since + limits.idle_timeout, "idle")),
+            Phase::Busy(_) => None,
+        }
+    }
+
+    /// Completes when the connection's current deadline passes.
+    async fn expired(&self, limits: Limits) -> &'static str {
+        loop {
+            let Some((deadline, why)) = self.deadline(limits) else {
+                self.changed.notified().await;
+                continue;
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    if self.deadline(limits).is_some_and(|(d, _)| d <= Instant::now()) {
+                        return why;
+                    }
+                }
+                () = self.changed.notified() => {}
+            }
+        }
+    }
+}
+
+/// A request being served: from its head's arrival until its response's body is written
+/// (or dropped). Meanwhile no connection timer runs: handlers bound their own waits.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn begin(activity: Arc<Activity>) -> InFlight {
+        activity.update(|p| match p {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            _ => Phase::Busy(1),
+        });
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|p| match p {
+            Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+            _ => Phase::Idle(Instant::now()),
+        });
+    }
+}
+
+/// A response body that ends its request's [`InFlight`] when hyper is done with it.
+struct Tracked {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The socket as hyper sees it: reads tell the connection's [`Activity`]; hyper's automatic
+/// answer to a request it cannot parse (400, 414 URI too long, 431 headers too large, with
+/// an empty body) is replaced by the same status in the NeutronError envelope.
+struct Guarded {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    /// The replacement answer, and how much of it is written.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl Guarded {
+    fn new(stream: TcpStream, activity: Arc<Activity>) -> Guarded {
+        Guarded { stream, activity, pending: Vec::new(), written: 0 }
+    }
+
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The status of hyper's automatic answer, if `bytes` is one: an error status line with a
+/// whole head and no request id. Every answer of the API carries `x-openstack-request-id`,
+/// and no JSON body holds a raw line break, so neither can look like this.
+fn automatic_answer(bytes: &[u8]) -> Option<StatusCode> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    let code: u16 = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let status = StatusCode::from_u16(code).ok()?;
+    let ours = head.lines().any(|l| l.to_ascii_lowercase().starts_with("x-openstack-request-id:"));
+    ((status.is_client_error() || status.is_server_error()) && !ours).then_some(status)
+}
+
+/// A whole HTTP/1.1 answer in the envelope, ending the connection.
+fn enveloped_answer(status: StatusCode, extra_headers: &str) -> Vec<u8> {
+    let (type_name, message) = status_words(status);
+    let body = envelope_text(type_name, message);
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\
+         x-openstack-request-id: {id}\r\n{extra_headers}\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        if buf.filled().len() > before {
+            self.activity.read_some();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        if self.pending.is_empty() {
+            if let Some(status) = automatic_answer(buf) {
+                tracing::info!(http.status = status.as_u16(), "request refused before it was parsed");
+                self.pending = enveloped_answer(status, "");
+                // Taken: it goes out in the envelope's place on the next flush.
+                return Poll::Ready(Ok(buf.len()));
+            }
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Answers a connection over the cap: a 503 in the envelope at once, then what the client
+/// sends is read (briefly) and dropped, so that closing does not reset the connection before
+/// the client has read the answer.
+async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
+    let answer = enveloped_answer(StatusCode::SERVICE_UNAVAILABLE, "retry-after: 1\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+/// [`refuse`] without waiting, when too many refusals are under way: what has arrived is
+/// read, the answer written if the socket takes it, and the connection closed.
+fn refuse_now(stream: TcpStream) {
+    let mut buf = [0u8; 4096];
+    while matches!(stream.try_read(&mut buf), Ok(n) if n > 0) {}
+    let _ = stream.try_write(&enveloped_answer(StatusCode::SERVICE_UNAVAILABLE, "retry-after: 1\r\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypers_automatic_answers_are_recognised_and_ours_are_not() {
+        let hyper = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        assert_eq!(automatic_answer(hyper), Some(StatusCode::URI_TOO_LONG));
+        let ours =
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nx-openstack-request-id: req-1\r\n\r\n{}";
+        assert_eq!(automatic_answer(ours), None);
+        assert_eq!(automatic_answer(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+        assert_eq!(automatic_answer(b"{\"a\": \"HTTP/1.1 400 x\"}"), None);
+    }
+
+    #[test]
+    fn the_cap_leaves_room_for_the_database_and_the_refusals() {
+        let (cap, limit) = fitting_cap(usize::MAX, 16);
+        if let Some(limit) = limit {
+            assert_eq!(cap as u64, limit.saturating_sub(16 * 3 + 64).max(1));
+        }
+        assert!(fitting_cap(10, 16).0 <= 10);
+    }
+}
