@@ -1,14 +1,13 @@
 //! The statements of the gateway side: agents' heartbeats, status reports, active/standby
 //! roles, and the sweep that shows silent gateways' connections DOWN.
 
-use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
 use vpnaas_core::desired::Counters;
 use vpnaas_core::resources::{SiteConnection, VpnService};
 
 use super::tables::count;
-use super::{execute, fetch_all, ids, list::select, StoreError, StoreResult, Value};
+use super::{execute, fetch_all, ids, list::select, Conn, StoreError, StoreResult, Value};
 
 /// One row of `gateway_agents`: the last heartbeat of a router's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +21,7 @@ pub struct AgentRow {
 
 /// Registers an agent for a router, or renews its heartbeat; a router deleted since its
 /// heartbeat arrived has no row to refer to, and its heartbeat is dropped in the same statement.
-pub async fn upsert_agent(conn: &mut AnyConnection, agent: &AgentRow) -> StoreResult<()> {
+pub async fn upsert_agent(conn: &mut Conn, agent: &AgentRow) -> StoreResult<()> {
     execute(
         conn,
         "INSERT INTO gateway_agents (router_id, host, version, last_seen) \
@@ -40,21 +39,13 @@ pub async fn upsert_agent(conn: &mut AnyConnection, agent: &AgentRow) -> StoreRe
 }
 
 /// Every agent row, by router id (for copying a database).
-pub async fn agents(conn: &mut AnyConnection) -> StoreResult<Vec<AgentRow>> {
+pub async fn agents(conn: &mut Conn) -> StoreResult<Vec<AgentRow>> {
     let rows =
         fetch_all(conn, "SELECT router_id, host, version, last_seen FROM gateway_agents ORDER BY router_id", &[])
             .await?;
     rows.iter()
-        .map(|r| {
-            Ok(AgentRow {
-                router_id: r.try_get(0)?,
-                host: r.try_get(1)?,
-                version: r.try_get(2)?,
-                last_seen: r.try_get(3)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+        .map(|r| Ok(AgentRow { router_id: r.get(0)?, host: r.get(1)?, version: r.get(2)?, last_seen: r.get(3)? }))
+        .collect::<StoreResult<_>>()
 }
 
 /// What an agent observed of one connection.
@@ -68,7 +59,7 @@ pub struct StatusRow<'a> {
 }
 
 /// Records a report about one connection of `router`; returns whether a row changed.
-pub async fn record_status(conn: &mut AnyConnection, router: Uuid, s: &StatusRow<'_>) -> StoreResult<bool> {
+pub async fn record_status(conn: &mut Conn, router: Uuid, s: &StatusRow<'_>) -> StoreResult<bool> {
     let n = execute(
         conn,
         "UPDATE ipsec_site_connections SET status = $1, status_reason = $2, bytes_in = $3, bytes_out = $4, \
@@ -93,7 +84,7 @@ pub async fn record_status(conn: &mut AnyConnection, router: Uuid, s: &StatusRow
 
 /// A VPN service of `router` is ACTIVE when one of its connections is, DOWN when any
 /// reported DOWN or ERROR and none is ACTIVE, else unchanged.
-pub async fn services_follow_connections(conn: &mut AnyConnection, router: Uuid) -> StoreResult<()> {
+pub async fn services_follow_connections(conn: &mut Conn, router: Uuid) -> StoreResult<()> {
     for (status, condition) in [
         ("ACTIVE", "EXISTS (SELECT 1 FROM ipsec_site_connections c WHERE c.vpnservice_id = vpnservices.id AND c.status = 'ACTIVE')"),
         (
@@ -109,13 +100,13 @@ pub async fn services_follow_connections(conn: &mut AnyConnection, router: Uuid)
 }
 
 /// The routers whose agent's last heartbeat is older than `cutoff` (microseconds).
-pub async fn silent_routers(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<Vec<String>> {
+pub async fn silent_routers(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<String>> {
     ids(conn, "SELECT router_id FROM gateway_agents WHERE last_seen < $1", &[cutoff.into()]).await
 }
 
 /// Shows the ACTIVE services and connections of routers silent since `cutoff` as DOWN;
 /// returns how many connections changed.
-pub async fn mark_silent_down(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
+pub async fn mark_silent_down(conn: &mut Conn, cutoff: i64) -> StoreResult<u64> {
     let dead =
         "SELECT s.id FROM vpnservices s JOIN gateway_agents g ON g.router_id = s.router_id WHERE g.last_seen < $1";
     let n = execute(
@@ -136,24 +127,19 @@ pub async fn mark_silent_down(conn: &mut AnyConnection, cutoff: i64) -> StoreRes
 }
 
 /// The VPN services on a router.
-pub async fn services_of_router(conn: &mut AnyConnection, router: Uuid) -> StoreResult<Vec<VpnService>> {
+pub async fn services_of_router(conn: &mut Conn, router: Uuid) -> StoreResult<Vec<VpnService>> {
     select(conn, "router_id = $1", &[router.to_string().into()]).await
 }
 
 /// The connections of a VPN service.
-pub async fn connections_of_service(conn: &mut AnyConnection, service: Uuid) -> StoreResult<Vec<SiteConnection>> {
+pub async fn connections_of_service(conn: &mut Conn, service: Uuid) -> StoreResult<Vec<SiteConnection>> {
     select(conn, "vpnservice_id = $1", &[service.to_string().into()]).await
 }
 
 // ------------------------------------------------------------------ active/standby pairs
 
 /// The members of one service's pair of endpoint groups, oldest first: (id, stands by).
-pub async fn pair_members(
-    conn: &mut AnyConnection,
-    service: Uuid,
-    local: Uuid,
-    peer: Uuid,
-) -> StoreResult<Vec<(String, bool)>> {
+pub async fn pair_members(conn: &mut Conn, service: Uuid, local: Uuid, peer: Uuid) -> StoreResult<Vec<(String, bool)>> {
     let rows = fetch_all(
         conn,
         "SELECT id, ha_standby FROM ipsec_site_connections \
@@ -161,10 +147,7 @@ pub async fn pair_members(
         &[service.to_string().into(), local.to_string().into(), peer.to_string().into()],
     )
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? != 0)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+    rows.iter().map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)? != 0))).collect::<StoreResult<_>>()
 }
 
 /// A connection's place in a pair, as a status report about one revision of it sees it.
@@ -180,7 +163,7 @@ pub struct PairPlace {
 
 /// Where revision `revision` of connection `id` stands, if it is that revision and uses
 /// endpoint groups (only those can pair).
-pub async fn pair_place(conn: &mut AnyConnection, id: Uuid, revision: i64) -> StoreResult<Option<PairPlace>> {
+pub async fn pair_place(conn: &mut Conn, id: Uuid, revision: i64) -> StoreResult<Option<PairPlace>> {
     let rows = fetch_all(
         conn,
         "SELECT vpnservice_id, local_ep_group_id, peer_ep_group_id, ha_standby, ha_since \
@@ -190,33 +173,27 @@ pub async fn pair_place(conn: &mut AnyConnection, id: Uuid, revision: i64) -> St
     .await?;
     let Some(row) = rows.first() else { return Ok(None) };
     let uuid = |text: String| Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()));
-    let (Some(local), Some(peer)) = (row.try_get::<Option<String>, _>(1)?, row.try_get::<Option<String>, _>(2)?) else {
+    let (Some(local), Some(peer)) = (row.get::<Option<String>>(1)?, row.get::<Option<String>>(2)?) else {
         return Ok(None);
     };
     Ok(Some(PairPlace {
-        service: uuid(row.try_get(0)?)?,
+        service: uuid(row.get(0)?)?,
         local: uuid(local)?,
         peer: uuid(peer)?,
-        standby: row.try_get::<i64, _>(3)? != 0,
-        since: row.try_get(4)?,
+        standby: row.get::<i64>(3)? != 0,
+        since: row.get(4)?,
     }))
 }
 
 /// Sets whether a connection stands by, leaving when it took the role as it is.
-pub async fn set_standby(conn: &mut AnyConnection, id: &str, standby: bool) -> StoreResult<()> {
+pub async fn set_standby(conn: &mut Conn, id: &str, standby: bool) -> StoreResult<()> {
     execute(conn, "UPDATE ipsec_site_connections SET ha_standby = $1 WHERE id = $2", &[standby.into(), id.into()])
         .await?;
     Ok(())
 }
 
 /// Starts the role clock of the members of a pair that have none yet.
-pub async fn start_role_clocks(
-    conn: &mut AnyConnection,
-    service: Uuid,
-    local: Uuid,
-    peer: Uuid,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn start_role_clocks(conn: &mut Conn, service: Uuid, local: Uuid, peer: Uuid, now: i64) -> StoreResult<()> {
     execute(
         conn,
         "UPDATE ipsec_site_connections SET ha_since = $4 \
@@ -228,7 +205,7 @@ pub async fn start_role_clocks(
 }
 
 /// Swaps a pair's roles: `failed` stands by, `partner` becomes active, both since `now`.
-pub async fn swap_roles(conn: &mut AnyConnection, failed: Uuid, partner: Uuid, now: i64) -> StoreResult<()> {
+pub async fn swap_roles(conn: &mut Conn, failed: Uuid, partner: Uuid, now: i64) -> StoreResult<()> {
     let swap = "UPDATE ipsec_site_connections SET ha_standby = $1, ha_since = $2 WHERE id = $3";
     execute(conn, swap, &[true.into(), now.into(), failed.to_string().into()]).await?;
     execute(conn, swap, &[false.into(), now.into(), partner.to_string().into()]).await?;

@@ -5,11 +5,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
-
+use super::rows::Row;
 use super::tables::{Column, ColumnKind, Table};
-use super::{fetch_all, StoreError, StoreResult, Value};
+use super::{fetch_all, Conn, StoreResult, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortDir {
@@ -140,7 +138,7 @@ pub(super) fn adopt<T: Table>(items: &mut [T], mut children: HashMap<String, Vec
     Ok(())
 }
 
-pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
+pub(super) async fn run<T: Table>(conn: &mut Conn, q: &ListQuery) -> StoreResult<Vec<T>> {
     let sort = sort_keys(q);
     let after = match &q.marker {
         Some(marker) => match marker_row::<T>(conn, q, marker, &sort).await? {
@@ -160,7 +158,7 @@ pub(super) async fn run<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> St
 }
 
 async fn marker_row<T: Table>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     q: &ListQuery,
     marker: &str,
     sort: &SortKeys,
@@ -173,22 +171,22 @@ async fn marker_row<T: Table>(
     let mut out = Vec::with_capacity(sort.len());
     for (i, (_, kind, _)) in sort.iter().enumerate() {
         out.push(match kind {
-            ColumnKind::Text => Value::Text(row.try_get::<String, _>(i)?),
-            ColumnKind::Int | ColumnKind::Bool => Value::Int(row.try_get::<i64, _>(i)?),
+            ColumnKind::Text => Value::Text(row.get::<String>(i)?),
+            ColumnKind::Int | ColumnKind::Bool => Value::Int(row.get::<i64>(i)?),
         });
     }
     Ok(Some(out))
 }
 
 /// Rows of `T` that satisfy a fixed condition (written by this crate, never by a caller).
-pub async fn select<T: Table>(conn: &mut AnyConnection, condition: &str, values: &[Value]) -> StoreResult<Vec<T>> {
+pub async fn select<T: Table>(conn: &mut Conn, condition: &str, values: &[Value]) -> StoreResult<Vec<T>> {
     let sql = format!("SELECT * FROM {} WHERE {condition} ORDER BY id", T::TABLE);
     let rows = fetch_all(conn, &sql, values).await?;
     from_rows::<T>(conn, &rows).await
 }
 
 /// Builds resources from rows, loading every row's children with one query per chunk.
-pub(super) async fn from_rows<T: Table>(conn: &mut AnyConnection, rows: &[AnyRow]) -> StoreResult<Vec<T>> {
+pub(super) async fn from_rows<T: Table>(conn: &mut Conn, rows: &[Row]) -> StoreResult<Vec<T>> {
     let mut items: Vec<T> = rows.iter().map(T::from_row).collect::<StoreResult<_>>()?;
     if let Some(child) = T::CHILD {
         let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
@@ -196,8 +194,8 @@ pub(super) async fn from_rows<T: Table>(conn: &mut AnyConnection, rows: &[AnyRow
         for chunk in ids.chunks(CHILDREN_CHUNK) {
             let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
             for row in fetch_all(conn, &children_sql(child, chunk.len()), &values).await? {
-                let parent = row.try_get::<String, _>(0).map_err(StoreError::from)?;
-                children.entry(parent).or_default().push(row.try_get::<String, _>(1)?);
+                let parent = row.get::<String>(0)?;
+                children.entry(parent).or_default().push(row.get::<String>(1)?);
             }
         }
         adopt(&mut items, children)?;

@@ -1,10 +1,9 @@
 //! Change markers (ADR 0011): which routers and hosts changed, in commit order, and the
 //! hosts' batched heartbeats.
 
-use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::{execute, fetch_all, ids, StoreError, StoreResult, Value};
+use super::{execute, fetch_all, ids, Conn, StoreError, StoreResult, Value};
 
 /// What one transaction marked: the sequence number it took, each router with the host it
 /// is placed on now, and the hosts whose placement changed.
@@ -18,18 +17,18 @@ pub struct Marked {
 /// Records that `routers` (and the placement of `hosts`) changed. Call it last in the
 /// transaction: on PostgreSQL it holds the counter row's lock until commit, which is what
 /// makes markers commit in `seq` order.
-pub async fn mark(conn: &mut AnyConnection, routers: &[Uuid], hosts: &[String]) -> StoreResult<Marked> {
+pub async fn mark(conn: &mut Conn, routers: &[Uuid], hosts: &[String]) -> StoreResult<Marked> {
     if routers.is_empty() && hosts.is_empty() {
         return Ok(Marked::default());
     }
     let rows = fetch_all(conn, "UPDATE gateway_seq SET n = n + 1 WHERE id = 1 RETURNING n", &[]).await?;
-    let seq: i64 = rows.first().ok_or_else(|| StoreError::Corrupt("gateway_seq has no row".into()))?.try_get(0)?;
+    let seq: i64 = rows.first().ok_or_else(|| StoreError::Corrupt("gateway_seq has no row".into()))?.get(0)?;
     let mut marked = Marked { seq, routers: Vec::with_capacity(routers.len()), hosts: hosts.to_vec() };
     for router in routers {
         let id = router.to_string();
         let found = fetch_all(conn, "SELECT host FROM routers WHERE id = $1", &[id.clone().into()]).await?;
         let host: Option<String> = match found.first() {
-            Some(row) => row.try_get(0)?,
+            Some(row) => row.get(0)?,
             None => None,
         };
         execute(
@@ -55,7 +54,7 @@ pub async fn mark(conn: &mut AnyConnection, routers: &[Uuid], hosts: &[String]) 
 /// Every marker newer than `after`, routers and hosts, as one [`Marked`] per `seq`, oldest
 /// first. One statement, so one snapshot: on PostgreSQL (read committed) two statements could
 /// see a commit's host marker and miss its router markers.
-pub async fn since(conn: &mut AnyConnection, after: i64) -> StoreResult<Vec<Marked>> {
+pub async fn since(conn: &mut Conn, after: i64) -> StoreResult<Vec<Marked>> {
     let mut by_seq: std::collections::BTreeMap<i64, Marked> = std::collections::BTreeMap::new();
     let rows = fetch_all(
         conn,
@@ -65,13 +64,13 @@ pub async fn since(conn: &mut AnyConnection, after: i64) -> StoreResult<Vec<Mark
     )
     .await?;
     for row in &rows {
-        let kind: String = row.try_get(0)?;
-        let key: String = row.try_get(1)?;
-        let seq: i64 = row.try_get(2)?;
+        let kind: String = row.get(0)?;
+        let key: String = row.get(1)?;
+        let seq: i64 = row.get(2)?;
         let m = by_seq.entry(seq).or_insert_with(|| Marked { seq, ..Marked::default() });
         if kind == "r" {
             let router = Uuid::parse_str(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            m.routers.push((router, row.try_get(3)?));
+            m.routers.push((router, row.get(3)?));
         } else {
             m.hosts.push(key);
         }
@@ -80,19 +79,19 @@ pub async fn since(conn: &mut AnyConnection, after: i64) -> StoreResult<Vec<Mark
 }
 
 /// The newest sequence number taken.
-pub async fn current_seq(conn: &mut AnyConnection) -> StoreResult<i64> {
+pub async fn current_seq(conn: &mut Conn) -> StoreResult<i64> {
     let rows = fetch_all(conn, "SELECT n FROM gateway_seq WHERE id = 1", &[]).await?;
-    Ok(rows.first().map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
+    Ok(rows.first().map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 /// Moves the counter to `n` (copying a database: cursors agents hold stay meaningful).
-pub async fn set_seq(conn: &mut AnyConnection, n: i64) -> StoreResult<()> {
+pub async fn set_seq(conn: &mut Conn, n: i64) -> StoreResult<()> {
     execute(conn, "UPDATE gateway_seq SET n = $1 WHERE id = 1", &[n.into()]).await?;
     Ok(())
 }
 
 /// The routers placed on `host`, by id.
-pub async fn routers_on_host(conn: &mut AnyConnection, host: &str) -> StoreResult<Vec<Uuid>> {
+pub async fn routers_on_host(conn: &mut Conn, host: &str) -> StoreResult<Vec<Uuid>> {
     ids(conn, "SELECT id FROM routers WHERE host = $1 ORDER BY id", &[host.into()])
         .await?
         .iter()
@@ -101,11 +100,7 @@ pub async fn routers_on_host(conn: &mut AnyConnection, host: &str) -> StoreResul
 }
 
 /// The routers whose connections use the row `id` through `reference` (a policy or a group).
-pub async fn routers_using(
-    conn: &mut AnyConnection,
-    reference: super::uses::Reference,
-    id: Uuid,
-) -> StoreResult<Vec<Uuid>> {
+pub async fn routers_using(conn: &mut Conn, reference: super::uses::Reference, id: Uuid) -> StoreResult<Vec<Uuid>> {
     let column = reference
         .column_of_connections()
         .ok_or_else(|| StoreError::Corrupt(format!("{reference:?} is not a column of ipsec_site_connections")))?;
@@ -121,7 +116,7 @@ pub async fn routers_using(
 }
 
 /// The router a VPN service is on.
-pub async fn router_of_service(conn: &mut AnyConnection, service: Uuid) -> StoreResult<Option<Uuid>> {
+pub async fn router_of_service(conn: &mut Conn, service: Uuid) -> StoreResult<Option<Uuid>> {
     let found = ids(conn, "SELECT router_id FROM vpnservices WHERE id = $1", &[service.to_string().into()]).await?;
     found.first().map(|id| Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
@@ -136,7 +131,7 @@ pub struct HostBeat {
 }
 
 /// Writes a batch of heartbeats (hosts' or, with `router` keys, single-router agents').
-pub async fn record_host_beats(conn: &mut AnyConnection, beats: &[HostBeat]) -> StoreResult<()> {
+pub async fn record_host_beats(conn: &mut Conn, beats: &[HostBeat]) -> StoreResult<()> {
     for b in beats {
         execute(
             conn,
@@ -150,22 +145,21 @@ pub async fn record_host_beats(conn: &mut AnyConnection, beats: &[HostBeat]) -> 
 }
 
 /// Every host row (for copying a database).
-pub async fn host_beats(conn: &mut AnyConnection) -> StoreResult<Vec<HostBeat>> {
+pub async fn host_beats(conn: &mut Conn) -> StoreResult<Vec<HostBeat>> {
     let rows = fetch_all(conn, "SELECT host, version, last_seen FROM gateway_hosts ORDER BY host", &[]).await?;
     rows.iter()
-        .map(|r| Ok(HostBeat { host: r.try_get(0)?, version: r.try_get(1)?, last_seen: r.try_get(2)? }))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+        .map(|r| Ok(HostBeat { host: r.get(0)?, version: r.get(1)?, last_seen: r.get(2)? }))
+        .collect::<StoreResult<_>>()
 }
 
 /// The hosts whose last heartbeat is older than `cutoff`.
-pub async fn silent_hosts(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<Vec<String>> {
+pub async fn silent_hosts(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<String>> {
     ids(conn, "SELECT host FROM gateway_hosts WHERE last_seen < $1 ORDER BY host", &[cutoff.into()]).await
 }
 
 /// Shows the ACTIVE connections and services of every router on `hosts` as DOWN, in one
 /// statement each; returns how many connections changed.
-pub async fn mark_hosts_down(conn: &mut AnyConnection, hosts: &[String]) -> StoreResult<u64> {
+pub async fn mark_hosts_down(conn: &mut Conn, hosts: &[String]) -> StoreResult<u64> {
     let mut changed = 0;
     for chunk in hosts.chunks(500) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();

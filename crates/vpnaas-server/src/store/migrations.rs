@@ -1,8 +1,6 @@
 //! Schema migrations: numbered, forward-only, each applied once in the caller's transaction.
 
-use sqlx::{AnyConnection, Row};
-
-use super::{execute, fetch_all, StoreResult};
+use super::{execute, fetch_all, Conn, StoreResult};
 
 /// Version 1: the inventory and the five VPNaaS resources.
 const V1: &str = r#"
@@ -236,7 +234,7 @@ CREATE INDEX gateway_hosts_last_seen ON gateway_hosts (last_seen)
 const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Applies every migration newer than the database's version; returns how many ran.
-pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {
+pub async fn run(conn: &mut Conn) -> StoreResult<usize> {
     execute(
         conn,
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -245,7 +243,7 @@ pub async fn run(conn: &mut AnyConnection) -> StoreResult<usize> {
     .await?;
     let rows = fetch_all(conn, "SELECT version FROM schema_migrations ORDER BY version DESC", &[]).await?;
     let current: i64 = match rows.first() {
-        Some(r) => r.try_get(0)?,
+        Some(r) => r.get(0)?,
         None => 0,
     };
     let mut applied = 0;

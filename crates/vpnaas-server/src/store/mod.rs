@@ -1,15 +1,17 @@
 //! Storage: the connection pool, migrations, write transactions and the generic row machinery, in SQL that runs on SQLite and PostgreSQL.
 //!
 //! Every statement uses `$n` placeholders and standard types (`VARCHAR`, `BIGINT`), so the
-//! same text runs on both engines through sqlx's `Any` driver. Booleans are stored as
-//! `BIGINT` 0/1 and times as microseconds since the epoch, which both engines and the
-//! `Any` driver carry without conversion.
+//! same text runs on both engines: through sqlx's `Any` driver (PostgreSQL, and SQLite's
+//! pool), and on SQLite's writer and readers through rusqlite (ADR 0014). Booleans are
+//! stored as `BIGINT` 0/1 and times as microseconds since the epoch, which every driver
+//! carries without conversion.
 
 pub mod gateway;
 mod list;
 pub mod markers;
 mod migrations;
 pub mod psk;
+mod rows;
 mod sqlite;
 mod tables;
 pub mod uses;
@@ -18,12 +20,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::Connection;
-use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
+use rusqlite::OpenFlags;
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Arguments, Transaction};
 use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 
 pub use list::{ListQuery, SortDir};
+pub use rows::Row;
 pub use tables::{Column, ColumnKind, Table};
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.
@@ -80,8 +83,14 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A database connection, as the service layer holds it inside a transaction.
-pub type Conn = AnyConnection;
+/// A database connection inside a transaction, as the service layer holds it.
+pub enum Conn {
+    /// sqlx's: PostgreSQL's transactions, and reads on SQLite's pool.
+    Any(Transaction<'static, Any>),
+    /// SQLite's writer inside its batch (ADR 0012): statements run on the calling thread,
+    /// with no hand-off to a driver thread (ADR 0014).
+    Lite(Savepoint),
+}
 
 /// Which engine a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +146,7 @@ pub struct Writer {
 }
 
 struct WriterState {
-    conn: AnyConnection,
+    conn: rusqlite::Connection,
     /// A batch transaction is open.
     open: bool,
     /// A dropped write left its savepoint: it is rolled back before anything else.
@@ -149,34 +158,43 @@ struct WriterState {
 }
 
 impl WriterState {
-    async fn run(&mut self, sql: &str) -> StoreResult<()> {
-        sqlx::query(sql).execute(&mut self.conn).await?;
+    fn run(&mut self, sql: &str) -> StoreResult<()> {
+        self.conn.execute_batch(sql)?;
         Ok(())
     }
 
     /// Rolls back a savepoint a failed write left behind. If that fails, SQLite has already
     /// rolled back the whole transaction (a full disk, say): the batch is lost, and told so.
-    async fn clean(&mut self) {
+    fn clean(&mut self) {
         if self.dirty {
             self.dirty = false;
-            let rolled = match self.run("ROLLBACK TO w").await {
-                Ok(()) => self.run("RELEASE w").await,
+            let rolled = match self.run("ROLLBACK TO w") {
+                Ok(()) => self.run("RELEASE w"),
                 Err(e) => Err(e),
             };
             if let Err(e) = rolled {
-                self.abort(e.to_string()).await;
+                self.abort(e.to_string());
             }
         }
     }
 
     /// Ends the open batch without committing it; its writers get `why` as their answer.
-    async fn abort(&mut self, why: String) {
-        let _ = self.run("ROLLBACK").await;
+    fn abort(&mut self, why: String) {
+        let _ = self.run("ROLLBACK");
         self.open = false;
         self.dirty = false;
         self.released = 0;
         let outcome = std::mem::replace(&mut self.outcome, Arc::new(watch::channel(None).0));
         outcome.send_replace(Some(Err(why)));
+    }
+}
+
+/// Runs `f`, which may wait for the disk (a commit's fsync), without stalling the other
+/// tasks of a multi-threaded runtime.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -194,14 +212,14 @@ impl Writer {
             kick.notified().await;
             let Some(state) = state.upgrade() else { return };
             let mut s = state.lock().await;
-            s.clean().await;
+            s.clean();
             if !s.open {
                 continue;
             }
             let batch = s.released;
-            if let Err(e) = s.run("COMMIT").await {
+            if let Err(e) = blocking(|| s.run("COMMIT")) {
                 // Nothing of the batch is durable: undo it, and tell every writer in it.
-                s.abort(e.to_string()).await;
+                s.abort(e.to_string());
                 continue;
             }
             s.open = false;
@@ -215,11 +233,13 @@ impl Writer {
 }
 
 /// A read transaction; derefs to its [`Conn`].
-pub struct ReadTx(Transaction<'static, Any>);
+pub struct ReadTx(Conn);
 
 impl ReadTx {
     pub async fn commit(self) -> StoreResult<()> {
-        self.0.commit().await?;
+        if let Conn::Any(tx) = self.0 {
+            tx.commit().await?;
+        }
         Ok(())
     }
 }
@@ -240,17 +260,12 @@ impl std::ops::DerefMut for ReadTx {
 /// A write transaction: PostgreSQL's own, or a savepoint in SQLite's batch (holding the
 /// writer until it commits or is dropped).
 pub struct WriteTx {
-    inner: WriteInner,
+    conn: Conn,
     backend: Backend,
 }
 
-enum WriteInner {
-    Pool(Transaction<'static, Any>),
-    Batched(Savepoint),
-}
-
 /// One write's savepoint in SQLite's batch, holding the writer.
-struct Savepoint {
+pub struct Savepoint {
     state: OwnedMutexGuard<WriterState>,
     kick: Arc<Notify>,
     released: bool,
@@ -269,24 +284,31 @@ impl Drop for Savepoint {
 
 /// ADR 0001 (Storage): an acknowledged write survives power loss (WAL with
 /// synchronous=FULL fsyncs the log at every commit).
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    for pragma in [
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = FULL",
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA busy_timeout = 5000",
-    ] {
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    for pragma in SQLITE_PRAGMAS.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         sqlx::query(pragma).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
+/// Statements the writer keeps prepared.
+const WRITER_STATEMENTS: usize = 256;
+
+/// SQLite's writer connection, with the same settings as the pool's.
+fn open_writer(path: &Path) -> StoreResult<rusqlite::Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    Ok(conn)
+}
+
 impl WriteTx {
-    pub fn conn(&mut self) -> &mut AnyConnection {
-        match &mut self.inner {
-            WriteInner::Pool(tx) => tx,
-            WriteInner::Batched(sp) => &mut sp.state.conn,
-        }
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
     }
     /// What makes a `SELECT` lock the rows it reads until commit: `FOR UPDATE` on
     /// PostgreSQL; nothing on SQLite, whose writers are already one at a time.
@@ -298,13 +320,13 @@ impl WriteTx {
     }
     /// Makes the write durable: returns once it is committed (with SQLite, once its batch is).
     pub async fn commit(self) -> StoreResult<()> {
-        match self.inner {
-            WriteInner::Pool(tx) => {
+        match self.conn {
+            Conn::Any(tx) => {
                 tx.commit().await?;
                 Ok(())
             }
-            WriteInner::Batched(mut sp) => {
-                sp.state.run("RELEASE w").await?;
+            Conn::Lite(mut sp) => {
+                sp.state.run("RELEASE w")?;
                 sp.state.dirty = false;
                 sp.state.released += 1;
                 sp.released = true;
@@ -346,8 +368,7 @@ impl Store {
             .after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }))
             .connect(&url)
             .await?;
-        let mut conn = AnyConnection::connect(&url).await?;
-        sqlite_pragmas(&mut conn).await?;
+        let conn = open_writer(path)?;
         let kick = Arc::new(Notify::new());
         let state = Arc::new(Mutex::new(WriterState {
             conn,
@@ -381,23 +402,23 @@ impl Store {
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
         let Some(writer) = &self.writer else {
             let tx = self.pool.begin().await?;
-            return Ok(WriteTx { inner: WriteInner::Pool(tx), backend: self.backend });
+            return Ok(WriteTx { conn: Conn::Any(tx), backend: self.backend });
         };
         let mut state = writer.state.clone().lock_owned().await;
-        state.clean().await;
+        state.clean();
         if !state.open {
-            if let Err(e) = state.run("BEGIN IMMEDIATE").await {
-                let _ = state.run("ROLLBACK").await;
+            if let Err(e) = state.run("BEGIN IMMEDIATE") {
+                let _ = state.run("ROLLBACK");
                 return Err(e);
             }
             state.open = true;
         }
-        if let Err(e) = state.run("SAVEPOINT w").await {
-            state.abort(e.to_string()).await;
+        if let Err(e) = state.run("SAVEPOINT w") {
+            state.abort(e.to_string());
             return Err(e);
         }
         let sp = Savepoint { state, kick: writer.kick.clone(), released: false };
-        Ok(WriteTx { inner: WriteInner::Batched(sp), backend: self.backend })
+        Ok(WriteTx { conn: Conn::Lite(sp), backend: self.backend })
     }
 
     /// Lists `T` in a read transaction of its own.
@@ -423,7 +444,7 @@ impl Store {
     }
 
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {
-        Ok(ReadTx(self.pool.begin().await?))
+        Ok(ReadTx(Conn::Any(self.pool.begin().await?)))
     }
 
     pub async fn close(&self) {
@@ -478,23 +499,32 @@ fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
     Ok(args)
 }
 
-async fn fetch_all(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<AnyRow>> {
-    Ok(sqlx::query_with(sql, bind_all(values)?).fetch_all(conn).await?)
+async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<Vec<Row>> {
+    match conn {
+        Conn::Any(tx) => {
+            let rows = sqlx::query_with(sql, bind_all(values)?).fetch_all(&mut **tx).await?;
+            Ok(rows.into_iter().map(Row::Any).collect())
+        }
+        Conn::Lite(sp) => rows::lite_fetch(&sp.state.conn, sql, values),
+    }
 }
 
-async fn execute(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<u64> {
-    Ok(sqlx::query_with(sql, bind_all(values)?).execute(conn).await?.rows_affected())
+async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u64> {
+    match conn {
+        Conn::Any(tx) => Ok(sqlx::query_with(sql, bind_all(values)?).execute(&mut **tx).await?.rows_affected()),
+        Conn::Lite(sp) => rows::lite_execute(&sp.state.conn, sql, values),
+    }
 }
 
 /// Reads the first column of each row as text (ids of referring rows, for in-use checks).
-async fn ids(conn: &mut AnyConnection, sql: &str, values: &[Value]) -> StoreResult<Vec<String>> {
+async fn ids(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<Vec<String>> {
     let rows = fetch_all(conn, sql, values).await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
+    rows.iter().map(|r| r.get::<String>(0)).collect()
 }
 
 pub use tables::{delete, get, get_locked, insert, update};
 
 /// Lists rows of `T` with filters, sorting and keyset pagination done by the database.
-pub async fn list<T: Table>(conn: &mut AnyConnection, q: &ListQuery) -> StoreResult<Vec<T>> {
+pub async fn list<T: Table>(conn: &mut Conn, q: &ListQuery) -> StoreResult<Vec<T>> {
     list::run::<T>(conn, q).await
 }

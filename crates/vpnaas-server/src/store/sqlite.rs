@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::list::{adopt, marker_sql, page_sql, sort_keys};
+use super::rows::bind;
 use super::tables::{ColumnKind, RowRead, Table};
 use super::{ListQuery, PoolSettings, StoreError, StoreResult, Value};
 
@@ -34,6 +35,11 @@ pub struct Readers {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
+        if let rusqlite::Error::SqliteFailure(failure, _) = &e {
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+                return StoreError::Conflict("a foreign key".into());
+            }
+        }
         match e.sqlite_error_code() {
             Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | ReadOnly | OutOfMemory) => {
                 StoreError::Unavailable(e.to_string())
@@ -115,25 +121,6 @@ impl RowRead for SqliteRow<'_> {
     fn int(&self, col: &str) -> StoreResult<i64> {
         Ok(self.row.get::<_, i64>(self.index(col)?)?)
     }
-}
-
-/// Binds `values` to the statement's `$n` parameters, by number (as sqlx does on SQLite).
-fn bind(stmt: &mut Statement<'_>, values: &[Value]) -> StoreResult<()> {
-    for i in 1..=stmt.parameter_count() {
-        let n = stmt
-            .parameter_name(i)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|n| values.get(n))
-            .ok_or_else(|| StoreError::Corrupt(format!("parameter {i} has no value")))?;
-        match n {
-            Value::Text(s) => stmt.raw_bind_parameter(i, s)?,
-            Value::OptText(s) => stmt.raw_bind_parameter(i, s)?,
-            Value::Int(v) => stmt.raw_bind_parameter(i, v)?,
-        }
-    }
-    Ok(())
 }
 
 /// Runs `sql` and hands each row to `each`.

@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row as _;
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::desired::Counters;
@@ -11,7 +11,7 @@ use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
 use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredPsk};
 
-use super::{execute, fetch_all, StoreError, StoreResult, Value};
+use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
 
 /// How a filter value is converted before it meets the column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub trait Table: Sized {
     }
 }
 
-pub async fn get<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<T>> {
+pub async fn get<T: Table>(conn: &mut Conn, id: Uuid) -> StoreResult<Option<T>> {
     get_with::<T>(conn, id, "").await
 }
 
@@ -89,13 +89,13 @@ pub async fn get_locked<T: Table>(w: &mut super::WriteTx, id: Uuid) -> StoreResu
     get_with::<T>(w.conn(), id, lock).await
 }
 
-async fn get_with<T: Table>(conn: &mut AnyConnection, id: Uuid, suffix: &str) -> StoreResult<Option<T>> {
+async fn get_with<T: Table>(conn: &mut Conn, id: Uuid, suffix: &str) -> StoreResult<Option<T>> {
     let sql = format!("SELECT * FROM {} WHERE id = $1{suffix}", T::TABLE);
     let rows = fetch_all(conn, &sql, &[id.to_string().into()]).await?;
     Ok(super::list::from_rows::<T>(conn, &rows).await?.pop())
 }
 
-pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<()> {
+pub async fn insert<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()> {
     let row = item.to_row()?;
     let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
     let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
@@ -106,7 +106,7 @@ pub async fn insert<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
 }
 
 /// Writes every column of `item` over its row; returns false when the row is gone.
-pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<bool> {
+pub async fn update<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<bool> {
     let row = item.to_row()?;
     let mut sets = Vec::with_capacity(row.len());
     let mut values = Vec::with_capacity(row.len() + 1);
@@ -126,7 +126,7 @@ pub async fn update<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult
     Ok(true)
 }
 
-pub async fn delete<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult<bool> {
+pub async fn delete<T: Table>(conn: &mut Conn, id: Uuid) -> StoreResult<bool> {
     if let Some(child) = T::CHILD {
         execute(conn, &format!("DELETE FROM {child} WHERE parent_id = $1"), &[id.to_string().into()]).await?;
     }
@@ -134,7 +134,7 @@ pub async fn delete<T: Table>(conn: &mut AnyConnection, id: Uuid) -> StoreResult
     Ok(n > 0)
 }
 
-async fn insert_children<T: Table>(conn: &mut AnyConnection, item: &T) -> StoreResult<()> {
+async fn insert_children<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()> {
     let Some(child) = T::CHILD else { return Ok(()) };
     let sql = format!("INSERT INTO {child} (parent_id, position, value) VALUES ($1, $2, $3)");
     for (i, value) in item.children().into_iter().enumerate() {

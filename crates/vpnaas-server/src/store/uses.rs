@@ -1,10 +1,9 @@
 //! The statements behind in-use checks and inventory views: which rows refer to a row.
 
-use sqlx::AnyConnection;
 use uuid::Uuid;
 use vpnaas_core::resources::Subnet;
 
-use super::{ids, list::select, StoreResult, Value};
+use super::{ids, list::select, Conn, StoreResult, Value};
 
 /// A column that refers to another table's rows (a foreign key the service checks before a
 /// delete, to answer the resource's own in-use 409).
@@ -46,18 +45,14 @@ impl Reference {
 }
 
 /// The ids of the rows that refer to `id` through `reference`, in id order.
-pub async fn referrers(conn: &mut AnyConnection, reference: Reference, id: Uuid) -> StoreResult<Vec<String>> {
+pub async fn referrers(conn: &mut Conn, reference: Reference, id: Uuid) -> StoreResult<Vec<String>> {
     let (table, column) = reference.table_and_column();
     let sql = format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id");
     ids(conn, &sql, &[id.to_string().into()]).await
 }
 
 /// The VPN services on `router` that use `subnet` (legacy mode).
-pub async fn services_on_router_subnet(
-    conn: &mut AnyConnection,
-    router: Uuid,
-    subnet: Uuid,
-) -> StoreResult<Vec<String>> {
+pub async fn services_on_router_subnet(conn: &mut Conn, router: Uuid, subnet: Uuid) -> StoreResult<Vec<String>> {
     ids(
         conn,
         "SELECT id FROM vpnservices WHERE router_id = $1 AND subnet_id = $2 ORDER BY id",
@@ -67,11 +62,7 @@ pub async fn services_on_router_subnet(
 }
 
 /// The connections of services on `router` whose local endpoint group holds `subnet`.
-pub async fn connections_with_local_subnet(
-    conn: &mut AnyConnection,
-    router: Uuid,
-    subnet: Uuid,
-) -> StoreResult<Vec<String>> {
+pub async fn connections_with_local_subnet(conn: &mut Conn, router: Uuid, subnet: Uuid) -> StoreResult<Vec<String>> {
     ids(
         conn,
         "SELECT c.id FROM ipsec_site_connections c \
@@ -84,7 +75,7 @@ pub async fn connections_with_local_subnet(
 }
 
 /// The subnet endpoint groups that hold `subnet`.
-pub async fn groups_with_subnet(conn: &mut AnyConnection, subnet: Uuid) -> StoreResult<Vec<String>> {
+pub async fn groups_with_subnet(conn: &mut Conn, subnet: Uuid) -> StoreResult<Vec<String>> {
     ids(
         conn,
         "SELECT g.id FROM endpoint_groups g JOIN endpoint_group_endpoints e ON e.parent_id = g.id \
@@ -96,7 +87,7 @@ pub async fn groups_with_subnet(conn: &mut AnyConnection, subnet: Uuid) -> Store
 
 /// Subnets attached to a router (router interfaces), of one router and one project if given.
 pub async fn attached_subnets(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     router: Option<&str>,
     project: Option<&str>,
 ) -> StoreResult<Vec<Subnet>> {
