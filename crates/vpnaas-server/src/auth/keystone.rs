@@ -26,7 +26,13 @@ pub struct Keystone {
     cache_for: Duration,
     session: Session,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// The readiness probe's last look at Keystone, reused for [`PROBE_FOR`].
+    probed: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    base: String,
 }
+
+/// How long the readiness probe's answer about Keystone is reused.
+const PROBE_FOR: Duration = Duration::from_secs(5);
 
 /// A remembered answer: the caller, or `None` for a token Keystone refused (a token
 /// Keystone does not know never becomes valid, so a flood of bad tokens costs one
@@ -91,12 +97,34 @@ impl Keystone {
                 project_domain_name: settings.project_domain_name.clone(),
             }),
             cache: Mutex::new(HashMap::new()),
+            probed: tokio::sync::Mutex::new(None),
+            base: base.to_owned(),
         })
     }
 
     /// The 401 of a missing, bad or expired token.
     pub fn refusal(&self) -> Error {
         Error::TokenRefused(self.challenge.clone())
+    }
+
+    /// Whether Keystone answers its version document (`GET /v3`, no credential): the
+    /// readiness probe's cheap check, asked at most once per [`PROBE_FOR`].
+    pub async fn reachable(&self) -> bool {
+        let mut probed = self.probed.lock().await;
+        if let Some((at, ok)) = *probed {
+            if at.elapsed() < PROBE_FOR {
+                return ok;
+            }
+        }
+        let ok = match self.http.get(format!("{}/v3", self.base)).send().await {
+            Ok(answer) => answer.status().is_success(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Keystone unavailable for the readiness probe");
+                false
+            }
+        };
+        *probed = Some((Instant::now(), ok));
+        ok
     }
 
     /// The caller a token stands for.

@@ -6,6 +6,7 @@
 //! `Any` driver carry without conversion.
 
 pub mod gateway;
+pub mod health;
 mod list;
 pub mod markers;
 mod migrations;

@@ -9,6 +9,7 @@ mod endpoint_groups;
 mod gateway;
 mod inventory;
 mod lists;
+mod metrics;
 mod policies;
 mod profiles;
 mod replicas;
