@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod ops;
 pub mod secrets;
 pub mod service;
@@ -180,7 +181,7 @@ pub async fn serve(
         auth.strategy()
     );
     let service = Service::new(store.clone(), config.profile, keys).with_ha_hold_down(config.ha_hold_down_secs);
-    let ops = Arc::new(ops::Ops::new(store.clone(), auth.clone()));
+    let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };
     state.service.load_markers().await.map_err(|e| format!("cannot read the change markers: {e}"))?;
     let service = state.service.clone();

@@ -45,7 +45,7 @@ pub struct AppState {
     pub service: Service,
     pub config: Arc<Config>,
     pub auth: Arc<crate::auth::Auth>,
-    /// Readiness (ADR 0015).
+    /// Readiness and metrics (ADR 0015).
     pub ops: Arc<crate::ops::Ops>,
 }
 
@@ -298,6 +298,7 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway::routes())
         .merge(ops::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
