@@ -61,6 +61,9 @@ pub struct Config {
     /// The credential gateway agents present (`Authorization: Bearer ...`); without it the
     /// gateway API refuses everyone.
     pub agent_token: Option<Secret>,
+    /// The credential a metrics scrape presents (`Authorization: Bearer ...`); without it
+    /// `/metrics` is open (ADR 0015).
+    pub metrics_token: Option<Secret>,
     /// Seconds between agent heartbeats, and after how many without one a gateway is dead.
     #[serde(deserialize_with = "number")]
     pub agent_heartbeat_secs: u64,
@@ -162,6 +165,7 @@ impl Default for Config {
             noauth_default_project: None,
             noauth_tokens: NoauthTokens::default(),
             agent_token: None,
+            metrics_token: None,
             agent_heartbeat_secs: 2,
             agent_dead_after_secs: 10,
             ha_hold_down_secs: 30,
@@ -301,6 +305,14 @@ pub const SETTINGS: &[Setting] = &[
         "none: the gateway API is closed",
         "The credential gateway agents present",
     )),
+    unset_if_empty(setting(
+        "metrics_token",
+        "VPNAAS_METRICS_TOKEN",
+        None,
+        "TOKEN",
+        "none: /metrics is open",
+        "The credential a Prometheus scrape of /metrics presents",
+    )),
     setting(
         "agent_heartbeat_secs",
         "VPNAAS_AGENT_HEARTBEAT_SECS",
@@ -425,7 +437,7 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// The settings whose values are credentials: a bad one is reported without its value.
-const SECRET_KEYS: &[&str] = &["agent_token", "keystone.password", "noauth_tokens", "database_url"];
+const SECRET_KEYS: &[&str] = &["agent_token", "metrics_token", "keystone.password", "noauth_tokens", "database_url"];
 
 /// A secret setting (a password, a token). It never prints.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
+pub mod ops;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -202,7 +204,8 @@ pub async fn serve(
         auth.strategy()
     );
     let service = Service::new(store.clone(), config.profile, keys).with_ha_hold_down(config.ha_hold_down_secs);
-    let state = AppState { service, config: Arc::new(config), auth };
+    let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
+    let state = AppState { service, config: Arc::new(config), auth, ops };
     state.service.load_markers().await.map_err(|e| format!("cannot read the change markers: {e}"))?;
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);

@@ -8,6 +8,7 @@ mod gateway;
 mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
+mod ops;
 pub mod query;
 mod view;
 mod vpnservices;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub service: Service,
     pub config: Arc<Config>,
     pub auth: Arc<crate::auth::Auth>,
+    /// Readiness and metrics (ADR 0015).
+    pub ops: Arc<crate::ops::Ops>,
 }
 
 /// The caller of a request: its credentials in the configured authentication mode, the
@@ -348,7 +351,9 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
         .merge(gateway::routes())
+        .merge(ops::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use vpnaas_keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
@@ -26,6 +29,35 @@ pub struct Keystone {
     cache_for: Duration,
     session: Session,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// Counts for the metrics scrape (ADR 0015).
+    pub stats: KeystoneStats,
+    /// The readiness probe's last look at Keystone, reused for [`PROBE_FOR`].
+    probed: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    base: String,
+}
+
+/// How long the readiness probe's answer about Keystone is reused.
+const PROBE_FOR: Duration = Duration::from_secs(5);
+
+/// What became of a token Keystone was asked about.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+/// Keystone's counters; clones share their values.
+#[derive(Clone, Default)]
+pub struct KeystoneStats {
+    /// Validations asked of Keystone, by outcome: `valid`, `refused` or `unavailable`.
+    pub validations: Family<OutcomeLabels, Counter>,
+    /// Requests answered from the validation cache.
+    pub cache_hits: Counter,
+}
+
+impl KeystoneStats {
+    fn count(&self, outcome: &'static str) {
+        self.validations.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
 }
 
 /// A remembered answer: the caller, or `None` for a token Keystone refused (a token
@@ -91,6 +123,9 @@ impl Keystone {
                 project_domain_name: settings.project_domain_name.clone(),
             }),
             cache: Mutex::new(HashMap::new()),
+            stats: KeystoneStats::default(),
+            probed: tokio::sync::Mutex::new(None),
+            base: base.to_owned(),
         })
     }
 
@@ -99,12 +134,44 @@ impl Keystone {
         Error::TokenRefused(self.challenge.clone())
     }
 
+    /// Whether Keystone answers its version document (`GET /v3`, no credential): the
+    /// readiness probe's cheap check, asked at most once per [`PROBE_FOR`].
+    pub async fn reachable(&self) -> bool {
+        let mut probed = self.probed.lock().await;
+        if let Some((at, ok)) = *probed {
+            if at.elapsed() < PROBE_FOR {
+                return ok;
+            }
+        }
+        let ok = match self.http.get(format!("{}/v3", self.base)).send().await {
+            Ok(answer) => answer.status().is_success(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Keystone unavailable for the readiness probe");
+                false
+            }
+        };
+        *probed = Some((Instant::now(), ok));
+        ok
+    }
+
     /// The caller a token stands for.
     pub async fn validate(&self, token: &str) -> Result<Credentials, Error> {
         let key = cache_key(token);
         if let Some(known) = self.cached(&key) {
+            self.stats.cache_hits.inc();
             return known.ok_or_else(|| self.refusal());
         }
+        let outcome = self.ask(key, token).await;
+        self.stats.count(match &outcome {
+            Ok(_) => "valid",
+            Err(Error::IdentityUnavailable) => "unavailable",
+            Err(_) => "refused",
+        });
+        outcome
+    }
+
+    /// Asks Keystone about a token not in the cache, and remembers the answer.
+    async fn ask(&self, key: [u8; 32], token: &str) -> Result<Credentials, Error> {
         let mut renewed = false;
         loop {
             let service = self.service_token(renewed).await?;

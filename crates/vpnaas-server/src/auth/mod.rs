@@ -67,6 +67,14 @@ impl Auth {
         }
     }
 
+    /// Keystone, in keystone mode (for the readiness probe and the metrics).
+    pub fn keystone(&self) -> Option<&Keystone> {
+        match &self.mode {
+            Mode::Keystone(keystone) => Some(keystone),
+            _ => None,
+        }
+    }
+
     /// The credentials a request's headers carry in the configured mode.
     pub async fn identify(&self, headers: &HeaderMap) -> Result<Credentials> {
         match &self.mode {

@@ -7,6 +7,7 @@
 //! carries without conversion.
 
 pub mod gateway;
+pub mod health;
 mod list;
 pub mod markers;
 mod migrations;
@@ -132,6 +133,8 @@ pub struct Store {
     /// SQLite's read path for lists and shows (ADR 0014).
     readers: Option<Arc<sqlite::Readers>>,
     backend: Backend,
+    /// Measurements for the metrics scrape (ADR 0015).
+    stats: health::StoreStats,
 }
 
 /// SQLite's one writer, with group commit: each write transaction is a savepoint inside a
@@ -207,7 +210,11 @@ impl Drop for Writer {
 
 impl Writer {
     /// Commits the open batch, if any, and tells its writers; runs until the store is gone.
-    async fn committer(state: std::sync::Weak<Mutex<WriterState>>, kick: Arc<Notify>) {
+    async fn committer(
+        state: std::sync::Weak<Mutex<WriterState>>,
+        kick: Arc<Notify>,
+        batches: prometheus_client::metrics::histogram::Histogram,
+    ) {
         loop {
             kick.notified().await;
             let Some(state) = state.upgrade() else { return };
@@ -227,6 +234,7 @@ impl Writer {
             let outcome = std::mem::replace(&mut s.outcome, Arc::new(watch::channel(None).0));
             drop(s);
             tracing::trace!(writes = batch, "group commit");
+            batches.observe(batch as f64);
             outcome.send_replace(Some(Ok(())));
         }
     }
@@ -355,7 +363,7 @@ impl Store {
             // A pool must not keep handing out connections to a server that restarted.
             .test_before_acquire(true)
             .connect_lazy(url)?;
-        Ok(Store { pool, writer: None, readers: None, backend: Backend::Postgres })
+        Ok(Store { pool, writer: None, readers: None, backend: Backend::Postgres, stats: Default::default() })
     }
 
     /// Opens (creating if needed) the SQLite database file `path`.
@@ -377,10 +385,11 @@ impl Store {
             released: 0,
             outcome: Arc::new(watch::channel(None).0),
         }));
-        tokio::spawn(Writer::committer(Arc::downgrade(&state), kick.clone()));
+        let stats = health::StoreStats::default();
+        tokio::spawn(Writer::committer(Arc::downgrade(&state), kick.clone(), stats.commit_batch.clone()));
         let writer = Writer { state, kick };
         let readers = Arc::new(sqlite::Readers::new(path, settings));
-        Ok(Store { pool, writer: Some(Arc::new(writer)), readers: Some(readers), backend: Backend::Sqlite })
+        Ok(Store { pool, writer: Some(Arc::new(writer)), readers: Some(readers), backend: Backend::Sqlite, stats })
     }
 
     pub fn backend(&self) -> Backend {
@@ -400,11 +409,14 @@ impl Store {
     }
 
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let asked = std::time::Instant::now();
         let Some(writer) = &self.writer else {
             let tx = self.pool.begin().await?;
+            self.stats.waited("write", asked);
             return Ok(WriteTx { conn: Conn::Any(tx), backend: self.backend });
         };
         let mut state = writer.state.clone().lock_owned().await;
+        self.stats.waited("write", asked);
         state.clean();
         if !state.open {
             if let Err(e) = state.run("BEGIN IMMEDIATE") {
@@ -444,7 +456,10 @@ impl Store {
     }
 
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {
-        Ok(ReadTx(Conn::Any(self.pool.begin().await?)))
+        let asked = std::time::Instant::now();
+        let tx = self.pool.begin().await?;
+        self.stats.waited("read", asked);
+        Ok(ReadTx(Conn::Any(tx)))
     }
 
     pub async fn close(&self) {

@@ -70,6 +70,19 @@ impl FromCol for i64 {
     }
 }
 
+impl FromCol for Option<i64> {
+    fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<Option<i64>, _>(i)?)
+    }
+    fn from_lite(value: &LiteValue) -> StoreResult<Self> {
+        match value {
+            LiteValue::Null => Ok(None),
+            LiteValue::Integer(n) => Ok(Some(*n)),
+            other => Err(wrong(other, "an integer or null")),
+        }
+    }
+}
+
 impl Row {
     /// The value of column `i`.
     pub fn get<T: FromCol>(&self, i: usize) -> StoreResult<T> {

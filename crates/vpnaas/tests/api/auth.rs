@@ -397,7 +397,7 @@ async fn keystone_agents_log_in_as_service_users_and_project_users_cannot() {
 
 /// A scripted Keystone: logins always succeed; `good-*` tokens validate (for `life` seconds
 /// from now) and anything else is a 404; the first validation may refuse our service token.
-async fn fake_keystone(life: i64, refuse_first_service_token: bool) -> (String, std::sync::Arc<FakeCounts>) {
+pub(crate) async fn fake_keystone(life: i64, refuse_first_service_token: bool) -> (String, std::sync::Arc<FakeCounts>) {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::get;
     let counts = std::sync::Arc::new(FakeCounts::default());
@@ -430,7 +430,9 @@ async fn fake_keystone(life: i64, refuse_first_service_token: bool) -> (String, 
             (StatusCode::OK, axum::Json(body))
         }
     };
-    let app = axum::Router::new().route("/v3/auth/tokens", get(validate).post(login));
+    // The version document, which the readiness probe asks for.
+    let version = || async { axum::Json(json!({"version": {"id": "v3.14", "status": "stable"}})) };
+    let app = axum::Router::new().route("/v3", get(version)).route("/v3/auth/tokens", get(validate).post(login));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -438,7 +440,7 @@ async fn fake_keystone(life: i64, refuse_first_service_token: bool) -> (String, 
 }
 
 #[derive(Default)]
-struct FakeCounts {
+pub(crate) struct FakeCounts {
     logins: std::sync::atomic::AtomicUsize,
     validations: std::sync::atomic::AtomicUsize,
 }

@@ -11,6 +11,7 @@ mod gateway;
 mod hardening;
 mod inventory;
 mod lists;
+mod metrics;
 mod policies;
 mod profiles;
 mod replicas;

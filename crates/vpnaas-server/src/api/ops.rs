@@ -1,0 +1,61 @@
+//! `/healthz`, `/readyz` and `/metrics` (ADR 0015), outside project authentication, and the layer that counts every request by its route template.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use vpnaas_core::Fault;
+
+use super::AppState;
+use crate::error::{Error, Result};
+use crate::metrics::{CONTENT_TYPE, UNMATCHED};
+
+/// The three routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+/// The process is up and answering: nothing else is asked.
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// 200 when every check passes, else 503 naming the ones that failed.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let checks = st.ops.readiness().await;
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    let details: Map<String, Value> =
+        checks.iter().map(|c| (c.name.to_owned(), Value::from(c.detail.clone()))).collect();
+    if failed.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready", "checks": details}))).into_response()
+    } else {
+        let body = json!({"status": "not ready", "failed": failed, "checks": details});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+/// The Prometheus exposition; with `metrics_token` set, only for `Authorization: Bearer <token>`.
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !st.ops.may_scrape(authorization) {
+        return Err(Fault::NotAuthenticated.into());
+    }
+    let text = st.ops.scrape().await.map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
+}
+
+/// Counts the request under its route template (never its path, which holds ids).
+pub async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    st.ops.metrics.observe(route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}

@@ -1,0 +1,112 @@
+//! What the readiness probe and the metrics scrape ask of the database (ADR 0015), and the store's own measurements: group-commit batch sizes and the wait for a transaction.
+
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+
+use super::{fetch_all, migrations, Store, StoreError, StoreResult};
+
+/// Which wait a transaction had: the pool's (reads, and PostgreSQL's writes) or SQLite's one
+/// writer (ADR 0012).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WaitLabels {
+    pub kind: &'static str,
+}
+
+fn acquire_histogram() -> Histogram {
+    // 50 µs .. 5 s: an idle pool answers in microseconds; the timeout is seconds.
+    Histogram::new([0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 5.0])
+}
+
+/// The store's measurements; clones share their values (the metrics registry holds clones).
+#[derive(Clone)]
+pub struct StoreStats {
+    /// Writes per SQLite group commit (one fsync).
+    pub commit_batch: Histogram,
+    /// Seconds from asking for a transaction to having it, by [`WaitLabels::kind`].
+    pub acquire: Family<WaitLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        StoreStats {
+            commit_batch: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+            acquire: Family::new_with_constructor(acquire_histogram),
+        }
+    }
+}
+
+impl StoreStats {
+    /// Records how long a transaction of `kind` took to begin.
+    pub(super) fn waited(&self, kind: &'static str, since: Instant) {
+        self.acquire.get_or_create(&WaitLabels { kind }).observe(since.elapsed().as_secs_f64());
+    }
+}
+
+/// The sqlx pool's connections now: open, idle, and the most it may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl Store {
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    pub fn pool_use(&self) -> PoolUse {
+        PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// `SELECT 1` on a pooled connection: the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.begin_read().await?;
+        fetch_all(&mut conn, "SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    /// The schema version the database is at, and the newest this server knows.
+    pub async fn schema_versions(&self) -> StoreResult<(i64, i64)> {
+        let mut conn = self.begin_read().await?;
+        let rows = fetch_all(&mut conn, "SELECT MAX(version) FROM schema_migrations", &[]).await?;
+        let at: Option<i64> = match rows.first() {
+            Some(r) => r.get(0)?,
+            None => None,
+        };
+        Ok((at.unwrap_or(0), migrations::latest()))
+    }
+
+    /// How many site connections are in each status: one statement, counts only.
+    pub async fn connections_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        let mut conn = self.begin_read().await?;
+        let rows =
+            fetch_all(&mut conn, "SELECT status, COUNT(*) FROM ipsec_site_connections GROUP BY status", &[]).await?;
+        rows.iter().map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?))).collect()
+    }
+
+    /// Gateways (single-router agents, then host agents) heard from at or after `cutoff`
+    /// (microseconds), and all of them: `[(alive, total); 2]`.
+    pub async fn gateways_alive(&self, cutoff: i64) -> StoreResult<[(i64, i64); 2]> {
+        let mut conn = self.begin_read().await?;
+        let sql = "SELECT CAST(0 AS BIGINT), COUNT(CASE WHEN last_seen >= $1 THEN 1 END), COUNT(*) FROM gateway_agents \
+                   UNION ALL SELECT CAST(1 AS BIGINT), COUNT(CASE WHEN last_seen >= $1 THEN 1 END), COUNT(*) FROM gateway_hosts";
+        let rows = fetch_all(&mut conn, sql, &[cutoff.into()]).await?;
+        let mut out = [(0, 0); 2];
+        for r in &rows {
+            let which: i64 = r.get(0)?;
+            let slot = out
+                .get_mut(usize::try_from(which).unwrap_or(usize::MAX))
+                .ok_or_else(|| StoreError::Corrupt("unexpected gateway count row".into()))?;
+            *slot = (r.get(1)?, r.get(2)?);
+        }
+        Ok(out)
+    }
+}
