@@ -59,11 +59,8 @@ impl Store {
     }
 
     pub fn pool_use(&self) -> PoolUse {
-        PoolUse {
-            open: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
-        }
+        let (open, idle, max) = self.pool.usage();
+        PoolUse { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max }
     }
 
     /// `SELECT 1` on a pooled connection: the database answers.

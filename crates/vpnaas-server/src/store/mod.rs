@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use rusqlite::OpenFlags;
 use sqlx::any::{AnyArguments, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Arguments, Transaction};
+use sqlx::postgres::{PgArguments, PgPoolOptions};
+use sqlx::{Any, AnyPool, Arguments, PgPool, Postgres, Transaction};
 use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 
 pub use list::{ListQuery, SortDir};
@@ -86,7 +87,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A database connection inside a transaction, as the service layer holds it.
 pub enum Conn {
-    /// sqlx's: PostgreSQL's transactions, and reads on SQLite's pool.
+    /// sqlx's PostgreSQL driver, typed (no `Any` layer; ADR 0014).
+    Pg(Transaction<'static, Postgres>),
+    /// sqlx's `Any` driver: reads on SQLite's pool (other than lists and shows).
     Any(Transaction<'static, Any>),
     /// SQLite's writer inside its batch (ADR 0012): statements run on the calling thread,
     /// with no hand-off to a driver thread (ADR 0014).
@@ -128,13 +131,45 @@ impl Default for PoolSettings {
 /// row locks instead ([`WriteTx::lock_clause`]) and groups commits by itself.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Pool,
     writer: Option<Arc<Writer>>,
     /// SQLite's read path for lists and shows (ADR 0014).
     readers: Option<Arc<sqlite::Readers>>,
     backend: Backend,
     /// Measurements for the metrics scrape (ADR 0015).
     stats: health::StoreStats,
+}
+
+/// sqlx's pool: PostgreSQL's, typed; or SQLite's, through `Any`, for the reads that are
+/// not lists or shows (the gateway API's, the markers', health).
+#[derive(Clone)]
+enum Pool {
+    Pg(PgPool),
+    Lite(AnyPool),
+}
+
+impl Pool {
+    async fn begin(&self) -> StoreResult<Conn> {
+        Ok(match self {
+            Pool::Pg(pool) => Conn::Pg(pool.begin().await?),
+            Pool::Lite(pool) => Conn::Any(pool.begin().await?),
+        })
+    }
+
+    /// Open connections, idle ones, and the most it opens.
+    fn usage(&self) -> (u32, usize, u32) {
+        match self {
+            Pool::Pg(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Lite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Pool::Pg(p) => p.close().await,
+            Pool::Lite(p) => p.close().await,
+        }
+    }
 }
 
 /// SQLite's one writer, with group commit: each write transaction is a savepoint inside a
@@ -245,8 +280,10 @@ pub struct ReadTx(Conn);
 
 impl ReadTx {
     pub async fn commit(self) -> StoreResult<()> {
-        if let Conn::Any(tx) = self.0 {
-            tx.commit().await?;
+        match self.0 {
+            Conn::Pg(tx) => tx.commit().await?,
+            Conn::Any(tx) => tx.commit().await?,
+            Conn::Lite(_) => {}
         }
         Ok(())
     }
@@ -329,6 +366,10 @@ impl WriteTx {
     /// Makes the write durable: returns once it is committed (with SQLite, once its batch is).
     pub async fn commit(self) -> StoreResult<()> {
         match self.conn {
+            Conn::Pg(tx) => {
+                tx.commit().await?;
+                Ok(())
+            }
             Conn::Any(tx) => {
                 tx.commit().await?;
                 Ok(())
@@ -356,13 +397,13 @@ impl WriteTx {
 impl Store {
     /// Opens a PostgreSQL database (`postgres://...`); it must exist already.
     pub async fn open_postgres(url: &str, settings: PoolSettings) -> StoreResult<Store> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
+        let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             // A pool must not keep handing out connections to a server that restarted.
             .test_before_acquire(true)
             .connect_lazy(url)?;
+        let pool = Pool::Pg(pool);
         Ok(Store { pool, writer: None, readers: None, backend: Backend::Postgres, stats: Default::default() })
     }
 
@@ -376,6 +417,7 @@ impl Store {
             .after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }))
             .connect(&url)
             .await?;
+        let pool = Pool::Lite(pool);
         let conn = open_writer(path)?;
         let kick = Arc::new(Notify::new());
         let state = Arc::new(Mutex::new(WriterState {
@@ -411,9 +453,9 @@ impl Store {
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
         let asked = std::time::Instant::now();
         let Some(writer) = &self.writer else {
-            let tx = self.pool.begin().await?;
+            let conn = self.pool.begin().await?;
             self.stats.waited("write", asked);
-            return Ok(WriteTx { conn: Conn::Any(tx), backend: self.backend });
+            return Ok(WriteTx { conn, backend: self.backend });
         };
         let mut state = writer.state.clone().lock_owned().await;
         self.stats.waited("write", asked);
@@ -457,9 +499,9 @@ impl Store {
 
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {
         let asked = std::time::Instant::now();
-        let tx = self.pool.begin().await?;
+        let conn = self.pool.begin().await?;
         self.stats.waited("read", asked);
-        Ok(ReadTx(Conn::Any(tx)))
+        Ok(ReadTx(conn))
     }
 
     pub async fn close(&self) {
@@ -501,6 +543,19 @@ impl From<bool> for Value {
     }
 }
 
+fn pg_args(values: &[Value]) -> StoreResult<PgArguments> {
+    let mut args = PgArguments::default();
+    for v in values {
+        let r = match v {
+            Value::Text(s) => args.add(s.clone()),
+            Value::OptText(s) => args.add(s.clone()),
+            Value::Int(i) => args.add(*i),
+        };
+        r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    Ok(args)
+}
+
 fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
     let mut args = AnyArguments::default();
     for v in values {
@@ -516,6 +571,10 @@ fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
 
 async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<Vec<Row>> {
     match conn {
+        Conn::Pg(tx) => {
+            let rows = sqlx::query_with(sql, pg_args(values)?).fetch_all(&mut **tx).await?;
+            Ok(rows.into_iter().map(Row::Pg).collect())
+        }
         Conn::Any(tx) => {
             let rows = sqlx::query_with(sql, bind_all(values)?).fetch_all(&mut **tx).await?;
             Ok(rows.into_iter().map(Row::Any).collect())
@@ -526,6 +585,7 @@ async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<
 
 async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u64> {
     match conn {
+        Conn::Pg(tx) => Ok(sqlx::query_with(sql, pg_args(values)?).execute(&mut **tx).await?.rows_affected()),
         Conn::Any(tx) => Ok(sqlx::query_with(sql, bind_all(values)?).execute(&mut **tx).await?.rows_affected()),
         Conn::Lite(sp) => rows::lite_execute(&sp.state.conn, sql, values),
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::types::Value as LiteValue;
 use rusqlite::Statement;
 use sqlx::any::AnyRow;
+use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
 use super::tables::RowRead;
@@ -19,12 +20,14 @@ pub struct LiteRow {
 
 /// One row of a result.
 pub enum Row {
+    Pg(PgRow),
     Any(AnyRow),
     Lite(LiteRow),
 }
 
 /// A column's value as a Rust type: text, optional text or an integer.
 pub trait FromCol: Sized {
+    fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self>;
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self>;
     fn from_lite(value: &LiteValue) -> StoreResult<Self>;
 }
@@ -34,6 +37,9 @@ fn wrong(value: &LiteValue, want: &str) -> StoreError {
 }
 
 impl FromCol for String {
+    fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<String, _>(i)?)
+    }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<String, _>(i)?)
     }
@@ -46,6 +52,9 @@ impl FromCol for String {
 }
 
 impl FromCol for Option<String> {
+    fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<Option<String>, _>(i)?)
+    }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<Option<String>, _>(i)?)
     }
@@ -59,6 +68,9 @@ impl FromCol for Option<String> {
 }
 
 impl FromCol for i64 {
+    fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<i64, _>(i)?)
+    }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<i64, _>(i)?)
     }
@@ -71,6 +83,9 @@ impl FromCol for i64 {
 }
 
 impl FromCol for Option<i64> {
+    fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<Option<i64>, _>(i)?)
+    }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<Option<i64>, _>(i)?)
     }
@@ -87,6 +102,7 @@ impl Row {
     /// The value of column `i`.
     pub fn get<T: FromCol>(&self, i: usize) -> StoreResult<T> {
         match self {
+            Row::Pg(row) => T::from_pg(row, i),
             Row::Any(row) => T::from_any(row, i),
             Row::Lite(row) => {
                 T::from_lite(row.values.get(i).ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))?)
@@ -109,18 +125,21 @@ impl Row {
 impl RowRead for Row {
     fn text(&self, col: &str) -> StoreResult<String> {
         match self {
+            Row::Pg(row) => Ok(row.try_get::<String, _>(col)?),
             Row::Any(row) => row.text(col),
             Row::Lite(row) => Row::named(row, col),
         }
     }
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
         match self {
+            Row::Pg(row) => Ok(row.try_get::<Option<String>, _>(col)?),
             Row::Any(row) => row.opt_text(col),
             Row::Lite(row) => Row::named(row, col),
         }
     }
     fn int(&self, col: &str) -> StoreResult<i64> {
         match self {
+            Row::Pg(row) => Ok(row.try_get::<i64, _>(col)?),
             Row::Any(row) => row.int(col),
             Row::Lite(row) => Row::named(row, col),
         }
