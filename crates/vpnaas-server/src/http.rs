@@ -311,10 +311,19 @@ impl Guarded {
     }
 }
 
+/// The longest head of one of hyper's automatic answers.
+const AUTOMATIC_HEAD_MAX: usize = 1024;
+
 /// The status of hyper's automatic answer, if `bytes` is one: an error status line with a
 /// whole head and no request id. Every answer of the API carries `x-openstack-request-id`,
 /// and no JSON body holds a raw line break, so neither can look like this.
 fn automatic_answer(bytes: &[u8]) -> Option<StatusCode> {
+    // Most writes are bodies, or heads of successes: only an error status line is looked
+    // into, and only its head (hyper's answers are a few lines).
+    if !(bytes.starts_with(b"HTTP/1.1 4") || bytes.starts_with(b"HTTP/1.1 5")) {
+        return None;
+    }
+    let bytes = &bytes[..bytes.len().min(AUTOMATIC_HEAD_MAX)];
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
     let code: u16 = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
