@@ -19,5 +19,6 @@ mod restart;
 mod secrets;
 mod support;
 mod tenancy;
+pub mod tls;
 mod tunnel;
 mod vpnservices;
