@@ -245,10 +245,18 @@ mod tests {
 
     #[test]
     fn loopback_only() {
-        for ok in ["http://127.0.0.1:9696", "http://localhost:1", "http://[::1]:80/x", "http://127.3.4.5"] {
+        for ok in [
+            "http://127.0.0.1:9696",
+            "http://localhost:1",
+            "http://[::1]:80/x",
+            "http://127.3.4.5",
+            "https://127.0.0.1",
+        ] {
             assert!(check_loopback(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1:9696", "http://example.com", "https://127.0.0.1", "http://[fe80::1]:1"] {
+        for bad in
+            ["http://10.0.0.1:9696", "http://example.com", "https://10.0.0.1", "ftp://127.0.0.1", "http://[fe80::1]:1"]
+        {
             assert!(check_loopback(bad).is_err(), "{bad}");
         }
     }
