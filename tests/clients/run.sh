@@ -16,6 +16,8 @@
 #   keystone: test_cli.py and test_sdk.py with the new set, logging in with passwords
 #   (demo-member in project demo; admin for the admin steps) and finding the server in the
 #   catalog: its network endpoint is registered at the recording proxy's port.
+# Always, at the same time: https: test_https.py with the new set against a fourth server on
+#   HTTPS (a throwaway CA made by the test), through --os-cacert and openstacksdk's cacert.
 # The last line is `clients: N passed, N failed[, N skipped]`; the exit code is non-zero when
 # any step fails.
 set -euo pipefail
@@ -159,21 +161,28 @@ run_keystone_suite() { # the new set against the keystone-mode server, through t
     "$cache/venv-new/bin/python" -m pytest --junitxml="$work/junit-keystone.xml" test_cli.py test_sdk.py) \
     >"$work/pytest-keystone.log" 2>&1
 }
+run_https_suite() { # the new set against an HTTPS server the test starts itself
+  (cd "$here" && VPNAAS_CLIENT=new VPNAAS_BINARY="$binary" "$cache/venv-new/bin/python" -m pytest \
+    --junitxml="$work/junit-https.xml" test_https.py) >"$work/pytest-https.log" 2>&1
+}
 echo "== running the suite (new: newest CLI + openstacksdk; old: OSC 7.5.0 + neutronclient 11.8.0${keystone_env:+; keystone: new, with Keystone})"
 suite_started=$(date +%s)
 run_suite new test_cli.py test_sdk.py &
 new_pid=$!
 run_suite old test_cli.py &
 old_pid=$!
-runs="new old"
+run_https_suite &
+https_pid=$!
+runs="new old https"
 if [ -n "$keystone_env" ]; then
   run_keystone_suite &
   keystone_pid=$!
-  runs="new old keystone"
+  runs="new old https keystone"
 fi
 status=0
 wait "$new_pid" || status=1
 wait "$old_pid" || status=1
+wait "$https_pid" || status=1
 if [ -n "$keystone_env" ]; then wait "$keystone_pid" || status=1; fi
 for name in $runs; do
   echo

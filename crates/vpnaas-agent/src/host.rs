@@ -32,6 +32,7 @@ use crate::sync::{
     change_key, converge_loop, jitter, report_entries, Api, Backoff, Credential, SyncError, DEFAULT_HEARTBEAT,
     IO_TIMEOUT, LONG_POLL,
 };
+use vpnaas_keystone::client::ClientTls;
 
 /// After a status change, wait this long for other routers' changes to travel in the same report.
 pub const BATCH_DELAY: Duration = Duration::from_millis(200);
@@ -55,12 +56,14 @@ pub enum HostCharons {
 pub struct HostOptions {
     /// The host's name, as routers' `binding:host_id` gives it.
     pub host: String,
-    /// The server's base URL (http only).
+    /// The server's base URL (`http://` only to loopback unless `tls.allow_plaintext`).
     pub server: String,
     pub credential: Credential,
     pub charons: HostCharons,
     /// Every connection's status is reported at least this often (changes at once).
     pub status_interval: Duration,
+    /// The CA it trusts besides the system's, its client certificate, plain HTTP (ADR 0016).
+    pub tls: ClientTls,
 }
 
 /// The HTTP client of one host's gateway API (ADR 0011).
@@ -74,7 +77,12 @@ pub struct HostClient {
 
 impl HostClient {
     pub fn new(server: &str, host: &str, credential: Credential) -> Result<HostClient, String> {
-        let (api, mut base) = Api::new(server, credential)?;
+        HostClient::with_tls(server, host, credential, &ClientTls::default())
+    }
+
+    /// [`HostClient::new`] with TLS settings.
+    pub fn with_tls(server: &str, host: &str, credential: Credential, tls: &ClientTls) -> Result<HostClient, String> {
+        let (api, mut base) = Api::new(server, credential, tls)?;
         if host.is_empty() {
             return Err("the host name is empty".to_owned());
         }
@@ -302,7 +310,7 @@ where
     R: Runtime,
     F: Future<Output = ()> + Send,
 {
-    let client = HostClient::new(&opts.server, &opts.host, opts.credential.clone())?;
+    let client = HostClient::with_tls(&opts.server, &opts.host, opts.credential.clone(), &opts.tls)?;
     let hello = AgentHello { host: opts.host.clone(), version: env!("CARGO_PKG_VERSION").to_owned() };
     info!(host = %opts.host, server = %opts.server, charons = ?opts.charons, "host agent starting");
 
@@ -740,6 +748,7 @@ mod tests {
             credential: Credential::Token("t".into()),
             charons: HostCharons::Attach { vici_template: "unused".into() },
             status_interval: Duration::from_secs(60),
+            tls: ClientTls::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_host_with(opts, fakes.clone(), async move {
@@ -799,7 +808,7 @@ mod tests {
         let c = HostClient::new("http://127.0.0.1:9696/", "net 1", Credential::Token("t".into())).unwrap();
         assert_eq!(c.url(&["state"]).as_str(), "http://127.0.0.1:9696/v2.0/gateway/hosts/net%201/state");
         assert!(HostClient::new("http://127.0.0.1:9696", "", Credential::Token("t".into())).is_err());
-        assert!(HostClient::new("https://x", "h", Credential::Token("t".into())).is_err());
+        assert!(HostClient::new("http://x", "h", Credential::Token("t".into())).is_err());
         let s = |n: u128, status: Status| ConnectionStatus {
             id: Uuid::from_u128(n),
             revision: 1,

@@ -21,6 +21,7 @@ use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewaySta
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
+use vpnaas_keystone::client::{describe, ClientTls};
 use vpnaas_keystone::Session;
 
 /// How often the converger looks at charon when nothing changed: status changes (a tunnel
@@ -45,7 +46,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
     pub router_id: Uuid,
-    /// The server's base URL, e.g. `http://127.0.0.1:9696` (http only: no TLS is built in).
+    /// The server's base URL, e.g. `https://vpn.example.com:9696` (`http://` only to loopback,
+    /// unless `tls.allow_plaintext`).
     pub server: String,
     /// charon's VICI socket, `unix:///path`.
     pub vici: String,
@@ -55,6 +57,8 @@ pub struct AgentOptions {
     pub host: String,
     /// Every connection's status is reported at least this often (changes at once).
     pub status_interval: Duration,
+    /// The CA it trusts besides the system's, its client certificate, plain HTTP (ADR 0016).
+    pub tls: ClientTls,
 }
 
 /// What the agent presents to the gateway API.
@@ -66,6 +70,8 @@ pub enum Credential {
     /// A Keystone user holding the `service` role: its token is sent as `X-Auth-Token`,
     /// renewed before it expires and when the server refuses it.
     Keystone(Arc<Session>),
+    /// Only the client certificate of its TLS settings (mutual TLS, ADR 0016): no header.
+    Certificate,
 }
 
 impl fmt::Debug for Credential {
@@ -73,6 +79,7 @@ impl fmt::Debug for Credential {
         match self {
             Credential::Token(_) => f.write_str("Token(***)"),
             Credential::Keystone(s) => write!(f, "Keystone({:?})", s.auth()),
+            Credential::Certificate => f.write_str("Certificate"),
         }
     }
 }
@@ -104,14 +111,14 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// Checks the server URL (http only) and builds the client.
-    pub(crate) fn new(server: &str, credential: Credential) -> Result<(Api, reqwest::Url), String> {
-        let url = reqwest::Url::parse(server).map_err(|e| format!("server URL {server:?}: {e}"))?;
-        if url.scheme() != "http" {
-            return Err(format!("server URL {server:?}: only http:// is supported (the agent is built without TLS)"));
+    /// Checks the server URL (`https://`, or `http://` to loopback or when plain HTTP is
+    /// allowed) and builds the client with the TLS settings.
+    pub(crate) fn new(server: &str, credential: Credential, tls: &ClientTls) -> Result<(Api, reqwest::Url), String> {
+        let url = tls.check_url("server URL", server)?;
+        if matches!(credential, Credential::Certificate) && url.scheme() != "https" {
+            return Err(format!("server URL {server:?}: a client certificate is presented only over https://"));
         }
-        let http =
-            reqwest::Client::builder().connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
+        let http = tls.builder()?.connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
         Ok((Api { http, credential }, url))
     }
 
@@ -133,8 +140,9 @@ impl Api {
                         .map_err(|e| SyncError::Transport(format!("Keystone login: {e}")))?;
                     make().header("X-Auth-Token", token)
                 }
+                Credential::Certificate => make(),
             };
-            let response = request.timeout(timeout).send().await.map_err(|e| SyncError::Transport(e.to_string()))?;
+            let response = request.timeout(timeout).send().await.map_err(|e| SyncError::Transport(describe(&e)))?;
             if response.status().as_u16() == 401 && matches!(self.credential, Credential::Keystone(_)) && !renew {
                 renew = true;
                 continue;
@@ -161,7 +169,17 @@ pub struct GatewayClient {
 
 impl GatewayClient {
     pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, String> {
-        let (api, _) = Api::new(server, credential)?;
+        GatewayClient::with_tls(server, router_id, credential, &ClientTls::default())
+    }
+
+    /// [`GatewayClient::new`] with TLS settings.
+    pub fn with_tls(
+        server: &str,
+        router_id: Uuid,
+        credential: Credential,
+        tls: &ClientTls,
+    ) -> Result<GatewayClient, String> {
+        let (api, _) = Api::new(server, credential, tls)?;
         let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
         Ok(GatewayClient { api, base, router_id })
     }
@@ -253,7 +271,7 @@ where
     C: Charon,
     F: Future<Output = ()> + Send,
 {
-    let client = GatewayClient::new(&opts.server, opts.router_id, opts.credential.clone())?;
+    let client = GatewayClient::with_tls(&opts.server, opts.router_id, opts.credential.clone(), &opts.tls)?;
     let hello = AgentHello { host: opts.host.clone(), version: env!("CARGO_PKG_VERSION").to_owned() };
     info!(router.id = %opts.router_id, server = %opts.server, vici = %opts.vici, host = %opts.host, "agent starting");
 
@@ -529,7 +547,12 @@ pub(crate) mod tests {
         let id = Uuid::from_u128(5);
         let c = GatewayClient::new("http://127.0.0.1:9696/", id, Credential::Token("t".into())).unwrap();
         assert_eq!(c.base, format!("http://127.0.0.1:9696/v2.0/gateway/routers/{id}"));
-        assert!(GatewayClient::new("https://vpn.example.com", id, Credential::Token("t".into())).is_err());
+        assert!(GatewayClient::new("https://vpn.example.com", id, Credential::Token("t".into())).is_ok());
+        let err = GatewayClient::new("http://vpn.example.com", id, Credential::Token("t".into())).err().unwrap();
+        assert!(err.contains("in clear"), "{err}");
+        let allowed = ClientTls { allow_plaintext: true, ..ClientTls::default() };
+        assert!(GatewayClient::with_tls("http://vpn.example.com", id, Credential::Token("t".into()), &allowed).is_ok());
+        assert!(GatewayClient::new("http://127.0.0.1:1", id, Credential::Certificate).is_err());
         assert!(GatewayClient::new("not a url", id, Credential::Token("t".into())).is_err());
     }
 
@@ -542,6 +565,7 @@ pub(crate) mod tests {
             credential: Credential::Token("agent-secret".into()),
             host: "gw1".into(),
             status_interval: Duration::from_secs(30),
+            tls: ClientTls::default(),
         };
         assert!(!format!("{opts:?}").contains("agent-secret"));
     }
@@ -697,6 +721,7 @@ pub(crate) mod tests {
             credential: Credential::Token("agent-token".into()),
             host: "gw-test".into(),
             status_interval: Duration::from_secs(60),
+            tls: ClientTls::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_with(opts, charon.clone(), async move {

@@ -189,7 +189,11 @@ fn listening_url(log: &str, marker: &str) -> Option<String> {
 
 /// Refuses any target that is not on this machine's loopback.
 pub fn check_loopback(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
+    // https:// too: the client trusts the platform's store, or SSL_CERT_FILE (a test CA).
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url}: only http:// and https:// URLs are supported"))?;
     let authority = rest.split('/').next().unwrap_or("");
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -241,10 +245,18 @@ mod tests {
 
     #[test]
     fn loopback_only() {
-        for ok in ["http://127.0.0.1:9696", "http://localhost:1", "http://[::1]:80/x", "http://127.3.4.5"] {
+        for ok in [
+            "http://127.0.0.1:9696",
+            "http://localhost:1",
+            "http://[::1]:80/x",
+            "http://127.3.4.5",
+            "https://127.0.0.1",
+        ] {
             assert!(check_loopback(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1:9696", "http://example.com", "https://127.0.0.1", "http://[fe80::1]:1"] {
+        for bad in
+            ["http://10.0.0.1:9696", "http://example.com", "https://10.0.0.1", "ftp://127.0.0.1", "http://[fe80::1]:1"]
+        {
             assert!(check_loopback(bad).is_err(), "{bad}");
         }
     }

@@ -87,6 +87,16 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// The keys that seal pre-shared keys at rest; unset means `<data_dir>/psk.key`.
     pub psk_key_file: Option<PathBuf>,
+    /// HTTPS: the server's certificate chain and private key (PEM), read again when they
+    /// change; both unset means plain HTTP (ADR 0016).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// HTTPS: the CA whose client certificates the gateway API accepts in place of the agent
+    /// credential, each limited to the host or router it names.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Hand desired states holding pre-shared keys to peers that are not loopback over plain HTTP.
+    #[serde(deserialize_with = "boolean")]
+    pub allow_plaintext_secrets: bool,
 }
 
 /// How callers are authenticated (`auth_strategy`).
@@ -133,6 +143,8 @@ pub struct KeystoneSettings {
     /// Seconds a call to Keystone may take before the request is answered 503.
     #[serde(deserialize_with = "number")]
     pub timeout_secs: u64,
+    /// PEM certificates trusted for an `https://` Keystone besides the platform's store (ADR 0016).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for KeystoneSettings {
@@ -146,6 +158,7 @@ impl Default for KeystoneSettings {
             project_domain_name: "Default".into(),
             cache_secs: 300,
             timeout_secs: 3,
+            ca_file: None,
         }
     }
 }
@@ -176,6 +189,10 @@ impl Default for Config {
             static_tokens_file: None,
             policy_file: None,
             psk_key_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            allow_plaintext_secrets: false,
         }
     }
 }
@@ -434,6 +451,46 @@ pub const SETTINGS: &[Setting] = &[
         "DATA_DIR/psk.key",
         "The key file sealing pre-shared keys at rest",
     )),
+    unset_if_empty(setting(
+        "keystone.ca_file",
+        "VPNAAS_KEYSTONE_CA_FILE",
+        Some("keystone-ca-file"),
+        "FILE",
+        "none: the system's trust store only",
+        "keystone mode: PEM CA certificates trusted for an https:// Keystone, besides the system's store",
+    )),
+    unset_if_empty(setting(
+        "tls_cert_file",
+        "VPNAAS_TLS_CERT_FILE",
+        Some("tls-cert-file"),
+        "FILE",
+        "none: plain HTTP",
+        "HTTPS: the server's certificate chain (PEM), read again when it changes",
+    )),
+    unset_if_empty(setting(
+        "tls_key_file",
+        "VPNAAS_TLS_KEY_FILE",
+        Some("tls-key-file"),
+        "FILE",
+        "none: plain HTTP",
+        "HTTPS: the certificate's private key (PEM), read again when it changes",
+    )),
+    unset_if_empty(setting(
+        "tls_client_ca_file",
+        "VPNAAS_TLS_CLIENT_CA_FILE",
+        Some("tls-client-ca-file"),
+        "FILE",
+        "none: no client certificates",
+        "HTTPS: the CA of gateway agents' client certificates (mutual TLS, each limited to its host or router)",
+    )),
+    setting(
+        "allow_plaintext_secrets",
+        "VPNAAS_ALLOW_PLAINTEXT_SECRETS",
+        Some("allow-plaintext-secrets"),
+        "true|false",
+        "false",
+        "Hand pre-shared keys to gateway agents that are not on loopback over plain HTTP",
+    ),
 ];
 
 /// The settings whose values are credentials: a bad one is reported without its value.
@@ -604,6 +661,28 @@ fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
 fn profile<'de, D: Deserializer<'de>>(d: D) -> Result<&'static Profile, D::Error> {
     let v = String::deserialize(d)?;
     Profile::by_name(&v).ok_or_else(|| de::Error::custom(format!("must be \"openstack\" or \"otc\", not {v:?}")))
+}
+
+/// A yes or no: a boolean in the file, `true`/`false` (or `1`/`0`, `yes`/`no`) as text.
+fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct Flag;
+    impl<'de> Visitor<'de> for Flag {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" | "" => Ok(false),
+                _ => Err(E::custom(format!("must be true or false, not {v:?}"))),
+            }
+        }
+    }
+    d.deserialize_any(Flag)
 }
 
 /// Text where empty means unset.
@@ -964,6 +1043,23 @@ mod tests {
             flags = flags.with(s.key, s.default);
         }
         assert_eq!(Config::load(&flags, |_| None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn tls_settings_come_from_every_layer_and_booleans_are_words() {
+        let (_dir, file) = config_file(
+            "tls_cert_file = \"/c.pem\"\nallow_plaintext_secrets = true\n[keystone]\nca_file = \"/ca.pem\"\n",
+        );
+        let c = Config::load(&Flags::default().with_config(&file), |_| None).unwrap();
+        assert_eq!(c.tls_cert_file, Some(PathBuf::from("/c.pem")));
+        assert_eq!(c.keystone.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert!(c.allow_plaintext_secrets);
+        let vars = [("VPNAAS_ALLOW_PLAINTEXT_SECRETS", "false"), ("VPNAAS_TLS_KEY_FILE", "/k.pem")];
+        let c = Config::load(&Flags::default().with_config(&file), env(&vars)).unwrap();
+        assert!(!c.allow_plaintext_secrets);
+        assert_eq!(c.tls_key_file, Some(PathBuf::from("/k.pem")));
+        let err = Config::load(&Flags::default().with("allow_plaintext_secrets", "maybe"), |_| None).unwrap_err();
+        assert_eq!(err, "--allow-plaintext-secrets must be true or false, not \"maybe\"");
     }
 
     #[test]

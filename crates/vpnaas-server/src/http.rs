@@ -1,4 +1,4 @@
-//! The HTTP connections: the accept loop, the header-read and idle timeouts, the connection cap with its fast 503s, and the envelope for what hyper answers by itself (ADR 0013).
+//! The HTTP connections: the accept loop, the header-read and idle timeouts, the connection cap with its fast 503s, and the envelope for what hyper answers by itself (ADR 0013); TLS when configured (ADR 0016).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,10 +18,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
 use crate::api::BodyTimeout;
 use crate::error::{envelope_text, status_words};
+use crate::tls::{ClientIdentity, Peer};
 
 /// What a connection may cost the server (the `http_*` settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,18 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    serve_with_tls(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given: each connection's handshake must end within the
+/// header timeout; a failed one is logged at debug and the connection closed.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refusing = Arc::new(Semaphore::new(REFUSING));
     let graceful = GracefulShutdown::new();
@@ -86,8 +100,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, or the peer gave up: try again shortly, say so now and then.
                 if let Some(missed) = accept_failed.due() {
@@ -102,8 +116,12 @@ pub async fn serve(
             Ok(slot) => {
                 let watcher = graceful.watcher();
                 let app = app.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    connection(stream, app, limits, watcher).await;
+                    match tls {
+                        None => connection(stream, Peer { addr, tls: false, client: None }, app, limits, watcher).await,
+                        Some(acceptor) => secure_connection(acceptor, stream, addr, app, limits, watcher).await,
+                    }
                     drop(slot);
                 });
             }
@@ -115,9 +133,12 @@ pub async fn serve(
                         "connection limit reached: new connections are answered 503 ({refused} since the last report)"
                     );
                 }
-                match refusing.clone().try_acquire_owned() {
-                    Ok(permit) => drop(tokio::spawn(refuse(stream, permit))),
-                    Err(_) => refuse_now(stream),
+                match (refusing.clone().try_acquire_owned(), &tls) {
+                    (Ok(permit), None) => drop(tokio::spawn(refuse(stream, permit))),
+                    (Ok(permit), Some(acceptor)) => drop(tokio::spawn(refuse_tls(acceptor.clone(), stream, permit))),
+                    (Err(_), None) => refuse_now(stream),
+                    // Without a handshake there is no way to answer: the connection is closed.
+                    (Err(_), Some(_)) => drop(stream),
                 }
             }
         }
@@ -146,9 +167,42 @@ impl Report {
     }
 }
 
+/// A TLS connection: the handshake (within the header timeout), then [`connection`] with the
+/// peer's verified client certificate, if any.
+async fn secure_connection(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    addr: std::net::SocketAddr,
+    app: Router,
+    limits: Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let client = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| Arc::new(ClientIdentity::from_der(cert)));
+            connection(stream, Peer { addr, tls: true, client }, app, limits, watcher).await;
+        }
+        Ok(Err(e)) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(peer = %addr, "TLS handshake took too long"),
+    }
+}
+
 /// One connection, until it ends, its client is too slow or idle too long, or the server
 /// shuts down.
-async fn connection(stream: TcpStream, app: Router, limits: Limits, watcher: hyper_util::server::graceful::Watcher) {
+async fn connection<S>(
+    stream: S,
+    peer: Peer,
+    app: Router,
+    limits: Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Guarded::new(stream, activity.clone()));
     let seen = activity.clone();
@@ -157,6 +211,7 @@ async fn connection(stream: TcpStream, app: Router, limits: Limits, watcher: hyp
         let in_flight = InFlight::begin(seen.clone());
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
+        req.extensions_mut().insert(peer.clone());
         async move {
             let resp = match app.call(req).await {
                 Ok(resp) => resp,
@@ -286,16 +341,16 @@ impl hyper::body::Body for Tracked {
 /// The socket as hyper sees it: reads tell the connection's [`Activity`]; hyper's automatic
 /// answer to a request it cannot parse (400, 414 URI too long, 431 headers too large, with
 /// an empty body) is replaced by the same status in the NeutronError envelope.
-struct Guarded {
-    stream: TcpStream,
+struct Guarded<S> {
+    stream: S,
     activity: Arc<Activity>,
     /// The replacement answer, and how much of it is written.
     pending: Vec<u8>,
     written: usize,
 }
 
-impl Guarded {
-    fn new(stream: TcpStream, activity: Arc<Activity>) -> Guarded {
+impl<S: AsyncWrite + Unpin> Guarded<S> {
+    fn new(stream: S, activity: Arc<Activity>) -> Guarded<S> {
         Guarded { stream, activity, pending: Vec::new(), written: 0 }
     }
 
@@ -347,7 +402,7 @@ fn enveloped_answer(status: StatusCode, extra_headers: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-impl AsyncRead for Guarded {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
@@ -358,7 +413,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.drain(cx))?;
         if self.pending.is_empty() {
@@ -384,16 +439,26 @@ impl AsyncWrite for Guarded {
 /// Answers a connection over the cap: a 503 in the envelope at once, then what the client
 /// sends is read (briefly) and dropped, so that closing does not reset the connection before
 /// the client has read the answer.
-async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
-    let answer = enveloped_answer(StatusCode::SERVICE_UNAVAILABLE, "retry-after: 1\r\n");
+async fn refuse(stream: TcpStream, _permit: OwnedSemaphorePermit) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer_over_cap(stream)).await;
+}
+
+/// [`refuse`] over TLS: the handshake and the answer within the same second.
+async fn refuse_tls(acceptor: TlsAcceptor, stream: TcpStream, _permit: OwnedSemaphorePermit) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(&answer).await?;
-        stream.shutdown().await?;
-        let mut buf = [0u8; 4096];
-        while stream.read(&mut buf).await? > 0 {}
-        Ok::<_, io::Error>(())
+        let stream = acceptor.accept(stream).await?;
+        answer_over_cap(stream).await
     })
     .await;
+}
+
+async fn answer_over_cap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> io::Result<()> {
+    let answer = enveloped_answer(StatusCode::SERVICE_UNAVAILABLE, "retry-after: 1\r\n");
+    stream.write_all(&answer).await?;
+    stream.shutdown().await?;
+    let mut buf = [0u8; 4096];
+    while stream.read(&mut buf).await? > 0 {}
+    Ok(())
 }
 
 /// [`refuse`] without waiting, when too many refusals are under way: what has arrived is

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod watched;
 
 use std::future::Future;
@@ -179,6 +180,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let auth = Arc::new(Auth::from_config(&config)?);
+    let tls = tls::acceptor(&config)?;
     let keys = Arc::new(open_keys(&config)?);
     let store = open_store(&config).await?;
     // Rows from before keys were sealed are sealed now (and any under an older key).
@@ -191,13 +193,15 @@ pub async fn serve(
         // ADR 0001 D8: identity headers are trusted; only loopback or a trusted proxy may send them.
         tracing::warn!(listen = %addr, "noauth mode on a non-loopback address: anyone who can reach it can act as any project");
     }
+    warn_about_plaintext(&config, addr, tls.is_some());
     tracing::info!(
         listen = %addr,
         database = %database_label(&config),
         backend = store.backend().name(),
         profile = config.profile.name,
         auth = auth.strategy(),
-        "vpnaas listening on http://{addr} with data in {} ({}), profile {}, auth {}",
+        "vpnaas listening on {}://{addr} with data in {} ({}), profile {}, auth {}",
+        if tls.is_some() { "https" } else { "http" },
         database_label(&config),
         store.backend().name(),
         config.profile.name,
@@ -233,9 +237,28 @@ pub async fn serve(
     });
     let limits = http_limits(&state.config);
     let app = api::router(state);
-    let result = http::serve(listener, app, limits, shutdown).await;
+    let result = http::serve_with_tls(listener, app, limits, tls, shutdown).await;
     sweeper.abort();
     catch_up.abort();
     store.close().await;
     result
+}
+
+/// The start's warnings about clear text (ADR 0016): plain HTTP on an address others can
+/// reach, pre-shared keys allowed over it, a Keystone reached over plain HTTP.
+fn warn_about_plaintext(config: &Config, addr: std::net::SocketAddr, tls: bool) {
+    if !tls && !addr.ip().is_loopback() {
+        tracing::warn!(listen = %addr, "plain HTTP on a non-loopback address: set tls_cert_file and tls_key_file");
+    }
+    if config.allow_plaintext_secrets {
+        tracing::warn!(
+            "allow_plaintext_secrets is set: pre-shared keys may be handed to gateway agents over plain HTTP"
+        );
+    }
+    if let Some(url) = config.keystone.url.as_deref().filter(|_| config.auth_strategy == AuthStrategy::Keystone) {
+        let loopback = reqwest::Url::parse(url).is_ok_and(|u| vpnaas_keystone::client::is_loopback_host(&u));
+        if url.starts_with("http://") && !loopback {
+            tracing::warn!(keystone = %url, "Keystone over plain HTTP: tokens and the service password cross the network in clear");
+        }
+    }
 }

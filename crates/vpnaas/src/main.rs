@@ -44,7 +44,7 @@ enum Commands {
     },
     /// Run a gateway agent: every router placed on a host (--host), or one router (--router); converge
     /// each router's charon on the server's desired state and report status
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
 }
 
 #[derive(clap::Args)]
@@ -82,6 +82,19 @@ struct AgentArgs {
     /// works with and without ESP in the kernel]
     #[arg(long, value_name = "LIST", conflicts_with = "router")]
     charon_plugins: Option<String>,
+    /// PEM CA certificates trusted for an https:// server (and Keystone) besides the system's store
+    #[arg(long, value_name = "FILE", env = "VPNAAS_AGENT_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Mutual TLS: this agent's client certificate (PEM), naming its --host (or its --router id); it
+    /// replaces the token, and the server limits it to that host or router
+    #[arg(long, value_name = "FILE", env = "VPNAAS_AGENT_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    tls_client_cert: Option<PathBuf>,
+    /// Mutual TLS: the client certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", env = "VPNAAS_AGENT_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    tls_client_key: Option<PathBuf>,
+    /// Send the credential over plain http:// to a server (or Keystone) that is not on loopback
+    #[arg(long, env = "VPNAAS_AGENT_ALLOW_PLAINTEXT")]
+    allow_plaintext: bool,
 }
 
 const AGENT_ENVIRONMENT: &str = "\
@@ -91,6 +104,7 @@ The credential comes from the environment, so that it never shows in ps:
                  OS_PROJECT_DOMAIN_NAME default to Default)
   VPNAAS_AGENT_TOKEN
                  else the token the server's agent_token names
+                 (neither is needed with --tls-client-cert: the certificate is the credential)
   VPNAAS_LOG     the log filter [default: info]";
 
 /// The settings' flags, made from [`SETTINGS`]. clap reads each flag's variable too, so that
@@ -167,8 +181,14 @@ fn credentials_help() -> String {
 /// The agent's credential, from the environment so it never shows in `ps`: a Keystone user
 /// (`OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`, `OS_PROJECT_NAME`, and the domains, which
 /// default to `Default`), else a fixed token (`VPNAAS_AGENT_TOKEN`).
-fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent::Credential, String> {
+/// With a client certificate and neither of them, the certificate alone; an `http://`
+/// `OS_AUTH_URL` that is not loopback is refused unless plain HTTP is allowed (ADR 0016).
+fn agent_credential(
+    env: impl Fn(&str) -> Option<String>,
+    tls: &vpnaas_keystone::client::ClientTls,
+) -> Result<vpnaas_agent::Credential, String> {
     if let Some(url) = env("OS_AUTH_URL") {
+        tls.check_url("OS_AUTH_URL", &url)?;
         let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
         let auth = vpnaas_keystone::PasswordAuth {
             url,
@@ -180,9 +200,15 @@ fn agent_credential(env: impl Fn(&str) -> Option<String>) -> Result<vpnaas_agent
         };
         return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
     }
-    env("VPNAAS_AGENT_TOKEN")
-        .map(vpnaas_agent::Credential::Token)
-        .ok_or_else(|| "set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user".into())
+    if let Some(token) = env("VPNAAS_AGENT_TOKEN") {
+        return Ok(vpnaas_agent::Credential::Token(token));
+    }
+    if tls.client_cert.is_some() {
+        return Ok(vpnaas_agent::Credential::Certificate);
+    }
+    Err("set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user, or give \
+         --tls-client-cert and --tls-client-key"
+        .into())
 }
 
 /// What `vpnaas agent` runs.
@@ -193,7 +219,14 @@ enum AgentMode {
 
 /// `vpnaas agent`'s options, with the credential from the environment.
 fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
-    let credential = agent_credential(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    let tls = vpnaas_keystone::client::ClientTls {
+        ca_file: args.ca_file,
+        client_cert: args.tls_client_cert.zip(args.tls_client_key),
+        allow_plaintext: args.allow_plaintext,
+    };
+    let credential = agent_credential(|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &tls)?;
+    // Before any connection: no credential goes to a server in clear by accident.
+    tls.check_url("server URL", &args.server)?;
     let status_interval = std::time::Duration::from_secs(10);
     let Some(router_id) = args.router else {
         let host = args.host.filter(|h| !h.is_empty()).ok_or("--host NAME (or --router ID) is needed")?;
@@ -214,6 +247,7 @@ fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
             credential,
             charons,
             status_interval,
+            tls,
         }));
     };
     let host = args
@@ -227,6 +261,7 @@ fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
         credential,
         host,
         status_interval,
+        tls,
     }))
 }
 
@@ -250,7 +285,7 @@ enum Job {
 
 fn main() -> ExitCode {
     let (name, job, settings) = match Cli::parse().command {
-        Commands::Agent(args) => return run_agent(args),
+        Commands::Agent(args) => return run_agent(*args),
         Commands::Serve { settings } => ("serve", Job::Serve, settings),
         Commands::Migrate { from_sqlite, settings } => ("migrate", Job::Migrate { from_sqlite }, settings),
         Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),
@@ -406,6 +441,10 @@ mod tests {
             "--state-dir <DIR>",
             "VPNAAS_AGENT_TOKEN",
             "OS_AUTH_URL",
+            "--ca-file <FILE>",
+            "--tls-client-cert <FILE>",
+            "--tls-client-key <FILE>",
+            "--allow-plaintext",
         ] {
             assert!(agent.contains(word), "{word}:\n{agent}");
         }
@@ -491,7 +530,8 @@ mod tests {
             ("OS_PROJECT_NAME", "service"),
             ("VPNAAS_AGENT_TOKEN", "ignored"),
         ];
-        match agent_credential(env(&keystone)).unwrap() {
+        let tls = vpnaas_keystone::client::ClientTls::default();
+        match agent_credential(env(&keystone), &tls).unwrap() {
             vpnaas_agent::Credential::Keystone(s) => {
                 assert_eq!(
                     (s.auth().username.as_str(), s.auth().user_domain_name.as_str()),
@@ -500,10 +540,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let err = agent_credential(env(&keystone[..2])).unwrap_err();
+        let err = agent_credential(env(&keystone[..2]), &tls).unwrap_err();
         assert!(err.contains("OS_PASSWORD"), "{err}");
-        let token = agent_credential(env(&[("VPNAAS_AGENT_TOKEN", "t")])).unwrap();
+        let token = agent_credential(env(&[("VPNAAS_AGENT_TOKEN", "t")]), &tls).unwrap();
         assert!(matches!(token, vpnaas_agent::Credential::Token(t) if t == "t"));
-        assert!(agent_credential(env(&[])).is_err());
+        assert!(agent_credential(env(&[]), &tls).is_err());
+        // A Keystone that is not on loopback is reached over https:// unless plain HTTP is allowed.
+        let far = [("OS_AUTH_URL", "http://keystone.example:5000/v3"), ("OS_USERNAME", "a"), ("OS_PASSWORD", "p")];
+        let err = agent_credential(env(&far), &tls).unwrap_err();
+        assert!(err.starts_with("OS_AUTH_URL") && err.contains("in clear"), "{err}");
+        // A client certificate alone is a credential.
+        let cert = vpnaas_keystone::client::ClientTls {
+            client_cert: Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))),
+            ..Default::default()
+        };
+        assert!(matches!(agent_credential(env(&[]), &cert).unwrap(), vpnaas_agent::Credential::Certificate));
     }
 }

@@ -1,4 +1,4 @@
-//! `/v2.0/gateway/routers/{id}/...`: the internal API gateway agents use (ADR 0003), behind the agent credential or the `gateway_agent` rule.
+//! `/v2.0/gateway/routers/{id}/...`: the internal API gateway agents use (ADR 0003), behind the agent credential, the `gateway_agent` rule or a client certificate (ADR 0016).
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -8,40 +8,105 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use uuid::Uuid;
-use vpnaas_core::desired::{AgentConfig, AgentHello, HostStatusReport, StatusReport};
+use vpnaas_core::desired::{AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport};
 use vpnaas_core::Fault;
 
 use super::{AgentBody, AppState, Body};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::tls::{ClientIdentity, Peer};
 
 /// A request from a gateway agent: it presented the configured agent credential
 /// (`Authorization: Bearer ...`), or a token of the configured mode (Keystone, static, or
 /// noauth) whose holder the `gateway_agent` rule allows (the `service` role by default).
-/// A project's member never opens this API.
-pub struct Agent;
+/// A project's member never opens this API. Over HTTPS with `tls_client_ca_file`, a client
+/// certificate of that CA opens it too, for the hosts and routers the certificate names only
+/// (ADR 0016); a request that presents one is held to it, whatever else it carries.
+pub struct Agent {
+    peer: Option<Peer>,
+    /// The verified client certificate, when one was presented.
+    certificate: Option<std::sync::Arc<ClientIdentity>>,
+}
 
 impl FromRequestParts<AppState> for Agent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<Peer>().cloned();
+        let certificate = peer.as_ref().and_then(|p| p.client.clone());
+        let agent = Agent { peer, certificate };
+        if agent.certificate.is_some() {
+            return Ok(agent);
+        }
         let bearer =
             parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if let (Some(token), Some(offered)) = (&state.config.agent_token, bearer) {
             if token.matches(offered.trim()) {
-                return Ok(Agent);
+                return Ok(agent);
             }
         }
         if parts.headers.contains_key("x-auth-token") || parts.headers.contains_key("x-project-id") {
             let caller = Caller::from_request_parts(parts, state).await?;
             caller.authorize(GATEWAY_RULE, caller.project_id())?;
-            return Ok(Agent);
+            return Ok(agent);
         }
         Err(Fault::NotAuthenticated.into())
     }
 }
 
+impl Agent {
+    /// A host path: a certificate must name the host (else a 403: host names are no secret).
+    fn host<'a>(&self, host: &'a str) -> Result<&'a str> {
+        let host = host_name(host)?;
+        match &self.certificate {
+            Some(cert) if !cert.covers_host(host) => Err(Fault::PolicyNotAuthorized(CERTIFICATE_RULE).into()),
+            _ => Ok(host),
+        }
+    }
+
+    /// A router path: a certificate must name the router, or a host it is placed on; any
+    /// other router is a 404, as a router of another host is on the host paths (ADR 0011).
+    async fn router(&self, st: &AppState, id: &str) -> Result<Uuid> {
+        let router = router_id(id)?;
+        let Some(cert) = &self.certificate else { return Ok(router) };
+        if cert.covers_router(router) {
+            return Ok(router);
+        }
+        for host in cert.hosts() {
+            if st.service.router_on_host(host, router).await? {
+                return Ok(router);
+            }
+        }
+        Err(Fault::RouterNotFound(id.to_owned()).into())
+    }
+
+    /// The plaintext guard: pre-shared keys go over TLS, or to loopback, or where
+    /// `allow_plaintext_secrets` allows them; else a 403 and a warning naming the peer.
+    fn may_receive<'a>(&self, st: &AppState, states: impl IntoIterator<Item = &'a GatewayState>) -> Result<()> {
+        if !states.into_iter().any(|s| !s.connections.is_empty()) {
+            return Ok(());
+        }
+        let allow = st.config.allow_plaintext_secrets;
+        match &self.peer {
+            Some(peer) if peer.may_receive_secrets(allow) => Ok(()),
+            peer => {
+                let peer = peer.as_ref().map(|p| p.addr.to_string()).unwrap_or_default();
+                tracing::warn!(
+                    peer,
+                    "refused a desired state with pre-shared keys over plain HTTP to a peer that is not loopback; \
+                     use HTTPS (or allow_plaintext_secrets)"
+                );
+                Err(Fault::PolicyNotAuthorized(PLAINTEXT_RULE).into())
+            }
+        }
+    }
+}
+
 const GATEWAY_RULE: &str = "gateway_agent";
+/// The refusal of a host that a client certificate does not name.
+const CERTIFICATE_RULE: &str = "gateway_client_certificate";
+/// The refusal of pre-shared keys over plain HTTP to a peer that is not loopback.
+const PLAINTEXT_RULE: &str = "gateway_plaintext_secrets";
 
 fn router_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| Fault::RouterNotFound(id.to_owned()).into())
@@ -53,12 +118,12 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 async fn heartbeat(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path(id): Path<String>,
     Body(b): AgentBody,
 ) -> Result<Response> {
     let hello: AgentHello = json_body(&b)?;
-    st.service.agent_heartbeat(router_id(&id)?, &hello).await?;
+    st.service.agent_heartbeat(agent.router(&st, &id).await?, &hello).await?;
     let config =
         AgentConfig { heartbeat_interval: st.config.agent_heartbeat_secs, dead_after: st.config.agent_dead_after_secs };
     Ok(Json(config).into_response())
@@ -74,17 +139,24 @@ struct StateQuery {
 /// change marker moves and its state's version differs, or after `S` seconds (ADR 0011).
 async fn state(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path(id): Path<String>,
     Query(q): Query<StateQuery>,
 ) -> Result<Response> {
-    let state = st.service.wait_gateway_state(router_id(&id)?, q.known.as_deref(), q.wait.unwrap_or(0)).await?;
+    let router = agent.router(&st, &id).await?;
+    let state = st.service.wait_gateway_state(router, q.known.as_deref(), q.wait.unwrap_or(0)).await?;
+    agent.may_receive(&st, [&*state])?;
     Ok(Json(&*state).into_response())
 }
 
-async fn status(State(st): State<AppState>, _: Agent, Path(id): Path<String>, Body(b): AgentBody) -> Result<Response> {
+async fn status(
+    State(st): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+    Body(b): AgentBody,
+) -> Result<Response> {
     let report: StatusReport = json_body(&b)?;
-    st.service.report_status(router_id(&id)?, &report.connections).await?;
+    st.service.report_status(agent.router(&st, &id).await?, &report.connections).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -100,12 +172,12 @@ fn host_name(host: &str) -> Result<&str> {
 
 async fn host_heartbeat(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path(host): Path<String>,
     Body(b): AgentBody,
 ) -> Result<Response> {
     let hello: AgentHello = json_body(&b)?;
-    st.service.host_heartbeat(host_name(&host)?, &hello);
+    st.service.host_heartbeat(agent.host(&host)?, &hello);
     let config =
         AgentConfig { heartbeat_interval: st.config.agent_heartbeat_secs, dead_after: st.config.agent_dead_after_secs };
     Ok(Json(config).into_response())
@@ -119,37 +191,40 @@ struct HostQuery {
 
 async fn host_state(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path(host): Path<String>,
     Query(q): Query<HostQuery>,
 ) -> Result<Response> {
-    let state = st.service.host_state(host_name(&host)?, q.cursor, q.wait.unwrap_or(0)).await?;
+    let state = st.service.host_state(agent.host(&host)?, q.cursor, q.wait.unwrap_or(0)).await?;
+    agent.may_receive(&st, state.changed.iter().map(|s| &**s))?;
     Ok(Json(state).into_response())
 }
 
 /// `GET .../hosts/{host}/routers/{id}/state`: one router of the host (404 for another host's).
 async fn host_router_state(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path((host, id)): Path<(String, String)>,
 ) -> Result<Response> {
+    let host = agent.host(&host)?;
     let router = router_id(&id)?;
-    if !st.service.router_on_host(host_name(&host)?, router).await? {
+    if !st.service.router_on_host(host, router).await? {
         return Err(Fault::RouterNotFound(id).into());
     }
     let state = st.service.gateway_state(router).await?;
+    agent.may_receive(&st, [&*state])?;
     Ok(Json(&*state).into_response())
 }
 
 async fn host_status(
     State(st): State<AppState>,
-    _: Agent,
+    agent: Agent,
     Path(host): Path<String>,
     Body(b): AgentBody,
 ) -> Result<Response> {
     let report: HostStatusReport = json_body(&b)?;
     let reports: Vec<_> = report.routers.into_iter().map(|r| (r.router_id, r.connections)).collect();
-    st.service.report_host_status(host_name(&host)?, &reports).await?;
+    st.service.report_host_status(agent.host(&host)?, &reports).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

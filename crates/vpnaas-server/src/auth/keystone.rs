@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use vpnaas_keystone::client::{describe, ClientTls};
 use vpnaas_keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
 
 use super::policy::Credentials;
@@ -104,7 +105,10 @@ impl Keystone {
             return Err("auth_strategy = \"keystone\" needs keystone_username and keystone_password".into());
         }
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = reqwest::Client::builder()
+        let tls = ClientTls { ca_file: settings.ca_file.clone(), ..ClientTls::default() };
+        let http = tls
+            .builder()
+            .map_err(|e| format!("keystone.{e}"))?
             .connect_timeout(timeout)
             .timeout(timeout)
             .build()
@@ -258,7 +262,7 @@ impl Keystone {
 
 /// Keystone could not be asked: logged (without any token), answered 503.
 fn unavailable(what: &str, e: &reqwest::Error) -> Error {
-    // reqwest's errors name the URL, never headers.
-    tracing::warn!(error = %e, "Keystone unavailable during {what}");
+    // reqwest's errors name the URL, never headers; a TLS failure is named with its cause.
+    tracing::warn!(error = %describe(e), "Keystone unavailable during {what}");
     Error::IdentityUnavailable
 }

@@ -20,5 +20,6 @@ mod restart;
 mod secrets;
 mod support;
 mod tenancy;
+pub mod tls;
 mod tunnel;
 mod vpnservices;

@@ -402,10 +402,26 @@ pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
 impl Process {
     /// A started server, given its first "listening on" log line.
     pub fn from_child(child: std::process::Child, line: &str) -> Process {
-        let addr =
-            line.split("listening on http://").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default();
+        // `listening on http://ADDR`, or `https://ADDR` with a certificate.
+        let scheme = if line.contains("listening on https://") { "https" } else { "http" };
+        let addr = line
+            .split(&format!("listening on {scheme}://"))
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_default();
         assert!(!addr.is_empty(), "no listening line: {line}");
-        Process { child, base: format!("http://{addr}"), log_line: line.to_owned(), client: reqwest::Client::new() }
+        Process { child, base: format!("{scheme}://{addr}"), log_line: line.to_owned(), client: reqwest::Client::new() }
+    }
+
+    /// This process's client trusting the CA certificate `ca` (PEM), for an HTTPS server.
+    pub fn trusting(mut self, ca: reqwest::Certificate) -> Process {
+        self.client = reqwest::Client::builder().add_root_certificate(ca).build().expect("a client");
+        self
+    }
+
+    /// A request to `path` without identity headers.
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{}", self.base, path)).timeout(std::time::Duration::from_secs(20))
     }
 
     pub async fn call(

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use vpnaas_agent::testbed::{self, TwoSites};
 
 use crate::support::*;
+use crate::tls::Ca;
 
 const TOKEN: &str = "e2e-agent-token";
 
@@ -35,9 +36,17 @@ impl Drop for Agent {
 }
 
 fn agent(server: &str, router: &str, vici: &str) -> Agent {
-    let child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
-        .args(["agent", "--router", router, "--server", server, "--vici", vici])
-        .env("VPNAAS_AGENT_TOKEN", TOKEN)
+    agent_with(server, router, vici, &[], Some(TOKEN))
+}
+
+/// [`agent`] with more arguments, and the token or none (a client certificate instead).
+fn agent_with(server: &str, router: &str, vici: &str, extra: &[&str], token: Option<&str>) -> Agent {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpnaas"));
+    cmd.args(["agent", "--router", router, "--server", server, "--vici", vici]).args(extra);
+    if let Some(token) = token {
+        cmd.env("VPNAAS_AGENT_TOKEN", token);
+    }
+    let child = cmd
         .env("VPNAAS_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -85,12 +94,20 @@ struct Setup {
 }
 
 async fn setup(psks: [&str; 2]) -> Setup {
+    setup_with(psks, &[], None).await
+}
+
+/// [`setup`] with more server variables, and the CA its certificate is from (HTTPS).
+async fn setup_with(psks: [&str; 2], extra: &[(&str, &str)], ca: Option<reqwest::Certificate>) -> Setup {
     let data = tempfile::TempDir::new().unwrap();
     let data_dir = data.path().display().to_string();
-    let server = spawn_process(
-        &["--data-dir", &data_dir],
-        &[("VPNAAS_AGENT_TOKEN", TOKEN), ("VPNAAS_DATABASE_URL", ""), ("VPNAAS_AGENT_DEAD_AFTER_SECS", "5")],
-    );
+    let mut envs =
+        vec![("VPNAAS_AGENT_TOKEN", TOKEN), ("VPNAAS_DATABASE_URL", ""), ("VPNAAS_AGENT_DEAD_AFTER_SECS", "5")];
+    envs.extend_from_slice(extra);
+    let mut server = spawn_process(&["--data-dir", &data_dir], &envs);
+    if let Some(ca) = ca {
+        server = server.trusting(ca);
+    }
 
     // The inventory, as an admin: two routers with the lab's gateway addresses and their LANs.
     let mut sites = Vec::new();
@@ -172,6 +189,65 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
     server.call(Method::DELETE, &format!("{CONNS}/{b}"), P1, None, None).await.ok(204);
     assert_eq!(until(&server, &[&a], "DOWN", Duration::from_secs(20)).await, ["DOWN"]);
     assert!(!lab.ping_a_to_b());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_over_https_with_the_token_then_with_client_certificates_each_limited_to_its_router() {
+    let Some(lab) =
+        lab("two_gateways_over_https_with_the_token_then_with_client_certificates_each_limited_to_its_router")
+    else {
+        return;
+    };
+    let ca = Ca::new("vpnaas server CA");
+    let agents = Ca::new("vpnaas agents CA");
+    let cert = ca.server("server", "vpnaas");
+    let (cert_file, key_file, client_ca) =
+        (cert.cert.display().to_string(), cert.key.display().to_string(), agents.file().display().to_string());
+    let envs = [
+        ("VPNAAS_TLS_CERT_FILE", cert_file.as_str()),
+        ("VPNAAS_TLS_KEY_FILE", key_file.as_str()),
+        ("VPNAAS_TLS_CLIENT_CA_FILE", client_ca.as_str()),
+    ];
+    let psk = "e2e-shared-secret";
+    let Setup { server, routers, conns, _data } = setup_with([psk, psk], &envs, Some(ca.root())).await;
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let ca_file = ca.file().display().to_string();
+
+    // HTTPS with the shared token.
+    let token_a = agent_with(&server.base, &routers[0], &lab.a.vici, &["--ca-file", &ca_file], Some(TOKEN));
+    let token_b = agent_with(&server.base, &routers[1], &lab.b.vici, &["--ca-file", &ca_file], Some(TOKEN));
+    let a = post(&server, CONNS, P1, conns[0].clone()).await;
+    let b = post(&server, CONNS, P1, conns[1].clone()).await;
+    assert_eq!(until(&server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE", "ACTIVE"]);
+    assert!(lab.ping_a_to_b(), "the tunnel is up with agents over HTTPS");
+    drop((token_a, token_b));
+
+    // Mutual TLS instead of the token: each agent's certificate names its router.
+    let mine: Vec<_> = routers.iter().map(|r| agents.issue(&format!("agent-{r}"), r, &[])).collect();
+    let mtls = |i: usize, vici: &str| {
+        let (cert, key) = (mine[i].cert.display().to_string(), mine[i].key.display().to_string());
+        let args =
+            ["--ca-file", ca_file.as_str(), "--tls-client-cert", cert.as_str(), "--tls-client-key", key.as_str()];
+        agent_with(&server.base, &routers[i], vici, &args, None)
+    };
+    let _cert_a = mtls(0, &lab.a.vici);
+    let _cert_b = mtls(1, &lab.b.vici);
+    // A change reaches both gateways through the certificate agents.
+    put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"admin_state_up": false}})).await;
+    assert_eq!(until(&server, &[&a], "DOWN", Duration::from_secs(10)).await, ["DOWN"]);
+    assert!(!lab.ping_a_to_b(), "no tunnel while disabled");
+    put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"admin_state_up": true}})).await;
+    assert_eq!(until(&server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE", "ACTIVE"]);
+    assert!(lab.ping_a_to_b(), "the tunnel is back with agents on client certificates");
+
+    // Router A's certificate, stolen, does not read router B's state (its PSK).
+    let stolen =
+        reqwest::Client::builder().add_root_certificate(ca.root()).identity(mine[0].identity()).build().unwrap();
+    let own = send(stolen.get(format!("{}/v2.0/gateway/routers/{}/state", server.base, routers[0]))).await;
+    assert_eq!(own.ok(200)["connections"][0]["psk"], psk);
+    let other = send(stolen.get(format!("{}/v2.0/gateway/routers/{}/state", server.base, routers[1]))).await;
+    other.refused(404, "RouterNotFound", &routers[1]);
+    assert!(!other.body.to_string().contains(psk));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
