@@ -12,7 +12,7 @@ use crate::support::*;
 const TOKEN: &str = "e2e-agent-token";
 
 /// The lab, or a printed reason to skip; under CI a missing lab is a failure.
-fn lab(test: &str) -> Option<TwoSites> {
+pub(crate) fn lab(test: &str) -> Option<TwoSites> {
     if let Some(why) = testbed::unavailable() {
         assert!(
             std::env::var("CI").map_or(true, |v| v.is_empty()),
@@ -25,7 +25,7 @@ fn lab(test: &str) -> Option<TwoSites> {
 }
 
 /// A `vpnaas agent` process, killed when dropped.
-struct Agent(Child);
+pub(crate) struct Agent(Child);
 
 impl Drop for Agent {
     fn drop(&mut self) {
@@ -34,7 +34,7 @@ impl Drop for Agent {
     }
 }
 
-fn agent(server: &str, router: &str, vici: &str) -> Agent {
+pub(crate) fn agent(server: &str, router: &str, vici: &str) -> Agent {
     let child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
         .args(["agent", "--router", router, "--server", server, "--vici", vici])
         .env("VPNAAS_AGENT_TOKEN", TOKEN)
@@ -52,7 +52,7 @@ async fn status(p: &Process, conn: &str) -> String {
 }
 
 /// Polls until every connection shows `want`, or `limit` passes; returns what it saw last.
-async fn until(p: &Process, conns: &[&str], want: &str, limit: Duration) -> Vec<String> {
+pub(crate) async fn until(p: &Process, conns: &[&str], want: &str, limit: Duration) -> Vec<String> {
     let started = Instant::now();
     loop {
         let mut seen = Vec::new();
@@ -77,14 +77,14 @@ async fn put(p: &Process, path: &str, body: Value) {
 }
 
 /// The server, the inventory of both sites and the two mirrored connection bodies (one PSK each).
-struct Setup {
-    server: Process,
-    routers: [String; 2],
-    conns: Vec<Value>,
-    _data: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) server: Process,
+    pub(crate) routers: [String; 2],
+    pub(crate) conns: Vec<Value>,
+    pub(crate) _data: tempfile::TempDir,
 }
 
-async fn setup(psks: [&str; 2]) -> Setup {
+pub(crate) async fn setup(psks: [&str; 2]) -> Setup {
     let data = tempfile::TempDir::new().unwrap();
     let data_dir = data.path().display().to_string();
     let server = spawn_process(
