@@ -254,7 +254,14 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
-        // The private key goes too, unless another connection presents the same certificate.
+        self.drop_key(charon, id).await?;
+        info!(site_connection.id = %id, "unloaded");
+        Ok(())
+    }
+
+    /// Unloads the private key a connection loaded, unless another connection presents the
+    /// same certificate (charon names a key by its public key: both got the same id).
+    async fn drop_key<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
         if let Some(key) = self.keys.remove(&id) {
             if !self.keys.values().any(|k| *k == key) {
                 match charon.unload_key(&key).await {
@@ -263,7 +270,6 @@ impl Engine {
                 }
             }
         }
-        info!(site_connection.id = %id, "unloaded");
         Ok(())
     }
 
@@ -310,9 +316,11 @@ impl Engine {
             Err(CharonError::Refused(why)) => {
                 refuse(self, why);
                 match charon.unload_shared(&r.name).await {
-                    Ok(()) | Err(CharonError::Refused(_)) => Ok(()),
-                    Err(e) => Err(e),
+                    Ok(()) | Err(CharonError::Refused(_)) => {}
+                    Err(e) => return Err(e),
                 }
+                // A key loaded for a connection charon refused goes too (unless shared).
+                self.drop_key(charon, r.id).await
             }
             Err(e) => Err(e),
         }
