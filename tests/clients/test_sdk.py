@@ -291,6 +291,62 @@ def test_update_errors(member, api, state, proxy):
     assert got["mtu"] == 1300 and got["dpd"]["interval"] == 10
 
 
+# ---------------------------------------------------------------- certificate authentication
+
+
+def _ca_and_site_pem(host):
+    """A throwaway CA and a site certificate for `host` (ECDSA P-256), as PEM texts."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, site_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sdk test ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    site = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(ca_name).public_key(site_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM).decode()
+    key = site_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+    return pem(ca), pem(site), key
+
+
+def test_create_certs_connection_through_the_sdk(member, api, names, state):
+    """The SDK's resources know `auth_mode` but not the certificate attributes (ADR 0017), so
+    the certificate and the connection are created through its authenticated network adapter,
+    and the connection is read back as the SDK's typed resource."""
+    vpn, ike, ipsec, local, peer = need(state, "vpn", "ike", "ipsec", "local", "peer")
+    ca, site, key = _ca_and_site_pem("site.sdk.test")
+    resp = member.post("/vpn/certificates", raise_exc=False, json={"certificate": {
+        "name": names["conn"] + "-cert", "certificate": site, "private_key": key}})
+    assert resp.status_code == 201, resp.text
+    cert = resp.json()["certificate"]
+    assert "private_key" not in cert and cert["subject"] == "CN=site.sdk.test"
+    resp = member.post("/vpn/ipsec-site-connections", raise_exc=False, json={"ipsec_site_connection": {
+        "name": names["conn"] + "-certs", "vpnservice_id": vpn, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
+        "local_ep_group_id": local, "peer_ep_group_id": peer, "peer_address": "172.24.4.51",
+        "peer_id": "CN=peer.sdk.test", "auth_mode": "certs", "local_certificate_id": cert["id"], "peer_ca": ca}})
+    assert resp.status_code == 201, resp.text
+    conn = member.get_vpn_ipsec_site_connection(resp.json()["ipsec_site_connection"]["id"])
+    assert (conn.auth_mode, conn.psk) == ("certs", None)
+    got = api.show(*CONN, conn.id)
+    assert got["local_certificate_id"] == cert["id"] and "BEGIN CERTIFICATE" in got["peer_ca"]
+    assert member.delete(f"/vpn/certificates/{cert['id']}", raise_exc=False).status_code == 409
+    member.delete_vpn_ipsec_site_connection(conn.id)
+    assert member.delete(f"/vpn/certificates/{cert['id']}", raise_exc=False).status_code == 204
+
+
 # ---------------------------------------------------------------- delete
 
 

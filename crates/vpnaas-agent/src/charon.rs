@@ -58,6 +58,21 @@ pub trait Charon: Send {
     fn unload_conn(&mut self, name: &str) -> impl Future<Output = Result<(), CharonError>> + Send;
     fn load_shared(&mut self, secret: &Message) -> impl Future<Output = Result<(), CharonError>> + Send;
     fn unload_shared(&mut self, id: &str) -> impl Future<Output = Result<(), CharonError>> + Send;
+    /// `load-key` or `load-cert` (ADR 0017); answers a loaded key's id. A charon that only
+    /// ever sees pre-shared keys (the test doubles) need not implement it.
+    fn load_credential(
+        &mut self,
+        command: &'static str,
+        message: &Message,
+    ) -> impl Future<Output = Result<Option<String>, CharonError>> + Send {
+        let _ = (command, message);
+        async { Err(CharonError::Refused("this charon takes no certificates".to_owned())) }
+    }
+    /// `unload-key` by the id `load-key` answered.
+    fn unload_key(&mut self, id: &str) -> impl Future<Output = Result<(), CharonError>> + Send {
+        let _ = id;
+        async { Ok(()) }
+    }
     /// Starts bringing up a CHILD_SA of an IKE config; returns without waiting for it.
     fn initiate(&mut self, ike: &str, child: &str) -> impl Future<Output = Result<(), CharonError>> + Send;
     /// Deletes every IKE_SA of an IKE config (and so its CHILD_SAs), telling the peer;
@@ -144,6 +159,20 @@ impl Charon for ViciCharon {
 
     async fn unload_shared(&mut self, id: &str) -> Result<(), CharonError> {
         self.command("unload-shared", Message::new().kv("id", id)).await
+    }
+
+    async fn load_credential(
+        &mut self,
+        command: &'static str,
+        message: &Message,
+    ) -> Result<Option<String>, CharonError> {
+        let answer = self.call(command, message.clone()).await?;
+        answer.check_success().map_err(CharonError::Refused)?;
+        Ok(answer.str("id"))
+    }
+
+    async fn unload_key(&mut self, id: &str) -> Result<(), CharonError> {
+        self.command("unload-key", Message::new().kv("id", id)).await
     }
 
     async fn initiate(&mut self, ike: &str, child: &str) -> Result<(), CharonError> {

@@ -33,6 +33,8 @@ pub struct Engine {
     last_initiate: BTreeMap<Uuid, Instant>,
     /// Since when each initiating connection has had no tunnel.
     down_since: BTreeMap<Uuid, Instant>,
+    /// The private key each certificate connection loaded, by charon's key id (ADR 0017).
+    keys: BTreeMap<Uuid, String>,
     initiate_every: Duration,
     lazy_delay: Duration,
 }
@@ -40,6 +42,9 @@ pub struct Engine {
 /// How long the gateway that does not start at once (`Rendered::eager`) waits for the
 /// peer's tunnel before it initiates itself: bring-up takes a quarter second (lab).
 pub const LAZY_DELAY: Duration = Duration::from_secs(3);
+
+/// How long an initiating certificate connection is down before its status says why.
+pub const CERTS_DOWN_HINT: Duration = Duration::from_secs(8);
 
 /// How long a rendering charon refused waits before it is offered again.
 pub const RETRY_REFUSED: Duration = Duration::from_secs(60);
@@ -59,6 +64,7 @@ impl Engine {
             refused: BTreeMap::new(),
             last_initiate: BTreeMap::new(),
             down_since: BTreeMap::new(),
+            keys: BTreeMap::new(),
             initiate_every,
             lazy_delay: LAZY_DELAY,
         }
@@ -203,7 +209,20 @@ impl Engine {
                         _ => Outcome::Running(charon::tunnel(groups.get(&c.id).cloned().unwrap_or_default())),
                     },
                 };
-                let (status, reason) = charon::status(&outcome);
+                let (status, mut reason) = charon::status(&outcome);
+                // ADR 0017: charon says nothing over list-sas about a failed authentication;
+                // a certificate connection that stays down gets the likely cause for admins.
+                if let (Plan::Run(r), Outcome::Running(Tunnel::None | Tunnel::NoChild)) = (plan, &outcome) {
+                    let long = self.down_since.get(&r.id).is_some_and(|t| t.elapsed() >= CERTS_DOWN_HINT);
+                    if !r.credentials.is_empty() && long {
+                        reason = Some(format!(
+                            "no tunnel: certificate authentication has not succeeded; the peer's certificate must \
+                             chain to peer_ca, be valid now and hold peer_id '{}' (charon's log names the check that \
+                             failed)",
+                            c.peer_id
+                        ));
+                    }
+                }
                 let counters = match outcome {
                     Outcome::Running(Tunnel::Installed) => {
                         charon::counters(groups.get(&c.id).cloned().unwrap_or_default())
@@ -235,7 +254,22 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        self.drop_key(charon, id).await?;
         info!(site_connection.id = %id, "unloaded");
+        Ok(())
+    }
+
+    /// Unloads the private key a connection loaded, unless another connection presents the
+    /// same certificate (charon names a key by its public key: both got the same id).
+    async fn drop_key<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
+        if let Some(key) = self.keys.remove(&id) {
+            if !self.keys.values().any(|k| *k == key) {
+                match charon.unload_key(&key).await {
+                    Ok(()) | Err(CharonError::Refused(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         Ok(())
     }
 
@@ -244,13 +278,29 @@ impl Engine {
             warn!(site_connection.id = %r.id, reason = %why, "charon refused the connection");
             this.refused.insert(r.id, (r.fingerprint, why, Instant::now()));
         };
-        match charon.load_shared(&r.secret).await {
-            Ok(()) => {}
-            Err(CharonError::Refused(why)) => {
-                refuse(self, format!("charon refused the pre-shared key: {why}"));
-                return Ok(());
+        if !r.secret.entries.is_empty() {
+            match charon.load_shared(&r.secret).await {
+                Ok(()) => {}
+                Err(CharonError::Refused(why)) => {
+                    refuse(self, format!("charon refused the pre-shared key: {why}"));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
+        }
+        for credential in &r.credentials {
+            match charon.load_credential(credential.command, &credential.message).await {
+                Ok(Some(key)) if credential.command == "load-key" => {
+                    self.keys.insert(r.id, key);
+                }
+                Ok(_) => {}
+                Err(CharonError::Refused(why)) => {
+                    let what = if credential.command == "load-key" { "private key" } else { "certificate" };
+                    refuse(self, format!("charon refused the {what}: {why}"));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
         match charon.load_conn(&r.conn).await {
             Ok(()) => {
@@ -266,9 +316,11 @@ impl Engine {
             Err(CharonError::Refused(why)) => {
                 refuse(self, why);
                 match charon.unload_shared(&r.name).await {
-                    Ok(()) | Err(CharonError::Refused(_)) => Ok(()),
-                    Err(e) => Err(e),
+                    Ok(()) | Err(CharonError::Refused(_)) => {}
+                    Err(e) => return Err(e),
                 }
+                // A key loaded for a connection charon refused goes too (unless shared).
+                self.drop_key(charon, r.id).await
             }
             Err(e) => Err(e),
         }
@@ -320,7 +372,8 @@ pub(crate) mod tests {
             enabled: true,
             ike: IkeProposal::default(),
             ipsec: IpsecProposal::default(),
-            psk: Psk::parse("secret").unwrap(),
+            psk: Some(Psk::parse("secret").unwrap()),
+            certs: None,
             local_id: "192.0.2.1".into(),
             local_address: "192.0.2.1".parse().unwrap(),
             peer_address: PeerAddress::parse("192.0.2.2").unwrap(),

@@ -10,7 +10,7 @@ use crate::algorithms::{
     TransformProtocol,
 };
 use crate::ha::Role;
-use crate::values::{Cidr, Dpd, PeerAddress, Psk};
+use crate::values::{Cidr, Dpd, PeerAddress, PrivateKey, Psk};
 
 /// Everything one gateway (router) must run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,8 +32,14 @@ pub struct DesiredConnection {
     pub enabled: bool,
     pub ike: IkeProposal,
     pub ipsec: IpsecProposal,
-    pub psk: Psk,
-    /// The connection's `local_id`, or the local address when that is empty.
+    /// The pre-shared key, for `auth_mode` psk; absent for certs (ADR 0017).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psk: Option<Psk>,
+    /// The certificates and key, for `auth_mode` certs (ADR 0017).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certs: Option<CertCredentials>,
+    /// The connection's `local_id`, or when that is empty the local address (psk) or the
+    /// certificate's subject DN (certs).
     pub local_id: String,
     /// The router's external address of the peer's IP version (IPv4 for a host-name peer when it has one).
     pub local_address: IpAddr,
@@ -47,6 +53,20 @@ pub struct DesiredConnection {
     pub initiator: Initiator,
     /// Membership of an active/standby pair (ADR 0002).
     pub ha: Option<HaMember>,
+}
+
+/// What a gateway presents and trusts when it authenticates with certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertCredentials {
+    /// PEM of this side's certificate.
+    pub certificate: String,
+    /// PEM (PKCS#8) of its private key; `Debug` never shows it.
+    pub private_key: PrivateKey,
+    /// PEM of intermediate certificates sent with it, if any.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// PEM of each CA certificate the peer's certificate must chain to.
+    pub peer_cas: Vec<String>,
 }
 
 /// What a gateway negotiates the IKE SA with: the connection's IKE policy without its

@@ -124,6 +124,7 @@ pub enum Fault {
     SiteConnectionNotFound(String),
     RouterNotFound(String),
     SubnetNotFound(String),
+    CertificateNotFound(String),
     RouterInterfaceNotFoundForSubnet {
         router: String,
         subnet: String,
@@ -135,6 +136,7 @@ pub enum Fault {
     IpsecPolicyInUse(String),
     VpnServiceInUse(String),
     EndpointGroupInUse(String),
+    CertificateInUse(String),
     RouterInUse {
         router: String,
         reason: String,
@@ -232,12 +234,14 @@ impl Fault {
             | SiteConnectionNotFound(_)
             | RouterNotFound(_)
             | SubnetNotFound(_)
+            | CertificateNotFound(_)
             | RouterInterfaceNotFoundForSubnet { .. }
             | FlavorsPluginNotLoaded => Class::NotFound,
             IkePolicyInUse(_)
             | IpsecPolicyInUse(_)
             | VpnServiceInUse(_)
             | EndpointGroupInUse(_)
+            | CertificateInUse(_)
             | RouterInUse { .. }
             | SubnetInUseByVpnService { .. }
             | SubnetInUseByEndpointGroup { .. }
@@ -298,12 +302,14 @@ impl Fault {
             SiteConnectionNotFound(_) => "IPsecSiteConnectionNotFound",
             RouterNotFound(_) => "RouterNotFound",
             SubnetNotFound(_) => "SubnetNotFound",
+            CertificateNotFound(_) => "CertificateNotFound",
             RouterInterfaceNotFoundForSubnet { .. } => "RouterInterfaceNotFoundForSubnet",
             FlavorsPluginNotLoaded => "FlavorsPluginNotLoaded",
             IkePolicyInUse(_) => "IKEPolicyInUse",
             IpsecPolicyInUse(_) => "IPsecPolicyInUse",
             VpnServiceInUse(_) => "VPNServiceInUse",
             EndpointGroupInUse(_) => "EndpointGroupInUse",
+            CertificateInUse(_) => "CertificateInUse",
             RouterInUse { .. } => "RouterInUse",
             SubnetInUseByVpnService { .. } => "SubnetInUseByVPNService",
             SubnetInUseByEndpointGroup { .. } => "SubnetInUseByEndpointGroup",
@@ -409,6 +415,7 @@ impl fmt::Display for Fault {
             SiteConnectionNotFound(id) => write!(f, "ipsec_site_connection {id} not found"),
             RouterNotFound(id) => write!(f, "Router {id} could not be found"),
             SubnetNotFound(id) => write!(f, "Subnet {id} could not be found."),
+            CertificateNotFound(id) => write!(f, "Certificate {id} could not be found"),
             RouterInterfaceNotFoundForSubnet { router, subnet } => {
                 write!(f, "Router {router} has no interface on subnet {subnet}")
             }
@@ -424,6 +431,9 @@ impl fmt::Display for Fault {
                 "IPsecPolicy {id} is in use by existing IPsecSiteConnection and can't be updated or deleted"
             ),
             VpnServiceInUse(id) => write!(f, "VPNService {id} is still in use"),
+            CertificateInUse(id) => {
+                write!(f, "Certificate {id} is in use by an IPsec site connection and cannot be deleted")
+            }
             EndpointGroupInUse(id) => {
                 write!(f, "Endpoint group {id} is in use and cannot be deleted")
             }

@@ -71,7 +71,7 @@ pub fn should_fail_over(reported: Status, active_since: i64, now: i64, hold_down
 mod tests {
     use super::*;
     use crate::algorithms::{DpdAction, Initiator};
-    use crate::resources::{Meta, Stored};
+    use crate::resources::{ConnectionAuth, Meta, Stored};
     use crate::values::{Dpd, PeerAddress, Psk, StoredPsk};
 
     fn conn(created_at: i64, peer: &str, groups: (Uuid, Uuid), service: Uuid) -> SiteConnection {
@@ -88,7 +88,7 @@ mod tests {
                 peer_ep_group_id: Some(groups.1),
                 mtu: 1500,
                 initiator: Initiator::BiDirectional,
-                psk: StoredPsk::Clear(Psk::parse("secret").unwrap()),
+                auth: ConnectionAuth::Psk(StoredPsk::Clear(Psk::parse("secret").unwrap())),
                 dpd: Dpd { action: DpdAction::Hold, interval: 30, timeout: 120 },
                 admin_state_up: true,
                 status: Status::PendingCreate,

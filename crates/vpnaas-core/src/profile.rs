@@ -74,7 +74,7 @@ pub const OPENSTACK: Profile = Profile {
 /// Open Telekom Cloud's restrictions (second specification document).
 pub const OTC: Profile = Profile {
     name: "otc",
-    unsupported: &["project_id", "dpd", "local_id"],
+    unsupported: &["project_id", "dpd", "local_id", "local_certificate_id", "peer_ca"],
     settable: &[("route_mode", "static"), ("auth_mode", "psk")],
     optional: &["peer_id"],
     name_len: Some((1, 64)),
@@ -87,7 +87,14 @@ pub const OTC: Profile = Profile {
     endpoint_groups_required: true,
     time_style: TimeStyle::SpaceMicros,
     // The document's example response has exactly the other fields.
-    hidden_connection_fields: &["project_id", "local_id", "updated_at", "revision_number"],
+    hidden_connection_fields: &[
+        "project_id",
+        "local_id",
+        "updated_at",
+        "revision_number",
+        "local_certificate_id",
+        "peer_ca",
+    ],
 };
 
 pub const ALL: [&Profile; 2] = [&OPENSTACK, &OTC];
@@ -166,6 +173,13 @@ impl Profile {
                 return Err(
                     self.refuse("psk", format!("the pre-shared key must not consist only of {:?}", rule.not_only))
                 );
+            }
+        }
+        // A settable attribute sent on update (auth_mode is writable since ADR 0017) has the
+        // same only value.
+        if let Some(mode) = p.auth.auth_mode {
+            if self.settable.iter().any(|(a, _)| *a == "auth_mode") {
+                self.check_setting("auth_mode", mode.as_str())?;
             }
         }
         if self.endpoint_groups_required && p.peer_cidrs.as_ref().is_some_and(|c| !c.is_empty()) {

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use crate::algorithms::*;
 use crate::desired::{IkeProposal, IpsecProposal};
-use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredPsk};
+use crate::fault::Fault;
+use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredKey, StoredPsk};
 
 /// What every resource has: identity, owner, the two free texts and the bookkeeping of ADR 0001 D6.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +329,8 @@ pub struct ConnectionSpec {
     pub peer_ep_group_id: Option<Uuid>,
     pub mtu: i64,
     pub initiator: Initiator,
-    pub psk: StoredPsk,
+    /// How the gateways authenticate each other: a pre-shared key or certificates (ADR 0017).
+    pub auth: ConnectionAuth,
     pub dpd: Dpd,
     pub admin_state_up: bool,
     pub status: Status,
@@ -339,6 +341,138 @@ pub struct ConnectionSpec {
     pub ipsecpolicy_id: Uuid,
     /// What the server keeps beside the attributes; no request sets it.
     pub runtime: ConnectionRuntime,
+}
+
+/// `auth_mode` with what it needs: the pre-shared key, or the local certificate and the
+/// CAs trusted for the peer (ADR 0017).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionAuth {
+    Psk(StoredPsk),
+    Certs(CertAuth),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertAuth {
+    /// The certificate resource (with its private key) this side presents.
+    pub local_certificate_id: Uuid,
+    /// PEM of the CA certificate(s) the peer's certificate must chain to; the server
+    /// checked each is a CA.
+    pub peer_ca: String,
+}
+
+/// The two values of `auth_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    Psk,
+    Certs,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Psk => "psk",
+            AuthMode::Certs => "certs",
+        }
+    }
+    pub fn parse(attr: &str, value: &str) -> Result<AuthMode, Fault> {
+        match value {
+            "psk" => Ok(AuthMode::Psk),
+            "certs" => Ok(AuthMode::Certs),
+            other => Err(Fault::invalid(attr, format!("'{other}' is not in ['psk', 'certs']"))),
+        }
+    }
+}
+
+impl ConnectionAuth {
+    pub fn mode(&self) -> AuthMode {
+        match self {
+            ConnectionAuth::Psk(_) => AuthMode::Psk,
+            ConnectionAuth::Certs(_) => AuthMode::Certs,
+        }
+    }
+    pub fn psk(&self) -> Option<&StoredPsk> {
+        match self {
+            ConnectionAuth::Psk(p) => Some(p),
+            ConnectionAuth::Certs(_) => None,
+        }
+    }
+    pub fn psk_mut(&mut self) -> Option<&mut StoredPsk> {
+        match self {
+            ConnectionAuth::Psk(p) => Some(p),
+            ConnectionAuth::Certs(_) => None,
+        }
+    }
+    pub fn certs(&self) -> Option<&CertAuth> {
+        match self {
+            ConnectionAuth::Certs(c) => Some(c),
+            ConnectionAuth::Psk(_) => None,
+        }
+    }
+}
+
+/// What a create or update says about authentication; [`AuthPatch::resolve`] merges it
+/// with what the connection had.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthPatch {
+    pub auth_mode: Option<AuthMode>,
+    pub psk: Option<Psk>,
+    /// `Some(None)`: sent as null.
+    pub local_certificate_id: Option<Option<Uuid>>,
+    pub peer_ca: Option<Option<String>>,
+}
+
+impl AuthPatch {
+    pub fn is_empty(&self) -> bool {
+        self == &AuthPatch::default()
+    }
+
+    /// The connection's authentication after this request, `before` being what it had
+    /// (none on create). Switching modes follows the rules of any update: what the new
+    /// mode needs must be sent or kept, what it cannot use must not be sent.
+    pub fn resolve(&self, before: Option<&ConnectionAuth>) -> Result<ConnectionAuth, Fault> {
+        let mode = self.auth_mode.or(before.map(ConnectionAuth::mode)).unwrap_or(AuthMode::Psk);
+        match mode {
+            AuthMode::Psk => {
+                for (attr, sent) in [
+                    ("local_certificate_id", matches!(self.local_certificate_id, Some(Some(_)))),
+                    ("peer_ca", matches!(self.peer_ca, Some(Some(_)))),
+                ] {
+                    if sent {
+                        return Err(Fault::invalid(attr, "only a connection with auth_mode 'certs' uses it"));
+                    }
+                }
+                match (&self.psk, before.and_then(ConnectionAuth::psk)) {
+                    (Some(p), _) => Ok(ConnectionAuth::Psk(StoredPsk::Clear(p.clone()))),
+                    (None, Some(kept)) => Ok(ConnectionAuth::Psk(kept.clone())),
+                    (None, None) => Err(Fault::RequiredMissing("psk")),
+                }
+            }
+            AuthMode::Certs => {
+                if self.psk.is_some() {
+                    return Err(Fault::invalid("psk", "a connection with auth_mode 'certs' has no pre-shared key"));
+                }
+                let kept = before.and_then(ConnectionAuth::certs);
+                let local_certificate_id = match self.local_certificate_id {
+                    Some(id) => id,
+                    None => kept.map(|c| c.local_certificate_id),
+                }
+                .ok_or_else(|| {
+                    Fault::invalid("local_certificate_id", "auth_mode 'certs' needs the id of a local certificate")
+                })?;
+                let peer_ca = match &self.peer_ca {
+                    Some(ca) => ca.clone(),
+                    None => kept.map(|c| c.peer_ca.clone()),
+                }
+                .ok_or_else(|| {
+                    Fault::invalid(
+                        "peer_ca",
+                        "auth_mode 'certs' needs the PEM of the CA certificates trusted for the peer",
+                    )
+                })?;
+                Ok(ConnectionAuth::Certs(CertAuth { local_certificate_id, peer_ca }))
+            }
+        }
+    }
 }
 
 /// What the server keeps about a connection beyond its API attributes: its remembered role in
@@ -379,7 +513,7 @@ pub struct NewConnection {
     pub peer_ep_group_id: Option<Uuid>,
     pub mtu: i64,
     pub initiator: Initiator,
-    pub psk: Psk,
+    pub auth: ConnectionAuth,
     pub dpd: DpdPatch,
     pub admin_state_up: bool,
     pub vpnservice_id: Uuid,
@@ -400,7 +534,7 @@ impl NewConnection {
             peer_ep_group_id: self.peer_ep_group_id,
             mtu: self.mtu,
             initiator: self.initiator,
-            psk: StoredPsk::Clear(self.psk),
+            auth: self.auth,
             dpd,
             admin_state_up: self.admin_state_up,
             status: Status::PendingCreate,
@@ -426,12 +560,30 @@ pub struct ConnectionPatch {
     pub mtu: Option<i64>,
     pub initiator: Option<Initiator>,
     pub psk: Option<Psk>,
+    /// The other attributes of authentication (`psk` is above: the profiles check it).
+    pub auth: AuthPatch,
     pub dpd: Option<DpdPatch>,
     pub admin_state_up: Option<bool>,
 }
 
 impl ConnectionPatch {
-    pub fn apply(&self, c: &mut SiteConnection) {
+    /// The authentication part of the patch, `psk` included.
+    pub fn auth_patch(&self) -> AuthPatch {
+        AuthPatch { psk: self.psk.clone(), ..self.auth.clone() }
+    }
+
+    /// Applies the patch; fails, changing nothing, when the authentication it asks for is
+    /// incomplete or mixed (ADR 0017).
+    pub fn apply(&self, c: &mut SiteConnection) -> Result<(), Fault> {
+        let auth = self.auth_patch();
+        if !auth.is_empty() {
+            c.spec.auth = auth.resolve(Some(&c.spec.auth))?;
+        }
+        self.apply_rest(c);
+        Ok(())
+    }
+
+    fn apply_rest(&self, c: &mut SiteConnection) {
         self.text.apply(&mut c.meta);
         let s = &mut c.spec;
         if let Some(p) = &self.peer_address {
@@ -450,9 +602,6 @@ impl ConnectionPatch {
         set(&mut s.peer_ep_group_id, self.peer_ep_group_id);
         set(&mut s.mtu, self.mtu);
         set(&mut s.initiator, self.initiator);
-        if let Some(p) = &self.psk {
-            s.psk = StoredPsk::Clear(p.clone());
-        }
         if let Some(d) = &self.dpd {
             d.apply(&mut s.dpd);
         }
@@ -466,6 +615,28 @@ impl ConnectionPatch {
 }
 
 pub type SiteConnection = Stored<ConnectionSpec>;
+
+// ------------------------------------------------------------------ certificates
+
+/// A certificate with its private key, held by vpnaas for connections that authenticate
+/// with certificates (ADR 0017). Only name and description change after create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSpec {
+    /// PEM of the certificate.
+    pub certificate: String,
+    /// Write-only: never in an answer.
+    pub private_key: StoredKey,
+    /// PEM of the intermediate certificates, if any.
+    pub chain: Option<String>,
+    /// Read from the certificate: its subject DN, validity (microseconds since the epoch)
+    /// and SHA-256 fingerprint.
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub fingerprint: String,
+}
+
+pub type Certificate = Stored<CertSpec>;
 
 // ------------------------------------------------------------------- inventory
 

@@ -254,6 +254,53 @@ impl fmt::Debug for StoredPsk {
     }
 }
 
+/// A private key in PEM (PKCS#8), as a certificate resource holds it (ADR 0017). Its
+/// `Debug` never shows it; only `expose` does. The server checks it before it makes one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKey(String);
+
+impl PrivateKey {
+    /// A key the server has checked (or read back from its own storage).
+    pub fn checked(pem: String) -> PrivateKey {
+        PrivateKey(pem)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKey(***)")
+    }
+}
+
+/// A certificate's private key as the service holds it: like [`StoredPsk`], in clear only
+/// while a request or a gateway's desired state needs it, sealed in the database.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredKey {
+    Clear(PrivateKey),
+    Sealed(String),
+}
+
+impl StoredKey {
+    pub fn clear(&self) -> Option<&PrivateKey> {
+        match self {
+            StoredKey::Clear(k) => Some(k),
+            StoredKey::Sealed(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoredKey::Clear(_) => "StoredKey::Clear(***)",
+            StoredKey::Sealed(_) => "StoredKey::Sealed(***)",
+        })
+    }
+}
+
 /// A security association lifetime. The API accepts seconds only, at least 60.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lifetime {
@@ -317,6 +364,7 @@ text_serde!(PeerAddress, |p| p.to_string(), |t| PeerAddress::parse(t)
     .ok_or_else(|| format!("{t:?} is not a peer address")));
 // The gateway needs the key itself; `Debug` still never shows it.
 text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::from_stored(t).map_err(str::to_owned));
+text_serde!(PrivateKey, |k| k.expose().to_owned(), |t| Ok(PrivateKey::checked(t.to_owned())));
 
 #[cfg(test)]
 mod tests {

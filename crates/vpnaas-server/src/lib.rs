@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod certs;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -87,7 +88,9 @@ pub async fn rotate_key(config: &Config) -> Result<(String, usize), String> {
 /// Copies every row of a SQLite database into the configured (empty) database, such as a
 /// new PostgreSQL one, in one transaction; returns how many rows were copied.
 pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, String> {
-    use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
+    use vpnaas_core::resources::{
+        Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
+    };
     if !from.exists() {
         return Err(format!("{} does not exist", from.display()));
     }
@@ -107,6 +110,7 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     copied += copy::<IpsecPolicy>(&mut read, &mut w).await?;
     copied += copy::<VpnService>(&mut read, &mut w).await?;
     copied += copy::<EndpointGroup>(&mut read, &mut w).await?;
+    copied += copy::<Certificate>(&mut read, &mut w).await?;
     copied += copy::<SiteConnection>(&mut read, &mut w).await?;
     // Gateways' last heartbeats too, so a moved installation does not see every gateway as
     // new (and every connection's remembered role and counters came with its row above).

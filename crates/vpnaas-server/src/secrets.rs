@@ -1,4 +1,4 @@
-//! Pre-shared keys at rest: sealed with ChaCha20-Poly1305 under a key from a key file, the
+//! Pre-shared keys and certificates' private keys (ADR 0017) at rest: sealed with ChaCha20-Poly1305 under a key from a key file, the
 //! key's id stored with each value so keys can be rotated (`vpnaas rotate-key`).
 //!
 //! The key file holds one key per line, `<id> <32 bytes in base64>`; `#` starts a comment;
@@ -17,7 +17,7 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use uuid::Uuid;
-use vpnaas_core::values::{Psk, StoredPsk};
+use vpnaas_core::values::{PrivateKey, Psk, StoredKey, StoredPsk};
 
 use crate::error::Error;
 use crate::watched::Watched;
@@ -135,11 +135,42 @@ impl KeyRing {
 
     /// Seals `psk` for the connection `id`.
     pub fn seal(&self, psk: &Psk, id: Uuid) -> Result<String, Error> {
+        self.seal_text(psk.expose(), id)
+    }
+
+    /// Seals a private key for the certificate `id` (the same format as a PSK's).
+    pub fn seal_key(&self, key: &PrivateKey, id: Uuid) -> Result<String, Error> {
+        self.seal_text(key.expose(), id)
+    }
+
+    /// Opens a private key sealed for the certificate `id`.
+    pub fn open_key(&self, sealed: &str, id: Uuid) -> Result<PrivateKey, Error> {
+        let text = self.open_text(sealed, id, "private key of certificate")?;
+        Ok(PrivateKey::checked(text))
+    }
+
+    /// The private key in clear, opening it if it is sealed.
+    pub fn reveal_key(&self, key: &mut StoredKey, id: Uuid) -> Result<(), Error> {
+        if let StoredKey::Sealed(text) = key {
+            *key = StoredKey::Clear(self.open_key(text, id)?);
+        }
+        Ok(())
+    }
+
+    /// The private key sealed, sealing it if it is clear.
+    pub fn sealed_key(&self, key: &StoredKey, id: Uuid) -> Result<StoredKey, Error> {
+        match key {
+            StoredKey::Clear(k) => Ok(StoredKey::Sealed(self.seal_key(k, id)?)),
+            sealed => Ok(sealed.clone()),
+        }
+    }
+
+    fn seal_text(&self, text: &str, id: Uuid) -> Result<String, Error> {
         let keys = self.0.current(false);
         let key = keys.by_id.get(&keys.current).ok_or_else(|| Error::Secret("the sealing key is gone".into()))?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = ChaCha20Poly1305::new(key)
-            .encrypt(&nonce, Payload { msg: psk.expose().as_bytes(), aad: id.as_bytes() })
+            .encrypt(&nonce, Payload { msg: text.as_bytes(), aad: id.as_bytes() })
             .map_err(|_| Error::Secret("sealing failed".into()))?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
@@ -148,7 +179,14 @@ impl KeyRing {
 
     /// Opens a value sealed for the connection `id`.
     pub fn open_value(&self, sealed: &str, id: Uuid) -> Result<Psk, Error> {
-        let damaged = || Error::Secret(format!("the pre-shared key of connection {id} is not a sealed value"));
+        let text = self.open_text(sealed, id, "pre-shared key of connection")?;
+        Psk::from_stored(&text)
+            .map_err(|_| Error::Secret(format!("the pre-shared key of connection {id} is not a sealed value")))
+    }
+
+    /// Opens a value sealed for the row `id`; `what` names it in errors.
+    fn open_text(&self, sealed: &str, id: Uuid, what: &str) -> Result<String, Error> {
+        let damaged = || Error::Secret(format!("the {what} {id} is not a sealed value"));
         let mut parts = sealed.splitn(3, ':');
         let (Some(PREFIX), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(damaged());
@@ -167,18 +205,15 @@ impl KeyRing {
             }
             *keys.by_id.get(key_id).ok_or_else(|| {
                 Error::Secret(format!(
-                    "the pre-shared key of connection {id} is sealed with key {key_id}, which {} lacks",
+                    "the {what} {id} is sealed with key {key_id}, which {} lacks",
                     self.0.path().display()
                 ))
             })?
         };
         let clear = ChaCha20Poly1305::new(&key)
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: id.as_bytes() })
-            .map_err(|_| {
-                Error::Secret(format!("the pre-shared key of connection {id} does not open with key {key_id}"))
-            })?;
-        let text = String::from_utf8(clear).map_err(|_| damaged())?;
-        Psk::from_stored(&text).map_err(|_| damaged())
+            .map_err(|_| Error::Secret(format!("the {what} {id} does not open with key {key_id}")))?;
+        String::from_utf8(clear).map_err(|_| damaged())
     }
 
     /// The key in clear, opening it if it is sealed.

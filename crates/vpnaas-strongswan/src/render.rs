@@ -29,8 +29,12 @@ pub struct Rendered {
     pub children: Vec<String>,
     /// The argument of `load-conn` (`{ <id> = { ... } }`).
     pub conn: Message,
-    /// The argument of `load-shared`; `Message`'s `Debug` hides the key.
+    /// The argument of `load-shared`; `Message`'s `Debug` hides the key. Empty for a
+    /// connection that authenticates with certificates.
     pub secret: Message,
+    /// For certificates (ADR 0017): the `load-key` and `load-cert` commands to run before
+    /// `load-conn`, in order; `Debug` hides the key's `data`.
+    pub credentials: Vec<Credential>,
     pub needs: Needs,
     pub fingerprint: Fingerprint,
     /// Whether the gateway initiates (and so re-initiates) this connection.
@@ -39,6 +43,13 @@ pub struct Rendered {
     /// once (`start_action = start`, DPD `restart`); the other waits, and initiates only if
     /// no tunnel came (see `render`).
     pub eager: bool,
+}
+
+/// One `load-key` or `load-cert` command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    pub command: &'static str,
+    pub message: Message,
 }
 
 /// What the rendering asks of charon beyond parsing: checked against `Capabilities`,
@@ -358,28 +369,73 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         // Retry the initial connect until it works or fails for good (0: without limit).
         ike = ike.kv("keyingtries", "0");
     }
-    ike = ike
-        .section("local", Message::new().kv("auth", "psk").kv("id", c.local_id.clone()))
-        .section("remote", Message::new().kv("auth", "psk").kv("id", peer_id.clone()))
-        .section("children", children);
+    let (local, remote, secret, credentials) = match (&c.certs, &c.psk) {
+        // ADR 0017: the certificate travels in the connection (`certs`, as swanctl sends a
+        // file's contents), the peer must chain to one of `cacerts`, and the key is loaded
+        // on its own; intermediates and the CAs are also loaded as certificates, so that
+        // charon can send the chain and finds the CAs as trust anchors.
+        (Some(certs), _) => {
+            let local = Message::new()
+                .kv("auth", "pubkey")
+                .kv("id", c.local_id.clone())
+                .list("certs", [certs.certificate.clone()]);
+            let remote = Message::new()
+                .kv("auth", "pubkey")
+                .kv("id", peer_id.clone())
+                .list("cacerts", certs.peer_cas.iter().cloned());
+            let mut credentials = vec![Credential {
+                command: "load-key",
+                message: Message::new().kv("type", "any").kv("data", certs.private_key.expose()),
+            }];
+            for (flag, pems) in [("NONE", &certs.chain), ("CA", &certs.peer_cas)] {
+                for pem in pems {
+                    credentials.push(Credential {
+                        command: "load-cert",
+                        message: Message::new().kv("type", "X509").kv("flag", flag).kv("data", pem.clone()),
+                    });
+                }
+            }
+            (local, remote, Message::new(), credentials)
+        }
+        (None, Some(psk)) => {
+            // `id` names the secret so that `unload-shared` removes exactly this one and a new
+            // `load-shared` replaces it.
+            let secret = Message::new()
+                .kv("id", name.clone())
+                .kv("type", "IKE")
+                .kv("data", psk.expose())
+                .list("owners", [c.local_id.clone(), peer_id.clone()]);
+            let local = Message::new().kv("auth", "psk").kv("id", c.local_id.clone());
+            let remote = Message::new().kv("auth", "psk").kv("id", peer_id.clone());
+            (local, remote, secret, Vec::new())
+        }
+        (None, None) => return Err("the connection has neither a pre-shared key nor certificates".to_owned()),
+    };
+    ike = ike.section("local", local).section("remote", remote).section("children", children);
     let conn = Message::new().section(&name, ike);
 
-    // `id` names the secret so that `unload-shared` removes exactly this one and a new
-    // `load-shared` replaces it.
-    let secret = Message::new()
-        .kv("id", name.clone())
-        .kv("type", "IKE")
-        .kv("data", c.psk.expose())
-        .list("owners", [c.local_id.clone(), peer_id]);
-
-    let fingerprint = fingerprint(&conn, &secret)?;
-    Ok(Rendered { id: c.id, name, children: child_names, conn, secret, needs, fingerprint, initiates, eager })
+    let fingerprint = fingerprint(&conn, &secret, &credentials)?;
+    Ok(Rendered {
+        id: c.id,
+        name,
+        children: child_names,
+        conn,
+        secret,
+        credentials,
+        needs,
+        fingerprint,
+        initiates,
+        eager,
+    })
 }
 
-fn fingerprint(conn: &Message, secret: &Message) -> Result<Fingerprint, String> {
+fn fingerprint(conn: &Message, secret: &Message, credentials: &[Credential]) -> Result<Fingerprint, String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     conn.encode().map_err(|e| format!("cannot encode the connection: {e}"))?.hash(&mut h);
     secret.encode().map_err(|e| format!("cannot encode the pre-shared key: {e}"))?.hash(&mut h);
+    for c in credentials {
+        c.message.encode().map_err(|e| format!("cannot encode a certificate or key: {e}"))?.hash(&mut h);
+    }
     Ok(h.finish())
 }
 
@@ -398,7 +454,8 @@ pub(crate) mod tests {
             enabled: true,
             ike: IkeProposal::default(),
             ipsec: IpsecProposal::default(),
-            psk: Psk::parse("s3cret-psk").unwrap(),
+            psk: Some(Psk::parse("s3cret-psk").unwrap()),
+            certs: None,
             local_id: "192.0.2.1".into(),
             local_address: "192.0.2.1".parse().unwrap(),
             peer_address: PeerAddress::parse("192.0.2.2").unwrap(),
@@ -457,6 +514,52 @@ pub(crate) mod tests {
         assert_eq!(r.secret.str("data").as_deref(), Some("s3cret-psk"));
         assert_eq!(r.secret.strings("owners"), vec!["192.0.2.1", "192.0.2.2"]);
         assert!(!format!("{r:?}").contains("s3cret-psk"), "Debug of a rendering shows the PSK");
+    }
+
+    #[test]
+    fn certificates_authenticate_with_pubkey_trusting_only_the_peer_ca_and_never_show_the_key() {
+        use vpnaas_core::desired::CertCredentials;
+        use vpnaas_core::values::PrivateKey;
+        let mut c = desired();
+        c.psk = None;
+        c.local_id = "site-a.example".into();
+        c.peer_id = "CN=site-b, O=Example".into();
+        c.certs = Some(CertCredentials {
+            certificate: "LOCAL-CERT".into(),
+            private_key: PrivateKey::checked("KEY-canary".into()),
+            chain: vec!["INTERMEDIATE".into()],
+            peer_cas: vec!["CA-1".into(), "CA-2".into()],
+        });
+        let r = render(&c).unwrap();
+        let ike = ike_of(&r);
+        let (local, remote) = (ike.sub("local").unwrap(), ike.sub("remote").unwrap());
+        assert_eq!((local.str("auth").as_deref(), remote.str("auth").as_deref()), (Some("pubkey"), Some("pubkey")));
+        assert_eq!(local.strings("certs"), vec!["LOCAL-CERT"]);
+        assert_eq!(local.str("id").as_deref(), Some("site-a.example"));
+        assert_eq!(remote.str("id").as_deref(), Some("CN=site-b, O=Example"));
+        assert_eq!(remote.strings("cacerts"), vec!["CA-1", "CA-2"]);
+        assert!(r.secret.entries.is_empty(), "no shared secret");
+        let commands: Vec<(&str, Option<String>)> =
+            r.credentials.iter().map(|c| (c.command, c.message.str("flag"))).collect();
+        assert_eq!(
+            commands,
+            vec![
+                ("load-key", None),
+                ("load-cert", Some("NONE".into())),
+                ("load-cert", Some("CA".into())),
+                ("load-cert", Some("CA".into()))
+            ]
+        );
+        assert_eq!(r.credentials[0].message.str("data").as_deref(), Some("KEY-canary"));
+        assert!(!format!("{r:?}").contains("KEY-canary"), "Debug of a rendering shows the key");
+        // Another certificate is another rendering: the agent reloads the connection.
+        let before = r.fingerprint;
+        if let Some(certs) = c.certs.as_mut() {
+            certs.certificate = "ROTATED".into();
+        }
+        assert_ne!(render(&c).unwrap().fingerprint, before);
+        c.certs = None;
+        assert!(render(&c).unwrap_err().contains("neither a pre-shared key nor certificates"));
     }
 
     #[test]
@@ -659,7 +762,7 @@ pub(crate) mod tests {
         let base = render(&desired()).unwrap().fingerprint;
         assert_eq!(render(&desired()).unwrap().fingerprint, base);
         let mut c = desired();
-        c.psk = Psk::parse("another").unwrap();
+        c.psk = Some(Psk::parse("another").unwrap());
         assert_ne!(render(&c).unwrap().fingerprint, base);
         let mut c = desired();
         c.dpd.interval = 31;

@@ -260,7 +260,10 @@ secrets {
                 vec![
                     (format!("{section}.id-1"), owners[0].clone()),
                     (format!("{section}.id-2"), owners[1].clone()),
-                    (format!("{section}.secret"), format!("0x{}", hex(c.psk.expose().as_bytes()))),
+                    (
+                        format!("{section}.secret"),
+                        format!("0x{}", hex(c.psk.as_ref().map_or("", |p| p.expose()).as_bytes()))
+                    ),
                 ]
             );
         }
@@ -312,7 +315,7 @@ secrets {
         assert_eq!(value("a#b"), "\"a#b\"");
         assert_eq!(value(""), "\"\"");
         let mut c = desired();
-        c.psk = Psk::parse("0xdeadbeef").unwrap();
+        c.psk = Some(Psk::parse("0xdeadbeef").unwrap());
         let text = swanctl_conf(&c).unwrap();
         assert!(text.contains("secret = 0x30786465616462656566\n"), "{text}");
         assert!(!text.contains("deadbeef"), "the key is never written as text");

@@ -14,6 +14,9 @@ use vpnaas_core::values::{Cidr, PeerAddress, Psk};
 /// The longest `name`, `description` and most strings: the reference's 255.
 pub const MAX_LEN: usize = 255;
 
+/// The longest PEM text (a certificate, a key, a chain or a CA bundle).
+pub const MAX_PEM: usize = 64 * 1024;
+
 /// One attribute of a resource's map: may it be sent on create (`post`), on update (`put`),
 /// and must it be sent on create.
 #[derive(Debug, Clone, Copy)]
@@ -371,6 +374,20 @@ impl Attributes {
             None => Ok(None),
             Some(Value::String(s)) => Psk::parse(&s).map(Some).map_err(|why| bad(name, why.to_owned())),
             Some(_) => Err(bad(name, "the pre-shared key must be a string".to_owned())),
+        }
+    }
+
+    /// PEM text (certificates, a private key): `Some(None)` when sent as null. No message
+    /// ever quotes it.
+    pub fn pem(&mut self, name: &str) -> Result<Option<Option<String>>, Fault> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) if s.len() > MAX_PEM => {
+                Err(bad(name, format!("the PEM text exceeds maximum length of {MAX_PEM} bytes")))
+            }
+            Some(Value::String(s)) => Ok(Some(Some(s))),
+            Some(_) => Err(bad(name, "the value must be a string of PEM text".to_owned())),
         }
     }
 

@@ -9,9 +9,12 @@ use super::body::{req, req_rw, ro, rw, Attr, Attributes, Overrides, MAX_LEN};
 use super::view::{Text, View};
 use super::{common, Collection};
 use crate::auth::Caller;
+use crate::certs;
+use crate::clock::now_micros;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
+use vpnaas_core::resources::{AuthMode, AuthPatch};
 
 const ATTRS: &[Attr] = &[
     req_rw("peer_address"),
@@ -23,8 +26,12 @@ const ATTRS: &[Attr] = &[
     ro("route_mode"),
     rw("mtu"),
     rw("initiator"),
-    ro("auth_mode"),
-    req_rw("psk"),
+    // ADR 0017: writable (the reference has psk only); the profile's rules still apply.
+    rw("auth_mode"),
+    // Required for auth_mode psk only (ADR 0017): checked when the mode is known.
+    rw("psk"),
+    rw("local_certificate_id"),
+    rw("peer_ca"),
     rw("dpd"),
     rw("admin_state_up"),
     ro("status"),
@@ -58,10 +65,12 @@ impl Collection for SiteConnection {
             .field("route_mode", "static")
             .field("mtu", &s.mtu)
             .field("initiator", s.initiator.as_str())
-            .field("auth_mode", "psk")
+            .field("auth_mode", s.auth.mode().as_str())
             // The specification documents return the PSK to its owner (ADR 0001 D7).
             // The service opens the key for every answer; a sealed one would show as null.
-            .field("psk", &s.psk.clear().map(|p| p.expose()))
+            .field("psk", &s.auth.psk().and_then(|p| p.clear()).map(|p| p.expose()))
+            .opt_text("local_certificate_id", s.auth.certs().map(|c| c.local_certificate_id))
+            .field("peer_ca", &s.auth.certs().map(|c| c.peer_ca.as_str()))
             .field(
                 "dpd",
                 &json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
@@ -99,6 +108,7 @@ impl Collection for SiteConnection {
         let ipsecpolicy_id = f.uuid("ipsecpolicy_id")?.ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
         let mut p = patch(&mut f)?;
         profile.check_connection_request(&mut p)?;
+        let auth = p.auth_patch().resolve(None)?;
         let new = NewConnection {
             peer_address: p.peer_address.ok_or(Fault::RequiredMissing("peer_address"))?,
             peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
@@ -108,7 +118,7 @@ impl Collection for SiteConnection {
             peer_ep_group_id: p.peer_ep_group_id.flatten(),
             mtu: p.mtu.unwrap_or(1500),
             initiator: p.initiator.unwrap_or(Initiator::BiDirectional),
-            psk: p.psk.ok_or(Fault::RequiredMissing("psk"))?,
+            auth,
             dpd: p.dpd.unwrap_or_default(),
             admin_state_up: p.admin_state_up.unwrap_or(true),
             vpnservice_id,
@@ -153,6 +163,15 @@ fn patch(f: &mut Attributes) -> Result<ConnectionPatch, Fault> {
         mtu: mtu(f)?,
         initiator: f.choice("initiator", Initiator::parse)?,
         psk: f.psk("psk")?,
+        auth: AuthPatch {
+            auth_mode: f.choice("auth_mode", AuthMode::parse)?,
+            psk: None,
+            local_certificate_id: f.uuid_or_none("local_certificate_id")?,
+            peer_ca: match f.pem("peer_ca")? {
+                Some(Some(text)) => Some(Some(certs::peer_ca("peer_ca", &text, now_micros())?)),
+                other => other.map(|_| None),
+            },
+        },
         dpd: f.dpd("dpd")?,
         admin_state_up: f.boolean("admin_state_up")?,
     })

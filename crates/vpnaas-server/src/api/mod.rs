@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors, the generic list and show handlers, discovery and the fallbacks, all answering in Neutron's wire format.
 
 pub mod body;
+mod certificates;
 mod connections;
 mod discovery;
 mod endpoint_groups;
@@ -347,6 +348,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<VpnService>())
         .merge(resource::<EndpointGroup>())
         .merge(resource::<SiteConnection>())
+        .merge(resource::<vpnaas_core::resources::Certificate>())
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())

@@ -88,7 +88,9 @@ const ADMIN: &str = "role:admin";
 const ADMIN_OR_PROJECT_MEMBER: &str = "(rule:admin_only) or (role:member and project_id:%(project_id)s)";
 const ADMIN_OR_PROJECT_READER: &str = "(rule:admin_only) or (role:reader and project_id:%(project_id)s)";
 
-const RESOURCES: [&str; 5] = ["ikepolicy", "ipsecpolicy", "vpnservice", "endpoint_group", "ipsec_site_connection"];
+/// `certificate` is this service's own (ADR 0017), with the rules of the other five.
+const RESOURCES: [&str; 6] =
+    ["ikepolicy", "ipsecpolicy", "vpnservice", "endpoint_group", "ipsec_site_connection", "certificate"];
 
 fn default_rules() -> Vec<(String, &'static str)> {
     let mut rules: Vec<(String, &'static str)> = vec![

@@ -1,14 +1,15 @@
 //! IPsec site connections: every rule of ADR 0009 §2.3 in its order, over objects loaded in one transaction.
 
 use vpnaas_core::resources::{
-    ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection, SiteConnection, Stored, Subnet,
-    VpnService,
+    Certificate, ConnectionAuth, ConnectionPatch, Draft, EndpointGroup, IkePolicy, IpsecPolicy, NewConnection,
+    SiteConnection, Stored, Subnet, VpnService,
 };
 use vpnaas_core::rules::{self, LocalSide, Mode};
 use vpnaas_core::{ha, Fault};
 
 use super::{fetch_for_change, fetch_id, find, lock, new_meta, owner, Resource, Service};
 use crate::auth::Caller;
+use crate::certs;
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store::{self, ListQuery, Table};
@@ -27,6 +28,7 @@ impl Service {
         let item = Stored { meta: new_meta(project, draft.name, draft.description), spec: new.into_spec() };
         self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
+        check_certs(w.conn(), caller, &item).await?;
         check_pair(w.conn(), &item).await?;
         store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
@@ -40,10 +42,11 @@ impl Service {
         let mut w = self.store.begin_write().await?;
         let mut item: SiteConnection = fetch_for_change(&mut w, caller, id, SiteConnection::RULES.update).await?;
         let before = item.spec.clone();
-        patch.apply(&mut item);
+        patch.apply(&mut item)?;
         let service: VpnService = lock(&mut w, caller, &item.spec.vpnservice_id.to_string()).await?;
         self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
+        check_certs(w.conn(), caller, &item).await?;
         check_pair(w.conn(), &item).await?;
         item.meta.touch(now_micros());
         store::update(w.conn(), &self.sealed(&item)?).await?;
@@ -57,7 +60,9 @@ impl Service {
     /// The connection as the database holds it: its pre-shared key sealed.
     fn sealed(&self, item: &SiteConnection) -> Result<SiteConnection> {
         let mut row = item.clone();
-        row.spec.psk = self.keys.sealed(&item.spec.psk, item.meta.id)?;
+        if let ConnectionAuth::Psk(psk) = &mut row.spec.auth {
+            *psk = self.keys.sealed(psk, item.meta.id)?;
+        }
         Ok(row)
     }
 
@@ -71,6 +76,36 @@ impl Service {
         self.commit_marking(w, &router.into_iter().collect::<Vec<_>>(), &[]).await?;
         Ok(())
     }
+}
+
+/// ADR 0017: a certificate connection's local certificate is one of its own project's (else
+/// 404), and its identities are ones a certificate can hold; a `local_id` it names must be
+/// the certificate's subject or one of its subjectAltNames.
+async fn check_certs(conn: &mut store::Conn, caller: &Caller, item: &SiteConnection) -> Result<()> {
+    let Some(auth) = item.spec.auth.certs() else {
+        return Ok(());
+    };
+    let id = auth.local_certificate_id;
+    let cert: Certificate = fetch_id(conn, caller, id).await?;
+    if cert.meta.project_id != item.meta.project_id {
+        return Err(Fault::CertificateNotFound(id.to_string()).into());
+    }
+    certs::check_identity("peer_id", &item.spec.peer_id)?;
+    if !item.spec.local_id.is_empty() {
+        certs::check_identity("local_id", &item.spec.local_id)?;
+        let info = certs::stored(&cert.spec.certificate)?;
+        if !certs::holds(&info, &item.spec.local_id) {
+            return Err(Fault::invalid(
+                "local_id",
+                format!(
+                    "'{}' is neither the subject ('{}') nor a subjectAltName of certificate {id}",
+                    item.spec.local_id, info.subject
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// At most two connections of one service share both endpoint groups: an active/standby pair.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
-use vpnaas_core::desired::{AgentHello, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
-use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
+use vpnaas_core::desired::{AgentHello, CertCredentials, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
+use vpnaas_core::resources::{
+    Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
+};
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::{ha, Fault};
 
@@ -341,14 +343,16 @@ async fn desired_connections(
         all.extend(store::gateway::connections_of_service(conn, service.meta.id).await?);
     }
     for c in &mut all {
-        keys.reveal(&mut c.spec.psk, c.meta.id)?;
+        if let Some(psk) = c.spec.auth.psk_mut() {
+            keys.reveal(psk, c.meta.id)?;
+        }
     }
     let roles = pair_roles(&all);
     let mut loaded = Loaded::default();
     for c in &all {
         let service =
             services.iter().find(|s| s.meta.id == c.spec.vpnservice_id).ok_or_else(|| corrupt("service".into()))?;
-        out.push(desired(conn, &mut loaded, c, service, roles.get(&c.meta.id).copied()).await?);
+        out.push(desired(conn, &mut loaded, keys, c, service, roles.get(&c.meta.id).copied()).await?);
     }
     Ok(out)
 }
@@ -377,6 +381,7 @@ struct Loaded {
     ipsec: HashMap<Uuid, Option<IpsecPolicy>>,
     groups: HashMap<Uuid, Option<EndpointGroup>>,
     subnets: HashMap<Uuid, Option<Subnet>>,
+    certificates: HashMap<Uuid, Option<Certificate>>,
 }
 
 /// Reads `T` by id once per build.
@@ -396,6 +401,7 @@ async fn once<T: store::Table + Clone>(
 async fn desired(
     conn: &mut store::Conn,
     loaded: &mut Loaded,
+    keys: &KeyRing,
     c: &SiteConnection,
     service: &VpnService,
     ha: Option<HaMember>,
@@ -430,7 +436,36 @@ async fn desired(
         _ => v4.or(v6),
     }
     .ok_or_else(|| missing("router gateway address"))?;
-    let local_id = if c.spec.local_id.is_empty() { local_address.to_string() } else { c.spec.local_id.clone() };
+    // ADR 0017: a certificate connection presents its certificate, key and chain, and
+    // trusts the peer CAs; without a local_id it is known by the certificate's subject.
+    let certs = match c.spec.auth.certs() {
+        Some(auth) => {
+            let id = auth.local_certificate_id;
+            let mut cert =
+                once(conn, &mut loaded.certificates, id).await?.ok_or_else(|| missing("local certificate"))?;
+            keys.reveal_key(&mut cert.spec.private_key, id)?;
+            let private_key = cert.spec.private_key.clear().cloned().ok_or_else(|| missing("opened private key"))?;
+            Some((
+                cert.spec.subject.clone(),
+                CertCredentials {
+                    certificate: cert.spec.certificate.clone(),
+                    private_key,
+                    chain: cert.spec.chain.as_deref().map(crate::certs::split).unwrap_or_default(),
+                    peer_cas: crate::certs::split(&auth.peer_ca),
+                },
+            ))
+        }
+        None => None,
+    };
+    let local_id = match (&certs, c.spec.local_id.is_empty()) {
+        (_, false) => c.spec.local_id.clone(),
+        (Some((subject, _)), true) => subject.clone(),
+        (None, true) => local_address.to_string(),
+    };
+    let psk = match c.spec.auth.psk() {
+        Some(psk) => Some(psk.clear().cloned().ok_or_else(|| missing("opened pre-shared key"))?),
+        None => None,
+    };
     Ok(DesiredConnection {
         id: c.meta.id,
         vpnservice_id: service.meta.id,
@@ -438,7 +473,8 @@ async fn desired(
         enabled: c.spec.admin_state_up && service.spec.admin_state_up,
         ike: (&ike.spec).into(),
         ipsec: (&ipsec.spec).into(),
-        psk: c.spec.psk.clear().cloned().ok_or_else(|| missing("opened pre-shared key"))?,
+        psk,
+        certs: certs.map(|(_, credentials)| credentials),
         local_id,
         local_address,
         peer_address: c.spec.peer_address.clone(),

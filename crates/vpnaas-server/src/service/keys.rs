@@ -5,21 +5,27 @@ use uuid::Uuid;
 use vpnaas_core::values::Psk;
 
 use crate::secrets::{is_sealed, KeyRing};
+use crate::store::psk::Sealed;
 use crate::store::{self, Store};
 
 /// Rows re-sealed per transaction, so a rotation never holds the writer for long.
 const BATCH: usize = 500;
 
-/// Seals every stored pre-shared key that is not sealed with the current key: rows written
-/// before keys were sealed, and (after a new key was added) rows sealed with older keys.
-/// Each row is rewritten only if it still holds what was read. Returns how many changed.
+/// Seals every stored pre-shared key and certificate private key that is not sealed with
+/// the current key: rows written before keys were sealed, and (after a new key was added)
+/// rows sealed with older keys. Each row is rewritten only if it still holds what was read.
+/// Returns how many changed.
 pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
+    Ok(reseal_column(store, keys, Sealed::Psk).await? + reseal_column(store, keys, Sealed::PrivateKey).await?)
+}
+
+async fn reseal_column(store: &Store, keys: &KeyRing, what: Sealed) -> Result<usize, String> {
     let mut changed = 0;
     // Keyset batches: each transaction reads the next BATCH rows by id.
     let mut after = String::new();
     loop {
         let mut w = store.begin_write().await.map_err(|e| e.to_string())?;
-        let rows = store::psk::psk_batch(w.conn(), &after, BATCH).await.map_err(|e| e.to_string())?;
+        let rows = store::psk::batch(w.conn(), what, &after, BATCH).await.map_err(|e| e.to_string())?;
         if rows.is_empty() {
             w.commit().await.map_err(|e| e.to_string())?;
             return Ok(changed);
@@ -29,14 +35,23 @@ pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
                 after = id;
                 continue;
             }
-            let uuid = Uuid::parse_str(&id).map_err(|_| format!("connection id {id:?} is not a UUID"))?;
-            let clear = if is_sealed(&old) {
-                keys.open_value(&old, uuid).map_err(|e| e.to_string())?
-            } else {
-                Psk::from_stored(&old).map_err(|e| format!("connection {id}: {e}"))?
+            let uuid = Uuid::parse_str(&id).map_err(|_| format!("row id {id:?} is not a UUID"))?;
+            let new = match what {
+                Sealed::Psk => {
+                    let clear = if is_sealed(&old) {
+                        keys.open_value(&old, uuid).map_err(|e| e.to_string())?
+                    } else {
+                        Psk::from_stored(&old).map_err(|e| format!("connection {id}: {e}"))?
+                    };
+                    keys.seal(&clear, uuid).map_err(|e| e.to_string())?
+                }
+                // Private keys were sealed from the start; only a rotation re-seals them.
+                Sealed::PrivateKey => {
+                    let clear = keys.open_key(&old, uuid).map_err(|e| e.to_string())?;
+                    keys.seal_key(&clear, uuid).map_err(|e| e.to_string())?
+                }
             };
-            let new = keys.seal(&clear, uuid).map_err(|e| e.to_string())?;
-            if store::psk::replace_psk(w.conn(), &id, &old, &new).await.map_err(|e| e.to_string())? {
+            if store::psk::replace(w.conn(), what, &id, &old, &new).await.map_err(|e| e.to_string())? {
                 changed += 1;
             }
             after = id;

@@ -1,5 +1,6 @@
 //! The service layer: business rules and transactions; every write is one transaction.
 
+mod certificates;
 mod connections;
 mod gateway;
 mod hub;
@@ -85,18 +86,22 @@ macro_rules! resource {
             }
             $(
                 fn secret_mut(&mut self) -> Option<&mut StoredPsk> {
-                    Some(&mut self.spec.$secret)
+                    self.spec.$secret.psk_mut()
                 }
             )?
         }
     };
 }
-use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService};
+use vpnaas_core::resources::{
+    Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
+};
 resource!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
 resource!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
 resource!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
 resource!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
-resource!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", psk);
+resource!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", auth);
+// Its private key is never opened for an answer: it has no secret to show.
+resource!(Certificate, Fault::CertificateNotFound, "certificate");
 resource!(Router, Fault::RouterNotFound, "router");
 resource!(Subnet, Fault::SubnetNotFound, "subnet");
 

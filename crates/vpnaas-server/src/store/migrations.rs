@@ -231,7 +231,34 @@ CREATE TABLE gateway_hosts (host VARCHAR(255) PRIMARY KEY, version VARCHAR(64) N
 CREATE INDEX gateway_hosts_last_seen ON gateway_hosts (last_seen)
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+/// Version 6: certificate authentication (ADR 0017): certificates with their private keys
+/// (sealed), and a connection's mode, local certificate and the CAs trusted for its peer.
+const V6: &str = r#"
+CREATE TABLE certificates (
+    id VARCHAR(36) PRIMARY KEY,
+    project_id VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description VARCHAR(255) NOT NULL,
+    certificate TEXT NOT NULL,
+    private_key TEXT NOT NULL,
+    chain TEXT,
+    subject TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    fingerprint VARCHAR(128) NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX certificates_project_id ON certificates (project_id, id);
+CREATE INDEX certificates_project_name_id ON certificates (project_id, name, id);
+CREATE INDEX certificates_name_id ON certificates (name, id);
+ALTER TABLE ipsec_site_connections ADD COLUMN local_certificate_id VARCHAR(36) REFERENCES certificates (id);
+ALTER TABLE ipsec_site_connections ADD COLUMN peer_ca TEXT;
+CREATE INDEX ipsec_site_connections_certificate ON ipsec_site_connections (local_certificate_id)
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut Conn) -> StoreResult<usize> {

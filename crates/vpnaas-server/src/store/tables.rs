@@ -9,7 +9,7 @@ use vpnaas_core::algorithms::*;
 use vpnaas_core::desired::Counters;
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
-use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredPsk};
+use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk};
 
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
 
@@ -408,6 +408,19 @@ fn stored_psk(text: String) -> StoreResult<StoredPsk> {
     StoredPsk::from_column(text).map_err(corrupt)
 }
 
+/// A connection's authentication from its row: `auth_mode`, then the `psk` or the
+/// certificate columns.
+fn auth_from(row: &impl RowRead) -> StoreResult<ConnectionAuth> {
+    match text(row, "auth_mode")?.as_str() {
+        "certs" => Ok(ConnectionAuth::Certs(CertAuth {
+            local_certificate_id: opt_uuid(row, "local_certificate_id")?
+                .ok_or_else(|| corrupt("a certs connection without local_certificate_id"))?,
+            peer_ca: opt_text(row, "peer_ca")?.ok_or_else(|| corrupt("a certs connection without peer_ca"))?,
+        })),
+        _ => Ok(ConnectionAuth::Psk(stored_psk(text(row, "psk")?)?)),
+    }
+}
+
 impl Table for SiteConnection {
     const TABLE: &'static str = "ipsec_site_connections";
     const CHILD: Option<&'static str> = Some("ipsec_peer_cidrs");
@@ -442,8 +455,11 @@ impl Table for SiteConnection {
                 ("route_mode", "static".into()),
                 ("mtu", s.mtu.into()),
                 ("initiator", s.initiator.as_str().into()),
-                ("auth_mode", "psk".into()),
-                ("psk", sealed(&s.psk)?.into()),
+                ("auth_mode", s.auth.mode().as_str().into()),
+                // A certificate connection has no key: ''.
+                ("psk", s.auth.psk().map(sealed).transpose()?.unwrap_or_default().into()),
+                ("local_certificate_id", opt_string(&s.auth.certs().map(|c| c.local_certificate_id))),
+                ("peer_ca", Value::OptText(s.auth.certs().map(|c| c.peer_ca.clone()))),
                 ("dpd_action", s.dpd.action.as_str().into()),
                 ("dpd_interval", s.dpd.interval.into()),
                 ("dpd_timeout", s.dpd.timeout.into()),
@@ -485,7 +501,7 @@ impl Table for SiteConnection {
                 peer_ep_group_id: opt_uuid(row, "peer_ep_group_id")?,
                 mtu: int(row, "mtu")?,
                 initiator: parsed(row, "initiator", Initiator::parse)?,
-                psk: stored_psk(text(row, "psk")?)?,
+                auth: auth_from(row)?,
                 dpd: Dpd {
                     action: parsed(row, "dpd_action", DpdAction::parse)?,
                     interval: int(row, "dpd_interval")?,
@@ -579,6 +595,47 @@ impl Table for Subnet {
                 cidr: Cidr::parse(&text(row, "cidr")?).map_err(|_| corrupt("bad cidr"))?,
                 network_id: opt_uuid(row, "network_id")?,
                 router_id: opt_uuid(row, "router_id")?,
+            },
+        })
+    }
+}
+
+impl Table for Certificate {
+    const TABLE: &'static str = "certificates";
+    const COLUMNS: &'static [Column] = columns![col("subject", ColumnKind::Text), col("fingerprint", ColumnKind::Text)];
+    fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
+        let s = &self.spec;
+        let key = match &s.private_key {
+            StoredKey::Sealed(text) => text.clone(),
+            StoredKey::Clear(_) => return Err(corrupt("a private key reached the database unsealed")),
+        };
+        row_of(
+            &self.meta,
+            vec![
+                ("certificate", s.certificate.clone().into()),
+                ("private_key", key.into()),
+                ("chain", Value::OptText(s.chain.clone())),
+                ("subject", s.subject.clone().into()),
+                ("not_before", s.not_before.into()),
+                ("not_after", s.not_after.into()),
+                ("fingerprint", s.fingerprint.clone().into()),
+            ],
+        )
+    }
+    fn from_row(row: &impl RowRead) -> StoreResult<Self> {
+        Ok(Stored {
+            meta: meta_from(row)?,
+            spec: CertSpec {
+                certificate: text(row, "certificate")?,
+                private_key: StoredKey::Sealed(text(row, "private_key")?),
+                chain: opt_text(row, "chain")?,
+                subject: text(row, "subject")?,
+                not_before: int(row, "not_before")?,
+                not_after: int(row, "not_after")?,
+                fingerprint: text(row, "fingerprint")?,
             },
         })
     }

@@ -343,9 +343,8 @@ async fn psk_is_required_non_empty_and_never_echoed_in_errors() {
 async fn read_only_and_create_only_connection_attributes_are_refused() {
     let app = spawn_app().await;
     let site = Site::new(&app, P1).await;
-    for (attr, value) in
-        [("route_mode", json!("static")), ("auth_mode", json!("psk")), ("status", json!("ACTIVE")), ("id", json!("x"))]
-    {
+    // auth_mode is writable since ADR 0017 (certs.rs tests it).
+    for (attr, value) in [("route_mode", json!("static")), ("status", json!("ACTIVE")), ("id", json!("x"))] {
         let r = app.post(CONNS, P1, with(site.connection(), json!({ attr: value }))).await;
         r.refused(400, "HTTPBadRequest", &format!("Attribute '{attr}' not allowed in POST"));
     }

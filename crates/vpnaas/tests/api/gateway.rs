@@ -321,7 +321,7 @@ async fn a_host_runs_its_routers_and_nothing_of_another_host() {
     assert_eq!(s["changed"][0]["connections"][0]["id"], a_conn.as_str());
     // The agent-side type reads the answer.
     let typed: vpnaas_core::desired::HostState = serde_json::from_value(s.clone()).unwrap();
-    assert_eq!(typed.changed[0].connections[0].psk.expose(), "secret");
+    assert_eq!(typed.changed[0].connections[0].psk.as_ref().unwrap().expose(), "secret");
     // Another host's router: 404 for its state and for its status, and nothing changes.
     let other = format!("/v2.0/gateway/hosts/net-1/routers/{}/state", b.topo.router);
     agent(&app, Method::GET, &other, None).await.refused(404, "RouterNotFound", "");

@@ -66,10 +66,23 @@ async fn otc_lets_a_create_send_route_and_auth_mode_only_as_static_and_psk() {
     let (os_site, otc_site) = (Site::new(&openstack, P1).await, Site::new(&otc, P1).await);
     for (attr, good, bad) in [("route_mode", "static", "dynamic"), ("auth_mode", "psk", "certs")] {
         let r = openstack.post(CONNS, P1, with(os_site.connection(), json!({ attr: good }))).await;
-        r.refused(400, "HTTPBadRequest", &format!("Attribute '{attr}' not allowed in POST"));
+        if attr == "auth_mode" {
+            // ADR 0017: writable under openstack, where certs is a mode of its own.
+            r.ok(201);
+        } else {
+            r.refused(400, "HTTPBadRequest", &format!("Attribute '{attr}' not allowed in POST"));
+        }
         let r = otc.post(CONNS, P1, with(otc_site.connection(), json!({ attr: bad }))).await;
         r.refused(400, "HTTPBadRequest", &format!("Invalid input for {attr}"));
     }
+    // OTC refuses certs on update too, and the certificate attributes at all.
+    let conn = otc.post(CONNS, P1, with(otc_site.connection(), json!({"peer_cidrs": []}))).await;
+    let path = format!("{CONNS}/{}", conn.id());
+    let r = otc.put(&path, P1, json!({"ipsec_site_connection": {"auth_mode": "certs"}})).await;
+    r.refused(400, "HTTPBadRequest", "Invalid input for auth_mode");
+    let r = otc.put(&path, P1, json!({"ipsec_site_connection": {"peer_ca": "x"}})).await;
+    r.refused(400, "HTTPBadRequest", "Invalid input for peer_ca");
+    otc.delete(&path, P1).await.ok(204);
     let body = with(otc_site.connection(), json!({"route_mode": "static", "auth_mode": "psk", "peer_cidrs": []}));
     otc.post(CONNS, P1, body).await.ok(201);
 }

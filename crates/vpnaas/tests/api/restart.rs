@@ -105,7 +105,7 @@ async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
         let (conns, agents) = rows(&source).await;
         let sealed: std::collections::BTreeSet<String> = conns
             .iter()
-            .map(|c| match &c.spec.psk {
+            .map(|c| match c.spec.auth.psk().unwrap() {
                 vpnaas_core::values::StoredPsk::Sealed(s) => s.split(':').nth(1).unwrap().to_owned(),
                 _ => panic!("a clear key at rest"),
             })

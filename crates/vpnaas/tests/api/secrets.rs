@@ -1,5 +1,5 @@
-//! Secrets stay secret: a whole workflow at the most verbose log level never prints a PSK or a
-//! token, and the PSK is sealed at rest.
+//! Secrets stay secret: a whole workflow at the most verbose log level never prints a PSK, a
+//! certificate's private key or a token, and both keys are sealed at rest.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::certs::CERTS;
 use crate::support::*;
 
 const PSK: &str = "canary-psk-7f3a9c";
@@ -186,6 +187,33 @@ async fn workflow_at_trace_level(envs: &[(&str, String)], t: &Tokens, secrets: &
     call(Method::GET, format!("{CONNS}?name={PSK}"), member(), None).await.ok(200);
     let shown = call(Method::GET, format!("{CONNS}/{id}"), member(), None).await;
     assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], PSK);
+    // A certificate (ADR 0017): refused with the wrong key, accepted with its own; the key is
+    // never answered, reaches the gateway's state, and is never logged or stored in clear.
+    let ca = crate::certs::Ca::new("secrets ca", crate::certs::CA_KEY);
+    let pem = ca.site("site.secrets.test", crate::certs::SITE_A_KEY, -1, 30);
+    let refused =
+        call(Method::POST, CERTS.into(), member(), Some(crate::certs::upload(&pem, crate::certs::SITE_B_KEY))).await;
+    assert_eq!(refused.status.as_u16(), 400);
+    let cert =
+        call(Method::POST, CERTS.into(), member(), Some(crate::certs::upload(&pem, crate::certs::SITE_A_KEY))).await;
+    assert!(cert.ok(201)["certificate"].get("private_key").is_none());
+    let certs = json!({"ipsec_site_connection": {"auth_mode": "certs", "local_certificate_id": cert.id(),
+        "peer_ca": ca.pem(), "peer_id": "peer.secrets.test"}});
+    call(Method::PUT, format!("{CONNS}/{id}"), member(), Some(certs)).await.ok(200);
+    let gateway = reqwest::Client::new()
+        .get(format!("{}/v2.0/gateway/routers/{router}/state", server.base))
+        .header(t.agent.0, t.agent.1.as_str());
+    let state = send(gateway).await;
+    let key = state.ok(200)["connections"][0]["certs"]["private_key"].as_str().unwrap_or_default().to_owned();
+    assert!(key.contains("BEGIN PRIVATE KEY"), "the gateway gets the key");
+    let back = json!({"ipsec_site_connection": {"auth_mode": "psk", "psk": PSK}});
+    call(Method::PUT, format!("{CONNS}/{id}"), member(), Some(back)).await.ok(200);
+    // Every line of either key's base64 is a canary.
+    let key_lines: Vec<&str> = [crate::certs::SITE_A_KEY, crate::certs::SITE_B_KEY]
+        .iter()
+        .flat_map(|k| k.lines())
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     // At rest the PSK is sealed: no byte of the data directory (database, WAL, key file) holds it.
     let stored = every_byte_under(data.path());
     assert!(stored.len() > 10_000, "the database is really there ({} bytes)", stored.len());
@@ -197,6 +225,9 @@ async fn workflow_at_trace_level(envs: &[(&str, String)], t: &Tokens, secrets: &
     let logs = [out.join().unwrap(), err.join().unwrap()].concat();
     let text = String::from_utf8_lossy(&logs);
     assert!(text.contains("request"), "the log is really there ({} bytes)", logs.len());
+    for line in &key_lines {
+        assert!(!text.contains(line), "a private key line leaked into the log");
+    }
     for secret in secrets {
         // A PSK in a query string is the caller's doing; only the path is logged, never the query.
         assert!(!text.contains(secret), "{secret} leaked into the log");
@@ -204,6 +235,9 @@ async fn workflow_at_trace_level(envs: &[(&str, String)], t: &Tokens, secrets: &
     let stored = every_byte_under(data.path());
     for secret in secrets {
         assert!(!contains(&stored, secret.as_bytes()), "{secret} is in the data directory");
+    }
+    for line in &key_lines {
+        assert!(!contains(&stored, line.as_bytes()), "a private key line is in the data directory");
     }
 }
 

@@ -13,7 +13,7 @@ use crate::tls::Ca;
 const TOKEN: &str = "e2e-agent-token";
 
 /// The lab, or a printed reason to skip; under CI a missing lab is a failure.
-fn lab(test: &str) -> Option<TwoSites> {
+pub(crate) fn lab(test: &str) -> Option<TwoSites> {
     if let Some(why) = testbed::unavailable() {
         assert!(
             std::env::var("CI").map_or(true, |v| v.is_empty()),
@@ -26,7 +26,7 @@ fn lab(test: &str) -> Option<TwoSites> {
 }
 
 /// A `vpnaas agent` process, killed when dropped.
-struct Agent(Child);
+pub(crate) struct Agent(Child);
 
 impl Drop for Agent {
     fn drop(&mut self) {
@@ -35,7 +35,7 @@ impl Drop for Agent {
     }
 }
 
-fn agent(server: &str, router: &str, vici: &str) -> Agent {
+pub(crate) fn agent(server: &str, router: &str, vici: &str) -> Agent {
     agent_with(server, router, vici, &[], Some(TOKEN))
 }
 
@@ -61,7 +61,7 @@ async fn status(p: &Process, conn: &str) -> String {
 }
 
 /// Polls until every connection shows `want`, or `limit` passes; returns what it saw last.
-async fn until(p: &Process, conns: &[&str], want: &str, limit: Duration) -> Vec<String> {
+pub(crate) async fn until(p: &Process, conns: &[&str], want: &str, limit: Duration) -> Vec<String> {
     let started = Instant::now();
     loop {
         let mut seen = Vec::new();
@@ -86,14 +86,14 @@ async fn put(p: &Process, path: &str, body: Value) {
 }
 
 /// The server, the inventory of both sites and the two mirrored connection bodies (one PSK each).
-struct Setup {
-    server: Process,
-    routers: [String; 2],
-    conns: Vec<Value>,
-    _data: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) server: Process,
+    pub(crate) routers: [String; 2],
+    pub(crate) conns: Vec<Value>,
+    pub(crate) _data: tempfile::TempDir,
 }
 
-async fn setup(psks: [&str; 2]) -> Setup {
+pub(crate) async fn setup(psks: [&str; 2]) -> Setup {
     setup_with(psks, &[], None).await
 }
 

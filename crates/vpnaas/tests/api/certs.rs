@@ -1,0 +1,282 @@
+//! Certificate authentication (ADR 0017): the certificate resource, `auth_mode: certs` on
+//! connections, and two real gateways that authenticate with certificates.
+
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType,
+    PKCS_RSA_SHA256,
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+use crate::tunnel::{agent, lab, setup, until, Setup};
+
+pub const CERTS: &str = "/v2.0/vpn/certificates";
+
+/// Test-only RSA keys (the lab's charon has gmp: RSA, not ECDSA; ring cannot make RSA keys).
+pub(crate) const CA_KEY: &str = include_str!("keys/ca.pem");
+const OTHER_CA_KEY: &str = include_str!("keys/other_ca.pem");
+pub(crate) const SITE_A_KEY: &str = include_str!("keys/site_a.pem");
+pub(crate) const SITE_B_KEY: &str = include_str!("keys/site_b.pem");
+
+fn key(pem: &str) -> KeyPair {
+    KeyPair::from_pem_and_sign_algo(pem, &PKCS_RSA_SHA256).unwrap()
+}
+
+/// A throwaway CA: its certificate, its parameters and key (to sign with).
+pub struct Ca {
+    pub cert: Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str, key_pem: &str) -> Ca {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = key(key_pem);
+        let cert = params.self_signed(&key).unwrap();
+        Ca { cert, key }
+    }
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+    /// A site certificate for `host` (subject CN and DNS SAN), valid from `days_from`
+    /// to `days_to` days from now.
+    pub fn site(&self, host: &str, key_pem: &str, days_from: i64, days_to: i64) -> String {
+        let mut params = CertificateParams::new(vec![host.to_owned()]).unwrap();
+        params.distinguished_name = dn(host);
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(days_from);
+        params.not_after = now + time::Duration::days(days_to);
+        params.subject_alt_names = vec![SanType::DnsName(host.try_into().unwrap())];
+        params.signed_by(&key(key_pem), &self.cert, &self.key).unwrap().pem()
+    }
+}
+
+fn dn(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "vpnaas test");
+    dn.push(DnType::CommonName, cn);
+    dn
+}
+
+pub(crate) fn upload(cert: &str, key: &str) -> Value {
+    json!({"certificate": {"name": "site", "certificate": cert, "private_key": key}})
+}
+
+async fn create_cert(app: &App, who: &str, cert: &str, key: &str) -> String {
+    let r = app.post(CERTS, who, upload(cert, key)).await;
+    r.ok(201);
+    r.id()
+}
+
+/// A certs connection body from a PSK one.
+fn certs_body(base: Value, cert: &str, ca: &str, local_id: &str, peer_id: &str) -> Value {
+    with(
+        without(base, "psk"),
+        json!({"auth_mode": "certs", "local_certificate_id": cert, "peer_ca": ca, "local_id": local_id, "peer_id": peer_id}),
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_upload_shows_what_the_certificate_says_and_never_the_key() {
+    let app = spawn_app().await;
+    let ca = Ca::new("test ca", CA_KEY);
+    let pem = ca.site("site-a.vpnaas.test", SITE_A_KEY, -1, 30);
+    let r = app.post(CERTS, P1, upload(&pem, SITE_A_KEY)).await;
+    let c = r.ok(201)["certificate"].clone();
+    assert_eq!(c["subject"], "O=vpnaas test, CN=site-a.vpnaas.test");
+    assert_eq!(c["tenant_id"], P1);
+    assert_eq!(c["fingerprint"].as_str().unwrap().len(), 95, "{c}");
+    assert!(c["not_after"].as_str().unwrap().ends_with('Z'));
+    assert!(c["certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----\nMII"), "{c}");
+    assert!(c.get("private_key").is_none(), "the key is write-only: {c}");
+    let id = r.id();
+    for body in [app.get(&format!("{CERTS}/{id}"), P1).await.body, app.get(CERTS, P1).await.body] {
+        assert!(!body.to_string().contains("PRIVATE KEY"), "{body}");
+    }
+    assert_eq!(app.get(&format!("{CERTS}/{id}"), P1).await.ok(200)["certificate"]["id"], id.as_str());
+    app.get(&format!("{CERTS}/{id}"), P2).await.refused(404, "CertificateNotFound", &id);
+    // Name and description change; the PEM does not.
+    let r = app.put(&format!("{CERTS}/{id}"), P1, json!({"certificate": {"name": "renamed"}})).await;
+    assert_eq!(r.ok(200)["certificate"]["name"], "renamed");
+    let r = app.put(&format!("{CERTS}/{id}"), P1, json!({"certificate": {"certificate": pem}})).await;
+    r.refused(400, "HTTPBadRequest", "Cannot update read-only attribute certificate");
+    app.delete(&format!("{CERTS}/{id}"), P1).await.ok(204);
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_naming_the_attribute_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let ca = Ca::new("test ca", CA_KEY);
+    let good = ca.site("site-a.vpnaas.test", SITE_A_KEY, -1, 30);
+    let cases = [
+        (upload("not pem", SITE_A_KEY), "certificate", "no PEM certificate"),
+        (
+            upload("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", SITE_A_KEY),
+            "certificate",
+            "does not parse",
+        ),
+        (upload(&good, SITE_B_KEY), "private_key", "does not match"),
+        (
+            upload(&good, "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
+            "private_key",
+            "PKCS#8",
+        ),
+        (upload(&ca.site("old.vpnaas.test", SITE_A_KEY, -30, -1), SITE_A_KEY), "certificate", "has expired"),
+        (upload(&ca.site("new.vpnaas.test", SITE_A_KEY, 2, 30), SITE_A_KEY), "certificate", "not valid yet"),
+        (json!({"certificate": {"certificate": good}}), "private_key", "private_key"),
+    ];
+    for (body, attr, needle) in cases {
+        let r = app.post(CERTS, P1, body).await;
+        assert_eq!(r.status.as_u16(), 400, "{attr}: {:#}", r.body);
+        assert!(r.message().contains(attr) && r.message().contains(needle), "{attr}: {}", r.message());
+        assert!(!r.message().contains("MII"), "no key or certificate quoted: {}", r.message());
+    }
+    assert_eq!(app.count(CERTS).await, 0);
+}
+
+#[tokio::test]
+async fn certs_connections_need_their_certificate_and_a_peer_ca_and_refuse_a_psk() {
+    let app = spawn_app().await;
+    let site = Site::new(&app, P1).await;
+    let ca = Ca::new("test ca", CA_KEY);
+    let cert = create_cert(&app, P1, &ca.site("site-a.vpnaas.test", SITE_A_KEY, -1, 30), SITE_A_KEY).await;
+    let ca_pem = ca.pem();
+    let body = certs_body(site.connection(), &cert, &ca_pem, "site-a.vpnaas.test", "site-b.vpnaas.test");
+    let r = app.post(CONNS, P1, body.clone()).await;
+    let c = r.ok(201)["ipsec_site_connection"].clone();
+    assert_eq!((c["auth_mode"].as_str(), c["psk"].clone()), (Some("certs"), Value::Null));
+    assert_eq!(c["local_certificate_id"], cert.as_str());
+    assert!(c["peer_ca"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    let conn = r.id();
+
+    let leaf = ca.site("leaf.vpnaas.test", SITE_B_KEY, -1, 30);
+    let refusals = [
+        (with(body.clone(), json!({"psk": "secret"})), "psk"),
+        (without(body.clone(), "local_certificate_id"), "local_certificate_id"),
+        (without(body.clone(), "peer_ca"), "peer_ca"),
+        (with(body.clone(), json!({"peer_ca": leaf})), "peer_ca"),
+        (with(body.clone(), json!({"peer_ca": "garbage"})), "peer_ca"),
+        (with(body.clone(), json!({"peer_id": "not an identity"})), "peer_id"),
+        (with(body.clone(), json!({"local_id": "other.vpnaas.test"})), "local_id"),
+        (with(body.clone(), json!({"auth_mode": "rsa"})), "auth_mode"),
+        (with(site.connection(), json!({"peer_ca": ca_pem})), "peer_ca"),
+    ];
+    for (bad, attr) in refusals {
+        let r = app.post(CONNS, P1, bad).await;
+        r.refused(400, "HTTPBadRequest", &format!("Invalid input for {attr}"));
+    }
+    let r = app.post(CONNS, P1, with(body.clone(), json!({"peer_ca": leaf}))).await;
+    assert!(r.message().contains("basicConstraints CA:TRUE"), "{}", r.message());
+    assert_eq!(app.count(CONNS).await, 1, "nothing half-written");
+
+    // Another project's certificate is not found.
+    let theirs = create_cert(&app, P2, &ca.site("p2.vpnaas.test", SITE_B_KEY, -1, 30), SITE_B_KEY).await;
+    let r = app.post(CONNS, P1, with(body.clone(), json!({"local_certificate_id": theirs, "local_id": ""}))).await;
+    r.refused(404, "CertificateNotFound", &theirs);
+
+    // In use: the certificate stays.
+    app.delete(&format!("{CERTS}/{cert}"), P1).await.refused(409, "CertificateInUse", &cert);
+
+    // Switching back to psk needs a key; then the certificate is free.
+    let path = format!("{CONNS}/{conn}");
+    let r = app.put(&path, P1, json!({"ipsec_site_connection": {"auth_mode": "psk"}})).await;
+    r.refused(400, "HTTPBadRequest", "psk");
+    let r = app.put(&path, P1, json!({"ipsec_site_connection": {"auth_mode": "psk", "psk": "secret"}})).await;
+    let c = r.ok(200)["ipsec_site_connection"].clone();
+    assert_eq!(
+        (c["auth_mode"].as_str(), c["psk"].as_str(), c["local_certificate_id"].clone()),
+        (Some("psk"), Some("secret"), Value::Null)
+    );
+    // And to certs again, in one update.
+    let r = app
+        .put(
+            &path,
+            P1,
+            json!({"ipsec_site_connection": {"auth_mode": "certs", "local_certificate_id": cert, "peer_ca": ca_pem}}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["ipsec_site_connection"]["psk"], Value::Null);
+    app.delete(&path, P1).await.ok(204);
+    app.delete(&format!("{CERTS}/{cert}"), P1).await.ok(204);
+}
+
+// ------------------------------------------------------------------- two real gateways
+
+/// The two mirrored connections of the lab, with certificates signed by `ca_a` for site A
+/// and `ca_b` for site B; each trusts `ca_a` for its peer.
+async fn certs_setup(ca_a: &Ca, ca_b: &Ca) -> (Setup, [String; 2]) {
+    let s = setup(["unused-psk", "unused-psk"]).await;
+    let hosts = ["site-a.vpnaas.test", "site-b.vpnaas.test"];
+    let mut certs = Vec::new();
+    for (host, ca, key) in [(hosts[0], ca_a, SITE_A_KEY), (hosts[1], ca_b, SITE_B_KEY)] {
+        let r = s.server.call(Method::POST, CERTS, P1, Some(upload(&ca.site(host, key, -1, 30), key)), None).await;
+        r.ok(201);
+        certs.push(r.id());
+    }
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let body = certs_body(s.conns[i].clone(), &certs[i], &ca_a.pem(), hosts[i], hosts[1 - i]);
+        let r = s.server.call(Method::POST, CONNS, P1, Some(body), None).await;
+        r.ok(201);
+        ids.push(r.id());
+    }
+    (s, [ids[0].clone(), ids[1].clone()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_authenticate_with_certificates_of_one_ca() {
+    let Some(lab) = lab("two_gateways_authenticate_with_certificates_of_one_ca") else { return };
+    let ca = Ca::new("vpnaas test ca", CA_KEY);
+    let (s, [a, b]) = certs_setup(&ca, &ca).await;
+    let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
+    let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
+    let started = Instant::now();
+    let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await;
+    assert_eq!(seen, ["ACTIVE", "ACTIVE"], "both certificate connections come up");
+    eprintln!("certificate tunnel ACTIVE after {:.2} s", started.elapsed().as_secs_f64());
+    assert!(lab.ping_a_to_b(), "10.1.0.1 reaches 10.2.0.1 through the tunnel");
+
+    // Rotation: a new certificate for site A (same identity, new key pair's certificate),
+    // named on the connection; the tunnel comes back with it and the old one is free.
+    let old = s.server.call(Method::GET, &format!("{CONNS}/{a}"), P1, None, None).await;
+    let old = old.ok(200)["ipsec_site_connection"]["local_certificate_id"].as_str().unwrap().to_owned();
+    let pem = ca.site("site-a.vpnaas.test", SITE_A_KEY, -1, 60);
+    let r = s.server.call(Method::POST, CERTS, P1, Some(upload(&pem, SITE_A_KEY)), None).await;
+    r.ok(201);
+    let new = r.id();
+    let body = json!({"ipsec_site_connection": {"local_certificate_id": new}});
+    s.server.call(Method::PUT, &format!("{CONNS}/{a}"), P1, Some(body), None).await.ok(200);
+    let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await;
+    assert_eq!(seen, ["ACTIVE", "ACTIVE"], "up again with the new certificate");
+    assert!(lab.ping_a_to_b(), "the tunnel carries traffic after the rotation");
+    s.server.call(Method::DELETE, &format!("{CERTS}/{old}"), P1, None, None).await.ok(204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why() {
+    let Some(lab) = lab("a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why") else { return };
+    let (ca, other) = (Ca::new("vpnaas test ca", CA_KEY), Ca::new("someone else", OTHER_CA_KEY));
+    let (s, [a, b]) = certs_setup(&ca, &other).await;
+    let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
+    let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
+    let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(15)).await;
+    assert!(seen.iter().all(|st| st != "ACTIVE"), "an untrusted peer must never come up: {seen:?}");
+    assert!(!lab.ping_a_to_b());
+    let started = Instant::now();
+    let reason = loop {
+        let r = s.server.call(Method::GET, &format!("{CONNS}/{a}"), ADMIN, None, None).await;
+        let c = r.ok(200)["ipsec_site_connection"].clone();
+        assert_ne!(c["status"], "ACTIVE");
+        if let Some(why) = c["status_description"].as_str() {
+            break why.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no status_description: {c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(reason.contains("certificate authentication") && reason.contains("peer_ca"), "{reason}");
+}
