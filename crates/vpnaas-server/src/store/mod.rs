@@ -543,21 +543,15 @@ impl From<bool> for Value {
     }
 }
 
-fn pg_args(values: &[Value]) -> StoreResult<PgArguments> {
-    let mut args = PgArguments::default();
-    for v in values {
-        let r = match v {
-            Value::Text(s) => args.add(s.clone()),
-            Value::OptText(s) => args.add(s.clone()),
-            Value::Int(i) => args.add(*i),
-        };
-        r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    }
-    Ok(args)
-}
-
-fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
-    let mut args = AnyArguments::default();
+/// `values` as one driver's statement arguments (sqlx's PostgreSQL or `Any`).
+fn arguments<A>(values: &[Value]) -> StoreResult<A>
+where
+    A: Arguments<'static> + Default,
+    String: sqlx::Encode<'static, A::Database> + sqlx::Type<A::Database>,
+    Option<String>: sqlx::Encode<'static, A::Database> + sqlx::Type<A::Database>,
+    i64: sqlx::Encode<'static, A::Database> + sqlx::Type<A::Database>,
+{
+    let mut args = A::default();
     for v in values {
         let r = match v {
             Value::Text(s) => args.add(s.clone()),
@@ -572,11 +566,11 @@ fn bind_all(values: &[Value]) -> StoreResult<AnyArguments<'static>> {
 async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<Vec<Row>> {
     match conn {
         Conn::Pg(tx) => {
-            let rows = sqlx::query_with(sql, pg_args(values)?).fetch_all(&mut **tx).await?;
+            let rows = sqlx::query_with(sql, arguments::<PgArguments>(values)?).fetch_all(&mut **tx).await?;
             Ok(rows.into_iter().map(Row::Pg).collect())
         }
         Conn::Any(tx) => {
-            let rows = sqlx::query_with(sql, bind_all(values)?).fetch_all(&mut **tx).await?;
+            let rows = sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?).fetch_all(&mut **tx).await?;
             Ok(rows.into_iter().map(Row::Any).collect())
         }
         Conn::Lite(sp) => rows::lite_fetch(&sp.state.conn, sql, values),
@@ -585,8 +579,8 @@ async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<
 
 async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u64> {
     match conn {
-        Conn::Pg(tx) => Ok(sqlx::query_with(sql, pg_args(values)?).execute(&mut **tx).await?.rows_affected()),
-        Conn::Any(tx) => Ok(sqlx::query_with(sql, bind_all(values)?).execute(&mut **tx).await?.rows_affected()),
+        Conn::Pg(tx) => Ok(sqlx::query_with(sql, arguments::<PgArguments>(values)?).execute(&mut **tx).await?.rows_affected()),
+        Conn::Any(tx) => Ok(sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?).execute(&mut **tx).await?.rows_affected()),
         Conn::Lite(sp) => rows::lite_execute(&sp.state.conn, sql, values),
     }
 }
