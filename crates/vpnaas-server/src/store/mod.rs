@@ -579,8 +579,13 @@ async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<
 
 async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u64> {
     match conn {
-        Conn::Pg(tx) => Ok(sqlx::query_with(sql, arguments::<PgArguments>(values)?).execute(&mut **tx).await?.rows_affected()),
-        Conn::Any(tx) => Ok(sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?).execute(&mut **tx).await?.rows_affected()),
+        Conn::Pg(tx) => {
+            Ok(sqlx::query_with(sql, arguments::<PgArguments>(values)?).execute(&mut **tx).await?.rows_affected())
+        }
+        Conn::Any(tx) => Ok(sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()),
         Conn::Lite(sp) => rows::lite_execute(&sp.state.conn, sql, values),
     }
 }
