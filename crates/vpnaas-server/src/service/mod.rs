@@ -114,10 +114,18 @@ fn visible<T: Resource>(caller: &Caller, item: &T) -> bool {
 /// Loads `T` by the id as the caller wrote it: a text that is not a UUID, a missing row and
 /// another project's row are all the same 404 (clients resolve names this way).
 pub(crate) async fn fetch<T: Resource>(conn: &mut store::Conn, caller: &Caller, id: &str) -> Result<T> {
-    let Ok(uuid) = Uuid::parse_str(id) else {
-        return Err(T::not_found(id).into());
-    };
-    match store::get::<T>(conn, uuid).await? {
+    let found = store::get::<T>(conn, id_of::<T>(id)?).await?;
+    seen(caller, id, found)
+}
+
+/// The id as the caller wrote it, as a UUID: a text that is not one is the 404 of `T`.
+fn id_of<T: Resource>(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| T::not_found(id).into())
+}
+
+/// What was found under `id`, if the caller may see it; else the 404 of `T`.
+fn seen<T: Resource>(caller: &Caller, id: &str, found: Option<T>) -> Result<T> {
+    match found {
         Some(item) if visible(caller, &item) => Ok(item),
         _ => Err(T::not_found(id).into()),
     }
@@ -146,13 +154,8 @@ pub(crate) async fn fetch_for_change<T: Resource>(
 
 /// Loads `T` and locks it until commit, without a precondition (an object the write depends on).
 pub(crate) async fn lock<T: Resource>(w: &mut WriteTx, caller: &Caller, id: &str) -> Result<T> {
-    let Ok(uuid) = Uuid::parse_str(id) else {
-        return Err(T::not_found(id).into());
-    };
-    match store::get_locked::<T>(w, uuid).await? {
-        Some(item) if visible(caller, &item) => Ok(item),
-        _ => Err(T::not_found(id).into()),
-    }
+    let found = store::get_locked::<T>(w, id_of::<T>(id)?).await?;
+    seen(caller, id, found)
 }
 
 /// Loads `T` if it exists and the caller may see it.
@@ -279,13 +282,8 @@ impl Service {
     }
 
     pub async fn show<T: Resource + Send + 'static>(&self, caller: &Caller, id: &str, open_secrets: bool) -> Result<T> {
-        let Ok(uuid) = Uuid::parse_str(id) else {
-            return Err(T::not_found(id).into());
-        };
-        let mut item = match self.store.read_one::<T>(uuid).await? {
-            Some(item) if visible(caller, &item) => item,
-            _ => return Err(T::not_found(id).into()),
-        };
+        let found = self.store.read_one::<T>(id_of::<T>(id)?).await?;
+        let mut item = seen(caller, id, found)?;
         if open_secrets {
             self.reveal(&mut item)?;
         }
