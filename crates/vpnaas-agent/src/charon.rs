@@ -79,6 +79,11 @@ pub trait Charon: Send {
     /// waits a little for the peer's acknowledgement.
     fn terminate(&mut self, ike: &str) -> impl Future<Output = Result<(), CharonError>> + Send;
     fn list_sas(&mut self) -> impl Future<Output = Result<Vec<IkeSa>, CharonError>> + Send;
+    /// Deletes one IKE_SA by its unique id (and its CHILD_SAs), telling the peer.
+    fn terminate_ike_sa(&mut self, unique_id: u64) -> impl Future<Output = Result<(), CharonError>> + Send {
+        let _ = unique_id;
+        async { Err(CharonError::Refused("this charon cannot terminate one IKE_SA".to_owned())) }
+    }
 }
 
 /// How long an unload waits for the peer to acknowledge the deletion of its SAs.
@@ -186,6 +191,11 @@ impl Charon for ViciCharon {
         // by dead peer detection seconds later. A dead peer costs at most this timeout.
         let timeout = TERMINATE_WAIT.as_millis().to_string();
         self.command("terminate", Message::new().kv("ike", ike).kv("timeout", timeout)).await
+    }
+
+    async fn terminate_ike_sa(&mut self, unique_id: u64) -> Result<(), CharonError> {
+        let timeout = TERMINATE_WAIT.as_millis().to_string();
+        self.command("terminate", Message::new().kv("ike-id", unique_id.to_string()).kv("timeout", timeout)).await
     }
 
     async fn list_sas(&mut self) -> Result<Vec<IkeSa>, CharonError> {

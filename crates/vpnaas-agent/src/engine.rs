@@ -27,6 +27,10 @@ pub struct Step {
 pub struct Engine {
     /// The print of what this agent loaded, per connection still loaded in charon.
     prints: BTreeMap<Uuid, Fingerprint>,
+    /// The shape (`Rendered::shape`) of what this agent loaded, beside `prints`.
+    shapes: BTreeMap<Uuid, Fingerprint>,
+    /// Connections whose credentials were replaced while their IKE_SAs ran (ADR 0017).
+    rotations: BTreeMap<Uuid, Rotation>,
     /// Renderings charon refused, with its reason and when: not offered again until they
     /// change or `RETRY_REFUSED` passed (a restarted charon may have other plugins).
     refused: BTreeMap<Uuid, (Fingerprint, String, Instant)>,
@@ -49,6 +53,14 @@ pub const CERTS_DOWN_HINT: Duration = Duration::from_secs(8);
 /// How long a rendering charon refused waits before it is offered again.
 pub const RETRY_REFUSED: Duration = Duration::from_secs(60);
 
+/// A credential rotation in progress: the IKE_SAs authenticated with the old credentials
+/// keep the tunnel until one authenticated with the new ones carries a CHILD_SA (make
+/// before break); the old private key stays loaded while they live.
+struct Rotation {
+    old: BTreeSet<u64>,
+    old_key: Option<String>,
+}
+
 enum Plan {
     Stop,
     Refuse(String),
@@ -61,6 +73,8 @@ impl Engine {
     pub fn new(initiate_every: Duration) -> Engine {
         Engine {
             prints: BTreeMap::new(),
+            shapes: BTreeMap::new(),
+            rotations: BTreeMap::new(),
             refused: BTreeMap::new(),
             last_initiate: BTreeMap::new(),
             down_since: BTreeMap::new(),
@@ -115,6 +129,7 @@ impl Engine {
             info!(connections = self.prints.len(), "charon lost every connection (restarted?): loading them again");
         }
         self.prints.retain(|id, _| loaded.contains(id));
+        self.shapes.retain(|id, _| loaded.contains(id));
         let secrets = match charon.shared().await {
             Ok(keys) => ids(keys),
             // An older charon without get-shared: orphan secrets stay until it restarts.
@@ -129,12 +144,15 @@ impl Engine {
         let wants: Vec<Want> = plans
             .iter()
             .filter_map(|(_, p)| match p {
-                Plan::Run(r) => Some(Want { id: r.id, fingerprint: r.fingerprint, initiates: r.initiates }),
+                Plan::Run(r) => {
+                    Some(Want { id: r.id, fingerprint: r.fingerprint, shape: r.shape, initiates: r.initiates })
+                }
                 _ => None,
             })
             .collect();
         let seen = Seen {
             loaded: loaded.iter().map(|id| (*id, self.prints.get(id).copied())).collect(),
+            shapes: self.shapes.clone(),
             secrets,
             tunnels: by_connection(&sas).into_iter().map(|(id, list)| (id, charon::tunnel(list))).collect(),
         };
@@ -177,6 +195,19 @@ impl Engine {
                 Action::Load(id) => {
                     if let Some(r) = rendered.get(&id) {
                         self.load(charon, r).await?;
+                        // The eager side starts at once (`Rendered::eager`), unless a tunnel
+                        // already runs (loaded again after an agent restart).
+                        let down = rebuilt.contains(&id)
+                            || matches!(seen.tunnels.get(&id), None | Some(Tunnel::None | Tunnel::NoChild));
+                        if r.eager && down && self.prints.get(&id) == Some(&r.fingerprint) {
+                            self.initiate(charon, r).await?;
+                        }
+                        done.push(action);
+                    }
+                }
+                Action::Refresh(id) => {
+                    if let Some(r) = rendered.get(&id) {
+                        self.refresh(charon, r, &sas).await?;
                         done.push(action);
                     }
                 }
@@ -191,7 +222,10 @@ impl Engine {
                 }
             }
         }
-        let sas = if done.is_empty() { sas } else { charon.list_sas().await? };
+        let mut sas = if done.is_empty() { sas } else { charon.list_sas().await? };
+        if self.rotate(charon, &sas, &rendered).await? {
+            sas = charon.list_sas().await?;
+        }
 
         let groups = by_connection(&sas);
         let statuses = plans
@@ -240,6 +274,7 @@ impl Engine {
     async fn unload<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
         let name = id.to_string();
         self.prints.remove(&id);
+        self.shapes.remove(&id);
         // unload-conn closes the SAs of start_action=start children only, and without
         // waiting for the peer; terminate first so that every SA goes, and the peer knows.
         for result in
@@ -255,6 +290,9 @@ impl Engine {
             }
         }
         self.drop_key(charon, id).await?;
+        if let Some(key) = self.rotations.remove(&id).and_then(|r| r.old_key) {
+            self.unload_key_unless_used(charon, key).await?;
+        }
         info!(site_connection.id = %id, "unloaded");
         Ok(())
     }
@@ -263,14 +301,110 @@ impl Engine {
     /// same certificate (charon names a key by its public key: both got the same id).
     async fn drop_key<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
         if let Some(key) = self.keys.remove(&id) {
-            if !self.keys.values().any(|k| *k == key) {
-                match charon.unload_key(&key).await {
-                    Ok(()) | Err(CharonError::Refused(_)) => {}
-                    Err(e) => return Err(e),
-                }
+            self.unload_key_unless_used(charon, key).await?;
+        }
+        Ok(())
+    }
+
+    async fn unload_key_unless_used<C: Charon>(&mut self, charon: &mut C, key: String) -> Result<(), CharonError> {
+        let retiring = self.rotations.values().filter_map(|r| r.old_key.as_ref());
+        if !self.keys.values().chain(retiring).any(|k| *k == key) {
+            match charon.unload_key(&key).await {
+                Ok(()) | Err(CharonError::Refused(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// New credentials for a running connection (ADR 0017, rotation): load them and replace
+    /// the connection in charon without terminating anything. The IKE_SAs up now were
+    /// authenticated with the old credentials and keep carrying traffic; an initiating
+    /// gateway brings up an IKE_SA with the new ones at once, and `rotate` retires the old
+    /// ones when it carries a CHILD_SA. A responder's old IKE_SAs stay until the peer
+    /// replaces them (its next authentication uses the new credentials).
+    async fn refresh<C: Charon>(&mut self, charon: &mut C, r: &Rendered, sas: &[IkeSa]) -> Result<(), CharonError> {
+        let old_key = self.keys.get(&r.id).cloned();
+        let mut old: BTreeSet<u64> = sas.iter().filter(|sa| sa.name == r.name).map(|sa| sa.unique_id).collect();
+        if let Some(previous) = self.rotations.remove(&r.id) {
+            // Rotated again before the last one finished: both generations retire.
+            old.extend(previous.old);
+            if let Some(key) = previous.old_key.filter(|k| Some(k) != old_key.as_ref()) {
+                self.unload_key_unless_used(charon, key).await?;
+            }
+        }
+        self.load(charon, r).await?;
+        if self.prints.get(&r.id) != Some(&r.fingerprint) {
+            // charon refused the new credentials: the old connection and its key stay
+            // loaded, and the refusal's unload takes the old key with it.
+            if let Some(key) = old_key {
+                self.keys.insert(r.id, key);
+            }
+            return Ok(());
+        }
+        let old_key = old_key.filter(|k| self.keys.get(&r.id) != Some(k));
+        info!(site_connection.id = %r.id, old_ike_sas = old.len(), "credentials replaced, tunnel kept");
+        if old.is_empty() {
+            if let Some(key) = old_key {
+                self.unload_key_unless_used(charon, key).await?;
+            }
+            if r.eager {
+                self.initiate(charon, r).await?;
+            }
+            return Ok(());
+        }
+        self.rotations.insert(r.id, Rotation { old, old_key });
+        if r.initiates {
+            self.initiate(charon, r).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves rotations on: when an IKE_SA that is not one of the old ones carries a
+    /// CHILD_SA, the old ones are terminated; when they are all gone, the old key goes.
+    /// Answers whether it changed anything in charon.
+    async fn rotate<C: Charon>(
+        &mut self,
+        charon: &mut C,
+        sas: &[IkeSa],
+        rendered: &BTreeMap<Uuid, &Rendered>,
+    ) -> Result<bool, CharonError> {
+        let mut changed = false;
+        let ids: Vec<Uuid> = self.rotations.keys().copied().collect();
+        for id in ids {
+            let name = id.to_string();
+            let Some(rotation) = self.rotations.get(&id) else { continue };
+            let mine: Vec<&IkeSa> = sas.iter().filter(|sa| sa.name == name).collect();
+            let alive: Vec<u64> = mine.iter().map(|sa| sa.unique_id).filter(|u| rotation.old.contains(u)).collect();
+            if alive.is_empty() {
+                if let Some(key) = self.rotations.remove(&id).and_then(|r| r.old_key) {
+                    self.unload_key_unless_used(charon, key).await?;
+                }
+                info!(site_connection.id = %id, "rotation done: the old credentials are retired");
+                continue;
+            }
+            let replaced = mine
+                .iter()
+                .any(|sa| !rotation.old.contains(&sa.unique_id) && sa.children.iter().any(|c| c.state == "INSTALLED"));
+            if replaced {
+                for unique_id in alive {
+                    match charon.terminate_ike_sa(unique_id).await {
+                        Ok(()) | Err(CharonError::Refused(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                changed = true;
+                continue;
+            }
+            // No new IKE_SA on its way (refused by the peer, say): try again now and then.
+            let pending = mine.iter().any(|sa| !rotation.old.contains(&sa.unique_id));
+            let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
+            if let Some(r) = rendered.get(&id).filter(|r| r.initiates && !pending && !recently) {
+                self.initiate(charon, r).await?;
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     async fn load<C: Charon>(&mut self, charon: &mut C, r: &Rendered) -> Result<(), CharonError> {
@@ -306,10 +440,7 @@ impl Engine {
             Ok(()) => {
                 self.refused.remove(&r.id);
                 self.prints.insert(r.id, r.fingerprint);
-                if r.eager {
-                    // start_action = start initiates on load.
-                    self.last_initiate.insert(r.id, Instant::now());
-                }
+                self.shapes.insert(r.id, r.shape);
                 info!(site_connection.id = %r.id, "loaded");
                 Ok(())
             }
@@ -396,12 +527,13 @@ pub(crate) mod tests {
         }
     }
 
-    /// An in-memory charon: loading a bi-directional connection brings its tunnel up at
-    /// once, unless `refuse_conns` says no or `down` is set.
+    /// An in-memory charon: initiating a connection brings its tunnel up at once, unless
+    /// `refuse_conns` says no or `down` is set. A private key's id is its data.
     #[derive(Default)]
     pub(crate) struct FakeCharon {
         pub conns: BTreeMap<String, Message>,
         pub secrets: BTreeSet<String>,
+        pub keys: BTreeSet<String>,
         pub sas: Vec<IkeSa>,
         pub calls: Vec<String>,
         pub refuse_conns: Option<String>,
@@ -464,16 +596,7 @@ pub(crate) mod tests {
             if let Some(why) = &self.refuse_conns {
                 return Err(CharonError::Refused(why.clone()));
             }
-            let starts = body
-                .sub("children")
-                .and_then(|c| c.sections().next().and_then(|(_, child)| child.str("start_action")))
-                .as_deref()
-                == Some("start");
-            let unchanged = self.conns.get(&name) == Some(&body);
-            self.conns.insert(name.clone(), body);
-            if starts && !unchanged && !self.sas.iter().any(|s| s.name == name) {
-                self.up(&name);
-            }
+            self.conns.insert(name, body);
             Ok(())
         }
         async fn unload_conn(&mut self, name: &str) -> Result<(), CharonError> {
@@ -509,6 +632,78 @@ pub(crate) mod tests {
             self.gate("list-sas".into())?;
             Ok(self.sas.clone())
         }
+        async fn load_credential(
+            &mut self,
+            command: &'static str,
+            message: &Message,
+        ) -> Result<Option<String>, CharonError> {
+            self.gate(command.to_owned())?;
+            let data = message.str("data").unwrap_or_default();
+            Ok((command == "load-key").then(|| {
+                self.keys.insert(data.clone());
+                data
+            }))
+        }
+        async fn unload_key(&mut self, id: &str) -> Result<(), CharonError> {
+            self.gate(format!("unload-key {id}"))?;
+            self.keys.remove(id);
+            Ok(())
+        }
+        async fn terminate_ike_sa(&mut self, unique_id: u64) -> Result<(), CharonError> {
+            self.gate(format!("terminate ike-id {unique_id}"))?;
+            self.sas.retain(|s| s.unique_id != unique_id);
+            Ok(())
+        }
+    }
+
+    fn with_certs(c: &mut DesiredConnection, n: u32) {
+        use vpnaas_core::desired::CertCredentials;
+        use vpnaas_core::values::PrivateKey;
+        c.psk = None;
+        c.certs = Some(CertCredentials {
+            certificate: format!("CERT-{n}"),
+            private_key: PrivateKey::checked(format!("KEY-{n}")),
+            chain: vec![],
+            peer_cas: vec!["CA".into()],
+        });
+    }
+
+    #[tokio::test]
+    async fn new_credentials_replace_the_tunnel_make_before_break_and_retire_the_old_key() {
+        let mut c = desired(1);
+        with_certs(&mut c, 1);
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let step = engine.step(&mut charon, &[c.clone()]).await.unwrap();
+        assert_eq!(statuses(&step), vec![Status::Active]);
+        let old = charon.sas[0].unique_id;
+
+        with_certs(&mut c, 2);
+        charon.calls.clear();
+        let step = engine.step(&mut charon, &[c.clone()]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Refresh(Uuid::from_u128(1))]);
+        assert_eq!(statuses(&step), vec![Status::Active]);
+        let at = |call: &str| charon.calls.iter().position(|c| c == call).unwrap_or(usize::MAX);
+        let name = Uuid::from_u128(1).to_string();
+        assert!(at(&format!("terminate {name}")) == usize::MAX, "the connection is never torn down");
+        assert!(at(&format!("unload-conn {name}")) == usize::MAX);
+        assert!(
+            at("load-key") < at(&format!("load-conn {name}"))
+                && at(&format!("load-conn {name}")) < at(&format!("initiate {name}"))
+                && at(&format!("initiate {name}")) < at(&format!("terminate ike-id {old}")),
+            "new key, new connection, new IKE_SA, and only then the old IKE_SA goes: {:?}",
+            charon.calls
+        );
+        assert_eq!(charon.sas.len(), 1);
+        assert_ne!(charon.sas[0].unique_id, old);
+        // The old key stays while its IKE_SA lives; the next pass retires it.
+        engine.step(&mut charon, &[c.clone()]).await.unwrap();
+        assert_eq!(charon.keys, BTreeSet::from(["KEY-2".to_owned()]));
+
+        // Another peer identity is another shape: the tunnel is rebuilt.
+        c.peer_id = "CN=another".into();
+        let step = engine.step(&mut charon, &[c]).await.unwrap();
+        assert_eq!(step.actions, vec![Action::Unload(Uuid::from_u128(1)), Action::Load(Uuid::from_u128(1))]);
     }
 
     fn statuses(step: &Step) -> Vec<Status> {

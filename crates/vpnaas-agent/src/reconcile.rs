@@ -12,6 +12,8 @@ use vpnaas_strongswan::render::Fingerprint;
 pub struct Want {
     pub id: Uuid,
     pub fingerprint: Fingerprint,
+    /// The print without credentials (`Rendered::shape`).
+    pub shape: Fingerprint,
     /// Bi-directional: the gateway brings the tunnel up itself.
     pub initiates: bool,
 }
@@ -35,6 +37,8 @@ pub struct Seen {
     /// Connections loaded in charon (by id) and the print we loaded them with, when this
     /// agent loaded them (not when a previous agent process did, or charon restarted).
     pub loaded: BTreeMap<Uuid, Option<Fingerprint>>,
+    /// The shape each of those was loaded with, when this agent loaded it.
+    pub shapes: BTreeMap<Uuid, Fingerprint>,
     /// Shared secrets loaded under a connection id.
     pub secrets: BTreeSet<Uuid>,
     pub tunnels: BTreeMap<Uuid, Tunnel>,
@@ -48,12 +52,17 @@ pub enum Action {
     UnloadSecret(Uuid),
     /// Load the secret, then the connection (new, changed, or loaded by someone else).
     Load(Uuid),
+    /// Only the credentials changed (a certificate rotation): load them and replace the
+    /// connection in charon, keeping its SAs; the new credentials authenticate the next
+    /// IKE_SA, which the agent brings up before it retires the old one.
+    Refresh(Uuid),
     Initiate(Uuid),
 }
 
 /// The actions, unloads first (a changed connection frees its traffic selectors before
 /// its new rendering claims them), then loads, then initiations, each in id order.
-/// An unchanged connection with a tunnel gets no action: it is never torn down or re-keyed.
+/// An unchanged connection with a tunnel gets no action: it is never torn down or re-keyed;
+/// one whose credentials alone changed is refreshed in place.
 pub fn reconcile(wants: &[Want], seen: &Seen) -> Vec<Action> {
     let wanted: BTreeMap<Uuid, &Want> = wants.iter().map(|w| (w.id, w)).collect();
     let mut unloads = Vec::new();
@@ -66,8 +75,12 @@ pub fn reconcile(wants: &[Want], seen: &Seen) -> Vec<Action> {
             // again. charon keeps the SAs of a config that is loaded unchanged.
             Some(None) => loads.push(Action::Load(*id)),
             Some(Some(print)) if *print != want.fingerprint => {
-                unloads.push(Action::Unload(*id));
-                loads.push(Action::Load(*id));
+                if seen.shapes.get(id) == Some(&want.shape) {
+                    loads.push(Action::Refresh(*id));
+                } else {
+                    unloads.push(Action::Unload(*id));
+                    loads.push(Action::Load(*id));
+                }
             }
             Some(Some(_)) => {
                 let tunnel = seen.tunnels.get(id).copied().unwrap_or(Tunnel::None);
@@ -104,12 +117,13 @@ mod tests {
     }
 
     fn want(n: u128, print: u64, initiates: bool) -> Want {
-        Want { id: id(n), fingerprint: print, initiates }
+        Want { id: id(n), fingerprint: print, shape: print, initiates }
     }
 
     fn seen(loaded: &[(u128, Option<u64>)], secrets: &[u128], tunnels: &[(u128, Tunnel)]) -> Seen {
         Seen {
             loaded: loaded.iter().map(|(n, p)| (id(*n), *p)).collect(),
+            shapes: loaded.iter().filter_map(|(n, p)| p.map(|p| (id(*n), p))).collect(),
             secrets: secrets.iter().map(|n| id(*n)).collect(),
             tunnels: tunnels.iter().map(|(n, t)| (id(*n), *t)).collect(),
         }
@@ -162,6 +176,12 @@ mod tests {
                 vec![want(1, 8, true)],
                 seen(&[(1, Some(7))], &[1], &[(1, Installed)]),
                 vec![Unload(id(1)), Load(id(1))],
+            ),
+            (
+                "new credentials of the same shape are refreshed in place, never unloaded",
+                vec![Want { shape: 7, ..want(1, 8, true) }],
+                seen(&[(1, Some(7))], &[1], &[(1, Installed)]),
+                vec![Refresh(id(1))],
             ),
             (
                 "a connection of unknown print is loaded again without an unload",

@@ -37,11 +37,19 @@ pub struct Rendered {
     pub credentials: Vec<Credential>,
     pub needs: Needs,
     pub fingerprint: Fingerprint,
+    /// The print of the rendering without its credentials (the certificate, its key and
+    /// chain, the peer's CAs). Two renderings that differ only in credentials have the
+    /// same shape: the agent replaces them in charon without tearing the tunnel down
+    /// (ADR 0017, rotation). Pre-shared keys are part of the shape.
+    pub shape: Fingerprint,
     /// Whether the gateway initiates (and so re-initiates) this connection.
     pub initiates: bool,
     /// Of two gateways that both initiate, the one with the smaller IKE identity starts at
-    /// once (`start_action = start`, DPD `restart`); the other waits, and initiates only if
-    /// no tunnel came (see `render`).
+    /// once (its agent initiates right after loading; DPD `restart`); the other waits, and
+    /// initiates only if no tunnel came (see `render`). The VICI rendering has no
+    /// `start_action`: charon closes the SAs of a `start_action = start` connection whenever
+    /// it is replaced, and a credential rotation replaces it while its tunnel runs (ADR
+    /// 0017). The swanctl.conf text, for a charon without an agent, says `start` instead.
     pub eager: bool,
 }
 
@@ -336,8 +344,8 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         if let Some(action) = dpd_action(c.dpd.action, eager) {
             child = child.kv("dpd_action", action);
         }
+        // No start_action (`none`): the agent starts the eager side (see `Rendered::eager`).
         // `trap` would be the reference's `auto=route`, but kernel-libipsec never triggers it.
-        child = child.kv("start_action", if eager { "start" } else { "none" });
         children = children.section(child_name, child);
     }
 
@@ -369,20 +377,17 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         // Retry the initial connect until it works or fails for good (0: without limit).
         ike = ike.kv("keyingtries", "0");
     }
-    let (local, remote, secret, credentials) = match (&c.certs, &c.psk) {
+    // The local and remote sections without the credential lists, for `shape`.
+    let (local, remote, secret, credentials, bare) = match (&c.certs, &c.psk) {
         // ADR 0017: the certificate travels in the connection (`certs`, as swanctl sends a
         // file's contents), the peer must chain to one of `cacerts`, and the key is loaded
         // on its own; intermediates and the CAs are also loaded as certificates, so that
         // charon can send the chain and finds the CAs as trust anchors.
         (Some(certs), _) => {
-            let local = Message::new()
-                .kv("auth", "pubkey")
-                .kv("id", c.local_id.clone())
-                .list("certs", [certs.certificate.clone()]);
-            let remote = Message::new()
-                .kv("auth", "pubkey")
-                .kv("id", peer_id.clone())
-                .list("cacerts", certs.peer_cas.iter().cloned());
+            let bare_local = Message::new().kv("auth", "pubkey").kv("id", c.local_id.clone());
+            let bare_remote = Message::new().kv("auth", "pubkey").kv("id", peer_id.clone());
+            let local = bare_local.clone().list("certs", [certs.certificate.clone()]);
+            let remote = bare_remote.clone().list("cacerts", certs.peer_cas.iter().cloned());
             let mut credentials = vec![Credential {
                 command: "load-key",
                 message: Message::new().kv("type", "any").kv("data", certs.private_key.expose()),
@@ -395,7 +400,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
                     });
                 }
             }
-            (local, remote, Message::new(), credentials)
+            (local, remote, Message::new(), credentials, Some((bare_local, bare_remote)))
         }
         (None, Some(psk)) => {
             // `id` names the secret so that `unload-shared` removes exactly this one and a new
@@ -407,14 +412,22 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
                 .list("owners", [c.local_id.clone(), peer_id.clone()]);
             let local = Message::new().kv("auth", "psk").kv("id", c.local_id.clone());
             let remote = Message::new().kv("auth", "psk").kv("id", peer_id.clone());
-            (local, remote, secret, Vec::new())
+            (local, remote, secret, Vec::new(), None)
         }
         (None, None) => return Err("the connection has neither a pre-shared key nor certificates".to_owned()),
+    };
+    let shape = match bare {
+        Some((bare_local, bare_remote)) => {
+            let ike = ike.clone().section("local", bare_local).section("remote", bare_remote);
+            Some(fingerprint(&Message::new().section(&name, ike.section("children", children.clone())), &secret, &[])?)
+        }
+        None => None,
     };
     ike = ike.section("local", local).section("remote", remote).section("children", children);
     let conn = Message::new().section(&name, ike);
 
     let fingerprint = fingerprint(&conn, &secret, &credentials)?;
+    let shape = shape.unwrap_or(fingerprint);
     Ok(Rendered {
         id: c.id,
         name,
@@ -424,6 +437,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
         credentials,
         needs,
         fingerprint,
+        shape,
         initiates,
         eager,
     })
@@ -503,7 +517,7 @@ pub(crate) mod tests {
         assert_eq!(child.str("rekey_time").as_deref(), Some("3240s"));
         assert_eq!(child.str("life_time").as_deref(), Some("3600s"));
         assert_eq!(child.str("dpd_action").as_deref(), Some("restart"));
-        assert_eq!(child.str("start_action").as_deref(), Some("start"));
+        assert_eq!(child.str("start_action"), None, "the agent starts it (Rendered::eager)");
     }
 
     #[test]
@@ -552,12 +566,28 @@ pub(crate) mod tests {
         );
         assert_eq!(r.credentials[0].message.str("data").as_deref(), Some("KEY-canary"));
         assert!(!format!("{r:?}").contains("KEY-canary"), "Debug of a rendering shows the key");
-        // Another certificate is another rendering: the agent reloads the connection.
-        let before = r.fingerprint;
+        // Another certificate is another rendering of the same shape: the agent replaces it
+        // in charon without tearing the tunnel down.
         if let Some(certs) = c.certs.as_mut() {
             certs.certificate = "ROTATED".into();
+            certs.private_key = PrivateKey::checked("KEY-rotated".into());
+            certs.peer_cas = vec!["CA-3".into()];
         }
-        assert_ne!(render(&c).unwrap().fingerprint, before);
+        let rotated = render(&c).unwrap();
+        assert_ne!(rotated.fingerprint, r.fingerprint);
+        assert_eq!(rotated.shape, r.shape);
+        assert_ne!(r.shape, r.fingerprint, "the shape leaves the credentials out");
+        // Anything else changes the shape: the tunnel is rebuilt.
+        c.peer_id = "CN=someone else".into();
+        assert_ne!(render(&c).unwrap().shape, r.shape);
+        // A pre-shared key is part of the shape.
+        c.certs = None;
+        c.psk = Some(vpnaas_core::values::Psk::parse("secret").unwrap());
+        let psk = render(&c).unwrap();
+        c.psk = Some(vpnaas_core::values::Psk::parse("another").unwrap());
+        assert_ne!(render(&c).unwrap().shape, psk.shape);
+        assert_eq!(psk.shape, psk.fingerprint);
+        c.psk = None;
         c.certs = None;
         assert!(render(&c).unwrap_err().contains("neither a pre-shared key nor certificates"));
     }
@@ -667,16 +697,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_initiator_decides_start_action_and_keyingtries() {
+    fn the_initiator_decides_who_starts_and_keyingtries() {
         let r = render(&desired()).unwrap();
         assert!(r.initiates && r.eager);
-        assert_eq!(child_of(&r).str("start_action").as_deref(), Some("start"));
+        assert_eq!(child_of(&r).str("start_action"), None, "charon would close its SAs when it is replaced");
         assert_eq!(ike_of(&r).str("keyingtries").as_deref(), Some("0"));
         let mut c = desired();
         c.initiator = Initiator::ResponseOnly;
         let r = render(&c).unwrap();
         assert!(!r.initiates && !r.eager);
-        assert_eq!(child_of(&r).str("start_action").as_deref(), Some("none"));
+        assert_eq!(child_of(&r).str("start_action"), None);
         assert_eq!(ike_of(&r).str("keyingtries"), None);
     }
 
@@ -685,7 +715,7 @@ pub(crate) mod tests {
         let (a, b) = (render(&desired()).unwrap(), render(&mirrored()).unwrap());
         assert!(a.initiates && b.initiates);
         assert_eq!((a.eager, b.eager), (true, false), "192.0.2.1 < 192.0.2.2");
-        assert_eq!(child_of(&b).str("start_action").as_deref(), Some("none"));
+        assert_eq!(child_of(&b).str("start_action"), None);
         assert_eq!(ike_of(&b).str("keyingtries").as_deref(), Some("0"), "it still retries once it initiates");
     }
 

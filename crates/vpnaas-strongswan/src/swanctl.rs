@@ -29,7 +29,12 @@ pub fn swanctl_conf(c: &DesiredConnection) -> Result<String, String> {
 pub fn conf_of(r: &Rendered) -> String {
     let mut out = format!("# IPsec site connection {}, rendered by vpnaas (swanctl.conf(5))\n", r.id);
     out.push_str("connections {\n");
-    write_section(&mut out, 1, &r.conn);
+    if r.eager {
+        // No agent starts it here: charon does (`Rendered::eager`).
+        write_section(&mut out, 1, &started(&r.conn));
+    } else {
+        write_section(&mut out, 1, &r.conn);
+    }
     out.push_str("}\n\nsecrets {\n");
     let kind = r.secret.str("type").unwrap_or_else(|| "IKE".to_owned()).to_ascii_lowercase();
     let _ = writeln!(out, "{INDENT}{kind}-{} {{", r.name);
@@ -42,6 +47,26 @@ pub fn conf_of(r: &Rendered) -> String {
     let _ = writeln!(out, "{INDENT}}}");
     out.push_str("}\n");
     out
+}
+
+/// The `load-conn` message with `start_action = start` in each child.
+fn started(conn: &Message) -> Message {
+    let mut conn = conn.clone();
+    for (_, ike) in &mut conn.entries {
+        let Value::Section(ike) = ike else { continue };
+        for (key, children) in &mut ike.entries {
+            let Value::Section(children) = children else { continue };
+            if key != "children" {
+                continue;
+            }
+            for (_, child) in &mut children.entries {
+                if let Value::Section(child) = child {
+                    child.entries.push(("start_action".to_owned(), Value::Str(b"start".to_vec())));
+                }
+            }
+        }
+    }
+    conn
 }
 
 /// A message's entries at `depth`: key/values, lists (comma-separated, as swanctl splits
@@ -247,7 +272,9 @@ secrets {
             change(&mut c);
             let r = render(&c).unwrap();
             let mut vici = Vec::new();
-            flatten("connections", &r.conn, &mut vici);
+            // The text adds what the agent does itself: start the eager side.
+            flatten("connections", &if r.eager { started(&r.conn) } else { r.conn.clone() }, &mut vici);
+            assert_eq!(text_starts(&conf_of(&r)), r.eager);
             let text = conf_of(&r);
             let parsed = parse(&text);
             let (conns, secrets): (Vec<_>, Vec<_>) =
@@ -267,6 +294,10 @@ secrets {
                 ]
             );
         }
+    }
+
+    fn text_starts(text: &str) -> bool {
+        text.contains("start_action = start")
     }
 
     #[test]

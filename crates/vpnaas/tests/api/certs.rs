@@ -10,6 +10,9 @@ use rcgen::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use vpnaas_agent::charon::{Charon, ViciCharon};
+use vpnaas_strongswan::vici;
+
 use crate::support::*;
 use crate::tunnel::{agent, lab, setup, until, Setup};
 
@@ -241,20 +244,100 @@ async fn two_gateways_authenticate_with_certificates_of_one_ca() {
     eprintln!("certificate tunnel ACTIVE after {:.2} s", started.elapsed().as_secs_f64());
     assert!(lab.ping_a_to_b(), "10.1.0.1 reaches 10.2.0.1 through the tunnel");
 
-    // Rotation: a new certificate for site A (same identity, new key pair's certificate),
-    // named on the connection; the tunnel comes back with it and the old one is free.
+    // Rotation (make before break): a new certificate for site A with a new key pair, same
+    // identity. The IKE_SA authenticated with the old one carries traffic until one
+    // authenticated with the new one is up; then the old IKE_SA and the old key go.
     let old = s.server.call(Method::GET, &format!("{CONNS}/{a}"), P1, None, None).await;
     let old = old.ok(200)["ipsec_site_connection"]["local_certificate_id"].as_str().unwrap().to_owned();
-    let pem = ca.site("site-a.vpnaas.test", SITE_A_KEY, -1, 60);
-    let r = s.server.call(Method::POST, CERTS, P1, Some(upload(&pem, SITE_A_KEY)), None).await;
+    let before = ike_sas(&lab.a.vici).await;
+    assert_eq!(before.len(), 1, "one IKE_SA before the rotation: {before:?}");
+    let old_keys = keys(&lab.a.vici).await;
+    assert_eq!(old_keys.len(), 1, "site A holds its one private key");
+    // A test-only key that site A has not used yet (site B's charon is another process).
+    let pem = ca.site("site-a.vpnaas.test", SITE_B_KEY, -1, 60);
+    let r = s.server.call(Method::POST, CERTS, P1, Some(upload(&pem, SITE_B_KEY)), None).await;
     r.ok(201);
     let new = r.id();
+    let pinger = Pinger::start(&lab.a, lab.b.lan_ip, 500);
     let body = json!({"ipsec_site_connection": {"local_certificate_id": new}});
     s.server.call(Method::PUT, &format!("{CONNS}/{a}"), P1, Some(body), None).await.ok(200);
+    let started = Instant::now();
+    let (after, new_keys) = loop {
+        let (sas, keys) = (ike_sas(&lab.a.vici).await, keys(&lab.a.vici).await);
+        let replaced = !sas.is_empty() && sas.iter().all(|(id, up)| !before.contains_key(id) && *up);
+        if replaced && keys.len() == 1 && keys != old_keys {
+            break (sas, keys);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no rotation: IKE_SAs {sas:?}, keys {keys:?}\n{}",
+            lab.a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("rotation: new IKE_SA {after:?} after {:.2} s", started.elapsed().as_secs_f64());
+    // Make before break, in site A's charon log: the new IKE_SA was established before the
+    // old one was deleted.
+    let log = std::fs::read_to_string(lab.a.dir.join("charon.log")).unwrap();
+    let line = |what: String| log.find(&what).unwrap_or_else(|| panic!("no '{what}' in\n{log}"));
+    let (old_sa, new_sa) = (before.keys().next().unwrap(), after.keys().next().unwrap());
+    let established = line(format!("IKE_SA {a}[{new_sa}] established"));
+    let deleted = line(format!("deleting IKE_SA {a}[{old_sa}]"));
+    assert!(established < deleted, "the old IKE_SA went before the new one was up:\n{log}");
+    let (sent, received) = pinger.finish();
+    eprintln!("rotation: {received} of {sent} pings answered while the credentials changed");
+    assert!(sent >= 400 && received + 1 >= sent, "the tunnel dropped during the rotation: {received} of {sent}");
     let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await;
-    assert_eq!(seen, ["ACTIVE", "ACTIVE"], "up again with the new certificate");
-    assert!(lab.ping_a_to_b(), "the tunnel carries traffic after the rotation");
+    assert_eq!(seen, ["ACTIVE", "ACTIVE"], "up with the new certificate");
     s.server.call(Method::DELETE, &format!("{CERTS}/{old}"), P1, None, None).await.ok(204);
+    // A fresh authentication works with the new credentials alone: site B drops every SA.
+    let mut b_charon = ViciCharon::new(&lab.b.vici, Duration::from_secs(5)).unwrap();
+    b_charon.terminate(&b).await.unwrap();
+    let started = Instant::now();
+    while !lab.ping_a_to_b() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no tunnel after B dropped it\n{}", lab.b.log());
+    }
+    assert_eq!(keys(&lab.a.vici).await, new_keys);
+}
+
+/// Site A's IKE_SAs: unique id → whether a CHILD_SA is installed.
+async fn ike_sas(vici: &str) -> std::collections::BTreeMap<u64, bool> {
+    let mut charon = ViciCharon::new(vici, Duration::from_secs(5)).unwrap();
+    let sas = charon.list_sas().await.unwrap();
+    sas.iter().map(|sa| (sa.unique_id, sa.children.iter().any(|c| c.state == "INSTALLED"))).collect()
+}
+
+/// The ids of the private keys loaded over VICI.
+async fn keys(vici: &str) -> Vec<String> {
+    let mut client = vici::Client::connect(vici, Duration::from_secs(5)).await.unwrap();
+    client.request("get-keys", vici::Message::new()).await.unwrap().strings("keys")
+}
+
+/// `ping` from a site's LAN address every 10 ms, for `count` packets, in the background.
+struct Pinger(std::process::Child);
+
+impl Pinger {
+    fn start(site: &vpnaas_agent::testbed::Site, dst: &str, count: u32) -> Pinger {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &site.netns, "ping", "-q", "-i", "0.01", "-W", "1"])
+            .args(["-c", &count.to_string(), "-I", site.lan_ip, dst])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Pinger(child)
+    }
+    /// Waits for the last ping: (sent, answered).
+    fn finish(self) -> (u32, u32) {
+        let out = self.0.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let number = |what: &str| {
+            let line = text.lines().find(|l| l.contains(what)).unwrap_or_default();
+            let before = line.split(what).next().unwrap_or_default();
+            before.rsplit([' ', ',']).find(|w| !w.is_empty()).and_then(|w| w.parse().ok()).unwrap_or(0)
+        };
+        (number(" packets transmitted"), number(" received"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
