@@ -190,7 +190,7 @@ pub async fn serve(
     // Rows from before keys were sealed are sealed now (and any under an older key).
     let resealed = service::reseal(&store, &keys).await?;
     if resealed > 0 {
-        tracing::info!(resealed, key = %keys.current(), "pre-shared keys sealed with the current key");
+        tracing::info!(resealed, key = %keys.current(), "secrets (pre-shared keys, private keys) sealed with the current key");
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if !addr.ip().is_loopback() && config.auth_strategy == AuthStrategy::Noauth {

@@ -332,7 +332,7 @@ fn main() -> ExitCode {
             Job::RotateKey => {
                 let (key, resealed) = vpnaas_server::rotate_key(&config).await?;
                 tracing::info!(key = %key, resealed, file = %config.key_file().display(), "new key in force");
-                println!("key {key} added to {}; {resealed} pre-shared keys re-sealed", config.key_file().display());
+                println!("key {key} added to {}; {resealed} secrets (pre-shared keys, private keys) re-sealed", config.key_file().display());
                 Ok(())
             }
         }

@@ -260,7 +260,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[tokio::test]
-async fn rotate_key_reseals_every_psk_while_the_server_runs() {
+async fn rotate_key_reseals_every_psk_and_private_key_while_the_server_runs() {
     let data = tempfile::TempDir::new().unwrap();
     let dir = data.path().display().to_string();
     let key_file = data.path().join("psk.key");
@@ -270,6 +270,13 @@ async fn rotate_key_reseals_every_psk_while_the_server_runs() {
     let body = process_site(&server).await;
     let id = server.call(Method::POST, CONNS, P1, Some(body), None).await.id();
     let path = format!("{CONNS}/{id}");
+    // A certificate's private key is sealed the same way.
+    let ca = crate::certs::Ca::new("ca", crate::certs::CA_KEY);
+    let cert = crate::certs::upload(
+        &ca.site("site-a.vpnaas.test", crate::certs::SITE_A_KEY, -1, 30),
+        crate::certs::SITE_A_KEY,
+    );
+    server.call(Method::POST, crate::certs::CERTS, P1, Some(cert), None).await.ok(201);
 
     let rotate = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
         .args(["rotate-key", "--data-dir", &dir])
@@ -278,14 +285,18 @@ async fn rotate_key_reseals_every_psk_while_the_server_runs() {
         .unwrap();
     let said = String::from_utf8_lossy(&rotate.stdout);
     assert!(rotate.status.success(), "{}", String::from_utf8_lossy(&rotate.stderr));
-    assert!(said.contains("key k2 added") && said.contains("1 pre-shared keys re-sealed"), "{said}");
+    assert!(
+        said.contains("key k2 added") && said.contains("2 secrets (pre-shared keys, private keys) re-sealed"),
+        "{said}"
+    );
     // The running server learns the new key from the file and still answers the owner.
     assert_eq!(server.call(Method::GET, &path, P1, None, None).await.ok(200)["ipsec_site_connection"]["psk"], "secret");
     let change = json!({"ipsec_site_connection": {"psk": "secret-2"}});
     server.call(Method::PUT, &path, P1, Some(change), None).await.ok(200);
     drop(server);
 
-    // With the old key gone from the file, everything still opens: nothing needs k1 any more.
+    // With the old key gone from the file, everything still opens (the server re-seals and so
+    // opens every PSK and private key as it starts): nothing needs k1 any more.
     let text = std::fs::read_to_string(&key_file).unwrap();
     assert!(text.lines().any(|l| l.starts_with("k1 ")));
     std::fs::write(&key_file, text.lines().filter(|l| !l.starts_with("k1 ")).collect::<Vec<_>>().join("\n")).unwrap();
