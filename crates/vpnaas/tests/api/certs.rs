@@ -46,6 +46,15 @@ impl Ca {
     pub fn pem(&self) -> String {
         self.cert.pem()
     }
+    /// An intermediate CA signed by this one.
+    pub fn intermediate(&self, name: &str, key_pem: &str) -> Ca {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let key = key(key_pem);
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        Ca { cert, key }
+    }
     /// A site certificate for `host` (subject CN and DNS SAN), valid from `days_from`
     /// to `days_to` days from now.
     pub fn site(&self, host: &str, key_pem: &str, days_from: i64, days_to: i64) -> String {
@@ -211,13 +220,18 @@ async fn certs_connections_need_their_certificate_and_a_peer_ca_and_refuse_a_psk
 // ------------------------------------------------------------------- two real gateways
 
 /// The two mirrored connections of the lab, with certificates signed by `ca_a` for site A
-/// and `ca_b` for site B; each trusts `ca_a` for its peer.
-async fn certs_setup(ca_a: &Ca, ca_b: &Ca) -> (Setup, [String; 2]) {
+/// and `ca_b` for site B (with `chain`, the intermediates it sends); each trusts `ca_a` for
+/// its peer.
+async fn certs_setup(ca_a: &Ca, ca_b: &Ca, chain: Option<String>) -> (Setup, [String; 2]) {
     let s = setup(["unused-psk", "unused-psk"]).await;
     let hosts = ["site-a.vpnaas.test", "site-b.vpnaas.test"];
     let mut certs = Vec::new();
-    for (host, ca, key) in [(hosts[0], ca_a, SITE_A_KEY), (hosts[1], ca_b, SITE_B_KEY)] {
-        let r = s.server.call(Method::POST, CERTS, P1, Some(upload(&ca.site(host, key, -1, 30), key)), None).await;
+    for (host, ca, key, chain) in [(hosts[0], ca_a, SITE_A_KEY, None), (hosts[1], ca_b, SITE_B_KEY, chain)] {
+        let mut body = upload(&ca.site(host, key, -1, 30), key);
+        if let Some(chain) = chain {
+            body["certificate"]["chain"] = chain.into();
+        }
+        let r = s.server.call(Method::POST, CERTS, P1, Some(body), None).await;
         r.ok(201);
         certs.push(r.id());
     }
@@ -234,8 +248,11 @@ async fn certs_setup(ca_a: &Ca, ca_b: &Ca) -> (Setup, [String; 2]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_authenticate_with_certificates_of_one_ca() {
     let Some(lab) = lab("two_gateways_authenticate_with_certificates_of_one_ca") else { return };
+    // Site B's certificate comes from an intermediate CA that it sends along (`chain`);
+    // site A trusts the root only.
     let ca = Ca::new("vpnaas test ca", CA_KEY);
-    let (s, [a, b]) = certs_setup(&ca, &ca).await;
+    let intermediate = ca.intermediate("vpnaas test intermediate", OTHER_CA_KEY);
+    let (s, [a, b]) = certs_setup(&ca, &intermediate, Some(intermediate.pem())).await;
     let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
     let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
     let started = Instant::now();
@@ -344,7 +361,7 @@ impl Pinger {
 async fn a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why() {
     let Some(lab) = lab("a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why") else { return };
     let (ca, other) = (Ca::new("vpnaas test ca", CA_KEY), Ca::new("someone else", OTHER_CA_KEY));
-    let (s, [a, b]) = certs_setup(&ca, &other).await;
+    let (s, [a, b]) = certs_setup(&ca, &other, None).await;
     let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
     let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
     let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(15)).await;
