@@ -15,6 +15,7 @@ use vpnaas_strongswan::vici;
 
 use crate::support::*;
 use crate::tunnel::{agent, lab, setup, until, Setup};
+use vpnaas_agent::testbed::TwoSites;
 
 pub const CERTS: &str = "/v2.0/vpn/certificates";
 
@@ -58,11 +59,15 @@ impl Ca {
     /// A site certificate for `host` (subject CN and DNS SAN), valid from `days_from`
     /// to `days_to` days from now.
     pub fn site(&self, host: &str, key_pem: &str, days_from: i64, days_to: i64) -> String {
+        self.site_for(host, key_pem, time::Duration::days(days_from), time::Duration::days(days_to))
+    }
+    /// A site certificate valid from `from` to `to` from now.
+    pub fn site_for(&self, host: &str, key_pem: &str, from: time::Duration, to: time::Duration) -> String {
         let mut params = CertificateParams::new(vec![host.to_owned()]).unwrap();
         params.distinguished_name = dn(host);
         let now = time::OffsetDateTime::now_utc();
-        params.not_before = now + time::Duration::days(days_from);
-        params.not_after = now + time::Duration::days(days_to);
+        params.not_before = now + from;
+        params.not_after = now + to;
         params.subject_alt_names = vec![SanType::DnsName(host.try_into().unwrap())];
         params.signed_by(&key(key_pem), &self.cert, &self.key).unwrap().pem()
     }
@@ -220,14 +225,22 @@ async fn certs_connections_need_their_certificate_and_a_peer_ca_and_refuse_a_psk
 // ------------------------------------------------------------------- two real gateways
 
 /// The two mirrored connections of the lab, with certificates signed by `ca_a` for site A
-/// and `ca_b` for site B (with `chain`, the intermediates it sends); each trusts `ca_a` for
-/// its peer.
-async fn certs_setup(ca_a: &Ca, ca_b: &Ca, chain: Option<String>) -> (Setup, [String; 2]) {
+/// and `ca_b` for site B (with `chain`, the intermediates it sends; valid for `b_valid`, else
+/// 30 days); each trusts `ca_a` for its peer.
+async fn certs_setup(
+    ca_a: &Ca,
+    ca_b: &Ca,
+    chain: Option<String>,
+    b_valid: Option<time::Duration>,
+) -> (Setup, [String; 2]) {
     let s = setup(["unused-psk", "unused-psk"]).await;
     let hosts = ["site-a.vpnaas.test", "site-b.vpnaas.test"];
     let mut certs = Vec::new();
-    for (host, ca, key, chain) in [(hosts[0], ca_a, SITE_A_KEY, None), (hosts[1], ca_b, SITE_B_KEY, chain)] {
-        let mut body = upload(&ca.site(host, key, -1, 30), key);
+    let month = time::Duration::days(30);
+    let sites =
+        [(hosts[0], ca_a, SITE_A_KEY, None, month), (hosts[1], ca_b, SITE_B_KEY, chain, b_valid.unwrap_or(month))];
+    for (host, ca, key, chain, valid) in sites {
+        let mut body = upload(&ca.site_for(host, key, -time::Duration::days(1), valid), key);
         if let Some(chain) = chain {
             body["certificate"]["chain"] = chain.into();
         }
@@ -252,7 +265,7 @@ async fn two_gateways_authenticate_with_certificates_of_one_ca() {
     // site A trusts the root only.
     let ca = Ca::new("vpnaas test ca", CA_KEY);
     let intermediate = ca.intermediate("vpnaas test intermediate", OTHER_CA_KEY);
-    let (s, [a, b]) = certs_setup(&ca, &intermediate, Some(intermediate.pem())).await;
+    let (s, [a, b]) = certs_setup(&ca, &intermediate, Some(intermediate.pem()), None).await;
     let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
     let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
     let started = Instant::now();
@@ -361,11 +374,31 @@ impl Pinger {
 async fn a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why() {
     let Some(lab) = lab("a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why") else { return };
     let (ca, other) = (Ca::new("vpnaas test ca", CA_KEY), Ca::new("someone else", OTHER_CA_KEY));
-    let (s, [a, b]) = certs_setup(&ca, &other, None).await;
+    let (s, [a, b]) = certs_setup(&ca, &other, None, None).await;
+    let reason = never_active(&lab, &s, &a, &b).await;
+    assert!(reason.contains("certificate authentication") && reason.contains("peer_ca"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_certificate_that_expired_never_becomes_active_and_admins_see_why() {
+    let Some(lab) = lab("a_peer_certificate_that_expired_never_becomes_active_and_admins_see_why") else { return };
+    let ca = Ca::new("vpnaas test ca", CA_KEY);
+    // Valid at upload, expired before the gateways negotiate: charon refuses it.
+    let (s, [a, b]) = certs_setup(&ca, &ca, None, Some(time::Duration::seconds(3))).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reason = never_active(&lab, &s, &a, &b).await;
+    assert!(reason.contains("certificate authentication") && reason.contains("valid now"), "{reason}");
+    let log = std::fs::read_to_string(lab.a.dir.join("charon.log")).unwrap();
+    assert!(log.contains("subject certificate invalid (valid from"), "charon refused the expired certificate:\n{log}");
+}
+
+/// Starts both agents, sees that neither connection becomes ACTIVE, and answers site A's
+/// reason as admins see it.
+async fn never_active(lab: &TwoSites, s: &Setup, a: &str, b: &str) -> String {
     let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
     let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
-    let seen = until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(15)).await;
-    assert!(seen.iter().all(|st| st != "ACTIVE"), "an untrusted peer must never come up: {seen:?}");
+    let seen = until(&s.server, &[a, b], "ACTIVE", Duration::from_secs(15)).await;
+    assert!(seen.iter().all(|st| st != "ACTIVE"), "the peer must never come up: {seen:?}");
     assert!(!lab.ping_a_to_b());
     let started = Instant::now();
     let reason = loop {
@@ -378,5 +411,5 @@ async fn a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_
         assert!(started.elapsed() < Duration::from_secs(30), "no status_description: {c}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(reason.contains("certificate authentication") && reason.contains("peer_ca"), "{reason}");
+    reason
 }
