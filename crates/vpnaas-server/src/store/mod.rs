@@ -430,7 +430,7 @@ impl Store {
         let stats = health::StoreStats::default();
         tokio::spawn(Writer::committer(Arc::downgrade(&state), kick.clone(), stats.commit_batch.clone()));
         let writer = Writer { state, kick };
-        let readers = Arc::new(sqlite::Readers::new(path, settings));
+        let readers = Arc::new(sqlite::Readers::new(path, settings, stats.clone()));
         Ok(Store { pool, writer: Some(Arc::new(writer)), readers: Some(readers), backend: Backend::Sqlite, stats })
     }
 

@@ -30,6 +30,8 @@ pub struct Readers {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    /// Where the wait for a reader is recorded (`db_acquire{kind="read"}`).
+    stats: super::health::StoreStats,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -50,13 +52,14 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl Readers {
-    pub fn new(path: &Path, settings: PoolSettings) -> Readers {
+    pub fn new(path: &Path, settings: PoolSettings, stats: super::health::StoreStats) -> Readers {
         let max = usize::try_from(settings.max_connections).unwrap_or(1).max(1);
         Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
             acquire_timeout: settings.acquire_timeout,
+            stats,
         }
     }
 
@@ -74,6 +77,7 @@ impl Readers {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
+        let asked = std::time::Instant::now();
         let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable("no SQLite reader became free in time".into()))?
@@ -87,6 +91,7 @@ impl Readers {
                 None => this.open()?,
             };
             let tx = conn.transaction()?;
+            this.stats.waited("read", asked);
             let result = read(&tx);
             tx.commit()?;
             if let Ok(mut idle) = this.idle.lock() {
