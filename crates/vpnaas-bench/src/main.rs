@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::client::{Api, As, Req};
 use crate::load::{drive, Bounds};
-use crate::options::{Command, Options, USAGE};
+use crate::options::{Command, Options};
 use crate::report::{Report, Row, RssFigure};
 use crate::storage_ceiling::StorageCeiling;
 use crate::target::{memory, memory_of, Spawned};
@@ -30,29 +30,21 @@ use crate::workload::{Fixture, OpKind, Plan, SeedFigure, Seeder, CONNECTIONS, FU
 const ORDER: [OpKind; 6] = [OpKind::Show, OpKind::List, OpKind::Update, OpKind::Page, OpKind::Create, OpKind::Delete];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match options::parse(&args) {
+    let command = match options::parse(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("vpnaas-bench: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
+            // Help and version go to stdout with success, mistakes to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
     let result = match command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(())
-        }
         Command::CeilingServer => http_ceiling::serve(),
         Command::Compare { reference, vpnaas } => Report::read_json(&reference)
             .and_then(|r| Report::read_json(&vpnaas).map(|v| (r, v)))
             .map(|(r, v)| print!("{}", report::compare(&r, &v))),
         Command::Run(o) => run_and_report(&o),
         Command::Fleet(o) => fleet::run_and_report(&o),
-        Command::FleetHelp => {
-            println!("{}", fleet::options::FLEET_USAGE);
-            Ok(())
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

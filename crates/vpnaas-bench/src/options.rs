@@ -3,49 +3,140 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
 use crate::workload::OpKind;
 
-pub const USAGE: &str = "usage: vpnaas-bench [options]
-       vpnaas-bench compare --reference REF.json --vpnaas VPNAAS.json
-       vpnaas-bench fleet [options]   (simulated gateway agents; `fleet --help`)
+/// `vpnaas-bench`'s command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "vpnaas-bench",
+    version,
+    about = "Benchmarks the vpnaas API: each operation at each concurrency, with HTTP and SQLite ceilings and server memory",
+    long_about = "Starts `vpnaas serve` on 127.0.0.1:0 over a fresh data directory (or targets --url), \
+seeds a deterministic data set, drives each operation at each concurrency, measures the HTTP and \
+SQLite ceilings in the same run and prints one table (and JSON with --json).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
 
-Starts `vpnaas serve` on 127.0.0.1:0 over a fresh data directory (or targets --url),
-seeds a deterministic data set, drives each operation at each concurrency, measures the
-HTTP and SQLite ceilings in the same run and prints one table (and JSON with --json).
+#[derive(Subcommand, Debug)]
+pub enum Sub {
+    /// Compares two runs' JSON files side by side
+    Compare {
+        #[arg(long, value_name = "REF.json")]
+        reference: PathBuf,
+        #[arg(long, value_name = "VPNAAS.json")]
+        vpnaas: PathBuf,
+    },
+    /// Simulated gateway agents against one server or two replicas (`fleet --help`)
+    #[command(long_about = crate::fleet::options::FLEET_ABOUT)]
+    Fleet(Box<crate::fleet::options::FleetArgs>),
+    /// Internal: the HTTP ceiling's server, started by this program as a child process
+    #[command(hide = true)]
+    CeilingServer,
+}
 
-target
-  --vpnaas PATH          the vpnaas binary (default: `vpnaas` next to this executable)
-  --url URL              a running server instead (loopback addresses only)
-  --pid PID[,PID...]     with --url: the server's processes, to read their peak RSS
-                         (summed: a server of several processes counts them all)
-  --reference            the target is the reference Neutron (noauth): project in bodies,
-                         a Neutron inventory (networks, subnets, router, interface)
-  --label NAME           the target's name in the table and JSON (default vpnaas/neutron)
-                         (a server in keystone or static mode: set VPNAAS_BENCH_TOKEN and
-                         VPNAAS_BENCH_ADMIN_TOKEN, and VPNAAS_BENCH_PROJECT to the first's project)
-  --server-log FILTER    VPNAAS_LOG for the server this program starts (default: its own);
-                         keep `vpnaas_server` at info, for its listening line: e.g.
-                         warn,vpnaas_server=info,vpnaas_server::api=warn (no request log)
-load
-  --concurrency LIST     clients per run, comma-separated (default 1,32)
-  --requests N           at most N requests per operation and concurrency (default 2000)
-  --duration SECS        at most SECS seconds per operation and concurrency (default 10)
-  --ops LIST             a subset of: create,show,list,page,update,delete
-  --timeout SECS         per request (default 60)
-data set
-  --full-rows N          connections listed in full by `list` (default 1000)
-  --page-rows N          connections behind the paged, name-filtered list (default 10000)
-  --page-size N          the `limit` of a page (default 100)
-  --seed-concurrency N   concurrent creates while seeding (default 32)
-  --seed-command CMD     clone rows with CMD instead of creating each through the API:
-                         run as `CMD TEMPLATE_ID COUNT NAME`, prints the new ids one a line
-  --rss-rows N           also seed N connections into a fresh server and report its
-                         memory (default 100000; 0 skips; needs a server this program starts)
-ceilings and output
-  --no-ceilings          skip the HTTP and SQLite ceilings
-  --data-root DIR        where the temporary data directories go (default: the temp dir)
-  --json FILE            also write the results as JSON
-  --smoke                a few hundred requests in seconds; exits 1 if any request failed";
+/// The benchmark run's flags; unset ones take the full or the `--smoke` preset's value.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// The vpnaas binary [default: `vpnaas` next to this executable]
+    #[arg(long, value_name = "PATH", help_heading = "Target")]
+    vpnaas: Option<PathBuf>,
+    /// A running server instead (loopback addresses only)
+    #[arg(long, value_name = "URL", help_heading = "Target")]
+    url: Option<String>,
+    /// With --url: the server's processes, to read their peak RSS (summed: a server of several processes counts them all)
+    #[arg(long = "pid", value_name = "PID,...", value_delimiter = ',', requires = "url", help_heading = "Target")]
+    pids: Vec<u32>,
+    /// The target is the reference Neutron (noauth): project in bodies, a Neutron inventory
+    /// (networks, subnets, router, interface)
+    #[arg(long, help_heading = "Target")]
+    reference: bool,
+    /// The target's name in the table and JSON [default: vpnaas/neutron]. A server in keystone or
+    /// static mode: set VPNAAS_BENCH_TOKEN and VPNAAS_BENCH_ADMIN_TOKEN, and VPNAAS_BENCH_PROJECT
+    /// to the first's project
+    #[arg(long, value_name = "NAME", help_heading = "Target")]
+    label: Option<String>,
+    /// VPNAAS_LOG for the server this program starts [default: its own]; keep `vpnaas_server` at
+    /// info, for its listening line: e.g. warn,vpnaas_server=info,vpnaas_server::api=warn
+    #[arg(long, value_name = "FILTER", help_heading = "Target")]
+    server_log: Option<String>,
+    /// Clients per run, comma-separated [default: 1,32]
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = positive, help_heading = "Load")]
+    concurrency: Option<Vec<usize>>,
+    /// At most N requests per operation and concurrency [default: 2000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Load")]
+    requests: Option<u64>,
+    /// At most SECS seconds per operation and concurrency [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = seconds, help_heading = "Load")]
+    duration: Option<Duration>,
+    /// A subset of: create,show,list,page,update,delete
+    #[arg(long, value_name = "OP,...", value_delimiter = ',', value_parser = op, help_heading = "Load")]
+    ops: Option<Vec<OpKind>>,
+    /// Per request, in seconds [default: 60]
+    #[arg(long, value_name = "SECS", value_parser = seconds, help_heading = "Load")]
+    timeout: Option<Duration>,
+    /// Connections listed in full by `list` [default: 1000]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Data set")]
+    full_rows: Option<usize>,
+    /// Connections behind the paged, name-filtered list [default: 10000]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Data set")]
+    page_rows: Option<usize>,
+    /// The `limit` of a page [default: 100]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Data set")]
+    page_size: Option<usize>,
+    /// Concurrent creates while seeding [default: 32]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Data set")]
+    seed_concurrency: Option<usize>,
+    /// Clone rows with CMD instead of creating each through the API: run as
+    /// `CMD TEMPLATE_ID COUNT NAME`, prints the new ids one a line
+    #[arg(long, value_name = "CMD", help_heading = "Data set")]
+    seed_command: Option<String>,
+    /// Also seed N connections into a fresh server and report its memory [default: 100000; 0
+    /// skips; needs a server this program starts]
+    #[arg(long, value_name = "N", help_heading = "Data set")]
+    rss_rows: Option<usize>,
+    /// Skip the HTTP and SQLite ceilings
+    #[arg(long, help_heading = "Ceilings and output")]
+    no_ceilings: bool,
+    /// Where the temporary data directories go [default: the temp dir]
+    #[arg(long, value_name = "DIR", help_heading = "Ceilings and output")]
+    data_root: Option<PathBuf>,
+    /// Also write the results as JSON
+    #[arg(long, value_name = "FILE", help_heading = "Ceilings and output")]
+    json: Option<PathBuf>,
+    /// A few hundred requests in seconds; exits 1 if any request failed (flags still override it)
+    #[arg(long, help_heading = "Ceilings and output")]
+    smoke: bool,
+}
+
+/// A count of at least 1.
+pub fn positive(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("not a number: {v:?}")),
+    }
+}
+
+/// A positive number of seconds, fractions allowed.
+pub fn seconds(v: &str) -> Result<Duration, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("not a positive number of seconds: {v:?}")),
+    }
+}
+
+fn op(v: &str) -> Result<OpKind, String> {
+    OpKind::parse(v.trim()).ok_or_else(|| format!("unknown operation {v:?}"))
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -125,123 +216,77 @@ impl Options {
     }
 }
 
+impl RunArgs {
+    /// The run's options: the preset, then every flag given.
+    pub fn options(self) -> Result<Options, String> {
+        let p = if self.smoke { Options::smoke() } else { Options::full() };
+        let o = Options {
+            vpnaas: self.vpnaas,
+            url: self.url.map(|u| u.trim_end_matches('/').to_owned()),
+            pids: self.pids,
+            reference: self.reference,
+            label: self.label,
+            server_log: self.server_log,
+            concurrency: self.concurrency.unwrap_or(p.concurrency),
+            requests: self.requests.unwrap_or(p.requests),
+            duration: self.duration.unwrap_or(p.duration),
+            ops: self.ops.unwrap_or(p.ops),
+            timeout: self.timeout.unwrap_or(p.timeout),
+            full_rows: self.full_rows.unwrap_or(p.full_rows),
+            page_rows: self.page_rows.unwrap_or(p.page_rows),
+            page_size: self.page_size.unwrap_or(p.page_size),
+            seed_concurrency: self.seed_concurrency.unwrap_or(p.seed_concurrency),
+            seed_command: self.seed_command,
+            rss_rows: self.rss_rows.unwrap_or(p.rss_rows),
+            ceilings: !self.no_ceilings,
+            data_root: self.data_root,
+            json: self.json,
+            smoke: self.smoke,
+        };
+        if o.page_rows <= o.page_size {
+            return Err("--page-rows must be larger than --page-size".into());
+        }
+        Ok(o)
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
     Run(Box<Options>),
-    /// `vpnaas-bench fleet ...` (see `fleet::options`).
     Fleet(Box<crate::fleet::options::FleetOptions>),
-    FleetHelp,
-    Compare {
-        reference: PathBuf,
-        vpnaas: PathBuf,
-    },
-    /// Internal: the HTTP ceiling's server, started by this program as a child process.
+    Compare { reference: PathBuf, vpnaas: PathBuf },
     CeilingServer,
-    Help,
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
-}
-
-fn positive(flag: &str, v: &str) -> Result<usize, String> {
-    match number::<usize>(flag, v)? {
-        0 => Err(format!("{flag} must be at least 1")),
-        n => Ok(n),
-    }
-}
-
-pub fn parse(args: &[String]) -> Result<Command, String> {
-    match args.first().map(String::as_str) {
-        Some("ceiling-server") => return Ok(Command::CeilingServer),
-        Some("compare") => return parse_compare(&args[1..]),
-        Some("fleet") => {
-            return Ok(match crate::fleet::options::parse(&args[1..])? {
-                Some(o) => Command::Fleet(Box::new(o)),
-                None => Command::FleetHelp,
-            })
-        }
-        _ => {}
-    }
-    if args.iter().any(|a| a == "--help" || a == "-h" || a == "help") {
-        return Ok(Command::Help);
-    }
-    // The smoke preset first, so that explicit flags still override it.
-    let mut o = if args.iter().any(|a| a == "--smoke") { Options::smoke() } else { Options::full() };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let flag = arg.as_str();
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
-        match flag {
-            "--smoke" => {}
-            "--reference" => o.reference = true,
-            "--no-ceilings" => o.ceilings = false,
-            "--vpnaas" => o.vpnaas = Some(PathBuf::from(value()?)),
-            "--url" => o.url = Some(value()?.trim_end_matches('/').to_owned()),
-            "--pid" => o.pids = value()?.split(',').map(|p| number(flag, p.trim())).collect::<Result<_, _>>()?,
-            "--label" => o.label = Some(value()?),
-            "--server-log" => o.server_log = Some(value()?),
-            "--concurrency" => {
-                o.concurrency = value()?.split(',').map(|c| positive(flag, c.trim())).collect::<Result<_, _>>()?
-            }
-            "--requests" => o.requests = positive(flag, &value()?)? as u64,
-            "--duration" => o.duration = Duration::from_secs_f64(number::<f64>(flag, &value()?)?.max(0.1)),
-            "--timeout" => o.timeout = Duration::from_secs_f64(number::<f64>(flag, &value()?)?.max(0.1)),
-            "--ops" => {
-                o.ops = value()?
-                    .split(',')
-                    .map(|s| OpKind::parse(s.trim()).ok_or_else(|| format!("--ops: unknown operation {s:?}")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--full-rows" => o.full_rows = positive(flag, &value()?)?,
-            "--page-rows" => o.page_rows = positive(flag, &value()?)?,
-            "--page-size" => o.page_size = positive(flag, &value()?)?,
-            "--seed-concurrency" => o.seed_concurrency = positive(flag, &value()?)?,
-            "--seed-command" => o.seed_command = Some(value()?),
-            "--rss-rows" => o.rss_rows = number(flag, &value()?)?,
-            "--data-root" => o.data_root = Some(PathBuf::from(value()?)),
-            "--json" => o.json = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    if o.page_rows <= o.page_size {
-        return Err("--page-rows must be larger than --page-size".into());
-    }
-    if !o.pids.is_empty() && o.url.is_none() {
-        return Err("--pid goes with --url".into());
-    }
-    Ok(Command::Run(Box::new(o)))
-}
-
-fn parse_compare(args: &[String]) -> Result<Command, String> {
-    let (mut reference, mut vpnaas) = (None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let v = it.next().map(PathBuf::from).ok_or_else(|| format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--reference" => reference = Some(v),
-            "--vpnaas" => vpnaas = Some(v),
-            other => return Err(format!("compare: unknown argument {other:?}")),
-        }
-    }
-    match (reference, vpnaas) {
-        (Some(reference), Some(vpnaas)) => Ok(Command::Compare { reference, vpnaas }),
-        _ => Err("compare needs --reference FILE and --vpnaas FILE".into()),
-    }
+/// Parses the command line (the program's name first); `--help` and `--version` come back
+/// as clap's errors of those kinds, to be printed.
+pub fn parse<I, T>(args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    let invalid = |e: String| Cli::command().error(ErrorKind::ValueValidation, e);
+    Ok(match cli.command {
+        Some(Sub::Compare { reference, vpnaas }) => Command::Compare { reference, vpnaas },
+        Some(Sub::CeilingServer) => Command::CeilingServer,
+        Some(Sub::Fleet(f)) => Command::Fleet(Box::new(f.options().map_err(invalid)?)),
+        None => Command::Run(Box::new(cli.run.options().map_err(invalid)?)),
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    pub(crate) fn args(s: &str) -> Vec<String> {
+        std::iter::once("vpnaas-bench").chain(s.split_whitespace()).map(String::from).collect()
     }
 
     #[test]
     fn smoke_preset_is_small_and_flags_override_it() {
-        let Ok(Command::Run(o)) = parse(&args("--concurrency 2 --smoke")) else { panic!("not a run") };
+        let Ok(Command::Run(o)) = parse(args("--concurrency 2 --smoke")) else { panic!("not a run") };
         assert!(o.smoke);
         assert_eq!(o.concurrency, vec![2]);
         assert_eq!(o.rss_rows, 0);
@@ -250,12 +295,26 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let Ok(Command::Run(o)) = parse(&[]) else { panic!("not a run") };
+        let Ok(Command::Run(o)) = parse(args("")) else { panic!("not a run") };
         assert_eq!(o.concurrency, vec![1, 32]);
         assert_eq!((o.full_rows, o.page_rows, o.page_size), (1000, 10_000, 100));
-        assert!(parse(&args("--ops create,nope")).is_err());
-        assert!(parse(&args("--requests 0")).is_err());
-        assert!(parse(&args("--pid 3")).is_err());
-        assert!(matches!(parse(&args("compare --reference a --vpnaas b")), Ok(Command::Compare { .. })));
+        assert!(o.ceilings && o.ops.len() == 6);
+        let Ok(Command::Run(o)) = parse(args("--ops create,show --url http://127.0.0.1:1/ --pid 3,4 --no-ceilings"))
+        else {
+            panic!("not a run")
+        };
+        assert_eq!(
+            (o.ops, o.url.as_deref(), o.pids, o.ceilings),
+            (vec![OpKind::Create, OpKind::Show], Some("http://127.0.0.1:1"), vec![3, 4], false)
+        );
+        for bad in
+            ["--ops create,nope", "--requests 0", "--pid 3", "--duration -1", "--page-rows 10 --page-size 10", "--nope"]
+        {
+            assert!(parse(args(bad)).is_err(), "{bad}");
+        }
+        assert!(matches!(parse(args("compare --reference a --vpnaas b")), Ok(Command::Compare { .. })));
+        assert!(parse(args("compare --reference a")).is_err());
+        assert_eq!(parse(args("--help")).map(|_| ()).map_err(|e| e.kind()), Err(ErrorKind::DisplayHelp));
+        Cli::command().debug_assert();
     }
 }

@@ -3,49 +3,98 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const FLEET_USAGE: &str = "usage: vpnaas-bench fleet [options]
+use clap::Args;
 
-Starts vpnaas (one server on SQLite, or two replicas on one PostgreSQL database), seeds a
-fleet through the API, then runs simulated gateway agents in this process: each heartbeats,
-long-polls its state with a cursor and reports ACTIVE for what it was told to run. Measures
-idle server CPU and RSS, change -> gateway-sees-it latency over a stream of random changes,
-status-report throughput and a host's resync time; prints a table (and JSON with --json).
-Thousands of agents need file descriptors: run under `ulimit -n 65536`.
+use crate::options::{positive, seconds};
 
-fleet
-  --hosts N                  simulated hosts (default 100)
-  --routers-per-host R       routers placed on each host (binding:host_id; default 10)
-  --connections-per-router C site connections of each router's VPN service (default 10)
-  --single-router-agents     N routers, each with its own per-router agent
-                             (/v2.0/gateway/routers/{id}/...) instead of host agents; R is 1
-  --resync-routers M         add one more host with M routers, whose resync is timed
-                             (default: host 0's R routers are)
-measurements
-  --changes K                random changes, one after the other (default 200)
-  --idle-secs S              the idle CPU window (default 20)
-  --status-secs S            the status-report throughput run (default 10)
-  --status-concurrency N     concurrent reporters in that run (default 32)
-  --wait SECS                the agents' long-poll wait (default 25)
-  --seed N                   the random changes' seed (default 1)
-server
-  --backend sqlite|postgres2 one server on SQLite (default), or two replicas on one
-                             PostgreSQL database: changes through replica 1, agents on 2
-  --postgres URL             postgres2: an admin URL; a fresh database (C collation) is
-                             created in that cluster and dropped afterwards
-  --heartbeat-secs S         VPNAAS_AGENT_HEARTBEAT_SECS (default 10)
-  --dead-after-secs S        VPNAAS_AGENT_DEAD_AFTER_SECS (default 30)
-  --vpnaas PATH              the vpnaas binary (default: `vpnaas` next to this executable)
-  --server-log FILTER        VPNAAS_LOG for the servers (default: theirs, `info`)
-  --seed-concurrency N       concurrent seeding workers, one router each (default 32)
-  --timeout SECS             per request (default 60)
-  --data-root DIR            where the temporary data directories go
-  --json FILE                also write the results as JSON
-  --smoke                    3 hosts x 2 routers x 2 connections, 5 changes, seconds;
-                             exits 1 if a request failed or a change was not seen";
+/// What `fleet --help` says first.
+pub const FLEET_ABOUT: &str =
+    "Starts vpnaas (one server on SQLite, or two replicas on one PostgreSQL database), seeds a \
+fleet through the API, then runs simulated gateway agents in this process: each heartbeats, long-polls \
+its state with a cursor and reports ACTIVE for what it was told to run. Measures idle server CPU and \
+RSS, change -> gateway-sees-it latency over a stream of random changes, status-report throughput and a \
+host's resync time; prints a table (and JSON with --json). Thousands of agents need file descriptors: \
+run under `ulimit -n 65536`.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// `vpnaas-bench fleet`'s flags; unset ones take the full or the `--smoke` preset's value.
+#[derive(Args, Debug, Default)]
+pub struct FleetArgs {
+    /// Simulated hosts [default: 100]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Fleet")]
+    hosts: Option<usize>,
+    /// Routers placed on each host (binding:host_id) [default: 10]
+    #[arg(long, value_name = "R", value_parser = positive, help_heading = "Fleet")]
+    routers_per_host: Option<usize>,
+    /// Site connections of each router's VPN service [default: 10]
+    #[arg(long, value_name = "C", value_parser = positive, help_heading = "Fleet")]
+    connections_per_router: Option<usize>,
+    /// N routers, each with its own per-router agent (/v2.0/gateway/routers/{id}/...) instead of
+    /// host agents; R is 1
+    #[arg(long, help_heading = "Fleet")]
+    single_router_agents: bool,
+    /// Add one more host with M routers, whose resync is timed [default: host 0's R routers are]
+    #[arg(long, value_name = "M", value_parser = positive, help_heading = "Fleet")]
+    resync_routers: Option<usize>,
+    /// Random changes, one after the other [default: 200]
+    #[arg(long, value_name = "K", help_heading = "Measurements")]
+    changes: Option<usize>,
+    /// The idle CPU window, in seconds [default: 20]
+    #[arg(long = "idle-secs", value_name = "S", value_parser = seconds, help_heading = "Measurements")]
+    idle: Option<Duration>,
+    /// The status-report throughput run, in seconds [default: 10]
+    #[arg(long = "status-secs", value_name = "S", value_parser = seconds, help_heading = "Measurements")]
+    status: Option<Duration>,
+    /// Concurrent reporters in that run [default: 32]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Measurements")]
+    status_concurrency: Option<usize>,
+    /// The agents' long-poll wait in seconds, at most the server's 30 [default: 25]
+    #[arg(long = "wait", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=30), help_heading = "Measurements")]
+    wait_secs: Option<u64>,
+    /// The random changes' seed [default: 1]
+    #[arg(long, value_name = "N", help_heading = "Measurements")]
+    seed: Option<u64>,
+    /// One server on SQLite, or two replicas on one PostgreSQL database: changes through replica
+    /// 1, agents on 2
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite, help_heading = "Server")]
+    backend: Backend,
+    /// postgres2: an admin URL; a fresh database (C collation) is created in that cluster and
+    /// dropped afterwards
+    #[arg(long, value_name = "URL", help_heading = "Server")]
+    postgres: Option<String>,
+    /// VPNAAS_AGENT_HEARTBEAT_SECS [default: 10]
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Server")]
+    heartbeat_secs: Option<u64>,
+    /// VPNAAS_AGENT_DEAD_AFTER_SECS [default: 30]
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Server")]
+    dead_after_secs: Option<u64>,
+    /// The vpnaas binary [default: `vpnaas` next to this executable]
+    #[arg(long, value_name = "PATH", help_heading = "Server")]
+    vpnaas: Option<PathBuf>,
+    /// VPNAAS_LOG for the servers [default: theirs, `info`]
+    #[arg(long, value_name = "FILTER", help_heading = "Server")]
+    server_log: Option<String>,
+    /// Concurrent seeding workers, one router each [default: 32]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Server")]
+    seed_concurrency: Option<usize>,
+    /// Per request, in seconds [default: 60]
+    #[arg(long, value_name = "SECS", value_parser = seconds, help_heading = "Server")]
+    timeout: Option<Duration>,
+    /// Where the temporary data directories go
+    #[arg(long, value_name = "DIR", help_heading = "Server")]
+    data_root: Option<PathBuf>,
+    /// Also write the results as JSON
+    #[arg(long, value_name = "FILE", help_heading = "Server")]
+    json: Option<PathBuf>,
+    /// 3 hosts x 2 routers x 2 connections, 5 changes, seconds; exits 1 if a request failed or a
+    /// change was not seen (flags still override it)
+    #[arg(long, help_heading = "Server")]
+    smoke: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    #[default]
     Sqlite,
     Postgres2,
 }
@@ -140,122 +189,88 @@ impl FleetOptions {
     }
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
-}
-
-fn positive(flag: &str, v: &str) -> Result<usize, String> {
-    match number::<usize>(flag, v)? {
-        0 => Err(format!("{flag} must be at least 1")),
-        n => Ok(n),
-    }
-}
-
-fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
-    let s = number::<f64>(flag, v)?;
-    if !(s.is_finite() && s > 0.0) {
-        return Err(format!("{flag} must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(s))
-}
-
 /// The most routers the seeded addresses allow: one local /24 of 10.0.0.0/8 each.
 pub const MAX_ROUTERS: usize = 65_536;
 
 /// The most connections: one peer /28 of 100.64.0.0/10 each (`workload::peer_cidr`).
 pub const MAX_CONNECTIONS: usize = 262_144;
 
-/// Parses the arguments after `fleet`; `None` asks for the help text.
-pub fn parse(args: &[String]) -> Result<Option<FleetOptions>, String> {
-    if args.iter().any(|a| a == "--help" || a == "-h" || a == "help") {
-        return Ok(None);
-    }
-    let mut o = if args.iter().any(|a| a == "--smoke") { FleetOptions::smoke() } else { FleetOptions::full() };
-    let mut routers_given = false;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let flag = arg.as_str();
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
-        match flag {
-            "--smoke" => {}
-            "--single-router-agents" => o.single_router_agents = true,
-            "--hosts" => o.hosts = positive(flag, &value()?)?,
-            "--routers-per-host" => {
-                o.routers_per_host = positive(flag, &value()?)?;
-                routers_given = true;
+impl FleetArgs {
+    /// The fleet's options: the preset, then every flag given, then the checks across flags.
+    pub fn options(self) -> Result<FleetOptions, String> {
+        let p = if self.smoke { FleetOptions::smoke() } else { FleetOptions::full() };
+        let mut o = FleetOptions {
+            hosts: self.hosts.unwrap_or(p.hosts),
+            routers_per_host: self.routers_per_host.unwrap_or(p.routers_per_host),
+            connections_per_router: self.connections_per_router.unwrap_or(p.connections_per_router),
+            single_router_agents: self.single_router_agents,
+            resync_routers: self.resync_routers,
+            changes: self.changes.unwrap_or(p.changes),
+            idle: self.idle.unwrap_or(p.idle),
+            status: self.status.unwrap_or(p.status),
+            status_concurrency: self.status_concurrency.unwrap_or(p.status_concurrency),
+            wait_secs: self.wait_secs.unwrap_or(p.wait_secs),
+            seed: self.seed.unwrap_or(p.seed),
+            backend: self.backend,
+            postgres: self.postgres,
+            heartbeat_secs: self.heartbeat_secs.unwrap_or(p.heartbeat_secs),
+            dead_after_secs: self.dead_after_secs.unwrap_or(p.dead_after_secs),
+            vpnaas: self.vpnaas,
+            server_log: self.server_log,
+            seed_concurrency: self.seed_concurrency.unwrap_or(p.seed_concurrency),
+            timeout: self.timeout.unwrap_or(p.timeout),
+            data_root: self.data_root,
+            json: self.json,
+            smoke: self.smoke,
+        };
+        if o.single_router_agents {
+            if self.routers_per_host.is_some_and(|r| r != 1) {
+                return Err("--single-router-agents runs one router per agent: drop --routers-per-host".into());
             }
-            "--connections-per-router" => o.connections_per_router = positive(flag, &value()?)?,
-            "--resync-routers" => o.resync_routers = Some(positive(flag, &value()?)?),
-            "--changes" => o.changes = number(flag, &value()?)?,
-            "--idle-secs" => o.idle = seconds(flag, &value()?)?,
-            "--status-secs" => o.status = seconds(flag, &value()?)?,
-            "--status-concurrency" => o.status_concurrency = positive(flag, &value()?)?,
-            "--wait" => o.wait_secs = positive(flag, &value()?)? as u64,
-            "--seed" => o.seed = number(flag, &value()?)?,
-            "--backend" => {
-                o.backend = match value()?.as_str() {
-                    "sqlite" => Backend::Sqlite,
-                    "postgres2" => Backend::Postgres2,
-                    other => return Err(format!("--backend: {other:?} is not sqlite or postgres2")),
-                }
+            if o.resync_routers.is_some() {
+                return Err("--resync-routers is for host agents, not --single-router-agents".into());
             }
-            "--postgres" => o.postgres = Some(value()?),
-            "--heartbeat-secs" => o.heartbeat_secs = positive(flag, &value()?)? as u64,
-            "--dead-after-secs" => o.dead_after_secs = positive(flag, &value()?)? as u64,
-            "--vpnaas" => o.vpnaas = Some(PathBuf::from(value()?)),
-            "--server-log" => o.server_log = Some(value()?),
-            "--seed-concurrency" => o.seed_concurrency = positive(flag, &value()?)?,
-            "--timeout" => o.timeout = seconds(flag, &value()?)?,
-            "--data-root" => o.data_root = Some(PathBuf::from(value()?)),
-            "--json" => o.json = Some(PathBuf::from(value()?)),
-            other => return Err(format!("fleet: unknown argument {other:?}")),
+            o.routers_per_host = 1;
         }
-    }
-    if o.single_router_agents {
-        if routers_given && o.routers_per_host != 1 {
-            return Err("--single-router-agents runs one router per agent: drop --routers-per-host".into());
+        if o.routers() > MAX_ROUTERS {
+            return Err(format!("at most {MAX_ROUTERS} routers (one local /24 of 10.0.0.0/8 each)"));
         }
-        if o.resync_routers.is_some() {
-            return Err("--resync-routers is for host agents, not --single-router-agents".into());
+        if o.routers() * o.connections_per_router > MAX_CONNECTIONS {
+            return Err(format!("at most {MAX_CONNECTIONS} connections (one peer /28 of 100.64.0.0/10 each)"));
         }
-        o.routers_per_host = 1;
-    }
-    if o.routers() > MAX_ROUTERS {
-        return Err(format!("at most {MAX_ROUTERS} routers (one local /24 of 10.0.0.0/8 each)"));
-    }
-    if o.routers() * o.connections_per_router > MAX_CONNECTIONS {
-        return Err(format!("at most {MAX_CONNECTIONS} connections (one peer /28 of 100.64.0.0/10 each)"));
-    }
-    match (o.backend, &o.postgres) {
-        (Backend::Postgres2, None) => return Err("--backend postgres2 needs --postgres URL".into()),
-        (Backend::Sqlite, Some(_)) => return Err("--postgres goes with --backend postgres2".into()),
-        _ => {}
-    }
-    if let Some(url) = &o.postgres {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err("--postgres: a postgres:// URL".into());
+        match (o.backend, &o.postgres) {
+            (Backend::Postgres2, None) => return Err("--backend postgres2 needs --postgres URL".into()),
+            (Backend::Sqlite, Some(_)) => return Err("--postgres goes with --backend postgres2".into()),
+            _ => {}
         }
+        if let Some(url) = &o.postgres {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("--postgres: a postgres:// URL".into());
+            }
+        }
+        if o.dead_after_secs <= o.heartbeat_secs {
+            return Err("--dead-after-secs must be longer than --heartbeat-secs".into());
+        }
+        Ok(o)
     }
-    if o.dead_after_secs <= o.heartbeat_secs {
-        return Err("--dead-after-secs must be longer than --heartbeat-secs".into());
-    }
-    if o.wait_secs > 30 {
-        return Err("--wait: the server waits at most 30 s".into());
-    }
-    Ok(Some(o))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(s: &str) -> Result<FleetOptions, String> {
+        let args = crate::options::tests::args(&format!("fleet {s}"));
+        match crate::options::parse(args) {
+            Ok(crate::options::Command::Fleet(o)) => Ok(*o),
+            Ok(other) => Err(format!("not a fleet: {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn parsed(s: &str) -> FleetOptions {
-        match parse(&args(s)) {
-            Ok(Some(o)) => o,
+        match parse(s) {
+            Ok(o) => o,
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -287,10 +302,10 @@ mod tests {
     fn backends() {
         let o = parsed("--backend postgres2 --postgres postgres://postgres@127.0.0.1:5432/postgres");
         assert_eq!(o.backend, Backend::Postgres2);
-        assert!(parse(&args("--backend postgres2")).is_err());
-        assert!(parse(&args("--postgres postgres://x/y")).is_err());
-        assert!(parse(&args("--backend mysql")).is_err());
-        assert!(parse(&args("--backend postgres2 --postgres mysql://x/y")).is_err());
+        assert!(parse("--backend postgres2").is_err());
+        assert!(parse("--postgres postgres://x/y").is_err());
+        assert!(parse("--backend mysql").is_err());
+        assert!(parse("--backend postgres2 --postgres mysql://x/y").is_err());
     }
 
     #[test]
@@ -308,8 +323,8 @@ mod tests {
             "--hosts 70000 --routers-per-host 1",
             "--hosts 30000 --routers-per-host 1 --connections-per-router 10",
         ] {
-            assert!(parse(&args(bad)).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
-        assert!(matches!(parse(&args("--hosts 3 --help")), Ok(None)));
+        assert!(parse("--hosts 3 --help").is_err_and(|e| e.contains("Usage")));
     }
 }
