@@ -117,7 +117,13 @@ pub fn ike_proposal(c: &DesiredConnection) -> Result<String, String> {
 
 /// `phase2` and the `phase2alg=` proposal, or why libreswan cannot express it.
 pub fn child_proposal(c: &DesiredConnection) -> Result<(&'static str, String), String> {
-    let group = dh(c.ipsec.pfs).map_err(|e| format!("{e} (ipsec policy pfs {})", c.ipsec.pfs));
+    let v1 = c.ike.ike_version == IkeVersion::V1;
+    let group = match dh(c.ipsec.pfs) {
+        // Measured with algparse: quick mode takes only MODP groups for PFS.
+        Ok(name) if v1 && name.starts_with("dh") => Err("libreswan's IKEv1 has no elliptic-curve groups for PFS"),
+        other => other,
+    }
+    .map_err(|e| format!("{e} (ipsec policy pfs {})", c.ipsec.pfs));
     let integ = integrity(c.ipsec.auth_algorithm);
     match c.ipsec.transform_protocol {
         TransformProtocol::Esp => {
@@ -440,6 +446,18 @@ mod tests {
                 (got, e) => panic!("{enc} {auth} {pfs} {version}: {got:?}, expected {e:?}"),
             }
         }
+    }
+
+    #[test]
+    fn ikev1_pfs_takes_modp_groups_only() {
+        let mut c = desired();
+        c.ipsec.pfs = Pfs::Group19;
+        assert!(child_proposal(&c).unwrap_err().contains("IKEv1 has no elliptic-curve groups"));
+        c.ipsec.pfs = Pfs::Group18;
+        assert_eq!(child_proposal(&c).unwrap(), ("esp", "aes128-sha1;modp8192".to_owned()));
+        c.ike.ike_version = IkeVersion::V2;
+        c.ipsec.pfs = Pfs::Group31;
+        assert_eq!(child_proposal(&c).unwrap(), ("esp", "aes128-sha1;dh31".to_owned()));
     }
 
     #[test]
