@@ -169,6 +169,12 @@ pub enum Fault {
     ConnectionPairSamePeer {
         other: String,
     },
+    /// The peer's configuration cannot be written in the asked dialect (ADR 0019).
+    PeerConfigUnavailable {
+        connection: String,
+        format: &'static str,
+        reason: String,
+    },
 
     /// `If-Match: revision_number=N` and the resource has moved on.
     RevisionNumberConstraintFailed {
@@ -249,7 +255,8 @@ impl Fault {
             | SubnetInUse { .. }
             | SubnetAlreadyAttached { .. }
             | ConnectionPairFull { .. }
-            | ConnectionPairSamePeer { .. } => Class::Conflict,
+            | ConnectionPairSamePeer { .. }
+            | PeerConfigUnavailable { .. } => Class::Conflict,
             RevisionNumberConstraintFailed { .. } => Class::PreconditionFailed,
             NotAuthenticated => Class::Unauthorized,
             PolicyNotAuthorized(_) => Class::Forbidden,
@@ -318,6 +325,7 @@ impl Fault {
             SubnetAlreadyAttached { .. } => "SubnetAlreadyAttached",
             ConnectionPairFull { .. } => "ConnectionPairFull",
             ConnectionPairSamePeer { .. } => "ConnectionPairSamePeer",
+            PeerConfigUnavailable { .. } => "PeerConfigUnavailable",
             RevisionNumberConstraintFailed { .. } => "RevisionNumberConstraintFailed",
             NotAuthenticated => "NotAuthenticated",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
@@ -462,6 +470,9 @@ impl fmt::Display for Fault {
                 f,
                 "Connection {other} already uses these endpoint groups and this peer_address; the standby of an active/standby pair must reach a different peer"
             ),
+            PeerConfigUnavailable { connection, format, reason } => {
+                write!(f, "The peer configuration of connection {connection} cannot be written as {format}: {reason}")
+            }
             RevisionNumberConstraintFailed { expected, current } => {
                 write!(f, "Constraint revision_number={expected} failed. Current revision is {current}.")
             }

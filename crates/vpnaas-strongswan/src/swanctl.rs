@@ -71,7 +71,7 @@ fn started(conn: &Message) -> Message {
 
 /// A message's entries at `depth`: key/values, lists (comma-separated, as swanctl splits
 /// them) and subsections, in the message's order.
-fn write_section(out: &mut String, depth: usize, m: &Message) {
+pub(crate) fn write_section(out: &mut String, depth: usize, m: &Message) {
     let indent = INDENT.repeat(depth);
     for (key, v) in &m.entries {
         match v {
@@ -94,7 +94,7 @@ fn write_section(out: &mut String, depth: usize, m: &Message) {
 /// A value as it is, when it consists only of characters that need no quoting (addresses,
 /// CIDRs, host names, proposals, `@fqdn` identities, durations); else in double quotes with
 /// `\` and `"` escaped (an identity such as a distinguished name has spaces and commas).
-fn value(text: &str) -> String {
+pub(crate) fn value(text: &str) -> String {
     if is_plain(text) {
         return text.to_owned();
     }
@@ -130,7 +130,7 @@ fn is_plain(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | ':' | '@' | '-' | '_' | '%' | '+'))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

@@ -10,6 +10,7 @@ mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
 mod ops;
+mod peer_config;
 pub mod query;
 mod view;
 mod vpnservices;
@@ -353,6 +354,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
         .merge(gateway::routes())
+        .merge(peer_config::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))

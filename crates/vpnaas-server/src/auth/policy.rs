@@ -117,6 +117,8 @@ fn default_rules() -> Vec<(String, &'static str)> {
         ("get_port".into(), ADMIN_OR_PROJECT_READER),
         // The gateway API: agents, as Keystone users holding the `service` role.
         ("gateway_agent".into(), "rule:service_api"),
+        // ADR 0019: who receives a connection's pre-shared key in its peer configuration.
+        ("get_ipsec_site_connection:psk".into(), ADMIN_OR_PROJECT_MEMBER),
     ];
     for r in RESOURCES {
         rules.push((format!("create_{r}"), ADMIN_OR_PROJECT_MEMBER));

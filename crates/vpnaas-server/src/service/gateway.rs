@@ -376,7 +376,7 @@ fn pair_roles(conns: &[SiteConnection]) -> HashMap<Uuid, HaMember> {
 /// What one state build has read: each policy, group and subnet once, however many
 /// connections share it (a waiting long poll rebuilds the state four times a second).
 #[derive(Default)]
-struct Loaded {
+pub(super) struct Loaded {
     ike: HashMap<Uuid, Option<IkePolicy>>,
     ipsec: HashMap<Uuid, Option<IpsecPolicy>>,
     groups: HashMap<Uuid, Option<EndpointGroup>>,
@@ -398,7 +398,7 @@ async fn once<T: store::Table + Clone>(
     Ok(item)
 }
 
-async fn desired(
+pub(super) async fn desired(
     conn: &mut store::Conn,
     loaded: &mut Loaded,
     keys: &KeyRing,

@@ -6,6 +6,7 @@ mod gateway;
 mod hub;
 mod inventory;
 mod keys;
+mod peer_config;
 mod policies;
 mod vpn;
 

@@ -550,3 +550,35 @@ async fn a_pair_fails_over_to_its_standby_through_real_charons() {
     assert!(lab.sites[0].ping("10.2.0.1"), "the remote LAN is reached through the other gateway");
     let _ = (a_to_c, standby);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_charon_loaded_with_only_the_swanctl_export_brings_the_tunnel_up() {
+    let test = "a_plain_charon_loaded_with_only_the_swanctl_export_brings_the_tunnel_up";
+    let Some(lab) = lab(test) else { return };
+    let Setup { server, routers, conns, _data } = setup(["e2e-export-secret", "unused"]).await;
+    // Site A: vpnaas and its agent. Site B: no agent, no vpnaas connection; its charon gets
+    // nothing but the export of A's connection.
+    let _agent_a = agent(&server.base, &routers[0], &lab.a.vici);
+    let a = post(&server, CONNS, P1, conns[0].clone()).await;
+    let path = format!("{CONNS}/{a}/peer-config?format=swanctl");
+    let (status, kind, text) = crate::peer_config::fetch(server.raw(Method::GET, &path), P1, "member").await;
+    assert_eq!((status, kind.as_str()), (200, "text/plain; charset=utf-8"), "{text}");
+    let file = lab.b.dir.join("swanctl.conf");
+    std::fs::write(&file, &text).expect("write the export");
+    let fetched = Instant::now();
+    let out = Command::new("swanctl")
+        .args(["--load-all", "--file", &file.display().to_string(), "--uri", &lab.b.vici])
+        .output()
+        .expect("swanctl");
+    assert!(
+        out.status.success(),
+        "swanctl --load-all refuses the export: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = until(&server, &[&a], "ACTIVE", Duration::from_secs(30)).await;
+    assert_eq!(seen, ["ACTIVE"], "A's connection comes up against the exported peer: {}", lab.b.log());
+    eprintln!("export loaded at B to A ACTIVE in the API: {:.2} s", fetched.elapsed().as_secs_f64());
+    assert!(lab.ping_a_to_b(), "10.1.0.1 reaches 10.2.0.1 through the tunnel to the exported peer");
+    assert!(lab.b.ping(lab.a.lan_ip), "and back from B's LAN");
+}
