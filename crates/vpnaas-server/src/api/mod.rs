@@ -9,6 +9,7 @@ mod gateway;
 mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
+mod networks;
 mod ops;
 pub mod query;
 mod view;
@@ -352,6 +353,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
+        .merge(networks::routes())
         .merge(gateway::routes())
         .merge(ops::routes())
         .fallback(not_found)

@@ -13,6 +13,7 @@ mod hardening;
 mod inventory;
 mod lists;
 mod metrics;
+mod networks;
 mod policies;
 mod profiles;
 mod replicas;
