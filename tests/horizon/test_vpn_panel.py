@@ -223,10 +223,21 @@ class Panel:
         self.open(f"/project/vpn/?tab=vpntabs__{slug}")
 
     def listed(self, table, names):
-        rows = self.drv.find_elements(By.CSS_SELECTOR, f"table#{table} tbody tr")
-        text = "\n".join(r.text for r in rows)
-        missing = [n for n in names if n not in text]
-        assert not missing, f"{table} lacks {missing}; it shows:\n{text}"
+        """Waits until the table shows every name. Its text is read in one script: Horizon
+        replaces rows in a PENDING state while it polls their status."""
+        read = ("var b = document.querySelector('table#' + arguments[0] + ' tbody');"
+                "return b ? b.innerText : '';")
+        text = ""
+
+        def shows_all(d):
+            nonlocal text
+            text = d.execute_script(read, table)
+            return all(n in text for n in names)
+        try:
+            WebDriverWait(self.drv, 10).until(shows_all)
+        except TimeoutException:
+            missing = [n for n in names if n not in text]
+            raise AssertionError(f"{table} lacks {missing}; it shows:\n{text}")
 
     def delete_all(self, slug, table, action):
         """Opens the tab, selects every row, presses the table's batch Delete and confirms.
