@@ -150,6 +150,7 @@ fn no_routes(v: &Value) -> Result<(), Fault> {
         other => Err(Fault::invalid(ROUTES, format!("'{}' is not a list", shown(other)))),
     }
 }
+
 /// The router's placement on a network node (ADR 0011).
 const HOST: &str = "binding:host_id";
 
