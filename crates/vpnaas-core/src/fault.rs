@@ -124,6 +124,7 @@ pub enum Fault {
     SiteConnectionNotFound(String),
     RouterNotFound(String),
     SubnetNotFound(String),
+    NetworkNotFound(String),
     CertificateNotFound(String),
     RouterInterfaceNotFoundForSubnet {
         router: String,
@@ -240,6 +241,7 @@ impl Fault {
             | SiteConnectionNotFound(_)
             | RouterNotFound(_)
             | SubnetNotFound(_)
+            | NetworkNotFound(_)
             | CertificateNotFound(_)
             | RouterInterfaceNotFoundForSubnet { .. }
             | FlavorsPluginNotLoaded => Class::NotFound,
@@ -309,6 +311,7 @@ impl Fault {
             SiteConnectionNotFound(_) => "IPsecSiteConnectionNotFound",
             RouterNotFound(_) => "RouterNotFound",
             SubnetNotFound(_) => "SubnetNotFound",
+            NetworkNotFound(_) => "NetworkNotFound",
             CertificateNotFound(_) => "CertificateNotFound",
             RouterInterfaceNotFoundForSubnet { .. } => "RouterInterfaceNotFoundForSubnet",
             FlavorsPluginNotLoaded => "FlavorsPluginNotLoaded",
@@ -423,6 +426,7 @@ impl fmt::Display for Fault {
             SiteConnectionNotFound(id) => write!(f, "ipsec_site_connection {id} not found"),
             RouterNotFound(id) => write!(f, "Router {id} could not be found"),
             SubnetNotFound(id) => write!(f, "Subnet {id} could not be found."),
+            NetworkNotFound(id) => write!(f, "Network {id} could not be found."),
             CertificateNotFound(id) => write!(f, "Certificate {id} could not be found"),
             RouterInterfaceNotFoundForSubnet { router, subnet } => {
                 write!(f, "Router {router} has no interface on subnet {subnet}")

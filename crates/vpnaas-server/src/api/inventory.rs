@@ -17,25 +17,37 @@ use super::view::View;
 use super::{common, AppState, Body, Collection, RawBody};
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::service::{RouterInterface, Service};
+use crate::service::{gateway_network, gateway_subnet, interface_port, subnet_network, RouterInterface, Service};
 use vpnaas_core::profile::Profile;
 
 impl Collection for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
     const PATH: &'static str = "/v2.0/routers";
-    const ATTRS: &'static [Attr] = &[rw("admin_state_up"), rw("external_gateway_info"), ro("status"), rw(HOST)];
+    const ATTRS: &'static [Attr] = &[
+        rw("admin_state_up"),
+        rw("external_gateway_info"),
+        ro("status"),
+        rw(HOST),
+        // extraroute: set by update only, as in Neutron.
+        Attr { name: ROUTES, post: false, put: true, required: false },
+    ];
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         common(&self.meta, profile, v);
+        // The external network and its subnets are derived when not named (ADR 0021).
         let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
+            let network = gateway_network(self, g);
             let ips: Vec<Value> =
                 g.v4.map(IpAddr::V4)
                     .into_iter()
                     .chain(g.v6.map(IpAddr::V6))
-                    .map(|ip| json!({"subnet_id": null, "ip_address": ip.to_string()}))
+                    .map(|ip| {
+                        let subnet = gateway_subnet(network, IpVersion::of(&ip));
+                        json!({"subnet_id": subnet.to_string(), "ip_address": ip.to_string()})
+                    })
                     .collect();
-            json!({"network_id": g.network_id.map(|n| n.to_string()), "enable_snat": true, "external_fixed_ips": ips})
+            json!({"network_id": network.to_string(), "enable_snat": true, "external_fixed_ips": ips})
         });
         v.field("admin_state_up", &self.spec.admin_state_up)
             .field("status", "ACTIVE")
@@ -58,6 +70,9 @@ impl Collection for Router {
     }
 
     async fn update(svc: &Service, caller: &Caller, id: &str, mut f: Attributes) -> Result<Self> {
+        if let Some(v) = f.raw(ROUTES) {
+            no_routes(&v)?;
+        }
         let patch = RouterPatch {
             text: f.text_patch()?,
             admin_state_up: f.boolean("admin_state_up")?,
@@ -82,7 +97,7 @@ impl Collection for Subnet {
         common(&self.meta, profile, v);
         v.text("cidr", self.spec.cidr)
             .field("ip_version", &self.spec.cidr.version().number())
-            .opt_text("network_id", self.spec.network_id.as_ref())
+            .text("network_id", subnet_network(self))
             // Neutron's defaults for what this inventory does not model.
             .text("gateway_ip", self.spec.cidr.first_host())
             .field("enable_dhcp", &false)
@@ -119,6 +134,23 @@ impl Collection for Subnet {
 }
 
 const GW: &str = "external_gateway_info";
+/// A router's static routes (Neutron's extraroute extension), which this inventory does not model.
+const ROUTES: &str = "routes";
+
+/// `routes`: a router's routes are always empty here, so null and `[]` (what cleanups send to
+/// clear them) are accepted as no change and any route is refused (ADR 0021).
+fn no_routes(v: &Value) -> Result<(), Fault> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Array(a) if a.is_empty() => Ok(()),
+        Value::Array(_) => Err(Fault::invalid(
+            ROUTES,
+            "static routes are not supported by this inventory; only [] or null (no routes) is accepted",
+        )),
+        other => Err(Fault::invalid(ROUTES, format!("'{}' is not a list", shown(other)))),
+    }
+}
+
 /// The router's placement on a network node (ADR 0011).
 const HOST: &str = "binding:host_id";
 
@@ -188,14 +220,19 @@ fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
     }
 }
 
+/// Neutron's answer to both actions: the router, its project, and the interface port with
+/// its network and subnet (the port is the one `GET /v2.0/ports` shows).
 fn interface_view(i: &RouterInterface) -> Response {
     let project = &i.router.meta.project_id;
+    let subnet = i.subnet.meta.id.to_string();
     Json(json!({
         "id": i.router.meta.id.to_string(),
         "tenant_id": project,
         "project_id": project,
-        "subnet_id": i.subnet_id.to_string(),
-        "subnet_ids": [i.subnet_id.to_string()],
+        "port_id": interface_port(i.subnet.meta.id).to_string(),
+        "network_id": subnet_network(&i.subnet).to_string(),
+        "subnet_id": subnet,
+        "subnet_ids": [subnet],
     }))
     .into_response()
 }
@@ -224,10 +261,10 @@ async fn remove_interface(
 /// (`GET /v2.0/ports?device_id=ROUTER`). Its id is derived from the subnet's, so it is stable.
 fn port_view(subnet: &Subnet) -> Value {
     let router = subnet.spec.router_id.map(|r| r.to_string());
-    let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, subnet.meta.id.as_bytes());
+    let id = interface_port(subnet.meta.id);
     json!({
         "id": id.to_string(), "name": "", "status": "ACTIVE", "admin_state_up": true,
-        "network_id": subnet.spec.network_id.map(|n| n.to_string()),
+        "network_id": subnet_network(subnet).to_string(),
         "tenant_id": subnet.meta.project_id, "project_id": subnet.meta.project_id,
         "device_id": router, "device_owner": "network:router_interface",
         "fixed_ips": [{"subnet_id": subnet.meta.id.to_string(), "ip_address": subnet.spec.cidr.first_host().to_string()}],

@@ -9,6 +9,7 @@ mod gateway;
 mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
+mod networks;
 mod ops;
 mod peer_config;
 pub mod query;
@@ -353,6 +354,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
+        .merge(networks::routes())
         .merge(gateway::routes())
         .merge(peer_config::routes())
         .merge(ops::routes())

@@ -114,6 +114,7 @@ fn default_rules() -> Vec<(String, &'static str)> {
         ("update_subnet".into(), "rule:admin_only"),
         ("delete_subnet".into(), "rule:admin_only"),
         ("get_subnet".into(), ADMIN_OR_PROJECT_READER),
+        ("get_network".into(), ADMIN_OR_PROJECT_READER),
         ("get_port".into(), ADMIN_OR_PROJECT_READER),
         // The gateway API: agents, as Keystone users holding the `service` role.
         ("gateway_agent".into(), "rule:service_api"),

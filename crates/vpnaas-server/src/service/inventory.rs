@@ -15,7 +15,8 @@ use crate::store::uses::Reference;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouterInterface {
     pub router: Router,
-    pub subnet_id: Uuid,
+    /// The subnet as it is after the change.
+    pub subnet: Subnet,
 }
 
 impl Service {
@@ -97,7 +98,7 @@ impl Service {
         subnet.meta.touch(now_micros());
         store::update(w.conn(), &subnet).await?;
         w.commit().await?;
-        Ok(RouterInterface { router, subnet_id })
+        Ok(RouterInterface { router, subnet })
     }
 
     /// ADR 0009 §2.3 guards: a subnet a VPN service or a connection's local group uses stays attached.
@@ -124,7 +125,7 @@ impl Service {
         subnet.meta.touch(now_micros());
         store::update(w.conn(), &subnet).await?;
         w.commit().await?;
-        Ok(RouterInterface { router, subnet_id })
+        Ok(RouterInterface { router, subnet })
     }
 
     /// The subnets attached to routers that the caller may see: each is a router interface

@@ -6,6 +6,7 @@ mod gateway;
 mod hub;
 mod inventory;
 mod keys;
+mod networks;
 mod peer_config;
 mod policies;
 mod vpn;
@@ -29,6 +30,7 @@ pub use gateway::{HostState, MAX_WAIT};
 pub use hub::{Hub, CATCH_UP_EVERY};
 pub use inventory::RouterInterface;
 pub use keys::reseal;
+pub use networks::{gateway_network, gateway_subnet, interface_port, subnet_network, Network};
 
 /// The operations of the API, over one store.
 #[derive(Clone)]

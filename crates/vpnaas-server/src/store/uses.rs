@@ -105,3 +105,18 @@ pub async fn attached_subnets(
     }
     select(conn, &condition, &values).await
 }
+
+/// The subnets and the routers with a gateway that networks are derived from (ADR 0021), of
+/// one project if given, in id order.
+pub async fn network_sources(
+    conn: &mut Conn,
+    project: Option<&str>,
+) -> StoreResult<(Vec<Subnet>, Vec<vpnaas_core::resources::Router>)> {
+    let (mine, values): (&str, Vec<Value>) = match project {
+        Some(p) => ("project_id = $1", vec![p.into()]),
+        None => ("1 = 1", Vec::new()),
+    };
+    let subnets = select(conn, mine, &values).await?;
+    let routers = select(conn, &format!("{mine} AND has_gateway <> 0"), &values).await?;
+    Ok((subnets, routers))
+}

@@ -13,6 +13,7 @@ mod hardening;
 mod inventory;
 mod lists;
 mod metrics;
+mod networks;
 mod peer_config;
 mod policies;
 mod profiles;
