@@ -11,6 +11,7 @@ mod inventory;
 mod ipsecpolicies;
 mod ops;
 pub mod query;
+mod topology;
 mod view;
 mod vpnservices;
 
@@ -355,6 +356,7 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway::routes())
         .merge(ops::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

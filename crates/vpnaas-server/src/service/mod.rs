@@ -7,6 +7,7 @@ mod hub;
 mod inventory;
 mod keys;
 mod policies;
+mod topology;
 mod vpn;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use gateway::{HostState, MAX_WAIT};
 pub use hub::{Hub, CATCH_UP_EVERY};
 pub use inventory::RouterInterface;
 pub use keys::reseal;
+pub use topology::{NeutronTopology, Standalone, Topology};
 
 /// The operations of the API, over one store.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub struct Service {
     beats: Arc<std::sync::Mutex<gateway::Beats>>,
     /// Silent routers and hosts already shown DOWN (`router:<id>`, `host:<name>`).
     swept: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Where routers and subnets come from (ADR 0022).
+    topology: Arc<dyn Topology>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -206,6 +210,7 @@ impl Service {
             hub: Arc::new(Hub::default()),
             beats: Arc::default(),
             swept: Arc::default(),
+            topology: Arc::new(Standalone),
         }
     }
 
