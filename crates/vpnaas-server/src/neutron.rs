@@ -265,6 +265,15 @@ impl Neutron {
 
     /// `GET` of a Neutron path: `Ok(None)` for a 404, the JSON body for a 2xx.
     async fn get(&self, path: &str) -> NeutronResult<Option<Value>> {
+        match self.get_or_forbidden(path).await? {
+            Some(answer) => answer.map(Some).ok_or_else(|| NeutronError(format!("GET {path} answered 403"))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Neutron::get`], with a 403 as `Ok(Some(None))` (a policy that keeps something from
+    /// this user, where the caller can do without it).
+    async fn get_or_forbidden(&self, path: &str) -> NeutronResult<Option<Option<Value>>> {
         let url = format!("{}{path}", self.endpoint().await?);
         let mut renew = false;
         loop {
@@ -279,9 +288,10 @@ impl Neutron {
                 200..=299 => {
                     let body =
                         answer.json().await.map_err(|e| NeutronError(format!("GET {path}: {}", describe(&e))))?;
-                    return Ok(Some(body));
+                    return Ok(Some(Some(body)));
                 }
                 404 => return Ok(None),
+                403 => return Ok(Some(None)),
                 // The service token was refused: renewed once.
                 401 if !renew && self.session.is_some() => renew = true,
                 _ => return Err(NeutronError(format!("GET {path} answered {status}"))),
@@ -366,12 +376,9 @@ impl Neutron {
     /// router). `None` when no agent hosts it, or Neutron has no L3 agent scheduler.
     pub async fn l3_host(&self, router: Uuid) -> NeutronResult<Option<String>> {
         let path = format!("/v2.0/routers/{router}/l3-agents");
-        let body = match self.get(&path).await {
-            Ok(Some(body)) => body,
-            // No scheduler extension (404), or a policy that keeps agents from this user.
-            Ok(None) => return Ok(None),
-            Err(e) if e.0.ends_with("answered 403") => return Ok(None),
-            Err(e) => return Err(e),
+        // No scheduler extension (404), or a policy that keeps agents from this user (403).
+        let Some(Some(body)) = self.get_or_forbidden(&path).await? else {
+            return Ok(None);
         };
         let agents: Vec<WireAgent> = Self::parse(&path, body, "agents")?;
         let active = agents.iter().find(|a| a.ha_state.as_deref() == Some("active")).or_else(|| agents.first());

@@ -166,6 +166,7 @@ async fn neutron_app(url: &str, cache_secs: u64) -> App {
         c.neutron_url = Some(url);
         c.neutron_cache_secs = cache_secs;
         c.neutron_timeout_secs = 1;
+        c.agent_token = Some(vpnaas_server::config::Secret(crate::gateway::TOKEN.into()));
     })
     .await
 }
@@ -209,6 +210,10 @@ async fn neutron_mode_checks_services_groups_and_connections_against_neutrons_ro
     app.post(CONNS, P1, connection(&service, &ike, &ipsec, &local, &peer)).await.ok(201);
     let r = app.post(CONNS, P1, connection(&service, &ike, &ipsec, &loose, &peer)).await;
     assert_eq!(r.status.as_u16(), 400, "{:#}", r.body);
+
+    // The router's network node is its L3 agent's host: that host's agent runs it.
+    let state = crate::gateway::agent(&app, reqwest::Method::GET, "/v2.0/gateway/hosts/net-1/state", None).await;
+    assert_eq!(state.ok(200)["routers"], json!([R]), "{:#}", state.body);
 
     // The local inventory is Neutron's: its paths are not served here; the extension list is both.
     for path in ["/v2.0/routers", "/v2.0/subnets", &format!("/v2.0/routers/{R}"), "/v2.0/ports"] {
