@@ -338,20 +338,22 @@ impl Service {
             return Ok(());
         };
         let hosts: Vec<String> = row.spec.host.iter().cloned().collect();
-        store::mirror::detach_all(w.conn(), router).await?;
         let services = super::referrers(w.conn(), Reference::ServiceRouter, router).await?;
+        if !services.is_empty() && row.spec.gateway.is_none() && row.spec.host.is_none() {
+            // Found and reported at an earlier re-check: said once, not every interval.
+            return Ok(());
+        }
+        store::mirror::detach_all(w.conn(), router).await?;
         if services.is_empty() {
             store::delete::<Router>(w.conn(), router).await?;
         } else {
             let reason = format!("router {router} was deleted in Neutron");
             let n = store::mirror::services_lost(w.conn(), &services, &reason).await?;
             tracing::warn!(router.id = %router, vpnservices = ?services, connections = n, "{reason}: its VPN services and connections marked ERROR");
-            if row.spec.gateway.is_some() || row.spec.host.is_some() {
-                row.spec.gateway = None;
-                row.spec.host = None;
-                row.meta.touch(now_micros());
-                store::update(w.conn(), &row).await?;
-            }
+            row.spec.gateway = None;
+            row.spec.host = None;
+            row.meta.touch(now_micros());
+            store::update(w.conn(), &row).await?;
         }
         self.commit_marking(w, &[router], &hosts).await
     }
