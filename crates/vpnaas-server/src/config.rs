@@ -97,6 +97,45 @@ pub struct Config {
     /// Hand desired states holding pre-shared keys to peers that are not loopback over plain HTTP.
     #[serde(deserialize_with = "boolean")]
     pub allow_plaintext_secrets: bool,
+    /// Where routers and subnets come from: `standalone` (the local inventory, the default)
+    /// or `neutron` (the cloud's Neutron API, ADR 0022).
+    pub topology: TopologyKind,
+    /// neutron mode: Neutron's base URL; unset means the Keystone catalog's `network`
+    /// service, internal interface.
+    #[serde(deserialize_with = "optional_text")]
+    pub neutron_url: Option<String>,
+    /// neutron mode: seconds an answer of Neutron is reused (the staleness bound), and the
+    /// interval of the re-check that finds deleted routers and removed interfaces.
+    #[serde(deserialize_with = "number")]
+    pub neutron_cache_secs: u64,
+    /// neutron mode: seconds a call to Neutron may take before the request is answered 503.
+    #[serde(deserialize_with = "number")]
+    pub neutron_timeout_secs: u64,
+}
+
+/// Where routers and subnets come from (`topology`, ADR 0022).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TopologyKind {
+    #[default]
+    Standalone,
+    Neutron,
+}
+
+impl FromStr for TopologyKind {
+    type Err = String;
+    fn from_str(v: &str) -> Result<TopologyKind, String> {
+        match v {
+            "standalone" => Ok(TopologyKind::Standalone),
+            "neutron" => Ok(TopologyKind::Neutron),
+            _ => Err(format!("must be \"standalone\" or \"neutron\", not {v:?}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TopologyKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
 }
 
 /// How callers are authenticated (`auth_strategy`).
@@ -193,6 +232,10 @@ impl Default for Config {
             tls_key_file: None,
             tls_client_ca_file: None,
             allow_plaintext_secrets: false,
+            topology: TopologyKind::Standalone,
+            neutron_url: None,
+            neutron_cache_secs: 5,
+            neutron_timeout_secs: 5,
         }
     }
 }
@@ -490,6 +533,38 @@ pub const SETTINGS: &[Setting] = &[
         "true|false",
         "false",
         "Hand pre-shared keys to gateway agents that are not on loopback over plain HTTP",
+    ),
+    setting(
+        "topology",
+        "VPNAAS_TOPOLOGY",
+        Some("topology"),
+        "standalone|neutron",
+        "standalone",
+        "Where routers and subnets come from: the local inventory, or the cloud's Neutron API",
+    ),
+    unset_if_empty(setting(
+        "neutron_url",
+        "VPNAAS_NEUTRON_URL",
+        Some("neutron-url"),
+        "URL",
+        "none: the Keystone catalog's network service (internal)",
+        "neutron mode: Neutron's base URL, such as http://neutron:9696",
+    )),
+    setting(
+        "neutron_cache_secs",
+        "VPNAAS_NEUTRON_CACHE_SECS",
+        Some("neutron-cache-secs"),
+        "SECS",
+        "5",
+        "neutron mode: seconds an answer of Neutron is reused, and between re-checks of routers in use",
+    ),
+    setting(
+        "neutron_timeout_secs",
+        "VPNAAS_NEUTRON_TIMEOUT_SECS",
+        Some("neutron-timeout-secs"),
+        "SECS",
+        "5",
+        "neutron mode: seconds a call to Neutron may take before a 503",
     ),
 ];
 
@@ -950,6 +1025,26 @@ mod tests {
         assert_eq!(Config::load(&Flags::default(), otc).unwrap().profile.name, "otc");
         let bad = |k: &str| (k == "VPNAAS_PROFILE").then(|| "aws".to_owned());
         assert!(Config::load(&Flags::default(), bad).unwrap_err().contains("openstack"));
+    }
+
+    #[test]
+    fn the_topology_is_standalone_unless_set_and_neutron_settings_layer() {
+        let c = Config::load(&Flags::default(), |_| None).unwrap();
+        assert_eq!((c.topology, c.neutron_url, c.neutron_cache_secs), (TopologyKind::Standalone, None, 5));
+        let (_dir, file) =
+            config_file("topology = \"neutron\"\nneutron_url = \"http://n:9696\"\nneutron_cache_secs = 9\n");
+        let vars = [("VPNAAS_NEUTRON_CACHE_SECS", "3")];
+        let c = Config::load(&Flags::default().with_config(&file), env(&vars)).unwrap();
+        assert_eq!(
+            (c.topology, c.neutron_url.as_deref(), c.neutron_cache_secs),
+            (TopologyKind::Neutron, Some("http://n:9696"), 3)
+        );
+        let c =
+            Config::load(&Flags::default().with_config(&file).with("neutron_timeout_secs", "2"), env(&vars)).unwrap();
+        assert_eq!(c.neutron_timeout_secs, 2);
+        let bad = |k: &str| (k == "VPNAAS_TOPOLOGY").then(|| "ovn".to_owned());
+        let e = Config::load(&Flags::default(), bad).unwrap_err();
+        assert!(e.contains("VPNAAS_TOPOLOGY") && e.contains("standalone"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum Error {
     TokenRefused(String),
     /// Keystone could not validate a token (unreachable, slow, or refusing this service).
     IdentityUnavailable,
+    /// neutron mode: Neutron could not answer what a rule needs (ADR 0022); the cause is logged.
+    NeutronUnavailable(String),
     /// A sealed pre-shared key could not be opened or sealed (a missing key, a damaged value).
     Secret(String),
     /// A response could not be written.
@@ -43,6 +45,7 @@ impl std::fmt::Display for Error {
             Error::Store(e) => write!(f, "{e}"),
             Error::TokenRefused(_) => f.write_str("token refused"),
             Error::IdentityUnavailable => f.write_str("Keystone unavailable"),
+            Error::NeutronUnavailable(cause) => write!(f, "Neutron unavailable: {cause}"),
             Error::Secret(cause) | Error::Internal(cause) => f.write_str(cause),
         }
     }
@@ -130,6 +133,14 @@ impl IntoResponse for Error {
                 "ServiceUnavailable",
                 "The Keystone service is temporarily unavailable.",
             ),
+            Error::NeutronUnavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "Neutron unavailable");
+                envelope(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The Networking service (Neutron) is unavailable. Retry later.",
+                )
+            }
             Error::Secret(cause) | Error::Internal(cause) => {
                 tracing::error!(error.cause = %cause, "request failed");
                 envelope(

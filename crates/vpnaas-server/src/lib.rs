@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod neutron;
 pub mod ops;
 pub mod secrets;
 pub mod service;
@@ -211,7 +212,9 @@ pub async fn serve(
         config.profile.name,
         auth.strategy()
     );
-    let service = Service::new(store.clone(), config.profile, keys).with_ha_hold_down(config.ha_hold_down_secs);
+    let service = Service::new(store.clone(), config.profile, keys)
+        .with_ha_hold_down(config.ha_hold_down_secs)
+        .with_topology(topology(&config)?);
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };
     state.service.load_markers().await.map_err(|e| format!("cannot read the change markers: {e}"))?;
@@ -239,13 +242,41 @@ pub async fn serve(
             }
         }
     });
+    // neutron mode (ADR 0022): deleted routers and removed interfaces are found here.
+    let service = state.service.clone();
+    let recheck = tokio::spawn(async move {
+        let Some(every) = service.topology().recheck_every() else { return };
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = service.recheck_topology().await {
+                tracing::warn!(error = %e, "could not re-check routers with Neutron");
+            }
+        }
+    });
     let limits = http_limits(&state.config);
     let app = api::router(state);
     let result = http::serve_with_tls(listener, app, limits, tls, shutdown).await;
     sweeper.abort();
     catch_up.abort();
+    recheck.abort();
     store.close().await;
     result
+}
+
+/// Where routers and subnets come from (`topology`, ADR 0022).
+fn topology(config: &Config) -> Result<Arc<dyn service::Topology>, String> {
+    Ok(match config.topology {
+        config::TopologyKind::Standalone => Arc::new(service::Standalone),
+        config::TopologyKind::Neutron => {
+            let neutron = Arc::new(neutron::Neutron::from_config(config)?);
+            tracing::info!(
+                neutron.url = config.neutron_url.as_deref().unwrap_or("the Keystone catalog's network service"),
+                cache_secs = config.neutron_cache_secs,
+                "topology neutron: routers and subnets come from Neutron; the local inventory API is off"
+            );
+            Arc::new(service::NeutronTopology::new(neutron, Duration::from_secs(config.neutron_cache_secs)))
+        }
+    })
 }
 
 /// The start's warnings about clear text (ADR 0016): plain HTTP on an address others can

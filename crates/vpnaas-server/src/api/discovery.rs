@@ -68,11 +68,13 @@ fn all_extensions(profile: &Profile) -> Vec<Value> {
     list
 }
 
-pub async fn extensions(State(st): State<AppState>) -> Response {
-    Json(json!({ "extensions": all_extensions(st.service.profile()) })).into_response()
+pub async fn extensions(State(st): State<AppState>) -> Result<Response> {
+    let list = super::topology::with_source(&st, all_extensions(st.service.profile())).await?;
+    Ok(Json(json!({ "extensions": list })).into_response())
 }
 
 pub async fn extension(State(st): State<AppState>, Path(alias): Path<String>) -> Result<Response> {
-    let found = all_extensions(st.service.profile()).into_iter().find(|e| e["alias"] == alias.as_str());
+    let list = super::topology::with_source(&st, all_extensions(st.service.profile())).await?;
+    let found = list.into_iter().find(|e| e["alias"] == alias.as_str());
     Ok(Json(json!({"extension": found.ok_or(Fault::HttpNotFound)?})).into_response())
 }

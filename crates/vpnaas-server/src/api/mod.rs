@@ -13,6 +13,7 @@ mod networks;
 mod ops;
 mod peer_config;
 pub mod query;
+mod topology;
 mod view;
 mod vpnservices;
 
@@ -359,6 +360,7 @@ pub fn router(state: AppState) -> Router {
         .merge(peer_config::routes())
         .merge(ops::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

@@ -17,6 +17,7 @@ use crate::store::{self, ListQuery, Table};
 impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
         let project = owner::<SiteConnection>(caller, &draft.owner)?;
+        self.refresh_for_connection(draft.spec.vpnservice_id).await?;
         let mut w = self.store.begin_write().await?;
         let new = draft.spec;
         // ADR 0001 D2: a missing service is a 404, not the reference's 500.
@@ -39,6 +40,7 @@ impl Service {
     /// The stored values fill in what the patch leaves out, so mixing modes is caught
     /// (ADR 0009 §2.3, update). Accepted in any status (ADR 0001 D4).
     pub async fn update_connection(&self, caller: &Caller, id: &str, patch: ConnectionPatch) -> Result<SiteConnection> {
+        self.refresh_for_connection_of(id).await?;
         let mut w = self.store.begin_write().await?;
         let mut item: SiteConnection = fetch_for_change(&mut w, caller, id, SiteConnection::RULES.update).await?;
         let before = item.spec.clone();

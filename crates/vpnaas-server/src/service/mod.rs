@@ -9,6 +9,7 @@ mod keys;
 mod networks;
 mod peer_config;
 mod policies;
+mod topology;
 mod vpn;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use hub::{Hub, CATCH_UP_EVERY};
 pub use inventory::RouterInterface;
 pub use keys::reseal;
 pub use networks::{gateway_network, gateway_subnet, interface_port, subnet_network, Network};
+pub use topology::{NeutronTopology, Standalone, Topology};
 
 /// The operations of the API, over one store.
 #[derive(Clone)]
@@ -47,6 +49,8 @@ pub struct Service {
     beats: Arc<std::sync::Mutex<gateway::Beats>>,
     /// Silent routers and hosts already shown DOWN (`router:<id>`, `host:<name>`).
     swept: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Where routers and subnets come from (ADR 0022).
+    topology: Arc<dyn Topology>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -209,6 +213,7 @@ impl Service {
             hub: Arc::new(Hub::default()),
             beats: Arc::default(),
             swept: Arc::default(),
+            topology: Arc::new(Standalone),
         }
     }
 

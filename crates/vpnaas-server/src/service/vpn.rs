@@ -21,6 +21,7 @@ impl Service {
     pub async fn create_vpnservice(&self, caller: &Caller, draft: Draft<NewService>) -> Result<VpnService> {
         let project = owner::<VpnService>(caller, &draft.owner)?;
         let new = draft.spec;
+        self.refresh_router(new.router_id).await?;
         let mut w = self.store.begin_write().await?;
         // Locked: the router's gateway cannot change while a service is created on it.
         let router: Router = lock(&mut w, caller, &new.router_id.to_string()).await?;
@@ -83,6 +84,9 @@ impl Service {
         let (endpoint_type, raw) = draft.spec;
         let endpoints = rules::parse_endpoints(endpoint_type, &raw)?;
         let meta = new_meta(project, draft.name, draft.description);
+        if endpoint_type == EndpointType::Subnet {
+            self.refresh_subnets(&endpoints).await?;
+        }
         let mut w = self.store.begin_write().await?;
         if endpoint_type == EndpointType::Subnet {
             let mut versions = Vec::with_capacity(endpoints.len());

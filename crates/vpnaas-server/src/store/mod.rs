@@ -11,6 +11,7 @@ pub mod health;
 mod list;
 pub mod markers;
 mod migrations;
+pub mod mirror;
 pub mod psk;
 mod rows;
 mod sqlite;

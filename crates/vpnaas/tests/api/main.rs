@@ -14,6 +14,7 @@ mod inventory;
 mod lists;
 mod metrics;
 mod networks;
+mod neutron;
 mod peer_config;
 mod policies;
 mod profiles;
