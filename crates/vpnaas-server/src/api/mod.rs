@@ -9,8 +9,10 @@ mod gateway;
 mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
+pub mod openapi;
 mod ops;
 pub mod query;
+mod schemas;
 mod view;
 mod vpnservices;
 
@@ -337,6 +339,16 @@ async fn not_found() -> Error {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    routes()
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Every route, without the fallback and the layers (the API suite walks them against
+/// `/openapi.json`, ADR 0020).
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(discovery::versions))
         .route("/v2.0", get(discovery::resources))
@@ -354,8 +366,5 @@ pub fn router(state: AppState) -> Router {
         .merge(inventory::interface_routes())
         .merge(gateway::routes())
         .merge(ops::routes())
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .route("/openapi.json", get(openapi::serve))
 }
