@@ -13,6 +13,7 @@ mod hardening;
 mod inventory;
 mod lists;
 mod metrics;
+mod openapi;
 mod policies;
 mod profiles;
 mod replicas;
