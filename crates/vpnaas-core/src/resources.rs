@@ -368,6 +368,9 @@ pub enum AuthMode {
 }
 
 impl AuthMode {
+    /// Every wire value.
+    pub const ALL: &'static [&'static str] = &["psk", "certs"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::Psk => "psk",

@@ -10,9 +10,11 @@ mod ikepolicies;
 mod inventory;
 mod ipsecpolicies;
 mod networks;
+pub mod openapi;
 mod ops;
 mod peer_config;
 pub mod query;
+mod schemas;
 mod topology;
 mod view;
 mod vpnservices;
@@ -340,6 +342,17 @@ async fn not_found() -> Error {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    routes()
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Every route, without the fallback and the layers (the API suite walks them against
+/// `/openapi.json`, ADR 0020).
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(discovery::versions))
         .route("/v2.0", get(discovery::resources))
@@ -359,9 +372,5 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway::routes())
         .merge(peer_config::routes())
         .merge(ops::routes())
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
-        .layer(middleware::from_fn_with_state(state.clone(), ops::count))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .route("/openapi.json", get(openapi::serve))
 }

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::service::Network;
 
 /// The attributes a list may be filtered by, and how a filter's value is read.
-const FILTERS: &[(&str, Kind)] = &[
+pub(super) const FILTERS: &[(&str, Kind)] = &[
     ("id", Kind::Text),
     ("name", Kind::Text),
     ("description", Kind::Text),
@@ -33,7 +33,7 @@ const FILTERS: &[(&str, Kind)] = &[
 ];
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Text,
     Bool,
     Int,

@@ -15,6 +15,7 @@ mod lists;
 mod metrics;
 mod networks;
 mod neutron;
+mod openapi;
 mod peer_config;
 mod policies;
 mod profiles;
