@@ -79,6 +79,10 @@ pub trait Charon: Send {
     /// waits a little for the peer's acknowledgement.
     fn terminate(&mut self, ike: &str) -> impl Future<Output = Result<(), CharonError>> + Send;
     fn list_sas(&mut self) -> impl Future<Output = Result<Vec<IkeSa>, CharonError>> + Send;
+    /// Where charon's VICI events can be subscribed to (ADR 0018); test doubles have none.
+    fn events_uri(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How long an unload waits for the peer to acknowledge the deletion of its SAs.
@@ -186,6 +190,10 @@ impl Charon for ViciCharon {
         // by dead peer detection seconds later. A dead peer costs at most this timeout.
         let timeout = TERMINATE_WAIT.as_millis().to_string();
         self.command("terminate", Message::new().kv("ike", ike).kv("timeout", timeout)).await
+    }
+
+    fn events_uri(&self) -> Option<String> {
+        Some(self.uri.clone())
     }
 
     async fn list_sas(&mut self) -> Result<Vec<IkeSa>, CharonError> {
