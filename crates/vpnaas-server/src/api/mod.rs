@@ -3,6 +3,7 @@
 pub mod body;
 mod certificates;
 mod connections;
+mod detail;
 mod discovery;
 mod endpoint_groups;
 mod gateway;
@@ -353,6 +354,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
         .merge(gateway::routes())
+        .merge(detail::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))

@@ -117,6 +117,8 @@ fn default_rules() -> Vec<(String, &'static str)> {
         ("get_port".into(), ADMIN_OR_PROJECT_READER),
         // The gateway API: agents, as Keystone users holding the `service` role.
         ("gateway_agent".into(), "rule:service_api"),
+        // ADR 0018: the gateway agents' heartbeats, for `vpnaas status`.
+        ("get_gateway_agents".into(), "rule:admin_only"),
     ];
     for r in RESOURCES {
         rules.push((format!("create_{r}"), ADMIN_OR_PROJECT_MEMBER));
