@@ -84,6 +84,10 @@ pub trait Charon: Send {
         let _ = unique_id;
         async { Err(CharonError::Refused("this charon cannot terminate one IKE_SA".to_owned())) }
     }
+    /// Where charon's VICI events can be subscribed to (ADR 0018); test doubles have none.
+    fn events_uri(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How long an unload waits for the peer to acknowledge the deletion of its SAs.
@@ -196,6 +200,10 @@ impl Charon for ViciCharon {
     async fn terminate_ike_sa(&mut self, unique_id: u64) -> Result<(), CharonError> {
         let timeout = TERMINATE_WAIT.as_millis().to_string();
         self.command("terminate", Message::new().kv("ike-id", unique_id.to_string()).kv("timeout", timeout)).await
+    }
+
+    fn events_uri(&self) -> Option<String> {
+        Some(self.uri.clone())
     }
 
     async fn list_sas(&mut self) -> Result<Vec<IkeSa>, CharonError> {

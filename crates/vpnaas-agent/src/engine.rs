@@ -5,10 +5,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 use uuid::Uuid;
+use vpnaas_core::algorithms::{Initiator, Status};
 use vpnaas_core::desired::{ConnectionStatus, DesiredConnection};
 use vpnaas_core::ha::Role;
+use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{self, Charon, CharonError, IkeSa, Outcome};
+use crate::events::{self, Journal, SharedJournal};
 use crate::reconcile::{self, Action, Seen, Tunnel, Want};
 use vpnaas_strongswan::render::{self, Fingerprint, Rendered};
 
@@ -41,6 +44,28 @@ pub struct Engine {
     keys: BTreeMap<Uuid, String>,
     initiate_every: Duration,
     lazy_delay: Duration,
+    /// What charon's events said about each connection (ADR 0018).
+    journal: SharedJournal,
+}
+
+/// Why a connection that is not ACTIVE is not (ADR 0018): what was decided here (disabled,
+/// standby, refused), else the failure charon's events showed since it was last up, else
+/// that it is still on its way. An installed tunnel clears the failure.
+fn down_reason(c: &DesiredConnection, outcome: &Outcome, status: Status, journal: &mut Journal) -> Option<DownReason> {
+    if status == Status::Active {
+        journal.clear_failure(c.id);
+        return None;
+    }
+    Some(match outcome {
+        Outcome::Stopped if !c.enabled => DownReason::AdminDown,
+        Outcome::Stopped => DownReason::Standby,
+        Outcome::Refused(_) => DownReason::ConfigRefused,
+        Outcome::Running(_) => match journal.failure(c.id) {
+            Some(failure) => failure,
+            None if c.initiator == Initiator::ResponseOnly => DownReason::WaitingForPeer,
+            None => DownReason::Negotiating,
+        },
+    })
 }
 
 /// How long the gateway that does not start at once (`Rendered::eager`) waits for the
@@ -81,7 +106,13 @@ impl Engine {
             keys: BTreeMap::new(),
             initiate_every,
             lazy_delay: LAZY_DELAY,
+            journal: SharedJournal::default(),
         }
+    }
+
+    /// The journal charon's events are read into (shared with the listener).
+    pub fn journal(&self) -> SharedJournal {
+        self.journal.clone()
     }
 
     /// Another wait for the gateway that does not start at once (tests).
@@ -141,6 +172,9 @@ impl Engine {
         let mut seen_ids = BTreeSet::new();
         let plans: Vec<(&DesiredConnection, Plan)> =
             desired.iter().filter(|c| seen_ids.insert(c.id)).map(|c| (c, self.plan(c, &caps))).collect();
+        events::lock(&self.journal).set_peers(
+            plans.iter().filter(|(_, p)| matches!(p, Plan::Run(_))).map(|(c, _)| (c.id, c.peer_address.to_string())),
+        );
         let wants: Vec<Want> = plans
             .iter()
             .filter_map(|(_, p)| match p {
@@ -181,6 +215,8 @@ impl Engine {
         for action in planned {
             match action {
                 Action::Unload(id) => {
+                    // A new rendering deserves a fresh verdict.
+                    events::lock(&self.journal).clear_failure(id);
                     self.unload(charon, id).await?;
                     rebuilt.insert(id);
                     done.push(action);
@@ -263,12 +299,40 @@ impl Engine {
                     }
                     _ => Default::default(),
                 };
-                ConnectionStatus { id: c.id, revision: c.revision, status, reason, counters }
+                let mut journal = events::lock(&self.journal);
+                let code = down_reason(c, &outcome, status, &mut journal);
+                ConnectionStatus {
+                    id: c.id,
+                    revision: c.revision,
+                    status,
+                    reason,
+                    counters,
+                    code,
+                    events: journal.events(c.id),
+                }
             })
             .collect();
         self.last_initiate.retain(|id, _| rendered.contains_key(id));
         self.down_since.retain(|id, _| rendered.contains_key(id));
         Ok(Step { actions: done, statuses, sas })
+    }
+
+    /// Every desired connection down for the same cause (charon unreachable), with what
+    /// the journal holds.
+    pub fn all_down(&self, desired: &[DesiredConnection], reason: &str, code: DownReason) -> Vec<ConnectionStatus> {
+        let journal = events::lock(&self.journal);
+        desired
+            .iter()
+            .map(|c| ConnectionStatus {
+                id: c.id,
+                revision: c.revision,
+                status: Status::Down,
+                reason: Some(reason.to_owned()),
+                counters: Default::default(),
+                code: Some(code),
+                events: journal.events(c.id),
+            })
+            .collect()
     }
 
     async fn unload<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
@@ -869,6 +933,48 @@ pub(crate) mod tests {
         let step = engine.step(&mut charon, &[lazy]).await.unwrap();
         assert_eq!(step.actions, vec![Action::Initiate(Uuid::from_u128(1))], "no tunnel came: initiate");
         assert_eq!(statuses(&step), vec![Status::Active]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_is_not_active_says_why() {
+        use vpnaas_core::tunnel::DownReason;
+        let mut charon = FakeCharon::default();
+        let mut engine = Engine::new(Duration::from_secs(60));
+        let mut disabled = desired(1);
+        disabled.enabled = false;
+        let mut standby = desired(2);
+        standby.ha = Some(HaMember { role: Role::Standby, partner: Uuid::from_u128(9) });
+        let mut gcm = desired(3);
+        gcm.ipsec.encryption_algorithm = EncryptionAlgorithm::Aes256Gcm16;
+        let step = engine.step(&mut charon, &[disabled, standby, gcm, desired(4)]).await.unwrap();
+        let codes: Vec<Option<DownReason>> = step.statuses.iter().map(|s| s.code).collect();
+        assert_eq!(
+            codes,
+            vec![Some(DownReason::AdminDown), Some(DownReason::Standby), Some(DownReason::ConfigRefused), None]
+        );
+        // Its tunnel goes and charon's log says why: the reason follows, until it is up again.
+        charon.sas.clear();
+        let id = Uuid::from_u128(4).to_string();
+        let line = vpnaas_strongswan::vici::Message::new()
+            .kv("ikesa-name", id.as_str())
+            .kv("ikesa-uniqueid", "7")
+            .kv("msg", "received AUTHENTICATION_FAILED notify error");
+        events::lock(&engine.journal()).record("log", &line, 1);
+        let step = engine.step(&mut charon, &[desired(4)]).await.unwrap();
+        assert_eq!(step.statuses[0].code, Some(DownReason::AuthFailed));
+        assert_eq!(step.statuses[0].events.len(), 1, "the event travels with the status");
+        charon.up(&id);
+        let step = engine.step(&mut charon, &[desired(4)]).await.unwrap();
+        assert_eq!((step.statuses[0].status, step.statuses[0].code), (Status::Active, None));
+        charon.sas.clear();
+        let step = engine.step(&mut charon, &[desired(4)]).await.unwrap();
+        assert_eq!(step.statuses[0].code, Some(DownReason::Negotiating), "the old failure is over");
+        let mut responder = desired(4);
+        responder.initiator = Initiator::ResponseOnly;
+        engine.step(&mut charon, &[responder.clone()]).await.unwrap();
+        charon.sas.clear();
+        let step = engine.step(&mut charon, &[responder]).await.unwrap();
+        assert_eq!(step.statuses[0].code, Some(DownReason::WaitingForPeer));
     }
 
     #[tokio::test]

@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
-use vpnaas_core::algorithms::Status;
 use vpnaas_core::desired::{
     AgentConfig, AgentHello, ConnectionStatus, GatewayState, HostState, HostStatusReport, RouterStatus,
 };
@@ -29,8 +28,8 @@ use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
 use crate::managed::{ManagedCharons, Supervisor};
 use crate::sync::{
-    change_key, converge_loop, jitter, report_entries, Api, Backoff, Credential, SyncError, DEFAULT_HEARTBEAT,
-    IO_TIMEOUT, LONG_POLL,
+    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Credential, SyncError,
+    DEFAULT_HEARTBEAT, IO_TIMEOUT, LONG_POLL,
 };
 use vpnaas_keystone::client::ClientTls;
 
@@ -495,11 +494,7 @@ async fn poll_loop(client: HostClient, tx: mpsc::Sender<HostState>, resync: Arc<
 
 /// The report to send now: per router, all its entries when a full report is due, else those
 /// that differ from what the server acknowledged; routers with nothing to say are left out.
-pub fn host_report(
-    current: &Statuses,
-    acked: &BTreeMap<Uuid, (i64, Status, Option<String>)>,
-    full: bool,
-) -> Vec<RouterStatus> {
+pub fn host_report(current: &Statuses, acked: &AckedMap, full: bool) -> Vec<RouterStatus> {
     current
         .iter()
         .filter_map(|(router, list)| {
@@ -510,7 +505,7 @@ pub fn host_report(
 }
 
 async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, every: Duration, resync: Arc<Notify>) {
-    let mut acked: BTreeMap<Uuid, (i64, Status, Option<String>)> = BTreeMap::new();
+    let mut acked = AckedMap::new();
     let mut next_full = Instant::now() + every;
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Backoff::new();
@@ -547,9 +542,8 @@ async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, ever
                 failing = false;
                 backoff = Backoff::new();
                 retry_at = None;
-                for s in routers.iter().flat_map(|r| &r.connections) {
-                    acked.insert(s.id, change_key(s));
-                }
+                let sent: Vec<ConnectionStatus> = routers.iter().flat_map(|r| r.connections.clone()).collect();
+                acknowledge(&mut acked, &sent);
             }
             Err(e) => {
                 if matches!(e, SyncError::Status(404, _)) {
@@ -581,6 +575,7 @@ mod tests {
     use axum::routing::{get, post, put};
     use axum::{Json, Router};
     use std::sync::Mutex;
+    use vpnaas_core::algorithms::Status;
 
     /// A scripted host API: routers with a change marker each, the host's placement marker,
     /// the long poll, and every request recorded.
@@ -815,13 +810,15 @@ mod tests {
             status,
             reason: None,
             counters: Default::default(),
+            code: None,
+            events: Vec::new(),
         };
         let current: Statuses =
             [(Uuid::from_u128(100), vec![s(1, Status::Active)]), (Uuid::from_u128(200), vec![s(2, Status::Down)])]
                 .into();
-        let mut acked = BTreeMap::new();
+        let mut acked = AckedMap::new();
         assert_eq!(host_report(&current, &acked, false).len(), 2, "one request, both routers");
-        acked.insert(Uuid::from_u128(1), change_key(&s(1, Status::Active)));
+        acknowledge(&mut acked, &[s(1, Status::Active)]);
         let only = host_report(&current, &acked, false);
         assert_eq!(only.len(), 1);
         assert_eq!(only[0].router_id, Uuid::from_u128(200), "routers with nothing new are left out");

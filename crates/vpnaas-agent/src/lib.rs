@@ -8,6 +8,7 @@
 
 pub mod charon;
 pub mod engine;
+pub mod events;
 pub mod host;
 pub mod managed;
 pub mod reconcile;

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
 use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport};
+use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
@@ -376,6 +377,9 @@ pub(crate) async fn converge_loop<C, P, F>(
     F: Future<Output = ()> + Send,
 {
     let mut engine = Engine::new(INITIATE_EVERY);
+    // charon's events feed the engine's journal (ADR 0018); the listener ends with the loop.
+    let _listener =
+        charon.events_uri().map(|uri| AbortOnDrop(tokio::spawn(crate::events::listen(uri, engine.journal()))));
     let mut next_pass = Instant::now();
     let mut follow_until = Instant::now();
     let mut poller_alive = true;
@@ -416,41 +420,64 @@ pub(crate) async fn converge_loop<C, P, F>(
                 }
                 // Still no IKE daemon, so no tunnel: every connection is down, and says why.
                 let reason = format!("the gateway's IKE daemon is unreachable: {e}");
-                let down = state
-                    .connections
-                    .iter()
-                    .map(|c| ConnectionStatus {
-                        id: c.id,
-                        revision: c.revision,
-                        status: Status::Down,
-                        reason: Some(reason.clone()),
-                        counters: Default::default(),
-                    })
-                    .collect();
-                publish(down);
+                publish(engine.all_down(&state.connections, &reason, DownReason::IkeDaemonDown));
             }
         }
     }
 }
 
-/// What makes a status a change worth reporting at once (counters are not: they move all
-/// the time and travel with the periodic full report).
-pub(crate) fn change_key(s: &ConnectionStatus) -> (i64, Status, Option<String>) {
-    (s.revision, s.status, s.reason.clone())
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the server acknowledged of a connection: what makes a status a change worth
+/// reporting at once (counters are not: they move all the time and travel with the
+/// periodic full report), and the newest event it stored (ADR 0018).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    key: (i64, Status, Option<String>, Option<DownReason>),
+    events_upto: u64,
+}
+
+/// Acknowledgements by connection.
+pub type AckedMap = BTreeMap<Uuid, Acked>;
+
+fn change_key(s: &ConnectionStatus) -> (i64, Status, Option<String>, Option<DownReason>) {
+    (s.revision, s.status, s.reason.clone(), s.code)
 }
 
 /// The entries to send now: all of them when a full report is due, else those that
-/// differ from what the server acknowledged.
-pub fn report_entries(
-    current: &[ConnectionStatus],
-    acked: &BTreeMap<Uuid, (i64, Status, Option<String>)>,
-    full: bool,
-) -> Vec<ConnectionStatus> {
-    current.iter().filter(|s| full || acked.get(&s.id) != Some(&change_key(s))).cloned().collect()
+/// differ from what the server acknowledged or have events it has not; each with only
+/// the events the server has not acknowledged.
+pub fn report_entries(current: &[ConnectionStatus], acked: &AckedMap, full: bool) -> Vec<ConnectionStatus> {
+    current
+        .iter()
+        .filter_map(|s| {
+            let known = acked.get(&s.id);
+            let upto = known.map_or(0, |a| a.events_upto);
+            let fresh: Vec<_> = s.events.iter().filter(|e| e.seq > upto).cloned().collect();
+            let changed = known.is_none_or(|a| a.key != change_key(s));
+            (full || changed || !fresh.is_empty()).then(|| ConnectionStatus { events: fresh, ..s.clone() })
+        })
+        .collect()
+}
+
+/// Records that the server took `sent`.
+pub fn acknowledge(acked: &mut AckedMap, sent: &[ConnectionStatus]) {
+    for s in sent {
+        let before = acked.get(&s.id).map_or(0, |a| a.events_upto);
+        let upto = s.events.iter().map(|e| e.seq).max().unwrap_or(0).max(before);
+        acked.insert(s.id, Acked { key: change_key(s), events_upto: upto });
+    }
 }
 
 async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<ConnectionStatus>>>, every: Duration) {
-    let mut acked: BTreeMap<Uuid, (i64, Status, Option<String>)> = BTreeMap::new();
+    let mut acked = AckedMap::new();
     let mut next_full = Instant::now();
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Backoff::new();
@@ -488,9 +515,7 @@ async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<C
                 failing = false;
                 backoff = Backoff::new();
                 retry_at = None;
-                for s in &entries {
-                    acked.insert(s.id, change_key(s));
-                }
+                acknowledge(&mut acked, &entries);
                 if full {
                     next_full = Instant::now() + every;
                 }
@@ -523,23 +548,44 @@ pub(crate) mod tests {
             status,
             reason: None,
             counters: vpnaas_core::desired::Counters { bytes_in: bytes, ..Default::default() },
+            code: None,
+            events: Vec::new(),
         }
     }
 
     #[test]
     fn only_changes_are_reported_between_full_reports() {
         let current = vec![status(1, 1, Status::Active, 10), status(2, 1, Status::Down, 0)];
-        let mut acked = BTreeMap::new();
+        let mut acked = AckedMap::new();
         assert_eq!(report_entries(&current, &acked, false).len(), 2, "nothing acknowledged yet");
-        for s in &current {
-            acked.insert(s.id, change_key(s));
-        }
+        acknowledge(&mut acked, &current);
         let moved = vec![status(1, 1, Status::Active, 99), status(2, 1, Status::Down, 0)];
         assert!(report_entries(&moved, &acked, false).is_empty(), "counters alone are no change");
         assert_eq!(report_entries(&moved, &acked, true).len(), 2, "a full report carries everything");
         let bumped = vec![status(1, 2, Status::Active, 99), status(2, 1, Status::Active, 0)];
         let ids: Vec<u128> = report_entries(&bumped, &acked, false).iter().map(|s| s.id.as_u128()).collect();
         assert_eq!(ids, vec![1, 2], "a new revision and a new status are changes");
+    }
+
+    #[test]
+    fn events_are_sent_until_acknowledged_and_then_never_again() {
+        use vpnaas_core::tunnel::{EventKind, TunnelEvent};
+        let event = |seq| TunnelEvent { seq, at: 1, kind: EventKind::Log, reason: None, message: "m".into() };
+        let mut s = status(1, 1, Status::Down, 0);
+        s.events = vec![event(1), event(2)];
+        let mut acked = AckedMap::new();
+        let sent = report_entries(&[s.clone()], &acked, false);
+        assert_eq!(sent[0].events.len(), 2);
+        acknowledge(&mut acked, &sent);
+        assert!(report_entries(&[s.clone()], &acked, false).is_empty(), "nothing new");
+        assert!(report_entries(&[s.clone()], &acked, true)[0].events.is_empty(), "a full report resends no event");
+        s.events.push(event(3));
+        let sent = report_entries(&[s.clone()], &acked, false);
+        assert_eq!(sent[0].events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3], "a new event is a change");
+        acknowledge(&mut acked, &sent);
+        let full = report_entries(&[s.clone()], &acked, true);
+        acknowledge(&mut acked, &full);
+        assert!(report_entries(&[s], &acked, false).is_empty(), "a full report without events forgets nothing");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::algorithms::{
     TransformProtocol,
 };
 use crate::ha::Role;
+use crate::tunnel::{DownReason, TunnelEvent};
 use crate::values::{Cidr, Dpd, PeerAddress, PrivateKey, Psk};
 
 /// Everything one gateway (router) must run.
@@ -147,6 +148,12 @@ pub struct ConnectionStatus {
     pub reason: Option<String>,
     #[serde(default)]
     pub counters: Counters,
+    /// Why it is `DOWN` or `ERROR`, machine-readable (ADR 0018); absent from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<DownReason>,
+    /// Negotiation events the server has not acknowledged yet, oldest first (ADR 0018).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<TunnelEvent>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +214,22 @@ mod tests {
         assert_eq!(report.connections[0].counters, Counters::default());
         let bad = json.replace("ACTIVE", "UP");
         assert!(serde_json::from_str::<StatusReport>(&bad).is_err());
+        assert_eq!(report.connections[0].code, None, "an older agent's report has no reason code");
+    }
+
+    #[test]
+    fn a_report_with_a_reason_and_events_reads_on_both_sides() {
+        let json = r#"{"connections": [{"id": "6c27e2e7-e6bd-48cb-8980-187b496b4ec4", "revision": 3,
+            "status": "DOWN", "code": "auth_failed", "future_field": 1,
+            "events": [{"seq": 7, "at": 1, "kind": "log", "reason": "auth_failed", "message": "MAC mismatched"}]}]}"#;
+        let report: StatusReport = serde_json::from_str(json).unwrap();
+        let c = &report.connections[0];
+        assert_eq!(c.code, Some(DownReason::AuthFailed));
+        assert_eq!(c.events[0].seq, 7);
+        assert_eq!(c.events[0].reason, Some(DownReason::AuthFailed));
+        let up = ConnectionStatus { code: None, events: Vec::new(), ..c.clone() };
+        let text = serde_json::to_string(&up).unwrap();
+        assert!(!text.contains("code") && !text.contains("events"), "nothing new on the wire when empty: {text}");
     }
 
     #[test]

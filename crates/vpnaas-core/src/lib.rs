@@ -7,6 +7,7 @@ pub mod ha;
 pub mod profile;
 pub mod resources;
 pub mod rules;
+pub mod tunnel;
 pub mod values;
 
 pub use fault::{Class, Fault, Which};

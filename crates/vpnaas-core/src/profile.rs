@@ -94,6 +94,8 @@ pub const OTC: Profile = Profile {
         "revision_number",
         "local_certificate_id",
         "peer_ca",
+        // ADR 0018: tunnel detail is this server's own attribute.
+        "tunnel",
     ],
 };
 

@@ -488,6 +488,12 @@ pub struct ConnectionRuntime {
     /// When the member took its current role, in microseconds since the epoch (0: not yet).
     pub ha_since: i64,
     pub counters: crate::desired::Counters,
+    /// When its gateway last reported on it, in microseconds since the epoch (0: never; ADR 0018).
+    pub reported_at: i64,
+    /// Since when it has had its status, in microseconds (0: since it was last updated).
+    pub status_since: i64,
+    /// Why it is `DOWN` or `ERROR`, as its gateway (or the server) classified it.
+    pub down_reason: Option<crate::tunnel::DownReason>,
 }
 
 /// DPD as a request gives it: any of the three keys.
@@ -614,6 +620,9 @@ impl ConnectionPatch {
             s.status = Status::PendingUpdate;
         }
         s.status_reason = None;
+        // ADR 0018: pending since this update (0 reads as `updated_at`), for no reason yet.
+        s.runtime.status_since = 0;
+        s.runtime.down_reason = None;
     }
 }
 

@@ -514,6 +514,31 @@ impl Client {
         Ok((events, response))
     }
 
+    /// Registers for each of `events` (e.g. `ike-updown`, `child-updown`, `log`); from then on
+    /// the connection is for [`Client::next_event`] only.
+    pub async fn subscribe(&mut self, events: &[&str]) -> Result<(), ViciError> {
+        let timeout = self.timeout;
+        for event in events {
+            let registered = async {
+                self.send(&Packet::EventRegister((*event).to_owned())).await?;
+                self.confirm(event).await
+            };
+            tokio::time::timeout(timeout, registered).await.map_err(|_| ViciError::Timeout((*event).to_owned()))??;
+        }
+        Ok(())
+    }
+
+    /// The next event of a subscribed connection, waiting as long as it takes.
+    pub async fn next_event(&mut self) -> Result<(String, Message), ViciError> {
+        loop {
+            match self.recv().await? {
+                Packet::Event { name, message } => return Ok((name, message)),
+                Packet::EventConfirm => continue,
+                other => return Err(ViciError::Unexpected(format!("{other:?} while waiting for events"))),
+            }
+        }
+    }
+
     async fn confirm(&mut self, event: &str) -> Result<(), ViciError> {
         loop {
             match self.recv().await? {

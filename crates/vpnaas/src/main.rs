@@ -1,5 +1,8 @@
 //! The `vpnaas` command: `serve` runs the API, `migrate` brings the database schema up to
-//! date, `rotate-key` re-seals pre-shared keys under a new key, `agent` runs a gateway agent.
+//! date, `rotate-key` re-seals pre-shared keys under a new key, `agent` runs a gateway agent,
+//! `status` prints the fleet at a glance.
+
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +48,9 @@ enum Commands {
     /// Run a gateway agent: every router placed on a host (--host), or one router (--router); converge
     /// each router's charon on the server's desired state and report status
     Agent(Box<AgentArgs>),
+    /// Print the fleet at a glance from the API: gateways alive and dead, routers, connections by
+    /// status, and why connections are down
+    Status(status::StatusArgs),
 }
 
 #[derive(clap::Args)]
@@ -286,6 +292,7 @@ enum Job {
 fn main() -> ExitCode {
     let (name, job, settings) = match Cli::parse().command {
         Commands::Agent(args) => return run_agent(*args),
+        Commands::Status(args) => return status::run(args),
         Commands::Serve { settings } => ("serve", Job::Serve, settings),
         Commands::Migrate { from_sqlite, settings } => ("migrate", Job::Migrate { from_sqlite }, settings),
         Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),

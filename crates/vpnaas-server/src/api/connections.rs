@@ -79,7 +79,8 @@ impl Collection for SiteConnection {
             .field("status", s.status.as_str())
             .text("vpnservice_id", s.vpnservice_id)
             .text("ikepolicy_id", s.ikepolicy_id)
-            .text("ipsecpolicy_id", s.ipsecpolicy_id);
+            .text("ipsecpolicy_id", s.ipsecpolicy_id)
+            .field("tunnel", &super::detail::Tunnel::of(self, profile));
     }
 
     fn hidden(profile: &'static Profile) -> &'static [&'static str] {

@@ -3,6 +3,7 @@
 pub mod body;
 mod certificates;
 mod connections;
+mod detail;
 mod discovery;
 mod endpoint_groups;
 mod gateway;
@@ -371,6 +372,7 @@ pub fn routes() -> Router<AppState> {
         .merge(networks::routes())
         .merge(gateway::routes())
         .merge(peer_config::routes())
+        .merge(detail::routes())
         .merge(ops::routes())
         .route("/openapi.json", get(openapi::serve))
 }

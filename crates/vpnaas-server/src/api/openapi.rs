@@ -597,6 +597,32 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
         .description("The remote gateway's configuration (the pre-shared key only for its owners and admins)")
         .content("text/plain; charset=utf-8", ContentBuilder::new().schema(Some(string())).build())
         .build();
+    let nullable =
+        || ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]));
+    let event = object()
+        .property("time", string())
+        .property("kind", string())
+        .property("reason", nullable())
+        .property("message", string())
+        .required("time")
+        .required("kind")
+        .required("reason")
+        .required("message")
+        .additional_properties(closed());
+    let events = object()
+        .property("ipsec_site_connection_id", string())
+        .property("events", ArrayBuilder::new().items(event))
+        .required("ipsec_site_connection_id")
+        .required("events");
+    let agent = object()
+        .property("kind", string().enum_values(Some(["router", "host"])))
+        .property("name", string())
+        .property("host", nullable())
+        .property("version", nullable())
+        .property("last_seen", string())
+        .property("alive", ObjectBuilder::new().schema_type(Type::Boolean))
+        .additional_properties(closed());
+    let agents = object().property("gateway_agents", ArrayBuilder::new().items(agent)).required("gateway_agents");
     let ready = object()
         .property("status", string().enum_values(Some(["ready", "not ready"])))
         .property("failed", ArrayBuilder::new().items(string()))
@@ -720,6 +746,25 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
             .errors(&[400, 401, 403, 404, 409, 503])
             .authenticated()
             .build(),
+        ),
+        (
+            Get,
+            "/v2.0/vpn/ipsec-site-connections/{id}/events",
+            operation(VPN, "list_connection_events", "A connection's last negotiation events, oldest first")
+                .parameter(path_id())
+                .response("200", json_response("The events", events))
+                .errors(SHOW_ERRORS)
+                .authenticated()
+                .build(),
+        ),
+        (
+            Get,
+            "/v2.0/vpn/gateway-agents",
+            operation(VPN, "list_gateway_agents", "Every gateway agent's last heartbeat (admins)")
+                .response("200", json_response("The agents", agents))
+                .errors(&[401, 403, 503])
+                .authenticated()
+                .build(),
         ),
         (
             Put,

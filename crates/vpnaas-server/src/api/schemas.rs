@@ -101,6 +101,32 @@ fn dpd(side: Side) -> ObjectBuilder {
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
 
+/// The connection's read-only `tunnel` (ADR 0018).
+fn tunnel(profile: &Profile) -> ObjectBuilder {
+    let count = || of(Type::Integer).minimum(Some(0));
+    let mut reasons: Vec<&str> = vpnaas_core::tunnel::DownReason::ALL.iter().map(|r| r.as_str()).collect();
+    reasons.sort_unstable();
+    of(Type::Object)
+        .read_only(Some(true))
+        .property("reported_at", or_null(Type::String).description(Some("null before a gateway ever reported")))
+        .property("status_since", time(profile))
+        .property("reason", or_null(Type::String).enum_values(Some(reasons.into_iter().map(Some).chain([None]))))
+        .property("reason_description", or_null(Type::String))
+        .property("bytes_in", count())
+        .property("bytes_out", count())
+        .property("packets_in", count())
+        .property("packets_out", count())
+        .required("reported_at")
+        .required("status_since")
+        .required("reason")
+        .required("reason_description")
+        .required("bytes_in")
+        .required("bytes_out")
+        .required("packets_in")
+        .required("packets_out")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+}
+
 fn gateway_info(side: Side) -> ObjectBuilder {
     let ip = of(Type::Object)
         .property("subnet_id", or_null(Type::String))
@@ -223,6 +249,7 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
             or_null(Type::String).read_only(Some(true)).description(Some("why a gateway reports ERROR (admins)")).into()
         }
         "external_gateway_info" => gateway_info(side).into(),
+        "tunnel" => tunnel(profile).into(),
         "binding:host_id" => or_null(Type::String)
             .min_length(Some(1))
             .max_length(Some(255))
@@ -244,6 +271,7 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
 /// shown to admins only).
 pub const SHOWN: &[(&str, &str, bool)] = &[
     ("ipsec_site_connection", "status_description", true),
+    ("ipsec_site_connection", "tunnel", false),
     ("subnet", "gateway_ip", false),
     ("subnet", "enable_dhcp", false),
     ("subnet", "allocation_pools", false),

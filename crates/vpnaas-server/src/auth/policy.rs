@@ -120,6 +120,8 @@ fn default_rules() -> Vec<(String, &'static str)> {
         ("gateway_agent".into(), "rule:service_api"),
         // ADR 0019: who receives a connection's pre-shared key in its peer configuration.
         ("get_ipsec_site_connection:psk".into(), ADMIN_OR_PROJECT_MEMBER),
+        // ADR 0018: the gateway agents' heartbeats, for `vpnaas status`.
+        ("get_gateway_agents".into(), "rule:admin_only"),
     ];
     for r in RESOURCES {
         rules.push((format!("create_{r}"), ADMIN_OR_PROJECT_MEMBER));

@@ -241,6 +241,7 @@ impl Service {
     /// Records one router's statuses; returns whether an active/standby pair swapped (which
     /// changes what the gateway must run).
     async fn apply_report(&self, conn: &mut store::Conn, router_id: Uuid, report: &[ConnectionStatus]) -> Result<bool> {
+        let now = now_micros();
         for s in report {
             let row = store::gateway::StatusRow {
                 id: s.id,
@@ -248,8 +249,18 @@ impl Service {
                 status: s.status,
                 reason: s.reason.as_ref().map(|r| r.chars().take(255).collect()),
                 counters: &s.counters,
+                // ADR 0018: an ACTIVE connection has no reason, whatever an agent says.
+                code: if s.status == Status::Active { None } else { s.code },
+                now,
             };
-            store::gateway::record_status(conn, router_id, &row).await?;
+            // Events of a connection of this router only (its revision does not matter:
+            // what happened, happened); a stranger's are dropped with its status.
+            let recorded = store::gateway::record_status(conn, router_id, &row).await?;
+            let ours = recorded
+                || (!s.events.is_empty() && store::gateway::connection_on_router(conn, router_id, s.id).await?);
+            if ours {
+                store::events::record(conn, s.id, &s.events).await?;
+            }
         }
         let mut swapped = false;
         for s in report.iter().filter(|s| matches!(s.status, Status::Down | Status::Error)) {
@@ -291,8 +302,8 @@ impl Service {
             return Ok(0);
         }
         let mut w = self.store.begin_write().await?;
-        let mut n = store::gateway::mark_silent_down(w.conn(), cutoff).await?;
-        n += store::markers::mark_hosts_down(w.conn(), &hosts).await?;
+        let mut n = store::gateway::mark_silent_down(w.conn(), cutoff, now_micros()).await?;
+        n += store::markers::mark_hosts_down(w.conn(), &hosts, now_micros()).await?;
         w.commit().await?;
         let mut swept = self.swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         swept.extend(keys);

@@ -2,6 +2,8 @@
 
 mod certificates;
 mod connections;
+mod detail;
+pub use detail::{GatewayAgent, GATEWAY_AGENTS_RULE};
 mod gateway;
 mod hub;
 mod inventory;

@@ -5,6 +5,7 @@ use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
 use vpnaas_core::desired::Counters;
 use vpnaas_core::resources::{SiteConnection, VpnService};
+use vpnaas_core::tunnel::DownReason;
 
 use super::tables::count;
 use super::{execute, fetch_all, ids, list::select, Conn, StoreError, StoreResult, Value};
@@ -56,14 +57,20 @@ pub struct StatusRow<'a> {
     pub status: Status,
     pub reason: Option<String>,
     pub counters: &'a Counters,
+    /// Why it is down (ADR 0018).
+    pub code: Option<DownReason>,
+    /// When the report arrived (microseconds): the time it was reported, and the start of
+    /// a new status.
+    pub now: i64,
 }
 
 /// Records a report about one connection of `router`; returns whether a row changed.
 pub async fn record_status(conn: &mut Conn, router: Uuid, s: &StatusRow<'_>) -> StoreResult<bool> {
     let n = execute(
         conn,
-        "UPDATE ipsec_site_connections SET status = $1, status_reason = $2, bytes_in = $3, bytes_out = $4, \
-         packets_in = $5, packets_out = $6 \
+        "UPDATE ipsec_site_connections SET status_since = CASE WHEN status = $1 THEN status_since ELSE $10 END, \
+         status = $1, status_reason = $2, bytes_in = $3, bytes_out = $4, \
+         packets_in = $5, packets_out = $6, reported_at = $10, down_reason = $11 \
          WHERE id = $7 AND revision_number = $8 \
          AND vpnservice_id IN (SELECT id FROM vpnservices WHERE router_id = $9)",
         &[
@@ -76,10 +83,24 @@ pub async fn record_status(conn: &mut Conn, router: Uuid, s: &StatusRow<'_>) -> 
             s.id.to_string().into(),
             s.revision.into(),
             router.to_string().into(),
+            s.now.into(),
+            Value::OptText(s.code.map(|c| c.as_str().to_owned())),
         ],
     )
     .await?;
     Ok(n > 0)
+}
+
+/// Whether connection `id` is one of `router`'s.
+pub async fn connection_on_router(conn: &mut Conn, router: Uuid, id: Uuid) -> StoreResult<bool> {
+    let found = ids(
+        conn,
+        "SELECT id FROM ipsec_site_connections WHERE id = $1 \
+         AND vpnservice_id IN (SELECT id FROM vpnservices WHERE router_id = $2)",
+        &[id.to_string().into(), router.to_string().into()],
+    )
+    .await?;
+    Ok(!found.is_empty())
 }
 
 /// A VPN service of `router` is ACTIVE when one of its connections is, DOWN when any
@@ -104,19 +125,21 @@ pub async fn silent_routers(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<Str
     ids(conn, "SELECT router_id FROM gateway_agents WHERE last_seen < $1", &[cutoff.into()]).await
 }
 
-/// Shows the ACTIVE services and connections of routers silent since `cutoff` as DOWN;
-/// returns how many connections changed.
-pub async fn mark_silent_down(conn: &mut Conn, cutoff: i64) -> StoreResult<u64> {
+/// Shows the ACTIVE services and connections of routers silent since `cutoff` as DOWN
+/// (since `now`, because the gateway is silent: ADR 0018); returns how many connections changed.
+pub async fn mark_silent_down(conn: &mut Conn, cutoff: i64, now: i64) -> StoreResult<u64> {
     let dead =
         "SELECT s.id FROM vpnservices s JOIN gateway_agents g ON g.router_id = s.router_id WHERE g.last_seen < $1";
     let n = execute(
         conn,
         &format!(
-            "UPDATE ipsec_site_connections SET status = 'DOWN' WHERE status = 'ACTIVE' AND vpnservice_id IN ({dead})"
+            "UPDATE ipsec_site_connections SET status = 'DOWN', status_since = $2, down_reason = 'gateway_silent' \
+             WHERE status = 'ACTIVE' AND vpnservice_id IN ({dead})"
         ),
-        &[cutoff.into()],
+        &[cutoff.into(), now.into()],
     )
     .await?;
+    silent_reason(conn, dead, &[cutoff.into()]).await?;
     execute(
         conn,
         &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({dead})"),
@@ -124,6 +147,20 @@ pub async fn mark_silent_down(conn: &mut Conn, cutoff: i64) -> StoreResult<u64> 
     )
     .await?;
     Ok(n)
+}
+
+/// The connections of silent gateways that were already DOWN are so because of the silence now.
+pub(super) async fn silent_reason(conn: &mut Conn, services: &str, values: &[Value]) -> StoreResult<()> {
+    execute(
+        conn,
+        &format!(
+            "UPDATE ipsec_site_connections SET down_reason = 'gateway_silent' \
+             WHERE status = 'DOWN' AND vpnservice_id IN ({services})"
+        ),
+        values,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The VPN services on a router.

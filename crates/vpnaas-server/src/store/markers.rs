@@ -159,7 +159,7 @@ pub async fn silent_hosts(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<Strin
 
 /// Shows the ACTIVE connections and services of every router on `hosts` as DOWN, in one
 /// statement each; returns how many connections changed.
-pub async fn mark_hosts_down(conn: &mut Conn, hosts: &[String]) -> StoreResult<u64> {
+pub async fn mark_hosts_down(conn: &mut Conn, hosts: &[String], now: i64) -> StoreResult<u64> {
     let mut changed = 0;
     for chunk in hosts.chunks(500) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -168,14 +168,20 @@ pub async fn mark_hosts_down(conn: &mut Conn, hosts: &[String]) -> StoreResult<u
             "SELECT s.id FROM vpnservices s JOIN routers r ON r.id = s.router_id WHERE r.host IN ({})",
             marks.join(", ")
         );
+        // ADR 0018: down since now, because the gateway is silent.
+        let since = format!("${}", chunk.len() + 1);
+        let mut with_now = values.clone();
+        with_now.push(now.into());
         changed += execute(
             conn,
             &format!(
-                "UPDATE ipsec_site_connections SET status = 'DOWN' WHERE status = 'ACTIVE' AND vpnservice_id IN ({services})"
+                "UPDATE ipsec_site_connections SET status = 'DOWN', status_since = {since}, down_reason = 'gateway_silent' \
+                 WHERE status = 'ACTIVE' AND vpnservice_id IN ({services})"
             ),
-            &values,
+            &with_now,
         )
         .await?;
+        super::gateway::silent_reason(conn, &services, &values).await?;
         execute(
             conn,
             &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({services})"),

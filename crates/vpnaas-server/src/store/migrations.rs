@@ -258,7 +258,24 @@ ALTER TABLE ipsec_site_connections ADD COLUMN peer_ca TEXT;
 CREATE INDEX ipsec_site_connections_certificate ON ipsec_site_connections (local_certificate_id)
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+/// Version 7: tunnel detail (ADR 0018): when a connection's gateway last reported, since
+/// when it has had its status and why it is down, and its last negotiation events.
+const V7: &str = r#"
+ALTER TABLE ipsec_site_connections ADD COLUMN reported_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN status_since BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ipsec_site_connections ADD COLUMN down_reason VARCHAR(32);
+CREATE TABLE connection_events (
+    connection_id VARCHAR(36) NOT NULL REFERENCES ipsec_site_connections (id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    reason VARCHAR(32),
+    message VARCHAR(255) NOT NULL,
+    PRIMARY KEY (connection_id, at, seq)
+)
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(conn: &mut Conn) -> StoreResult<usize> {

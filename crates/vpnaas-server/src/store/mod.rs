@@ -6,6 +6,7 @@
 //! stored as `BIGINT` 0/1 and times as microseconds since the epoch, which every driver
 //! carries without conversion.
 
+pub mod events;
 pub mod gateway;
 pub mod health;
 mod list;

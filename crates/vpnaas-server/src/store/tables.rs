@@ -9,6 +9,7 @@ use vpnaas_core::algorithms::*;
 use vpnaas_core::desired::Counters;
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
+use vpnaas_core::tunnel::DownReason;
 use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk};
 
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
@@ -477,6 +478,9 @@ impl Table for SiteConnection {
                 ("bytes_out", count(s.runtime.counters.bytes_out)),
                 ("packets_in", count(s.runtime.counters.packets_in)),
                 ("packets_out", count(s.runtime.counters.packets_out)),
+                ("reported_at", s.runtime.reported_at.into()),
+                ("status_since", s.runtime.status_since.into()),
+                ("down_reason", Value::OptText(s.runtime.down_reason.map(|r| r.as_str().to_owned()))),
             ],
         )
     }
@@ -522,6 +526,9 @@ impl Table for SiteConnection {
                         packets_in: counter(row, "packets_in")?,
                         packets_out: counter(row, "packets_out")?,
                     },
+                    reported_at: int(row, "reported_at")?,
+                    status_since: int(row, "status_since")?,
+                    down_reason: opt_text(row, "down_reason")?.map(|r| DownReason::parse(&r)),
                 },
             },
         })

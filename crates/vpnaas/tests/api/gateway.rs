@@ -448,6 +448,8 @@ async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_change
             status: vpnaas_core::algorithms::Status::Active,
             reason: None,
             counters: Default::default(),
+            code: None,
+            events: Vec::new(),
         }],
     };
     // A report naming another host's router is refused whole: not even our own router's entry lands.

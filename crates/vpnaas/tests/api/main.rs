@@ -5,6 +5,7 @@ pub mod auth;
 mod certs;
 mod cli;
 mod connections;
+mod detail;
 mod discovery;
 mod endpoint_groups;
 mod fuzz;

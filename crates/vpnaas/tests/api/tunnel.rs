@@ -75,6 +75,37 @@ pub(crate) async fn until(p: &Process, conns: &[&str], want: &str, limit: Durati
     }
 }
 
+/// The connection's `tunnel` attribute (ADR 0018).
+async fn tunnel(p: &Process, conn: &str) -> Value {
+    let r = p.call(Method::GET, &format!("{CONNS}/{conn}"), P1, None, None).await;
+    r.ok(200)["ipsec_site_connection"]["tunnel"].clone()
+}
+
+/// Polls until the connection's tunnel reason is `want`, or `limit` passes; returns the last.
+async fn until_reason(p: &Process, conn: &str, want: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let t = tunnel(p, conn).await;
+        if t["reason"] == want || started.elapsed() > limit {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The connection's events, as its owner reads them.
+async fn events(p: &Process, conn: &str) -> Vec<Value> {
+    let r = p.call(Method::GET, &format!("{CONNS}/{conn}/events"), P1, None, None).await;
+    r.ok(200)["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// `vpnaas_connections{status="..."}` of the server's `/metrics`.
+async fn connections_metric(p: &Process, status: &str) -> f64 {
+    let text = p.raw(Method::GET, "/metrics").send().await.expect("scrape").text().await.expect("text");
+    let series = format!("vpnaas_connections{{status=\"{status}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(series.as_str())).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+}
+
 async fn post(p: &Process, path: &str, who: &str, body: Value) -> String {
     let r = p.call(Method::POST, path, who, Some(body), None).await;
     r.ok(201);
@@ -157,6 +188,7 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
     let Setup { server, routers, conns, _data } = setup(["e2e-shared-secret", "e2e-shared-secret"]).await;
     let _agent_a = agent(&server.base, &routers[0], &lab.a.vici);
     let _agent_b = agent(&server.base, &routers[1], &lab.b.vici);
+    assert_eq!(connections_metric(&server, "ACTIVE").await, 0.0, "/metrics: nothing ACTIVE yet");
     let a = post(&server, CONNS, P1, conns[0].clone()).await;
     let b = post(&server, CONNS, P1, conns[1].clone()).await;
     let created = Instant::now();
@@ -164,6 +196,29 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
     assert_eq!(seen, ["ACTIVE", "ACTIVE"], "both connections come up");
     eprintln!("second 201 to both ACTIVE in the API: {:.2} s", created.elapsed().as_secs_f64());
     assert!(lab.ping_a_to_b(), "10.1.0.1 reaches 10.2.0.1 through the tunnel");
+    assert_eq!(connections_metric(&server, "ACTIVE").await, 2.0, "/metrics counts both ACTIVE");
+    assert_eq!(connections_metric(&server, "PENDING_CREATE").await, 0.0);
+
+    // ADR 0018: the detail of an ACTIVE tunnel, its counters growing while a ping runs,
+    // and the negotiation events that brought it up.
+    let up = tunnel(&server, &a).await;
+    assert!(up["reason"].is_null() && up["reported_at"].is_string(), "{up:#}");
+    let before = up["packets_out"].as_u64().unwrap_or(0) + up["packets_in"].as_u64().unwrap_or(0);
+    let pinging = Instant::now();
+    let grown = loop {
+        assert!(lab.ping_a_to_b(), "pings go through the tunnel");
+        let t = tunnel(&server, &a).await;
+        let now = t["packets_out"].as_u64().unwrap_or(0) + t["packets_in"].as_u64().unwrap_or(0);
+        if now > before && t["bytes_in"].as_u64().unwrap_or(0) > 0 {
+            break t;
+        }
+        assert!(pinging.elapsed() < Duration::from_secs(30), "counters never grew: {t:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!("counters grew within {:.1} s of pinging: {grown}", pinging.elapsed().as_secs_f64());
+    let kinds: Vec<String> =
+        events(&server, &a).await.iter().map(|e| e["kind"].as_str().unwrap_or("").to_owned()).collect();
+    assert!(kinds.iter().any(|k| k == "child_up"), "the events show the CHILD_SA coming up: {kinds:?}");
 
     // A change that does not touch the tunnel leaves it up.
     put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"description": "renamed"}})).await;
@@ -174,6 +229,9 @@ async fn two_gateways_run_a_real_tunnel_driven_only_through_the_api() {
     put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"admin_state_up": false}})).await;
     assert_eq!(until(&server, &[&a], "DOWN", Duration::from_secs(10)).await, ["DOWN"]);
     assert!(!lab.ping_a_to_b(), "no tunnel while disabled");
+    assert_eq!(tunnel(&server, &a).await["reason"], "admin_down");
+    assert!(connections_metric(&server, "ACTIVE").await < 2.0, "/metrics follows");
+    assert!(connections_metric(&server, "DOWN").await >= 1.0, "/metrics counts the DOWN one");
     put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"admin_state_up": true}})).await;
     assert_eq!(until(&server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE", "ACTIVE"]);
     assert!(lab.ping_a_to_b(), "back after enabling");
@@ -263,6 +321,38 @@ async fn a_wrong_psk_on_one_side_never_becomes_active() {
     assert!(seen.iter().all(|s| s != "ACTIVE"), "a PSK mismatch must never come up: {seen:?}");
     assert!(seen.iter().all(|s| s == "DOWN"), "loaded but not established: {seen:?}");
     assert!(!lab.ping_a_to_b());
+    // ADR 0018: each side says why, from what its charon logged (the responder finds the
+    // MAC mismatched, the initiator is told AUTHENTICATION_FAILED).
+    for conn in [&a, &b] {
+        let t = until_reason(&server, conn, "auth_failed", Duration::from_secs(30)).await;
+        assert_eq!(t["reason"], "auth_failed", "{conn}: {t:#}");
+        assert!(t["reason_description"].as_str().unwrap_or("").contains("pre-shared keys"), "{t:#}");
+        let events = events(&server, conn).await;
+        let failed = events.iter().find(|e| e["reason"] == "auth_failed");
+        assert!(failed.is_some(), "{conn}: the events show the failure: {events:#?}");
+        eprintln!("{conn}: {}", failed.map(|e| e["message"].to_string()).unwrap_or_default());
+        let all = events.iter().map(|e| e["message"].as_str().unwrap_or("")).collect::<Vec<_>>().join(" ");
+        assert!(!all.contains("e2e-shared-secret") && !all.contains("e2e-other-secret"), "no key in events");
+    }
+    let other = server.call(Method::GET, &format!("{CONNS}/{a}/events"), P2, None, None).await;
+    other.refused(404, "IPsecSiteConnectionNotFound", &a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_an_ike_daemon_shows_peer_unreachable() {
+    let Some(mut lab) = lab("a_peer_without_an_ike_daemon_shows_peer_unreachable") else { return };
+    let Setup { server, routers, conns, _data } = setup(["e2e-shared-secret", "e2e-shared-secret"]).await;
+    // Site B's address answers, but no charon listens there.
+    lab.b.stop_charon();
+    let _agent_a = agent(&server.base, &routers[0], &lab.a.vici);
+    let a = post(&server, CONNS, P1, conns[0].clone()).await;
+    let started = Instant::now();
+    let t = until_reason(&server, &a, "peer_unreachable", Duration::from_secs(40)).await;
+    assert_eq!(t["reason"], "peer_unreachable", "{t:#}");
+    eprintln!("peer_unreachable in the API {:.1} s after the create", started.elapsed().as_secs_f64());
+    assert_eq!(status(&server, &a).await, "DOWN");
+    let events = events(&server, &a).await;
+    assert!(events.iter().any(|e| e["reason"] == "peer_unreachable"), "{events:#?}");
 }
 
 // ---------------------------------------------------------------- one agent per host (ADR 0011)
