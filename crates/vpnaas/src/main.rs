@@ -189,21 +189,31 @@ fn credentials_help() -> String {
 /// default to `Default`), else a fixed token (`VPNAAS_AGENT_TOKEN`).
 /// With a client certificate and neither of them, the certificate alone; an `http://`
 /// `OS_AUTH_URL` that is not loopback is refused unless plain HTTP is allowed (ADR 0016).
+/// A Keystone password login from the openstack CLI's `OS_*` variables, when `OS_AUTH_URL` is
+/// set (the agent's and `vpnaas status`'s); an `http://` URL that is not loopback is refused
+/// unless plain HTTP is allowed (ADR 0016).
+fn os_password_auth(
+    env: &impl Fn(&str) -> Option<String>,
+    tls: &vpnaas_keystone::client::ClientTls,
+) -> Result<Option<vpnaas_keystone::PasswordAuth>, String> {
+    let Some(url) = env("OS_AUTH_URL") else { return Ok(None) };
+    tls.check_url("OS_AUTH_URL", &url)?;
+    let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
+    Ok(Some(vpnaas_keystone::PasswordAuth {
+        url,
+        username: need("OS_USERNAME")?,
+        password: need("OS_PASSWORD")?,
+        project_name: need("OS_PROJECT_NAME")?,
+        user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+        project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
+    }))
+}
+
 fn agent_credential(
     env: impl Fn(&str) -> Option<String>,
     tls: &vpnaas_keystone::client::ClientTls,
 ) -> Result<vpnaas_agent::Credential, String> {
-    if let Some(url) = env("OS_AUTH_URL") {
-        tls.check_url("OS_AUTH_URL", &url)?;
-        let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
-        let auth = vpnaas_keystone::PasswordAuth {
-            url,
-            username: need("OS_USERNAME")?,
-            password: need("OS_PASSWORD")?,
-            project_name: need("OS_PROJECT_NAME")?,
-            user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
-            project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
-        };
+    if let Some(auth) = os_password_auth(&env, tls)? {
         return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
     }
     if let Some(token) = env("VPNAAS_AGENT_TOKEN") {

@@ -162,17 +162,7 @@ async fn headers(
     if let Some(token) = env("OS_TOKEN") {
         return Ok(vec![("X-Auth-Token".into(), token)]);
     }
-    if let Some(url) = env("OS_AUTH_URL") {
-        tls.check_url("OS_AUTH_URL", &url)?;
-        let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
-        let auth = vpnaas_keystone::PasswordAuth {
-            url,
-            username: need("OS_USERNAME")?,
-            password: need("OS_PASSWORD")?,
-            project_name: need("OS_PROJECT_NAME")?,
-            user_domain_name: env("OS_USER_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
-            project_domain_name: env("OS_PROJECT_DOMAIN_NAME").unwrap_or_else(|| "Default".into()),
-        };
+    if let Some(auth) = crate::os_password_auth(&env, tls)? {
         let token =
             vpnaas_keystone::Session::new(auth).token(http, false).await.map_err(|e| format!("Keystone login: {e}"))?;
         return Ok(vec![("X-Auth-Token".into(), token)]);
