@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use vpnaas_core::resources::Gateway;
 use vpnaas_core::values::Cidr;
-use vpnaas_keystone::client::{describe, ClientTls};
+use vpnaas_keystone::client::describe;
 use vpnaas_keystone::{identity_base, PasswordAuth, Session};
 
 use crate::config::Config;
@@ -219,14 +219,7 @@ impl Neutron {
                 .into());
         }
         let timeout = Duration::from_secs(config.neutron_timeout_secs.max(1));
-        let tls = ClientTls { ca_file: ks.ca_file.clone(), ..ClientTls::default() };
-        let http = tls
-            .builder()
-            .map_err(|e| format!("keystone.{e}"))?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = crate::auth::keystone::service_client(ks, timeout)?;
         let fixed = config.neutron_url.as_deref().map(|u| u.trim_end_matches('/').to_owned());
         Ok(Neutron { http, endpoint: tokio::sync::Mutex::new(fixed), session })
     }

@@ -97,6 +97,18 @@ fn cache_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The HTTP client the server calls its cloud's services with (Keystone, Neutron): the system's
+/// trust store plus `keystone.ca_file`, and `timeout` for connecting and for each whole call.
+pub fn service_client(settings: &KeystoneSettings, timeout: Duration) -> Result<reqwest::Client, String> {
+    let tls = ClientTls { ca_file: settings.ca_file.clone(), ..ClientTls::default() };
+    tls.builder()
+        .map_err(|e| format!("keystone.{e}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
 impl Keystone {
     pub fn new(settings: &KeystoneSettings) -> Result<Keystone, String> {
         let url = settings.url.as_deref().ok_or("auth_strategy = \"keystone\" needs keystone_url")?;
@@ -105,14 +117,7 @@ impl Keystone {
             return Err("auth_strategy = \"keystone\" needs keystone_username and keystone_password".into());
         }
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let tls = ClientTls { ca_file: settings.ca_file.clone(), ..ClientTls::default() };
-        let http = tls
-            .builder()
-            .map_err(|e| format!("keystone.{e}"))?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = service_client(settings, timeout)?;
         Ok(Keystone {
             http,
             tokens_url: format!("{base}/v3/auth/tokens"),
