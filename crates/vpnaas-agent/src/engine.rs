@@ -10,7 +10,7 @@ use vpnaas_core::desired::{ConnectionStatus, DesiredConnection};
 use vpnaas_core::ha::Role;
 use vpnaas_core::tunnel::DownReason;
 
-use crate::charon::{self, Charon, CharonError, IkeSa, Outcome};
+use crate::charon::{self, Charon, CharonError, ChildSa, IkeSa, Outcome};
 use crate::events::{self, Journal, SharedJournal};
 use crate::reconcile::{self, Action, Seen, Tunnel, Want};
 use vpnaas_strongswan::render::{self, Fingerprint, Rendered};
@@ -24,6 +24,55 @@ pub struct Step {
     pub statuses: Vec<ConnectionStatus>,
     /// charon's IKE_SAs after the actions.
     pub sas: Vec<IkeSa>,
+    /// Work was held back by the pace (`MAX_LOADS_PER_PASS`, `MAX_CONNECTING`): the next
+    /// pass should come soon.
+    pub more: bool,
+}
+
+/// Connections loaded into charon in one pass at most: after a charon restart with a
+/// thousand connections, statuses are reported between batches instead of after all.
+pub const MAX_LOADS_PER_PASS: usize = 100;
+
+/// IKE_SAs being set up (charon's `CONNECTING`) at once at most before the agent starts
+/// another: started all at once, a thousand negotiations swamp both daemons, each gives up
+/// after its retransmits and starts over, and hardly any comes up (measured: 2–10 of 1,000
+/// after two minutes); started this many at a time, they come up as fast as the peer can
+/// answer.
+pub const MAX_CONNECTING: usize = 32;
+
+/// How far back a peer's failed attempt (it found no connection here) makes the waiting
+/// side start at once: a little more than the agent's retry interval.
+pub const PEER_TRIED_WITHIN: Duration = Duration::from_secs(15);
+
+/// The starts one pass may make: fewer when charon is already setting up IKE_SAs.
+struct Pace {
+    loads: usize,
+    starts: usize,
+    held: bool,
+}
+
+impl Pace {
+    fn new(sas: &[IkeSa]) -> Pace {
+        let connecting = sas.iter().filter(|sa| sa.state == "CONNECTING").count();
+        Pace { loads: MAX_LOADS_PER_PASS, starts: MAX_CONNECTING.saturating_sub(connecting), held: false }
+    }
+
+    fn take(budget: &mut usize, held: &mut bool) -> bool {
+        if *budget == 0 {
+            *held = true;
+            return false;
+        }
+        *budget -= 1;
+        true
+    }
+
+    fn load(&mut self) -> bool {
+        Pace::take(&mut self.loads, &mut self.held)
+    }
+
+    fn start(&mut self) -> bool {
+        Pace::take(&mut self.starts, &mut self.held)
+    }
 }
 
 /// The agent's memory between passes; everything else is read from charon each time.
@@ -188,9 +237,20 @@ impl Engine {
             loaded: loaded.iter().map(|id| (*id, self.prints.get(id).copied())).collect(),
             shapes: self.shapes.clone(),
             secrets,
-            tunnels: by_connection(&sas).into_iter().map(|(id, list)| (id, charon::tunnel(list))).collect(),
+            tunnels: by_connection(&sas).into_iter().map(|(id, list)| (id, charon::tunnel(&list))).collect(),
         };
         let now = Instant::now();
+        let mut pace = Pace::new(&sas);
+        // Connections whose peer tried lately and found nothing loaded here.
+        let tried_since = events::now_micros() - i64::try_from(PEER_TRIED_WITHIN.as_micros()).unwrap_or(0);
+        let peer_tried: BTreeSet<Uuid> = {
+            let journal = events::lock(&self.journal);
+            plans
+                .iter()
+                .filter(|(c, _)| journal.unmatched_attempt_since(&c.peer_address.to_string(), tried_since))
+                .map(|(c, _)| c.id)
+                .collect()
+        };
         for want in wants.iter().filter(|w| w.initiates) {
             match seen.tunnels.get(&want.id).copied().unwrap_or(Tunnel::None) {
                 Tunnel::None | Tunnel::NoChild => {
@@ -230,12 +290,18 @@ impl Engine {
                 }
                 Action::Load(id) => {
                     if let Some(r) = rendered.get(&id) {
+                        if !pace.load() {
+                            continue;
+                        }
                         self.load(charon, r).await?;
                         // The eager side starts at once (`Rendered::eager`), unless a tunnel
-                        // already runs (loaded again after an agent restart).
+                        // already runs (loaded again after an agent restart); so does the
+                        // other side when its peer already tried and found nothing here
+                        // (created second: else it would wait `LAZY_DELAY` for nothing).
                         let down = rebuilt.contains(&id)
                             || matches!(seen.tunnels.get(&id), None | Some(Tunnel::None | Tunnel::NoChild));
-                        if r.eager && down && self.prints.get(&id) == Some(&r.fingerprint) {
+                        let starts = r.eager || (r.initiates && peer_tried.contains(&id));
+                        if starts && down && self.prints.get(&id) == Some(&r.fingerprint) && pace.start() {
                             self.initiate(charon, r).await?;
                         }
                         done.push(action);
@@ -250,8 +316,10 @@ impl Engine {
                 Action::Initiate(id) => {
                     let Some(r) = rendered.get(&id) else { continue };
                     let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
-                    let waited = r.eager || self.down_since.get(&id).is_some_and(|t| t.elapsed() >= self.lazy_delay);
-                    if !recently && waited {
+                    let waited = r.eager
+                        || peer_tried.contains(&id)
+                        || self.down_since.get(&id).is_some_and(|t| t.elapsed() >= self.lazy_delay);
+                    if !recently && waited && pace.start() {
                         self.initiate(charon, r).await?;
                         done.push(action);
                     }
@@ -276,7 +344,7 @@ impl Engine {
                         _ if rebuilt.contains(&r.id) && self.prints.contains_key(&r.id) => {
                             Outcome::Running(Tunnel::None)
                         }
-                        _ => Outcome::Running(charon::tunnel(groups.get(&c.id).cloned().unwrap_or_default())),
+                        _ => Outcome::Running(charon::tunnel(groups.get(&c.id).into_iter().flatten())),
                     },
                 };
                 let (status, mut reason) = charon::status(&outcome);
@@ -294,9 +362,7 @@ impl Engine {
                     }
                 }
                 let counters = match outcome {
-                    Outcome::Running(Tunnel::Installed) => {
-                        charon::counters(groups.get(&c.id).cloned().unwrap_or_default())
-                    }
+                    Outcome::Running(Tunnel::Installed) => charon::counters(groups.get(&c.id).into_iter().flatten()),
                     _ => Default::default(),
                 };
                 let mut journal = events::lock(&self.journal);
@@ -314,7 +380,7 @@ impl Engine {
             .collect();
         self.last_initiate.retain(|id, _| rendered.contains_key(id));
         self.down_since.retain(|id, _| rendered.contains_key(id));
-        Ok(Step { actions: done, statuses, sas })
+        Ok(Step { actions: done, statuses, sas, more: pace.held })
     }
 
     /// Every desired connection down for the same cause (charon unreachable), with what
@@ -539,19 +605,74 @@ fn ids(names: Vec<String>) -> BTreeSet<Uuid> {
     names.iter().filter_map(|n| Uuid::parse_str(n).ok()).collect()
 }
 
-fn by_connection(sas: &[IkeSa]) -> BTreeMap<Uuid, Vec<&IkeSa>> {
-    let mut map: BTreeMap<Uuid, Vec<&IkeSa>> = BTreeMap::new();
+/// Each connection's view of charon's IKE_SAs: the IKE_SAs of its name with its own CHILD_SAs,
+/// and the CHILD_SAs of its name that another connection's IKE_SA carries. Connections to
+/// one peer with the same identities and IKE proposal share one IKE_SA (charon reuses it for
+/// the second connection's CHILD_SA), so a connection is tracked by its CHILD_SAs, not by
+/// the name of the IKE_SA they ride on.
+fn by_connection(sas: &[IkeSa]) -> BTreeMap<Uuid, Vec<IkeSa>> {
+    let mut map: BTreeMap<Uuid, Vec<IkeSa>> = BTreeMap::new();
     for sa in sas {
-        if let Ok(id) = Uuid::parse_str(&sa.name) {
-            map.entry(id).or_default().push(sa);
+        let owner = Uuid::parse_str(&sa.name).ok();
+        let mut children: BTreeMap<Option<Uuid>, Vec<ChildSa>> = BTreeMap::new();
+        for child in &sa.children {
+            // A child is named after its connection (`<id>`, or `<id>-<n>` for several pairs).
+            let of = child_owner(&child.name).or(owner);
+            children.entry(of).or_default().push(child.clone());
+        }
+        if let Some(id) = owner {
+            let own = children.remove(&Some(id)).unwrap_or_default();
+            // The IKE_SA itself belongs to its name's connection even when every CHILD_SA it
+            // carries is another's.
+            map.entry(id).or_default().push(IkeSa { children: own, ..sa.clone() });
+        }
+        for (of, list) in children {
+            if let Some(id) = of {
+                let name = id.to_string();
+                map.entry(id).or_default().push(IkeSa {
+                    name,
+                    unique_id: sa.unique_id,
+                    state: sa.state.clone(),
+                    children: list,
+                });
+            }
         }
     }
     map
 }
 
+/// The connection a CHILD_SA config name belongs to.
+fn child_owner(name: &str) -> Option<Uuid> {
+    name.get(..36).and_then(|id| Uuid::parse_str(id).ok())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn connections_sharing_one_ike_sa_are_each_tracked_by_their_child_sa() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let child = |name: String, n: u64| ChildSa {
+            name,
+            unique_id: n,
+            state: "INSTALLED".into(),
+            counters: Counters { bytes_in: n, ..Default::default() },
+        };
+        let ike = |children| IkeSa { name: a.to_string(), unique_id: 7, state: "ESTABLISHED".into(), children };
+        // charon reused A's IKE_SA for B's CHILD_SA (and B's second pair of subnets).
+        let sas = [ike(vec![child(a.to_string(), 1), child(b.to_string(), 2), child(format!("{b}-2"), 3)])];
+        let groups = by_connection(&sas);
+        assert_eq!(charon::tunnel(&groups[&a]), Tunnel::Installed);
+        assert_eq!(charon::tunnel(&groups[&b]), Tunnel::Installed, "B is up on A's IKE_SA");
+        assert_eq!(charon::counters(&groups[&a]).bytes_in, 1, "A counts its own CHILD_SA only");
+        assert_eq!(charon::counters(&groups[&b]).bytes_in, 5, "B counts both of its CHILD_SAs");
+        assert!(!groups.contains_key(&c));
+        // A's own CHILD_SA is gone while B's still rides on A's IKE_SA.
+        let groups = by_connection(&[ike(vec![child(b.to_string(), 2)])]);
+        assert_eq!(charon::tunnel(&groups[&a]), Tunnel::NoChild);
+        assert_eq!(charon::tunnel(&groups[&b]), Tunnel::Installed);
+    }
     use crate::charon::ChildSa;
     use vpnaas_core::algorithms::{EncryptionAlgorithm, Initiator, Status};
     use vpnaas_core::desired::{Counters, HaMember, IkeProposal, IpsecProposal};
@@ -603,6 +724,8 @@ pub(crate) mod tests {
         pub refuse_conns: Option<String>,
         pub down: bool,
         pub next_id: u64,
+        /// Initiations stay `CONNECTING` (a slow peer) until `establish_all`.
+        pub slow: bool,
     }
 
     impl FakeCharon {
@@ -615,6 +738,16 @@ pub(crate) mod tests {
         }
         fn up(&mut self, name: &str) {
             self.next_id += 1;
+            if self.slow {
+                let sa = IkeSa {
+                    name: name.to_owned(),
+                    unique_id: self.next_id,
+                    state: "CONNECTING".into(),
+                    children: vec![],
+                };
+                self.sas.push(sa);
+                return;
+            }
             self.sas.push(IkeSa {
                 name: name.to_owned(),
                 unique_id: self.next_id,
@@ -626,6 +759,16 @@ pub(crate) mod tests {
                     counters: Counters { bytes_in: 5, bytes_out: 6, packets_in: 1, packets_out: 1 },
                 }],
             });
+        }
+        /// Every IKE_SA on its way up is established, with its CHILD_SA.
+        pub fn establish_all(&mut self) {
+            let connecting: Vec<String> =
+                self.sas.iter().filter(|sa| sa.state == "CONNECTING").map(|sa| sa.name.clone()).collect();
+            self.sas.retain(|sa| sa.state != "CONNECTING");
+            self.slow = false;
+            for name in connecting {
+                self.up(&name);
+            }
         }
         /// charon restarted: everything is gone.
         pub fn restart(&mut self) {
@@ -718,6 +861,50 @@ pub(crate) mod tests {
             self.sas.retain(|s| s.unique_id != unique_id);
             Ok(())
         }
+    }
+
+    #[tokio::test]
+    async fn many_connections_are_loaded_in_batches_and_started_a_few_at_a_time() {
+        let desired: Vec<DesiredConnection> = (1..=250).map(desired).collect();
+        assert!(desired.iter().all(|c| render::render(c).unwrap().eager));
+        let mut charon = FakeCharon { slow: true, ..FakeCharon::default() };
+        let mut engine = Engine::new(Duration::from_secs(10));
+        let count = |charon: &FakeCharon, what: &str| charon.calls.iter().filter(|c| c.starts_with(what)).count();
+
+        let step = engine.step(&mut charon, &desired).await.unwrap();
+        assert!(step.more, "work was held back");
+        assert_eq!(count(&charon, "load-conn"), MAX_LOADS_PER_PASS);
+        assert_eq!(count(&charon, "initiate"), MAX_CONNECTING);
+        assert_eq!(step.statuses.len(), 250, "every connection is reported, loaded or not");
+        assert!(step.statuses.iter().all(|s| s.status == Status::Down));
+
+        // The peer is slow: nothing more starts while charon sets up as many as the pace allows.
+        let step = engine.step(&mut charon, &desired).await.unwrap();
+        assert!(step.more);
+        assert_eq!(count(&charon, "load-conn"), 2 * MAX_LOADS_PER_PASS);
+        assert_eq!(count(&charon, "initiate"), MAX_CONNECTING, "no start beyond the pace");
+
+        // They come up: the next ones start.
+        charon.establish_all();
+        charon.slow = true;
+        let step = engine.step(&mut charon, &desired).await.unwrap();
+        assert_eq!(count(&charon, "load-conn"), 250);
+        assert_eq!(count(&charon, "initiate"), 2 * MAX_CONNECTING);
+        assert_eq!(step.statuses.iter().filter(|s| s.status == Status::Active).count(), MAX_CONNECTING);
+        assert!(step.more);
+        // Until every one is up; none is started twice.
+        for _ in 0..20 {
+            charon.establish_all();
+            charon.slow = true;
+            if !engine.step(&mut charon, &desired).await.unwrap().more {
+                break;
+            }
+        }
+        charon.establish_all();
+        let step = engine.step(&mut charon, &desired).await.unwrap();
+        assert!(!step.more);
+        assert!(step.statuses.iter().all(|s| s.status == Status::Active));
+        assert_eq!(count(&charon, "initiate"), 250, "each started once");
     }
 
     fn with_certs(c: &mut DesiredConnection, n: u32) {

@@ -26,7 +26,19 @@ pub const SUBSCRIBED: [&str; 3] = ["ike-updown", "child-updown", "log"];
 pub fn classify(msg: &str) -> Option<DownReason> {
     let m = msg.to_ascii_lowercase();
     let has = |needle: &str| m.contains(needle);
+    // A peer's IKE_SA that found no connection here (not loaded yet, or already unloaded):
+    // charon answers NO_PROPOSAL_CHOSEN, but no proposal was compared. Nothing failed that a
+    // connection's reason should say (the engine starts the connection when it is loaded).
+    if has("no ike config found") {
+        return None;
+    }
     if has("authentication_failed")
+        // The AUTH_FAILED notify in a message charon parsed or generated: the checking side
+        // answers or informs with it, the other side reads it (`[ N(AUTH_FAILED) ]`).
+        || has("n(auth_failed)")
+        // A key was found for the peer's identity (one seen before), but the signature is not
+        // its: a certificate from a CA this side does not trust.
+        || has("signature validation failed")
         || has("mac mismatched")
         || has("no shared key found")
         || has("constraint check failed")
@@ -63,6 +75,22 @@ fn initiating_peer(msg: &str) -> Option<&str> {
     msg.strip_suffix(" is initiating an IKE_SA").filter(|a| !a.contains(' '))
 }
 
+/// The remote address of an IKE_SA that found no connection in this charon: `no IKE config
+/// found for 192.0.2.2...192.0.2.1, sending NO_PROPOSAL_CHOSEN` (charon 5.9, lab).
+fn unmatched_peer(msg: &str) -> Option<&str> {
+    let pair = msg.strip_prefix("no IKE config found for ")?;
+    let (_, remote) = pair.split_once("...")?;
+    let remote = remote.split([',', ' ']).next()?;
+    (!remote.is_empty()).then_some(remote)
+}
+
+/// The connection whose CHILD_SA charon starts to negotiate: `establishing CHILD_SA
+/// <name>{<n>}` (charon 5.9, lab), the name being `<id>` or `<id>-<n>`.
+fn establishing_child(msg: &str) -> Option<Uuid> {
+    let name = msg.strip_prefix("establishing CHILD_SA ")?;
+    name.get(..36).and_then(|id| Uuid::parse_str(id).ok())
+}
+
 /// Per connection: its last events, its last failure since it was last up, and what the
 /// server has been sent.
 #[derive(Default)]
@@ -73,6 +101,13 @@ pub struct Journal {
     unnamed: HashMap<u64, String>,
     /// Each connection's peer address, as the desired state gives it.
     peers: BTreeMap<Uuid, String>,
+    /// The CHILD_SA each IKE_SA (by unique id) was last asked to establish, by connection:
+    /// connections with the same peer and identities share one IKE_SA, so a CHILD_SA's
+    /// failure on it is the failure of the connection that CHILD_SA belongs to.
+    establishing: HashMap<u64, Uuid>,
+    /// When each peer address last opened an IKE_SA that this charon had no connection for
+    /// (microseconds since the epoch).
+    unmatched: HashMap<String, i64>,
     seq: u64,
 }
 
@@ -98,9 +133,27 @@ impl Journal {
         self.failures.get(&id).copied()
     }
 
+    /// Records a failure. A DELETE from the peer says less than what went before it (the
+    /// peer deletes an IKE_SA whose authentication it rejected, right after saying so), so it
+    /// never replaces a failure already recorded: the reason changes only when the cause does.
+    fn fail(&mut self, id: Uuid, reason: DownReason) {
+        if reason == DownReason::PeerDeleted && self.failures.contains_key(&id) {
+            return;
+        }
+        self.failures.insert(id, reason);
+    }
+
     /// The connection is up (or was rebuilt): what failed before is over.
     pub fn clear_failure(&mut self, id: Uuid) {
         self.failures.remove(&id);
+    }
+
+    /// Whether `peer` opened an IKE_SA that found no connection here at or after `since`
+    /// (microseconds since the epoch). The gateway that waits for its peer to start
+    /// (`Rendered::eager`) starts at once then: the peer's attempt failed because this side's
+    /// connection was not loaded yet, and the peer will not try again for a while.
+    pub fn unmatched_attempt_since(&self, peer: &str, since: i64) -> bool {
+        self.unmatched.get(peer).is_some_and(|at| *at >= since)
     }
 
     /// The connection's kept events, oldest first.
@@ -127,13 +180,33 @@ impl Journal {
             }
             self.unnamed.insert(u, peer.to_owned());
         }
+        if let Some(peer) = unmatched_peer(&msg) {
+            // Bounded like `unnamed`.
+            if self.unmatched.len() >= 1024 && !self.unmatched.contains_key(peer) {
+                self.unmatched.clear();
+            }
+            self.unmatched.insert(peer.to_owned(), at);
+        }
+        if let (Some(u), Some(child)) = (unique, establishing_child(&msg)) {
+            if self.establishing.len() >= 1024 && !self.establishing.contains_key(&u) {
+                self.establishing.clear();
+            }
+            self.establishing.insert(u, child);
+        }
         let reason = classify(&msg);
         if reason.is_none() && !notable(&msg) {
             return;
         }
-        for id in self.owners(message.str("ikesa-name").as_deref(), unique) {
+        let about_child = matches!(reason, Some(DownReason::TsUnacceptable | DownReason::NoProposalChosen))
+            && msg.to_ascii_lowercase().contains("child_sa");
+        let child = unique.filter(|_| about_child).and_then(|u| self.establishing.get(&u).copied());
+        let owners = match child {
+            Some(id) if self.peers.contains_key(&id) => vec![id],
+            _ => self.owners(message.str("ikesa-name").as_deref(), unique),
+        };
+        for id in owners {
             if let Some(r) = reason {
-                self.failures.insert(id, r);
+                self.fail(id, r);
             }
             self.push(id, EventKind::Log, reason, &msg, at);
         }
@@ -159,9 +232,9 @@ impl Journal {
                 let words = if up { "up" } else { "down" };
                 (kind, format!("CHILD_SA {words}: {} === {}", ts("local-ts"), ts("remote-ts")))
             };
-            if up {
-                self.failures.remove(&id);
-            }
+            // An up event does not end a failure here: the responder of a negotiation that its
+            // peer then rejects (an untrusted certificate) is "up" for a few milliseconds
+            // every cycle. The engine ends the failure when a pass finds the tunnel installed.
             self.push(id, kind, None, &text, at);
         }
     }
@@ -203,7 +276,7 @@ fn shape_eq(msg: &str, shape_of_other: &str) -> bool {
     shape(msg) == shape_of_other
 }
 
-fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
@@ -267,6 +340,17 @@ mod tests {
         ("traffic selectors 10.3.0.0/24 === 10.1.0.0/24 unacceptable", Some(DownReason::TsUnacceptable)),
         // The peer closes the tunnel.
         ("received DELETE for IKE_SA c1[6]", Some(DownReason::PeerDeleted)),
+        // A certificate from a CA the checking side does not trust (ADR 0017's lab): the
+        // checking side, as initiator and as responder, then the side presenting it.
+        ("no trusted RSA public key found for 'site-b.vpnaas.test'", Some(DownReason::AuthFailed)),
+        ("generating INFORMATIONAL request 2 [ N(AUTH_FAILED) ]", Some(DownReason::AuthFailed)),
+        ("generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]", Some(DownReason::AuthFailed)),
+        ("parsed INFORMATIONAL request 2 [ N(AUTH_FAILED) ]", Some(DownReason::AuthFailed)),
+        ("parsed IKE_AUTH response 1 [ N(AUTH_FAILED) ]", Some(DownReason::AuthFailed)),
+        // The same after a trusted certificate of that identity was seen (its key is cached).
+        ("signature validation failed, looking for another key", Some(DownReason::AuthFailed)),
+        // A peer that tries before this side's connection is loaded: nothing to blame.
+        ("no IKE config found for 192.0.2.2...192.0.2.1, sending NO_PROPOSAL_CHOSEN", None),
         // What a healthy negotiation says: no reason.
         ("initiating IKE_SA c1[5] to 192.0.2.2", None),
         ("192.0.2.1 is initiating an IKE_SA", None),
@@ -323,8 +407,10 @@ mod tests {
         assert_eq!(events[1].reason, Some(DownReason::AuthFailed));
         assert!(events[0].seq < events[1].seq);
         j.record("ike-updown", &updown(&name, true), 4);
-        assert_eq!(j.failure(id), None, "up again: the failure is over");
+        assert_eq!(j.failure(id), Some(DownReason::AuthFailed), "up for a moment: the engine decides");
         assert_eq!(j.events(id).last().map(|e| e.kind), Some(EventKind::IkeUp));
+        j.clear_failure(id);
+        assert_eq!(j.failure(id), None, "up in a pass: the failure is over");
         j.record("ike-updown", &updown("another-conn", true), 5);
         assert_eq!(j.events(id).len(), 3, "other connections' events are not this one's");
     }
@@ -341,6 +427,59 @@ mod tests {
         assert_eq!(j.failure(other), None);
         j.record("log", &log("(unnamed)", 99, "received proposals unacceptable"), 3);
         assert_eq!(j.events(other).len(), 0, "an IKE_SA of unknown origin is nobody's");
+    }
+
+    #[test]
+    fn a_peer_that_tried_before_its_connection_was_loaded_is_remembered() {
+        let mut j = Journal::default();
+        j.record("log", &log("(unnamed)", 4, "192.0.2.1 is initiating an IKE_SA"), 900);
+        assert!(!j.unmatched_attempt_since("192.0.2.1", 0), "an attempt that may match is none");
+        // No connection is loaded for 192.0.2.1 yet (charon 5.9.8's line, lab).
+        let line = "no IKE config found for 192.0.2.2...192.0.2.1, sending NO_PROPOSAL_CHOSEN";
+        j.record("log", &log("(unnamed)", 4, line), 1_000);
+        assert!(j.unmatched_attempt_since("192.0.2.1", 1_000));
+        assert!(!j.unmatched_attempt_since("192.0.2.1", 1_001), "only at or after the given time");
+        assert!(!j.unmatched_attempt_since("192.0.2.2", 0), "the local address is no peer");
+    }
+
+    #[test]
+    fn a_delete_after_an_authentication_failure_does_not_change_the_reason() {
+        let id = Uuid::from_u128(1);
+        let mut j = Journal::default();
+        j.set_peers([(id, "192.0.2.1".to_owned())]);
+        let name = id.to_string();
+        // The side presenting an untrusted certificate, responding (lab, charon 5.9.8): its
+        // IKE_SA is up, then the peer says AUTH_FAILED and deletes it; then it initiates.
+        j.record("ike-updown", &updown(&name, true), 1);
+        j.record("log", &log(&name, 3, "parsed INFORMATIONAL request 2 [ N(AUTH_FAILED) ]"), 2);
+        j.record("log", &log(&name, 3, "received DELETE for IKE_SA c1[3]"), 3);
+        assert_eq!(j.failure(id), Some(DownReason::AuthFailed));
+        j.record("log", &log(&name, 4, "received AUTHENTICATION_FAILED notify error"), 4);
+        j.record("ike-updown", &updown(&name, true), 5);
+        j.record("log", &log(&name, 5, "received DELETE for IKE_SA c1[5]"), 6);
+        assert_eq!(j.failure(id), Some(DownReason::AuthFailed), "the same cause, the same reason");
+        // A DELETE alone (nothing failed before) is the peer closing the tunnel.
+        j.clear_failure(id);
+        j.record("log", &log(&name, 6, "received DELETE for IKE_SA c1[6]"), 7);
+        assert_eq!(j.failure(id), Some(DownReason::PeerDeleted));
+        // A new cause replaces it.
+        j.record("log", &log(&name, 7, "giving up after 2 retransmits"), 8);
+        assert_eq!(j.failure(id), Some(DownReason::PeerUnreachable));
+    }
+
+    #[test]
+    fn a_child_sa_refused_on_a_shared_ike_sa_is_its_own_connections_failure() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut j = Journal::default();
+        j.set_peers([(a, "192.0.2.2".to_owned()), (b, "192.0.2.2".to_owned())]);
+        // B's CHILD_SA goes over A's IKE_SA (same peer, same identities); the peer refuses it.
+        j.record("log", &log(&a.to_string(), 5, &format!("establishing CHILD_SA {b}{{7}}")), 1);
+        j.record("log", &log(&a.to_string(), 5, "received TS_UNACCEPTABLE notify, no CHILD_SA built"), 2);
+        assert_eq!(j.failure(b), Some(DownReason::TsUnacceptable));
+        assert_eq!(j.failure(a), None, "A's own tunnel is fine");
+        // An IKE-level failure on the shared IKE_SA stays the IKE_SA's.
+        j.record("log", &log(&a.to_string(), 5, "received AUTHENTICATION_FAILED notify error"), 3);
+        assert_eq!(j.failure(a), Some(DownReason::AuthFailed));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::sync::{
     acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Credential, SyncError,
     DEFAULT_HEARTBEAT, IO_TIMEOUT, LONG_POLL,
 };
+use vpnaas_core::tunnel::DownReason;
 use vpnaas_keystone::client::ClientTls;
 
 /// After a status change, wait this long for other routers' changes to travel in the same report.
@@ -149,6 +150,11 @@ pub trait Runtime: Send + Sync + 'static {
     fn keep(&self, router: Uuid, stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send;
     /// After the router left the host: take its tunnels down.
     fn release(&self, router: Uuid) -> impl Future<Output = ()> + Send;
+    /// Why the router's charon is not there, when that is known here (it could not be
+    /// started): the status then says so instead of "unreachable".
+    fn trouble(&self, _router: Uuid) -> Option<(DownReason, String)> {
+        None
+    }
 }
 
 /// Charons someone else runs, found by a socket template.
@@ -265,6 +271,10 @@ impl Runtime for Managed {
                 }
             }
         }
+    }
+
+    fn trouble(&self, router: Uuid) -> Option<(DownReason, String)> {
+        self.supervisor.failure(router)
     }
 
     /// The charon is ours: stop it (it deletes its SAs, telling the peers).
@@ -406,7 +416,11 @@ fn start<R: Runtime>(
             })
         };
         let mut until = stop_rx.clone();
-        let converge = converge_loop(charon, state_rx, publish, async move {
+        let trouble = {
+            let runtime = runtime.clone();
+            move || runtime.trouble(id)
+        };
+        let converge = converge_loop(charon, state_rx, publish, trouble, async move {
             let _ = until.wait_for(|s| *s).await;
         });
         tokio::join!(converge, runtime.keep(id, stop_rx));

@@ -18,14 +18,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use uuid::Uuid;
+use vpnaas_core::tunnel::DownReason;
 
 /// strongSwan's charon as Debian installs it.
 pub const CHARON: &str = "/usr/lib/ipsec/charon";
 
 /// ADR 0007's plugin list: works with kernel ESP and without it (`kernel-libipsec` before
-/// `kernel-netlink`), and negotiates AES-CBC, SHA-1/2 and MODP groups.
-pub const PLUGINS: &str = "random nonce aes sha1 sha2 hmac kdf gmp pem pkcs1 x509 pubkey kernel-libipsec \
-                           kernel-netlink socket-default vici updown";
+/// `kernel-netlink`), and negotiates AES-CBC, SHA-1/2 and MODP groups. Certificate
+/// authentication (ADR 0017) needs `pkcs8` (the server hands keys over as PKCS#8: without it
+/// charon refuses them, "parsing ANY private key failed") and `constraints` (a CA's name and
+/// path-length constraints are checked). The test lab runs this very list.
+pub const PLUGINS: &str = "random nonce aes sha1 sha2 hmac kdf gmp pem pkcs1 pkcs8 x509 pubkey constraints \
+                           kernel-libipsec kernel-netlink socket-default vici updown";
 
 /// How long a started charon may take to open its VICI socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,17 +115,35 @@ pub fn strongswan_conf(plugins: &str, dir: &std::path::Path) -> String {
     )
 }
 
-/// The charons of one host agent: the processes it started (kept to reap them) and the
-/// PIDs of those it adopted.
+/// Why a router's charon could not be started, as the status reports it: the reason code
+/// and the cause in its own words (`ip netns exec`'s or charon's; no secrets are involved).
+pub fn start_failure(error: &str) -> (DownReason, String) {
+    let code = if error.contains("Cannot open network namespace") {
+        DownReason::NamespaceMissing
+    } else {
+        DownReason::IkeDaemonDown
+    };
+    (code, format!("charon cannot start: {error}"))
+}
+
+/// The charons of one host agent: the processes it started (kept to reap them), the PIDs of
+/// those it adopted, and why the last start of each failed (until one succeeds).
 #[derive(Clone)]
 pub struct Supervisor {
     pub spec: Arc<ManagedCharons>,
     children: Arc<Mutex<BTreeMap<Uuid, Child>>>,
+    failures: Arc<Mutex<BTreeMap<Uuid, String>>>,
 }
 
 impl Supervisor {
     pub fn new(spec: ManagedCharons) -> Supervisor {
-        Supervisor { spec: Arc::new(spec), children: Arc::default() }
+        Supervisor { spec: Arc::new(spec), children: Arc::default(), failures: Arc::default() }
+    }
+
+    /// Why the router's charon could not be started the last time, while it does not run.
+    pub fn failure(&self, router: Uuid) -> Option<(DownReason, String)> {
+        let failures = self.failures.lock().ok()?;
+        failures.get(&router).map(|e| start_failure(e))
     }
 
     /// The PID of the router's charon if it runs (started by us or by an earlier agent).
@@ -141,8 +163,20 @@ impl Supervisor {
         is_charon(pid).then_some(pid)
     }
 
-    /// Starts the router's charon in its namespace and waits for its VICI socket.
+    /// Starts the router's charon in its namespace and waits for its VICI socket; what went
+    /// wrong is kept for [`Supervisor::failure`] until a start succeeds.
     pub async fn start(&self, router: Uuid) -> Result<u32, String> {
+        let result = self.start_once(router).await;
+        if let Ok(mut failures) = self.failures.lock() {
+            match &result {
+                Ok(_) => failures.remove(&router),
+                Err(e) => failures.insert(router, e.clone()),
+            };
+        }
+        result
+    }
+
+    async fn start_once(&self, router: Uuid) -> Result<u32, String> {
         let dir = self.spec.dir(router);
         let run = dir.join("run");
         fs::create_dir_all(&run).map_err(|e| format!("{}: {e}", run.display()))?;
@@ -236,8 +270,22 @@ mod tests {
         let conf = spec.conf(id);
         assert!(conf.contains(&format!("socket = unix:///var/lib/vpnaas/{id}/charon.vici")), "{conf}");
         assert!(conf.contains("kernel-libipsec kernel-netlink"), "{conf}");
+        // Certificate connections: the server sends PKCS#8 keys (ADR 0017).
+        assert!(conf.contains(" pkcs8 ") && conf.contains(" constraints "), "{conf}");
         // strongSwan takes one setting per line (ADR 0007).
         assert!(!conf.contains(';'));
+    }
+
+    #[test]
+    fn a_missing_namespace_is_told_apart_from_a_charon_that_cannot_start() {
+        // What `ip netns exec` (iproute2 6.1) prints for a namespace that does not exist.
+        let netns = "charon in qrouter-1 exited (exit status: 255): Cannot open network namespace \"qrouter-1\": \
+                     No such file or directory";
+        let (code, text) = start_failure(netns);
+        assert_eq!(code, DownReason::NamespaceMissing);
+        assert!(text.contains("Cannot open network namespace \"qrouter-1\""), "{text}");
+        let (code, _) = start_failure("charon in qrouter-1 did not open its VICI socket within 10s");
+        assert_eq!(code, DownReason::IkeDaemonDown);
     }
 
     #[test]

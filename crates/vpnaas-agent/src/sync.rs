@@ -32,6 +32,8 @@ pub const RECONCILE_EVERY: Duration = Duration::from_secs(3);
 /// tunnel comes up in a fraction of a second (lab: 0.25 s) and its status should follow.
 pub const FOLLOW_UP_EVERY: Duration = Duration::from_millis(500);
 pub const FOLLOW_FOR: Duration = Duration::from_secs(5);
+/// The next pass after one that held work back for the pace (`Step::more`).
+pub const PACE_EVERY: Duration = Duration::from_millis(100);
 /// How long a still-down bi-directional connection waits before it is initiated again.
 pub const INITIATE_EVERY: Duration = Duration::from_secs(10);
 /// The `wait` of the state long poll (the server waits at most 30 s).
@@ -289,6 +291,8 @@ where
         move |statuses| {
             status_tx.send_replace(Some(statuses));
         },
+        // Someone else runs this charon: only that it does not answer is known here.
+        || None,
         shutdown,
     )
     .await;
@@ -365,15 +369,18 @@ async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewaySt
 }
 
 /// Converges one charon on the newest state of `state_rx` (on every new state and every few
-/// seconds) and hands each pass's statuses to `publish`, until `shutdown` completes.
-pub(crate) async fn converge_loop<C, P, F>(
+/// seconds) and hands each pass's statuses to `publish`, until `shutdown` completes. While
+/// charon does not answer, `trouble` says why when the agent knows (it could not start it).
+pub(crate) async fn converge_loop<C, P, T, F>(
     mut charon: C,
     mut state_rx: watch::Receiver<Option<Arc<GatewayState>>>,
     mut publish: P,
+    trouble: T,
     shutdown: F,
 ) where
     C: Charon,
     P: FnMut(Vec<ConnectionStatus>) + Send,
+    T: Fn() -> Option<(DownReason, String)> + Send,
     F: Future<Output = ()> + Send,
 {
     let mut engine = Engine::new(INITIATE_EVERY);
@@ -409,18 +416,30 @@ pub(crate) async fn converge_loop<C, P, F>(
                     follow_until = Instant::now() + FOLLOW_FOR;
                     next_pass = Instant::now() + FOLLOW_UP_EVERY;
                 }
+                if step.more {
+                    // Loads or starts were held back by the pace: go on with them shortly.
+                    next_pass = Instant::now() + PACE_EVERY;
+                }
                 publish(step.statuses);
             }
             Err(e) => {
                 charon_failures += 1;
-                if charon_failures == 1 {
+                // charon died or restarts: look again soon, so that its tunnels show DOWN (and
+                // come back) within a second or two, not at the next periodic pass.
+                next_pass = Instant::now() + FOLLOW_UP_EVERY;
+                let known = trouble();
+                if charon_failures == 1 && known.is_none() {
                     warn!(router.id = %state.router_id, error = %e, "cannot converge: charon is unreachable");
                     // One failed pass (a timeout, charon restarting) reports nothing yet.
                     continue;
                 }
-                // Still no IKE daemon, so no tunnel: every connection is down, and says why.
-                let reason = format!("the gateway's IKE daemon is unreachable: {e}");
-                publish(engine.all_down(&state.connections, &reason, DownReason::IkeDaemonDown));
+                // Still no IKE daemon, so no tunnel: every connection is down, and says why:
+                // the cause of a failed start when the agent knows it (a missing namespace,
+                // charon exiting), else that charon does not answer.
+                let (code, reason) = known.unwrap_or_else(|| {
+                    (DownReason::IkeDaemonDown, format!("the gateway's IKE daemon is unreachable: {e}"))
+                });
+                publish(engine.all_down(&state.connections, &reason, code));
             }
         }
     }

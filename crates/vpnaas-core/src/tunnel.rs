@@ -22,6 +22,10 @@ pub enum DownReason {
     ConfigRefused,
     /// The gateway's IKE daemon does not answer.
     IkeDaemonDown,
+    /// The router's network namespace does not exist on its gateway host, so its IKE daemon
+    /// cannot start there (the L3 agent has not created `qrouter-<id>`, or the router is
+    /// placed on the wrong host).
+    NamespaceMissing,
     /// The gateway's agent stopped reporting (set by the server).
     GatewaySilent,
     /// The connection or its VPN service is administratively down.
@@ -46,6 +50,7 @@ impl DownReason {
         DownReason::PeerDeleted,
         DownReason::ConfigRefused,
         DownReason::IkeDaemonDown,
+        DownReason::NamespaceMissing,
         DownReason::GatewaySilent,
         DownReason::AdminDown,
         DownReason::Standby,
@@ -63,6 +68,7 @@ impl DownReason {
             DownReason::PeerDeleted => "peer_deleted",
             DownReason::ConfigRefused => "config_refused",
             DownReason::IkeDaemonDown => "ike_daemon_down",
+            DownReason::NamespaceMissing => "namespace_missing",
             DownReason::GatewaySilent => "gateway_silent",
             DownReason::AdminDown => "admin_down",
             DownReason::Standby => "standby",
@@ -102,6 +108,9 @@ impl DownReason {
                 "The gateway cannot run this configuration (an algorithm or option it does not support)."
             }
             DownReason::IkeDaemonDown => "The gateway's IKE daemon is not running; the operator has been told.",
+            DownReason::NamespaceMissing => {
+                "The router's network namespace does not exist on its gateway host yet; the operator has been told."
+            }
             DownReason::GatewaySilent => "The gateway stopped reporting; the tunnel's state is not known.",
             DownReason::AdminDown => "The connection or its VPN service is administratively down (admin_state_up).",
             DownReason::Standby => "This connection is the standby member of an active/standby pair.",

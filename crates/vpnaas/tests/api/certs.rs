@@ -14,8 +14,10 @@ use vpnaas_agent::charon::{Charon, ViciCharon};
 use vpnaas_strongswan::vici;
 
 use crate::support::*;
-use crate::tunnel::{agent, lab, setup, until, Setup};
-use vpnaas_agent::testbed::TwoSites;
+use crate::tunnel::{
+    agent, host_agent, lab, lab_router, lab_runs, lab_server, policies, post, setup, tunnel, until, vpn, Agent, Setup,
+};
+use vpnaas_agent::testbed::{self, TwoSites};
 
 pub const CERTS: &str = "/v2.0/vpn/certificates";
 
@@ -375,8 +377,64 @@ async fn a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_
     let Some(lab) = lab("a_peer_certificate_from_another_ca_never_becomes_active_and_admins_see_why") else { return };
     let (ca, other) = (Ca::new("vpnaas test ca", CA_KEY), Ca::new("someone else", OTHER_CA_KEY));
     let (s, [a, b]) = certs_setup(&ca, &other, None, None).await;
-    let reason = never_active(&lab, &s, &a, &b).await;
+    let (reason, _agents) = never_active(&lab, &s, &a, &b).await;
     assert!(reason.contains("certificate authentication") && reason.contains("peer_ca"), "{reason}");
+    both_say_auth_failed_and_keep_saying_it(&lab, &s, &a, &b).await;
+    if std::env::var("VPNAAS_DEBUG_LOGS").is_ok() {
+        eprintln!("=== A\n{}\n=== B\n{}", lab.a.log(), lab.b.log());
+    }
+}
+
+/// Both sides name the cause, `auth_failed`, and keep naming it while the cause stays: no
+/// flip to `peer_deleted` (the checking side deletes the IKE_SA right after its AUTH_FAILED)
+/// or back to `negotiating`.
+async fn both_say_auth_failed_and_keep_saying_it(lab: &TwoSites, s: &Setup, a: &str, b: &str) {
+    let started = Instant::now();
+    let reasons =
+        || async { [tunnel(&s.server, a).await["reason"].clone(), tunnel(&s.server, b).await["reason"].clone()] };
+    loop {
+        let now = reasons().await;
+        if now == ["auth_failed", "auth_failed"] {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "both sides name the cause: {now:?}\nA:\n{}", lab.a.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..20 {
+        assert_eq!(reasons().await, ["auth_failed", "auth_failed"], "the reason changes only with the cause");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A peer that presented a trusted certificate, then one of its identity from a CA this side
+/// does not trust (another key): charon knows the identity's old key, so it logs only that the
+/// signature does not verify. Both sides still say `auth_failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_switches_to_an_untrusted_certificate_shows_auth_failed_on_both_sides() {
+    let Some(lab) = lab("a_peer_that_switches_to_an_untrusted_certificate_shows_auth_failed_on_both_sides") else {
+        return;
+    };
+    let (ca, other) = (Ca::new("vpnaas test ca", CA_KEY), Ca::new("someone else", OTHER_CA_KEY));
+    let (s, [a, b]) = certs_setup(&ca, &ca, None, None).await;
+    let _agents =
+        [agent(&s.server.base, &s.routers[0], &lab.a.vici), agent(&s.server.base, &s.routers[1], &lab.b.vici)];
+    assert_eq!(until(&s.server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE", "ACTIVE"]);
+    // Site B: a certificate of the same identity from the other CA, with another key; the
+    // DPD change makes it a new tunnel rather than a rotation that keeps the old one.
+    let pem = other.site("site-b.vpnaas.test", SITE_A_KEY, -1, 30);
+    let cert = create_cert_in(&s, &pem, SITE_A_KEY).await;
+    let body = json!({"ipsec_site_connection": {"local_certificate_id": cert,
+        "dpd": {"action": "restart", "interval": 3, "timeout": 9}}});
+    s.server.call(Method::PUT, &format!("{CONNS}/{b}"), P1, Some(body), None).await.ok(200);
+    let seen = until(&s.server, &[&a, &b], "DOWN", Duration::from_secs(20)).await;
+    assert_eq!(seen, ["DOWN", "DOWN"]);
+    both_say_auth_failed_and_keep_saying_it(&lab, &s, &a, &b).await;
+}
+
+async fn create_cert_in(s: &Setup, pem: &str, key: &str) -> String {
+    let r = s.server.call(Method::POST, CERTS, P1, Some(upload(pem, key)), None).await;
+    r.ok(201);
+    r.id()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,17 +444,16 @@ async fn a_peer_certificate_that_expired_never_becomes_active_and_admins_see_why
     // Valid at upload, expired before the gateways negotiate: charon refuses it.
     let (s, [a, b]) = certs_setup(&ca, &ca, None, Some(time::Duration::seconds(3))).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let reason = never_active(&lab, &s, &a, &b).await;
+    let (reason, _agents) = never_active(&lab, &s, &a, &b).await;
     assert!(reason.contains("certificate authentication") && reason.contains("valid now"), "{reason}");
     let log = std::fs::read_to_string(lab.a.dir.join("charon.log")).unwrap();
     assert!(log.contains("subject certificate invalid (valid from"), "charon refused the expired certificate:\n{log}");
 }
 
 /// Starts both agents, sees that neither connection becomes ACTIVE, and answers site A's
-/// reason as admins see it.
-async fn never_active(lab: &TwoSites, s: &Setup, a: &str, b: &str) -> String {
-    let _agent_a = agent(&s.server.base, &s.routers[0], &lab.a.vici);
-    let _agent_b = agent(&s.server.base, &s.routers[1], &lab.b.vici);
+/// reason as admins see it, and the agents (still running).
+async fn never_active(lab: &TwoSites, s: &Setup, a: &str, b: &str) -> (String, [Agent; 2]) {
+    let agents = [agent(&s.server.base, &s.routers[0], &lab.a.vici), agent(&s.server.base, &s.routers[1], &lab.b.vici)];
     let seen = until(&s.server, &[a, b], "ACTIVE", Duration::from_secs(15)).await;
     assert!(seen.iter().all(|st| st != "ACTIVE"), "the peer must never come up: {seen:?}");
     assert!(!lab.ping_a_to_b());
@@ -411,5 +468,58 @@ async fn never_active(lab: &TwoSites, s: &Setup, a: &str, b: &str) -> String {
         assert!(started.elapsed() < Duration::from_secs(30), "no status_description: {c}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    reason
+    (reason, agents)
+}
+
+/// Certificate tunnels as users run them (the README's usual layout): one host agent per
+/// network node, each starting its router's charon in `qrouter-<id>` with every default of
+/// the agent, plugin list included. Only `--state-dir` differs, so that tests running at
+/// once keep their charons apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_tunnels_come_up_on_host_agents_with_their_defaults() {
+    let test = "certificate_tunnels_come_up_on_host_agents_with_their_defaults";
+    if !lab_runs(test) {
+        return;
+    }
+    let data = tempfile::TempDir::new().unwrap();
+    let server = lab_server(&data, &[]);
+    let pols = policies(&server).await;
+    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let ca = Ca::new("vpnaas test ca", CA_KEY);
+    let sites = [
+        ("net-1", "192.0.2.41", "10.41.0.1", "10.41.0.0/24", "site-a.vpnaas.test", SITE_A_KEY),
+        ("net-2", "192.0.2.42", "10.42.0.1", "10.42.0.0/24", "site-b.vpnaas.test", SITE_B_KEY),
+    ];
+    let mut routers = Vec::new();
+    for (host, gw, lan_ip, lan, ..) in sites {
+        let (router, subnet) = lab_router(&server, gw, lan, Some(host)).await;
+        lab.add_site(host, Some(format!("qrouter-{router}")), gw, lan_ip, lan).expect("a qrouter namespace");
+        routers.push((router, subnet));
+    }
+    let mut conns = Vec::new();
+    for (i, (router, subnet)) in routers.iter().enumerate() {
+        let (_, _, _, _, me, key) = sites[i];
+        let (_, peer_gw, _, peer_lan, peer, _) = sites[1 - i];
+        let (service, local, remote) = vpn(&server, router, subnet, peer_lan).await;
+        let cert = post(&server, CERTS, P1, upload(&ca.site(me, key, -1, 30), key)).await;
+        let body = json!({"ipsec_site_connection": {
+            "auth_mode": "certs", "local_certificate_id": cert, "peer_ca": ca.pem(),
+            "local_id": me, "peer_id": peer, "peer_address": peer_gw,
+            "vpnservice_id": service, "ikepolicy_id": pols.0, "ipsecpolicy_id": pols.1,
+            "local_ep_group_id": local, "peer_ep_group_id": remote,
+            "dpd": {"action": "restart", "interval": 2, "timeout": 6}}});
+        conns.push(post(&server, CONNS, P1, body).await);
+    }
+    let mut agents = Vec::new();
+    for (host, ..) in sites {
+        let state_dir = lab.root().join("charons").join(host);
+        lab.sweep(state_dir.clone());
+        agents.push(host_agent(&server.base, host, &["--state-dir", &state_dir.display().to_string()]));
+    }
+    let started = Instant::now();
+    let seen = until(&server, &[&conns[0], &conns[1]], "ACTIVE", Duration::from_secs(30)).await;
+    let why = server.call(Method::GET, &format!("{CONNS}/{}", conns[0]), ADMIN, None, None).await;
+    assert_eq!(seen, ["ACTIVE", "ACTIVE"], "certificate tunnels in host mode: {}", why.ok(200));
+    eprintln!("host agents, certificates: both ACTIVE after {:.2} s", started.elapsed().as_secs_f64());
+    assert!(lab.sites[0].ping(sites[1].2), "{} reaches {} through the tunnel", sites[0].2, sites[1].2);
 }

@@ -76,13 +76,13 @@ pub(crate) async fn until(p: &Process, conns: &[&str], want: &str, limit: Durati
 }
 
 /// The connection's `tunnel` attribute (ADR 0018).
-async fn tunnel(p: &Process, conn: &str) -> Value {
+pub(crate) async fn tunnel(p: &Process, conn: &str) -> Value {
     let r = p.call(Method::GET, &format!("{CONNS}/{conn}"), P1, None, None).await;
     r.ok(200)["ipsec_site_connection"]["tunnel"].clone()
 }
 
 /// Polls until the connection's tunnel reason is `want`, or `limit` passes; returns the last.
-async fn until_reason(p: &Process, conn: &str, want: &str, limit: Duration) -> Value {
+pub(crate) async fn until_reason(p: &Process, conn: &str, want: &str, limit: Duration) -> Value {
     let started = Instant::now();
     loop {
         let t = tunnel(p, conn).await;
@@ -106,7 +106,7 @@ async fn connections_metric(p: &Process, status: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series.as_str())).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
 }
 
-async fn post(p: &Process, path: &str, who: &str, body: Value) -> String {
+pub(crate) async fn post(p: &Process, path: &str, who: &str, body: Value) -> String {
     let r = p.call(Method::POST, path, who, Some(body), None).await;
     r.ok(201);
     r.id()
@@ -358,7 +358,7 @@ async fn a_peer_without_an_ike_daemon_shows_peer_unreachable() {
 // ---------------------------------------------------------------- one agent per host (ADR 0011)
 
 /// Whether the lab can run here (printing why not); under CI a missing lab is a failure.
-fn lab_runs(test: &str) -> bool {
+pub(crate) fn lab_runs(test: &str) -> bool {
     if let Some(why) = testbed::unavailable() {
         assert!(
             std::env::var("CI").map_or(true, |v| v.is_empty()),
@@ -371,7 +371,7 @@ fn lab_runs(test: &str) -> bool {
 }
 
 /// `vpnaas agent --host HOST` with more arguments, killed when dropped.
-fn host_agent(server: &str, host: &str, extra: &[&str]) -> Agent {
+pub(crate) fn host_agent(server: &str, host: &str, extra: &[&str]) -> Agent {
     let child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
         .args(["agent", "--host", host, "--server", server])
         .args(extra)
@@ -385,7 +385,7 @@ fn host_agent(server: &str, host: &str, extra: &[&str]) -> Agent {
 }
 
 /// A server for the lab tests (agent token, dead gateways after 5 s, `extra` variables).
-fn lab_server(data: &tempfile::TempDir, extra: &[(&str, &str)]) -> Process {
+pub(crate) fn lab_server(data: &tempfile::TempDir, extra: &[(&str, &str)]) -> Process {
     let data_dir = data.path().display().to_string();
     let mut envs =
         vec![("VPNAAS_AGENT_TOKEN", TOKEN), ("VPNAAS_DATABASE_URL", ""), ("VPNAAS_AGENT_DEAD_AFTER_SECS", "5")];
@@ -394,7 +394,7 @@ fn lab_server(data: &tempfile::TempDir, extra: &[(&str, &str)]) -> Process {
 }
 
 /// A router with a gateway address and a LAN subnet, placed on `host` (or nowhere).
-async fn lab_router(p: &Process, gw: &str, lan: &str, host: Option<&str>) -> (String, String) {
+pub(crate) async fn lab_router(p: &Process, gw: &str, lan: &str, host: Option<&str>) -> (String, String) {
     let gateway = json!({"external_fixed_ips": [{"ip_address": gw}]});
     let router =
         post(p, "/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": gateway}})).await;
@@ -407,13 +407,13 @@ async fn lab_router(p: &Process, gw: &str, lan: &str, host: Option<&str>) -> (St
     (router, subnet)
 }
 
-async fn place(p: &Process, router: &str, host: Value) {
+pub(crate) async fn place(p: &Process, router: &str, host: Value) {
     let body = json!({"router": {"binding:host_id": host}});
     p.call(Method::PUT, &format!("/v2.0/routers/{router}"), ADMIN, Some(body), None).await.ok(200);
 }
 
 /// The project's IKE and IPsec policies (algorithms the lab's charon has).
-async fn policies(p: &Process) -> (String, String) {
+pub(crate) async fn policies(p: &Process) -> (String, String) {
     let ike =
         post(p, IKE, P1, json!({"ikepolicy": {"ike_version": "v2", "auth_algorithm": "sha256", "pfs": "group14"}}))
             .await;
@@ -422,14 +422,19 @@ async fn policies(p: &Process) -> (String, String) {
 }
 
 /// A VPN service on `router` with its local and peer endpoint groups: (service, local, peer).
-async fn vpn(p: &Process, router: &str, subnet: &str, peer_lan: &str) -> (String, String, String) {
+pub(crate) async fn vpn(p: &Process, router: &str, subnet: &str, peer_lan: &str) -> (String, String, String) {
     let service = post(p, SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await;
     let local = post(p, GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await;
     let peer = post(p, GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}})).await;
     (service, local, peer)
 }
 
-async fn connect(p: &Process, policies: &(String, String), vpn: &(String, String, String), peer_gw: &str) -> String {
+pub(crate) async fn connect(
+    p: &Process,
+    policies: &(String, String),
+    vpn: &(String, String, String),
+    peer_gw: &str,
+) -> String {
     let body = json!({"ipsec_site_connection": {
         "psk": "e2e-host-secret", "peer_address": peer_gw, "peer_id": peer_gw,
         "vpnservice_id": vpn.0, "ikepolicy_id": policies.0, "ipsecpolicy_id": policies.1,
@@ -671,4 +676,48 @@ async fn a_plain_charon_loaded_with_only_the_swanctl_export_brings_the_tunnel_up
     eprintln!("export loaded at B to A ACTIVE in the API: {:.2} s", fetched.elapsed().as_secs_f64());
     assert!(lab.ping_a_to_b(), "10.1.0.1 reaches 10.2.0.1 through the tunnel to the exported peer");
     assert!(lab.b.ping(lab.a.lan_ip), "and back from B's LAN");
+}
+
+/// A router placed on a host where its `qrouter-<id>` namespace does not exist yet (the L3
+/// agent has not made it): the host agent cannot start its charon, and the connection says
+/// so (`namespace_missing`, and `ip netns exec`'s own words for admins) instead of "the IKE
+/// daemon is unreachable". Once the namespace appears the tunnel comes up on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_qrouter_namespace_is_named_until_it_appears() {
+    let test = "a_missing_qrouter_namespace_is_named_until_it_appears";
+    if !lab_runs(test) {
+        return;
+    }
+    let data = tempfile::TempDir::new().unwrap();
+    let server = lab_server(&data, &[]);
+    let pols = policies(&server).await;
+    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let state_dir = lab.root().join("charons");
+    lab.sweep(state_dir.clone());
+    let (gw, lan_ip, lan) = ("192.0.2.51", "10.51.0.1", "10.51.0.0/24");
+    let (pgw, plan_ip, plan) = ("192.0.2.52", "10.52.0.1", "10.52.0.0/24");
+    let (r, rs) = lab_router(&server, gw, lan, Some("net-1")).await;
+    let (p, ps) = lab_router(&server, pgw, plan, Some("net-2")).await;
+    let peer = lab.add_site(&p, None, pgw, plan_ip, plan).expect("a peer site");
+    lab.sites[peer].start_charon().expect("the peer's charon starts");
+    let mine = connect(&server, &pols, &vpn(&server, &r, &rs, plan).await, pgw).await;
+    let theirs = connect(&server, &pols, &vpn(&server, &p, &ps, lan).await, gw).await;
+    let state_arg = state_dir.display().to_string();
+    let template = format!("unix://{}/{{router_id}}/charon.vici", lab.root().display());
+    let _net1 = host_agent(&server.base, "net-1", &["--state-dir", &state_arg]);
+    let _net2 = host_agent(&server.base, "net-2", &["--vici-template", &template]);
+
+    let t = until_reason(&server, &mine, "namespace_missing", Duration::from_secs(20)).await;
+    assert_eq!(t["reason"], "namespace_missing", "{t}");
+    assert!(t["reason_description"].as_str().unwrap().contains("namespace"), "{t}");
+    let shown = server.call(Method::GET, &format!("{CONNS}/{mine}"), ADMIN, None, None).await;
+    let c = shown.ok(200)["ipsec_site_connection"].clone();
+    let why = c["status_description"].as_str().unwrap_or_default();
+    assert!(why.contains(&format!("Cannot open network namespace \"qrouter-{r}\"")), "admins see the cause: {c}");
+
+    // The L3 agent makes the namespace: the host agent starts charon there, and the tunnel comes up.
+    lab.add_site("late", Some(format!("qrouter-{r}")), gw, lan_ip, lan).expect("the qrouter namespace");
+    let seen = until(&server, &[&mine, &theirs], "ACTIVE", Duration::from_secs(30)).await;
+    assert_eq!(seen, ["ACTIVE", "ACTIVE"]);
+    assert_eq!(tunnel(&server, &mine).await["reason"], Value::Null);
 }
