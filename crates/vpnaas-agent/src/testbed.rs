@@ -154,14 +154,20 @@ impl Site {
         self.dir.join("strongswan.conf")
     }
 
-    fn write_conf(&self) -> Result<(), String> {
-        let conf = crate::managed::strongswan_conf(PLUGINS, &self.dir);
+    fn write_conf(&self, edit: impl Fn(String) -> String) -> Result<(), String> {
+        let conf = edit(crate::managed::strongswan_conf(PLUGINS, &self.dir));
         fs::write(self.conf(), conf).map_err(|e| format!("{}: {e}", self.conf().display()))
     }
 
     /// Starts this site's charon and waits for its VICI socket.
     pub fn start_charon(&mut self) -> Result<(), String> {
-        self.write_conf()?;
+        self.start_charon_with(|conf| conf)
+    }
+
+    /// [`Site::start_charon`] with its `strongswan.conf` changed by `edit` (a benchmark's peer
+    /// standing in for many sites installs no routes: theirs would all lead to one subnet).
+    pub fn start_charon_with(&mut self, edit: impl Fn(String) -> String) -> Result<(), String> {
+        self.write_conf(edit)?;
         let socket = self.dir.join("charon.vici");
         let _ = fs::remove_file(&socket);
         let out = fs::File::create(self.dir.join("charon.stdout")).map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@ mod options;
 mod report;
 mod storage_ceiling;
 mod target;
+mod tunnels;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             .map(|(r, v)| print!("{}", report::compare(&r, &v))),
         Command::Run(o) => run_and_report(&o),
         Command::Fleet(o) => fleet::run_and_report(&o),
+        Command::Tunnels(t) => tunnels::run_and_report(&t),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

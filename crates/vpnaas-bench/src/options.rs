@@ -38,6 +38,8 @@ pub enum Sub {
     /// Simulated gateway agents against one server or two replicas (`fleet --help`)
     #[command(long_about = crate::fleet::options::FLEET_ABOUT)]
     Fleet(Box<crate::fleet::options::FleetArgs>),
+    /// Real tunnels: one gateway with many connections, and two-site bring-up (root, strongSwan)
+    Tunnels(Box<crate::tunnels::TunnelArgs>),
     /// Internal: the HTTP ceiling's server, started by this program as a child process
     #[command(hide = true)]
     CeilingServer,
@@ -255,6 +257,7 @@ impl RunArgs {
 pub enum Command {
     Run(Box<Options>),
     Fleet(Box<crate::fleet::options::FleetOptions>),
+    Tunnels(Box<crate::tunnels::TunnelArgs>),
     Compare { reference: PathBuf, vpnaas: PathBuf },
     CeilingServer,
 }
@@ -272,6 +275,7 @@ where
         Some(Sub::Compare { reference, vpnaas }) => Command::Compare { reference, vpnaas },
         Some(Sub::CeilingServer) => Command::CeilingServer,
         Some(Sub::Fleet(f)) => Command::Fleet(Box::new(f.options().map_err(invalid)?)),
+        Some(Sub::Tunnels(t)) => Command::Tunnels(t),
         None => Command::Run(Box::new(cli.run.options().map_err(invalid)?)),
     })
 }
