@@ -93,6 +93,21 @@ fn open_file_limit() -> Option<u64> {
     line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
+/// Connections the kernel may queue before `accept` (it caps this at `net.core.somaxconn`,
+/// 4,096 on current kernels). tokio's `bind` asks for 1,024: when 10,000 gateways connect at
+/// once the queue overflows, SYNs are dropped, and every client, an API client too, waits for
+/// a retransmit (1 s, then 3 s) before the server even sees it (ADR 0023).
+const BACKLOG: u32 = 16_384;
+
+/// A listener on `addr` with room for a fleet's connections arriving at once ([`BACKLOG`]).
+pub fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As tokio's `bind`: a restarted server binds while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting and waits for
 /// the connections to finish their requests, as axum's graceful shutdown does.
 pub async fn serve(
