@@ -39,6 +39,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Every simulated gateway holds a socket or two: use all the descriptors the hard limit allows.
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
+        if soft < hard && rlimit::Resource::NOFILE.set(hard, hard).is_err() {
+            eprintln!("vpnaas-bench: could not raise the open-file limit from {soft} to {hard}");
+        }
+    }
     let result = match command {
         Command::CeilingServer => http_ceiling::serve(),
         Command::Compare { reference, vpnaas } => Report::read_json(&reference)

@@ -43,6 +43,11 @@ pub struct Config {
     /// when the process's open-file limit has no room for it.
     #[serde(deserialize_with = "number")]
     pub http_max_connections: usize,
+    /// Gateway agents' connections (`/v2.0/gateway/...`) served at once, a budget of their own
+    /// beside `http_max_connections` (ADR 0023). Lowered at start, before that one, when the
+    /// open-file limit has no room for both.
+    #[serde(deserialize_with = "number")]
+    pub http_max_gateway_connections: usize,
     /// Seconds a client has to send a request's head, from when the server waits for it.
     #[serde(deserialize_with = "number")]
     pub http_header_timeout_secs: u64,
@@ -211,6 +216,7 @@ impl Default for Config {
             database_max_connections: 16,
             database_timeout_secs: 3,
             http_max_connections: 512,
+            http_max_gateway_connections: 16384,
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 75,
             http_body_timeout_secs: 60,
@@ -314,7 +320,15 @@ pub const SETTINGS: &[Setting] = &[
         Some("http-max-connections"),
         "N",
         "512",
-        "HTTP connections served at once; more are answered 503 (lowered to fit the open-file limit)",
+        "API clients' HTTP connections served at once; more are answered 503 (lowered to fit the open-file limit)",
+    ),
+    setting(
+        "http_max_gateway_connections",
+        "VPNAAS_HTTP_MAX_GATEWAY_CONNECTIONS",
+        Some("http-max-gateway-connections"),
+        "N",
+        "16384",
+        "Gateway agents' HTTP connections (long polls) served at once, apart from API clients' (lowered to fit the open-file limit)",
     ),
     setting(
         "http_header_timeout_secs",

@@ -22,6 +22,8 @@ pub enum Error {
     Secret(String),
     /// A response could not be written.
     Internal(String),
+    /// A connection budget is full (ADR 0023): a 503 saying the service is busy, with `Retry-After`.
+    Busy,
 }
 
 impl From<Fault> for Error {
@@ -47,6 +49,7 @@ impl std::fmt::Display for Error {
             Error::IdentityUnavailable => f.write_str("Keystone unavailable"),
             Error::NeutronUnavailable(cause) => write!(f, "Neutron unavailable: {cause}"),
             Error::Secret(cause) | Error::Internal(cause) => f.write_str(cause),
+            Error::Busy => f.write_str("busy"),
         }
     }
 }
@@ -95,10 +98,40 @@ pub fn status_words(code: StatusCode) -> (&'static str, &'static str) {
         414 => ("HTTPRequestURITooLong", "The request URI was too long for this server."),
         415 => ("HTTPUnsupportedMediaType", "The request media type is not supported by this server."),
         431 => ("HTTPRequestHeaderFieldsTooLarge", "The request header fields were too large."),
-        503 => ("ServiceUnavailable", "The service is unavailable. Retry later."),
+        // The only 503s below the handlers are the connection caps': busy, not down (ADR 0023).
+        503 => ("ServiceUnavailable", BUSY),
         _ if code.is_client_error() => ("HTTPClientError", "The server could not comply with the request."),
         _ => ("HTTPInternalServerError", "Request Failed: internal server error while processing your request."),
     }
+}
+
+/// What a 503 says when the server is merely busy: a full connection budget, or no database
+/// connection free within `database_timeout_secs` (the database itself answers).
+const BUSY: &str = "The service is busy. Retry later.";
+
+/// Seconds a busy answer asks the client to wait (`Retry-After`).
+const RETRY_AFTER: &str = "1";
+
+/// [`BUSY`] as a response, with `Retry-After`.
+fn busy() -> Response {
+    let mut resp = envelope(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", BUSY);
+    resp.headers_mut().insert("retry-after", HeaderValue::from_static(RETRY_AFTER));
+    resp
+}
+
+/// When a busy database was last logged, and how many busy answers since: under overload
+/// every request would log one line otherwise.
+static BUSY_REPORT: std::sync::Mutex<(Option<std::time::Instant>, u64)> = std::sync::Mutex::new((None, 0));
+
+/// Counts a busy database answer; the count since the last report when one is due (every 10 s).
+fn busy_due() -> Option<u64> {
+    let mut report = BUSY_REPORT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    report.1 += 1;
+    if report.0.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(10)) {
+        return None;
+    }
+    report.0 = Some(std::time::Instant::now());
+    Some(std::mem::take(&mut report.1))
 }
 
 /// [`status_words`] as a response.
@@ -149,6 +182,18 @@ impl IntoResponse for Error {
                     "Request Failed: internal server error while processing your request.",
                 )
             }
+            Error::Busy => busy(),
+            // Every database connection is in use: the database answers, this server is busy.
+            Error::Store(StoreError::Busy(cause)) => {
+                if let Some(answered) = busy_due() {
+                    tracing::warn!(
+                        error.cause = %cause,
+                        answered,
+                        "database busy: requests answered 503 busy ({answered} since the last report)"
+                    );
+                }
+                busy()
+            }
             // The cause is logged once here; the caller learns nothing internal.
             Error::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(error.cause = %cause, "database unavailable");
@@ -175,5 +220,33 @@ impl IntoResponse for Error {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_server_says_busy_with_retry_after_and_an_unreachable_database_says_so() {
+        for busy in [Error::Busy, Error::Store(StoreError::Busy("all 16 connections in use".into()))] {
+            let resp = busy.into_response();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+            let body = body(resp).await;
+            assert_eq!(body["NeutronError"]["type"], "ServiceUnavailable");
+            assert_eq!(body["NeutronError"]["message"], "The service is busy. Retry later.");
+        }
+        let down = Error::Store(StoreError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let message = body(down).await["NeutronError"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("the database cannot be reached"), "{message}");
+        // The connection caps' answers below the handlers say busy too.
+        assert_eq!(status_words(StatusCode::SERVICE_UNAVAILABLE).1, BUSY);
     }
 }

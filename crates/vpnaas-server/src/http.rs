@@ -28,8 +28,11 @@ use crate::tls::{ClientIdentity, Peer};
 /// What a connection may cost the server (the `http_*` settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; more are answered 503 and closed.
+    /// API clients' connections served at once; more are answered 503 (ADR 0023).
     pub max_connections: usize,
+    /// Gateway agents' connections (`/v2.0/gateway/...`, long polls mostly) served at once,
+    /// apart from the API clients' ones, so that neither takes the other's (ADR 0023).
+    pub max_gateway_connections: usize,
     /// From the moment the server waits for a request (a new connection, or the first byte
     /// after an idle spell) until its whole head has arrived.
     pub header_timeout: Duration,
@@ -63,10 +66,46 @@ pub fn fitting_cap(wanted: usize, database_connections: usize) -> (usize, Option
     (wanted.min(room), Some(limit))
 }
 
+/// Both caps fitted to the open-file limit ([`fitting_cap`] for their sum): API clients keep
+/// theirs whole as long as one descriptor is left for a gateway; the gateways' cap gives way
+/// first. Returns (API clients' cap, gateways' cap, the limit).
+pub fn fitting_caps(tenants: usize, gateways: usize, database_connections: usize) -> (usize, usize, Option<u64>) {
+    let (room, limit) = fitting_cap(tenants.saturating_add(gateways), database_connections);
+    let tenants = tenants.min(room.saturating_sub(1)).max(1);
+    (tenants, room.saturating_sub(tenants).max(1), limit)
+}
+
+/// Raises the soft open-file limit to the hard one (each waiting gateway holds a socket);
+/// returns (before, after) when it moved. Not every system lets a process do this: then the
+/// limit stays, and the caps are fitted to it.
+pub fn raise_open_file_limit() -> Option<(u64, u64)> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    if soft >= hard {
+        return None;
+    }
+    rlimit::Resource::NOFILE.set(hard, hard).ok()?;
+    Some((soft, hard))
+}
+
 fn open_file_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
+/// Connections the kernel may queue before `accept` (it caps this at `net.core.somaxconn`,
+/// 4,096 on current kernels). tokio's `bind` asks for 1,024: when 10,000 gateways connect at
+/// once the queue overflows, SYNs are dropped, and every client, an API client too, waits for
+/// a retransmit (1 s, then 3 s) before the server even sees it (ADR 0023).
+const BACKLOG: u32 = 16_384;
+
+/// A listener on `addr` with room for a fleet's connections arriving at once ([`BACKLOG`]).
+pub fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As tokio's `bind`: a restarted server binds while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting and waits for
@@ -89,7 +128,10 @@ pub async fn serve_with_tls(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Every connection holds a slot from accept to close (each is a descriptor); what it
+    // serves decides which budget's seat it takes besides (`Seats`), at its first request.
+    let slots = Arc::new(Semaphore::new(limits.max_connections.saturating_add(limits.max_gateway_connections).max(1)));
+    let seats = Seats::new(limits);
     let refusing = Arc::new(Semaphore::new(REFUSING));
     let graceful = GracefulShutdown::new();
     let mut over_cap = Report::default();
@@ -117,10 +159,17 @@ pub async fn serve_with_tls(
                 let watcher = graceful.watcher();
                 let app = app.clone();
                 let tls = tls.clone();
+                let seats = seats.clone();
                 tokio::spawn(async move {
+                    let peer = Peer { addr, tls: false, client: None };
+                    // Each variant boxed on its own: the task would otherwise be as large as
+                    // the TLS one (a rustls connection inline) for every plain connection,
+                    // and 10,000 waiting gateways hold one each (ADR 0023).
                     match tls {
-                        None => connection(stream, Peer { addr, tls: false, client: None }, app, limits, watcher).await,
-                        Some(acceptor) => secure_connection(acceptor, stream, addr, app, limits, watcher).await,
+                        None => Box::pin(connection(stream, peer, app, limits, seats, watcher)).await,
+                        Some(acceptor) => {
+                            Box::pin(secure_connection(acceptor, stream, addr, app, limits, seats, watcher)).await;
+                        }
                     }
                     drop(slot);
                 });
@@ -129,6 +178,7 @@ pub async fn serve_with_tls(
                 if let Some(refused) = over_cap.due() {
                     tracing::warn!(
                         http.max_connections = limits.max_connections,
+                        http.max_gateway_connections = limits.max_gateway_connections,
                         refused,
                         "connection limit reached: new connections are answered 503 ({refused} since the last report)"
                     );
@@ -146,6 +196,89 @@ pub async fn serve_with_tls(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// What a connection serves, by the path of its requests: gateway agents
+/// (`/v2.0/gateway/...`: heartbeats, long polls, status reports) or API clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tenant,
+    Gateway,
+}
+
+impl Kind {
+    fn of(path: &str) -> Kind {
+        if path.starts_with("/v2.0/gateway/") {
+            Kind::Gateway
+        } else {
+            Kind::Tenant
+        }
+    }
+}
+
+/// The two budgets (ADR 0023): a connection takes a seat of the kind its request needs and
+/// keeps it while it serves that kind; a waiting long poll never holds an API client's seat.
+#[derive(Clone)]
+struct Seats {
+    tenant: Arc<Semaphore>,
+    gateway: Arc<Semaphore>,
+    limits: Limits,
+    /// Budgets found full, reported at most every [`REPORT_EVERY`] each.
+    full: Arc<Mutex<[Report; 2]>>,
+}
+
+/// A connection's seat: none before its first request.
+#[derive(Default)]
+struct Seat(Option<(Kind, OwnedSemaphorePermit)>);
+
+impl Seats {
+    fn new(limits: Limits) -> Seats {
+        Seats {
+            tenant: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            gateway: Arc::new(Semaphore::new(limits.max_gateway_connections.max(1))),
+            limits,
+            full: Arc::new(Mutex::new([Report::default(), Report::default()])),
+        }
+    }
+
+    /// Seats the connection for a request of `kind`: its own seat if it has that kind, else a
+    /// new one (the old one given back). `false` when that budget is full: the request is
+    /// answered 503 and the connection keeps what it had.
+    fn take(&self, seat: &Mutex<Seat>, kind: Kind) -> bool {
+        let mut seat = seat.lock().unwrap_or_else(PoisonError::into_inner);
+        if seat.0.as_ref().is_some_and(|(k, _)| *k == kind) {
+            return true;
+        }
+        let budget = match kind {
+            Kind::Tenant => &self.tenant,
+            Kind::Gateway => &self.gateway,
+        };
+        match budget.clone().try_acquire_owned() {
+            Ok(permit) => {
+                seat.0 = Some((kind, permit));
+                true
+            }
+            Err(_) => {
+                let mut full = self.full.lock().unwrap_or_else(PoisonError::into_inner);
+                let (report, cap, what) = match kind {
+                    Kind::Tenant => (&mut full[0], self.limits.max_connections, "API clients' (http_max_connections)"),
+                    Kind::Gateway => (
+                        &mut full[1],
+                        self.limits.max_gateway_connections,
+                        "gateway agents' (http_max_gateway_connections)",
+                    ),
+                };
+                if let Some(refused) = report.due() {
+                    tracing::warn!(
+                        cap,
+                        refused,
+                        "{what} connection limit reached: their requests are answered 503 ({refused} since the last report)"
+                    );
+                }
+                false
+            }
+        }
+    }
 }
 
 /// A condition counted every time and reported at most every [`REPORT_EVERY`].
@@ -175,6 +308,7 @@ async fn secure_connection(
     addr: std::net::SocketAddr,
     app: Router,
     limits: Limits,
+    seats: Seats,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
@@ -185,7 +319,7 @@ async fn secure_connection(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|cert| Arc::new(ClientIdentity::from_der(cert)));
-            connection(stream, Peer { addr, tls: true, client }, app, limits, watcher).await;
+            connection(stream, Peer { addr, tls: true, client }, app, limits, seats, watcher).await;
         }
         Ok(Err(e)) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = %addr, "TLS handshake took too long"),
@@ -199,6 +333,7 @@ async fn connection<S>(
     peer: Peer,
     app: Router,
     limits: Limits,
+    seats: Seats,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -206,16 +341,23 @@ async fn connection<S>(
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Guarded::new(stream, activity.clone()));
     let seen = activity.clone();
+    // Dropped with the connection, and with it the seat.
+    let seat = Mutex::new(Seat::default());
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let admitted = seats.take(&seat, Kind::of(req.uri().path()));
         let mut app = app.clone();
         let in_flight = InFlight::begin(seen.clone());
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
         req.extensions_mut().insert(peer.clone());
         async move {
-            let resp = match app.call(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
+            let resp = if admitted {
+                match app.call(req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                }
+            } else {
+                busy_answer()
             };
             Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _in_flight: in_flight }))
         }
@@ -232,6 +374,19 @@ async fn connection<S>(
         }
         why = activity.expired(limits) => tracing::debug!(why, "connection closed"),
     }
+}
+
+/// The answer to a request whose budget is full: a 503 in the envelope saying the service is
+/// busy, `Retry-After`, and the connection closed (its descriptor is wanted).
+fn busy_answer() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut resp = crate::error::Error::Busy.into_response();
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    resp
 }
 
 /// Where a connection is: waiting for a request's head (since when), idle between requests

@@ -159,9 +159,26 @@ pub fn database_label(config: &Config) -> String {
 /// The connection limits of the settings; the cap is lowered (and a warning logged) when the
 /// process's open-file limit has no room for it (ADR 0013 §2).
 fn http_limits(config: &Config) -> http::Limits {
+    // Each waiting gateway holds a socket: the soft limit (often 1,024) would cap the fleet
+    // long before memory does, so it is raised to the hard one, which the operator sets.
+    if let Some((before, after)) = http::raise_open_file_limit() {
+        tracing::info!(before, after, "open-file limit raised from {before} to {after} (the hard limit)");
+    }
     let wanted = config.http_max_connections.max(1);
-    let (max_connections, limit) =
-        http::fitting_cap(wanted, usize::try_from(config.database_max_connections).unwrap_or(usize::MAX));
+    let wanted_gateways = config.http_max_gateway_connections.max(1);
+    let (max_connections, max_gateway_connections, limit) = http::fitting_caps(
+        wanted,
+        wanted_gateways,
+        usize::try_from(config.database_max_connections).unwrap_or(usize::MAX),
+    );
+    if max_gateway_connections < wanted_gateways {
+        tracing::warn!(
+            http.max_gateway_connections = max_gateway_connections,
+            wanted = wanted_gateways,
+            open_file_limit = limit,
+            "http_max_gateway_connections lowered to fit the open-file limit; raise the limit (ulimit -n, LimitNOFILE) to serve more"
+        );
+    }
     if max_connections < wanted {
         tracing::warn!(
             http.max_connections = max_connections,
@@ -172,6 +189,7 @@ fn http_limits(config: &Config) -> http::Limits {
     }
     http::Limits {
         max_connections,
+        max_gateway_connections,
         header_timeout: Duration::from_secs(config.http_header_timeout_secs.max(1)),
         idle_timeout: Duration::from_secs(config.http_idle_timeout_secs.max(1)),
         body_timeout: Duration::from_secs(config.http_body_timeout_secs.max(1)),

@@ -328,8 +328,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match job {
             Job::Serve => {
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
+                let listener = vpnaas_server::http::listen(config.listen)
                     .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
                 vpnaas_server::serve(config, listener, async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -136,6 +136,8 @@ pub struct Sim {
     first_poll_us: Vec<AtomicU64>,
     /// Agents whose first status report was accepted.
     pub reported: AtomicUsize,
+    /// Agents that have their first state (their first poll answered).
+    pub first_states: AtomicUsize,
     /// Heartbeats and status posts in flight at once, fleet-wide (see [`SIDE_REQUESTS`]).
     side: tokio::sync::Semaphore,
 }
@@ -180,6 +182,7 @@ impl Sim {
             reports: Mutex::new(vec![Vec::new(); agents]),
             first_poll_us: (0..agents).map(|_| AtomicU64::new(0)).collect(),
             reported: AtomicUsize::new(0),
+            first_states: AtomicUsize::new(0),
             side: tokio::sync::Semaphore::new(SIDE_REQUESTS),
         })
     }
@@ -399,6 +402,7 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
         sim.check(&host.changed, now);
         let first = cursor.is_none() && sim.first_poll(agent.index()).is_none();
         if first {
+            sim.first_states.fetch_add(1, Ordering::Relaxed);
             if let Some(slot) = sim.first_poll_us.get(agent.index()) {
                 slot.store((now - asked).as_micros().max(1) as u64, Ordering::Relaxed);
             }
@@ -437,6 +441,7 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
         let first = !started;
         if first {
             started = true;
+            sim.first_states.fetch_add(1, Ordering::Relaxed);
             if let Some(slot) = sim.first_poll_us.get(agent.index()) {
                 slot.store((now - asked).as_micros().max(1) as u64, Ordering::Relaxed);
             }

@@ -17,7 +17,7 @@ use crate::client::{Api, As};
 use crate::target::{self, Spawned};
 use agents::{Agent, Pending, Sim, Want};
 use options::{Backend, FleetOptions};
-use report::{ChangeFigure, FleetReport, IdleFigure, ReplicaMemory, ResyncFigure, SeedingFigure};
+use report::{ChangeFigure, FleetReport, IdleFigure, ReplicaMemory, ResyncFigure, SeedingFigure, TenantFigure};
 use seed::SeededRouter;
 use stats::{Rng, Summary};
 
@@ -44,6 +44,13 @@ pub fn run_and_report(o: &FleetOptions) -> Result<(), String> {
                 "smoke: {} agent requests failed (first: {})",
                 report.errors,
                 report.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if report.tenant.failed > 0 {
+            return Err(format!(
+                "smoke: {} tenant GETs refused while the fleet started (first: {})",
+                report.tenant.failed,
+                report.tenant.first_failure.as_deref().unwrap_or("?")
             ));
         }
         if report.changes.missed > 0 || report.changes.failed > 0 {
@@ -219,6 +226,14 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
     };
     let sim = Arc::new(Sim::new(&last.base, token, agents.len(), o.wait_secs, o.heartbeat_secs, o.timeout)?);
     let mut rng = Rng::new(o.seed);
+    // A tenant's GET, again and again while the fleet starts, each on a new connection (as a
+    // client that keeps none open would): what the storm leaves for API clients.
+    let storm_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = seeded.routers.first().and_then(|r| r.connections.first()).map(|c| {
+        let path = format!("/v2.0/vpn/ipsec-site-connections/{c}");
+        let api = Api::new(&first.base, o.timeout, 0);
+        tokio::spawn(tenant_probe(api, path, storm_over.clone()))
+    });
     let started = Instant::now();
     let mut fleet = tokio::task::JoinSet::new();
     for a in &agents {
@@ -226,7 +241,12 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
     }
     let limit = Duration::from_secs(600);
     let (mut last_count, mut last_progress) = (0, Instant::now());
+    let mut first_state_seconds = None;
     while sim.reported.load(std::sync::atomic::Ordering::Relaxed) < agents.len() {
+        if first_state_seconds.is_none() && sim.first_states.load(std::sync::atomic::Ordering::Relaxed) >= agents.len()
+        {
+            first_state_seconds = Some(started.elapsed().as_secs_f64());
+        }
         let count = sim.reported.load(std::sync::atomic::Ordering::Relaxed);
         if count != last_count {
             (last_count, last_progress) = (count, Instant::now());
@@ -234,16 +254,44 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         // A first report that failed is not sent again: no point waiting for it.
         let stuck = sim.counts().errors > 0 && last_progress.elapsed() > Duration::from_secs(30);
         if started.elapsed() > limit || stuck {
+            // What the tenant saw meanwhile, and the server's memory: the figures of a failed start.
+            storm_over.store(true, std::sync::atomic::Ordering::Relaxed);
+            let tenant = match probe {
+                Some(task) => task.await.ok().and_then(Result::ok).unwrap_or_default(),
+                None => TenantFigure::default(),
+            };
+            memories(servers, &mut memory);
             return Err(format!(
-                "only {} of {} agents got their state and reported within {limit:?} (first error: {})",
-                sim.reported.load(std::sync::atomic::Ordering::Relaxed),
+                "only {} of {} agents got their state ({} reported) within {:.0} s; a tenant's GET meanwhile: \
+                 p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} refused (first: {}); server RSS {:.0} MiB \
+                 (first agent error: {})",
+                sim.first_states.load(std::sync::atomic::Ordering::Relaxed),
                 agents.len(),
+                sim.reported.load(std::sync::atomic::Ordering::Relaxed),
+                started.elapsed().as_secs_f64(),
+                tenant.latency.p50_ms,
+                tenant.latency.p99_ms,
+                tenant.latency.max_ms,
+                tenant.failed,
+                tenant.first_failure.as_deref().unwrap_or("-"),
+                memory.iter().map(|m| m.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
                 sim.first_error().unwrap_or_default()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let startup_seconds = started.elapsed().as_secs_f64();
+    let first_state_seconds = first_state_seconds.unwrap_or(startup_seconds);
+    storm_over.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tenant = match probe {
+        Some(task) => task.await.map_err(|e| format!("the tenant probe failed: {e}"))??,
+        None => TenantFigure::default(),
+    };
+    progress(format_args!(
+        "every agent had its first state {first_state_seconds:.1} s after the fleet started; a tenant's GET meanwhile: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} failed",
+        tenant.latency.p50_ms, tenant.latency.p99_ms, tenant.latency.max_ms, tenant.failed
+    ));
     progress(format_args!(
         "all {} agents have their state and reported ACTIVE in {startup_seconds:.1} s",
         agents.len()
@@ -330,6 +378,8 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         seeding,
         startup_seconds,
+        first_state_seconds,
+        tenant,
         first_polls: Summary::of(sim.first_polls()),
         idle,
         memory,
@@ -340,6 +390,34 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         first_error: sim.first_error(),
         counts,
     })
+}
+
+/// A tenant's GET every 50 ms until `over` (and at least 20 of them): latency of the answered
+/// ones; anything but a 200 counts as failed, with the first such answer kept.
+async fn tenant_probe(
+    api: Result<Api, String>,
+    path: String,
+    over: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<TenantFigure, String> {
+    let api = api?;
+    let req = crate::client::Req { method: Method::GET, path, body: None, who: As::Bench };
+    let (mut latencies, mut failed, mut first_failure) = (Vec::new(), 0, None);
+    while !over.load(std::sync::atomic::Ordering::Relaxed) || latencies.len() + failed < 20 {
+        let sent = Instant::now();
+        match api.send(&req).await {
+            Ok(reply) if reply.status == reqwest::StatusCode::OK => latencies.push(sent.elapsed()),
+            Ok(reply) => {
+                failed += 1;
+                first_failure.get_or_insert_with(|| format!("{}: {}", reply.status, reply.snippet()));
+            }
+            Err(e) => {
+                failed += 1;
+                first_failure.get_or_insert(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(TenantFigure { latency: Summary::of(latencies), failed, first_failure })
 }
 
 async fn idle_window(o: &FleetOptions, servers: &[Spawned], sim: &Sim) -> IdleFigure {

@@ -52,6 +52,17 @@ pub struct ChangeFigure {
     pub kinds: Vec<(String, usize)>,
 }
 
+/// A tenant's GET (a new connection each) issued again and again while the fleet starts.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TenantFigure {
+    /// The answered (200) ones.
+    pub latency: Summary,
+    /// Refused (a 503, say) or not answered.
+    pub failed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ResyncFigure {
     pub routers: usize,
@@ -79,6 +90,9 @@ pub struct FleetReport {
     pub seeding: SeedingFigure,
     /// Every agent started at once -> every agent had its state and its first report accepted.
     pub startup_seconds: f64,
+    /// Every agent started at once -> every agent had its first state.
+    pub first_state_seconds: f64,
+    pub tenant: TenantFigure,
     pub first_polls: Summary,
     pub idle: IdleFigure,
     pub memory: Vec<ReplicaMemory>,
@@ -198,10 +212,24 @@ pub fn table(r: &FleetReport) -> String {
         r.startup_seconds,
         latency(&r.first_polls)
     );
+    let _ = writeln!(
+        out,
+        "| fleet start: all {} agents have their first state | {:.1} s | < 10 s |",
+        r.agents, r.first_state_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| a tenant's GET during the fleet start ({} refused or unanswered) | {} | max < 2 s, none refused |",
+        r.tenant.failed,
+        latency(&r.tenant.latency)
+    );
     let _ = writeln!(out, "| simulator CPU while idle (this process) | {:.3} cores | |", r.idle.simulator_cores);
     let _ = writeln!(out, "| agent request errors (each retried) | {} | 0 |", r.errors);
     if let Some(e) = &r.first_error {
         let _ = writeln!(out, "\nfirst agent error: {e}");
+    }
+    if let Some(e) = &r.tenant.first_failure {
+        let _ = writeln!(out, "first refused tenant GET: {e}");
     }
     if let Some(e) = &r.changes.first_failure {
         let _ = writeln!(out, "first refused change: {e}");

@@ -322,14 +322,16 @@ async fn request_id(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-openstack-request-id", v);
     }
-    tracing::info!(
-        request.id = %id,
-        http.method = %method,
-        http.path = %path,
-        http.status = resp.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = resp.status().as_u16();
+    // Gateway agents' heartbeats, polls and reports are most of the traffic and say nothing
+    // an operator reads at INFO: their lines are at debug; what they change is logged where
+    // it changes (joins, deaths, placements, statuses; ADR 0023).
+    if path.starts_with("/v2.0/gateway/") {
+        tracing::debug!(request.id = %id, http.method = %method, http.path = %path, http.status = status, elapsed_ms, "request");
+    } else {
+        tracing::info!(request.id = %id, http.method = %method, http.path = %path, http.status = status, elapsed_ms, "request");
+    }
     resp
 }
 

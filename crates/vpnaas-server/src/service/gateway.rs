@@ -37,6 +37,9 @@ pub struct Beats {
     routers: HashMap<Uuid, store::gateway::AgentRow>,
     hosts: HashMap<String, store::markers::HostBeat>,
     confirmed: HashMap<Uuid, std::time::Instant>,
+    /// Agents (`router:ID`, `host:NAME`) heard from since they joined or were last declared
+    /// dead: the log's one line per agent joining and leaving (ADR 0023).
+    alive: std::collections::HashSet<String>,
 }
 
 /// What a host's agent is told to run (ADR 0011); the wire form of
@@ -76,8 +79,16 @@ impl Service {
             version: hello.version.chars().take(64).collect(),
             last_seen: now_micros(),
         };
-        self.lock_beats().routers.insert(router_id, agent);
-        self.swept_forget(&format!("router:{router_id}"));
+        let key = format!("router:{router_id}");
+        let joined = {
+            let mut beats = self.lock_beats();
+            beats.routers.insert(router_id, agent);
+            beats.alive.insert(key.clone())
+        };
+        if joined {
+            tracing::info!(router.id = %router_id, agent.host = %hello.host, agent.version = %hello.version, "gateway agent joined (router {router_id})");
+        }
+        self.swept_forget(&key);
         Ok(())
     }
 
@@ -88,8 +99,16 @@ impl Service {
             version: hello.version.chars().take(64).collect(),
             last_seen: now_micros(),
         };
-        self.lock_beats().hosts.insert(host.to_owned(), beat);
-        self.swept_forget(&format!("host:{host}"));
+        let key = format!("host:{host}");
+        let joined = {
+            let mut beats = self.lock_beats();
+            beats.hosts.insert(host.to_owned(), beat);
+            beats.alive.insert(key.clone())
+        };
+        if joined {
+            tracing::info!(agent.host = %host, agent.version = %hello.version, "gateway agent joined (host {host})");
+        }
+        self.swept_forget(&key);
     }
 
     fn lock_beats(&self) -> std::sync::MutexGuard<'_, Beats> {
@@ -151,7 +170,9 @@ impl Service {
         let mut changes = self.hub.watch_router(router_id);
         loop {
             changes.borrow_and_update();
-            let state = self.gateway_state(router_id).await?;
+            // Boxed: a waiting poll's future then holds a pointer while it waits, not the
+            // build's whole state machine (10,000 waiters: ADR 0023).
+            let state = Box::pin(self.gateway_state(router_id)).await?;
             if known != Some(state.version.as_str()) {
                 return Ok(state);
             }
@@ -173,9 +194,8 @@ impl Service {
             changes.borrow_and_update();
             // Read the newest seq before the routers: a change landing meanwhile is seen next time.
             let now = self.hub.last_seq();
-            let mut tx = self.store.begin_read().await?;
-            let routers = store::markers::routers_on_host(&mut tx, host).await?;
-            tx.commit().await?;
+            // Boxed, as in `wait_gateway_state`: what a waiting poll holds stays small.
+            let routers = Box::pin(self.routers_on_host(host)).await?;
             let changed: Vec<Uuid> = match cursor {
                 None => routers.clone(),
                 Some(c) => routers.iter().copied().filter(|r| self.hub.router_seq(*r) > c).collect(),
@@ -185,7 +205,7 @@ impl Service {
             if cursor.is_none() || !changed.is_empty() || placement_moved || timed_out {
                 let mut states = Vec::with_capacity(changed.len());
                 for router in changed {
-                    match self.gateway_state(router).await {
+                    match Box::pin(self.gateway_state(router)).await {
                         Ok(state) => states.push(state),
                         // Deleted since it was listed: the next answer leaves it out.
                         Err(crate::error::Error::Fault(Fault::RouterNotFound(_))) => {}
@@ -218,6 +238,13 @@ impl Service {
             }
         }
         self.commit_marking(w, &swapped, &[]).await
+    }
+
+    async fn routers_on_host(&self, host: &str) -> Result<Vec<Uuid>> {
+        let mut tx = self.store.begin_read().await?;
+        let routers = store::markers::routers_on_host(&mut tx, host).await?;
+        tx.commit().await?;
+        Ok(routers)
     }
 
     /// Whether `host` is where `router` is placed (a host's agent may act for its routers only).
@@ -253,9 +280,23 @@ impl Service {
                 code: if s.status == Status::Active { None } else { s.code },
                 now,
             };
+            let before = store::gateway::status_of(conn, router_id, s.id, s.revision).await?;
             // Events of a connection of this router only (its revision does not matter:
             // what happened, happened); a stranger's are dropped with its status.
             let recorded = store::gateway::record_status(conn, router_id, &row).await?;
+            // One line per change of status at INFO; the reports that change nothing at debug
+            // (ADR 0023). Logged before commit: a report that fails to commit is retried.
+            match before.as_deref() {
+                Some(old) if recorded && old != s.status.as_str() => tracing::info!(
+                    site_connection.id = %s.id,
+                    router.id = %router_id,
+                    from = old,
+                    to = s.status.as_str(),
+                    "connection status changed: {old} -> {}",
+                    s.status.as_str()
+                ),
+                _ => tracing::debug!(site_connection.id = %s.id, status = s.status.as_str(), "status reported"),
+            }
             let ours = recorded
                 || (!s.events.is_empty() && store::gateway::connection_on_router(conn, router_id, s.id).await?);
             if ours {
@@ -305,6 +346,20 @@ impl Service {
         let mut n = store::gateway::mark_silent_down(w.conn(), cutoff, now_micros()).await?;
         n += store::markers::mark_hosts_down(w.conn(), &hosts, now_micros()).await?;
         w.commit().await?;
+        let fresh: Vec<String> = keys.iter().filter(|k| !self.swept_has(k)).cloned().collect();
+        // One line per agent this server saw alive; those silent since before it started
+        // (or heard by another replica only) in one line together.
+        let mut earlier = 0usize;
+        for key in &fresh {
+            if self.lock_beats().alive.remove(key) {
+                tracing::info!(agent = %key, "gateway agent declared dead (no heartbeat for {} s)", dead_after_micros / 1_000_000);
+            } else {
+                earlier += 1;
+            }
+        }
+        if earlier > 0 {
+            tracing::info!(agents = earlier, "{earlier} gateway agents found silent, not heard from by this server");
+        }
         let mut swept = self.swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         swept.extend(keys);
         Ok(n)

@@ -28,6 +28,9 @@ impl Service {
         let hosts: Vec<String> = item.spec.host.iter().cloned().collect();
         let routers = if hosts.is_empty() { Vec::new() } else { vec![item.meta.id] };
         self.commit_marking(w, &routers, &hosts).await?;
+        if let Some(to) = &item.spec.host {
+            tracing::info!(router.id = %item.meta.id, from = "none", to, "router placement changed: none -> {to}");
+        }
         Ok(item)
     }
 
@@ -54,9 +57,11 @@ impl Service {
         }
         // A new placement: the router's gateway moves, and both hosts' agents must know.
         let mut hosts = Vec::new();
+        let mut moved = None;
         if let Some(host) = &patch.host {
             if *host != item.spec.host {
                 hosts.extend(item.spec.host.iter().chain(host.iter()).cloned());
+                moved = Some((item.spec.host.clone(), host.clone()));
                 item.spec.host.clone_from(host);
             }
         }
@@ -64,6 +69,11 @@ impl Service {
         store::update(w.conn(), &item).await?;
         let routers = if hosts.is_empty() { Vec::new() } else { vec![item.meta.id] };
         self.commit_marking(w, &routers, &hosts).await?;
+        // One line per placement change: the gateway fleet's log at INFO (ADR 0023).
+        if let Some((from, to)) = moved {
+            let (from, to) = (from.as_deref().unwrap_or("none"), to.as_deref().unwrap_or("none"));
+            tracing::info!(router.id = %item.meta.id, from, to, "router placement changed: {from} -> {to}");
+        }
         Ok(item)
     }
 

@@ -91,6 +91,19 @@ pub async fn record_status(conn: &mut Conn, router: Uuid, s: &StatusRow<'_>) -> 
     Ok(n > 0)
 }
 
+/// The status connection `id` of `router` has at `revision`, if it is one of the router's at
+/// that revision (what a report would change, read before it does: the log's old -> new).
+pub async fn status_of(conn: &mut Conn, router: Uuid, id: Uuid, revision: i64) -> StoreResult<Option<String>> {
+    let found = ids(
+        conn,
+        "SELECT status FROM ipsec_site_connections WHERE id = $1 AND revision_number = $2 \
+         AND vpnservice_id IN (SELECT id FROM vpnservices WHERE router_id = $3)",
+        &[id.to_string().into(), revision.into(), router.to_string().into()],
+    )
+    .await?;
+    Ok(found.into_iter().next())
+}
+
 /// Whether connection `id` is one of `router`'s.
 pub async fn connection_on_router(conn: &mut Conn, router: Uuid, id: Uuid) -> StoreResult<bool> {
     let found = ids(

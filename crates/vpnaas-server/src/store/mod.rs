@@ -38,6 +38,9 @@ pub use tables::{Column, ColumnKind, Table};
 pub enum StoreError {
     /// The database cannot be reached or is read-only or full: retryable, answered 503.
     Unavailable(String),
+    /// The database answers, but no connection of the pool (or SQLite's lock) became free in
+    /// time: this server is busy. Answered 503 busy with `Retry-After` (ADR 0023).
+    Busy(String),
     /// A stored row does not parse, or an unexpected database error: answered 500.
     Corrupt(String),
     /// A foreign key refused a write: a concurrent change won a race (PostgreSQL). Answered 409.
@@ -48,6 +51,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+            StoreError::Busy(m) => write!(f, "database busy: {m}"),
             StoreError::Corrupt(m) => write!(f, "database error: {m}"),
             StoreError::Conflict(m) => write!(f, "constraint {m} refused a write"),
         }
@@ -57,6 +61,7 @@ impl std::fmt::Display for StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
+            // A timeout is told apart where the pool is known (`Pool::explain`).
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
             }
@@ -70,11 +75,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 let msg = db.message().to_ascii_lowercase();
                 // SQLite: a full disk, a read-only file or a lock held too long.
-                if msg.contains("full")
-                    || msg.contains("readonly")
-                    || msg.contains("read-only")
-                    || msg.contains("locked")
-                {
+                // A lock held past busy_timeout: another writer is at work, the file is fine.
+                if msg.contains("locked") || msg.contains("busy") {
+                    StoreError::Busy(e.to_string())
+                } else if msg.contains("full") || msg.contains("readonly") || msg.contains("read-only") {
                     StoreError::Unavailable(e.to_string())
                 } else {
                     StoreError::Corrupt(e.to_string())
@@ -152,10 +156,26 @@ enum Pool {
 
 impl Pool {
     async fn begin(&self) -> StoreResult<Conn> {
-        Ok(match self {
-            Pool::Pg(pool) => Conn::Pg(pool.begin().await?),
-            Pool::Lite(pool) => Conn::Any(pool.begin().await?),
-        })
+        let begun = match self {
+            Pool::Pg(pool) => pool.begin().await.map(Conn::Pg),
+            Pool::Lite(pool) => pool.begin().await.map(Conn::Any),
+        };
+        begun.map_err(|e| self.explain(e))
+    }
+
+    /// sqlx says `PoolTimedOut` both when every connection was in use for the whole wait
+    /// and when it kept failing to open one (a database that refuses connections): the first
+    /// is a busy server, the second an unreachable database (ADR 0023). A pool holding all
+    /// the connections it may open was busy; one with room left could not connect.
+    fn explain(&self, e: sqlx::Error) -> StoreError {
+        let (open, _, max) = self.usage();
+        match e {
+            sqlx::Error::PoolTimedOut if open >= max => {
+                StoreError::Busy(format!("all {max} database connections stayed in use"))
+            }
+            sqlx::Error::PoolTimedOut => StoreError::Unavailable(e.to_string()),
+            e => e.into(),
+        }
     }
 
     /// Open connections, idle ones, and the most it opens.
@@ -603,4 +623,24 @@ pub use tables::{delete, get, get_locked, insert, update};
 /// Lists rows of `T` with filters, sorting and keyset pagination done by the database.
 pub async fn list<T: Table>(conn: &mut Conn, q: &ListQuery) -> StoreResult<Vec<T>> {
     list::run::<T>(conn, q).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pool_whose_connections_are_all_in_use_is_busy_not_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = PoolSettings { max_connections: 1, acquire_timeout: Duration::from_millis(200) };
+        let store = Store::open_sqlite(&dir.path().join("busy.db"), settings).await.unwrap();
+        let held = store.begin_read().await.unwrap();
+        match store.begin_read().await {
+            Err(StoreError::Busy(_)) => {}
+            Err(e) => panic!("the database answers, the pool is busy: {e}"),
+            Ok(_) => panic!("one connection, and it is held"),
+        }
+        drop(held);
+        assert!(store.begin_read().await.is_ok(), "free again");
+    }
 }

@@ -43,7 +43,9 @@ impl From<rusqlite::Error> for StoreError {
             }
         }
         match e.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | ReadOnly | OutOfMemory) => {
+            // Another connection holds the lock past busy_timeout: busy, the file is fine.
+            Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy(e.to_string()),
+            Some(SystemIoFailure | DiskFull | CannotOpen | ReadOnly | OutOfMemory) => {
                 StoreError::Unavailable(e.to_string())
             }
             _ => StoreError::Corrupt(e.to_string()),
@@ -80,7 +82,7 @@ impl Readers {
         let asked = std::time::Instant::now();
         let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
             .await
-            .map_err(|_| StoreError::Unavailable("no SQLite reader became free in time".into()))?
+            .map_err(|_| StoreError::Busy("no SQLite reader became free in time".into()))?
             .map_err(|_| StoreError::Unavailable("the readers are closed".into()))?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
 pub mod auth;
+mod capacity;
 mod certs;
 mod cli;
 mod connections;
