@@ -321,9 +321,10 @@ fn check(failures: &mut Vec<String>, ok: bool, what: String) {
     }
 }
 
-/// Keeps the charons' logs of a lab whose checks failed (the lab's own directory goes with it).
+/// Keeps the charons' logs of a lab whose checks failed, or of every lab with
+/// `VPNAAS_BENCH_KEEP_LOGS` set (the lab's own directory goes with it).
 fn keep_logs(lab: &Lab, failures: &[String], part: &str) {
-    if failures.is_empty() {
+    if failures.is_empty() && std::env::var_os("VPNAAS_BENCH_KEEP_LOGS").is_none() {
         return;
     }
     let dest = std::env::temp_dir().join(format!("vpnaas-bench-tunnels-{}-{part}", std::process::id()));
