@@ -15,9 +15,9 @@ use vpnaas_strongswan::vici;
 
 use crate::support::*;
 use crate::tunnel::{
-    agent, host_agent, lab, lab_router, lab_runs, lab_server, policies, post, setup, tunnel, until, vpn, Agent, Setup,
+    agent, host_agent, host_lab, lab, lab_router, post, setup, tunnel, until, vpn, Agent, HostLab, Setup,
 };
-use vpnaas_agent::testbed::{self, TwoSites};
+use vpnaas_agent::testbed::TwoSites;
 
 pub const CERTS: &str = "/v2.0/vpn/certificates";
 
@@ -478,13 +478,7 @@ async fn never_active(lab: &TwoSites, s: &Setup, a: &str, b: &str) -> (String, [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_tunnels_come_up_on_host_agents_with_their_defaults() {
     let test = "certificate_tunnels_come_up_on_host_agents_with_their_defaults";
-    if !lab_runs(test) {
-        return;
-    }
-    let data = tempfile::TempDir::new().unwrap();
-    let server = lab_server(&data, &[]);
-    let pols = policies(&server).await;
-    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let Some(HostLab { _data, server, pols, mut lab, .. }) = host_lab(test, &[]).await else { return };
     let ca = Ca::new("vpnaas test ca", CA_KEY);
     let sites = [
         ("net-1", "192.0.2.41", "10.41.0.1", "10.41.0.0/24", "site-a.vpnaas.test", SITE_A_KEY),

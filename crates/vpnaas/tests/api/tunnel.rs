@@ -370,6 +370,30 @@ pub(crate) fn lab_runs(test: &str) -> bool {
     true
 }
 
+/// What the host-agent lab tests start from: a server (with `extra` variables), the project's
+/// policies, and an empty lab; charons a host agent starts under `state_dir` die with the lab.
+pub(crate) struct HostLab {
+    pub(crate) _data: tempfile::TempDir,
+    pub(crate) server: Process,
+    pub(crate) pols: (String, String),
+    pub(crate) lab: testbed::Lab,
+    pub(crate) state_dir: std::path::PathBuf,
+}
+
+/// [`HostLab`], or `None` with a printed reason when the lab cannot run here (not under CI).
+pub(crate) async fn host_lab(test: &str, extra: &[(&str, &str)]) -> Option<HostLab> {
+    if !lab_runs(test) {
+        return None;
+    }
+    let data = tempfile::TempDir::new().unwrap();
+    let server = lab_server(&data, extra);
+    let pols = policies(&server).await;
+    let mut lab = testbed::Lab::start().expect("the lab starts");
+    let state_dir = lab.root().join("charons");
+    lab.sweep(state_dir.clone());
+    Some(HostLab { _data: data, server, pols, lab, state_dir })
+}
+
 /// `vpnaas agent --host HOST` with more arguments, killed when dropped.
 pub(crate) fn host_agent(server: &str, host: &str, extra: &[&str]) -> Agent {
     let child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
@@ -471,15 +495,7 @@ const PEERS: [(&str, &str, &str); 3] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_host_agent_runs_three_routers_each_in_its_qrouter_namespace() {
     let test = "one_host_agent_runs_three_routers_each_in_its_qrouter_namespace";
-    if !lab_runs(test) {
-        return;
-    }
-    let data = tempfile::TempDir::new().unwrap();
-    let server = lab_server(&data, &[]);
-    let pols = policies(&server).await;
-    let mut lab = testbed::Lab::start().expect("the lab starts");
-    let state_dir = lab.root().join("charons");
-    lab.sweep(state_dir.clone());
+    let Some(HostLab { _data, server, pols, mut lab, state_dir }) = host_lab(test, &[]).await else { return };
     // net-1 runs three routers, each in qrouter-<id> with a charon the agent starts; net-2
     // runs their three peers, attached to charons the lab starts.
     let mut hosted = Vec::new();
@@ -582,15 +598,11 @@ async fn roles(p: &Process, router: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_fails_over_to_its_standby_through_real_charons() {
     let test = "a_pair_fails_over_to_its_standby_through_real_charons";
-    if !lab_runs(test) {
+    let Some(HostLab { _data, server, pols, mut lab, state_dir }) =
+        host_lab(test, &[("VPNAAS_HA_HOLD_DOWN_SECS", "1")]).await
+    else {
         return;
-    }
-    let data = tempfile::TempDir::new().unwrap();
-    let server = lab_server(&data, &[("VPNAAS_HA_HOLD_DOWN_SECS", "1")]);
-    let pols = policies(&server).await;
-    let mut lab = testbed::Lab::start().expect("the lab starts");
-    let state_dir = lab.root().join("charons");
-    lab.sweep(state_dir.clone());
+    };
     // Site A (a host agent's qrouter namespace) reaches the remote LAN 10.2.0.0/24 through
     // either of two gateways, B and C (per-router agents beside lab charons).
     let (a, a_subnet) = lab_router(&server, "192.0.2.1", "10.1.0.0/24", Some("net-1")).await;
@@ -685,15 +697,7 @@ async fn a_plain_charon_loaded_with_only_the_swanctl_export_brings_the_tunnel_up
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_qrouter_namespace_is_named_until_it_appears() {
     let test = "a_missing_qrouter_namespace_is_named_until_it_appears";
-    if !lab_runs(test) {
-        return;
-    }
-    let data = tempfile::TempDir::new().unwrap();
-    let server = lab_server(&data, &[]);
-    let pols = policies(&server).await;
-    let mut lab = testbed::Lab::start().expect("the lab starts");
-    let state_dir = lab.root().join("charons");
-    lab.sweep(state_dir.clone());
+    let Some(HostLab { _data, server, pols, mut lab, state_dir }) = host_lab(test, &[]).await else { return };
     let (gw, lan_ip, lan) = ("192.0.2.51", "10.51.0.1", "10.51.0.0/24");
     let (pgw, plan_ip, plan) = ("192.0.2.52", "10.52.0.1", "10.52.0.0/24");
     let (r, rs) = lab_router(&server, gw, lan, Some("net-1")).await;
