@@ -45,12 +45,6 @@ pub const MAX_CONNECTING: usize = 64;
 /// side start at once: a little more than the agent's retry interval.
 pub const PEER_TRIED_WITHIN: Duration = Duration::from_secs(15);
 
-/// A start the peer answered with NO_PROPOSAL_CHOSEN is tried again after 0.5, 1 and 2 s
-/// before the usual interval: a peer whose connection was created a moment after ours has
-/// no config for it yet and answers just that (its agent may not have seen our attempt).
-pub const QUICK_RETRY: Duration = Duration::from_millis(500);
-pub const QUICK_RETRIES: u32 = 3;
-
 /// The starts one pass may make: fewer when charon is already setting up IKE_SAs.
 struct Pace {
     loads: usize,
@@ -94,8 +88,6 @@ pub struct Engine {
     /// change or `RETRY_REFUSED` passed (a restarted charon may have other plugins).
     refused: BTreeMap<Uuid, (Fingerprint, String, Instant)>,
     last_initiate: BTreeMap<Uuid, Instant>,
-    /// Quick retries spent on a start the peer answered with NO_PROPOSAL_CHOSEN.
-    quick_tries: BTreeMap<Uuid, u32>,
     /// Since when each initiating connection has had no tunnel.
     down_since: BTreeMap<Uuid, Instant>,
     /// The private key each certificate connection loaded, by charon's key id (ADR 0017).
@@ -160,7 +152,6 @@ impl Engine {
             rotations: BTreeMap::new(),
             refused: BTreeMap::new(),
             last_initiate: BTreeMap::new(),
-            quick_tries: BTreeMap::new(),
             down_since: BTreeMap::new(),
             keys: BTreeMap::new(),
             initiate_every,
@@ -268,9 +259,6 @@ impl Engine {
                 }
                 Tunnel::Busy | Tunnel::Installed => {
                     self.down_since.remove(&want.id);
-                    if seen.tunnels.get(&want.id) == Some(&Tunnel::Installed) {
-                        self.quick_tries.remove(&want.id);
-                    }
                 }
             }
         }
@@ -328,14 +316,7 @@ impl Engine {
                 }
                 Action::Initiate(id) => {
                     let Some(r) = rendered.get(&id) else { continue };
-                    let tries = self.quick_tries.get(&id).copied().unwrap_or(0);
-                    let refused = events::lock(&self.journal).failure(id) == Some(DownReason::NoProposalChosen);
-                    let quick = refused && tries < QUICK_RETRIES;
-                    let every = if quick { QUICK_RETRY * 2u32.pow(tries) } else { self.initiate_every };
-                    let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < every);
-                    if quick && !recently {
-                        self.quick_tries.insert(id, tries + 1);
-                    }
+                    let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
                     let waited = r.eager
                         || peer_tried.contains(&id)
                         || self.down_since.get(&id).is_some_and(|t| t.elapsed() >= self.lazy_delay);
@@ -399,7 +380,6 @@ impl Engine {
             })
             .collect();
         self.last_initiate.retain(|id, _| rendered.contains_key(id));
-        self.quick_tries.retain(|id, _| rendered.contains_key(id));
         self.down_since.retain(|id, _| rendered.contains_key(id));
         Ok(Step { actions: done, statuses, sas, more: pace.held })
     }
