@@ -46,7 +46,9 @@ impl FromRequestParts<AppState> for Agent {
             }
         }
         if parts.headers.contains_key("x-auth-token") || parts.headers.contains_key("x-project-id") {
-            let caller = Caller::from_request_parts(parts, state).await?;
+            // Boxed: a token's check (Keystone's included) would otherwise size every gateway
+            // handler's future, which a waiting long poll holds for its whole wait (ADR 0026).
+            let caller = Box::pin(Caller::from_request_parts(parts, state)).await?;
             caller.authorize(GATEWAY_RULE, caller.project_id())?;
             return Ok(agent);
         }

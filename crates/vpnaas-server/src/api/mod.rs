@@ -297,6 +297,22 @@ fn resource<T: Collection>() -> Router<AppState> {
 
 /// Every response gets an `x-openstack-request-id`; every request one log line without secrets.
 async fn request_id(req: Request, next: Next) -> Response {
+    identified(req, |req| next.run(req)).await
+}
+
+/// The gateway API's only layer: what `request_id` and `ops::count` do, in one boxed future
+/// instead of three. Each waiting long poll holds its layers' futures for its whole wait, and
+/// a fleet holds 10,000 of them (ADR 0026); `inventory_off` concerns no gateway path.
+async fn gateway_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    identified(req, |req| ops::counted(&st, req, next)).await
+}
+
+/// [`request_id`]'s work around `run`.
+async fn identified<F, Fut>(req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = format!("req-{}", uuid::Uuid::new_v4());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -306,7 +322,7 @@ async fn request_id(req: Request, next: Next) -> Response {
     let mut resp = if percent_encoding::percent_decode_str(&path).decode_utf8().is_err() {
         Error::from(Fault::HttpNotFound).into_response()
     } else {
-        next.run(req).await
+        run(req).await
     };
     // Whatever a layer below the handlers answered bare (axum's 405 and its extractors'
     // plain-text rejections) becomes the envelope, keeping its headers (ADR 0013 §1).
@@ -343,19 +359,25 @@ async fn not_found() -> Error {
     Fault::HttpNotFound.into()
 }
 
-/// The whole API.
+/// The whole API: the gateway API with its one layer, everything else with three.
 pub fn router(state: AppState) -> Router {
-    routes()
+    client_routes()
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))
         .layer(middleware::from_fn(request_id))
+        .merge(gateway::routes().layer(middleware::from_fn_with_state(state.clone(), gateway_layer)))
         .with_state(state)
 }
 
 /// Every route, without the fallback and the layers (the API suite walks them against
 /// `/openapi.json`, ADR 0020).
 pub fn routes() -> Router<AppState> {
+    client_routes().merge(gateway::routes())
+}
+
+/// Every route but the gateway API's.
+fn client_routes() -> Router<AppState> {
     Router::new()
         .route("/", get(discovery::versions))
         .route("/v2.0", get(discovery::resources))
@@ -372,7 +394,6 @@ pub fn routes() -> Router<AppState> {
         .merge(resource::<Subnet>())
         .merge(inventory::interface_routes())
         .merge(networks::routes())
-        .merge(gateway::routes())
         .merge(peer_config::routes())
         .merge(detail::routes())
         .merge(ops::routes())

@@ -51,6 +51,11 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<Respo
 
 /// Counts the request under its route template (never its path, which holds ids).
 pub async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    counted(&st, req, next).await
+}
+
+/// [`count`]'s work, for a layer that does more.
+pub async fn counted(st: &AppState, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();

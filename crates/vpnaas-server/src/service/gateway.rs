@@ -65,7 +65,7 @@ impl Service {
         let known =
             self.lock_beats().confirmed.get(&router_id).is_some_and(|at| now.duration_since(*at) < CONFIRMED_FOR);
         if !known {
-            let mut tx = self.store.begin_read().await?;
+            let mut tx = self.store.begin_gateway_read().await?;
             let exists = store::get::<Router>(&mut tx, router_id).await?.is_some();
             tx.commit().await?;
             if !exists {
@@ -144,7 +144,7 @@ impl Service {
         if let Some(state) = self.hub.built(router_id, seq) {
             return Ok(state);
         }
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.begin_gateway_read().await?;
         let Some(router) = store::get::<Router>(&mut tx, router_id).await? else {
             self.hub.forget(router_id);
             return Err(Fault::RouterNotFound(router_id.to_string()).into());
@@ -241,7 +241,7 @@ impl Service {
     }
 
     async fn routers_on_host(&self, host: &str) -> Result<Vec<Uuid>> {
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.begin_gateway_read().await?;
         let routers = store::markers::routers_on_host(&mut tx, host).await?;
         tx.commit().await?;
         Ok(routers)
@@ -249,7 +249,7 @@ impl Service {
 
     /// Whether `host` is where `router` is placed (a host's agent may act for its routers only).
     pub async fn router_on_host(&self, host: &str, router: Uuid) -> Result<bool> {
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.begin_gateway_read().await?;
         let found = store::get::<Router>(&mut tx, router).await?;
         tx.commit().await?;
         Ok(found.is_some_and(|r| r.spec.host.as_deref() == Some(host)))
@@ -333,7 +333,7 @@ impl Service {
     pub async fn mark_dead_gateways(&self, dead_after_micros: i64) -> Result<u64> {
         let cutoff = now_micros() - dead_after_micros;
         // Every replica sweeps every second: look before taking the writer, which SQLite has one of.
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.begin_gateway_read().await?;
         let routers = store::gateway::silent_routers(&mut tx, cutoff).await?;
         let hosts = store::markers::silent_hosts(&mut tx, cutoff).await?;
         tx.commit().await?;

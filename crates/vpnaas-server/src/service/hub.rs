@@ -76,7 +76,7 @@ impl Hub {
     /// waiters; returns how many there were. One index probe when nothing changed.
     pub async fn catch_up(&self, store: &Store) -> StoreResult<usize> {
         let after = self.last_seq();
-        let mut tx = store.begin_read().await?;
+        let mut tx = store.begin_gateway_read().await?;
         let changes = markers::since(&mut tx, after).await?;
         tx.commit().await?;
         for m in &changes {

@@ -45,7 +45,7 @@ impl StoreStats {
     }
 }
 
-/// The sqlx pool's connections now: open, idle, and the most it may open.
+/// The pool's connections now: open, idle, and the most it may open (on SQLite, the readers').
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
     pub open: u32,
@@ -59,7 +59,10 @@ impl Store {
     }
 
     pub fn pool_use(&self) -> PoolUse {
-        let (open, idle, max) = self.pool.usage();
+        let (open, idle, max) = match &self.readers {
+            Some(readers) => readers.usage(),
+            None => self.pool.usage(),
+        };
         PoolUse { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max }
     }
 

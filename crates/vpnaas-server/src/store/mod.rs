@@ -100,6 +100,8 @@ pub enum Conn {
     /// SQLite's writer inside its batch (ADR 0012): statements run on the calling thread,
     /// with no hand-off to a driver thread (ADR 0014).
     Lite(Savepoint),
+    /// One of SQLite's readers in a read transaction, likewise on the calling thread (ADR 0026).
+    Read(sqlite::InlineRead),
 }
 
 /// Which engine a store talks to.
@@ -146,8 +148,8 @@ pub struct Store {
     stats: health::StoreStats,
 }
 
-/// sqlx's pool: PostgreSQL's, typed; or SQLite's, through `Any`, for the reads that are
-/// not lists or shows (the gateway API's, the markers', health).
+/// sqlx's pool: PostgreSQL's, typed; or SQLite's, through `Any`, which only creates the
+/// database file now (every read takes one of the readers, every write the writer).
 #[derive(Clone)]
 enum Pool {
     Pg(PgPool),
@@ -306,6 +308,7 @@ impl ReadTx {
             Conn::Pg(tx) => tx.commit().await?,
             Conn::Any(tx) => tx.commit().await?,
             Conn::Lite(_) => {}
+            Conn::Read(r) => r.commit()?,
         }
         Ok(())
     }
@@ -412,6 +415,7 @@ impl WriteTx {
                     .clone();
                 result.unwrap_or(Err("no outcome".into())).map_err(StoreError::Unavailable)
             }
+            Conn::Read(r) => r.commit(),
         }
     }
 }
@@ -519,7 +523,22 @@ impl Store {
         Ok(item)
     }
 
+    /// A read transaction for an API client's request (or the server's own work).
     pub async fn begin_read(&self) -> StoreResult<ReadTx> {
+        self.begin_read_in(sqlite::Lane::Api).await
+    }
+
+    /// A read transaction for the gateway API: on SQLite from the gateways' own readers, so
+    /// that thousands of gateways' first polls never queue an API client's read (ADR 0026).
+    /// PostgreSQL's pool is one budget: its connections are the database's to give.
+    pub async fn begin_gateway_read(&self) -> StoreResult<ReadTx> {
+        self.begin_read_in(sqlite::Lane::Gateway).await
+    }
+
+    async fn begin_read_in(&self, lane: sqlite::Lane) -> StoreResult<ReadTx> {
+        if let Some(readers) = &self.readers {
+            return Ok(ReadTx(Conn::Read(readers.begin(lane).await?)));
+        }
         let asked = std::time::Instant::now();
         let conn = self.pool.begin().await?;
         self.stats.waited("read", asked);
@@ -596,6 +615,7 @@ async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<
             Ok(rows.into_iter().map(Row::Any).collect())
         }
         Conn::Lite(sp) => rows::lite_fetch(&sp.state.conn, sql, values),
+        Conn::Read(r) => rows::lite_fetch(r.conn()?, sql, values),
     }
 }
 
@@ -609,6 +629,7 @@ async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u6
             .await?
             .rows_affected()),
         Conn::Lite(sp) => rows::lite_execute(&sp.state.conn, sql, values),
+        Conn::Read(r) => rows::lite_execute(r.conn()?, sql, values),
     }
 }
 
@@ -642,5 +663,43 @@ mod tests {
         }
         drop(held);
         assert!(store.begin_read().await.is_ok(), "free again");
+    }
+
+    #[tokio::test]
+    async fn gateway_reads_never_take_an_api_clients_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = PoolSettings { max_connections: 2, acquire_timeout: Duration::from_millis(200) };
+        let store = Store::open_sqlite(&dir.path().join("lanes.db"), settings).await.unwrap();
+        store.migrate().await.unwrap();
+        // A fleet's first polls hold every gateway reader...
+        let fleet = [store.begin_gateway_read().await.unwrap(), store.begin_gateway_read().await.unwrap()];
+        assert!(matches!(store.begin_gateway_read().await, Err(StoreError::Busy(_))), "the gateways' lane is full");
+        // ...and an API client still reads at once, inline and on the blocking pool.
+        let mut api = store.begin_read().await.expect("an API client's read is not queued behind gateways");
+        fetch_all(&mut api, "SELECT 1", &[]).await.unwrap();
+        api.commit().await.unwrap();
+        let page = store.read_list::<vpnaas_core::resources::IkePolicy>(ListQuery::default()).await;
+        assert!(page.is_ok_and(|p| p.is_empty()));
+        drop(fleet);
+        assert!(store.begin_gateway_read().await.is_ok(), "free again");
+    }
+
+    #[tokio::test]
+    async fn an_inline_read_sees_what_was_committed_before_it_began() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("inline.db"), PoolSettings::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut w = store.begin_write().await.unwrap();
+        execute(w.conn(), "CREATE TABLE probe (n INTEGER PRIMARY KEY)", &[]).await.unwrap();
+        execute(w.conn(), "INSERT INTO probe (n) VALUES (7)", &[]).await.unwrap();
+        w.commit().await.unwrap();
+        let mut r = store.begin_gateway_read().await.unwrap();
+        let rows = fetch_all(&mut r, "SELECT n FROM probe", &[]).await.unwrap();
+        assert_eq!(rows.iter().map(|row| row.get::<i64>(0).unwrap()).collect::<Vec<_>>(), [7]);
+        // A reader refuses writes: a read transaction never changes the database.
+        assert!(execute(&mut r, "INSERT INTO probe (n) VALUES (8)", &[]).await.is_err());
+        drop(r);
+        let mut again = store.begin_read().await.unwrap();
+        assert_eq!(fetch_all(&mut again, "SELECT n FROM probe", &[]).await.unwrap().len(), 1, "dropped, rolled back");
     }
 }

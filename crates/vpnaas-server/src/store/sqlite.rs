@@ -4,8 +4,13 @@
 //! channel, and its `Any` layer copies each row once more; a list of 1,000 rows paid for
 //! 1,000 thread wake-ups. Here one blocking-pool thread runs the whole read (its statements
 //! prepared once per connection and cached) and decodes the rows into resources where it
-//! reads them. Writes stay on sqlx's writer connection with group commit (ADR 0012), and
-//! since a write is answered only after its commit, a read that follows it sees it.
+//! reads them. Writes go to the writer with group commit (ADR 0012), and since a write is
+//! answered only after its commit, a read that follows it sees it.
+//!
+//! The other reads (the gateway API's state builds, the markers, health) take a reader too,
+//! but run their statements on the calling task's thread ([`InlineRead`]), as the writer
+//! does: each statement is microseconds on pages in memory, and a state build is about ten
+//! of them; handing each to sqlx's worker thread cost more than the statement (ADR 0026).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::list::{adopt, marker_sql, page_sql, sort_keys};
@@ -24,11 +29,21 @@ use super::{ListQuery, PoolSettings, StoreError, StoreResult, Value};
 /// Statements each connection keeps prepared (the lists' shapes vary with their filters).
 const CACHED_STATEMENTS: usize = 128;
 
-/// Read-only connections to one SQLite file, at most `max` of them in use at once.
+/// Who a read is for. Each lane has `max` readers of its own: a fleet's state builds queue
+/// behind each other, never in front of an API client's read (ADR 0026).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Api,
+    Gateway,
+}
+
+/// Read-only connections to one SQLite file, at most `max` of them in use at once per lane.
 pub struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    gateway_permits: Arc<Semaphore>,
+    max: usize,
     acquire_timeout: Duration,
     /// Where the wait for a reader is recorded (`db_acquire{kind="read"}`).
     stats: super::health::StoreStats,
@@ -60,6 +75,8 @@ impl Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
+            gateway_permits: Arc::new(Semaphore::new(max)),
+            max,
             acquire_timeout: settings.acquire_timeout,
             stats,
         }
@@ -73,6 +90,54 @@ impl Readers {
         Ok(conn)
     }
 
+    /// Reader connections open, idle, and the most in use at once, both lanes together (the
+    /// pool gauges on SQLite).
+    pub fn usage(&self) -> (u32, usize, u32) {
+        let max = 2 * self.max;
+        let in_use = max
+            .saturating_sub(self.permits.available_permits())
+            .saturating_sub(self.gateway_permits.available_permits());
+        let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0);
+        let open = u32::try_from(in_use + idle).unwrap_or(u32::MAX);
+        (open, idle, u32::try_from(max).unwrap_or(u32::MAX))
+    }
+
+    /// A reader's permit in `lane`, or busy after `acquire_timeout`.
+    async fn permit(&self, lane: Lane) -> StoreResult<OwnedSemaphorePermit> {
+        let permits = match lane {
+            Lane::Api => &self.permits,
+            Lane::Gateway => &self.gateway_permits,
+        };
+        tokio::time::timeout(self.acquire_timeout, permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Busy("no SQLite reader became free in time".into()))?
+            .map_err(|_| StoreError::Unavailable("the readers are closed".into()))
+    }
+
+    fn take(&self) -> StoreResult<Connection> {
+        let popped = self.idle.lock().map_err(|_| StoreError::Corrupt("reader pool poisoned".into()))?.pop();
+        match popped {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+
+    /// A read transaction whose statements run on the caller's thread ([`InlineRead`]).
+    pub async fn begin(self: &Arc<Self>, lane: Lane) -> StoreResult<InlineRead> {
+        let asked = std::time::Instant::now();
+        let permit = self.permit(lane).await?;
+        let conn = self.take()?;
+        conn.execute_batch("BEGIN")?;
+        self.stats.waited("read", asked);
+        Ok(InlineRead { conn: Some(conn), readers: self.clone(), open: true, _permit: permit })
+    }
+
     /// Runs `read` in one read transaction on a connection of its own, on the blocking pool.
     pub async fn run<R, F>(self: &Arc<Self>, read: F) -> StoreResult<R>
     where
@@ -80,29 +145,51 @@ impl Readers {
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let asked = std::time::Instant::now();
-        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| StoreError::Busy("no SQLite reader became free in time".into()))?
-            .map_err(|_| StoreError::Unavailable("the readers are closed".into()))?;
+        let permit = self.permit(Lane::Api).await?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let popped = this.idle.lock().map_err(|_| StoreError::Corrupt("reader pool poisoned".into()))?.pop();
-            let mut conn = match popped {
-                Some(conn) => conn,
-                None => this.open()?,
-            };
+            let mut conn = this.take()?;
             let tx = conn.transaction()?;
             this.stats.waited("read", asked);
             let result = read(&tx);
             tx.commit()?;
-            if let Ok(mut idle) = this.idle.lock() {
-                idle.push(conn);
-            }
+            this.give_back(conn);
             result
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("a read stopped: {e}")))?
+    }
+}
+
+/// A read transaction on one of the readers, holding its permit; its statements run where
+/// they are called. Rolled back when dropped uncommitted; the connection goes back either way.
+pub struct InlineRead {
+    conn: Option<Connection>,
+    readers: Arc<Readers>,
+    open: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl InlineRead {
+    pub fn conn(&self) -> StoreResult<&Connection> {
+        self.conn.as_ref().ok_or_else(|| StoreError::Corrupt("a finished read transaction was used".into()))
+    }
+
+    pub fn commit(mut self) -> StoreResult<()> {
+        self.open = false;
+        self.conn()?.execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Drop for InlineRead {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // A connection whose rollback failed is not given back: the next read opens another.
+        if !self.open || conn.execute_batch("ROLLBACK").is_ok() {
+            self.readers.give_back(conn);
+        }
     }
 }
 
