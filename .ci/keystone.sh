@@ -91,21 +91,10 @@ ensure_template() {
   say "database template made"
 }
 
-running() { [ -s "$dir/keystone.pid" ] && alive "$(cat "$dir/keystone.pid")"; }
-
+running() { pid_running "$dir/keystone.pid"; }
 # gunicorn's own shutdown takes over 2 s; the state is throwaway, so the whole process group
 # (setsid made the master its leader) is killed at once
-stop() {
-  running || { rm -f "$dir/keystone.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/keystone.pid")
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  rm -f "$dir/keystone.pid"
-}
+stop() { stop_pidfile "$dir/keystone.pid" KILL; }
 
 # Talks to Keystone's API as admin with urllib (no openstack CLI needed in this venv).
 keystone_py() { "$venv/bin/python" - "$@" <<'EOF'

@@ -24,6 +24,26 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# pid_running FILE: the process whose id FILE holds is alive.
+pid_running() { [ -s "$1" ] && alive "$(cat "$1")"; }
+
+# stop_pidfile FILE [SIGNAL]: stops the process whose id FILE holds: SIGNAL (default KILL) to
+# its process group (where setsid made it the leader; else to it alone), up to 5 s for it to
+# go, then KILL; removes FILE.
+stop_pidfile() {
+  local file=$1 signal=${2:-KILL} pid
+  if pid_running "$file"; then
+    pid=$(cat "$file")
+    kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
 # wait_for SECONDS INTERVAL WHAT PID COMMAND...
 #   Runs COMMAND until it succeeds: SECONDS/INTERVAL tries, INTERVAL seconds apart (COMMAND's
 #   own time comes on top). Gives up early when process PID is gone (an empty PID watches no
@@ -63,6 +83,24 @@ listening_url() {
   wait_for 30 0.1 "the address vpnaas announces in $1" "$2" grep -qs 'listening on http://[0-9.:]*' "$1" ||
     return 1
   grep -o 'listening on http://[0-9.:]*' "$1" | head -n1 | sed 's/^listening on //'
+}
+
+# vpnaas_binary [PATH]: prints the vpnaas binary's absolute path: PATH, or without it the debug
+# build of `cargo build -p vpnaas` in this repository (CARGO_TARGET_DIR honoured; cargo's output
+# on stderr). Says why on stderr and returns 1 when the build fails or the file is not executable.
+vpnaas_binary() {
+  local binary root
+  if [ $# -ge 1 ]; then
+    binary=$1
+  else
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    echo "== cargo build -p vpnaas" >&2
+    (cd "$root" && cargo build -q -p vpnaas) >&2 || { echo "cargo build failed" >&2; return 1; }
+    binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
+  fi
+  case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
+  [ -x "$binary" ] || { echo "no vpnaas binary at $binary" >&2; return 1; }
+  echo "$binary"
 }
 
 # venv_hash FILE...: what a virtualenv made from these requirement (and settings) files records:

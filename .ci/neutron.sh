@@ -22,20 +22,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$root/.ci/lib.sh"
 say() { echo "neutron.sh: $*"; }
 
-running() { [ -s "$dir/neutron.pid" ] && alive "$(cat "$dir/neutron.pid")"; }
-
-stop() {
-  running || { rm -f "$dir/neutron.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/neutron.pid")
-  # setsid made the uwsgi master a group leader: its workers go with it
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  rm -f "$dir/neutron.pid"
-}
+running() { pid_running "$dir/neutron.pid"; }
+# setsid made the uwsgi master a group leader: its workers go with it
+stop() { stop_pidfile "$dir/neutron.pid" KILL; }
 
 case $cmd in
   start)

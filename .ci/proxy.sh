@@ -15,19 +15,8 @@ dir=$(mkdir -p "$2" && cd "$2" && pwd)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 say() { echo "proxy.sh: $*"; }
 
-running() { [ -s "$dir/haproxy.pid" ] && alive "$(cat "$dir/haproxy.pid")"; }
-stop() {
-  running || { rm -f "$dir/haproxy.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/haproxy.pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$dir/haproxy.pid"
-}
+running() { pid_running "$dir/haproxy.pid"; }
+stop() { stop_pidfile "$dir/haproxy.pid" TERM; }
 hostport() { local u=${1#*://}; echo "${u%%/*}"; }
 
 case $cmd in

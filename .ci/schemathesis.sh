@@ -14,7 +14,6 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=.ci/lib.sh
 . "$here/lib.sh"
-root="$(cd "$here/.." && pwd)"
 cache="$(cache_root)"
 venv="$cache/venv-schemathesis"
 seed="${SCHEMATHESIS_SEED:-20261128}"
@@ -34,14 +33,7 @@ stop_server() {
 trap 'stop_server; rm -rf "$work"' EXIT
 fail() { echo "schemathesis.sh: $*" >&2; exit 1; }
 
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
 req="$here/schemathesis-requirements.txt"
 mkdir -p "$cache" 2>/dev/null || { venv="$work/venv"; echo "schemathesis.sh: no cache directory, a throwaway virtualenv"; }

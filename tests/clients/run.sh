@@ -53,15 +53,7 @@ fail() {
 }
 
 # ---- the server binary
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  echo "== cargo build -p vpnaas"
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
 # ---- the keystone pass, if asked for
 keystone_env="${VPNAAS_CLIENTS_KEYSTONE_ENV:-}"

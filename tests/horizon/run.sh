@@ -82,15 +82,7 @@ fi
 chromium --version 2>/dev/null | grep -v '^\[' || true
 
 # ---- the server binary
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  echo "== cargo build -p vpnaas"
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
 # ---- Horizon's virtualenv (Horizon, the VPNaaS dashboard, Selenium; static files): reused while
 # requirements, settings and Python match (ensure_venv in .ci/lib.sh).
