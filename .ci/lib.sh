@@ -8,7 +8,9 @@
 # $VPNAAS_CI_CACHE, else $XDG_CACHE_HOME/vpnaas-ci, else ~/.cache/vpnaas-ci.
 cache_root() { echo "${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"; }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick).
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick). Another
+# process may take it before the caller binds it (an outgoing connection's ephemeral port, on a
+# machine busy with them): where a program can bind port 0 and say which port it got, prefer that.
 free_port() {
   "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
