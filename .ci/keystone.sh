@@ -28,38 +28,21 @@ usage() { echo "usage: $0 start DIR | register DIR URL | stop DIR" >&2; exit 2; 
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
-venv="$cache/venv-keystone"
-python="${PYTHON:-python3}"
+# shellcheck source=.ci/lib.sh
+. "$here/lib.sh"
+venv="$(cache_root)/venv-keystone"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { echo "keystone.sh: $*"; }
 
 ADMIN_PASSWORD=keystone-admin-test
 PASSWORD=keystone-user-test
 
-# The same pattern as ensure_venv in tests/clients/run.sh: reused while the hash of the
-# requirements and the Python version matches; the hash is written last, so a broken
-# install is redone.
-ensure_venv() {
-  local req="$here/keystone-requirements.txt" want started
-  want="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" = "$want" ]; then
-    say "reusing $venv"
-    return 0
-  fi
-  started=$(now)
-  mkdir -p "$cache"
-  rm -rf "$venv"
-  say "creating $venv"
-  if ! { "$python" -m venv "$venv" && "$venv/bin/python" -m pip install --quiet -r "$req"; } >"$dir/venv.log" 2>&1; then
-    cat "$dir/venv.log" >&2
-    say "installing Keystone failed" >&2
-    exit 1
-  fi
-  echo "$want" >"$venv/.requirements-hash"
-  say "virtualenv built in $(since "$started") s"
+# The virtualenv (ensure_venv in lib.sh): reused while the hash of the requirements and the
+# Python version matches.
+keystone_venv() {
+  local req="$here/keystone-requirements.txt"
+  ensure_venv "$venv" "$(venv_hash "$req")" "$dir/venv.log" "$venv/bin/python" -m pip install --quiet -r "$req" ||
+    { say "installing Keystone failed" >&2; exit 1; }
 }
 
 write_conf() { # PATH DATABASE-URL
@@ -108,27 +91,10 @@ ensure_template() {
   say "database template made"
 }
 
-# alive: exists and is not a zombie waiting for its adopter to reap it (no procps needed)
-alive() {
-  local state
-  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-running() { [ -s "$dir/keystone.pid" ] && alive "$(cat "$dir/keystone.pid")"; }
-
+running() { pid_running "$dir/keystone.pid"; }
 # gunicorn's own shutdown takes over 2 s; the state is throwaway, so the whole process group
 # (setsid made the master its leader) is killed at once
-stop() {
-  running || { rm -f "$dir/keystone.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/keystone.pid")
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  rm -f "$dir/keystone.pid"
-}
+stop() { stop_pidfile "$dir/keystone.pid" KILL; }
 
 # Talks to Keystone's API as admin with urllib (no openstack CLI needed in this venv).
 keystone_py() { "$venv/bin/python" - "$@" <<'EOF'
@@ -200,9 +166,9 @@ case $cmd in
     [ $# = 2 ] || usage
     running && { say "already running in $dir (pid $(cat "$dir/keystone.pid"))" >&2; exit 1; }
     started=$(now)
-    ensure_venv
+    keystone_venv
     bootstrap_started=$(now)
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     url="http://127.0.0.1:$port"
     rm -rf "$dir/keystone.db" "$dir/fernet-keys" "$dir/credential-keys" "$dir/env" "$dir/keystone.log"
     write_conf "$dir/keystone.conf" "${KEYSTONE_DATABASE_URL:-sqlite:///$dir/keystone.db}"
@@ -245,26 +211,7 @@ EOF
       --pythonpath "$dir" keystone_wsgi:application </dev/null >"$dir/keystone.log" 2>&1 &
     echo $! >"$dir/keystone.pid"
     # up once /v3 answers; gives up after 60 s or when gunicorn exits
-    if ! "$venv/bin/python" - "$url/v3" "$(cat "$dir/keystone.pid")" <<'EOF'; then
-import os, sys, time, urllib.request
-url, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            if resp.status == 200:
-                sys.exit(0)
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(") ", 1)[1].startswith("Z"):
-                break
-    except OSError:
-        break
-    time.sleep(0.1)
-sys.exit(1)
-EOF
+    if ! wait_for 60 0.1 "Keystone on $url/v3" "$(cat "$dir/keystone.pid")" url_answers "$url/v3"; then
       tail -n 80 "$dir/keystone.log" >&2
       stop
       say "Keystone did not answer on $url/v3" >&2

@@ -7,9 +7,10 @@
 # Uses the newest python-openstackclient of the client suite's cached virtualenv
 # (tests/clients/run.sh makes it). The last line is `clients: N passed, M failed`.
 set -uo pipefail
+# shellcheck source=.ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
-osc="$cache/venv-new/bin/openstack"
+osc="$(cache_root)/venv-new/bin/openstack"
 if [ ! -x "$osc" ]; then
   echo "neutron-cli.sh: no $osc (tests/clients/run.sh makes it)" >&2
   echo "clients: 0 passed, 1 failed"

@@ -18,29 +18,13 @@ usage() { echo "usage: $0 start DIR | stop DIR" >&2; exit 2; }
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=.ci/lib.sh
+. "$root/.ci/lib.sh"
 say() { echo "neutron.sh: $*"; }
 
-alive() {
-  local state
-  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-running() { [ -s "$dir/neutron.pid" ] && alive "$(cat "$dir/neutron.pid")"; }
-
-stop() {
-  running || { rm -f "$dir/neutron.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/neutron.pid")
-  # setsid made the uwsgi master a group leader: its workers go with it
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  rm -f "$dir/neutron.pid"
-}
+running() { pid_running "$dir/neutron.pid"; }
+# setsid made the uwsgi master a group leader: its workers go with it
+stop() { stop_pidfile "$dir/neutron.pid" KILL; }
 
 case $cmd in
   start)
@@ -49,7 +33,7 @@ case $cmd in
     started=$(now)
     venv="$(bash "$root/bench/neutron/install.sh")"
     say "virtualenv $venv ready in $(since "$started") s"
-    port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     rm -rf "$dir/state" "$dir/lock" "$dir/neutron.sqlite" "$dir/env" "$dir"/*.log
     mkdir -p "$dir/state" "$dir/lock"
 
@@ -171,18 +155,12 @@ EOF
       setsid "$venv/bin/uwsgi" --ini "$dir/uwsgi.ini" </dev/null >/dev/null 2>&1 &
     echo $! >"$dir/neutron.pid"
     # up once / answers (the versions document needs no token); 120 s at most
-    for i in $(seq 1 600); do
-      if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/', timeout=5)" 2>/dev/null; then
-        break
-      fi
-      if ! running || [ "$i" = 600 ]; then
-        tail -n 60 "$dir/uwsgi.log" "$dir/neutron.log" >&2 2>/dev/null || true
-        stop
-        say "Neutron did not answer on 127.0.0.1:$port" >&2
-        exit 1
-      fi
-      sleep 0.2
-    done
+    if ! wait_for 120 0.2 "Neutron on http://127.0.0.1:$port/" "$(cat "$dir/neutron.pid")" url_answers "http://127.0.0.1:$port/"; then
+      tail -n 60 "$dir/uwsgi.log" "$dir/neutron.log" >&2 2>/dev/null || true
+      stop
+      say "Neutron did not answer on 127.0.0.1:$port" >&2
+      exit 1
+    fi
     say "serving on http://127.0.0.1:$port after $(since "$serve_started") s"
 
     # the external network, as admin through Neutron's API

@@ -11,22 +11,12 @@ usage() { echo "usage: $0 start DIR VPNAAS_URL NEUTRON_URL | stop DIR" >&2; exit
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
+# shellcheck source=.ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 say() { echo "proxy.sh: $*"; }
 
-alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
-running() { [ -s "$dir/haproxy.pid" ] && alive "$(cat "$dir/haproxy.pid")"; }
-stop() {
-  running || { rm -f "$dir/haproxy.pid"; return 0; }
-  local pid
-  pid=$(cat "$dir/haproxy.pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$dir/haproxy.pid"
-}
+running() { pid_running "$dir/haproxy.pid"; }
+stop() { stop_pidfile "$dir/haproxy.pid" TERM; }
 hostport() { local u=${1#*://}; echo "${u%%/*}"; }
 
 case $cmd in
@@ -36,7 +26,7 @@ case $cmd in
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
     fi
     running && { say "already running in $dir" >&2; exit 1; }
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     cat >"$dir/haproxy.cfg" <<EOF
 global
     maxconn 512
@@ -69,11 +59,12 @@ EOF
     haproxy -c -q -f "$dir/haproxy.cfg"
     setsid haproxy -db -f "$dir/haproxy.cfg" </dev/null >"$dir/haproxy.log" 2>&1 &
     echo $! >"$dir/haproxy.pid"
-    for i in $(seq 1 50); do
-      python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), timeout=1)" 2>/dev/null && break
-      [ "$i" = 50 ] && { cat "$dir/haproxy.log" >&2; stop; say "HAProxy did not listen" >&2; exit 1; }
-      sleep 0.1
-    done
+    if ! wait_for 5 0.1 "HAProxy on 127.0.0.1:$port" "" port_open "$port"; then
+      cat "$dir/haproxy.log" >&2
+      stop
+      say "HAProxy did not listen" >&2
+      exit 1
+    fi
     echo "export PROXY_URL=http://127.0.0.1:$port" >"$dir/env"
     say "http://127.0.0.1:$port: /v2.0/vpn/*, /v2.0/gateway/*, /v2.0/extensions to $3; the rest to $4"
     ;;

@@ -12,10 +12,10 @@
 # SCHEMATHESIS_MAX_EXAMPLES (default 10) and SCHEMATHESIS_SEED (default 20261128) change the run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
+# shellcheck source=.ci/lib.sh
+. "$here/lib.sh"
+cache="$(cache_root)"
 venv="$cache/venv-schemathesis"
-python="${PYTHON:-python3}"
 seed="${SCHEMATHESIS_SEED:-20261128}"
 examples="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
@@ -33,28 +33,12 @@ stop_server() {
 trap 'stop_server; rm -rf "$work"' EXIT
 fail() { echo "schemathesis.sh: $*" >&2; exit 1; }
 
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
-# The same pattern as ensure_venv in tests/clients/run.sh: the hash is written last, so a
-# broken install is redone.
 req="$here/schemathesis-requirements.txt"
-want="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
-if [ -x "$venv/bin/schemathesis" ] && [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" = "$want" ]; then
-  echo "schemathesis.sh: reusing $venv"
-else
-  mkdir -p "$cache" 2>/dev/null || { venv="$work/venv"; echo "schemathesis.sh: no cache directory, a throwaway virtualenv"; }
-  rm -rf "$venv"
-  echo "schemathesis.sh: creating $venv"
-  { "$python" -m venv "$venv" && "$venv/bin/python" -m pip install --quiet -r "$req" &&
-    echo "$want" >"$venv/.requirements-hash"; } >"$work/venv.log" 2>&1 || { cat "$work/venv.log" >&2; fail "installing schemathesis failed"; }
-fi
+mkdir -p "$cache" 2>/dev/null || { venv="$work/venv"; echo "schemathesis.sh: no cache directory, a throwaway virtualenv"; }
+ensure_venv --ready bin/schemathesis "$venv" "$(venv_hash "$req")" "$work/venv.log" \
+  "$venv/bin/python" -m pip install --quiet -r "$req" || fail "installing schemathesis failed"
 
 total_ops=0 total_cases=0 total_failures=0 status=0
 for profile in openstack otc; do
@@ -62,14 +46,7 @@ for profile in openstack otc; do
   VPNAAS_NOAUTH_DEFAULT_PROJECT=demo VPNAAS_NOAUTH_TOKENS='admin-token=demo:admin' VPNAAS_LOG=info \
     VPNAAS_PROFILE="$profile" "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
   server_pid=$!
-  url=""
-  for _ in $(seq 1 300); do
-    url="$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { cat "$work/server.log" >&2; fail "the server did not start"; }
+  url="$(listening_url "$work/server.log" "$server_pid")" || { cat "$work/server.log" >&2; fail "the server did not start"; }
   echo "== schemathesis, profile $profile, $url/openapi.json (seed $seed, at most $examples examples per operation)"
   run_started=$(date +%s)
   set +e

@@ -8,7 +8,7 @@
 # both (.ci/proxy.sh); registers the proxy in the Keystone catalog as the `network` service
 # (public and admin interfaces) and Neutron itself as its internal interface, where vpnaas
 # finds it. Then neutron-tempest-plugin 3.3.0 with tempest 47.0.0 (a virtualenv cached in
-# ${VPNAAS_CI_CACHE:-~/.cache/vpnaas-ci}/venv-tempest) runs its VPNaaS API tests, unmodified:
+# venv-tempest under the CI cache, cache_root in .ci/lib.sh) runs its VPNaaS API tests, unmodified:
 #   tempest run --serial --regex '^neutron_tempest_plugin\.vpnaas\.api'
 # (the 34 API tests; the 4 scenario tests boot Nova servers and are out of scope). The last
 # line is `tempest: N passed, M failed`; the exit code is non-zero when any test fails.
@@ -18,16 +18,15 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=.ci/lib.sh
+. "$here/lib.sh"
 [ $# = 2 ] || { echo "usage: $0 VPNAAS_BINARY KEYSTONE_ENV" >&2; exit 2; }
 binary=$1
 case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
 # shellcheck disable=SC1090
 source "$2"
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
-venv="$cache/venv-tempest"
+venv="$(cache_root)/venv-tempest"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { echo "tempest.sh: $*"; }
 started=$(now)
 
@@ -53,33 +52,24 @@ fail() {
 }
 
 # ---- tempest and the plugin, pinned (the stamp names the pins and the Python version)
-want="tempest==47.0.0 neutron-tempest-plugin==3.3.0 $(python3 -c 'import sys; print(sys.version)')"
-if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
-  say "installing tempest 47.0.0 and neutron-tempest-plugin 3.3.0 into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet tempest==47.0.0 neutron-tempest-plugin==3.3.0 >"$work/pip.log" 2>&1 ||
-    { cat "$work/pip.log" >&2; fail "pip install failed"; }
-  echo "$want" >"$venv/.installed"
-fi
+want="tempest==47.0.0 neutron-tempest-plugin==3.3.0 $("${PYTHON:-python3}" -c 'import sys; print(sys.version)')"
+ensure_venv --stamp .installed "$venv" "$want" "$work/pip.log" \
+  "$venv/bin/pip" install --quiet tempest==47.0.0 neutron-tempest-plugin==3.3.0 || fail "pip install failed"
 say "tempest ready after $(since "$started") s"
 
 # ---- Neutron, vpnaas, the proxy
 bash "$here/neutron.sh" start "$work/neutron" || fail "Neutron did not start"
 # shellcheck disable=SC1091
 source "$work/neutron/env"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 # No neutron_url: vpnaas finds Neutron as the catalog's internal network endpoint.
 VPNAAS_LISTEN="127.0.0.1:$port" VPNAAS_DATA_DIR="$work/data" VPNAAS_AUTH_STRATEGY=keystone \
   VPNAAS_KEYSTONE_URL="$KEYSTONE_URL" VPNAAS_KEYSTONE_USERNAME="$KEYSTONE_SERVICE_USERNAME" \
   VPNAAS_KEYSTONE_PASSWORD="$KEYSTONE_PASSWORD" VPNAAS_TOPOLOGY=neutron VPNAAS_NEUTRON_CACHE_SECS=2 \
   "$binary" serve >"$work/vpnaas.log" 2>&1 &
 vpnaas_pid=$!
-for i in $(seq 1 100); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=2)" 2>/dev/null && break
-  kill -0 "$vpnaas_pid" 2>/dev/null && [ "$i" != 100 ] || fail "vpnaas did not start"
-  sleep 0.1
-done
+wait_for 10 0.1 "vpnaas on http://127.0.0.1:$port/healthz" "$vpnaas_pid" url_answers "http://127.0.0.1:$port/healthz" 2 ||
+  fail "vpnaas did not start"
 bash "$here/proxy.sh" start "$work/proxy" "http://127.0.0.1:$port" "$NEUTRON_URL" || fail "HAProxy did not start"
 # shellcheck disable=SC1091
 source "$work/proxy/env"

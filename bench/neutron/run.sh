@@ -11,6 +11,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=.ci/lib.sh
+. "$repo/.ci/lib.sh"
 out="${VPNAAS_BENCH_OUT:-$here/results}"
 mkdir -p "$out"
 
@@ -41,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 cores="$(nproc)"
 db="$work/neutron.sqlite"
 
@@ -118,17 +120,11 @@ echo "== starting the reference on 127.0.0.1:$port ($cores uwsgi processes)" >&2
 OS_NEUTRON_CONFIG_DIR="$work" OS_NEUTRON_CONFIG_FILES="$work/neutron.conf;$work/ml2_conf.ini" \
   "$venv/bin/uwsgi" --ini "$work/uwsgi.ini" &
 uwsgi_pid=$!
-for i in $(seq 120); do
-  if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/v2.0/vpn/ikepolicies', timeout=5)" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$uwsgi_pid" 2>/dev/null || [ "$i" = 120 ]; then
-    echo "the reference did not start; its log:" >&2
-    tail -50 "$work/uwsgi.log" "$work/neutron.log" >&2 || true
-    exit 1
-  fi
-  sleep 1
-done
+if ! wait_for 120 1 "the reference on 127.0.0.1:$port" "$uwsgi_pid" url_answers "http://127.0.0.1:$port/v2.0/vpn/ikepolicies"; then
+  echo "the reference did not start; its log:" >&2
+  tail -50 "$work/uwsgi.log" "$work/neutron.log" >&2 || true
+  exit 1
+fi
 # Every uwsgi process (master, HTTP router, workers): their memory is summed.
 pids="$uwsgi_pid,$(pgrep -d, -P "$uwsgi_pid")"
 

@@ -24,8 +24,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=.ci/lib.sh
+. "$root/.ci/lib.sh"
 started=$(date +%s)
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
+cache="$(cache_root)"
 python="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1
 
@@ -51,15 +53,7 @@ fail() {
 }
 
 # ---- the server binary
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  echo "== cargo build -p vpnaas"
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
 # ---- the keystone pass, if asked for
 keystone_env="${VPNAAS_CLIENTS_KEYSTONE_ENV:-}"
@@ -69,28 +63,17 @@ if [ -n "$keystone_env" ]; then
 fi
 
 # ---- the two virtualenvs (created or reused; rebuilt when the requirements file changed)
-ensure_venv() { # NAME REQUIREMENTS LOG
-  local venv="$cache/venv-$1" req="$2" log="$3" want
-  want="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" = "$want" ]; then
-    echo "reusing $venv" >"$log"
-    return 0
-  fi
-  rm -rf "$venv"
-  echo "creating $venv" >"$log"
-  {
-    "$python" -m venv "$venv" &&
-      "$venv/bin/python" -m pip install --quiet -r "$req" &&
-      echo "$want" >"$venv/.requirements-hash" # written last: a broken install is redone
-  } >>"$log" 2>&1
+client_venv() { # NAME: venv-NAME from requirements-NAME.txt (ensure_venv in .ci/lib.sh)
+  local venv="$cache/venv-$1" req="$here/requirements-$1.txt"
+  ensure_venv "$venv" "$(venv_hash "$req")" "$work/pip-$1.log" "$venv/bin/python" -m pip install --quiet -r "$req"
 }
 
 mkdir -p "$cache" || fail "cannot create the cache directory $cache"
 echo "== virtualenvs in $cache"
 venv_started=$(date +%s)
-ensure_venv new "$here/requirements-new.txt" "$work/venv-new.log" &
+client_venv new >"$work/venv-new.log" 2>&1 &
 new_pid=$!
-ensure_venv old "$here/requirements-old.txt" "$work/venv-old.log" &
+client_venv old >"$work/venv-old.log" 2>&1 &
 old_pid=$!
 venv_ok=1
 wait "$new_pid" || { venv_ok=0; echo "venv-new failed:"; cat "$work/venv-new.log"; }
@@ -105,18 +88,7 @@ echo "== starting $binary"
 VPNAAS_NOAUTH_TOKENS='notused=demo:member;admin-token=admin:admin' VPNAAS_LOG=info \
   "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
 server_pid=$!
-wait_for_url() { # LOG PID: prints the URL the server announced
-  local url=""
-  for _ in $(seq 1 300); do
-    url="$(grep -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
-    [ -n "$url" ] && break
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$url"
-}
-url="$(wait_for_url "$work/server.log" "$server_pid")"
-if [ -z "$url" ]; then
+if ! url="$(listening_url "$work/server.log" "$server_pid")"; then
   cat "$work/server.log" >&2
   fail "the server did not start"
 fi
@@ -136,13 +108,12 @@ if [ -n "$keystone_env" ]; then
       VPNAAS_LOG=info exec "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data-keystone"
   ) >"$work/server-keystone.log" 2>&1 &
   keystone_server_pid=$!
-  keystone_url="$(wait_for_url "$work/server-keystone.log" "$keystone_server_pid")"
-  if [ -z "$keystone_url" ]; then
+  if ! keystone_url="$(listening_url "$work/server-keystone.log" "$keystone_server_pid")"; then
     cat "$work/server-keystone.log" >&2
     fail "the keystone-mode server did not start"
   fi
   echo "keystone-mode server at $keystone_url"
-  proxy_port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  proxy_port="$(free_port)"
   bash "$root/.ci/keystone.sh" register "$(dirname "$keystone_env")" "http://127.0.0.1:$proxy_port" ||
     fail "registering the network endpoint in Keystone failed"
 fi

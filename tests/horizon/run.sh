@@ -23,10 +23,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=.ci/lib.sh
+. "$root/.ci/lib.sh"
 started=$(date +%s)
-cache="${VPNAAS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-ci}"
+cache="$(cache_root)"
 venv="$cache/venv-horizon"
-python="${PYTHON:-python3}"
 shots="${VPNAAS_HORIZON_SCREENSHOTS:-$root/target/horizon-screenshots}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1
 
@@ -68,7 +69,6 @@ skip() {
   echo "horizon: 0 passed, 0 failed, 1 skipped"
   exit 0
 }
-free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---- the browser: Debian's Chromium and its driver
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -82,42 +82,26 @@ fi
 chromium --version 2>/dev/null | grep -v '^\[' || true
 
 # ---- the server binary
-if [ $# -ge 1 ]; then
-  binary="$1"
-else
-  echo "== cargo build -p vpnaas"
-  (cd "$root" && cargo build -q -p vpnaas) || fail "cargo build failed"
-  binary="${CARGO_TARGET_DIR:-$root/target}/debug/vpnaas"
-fi
-case "$binary" in /*) ;; *) binary="$PWD/$binary" ;; esac
-[ -x "$binary" ] || fail "no vpnaas binary at $binary"
+binary="$(vpnaas_binary ${1:+"$1"})" || fail "no vpnaas binary to run"
 
-# ---- Horizon's virtualenv: reused while requirements, settings and Python match; the hash is
-# written last, so a broken build is redone.
+# ---- Horizon's virtualenv (Horizon, the VPNaaS dashboard, Selenium; static files): reused while
+# requirements, settings and Python match (ensure_venv in .ci/lib.sh).
 mkdir -p "$cache" || fail "cannot create the cache directory $cache"
-want="$( (cat "$here/requirements.txt" "$here/local_settings.py"; "$python" -c 'import sys; print(sys.version)') |
-  sha256sum | cut -d' ' -f1)"
-if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" = "$want" ]; then
-  echo "== reusing $venv"
-else
-  echo "== creating $venv (Horizon, the VPNaaS dashboard, Selenium; static files)"
-  venv_started=$(date +%s)
-  rm -rf "$venv"
-  {
-    "$python" -m venv "$venv" &&
-      "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" &&
-      dashboard="$("$venv/bin/python" -c 'import openstack_dashboard, os; print(os.path.dirname(openstack_dashboard.__file__))')" &&
-      plugin="$("$venv/bin/python" -c 'import neutron_vpnaas_dashboard, os; print(os.path.dirname(neutron_vpnaas_dashboard.__file__))')" &&
-      cp "$plugin/enabled/_7100_project_vpn_panel.py" "$dashboard/local/enabled/" &&
-      cp "$here/local_settings.py" "$dashboard/local/local_settings.py" &&
-      HORIZON_STATIC_ROOT="$venv/static" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
-        "$venv/bin/django-admin" collectstatic --noinput -v0 &&
-      HORIZON_STATIC_ROOT="$venv/static" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
-        "$venv/bin/django-admin" compress --force -v0 &&
-      echo "$want" >"$venv/.requirements-hash"
-  } >"$work/venv.log" 2>&1 || { cat "$work/venv.log"; fail "building Horizon's virtualenv failed"; }
-  echo "virtualenv built in $(( $(date +%s) - venv_started )) s"
-fi
+# shellcheck disable=SC2317 # run by ensure_venv
+install_horizon() { # the requirements, the panel enabled, the settings, the static files collected
+  local dashboard plugin
+  "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" &&
+    dashboard="$("$venv/bin/python" -c 'import openstack_dashboard, os; print(os.path.dirname(openstack_dashboard.__file__))')" &&
+    plugin="$("$venv/bin/python" -c 'import neutron_vpnaas_dashboard, os; print(os.path.dirname(neutron_vpnaas_dashboard.__file__))')" &&
+    cp "$plugin/enabled/_7100_project_vpn_panel.py" "$dashboard/local/enabled/" &&
+    cp "$here/local_settings.py" "$dashboard/local/local_settings.py" &&
+    HORIZON_STATIC_ROOT="$venv/static" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
+      "$venv/bin/django-admin" collectstatic --noinput -v0 &&
+    HORIZON_STATIC_ROOT="$venv/static" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
+      "$venv/bin/django-admin" compress --force -v0
+}
+ensure_venv "$venv" "$(venv_hash "$here/requirements.txt" "$here/local_settings.py")" "$work/venv.log" install_horizon 2>&1 ||
+  fail "building Horizon's virtualenv failed"
 
 # ---- Keystone (its own; see above)
 echo "== Keystone"
@@ -132,14 +116,7 @@ VPNAAS_AUTH_STRATEGY=keystone VPNAAS_KEYSTONE_URL="$KEYSTONE_URL" VPNAAS_KEYSTON
   VPNAAS_KEYSTONE_PASSWORD="$KEYSTONE_PASSWORD" VPNAAS_KEYSTONE_PROJECT_NAME=service VPNAAS_LOG=info \
   "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
 server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-  url="$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" 2>/dev/null | head -n1 | sed 's/^listening on //')" || true
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$url" ] || fail "vpnaas did not start"
+url="$(listening_url "$work/server.log" "$server_pid")" || fail "vpnaas did not start"
 echo "vpnaas at $url"
 bash "$root/.ci/keystone.sh" register "$work/keystone" "$url" || fail "registering vpnaas in the catalog failed"
 
@@ -153,13 +130,8 @@ HORIZON_KEYSTONE_URL="$KEYSTONE_URL/v3" HORIZON_STATIC_ROOT="$venv/static" \
   DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
   "$venv/bin/django-admin" runserver --insecure --noreload "127.0.0.1:$port" >"$work/horizon.log" 2>&1 &
 horizon_pid=$!
-up=0
-for _ in $(seq 1 600); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$horizon_url/auth/login/" 2>/dev/null)" = 200 ]; then up=1; break; fi
-  kill -0 "$horizon_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ "$up" = 1 ] || fail "Horizon did not start"
+wait_for 60 0.1 "Horizon at $horizon_url/auth/login/" "$horizon_pid" url_answers "$horizon_url/auth/login/" ||
+  fail "Horizon did not start"
 
 # ---- the browser run
 rm -rf "$shots"
