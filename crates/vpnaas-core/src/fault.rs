@@ -496,3 +496,441 @@ impl fmt::Display for Fault {
 impl std::error::Error for Fault {}
 
 pub type Result<T, E = Fault> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant with sample arguments, and its class, `type` and message as clients see
+    /// them: the wire contract, pinned so that a change of how faults are declared cannot move it.
+    fn pinned() -> Vec<(Fault, Class, &'static str, &'static str)> {
+        use Fault::*;
+        vec![
+            (
+                MalformedBody("expected value at line 1 column 1".into()),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Malformed request body: expected value at line 1 column 1",
+            ),
+            (
+                ResourceBodyRequired,
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Resource body required",
+            ),
+            (
+                MissingResourceKey("ikepolicy"),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Unable to find 'ikepolicy' in request body",
+            ),
+            (
+                BodyInvalid,
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Body contains invalid data",
+            ),
+            (
+                BulkNotSupported,
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Bulk operation not supported",
+            ),
+            (
+                Unrecognized(vec!["colour".into(), "size".into()]),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Unrecognized attribute(s) 'colour', 'size'",
+            ),
+            (
+                NotAllowedInPost("id".into()),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Attribute 'id' not allowed in POST",
+            ),
+            (
+                ReadOnly("status".into()),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Cannot update read-only attribute status",
+            ),
+            (
+                RequiredMissing("peer_address"),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Failed to parse request. Required attribute 'peer_address' not specified",
+            ),
+            (
+                InvalidInput { attr: "mtu".into(), reason: "'x' is not an integer".into() },
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Invalid input for mtu. Reason: 'x' is not an integer.",
+            ),
+            (
+                BadQuery("Invalid sort key: colour".into()),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Invalid sort key: colour",
+            ),
+            (
+                ProjectMismatch,
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "'project_id' and 'tenant_id' do not match",
+            ),
+            (
+                ProjectNotAllowed,
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user.",
+            ),
+            (
+                DpdTimeoutNotGreater,
+                Class::BadRequest,
+                "IPsecSiteConnectionDpdIntervalValueError",
+                "ipsec_site_connection dpd_timeout is equal to or less than dpd_interval",
+            ),
+            (
+                MtuTooSmall { mtu: 67, version: 4 },
+                Class::BadRequest,
+                "IPsecSiteConnectionMtuError",
+                "ipsec_site_connection MTU 67 is too small for ipv4",
+            ),
+            (
+                PeerCidrInvalid("10.0.0.0/33".into()),
+                Class::BadRequest,
+                "IPsecSiteConnectionPeerCidrError",
+                "ipsec_site_connection peer cidr 10.0.0.0/33 is invalid CIDR",
+            ),
+            (
+                MixedIpVersionsForPeerCidrs,
+                Class::BadRequest,
+                "MixedIPVersionsForPeerCidrs",
+                "Peer CIDRs do not have the same IP version, as required for IPSec site-to-site connection",
+            ),
+            (
+                MixedIpVersionsForEndpoints { group: "eg-1".into() },
+                Class::BadRequest,
+                "MixedIPVersionsForIPSecEndpoints",
+                "Endpoints in group eg-1 do not have the same IP version, as required for IPSec site-to-site connection",
+            ),
+            (
+                MixedIpVersionsForConnection,
+                Class::BadRequest,
+                "MixedIPVersionsForIPSecConnection",
+                "IP versions are not compatible between peer and local endpoints",
+            ),
+            (
+                InvalidEndpointGroup(Which::Local),
+                Class::BadRequest,
+                "InvalidEndpointGroup",
+                "Endpoint group local cannot be specified, when VPN Service has subnet specified",
+            ),
+            (
+                InvalidEndpointGroup(Which::Peer),
+                Class::BadRequest,
+                "InvalidEndpointGroup",
+                "Endpoint group peer cannot be specified, when VPN Service has subnet specified",
+            ),
+            (
+                InvalidEndpointGroup(Which::Both),
+                Class::BadRequest,
+                "InvalidEndpointGroup",
+                "Endpoint groups local and peer cannot be specified, when VPN Service has subnet specified",
+            ),
+            (
+                WrongEndpointGroupType { which: Which::Local, group_type: "cidr".into(), expected: "subnet" },
+                Class::BadRequest,
+                "WrongEndpointGroupType",
+                "Endpoint group local type is 'cidr' and should be 'subnet'",
+            ),
+            (
+                WrongEndpointGroupType { which: Which::Both, group_type: "subnet".into(), expected: "cidr" },
+                Class::BadRequest,
+                "WrongEndpointGroupType",
+                "Endpoint group local and peer type is 'subnet' and should be 'cidr'",
+            ),
+            (
+                PeerCidrsInvalid,
+                Class::BadRequest,
+                "PeerCidrsInvalid",
+                "Peer CIDRs cannot be specified, when using endpoint groups",
+            ),
+            (
+                MissingPeerCidrs,
+                Class::BadRequest,
+                "MissingPeerCidrs",
+                "Missing peer CIDRs for IPsec site-to-site connection",
+            ),
+            (
+                MissingRequiredEndpointGroup(Which::Peer),
+                Class::BadRequest,
+                "MissingRequiredEndpointGroup",
+                "Missing endpoint group peer for IPSec site-to-site connection",
+            ),
+            (
+                MissingRequiredEndpointGroup(Which::Both),
+                Class::BadRequest,
+                "MissingRequiredEndpointGroup",
+                "Missing endpoint groups local and peer for IPSec site-to-site connection",
+            ),
+            (
+                InvalidEndpointInEndpointGroup { endpoint: "10.0.0.0/33".into(), group_type: "cidr".into(), why: "not a CIDR" },
+                Class::BadRequest,
+                "InvalidEndpointInEndpointGroup",
+                "Endpoint '10.0.0.0/33' is invalid for group type 'cidr': not a CIDR",
+            ),
+            (
+                MissingEndpointForEndpointGroup,
+                Class::BadRequest,
+                "MissingEndpointForEndpointGroup",
+                "No endpoints specified for endpoint group: endpoints must not be empty",
+            ),
+            (
+                NonExistingSubnetInEndpointGroup("s-1".into()),
+                Class::BadRequest,
+                "NonExistingSubnetInEndpointGroup",
+                "Subnet s-1 in endpoint group does not exist",
+            ),
+            (
+                SubnetIsNotConnectedToRouter { subnet: "s-1".into(), router: "r-1".into() },
+                Class::BadRequest,
+                "SubnetIsNotConnectedToRouter",
+                "Subnet s-1 is not connected to Router r-1",
+            ),
+            (
+                RouterIsNotExternal("r-1".into()),
+                Class::BadRequest,
+                "RouterIsNotExternal",
+                "Router r-1 has no external network gateway set",
+            ),
+            (
+                ExternalNetworkHasNoSubnet { router: "r-1".into(), version: 6 },
+                Class::BadRequest,
+                "ExternalNetworkHasNoSubnet",
+                "Router's r-1 external network has no IPv6 subnet",
+            ),
+            (
+                IpsecValidationFailure { resource: "ikepolicy", key: "lifetime_units", value: "kilobytes".into() },
+                Class::BadRequest,
+                "IpsecValidationFailure",
+                "IPSec does not support ikepolicy attribute lifetime_units with value 'kilobytes'",
+            ),
+            (
+                HttpNotFound,
+                Class::NotFound,
+                "HTTPNotFound",
+                "The resource could not be found.",
+            ),
+            (
+                IkePolicyNotFound("i-1".into()),
+                Class::NotFound,
+                "IKEPolicyNotFound",
+                "IKEPolicy i-1 could not be found",
+            ),
+            (
+                IpsecPolicyNotFound("p-1".into()),
+                Class::NotFound,
+                "IPsecPolicyNotFound",
+                "IPsecPolicy p-1 could not be found",
+            ),
+            (
+                VpnServiceNotFound("v-1".into()),
+                Class::NotFound,
+                "VPNServiceNotFound",
+                "VPNService v-1 could not be found",
+            ),
+            (
+                EndpointGroupNotFound("e-1".into()),
+                Class::NotFound,
+                "VPNEndpointGroupNotFound",
+                "Endpoint group e-1 could not be found",
+            ),
+            (
+                SiteConnectionNotFound("c-1".into()),
+                Class::NotFound,
+                "IPsecSiteConnectionNotFound",
+                "ipsec_site_connection c-1 not found",
+            ),
+            (
+                RouterNotFound("r-1".into()),
+                Class::NotFound,
+                "RouterNotFound",
+                "Router r-1 could not be found",
+            ),
+            (
+                SubnetNotFound("s-1".into()),
+                Class::NotFound,
+                "SubnetNotFound",
+                "Subnet s-1 could not be found.",
+            ),
+            (
+                NetworkNotFound("n-1".into()),
+                Class::NotFound,
+                "NetworkNotFound",
+                "Network n-1 could not be found.",
+            ),
+            (
+                CertificateNotFound("x-1".into()),
+                Class::NotFound,
+                "CertificateNotFound",
+                "Certificate x-1 could not be found",
+            ),
+            (
+                RouterInterfaceNotFoundForSubnet { router: "r-1".into(), subnet: "s-1".into() },
+                Class::NotFound,
+                "RouterInterfaceNotFoundForSubnet",
+                "Router r-1 has no interface on subnet s-1",
+            ),
+            (
+                FlavorsPluginNotLoaded,
+                Class::NotFound,
+                "FlavorsPluginNotLoaded",
+                "Flavors plugin not found: flavor_id is not supported by this server",
+            ),
+            (
+                IkePolicyInUse("i-1".into()),
+                Class::Conflict,
+                "IKEPolicyInUse",
+                "IKEPolicy i-1 is in use by existing IPsecSiteConnection and can't be updated or deleted",
+            ),
+            (
+                IpsecPolicyInUse("p-1".into()),
+                Class::Conflict,
+                "IPsecPolicyInUse",
+                "IPsecPolicy p-1 is in use by existing IPsecSiteConnection and can't be updated or deleted",
+            ),
+            (
+                VpnServiceInUse("v-1".into()),
+                Class::Conflict,
+                "VPNServiceInUse",
+                "VPNService v-1 is still in use",
+            ),
+            (
+                EndpointGroupInUse("e-1".into()),
+                Class::Conflict,
+                "EndpointGroupInUse",
+                "Endpoint group e-1 is in use and cannot be deleted",
+            ),
+            (
+                CertificateInUse("x-1".into()),
+                Class::Conflict,
+                "CertificateInUse",
+                "Certificate x-1 is in use by an IPsec site connection and cannot be deleted",
+            ),
+            (
+                RouterInUse { router: "r-1".into(), reason: "still has VPN services".into() },
+                Class::Conflict,
+                "RouterInUse",
+                "Router r-1 still has VPN services",
+            ),
+            (
+                SubnetInUseByVpnService { subnet: "s-1".into(), vpnservice: "v-1".into() },
+                Class::Conflict,
+                "SubnetInUseByVPNService",
+                "Subnet s-1 is used by VPNService v-1",
+            ),
+            (
+                SubnetInUseByEndpointGroup { subnet: "s-1".into(), group: "e-1".into() },
+                Class::Conflict,
+                "SubnetInUseByEndpointGroup",
+                "Subnet s-1 is used by endpoint group e-1",
+            ),
+            (
+                SubnetInUseBySiteConnection { subnet: "s-1".into(), connection: "c-1".into() },
+                Class::Conflict,
+                "SubnetInUseByIPsecSiteConnection",
+                "Subnet s-1 is used by ipsec site connection c-1",
+            ),
+            (
+                SubnetInUse { subnet: "s-1".into(), reason: "it has ports".into() },
+                Class::Conflict,
+                "SubnetInUse",
+                "Unable to complete operation on subnet s-1: it has ports",
+            ),
+            (
+                SubnetAlreadyAttached { subnet: "s-1".into(), router: "r-1".into() },
+                Class::Conflict,
+                "SubnetAlreadyAttached",
+                "Subnet s-1 is already attached to router r-1",
+            ),
+            (
+                ConnectionPairFull { members: vec!["c-1".into(), "c-2".into()] },
+                Class::Conflict,
+                "ConnectionPairFull",
+                "The VPN service already has an active/standby pair for these endpoint groups (c-1, c-2); a third connection with the same local_ep_group_id and peer_ep_group_id is not allowed",
+            ),
+            (
+                ConnectionPairFull { members: vec![] },
+                Class::Conflict,
+                "ConnectionPairFull",
+                "The VPN service already has an active/standby pair for these endpoint groups (); a third connection with the same local_ep_group_id and peer_ep_group_id is not allowed",
+            ),
+            (
+                ConnectionPairSamePeer { other: "c-1".into() },
+                Class::Conflict,
+                "ConnectionPairSamePeer",
+                "Connection c-1 already uses these endpoint groups and this peer_address; the standby of an active/standby pair must reach a different peer",
+            ),
+            (
+                PeerConfigUnavailable { connection: "c-1".into(), format: "libreswan", reason: "no such cipher".into() },
+                Class::Conflict,
+                "PeerConfigUnavailable",
+                "The peer configuration of connection c-1 cannot be written as libreswan: no such cipher",
+            ),
+            (
+                RevisionNumberConstraintFailed { expected: 3, current: 4 },
+                Class::PreconditionFailed,
+                "RevisionNumberConstraintFailed",
+                "Constraint revision_number=3 failed. Current revision is 4.",
+            ),
+            (
+                NotAuthenticated,
+                Class::Unauthorized,
+                "NotAuthenticated",
+                "Authentication required: send a valid X-Auth-Token (in noauth mode, X-Project-Id and X-Roles)",
+            ),
+            (
+                PolicyNotAuthorized("create_ikepolicy"),
+                Class::Forbidden,
+                "PolicyNotAuthorized",
+                "rule:create_ikepolicy is disallowed by policy",
+            ),
+            (
+                MethodNotAllowed,
+                Class::MethodNotAllowed,
+                "HTTPMethodNotAllowed",
+                "The method is not allowed for this resource.",
+            ),
+            (
+                RequestTooLarge,
+                Class::PayloadTooLarge,
+                "HTTPRequestEntityTooLarge",
+                "Request is too large.",
+            ),
+            (
+                RequestTimeout,
+                Class::RequestTimeout,
+                "HTTPRequestTimeout",
+                "The server has waited too long for the request to be sent by the client.",
+            ),
+            (
+                Unrecognized(vec![]),
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Unrecognized attribute(s) ",
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_fault_keeps_its_class_type_and_message() {
+        for (fault, class, type_name, message) in pinned() {
+            assert_eq!(
+                (fault.class(), fault.type_name(), fault.to_string().as_str()),
+                (class, type_name, message),
+                "{fault:?}"
+            );
+        }
+    }
+}
