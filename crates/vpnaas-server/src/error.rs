@@ -54,6 +54,20 @@ impl std::fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Fault(fault) => Some(fault),
+            Error::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+// Here rather than beside the type, which lives in a file this change leaves alone: a store
+// error can then be the source of the errors that wrap it.
+impl std::error::Error for StoreError {}
+
 fn status(class: Class) -> StatusCode {
     match class {
         Class::BadRequest => StatusCode::BAD_REQUEST,
