@@ -78,8 +78,8 @@ impl<C: Charon> Charon for Counting<C> {
     }
 }
 
-fn connection(i: u32) -> Result<DesiredConnection, String> {
-    let peer = Ipv4Addr::new(192, 0, 2, 10 + u8::try_from(i % 200).map_err(|e| e.to_string())?);
+fn connection(i: u32) -> Result<DesiredConnection, Box<dyn std::error::Error>> {
+    let peer = Ipv4Addr::new(192, 0, 2, 10 + u8::try_from(i % 200)?);
     let peer_net = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + (i << 8));
     let lifetime_secs = 3600;
     Ok(DesiredConnection {
@@ -125,13 +125,13 @@ fn show(calls: &BTreeMap<&'static str, u64>) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u32 = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse().map_err(|_| format!("not a count: {a}")))?;
     if let Some(why) = testbed::unavailable() {
-        return Err(format!("cannot run: {why}"));
+        return Err(format!("cannot run: {why}").into());
     }
     let lab = TwoSites::start()?;
-    let vici = ViciCharon::new(&lab.a.vici, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let vici = ViciCharon::new(&lab.a.vici, Duration::from_secs(30))?;
     let mut charon = Counting { inner: vici, calls: BTreeMap::new() };
     let mut desired: Vec<DesiredConnection> = (0..n).map(connection).collect::<Result<_, _>>()?;
     let mut engine = Engine::new(Duration::from_secs(3600));

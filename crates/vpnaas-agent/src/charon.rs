@@ -135,7 +135,7 @@ impl ViciCharon {
 
     /// A command whose answer is `success`/`errmsg`.
     async fn command(&mut self, command: &str, message: Message) -> Result<(), CharonError> {
-        self.call(command, message).await?.check_success().map_err(CharonError::Refused)
+        self.call(command, message).await?.check_success().map_err(|r| CharonError::Refused(r.errmsg))
     }
 }
 
@@ -176,7 +176,7 @@ impl Charon for ViciCharon {
         message: &Message,
     ) -> Result<Option<String>, CharonError> {
         let answer = self.call(command, message.clone()).await?;
-        answer.check_success().map_err(CharonError::Refused)?;
+        answer.check_success().map_err(|r| CharonError::Refused(r.errmsg))?;
         Ok(answer.str("id"))
     }
 

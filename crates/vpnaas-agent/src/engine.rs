@@ -181,10 +181,10 @@ impl Engine {
         }
         let rendered = match render::render(c) {
             Ok(r) => r,
-            Err(reason) => return Plan::Refuse(reason),
+            Err(reason) => return Plan::Refuse(reason.to_string()),
         };
         if let Err(reason) = caps.check(&rendered.needs) {
-            return Plan::Refuse(reason);
+            return Plan::Refuse(reason.to_string());
         }
         if let Some((print, reason, when)) = self.refused.get(&c.id) {
             if *print == rendered.fingerprint && when.elapsed() < RETRY_REFUSED {

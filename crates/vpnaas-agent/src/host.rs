@@ -26,13 +26,14 @@ use vpnaas_core::desired::{
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
-use crate::managed::{ManagedCharons, Supervisor};
+use crate::managed::{ManagedCharons, StartError, Supervisor};
 use crate::sync::{
-    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Credential, SyncError,
+    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Credential, SetupError, SyncError,
     DEFAULT_HEARTBEAT, IO_TIMEOUT, LONG_POLL,
 };
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_keystone::client::ClientTls;
+use vpnaas_strongswan::vici::ViciError;
 
 /// After a status change, wait this long for other routers' changes to travel in the same report.
 pub const BATCH_DELAY: Duration = Duration::from_millis(200);
@@ -76,18 +77,23 @@ pub struct HostClient {
 }
 
 impl HostClient {
-    pub fn new(server: &str, host: &str, credential: Credential) -> Result<HostClient, String> {
+    pub fn new(server: &str, host: &str, credential: Credential) -> Result<HostClient, SetupError> {
         HostClient::with_tls(server, host, credential, &ClientTls::default())
     }
 
     /// [`HostClient::new`] with TLS settings.
-    pub fn with_tls(server: &str, host: &str, credential: Credential, tls: &ClientTls) -> Result<HostClient, String> {
+    pub fn with_tls(
+        server: &str,
+        host: &str,
+        credential: Credential,
+        tls: &ClientTls,
+    ) -> Result<HostClient, SetupError> {
         let (api, mut base) = Api::new(server, credential, tls)?;
         if host.is_empty() {
-            return Err("the host name is empty".to_owned());
+            return Err(SetupError::EmptyHost);
         }
         base.path_segments_mut()
-            .map_err(|()| format!("server URL {server:?} cannot be a base"))?
+            .map_err(|()| SetupError::NotABase(server.to_owned()))?
             .pop_if_empty()
             .extend(["v2.0", "gateway", "hosts", host]);
         Ok(HostClient { api, base, host: host.to_owned() })
@@ -143,7 +149,7 @@ impl HostClient {
 pub trait Runtime: Send + Sync + 'static {
     type Charon: Charon + 'static;
     /// The router's charon (a client; no I/O yet).
-    fn charon(&self, router: Uuid) -> Result<Self::Charon, String>;
+    fn charon(&self, router: Uuid) -> Result<Self::Charon, ViciError>;
     /// Before the router's converger starts: bring its charon up when that is ours to do.
     fn prepare(&self, router: Uuid) -> impl Future<Output = ()> + Send;
     /// Beside the router's converger until `stop` turns true: keep its charon alive.
@@ -163,10 +169,10 @@ pub struct Attached {
 }
 
 impl Attached {
-    pub fn new(vici_template: &str) -> Result<Attached, String> {
+    pub fn new(vici_template: &str) -> Result<Attached, SetupError> {
         // Every router's socket must be a valid VICI URI; check with any id.
         ViciCharon::new(&vici_template.replace("{router_id}", &Uuid::nil().to_string()), IO_TIMEOUT)
-            .map_err(|e| format!("--vici-template {vici_template:?}: {e}"))?;
+            .map_err(|source| SetupError::ViciTemplate { template: vici_template.to_owned(), source })?;
         Ok(Attached { vici_template: vici_template.to_owned() })
     }
 }
@@ -174,9 +180,8 @@ impl Attached {
 impl Runtime for Attached {
     type Charon = ViciCharon;
 
-    fn charon(&self, router: Uuid) -> Result<ViciCharon, String> {
+    fn charon(&self, router: Uuid) -> Result<ViciCharon, ViciError> {
         ViciCharon::new(&self.vici_template.replace("{router_id}", &router.to_string()), IO_TIMEOUT)
-            .map_err(|e| e.to_string())
     }
 
     async fn prepare(&self, _: Uuid) {}
@@ -209,12 +214,12 @@ pub struct Managed {
 }
 
 impl Managed {
-    pub fn new(spec: ManagedCharons) -> Result<Managed, String> {
+    pub fn new(spec: ManagedCharons) -> Result<Managed, SetupError> {
         if !spec.netns_template.contains("{router_id}") {
-            return Err(format!("--netns-template {:?} must contain {{router_id}}", spec.netns_template));
+            return Err(SetupError::NetnsTemplate(spec.netns_template));
         }
         std::fs::create_dir_all(&spec.state_dir)
-            .map_err(|e| format!("--state-dir {}: {e}", spec.state_dir.display()))?;
+            .map_err(|source| SetupError::StateDir { path: spec.state_dir.clone(), source })?;
         Ok(Managed { supervisor: Supervisor::new(spec) })
     }
 
@@ -223,7 +228,7 @@ impl Managed {
     }
 
     /// Starts the router's charon unless it runs; `Err` with why it could not.
-    async fn ensure(&self, router: Uuid) -> Result<(), String> {
+    async fn ensure(&self, router: Uuid) -> Result<(), StartError> {
         if self.supervisor.running(router).is_some() {
             return Ok(());
         }
@@ -236,8 +241,8 @@ impl Managed {
 impl Runtime for Managed {
     type Charon = ViciCharon;
 
-    fn charon(&self, router: Uuid) -> Result<ViciCharon, String> {
-        ViciCharon::new(&self.supervisor.spec.vici(router), IO_TIMEOUT).map_err(|e| e.to_string())
+    fn charon(&self, router: Uuid) -> Result<ViciCharon, ViciError> {
+        ViciCharon::new(&self.supervisor.spec.vici(router), IO_TIMEOUT)
     }
 
     async fn prepare(&self, router: Uuid) {
@@ -286,7 +291,7 @@ impl Runtime for Managed {
 
 /// Runs the host agent until `shutdown` completes. charons and their tunnels stay when it
 /// stops; a restarted agent adopts them. Errors only for options that can never work.
-pub async fn run_host<F>(opts: HostOptions, shutdown: F) -> Result<(), String>
+pub async fn run_host<F>(opts: HostOptions, shutdown: F) -> Result<(), SetupError>
 where
     F: Future<Output = ()> + Send,
 {
@@ -314,7 +319,7 @@ struct Running {
 type Statuses = BTreeMap<Uuid, Vec<ConnectionStatus>>;
 
 /// `run_host` with any `Runtime` (tests use in-memory charons); `opts.charons` is not used.
-pub async fn run_host_with<R, F>(opts: HostOptions, runtime: Arc<R>, shutdown: F) -> Result<(), String>
+pub async fn run_host_with<R, F>(opts: HostOptions, runtime: Arc<R>, shutdown: F) -> Result<(), SetupError>
 where
     R: Runtime,
     F: Future<Output = ()> + Send,
@@ -397,7 +402,7 @@ fn start<R: Runtime>(
     runtime: Arc<R>,
     state: GatewayState,
     statuses: watch::Sender<Statuses>,
-) -> Result<Running, String> {
+) -> Result<Running, ViciError> {
     let id = state.router_id;
     let charon = runtime.charon(id)?;
     info!(router.id = %id, version = %state.version, connections = state.connections.len(), "running router");
@@ -707,7 +712,7 @@ mod tests {
 
     impl Runtime for Fakes {
         type Charon = SharedCharon;
-        fn charon(&self, router: Uuid) -> Result<SharedCharon, String> {
+        fn charon(&self, router: Uuid) -> Result<SharedCharon, ViciError> {
             Ok(self.charon_of(router))
         }
         async fn prepare(&self, _: Uuid) {}
@@ -809,7 +814,7 @@ mod tests {
         }
         stop.send(()).unwrap();
         let result = tokio::time::timeout(Duration::from_secs(6), agent).await.unwrap().unwrap();
-        assert_eq!(result, Ok(()));
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]

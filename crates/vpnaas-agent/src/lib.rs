@@ -17,4 +17,4 @@ pub mod sync;
 pub mod testbed;
 
 pub use host::{run_host, HostCharons, HostOptions};
-pub use sync::{run, AgentOptions, Credential};
+pub use sync::{run, AgentOptions, Credential, SetupError};

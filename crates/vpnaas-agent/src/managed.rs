@@ -126,6 +126,22 @@ pub fn start_failure(error: &str) -> (DownReason, String) {
     (code, format!("charon cannot start: {error}"))
 }
 
+/// Why a router's charon could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{}: {source}", .path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Output(#[source] std::io::Error),
+    #[error("starting charon in {netns}: {source}")]
+    Spawn { netns: String, source: std::io::Error },
+    /// `said`: what charon (or `ip netns exec`) printed before it exited.
+    #[error("charon in {netns} exited ({status}): {said}")]
+    Exited { netns: String, status: std::process::ExitStatus, said: String },
+    #[error("charon in {netns} did not open its VICI socket within {:?}", START_TIMEOUT)]
+    NoSocket { netns: String },
+}
+
 /// The charons of one host agent: the processes it started (kept to reap them), the PIDs of
 /// those it adopted, and why the last start of each failed (until one succeeds).
 #[derive(Clone)]
@@ -165,28 +181,33 @@ impl Supervisor {
 
     /// Starts the router's charon in its namespace and waits for its VICI socket; what went
     /// wrong is kept for [`Supervisor::failure`] until a start succeeds.
-    pub async fn start(&self, router: Uuid) -> Result<u32, String> {
+    pub async fn start(&self, router: Uuid) -> Result<u32, StartError> {
         let result = self.start_once(router).await;
         if let Ok(mut failures) = self.failures.lock() {
             match &result {
                 Ok(_) => failures.remove(&router),
-                Err(e) => failures.insert(router, e.clone()),
+                // Kept as the status will say it: the failure itself is the caller's.
+                Err(e) => failures.insert(router, e.to_string()),
             };
         }
         result
     }
 
-    async fn start_once(&self, router: Uuid) -> Result<u32, String> {
+    async fn start_once(&self, router: Uuid) -> Result<u32, StartError> {
+        let file = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StartError::File { path, source }
+        };
         let dir = self.spec.dir(router);
         let run = dir.join("run");
-        fs::create_dir_all(&run).map_err(|e| format!("{}: {e}", run.display()))?;
+        fs::create_dir_all(&run).map_err(file(&run))?;
         let conf = dir.join("strongswan.conf");
-        fs::write(&conf, self.spec.conf(router)).map_err(|e| format!("{}: {e}", conf.display()))?;
+        fs::write(&conf, self.spec.conf(router)).map_err(file(&conf))?;
         let socket = dir.join("charon.vici");
         let _ = fs::remove_file(&socket);
         let _ = fs::remove_file(run.join("charon.pid"));
-        let out = fs::File::create(dir.join("charon.stdout")).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let out = fs::File::create(dir.join("charon.stdout")).map_err(file(&dir))?;
+        let err = out.try_clone().map_err(StartError::Output)?;
         let netns = self.spec.netns(router);
         // ip -> sh -> charon all exec, so the child's PID is charon's.
         let script = format!("mount --bind '{}' /run && exec '{}'", run.display(), self.spec.charon.display());
@@ -198,7 +219,7 @@ impl Supervisor {
             .stderr(err)
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("starting charon in {netns}: {e}"))?;
+            .map_err(|source| StartError::Spawn { netns: netns.clone(), source })?;
         let pid = child.id();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -207,12 +228,12 @@ impl Supervisor {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let said = fs::read_to_string(dir.join("charon.stdout")).unwrap_or_default();
-                return Err(format!("charon in {netns} exited ({status}): {}", said.trim()));
+                return Err(StartError::Exited { netns, status, said: said.trim().to_owned() });
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("charon in {netns} did not open its VICI socket within {START_TIMEOUT:?}"));
+                return Err(StartError::NoSocket { netns });
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

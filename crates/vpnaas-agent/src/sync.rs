@@ -22,8 +22,9 @@ use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
-use vpnaas_keystone::client::{describe, ClientTls};
+use vpnaas_keystone::client::{describe, ClientTls, TlsSetupError, UrlError};
 use vpnaas_keystone::Session;
+use vpnaas_strongswan::vici::ViciError;
 
 /// How often the converger looks at charon when nothing changed: status changes (a tunnel
 /// that came up or died) and a restarted charon are noticed within this.
@@ -105,6 +106,31 @@ impl fmt::Display for SyncError {
     }
 }
 
+/// Why an agent cannot start: settings that can never work, whatever the server or charon do.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("server URL {0:?}: a client certificate is presented only over https://")]
+    CertificateOverPlainHttp(String),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error("HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("the host name is empty")]
+    EmptyHost,
+    #[error("server URL {0:?} cannot be a base")]
+    NotABase(String),
+    #[error(transparent)]
+    Vici(#[from] ViciError),
+    #[error("--vici-template {template:?}: {source}")]
+    ViciTemplate { template: String, source: ViciError },
+    #[error("--netns-template {0:?} must contain {{router_id}}")]
+    NetnsTemplate(String),
+    #[error("--state-dir {}: {source}", .path.display())]
+    StateDir { path: std::path::PathBuf, source: std::io::Error },
+}
+
 /// An HTTP client of the gateway API with the agent's credential (shared by the per-router
 /// client and the per-host one).
 #[derive(Clone)]
@@ -116,12 +142,16 @@ pub(crate) struct Api {
 impl Api {
     /// Checks the server URL (`https://`, or `http://` to loopback or when plain HTTP is
     /// allowed) and builds the client with the TLS settings.
-    pub(crate) fn new(server: &str, credential: Credential, tls: &ClientTls) -> Result<(Api, reqwest::Url), String> {
+    pub(crate) fn new(
+        server: &str,
+        credential: Credential,
+        tls: &ClientTls,
+    ) -> Result<(Api, reqwest::Url), SetupError> {
         let url = tls.check_url("server URL", server)?;
         if matches!(credential, Credential::Certificate) && url.scheme() != "https" {
-            return Err(format!("server URL {server:?}: a client certificate is presented only over https://"));
+            return Err(SetupError::CertificateOverPlainHttp(server.to_owned()));
         }
-        let http = tls.builder()?.connect_timeout(IO_TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
+        let http = tls.builder()?.connect_timeout(IO_TIMEOUT).build().map_err(SetupError::HttpClient)?;
         Ok((Api { http, credential }, url))
     }
 
@@ -171,7 +201,7 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, String> {
+    pub fn new(server: &str, router_id: Uuid, credential: Credential) -> Result<GatewayClient, SetupError> {
         GatewayClient::with_tls(server, router_id, credential, &ClientTls::default())
     }
 
@@ -181,7 +211,7 @@ impl GatewayClient {
         router_id: Uuid,
         credential: Credential,
         tls: &ClientTls,
-    ) -> Result<GatewayClient, String> {
+    ) -> Result<GatewayClient, SetupError> {
         let (api, _) = Api::new(server, credential, tls)?;
         let base = format!("{}/v2.0/gateway/routers/{router_id}", server.trim_end_matches('/'));
         Ok(GatewayClient { api, base, router_id })
@@ -260,16 +290,16 @@ fn random_fraction() -> f64 {
 /// Runs the agent of `opts.router_id` until `shutdown` completes. Tunnels stay up when it
 /// stops (charon keeps them); a restarted agent adopts them without tearing them down.
 /// Errors only for options that can never work (a bad URL or VICI URI).
-pub async fn run<F>(opts: AgentOptions, shutdown: F) -> Result<(), String>
+pub async fn run<F>(opts: AgentOptions, shutdown: F) -> Result<(), SetupError>
 where
     F: Future<Output = ()> + Send,
 {
-    let charon = ViciCharon::new(&opts.vici, IO_TIMEOUT).map_err(|e| e.to_string())?;
+    let charon = ViciCharon::new(&opts.vici, IO_TIMEOUT)?;
     run_with(opts, charon, shutdown).await
 }
 
 /// `run` with any `Charon` (tests use an in-memory one); `opts.vici` is not used.
-pub async fn run_with<C, F>(opts: AgentOptions, charon: C, shutdown: F) -> Result<(), String>
+pub async fn run_with<C, F>(opts: AgentOptions, charon: C, shutdown: F) -> Result<(), SetupError>
 where
     C: Charon,
     F: Future<Output = ()> + Send,
@@ -613,7 +643,8 @@ pub(crate) mod tests {
         let c = GatewayClient::new("http://127.0.0.1:9696/", id, Credential::Token("t".into())).unwrap();
         assert_eq!(c.base, format!("http://127.0.0.1:9696/v2.0/gateway/routers/{id}"));
         assert!(GatewayClient::new("https://vpn.example.com", id, Credential::Token("t".into())).is_ok());
-        let err = GatewayClient::new("http://vpn.example.com", id, Credential::Token("t".into())).err().unwrap();
+        let err =
+            GatewayClient::new("http://vpn.example.com", id, Credential::Token("t".into())).err().unwrap().to_string();
         assert!(err.contains("in clear"), "{err}");
         let allowed = ClientTls { allow_plaintext: true, ..ClientTls::default() };
         assert!(GatewayClient::with_tls("http://vpn.example.com", id, Credential::Token("t".into()), &allowed).is_ok());
@@ -829,7 +860,7 @@ pub(crate) mod tests {
 
         stop.send(()).unwrap();
         let result = tokio::time::timeout(Duration::from_secs(2), agent).await.unwrap().unwrap();
-        assert_eq!(result, Ok(()));
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]

@@ -78,19 +78,46 @@ pub struct TwoSites {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+/// Why the lab could not be built or a charon of it started.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{command}: {source}")]
+    Spawn { command: String, source: std::io::Error },
+    #[error("{command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("{}: {source}", .path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Output(#[source] std::io::Error),
+    #[error("starting charon: {0}")]
+    StartCharon(#[source] std::io::Error),
+    /// `log`: the end of charon's log.
+    #[error("charon in {netns} did not open its VICI socket: {log}")]
+    NoSocket { netns: String, log: String },
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> LabError {
+    let path = path.to_owned();
+    move |source| LabError::File { path, source }
+}
+
+fn run(args: &[&str]) -> Result<(), LabError> {
+    let command = || args.join(" ");
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|source| LabError::Spawn { command: command(), source })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(LabError::Failed { command: command(), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
     }
 }
 
 impl TwoSites {
     /// Builds both sites and starts both charons. Names are unique per process and call,
     /// so tests may run in parallel.
-    pub fn start() -> Result<TwoSites, String> {
+    pub fn start() -> Result<TwoSites, LabError> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("vpnaas-{}-{n}", std::process::id());
         let root = std::env::temp_dir().join(&tag);
@@ -110,7 +137,7 @@ impl TwoSites {
             root,
         };
         for s in [&lab.a, &lab.b] {
-            fs::create_dir_all(s.dir.join("run")).map_err(|e| format!("{}: {e}", s.dir.display()))?;
+            fs::create_dir_all(s.dir.join("run")).map_err(file_error(&s.dir))?;
             run(&["ip", "netns", "add", &s.netns])?;
             run(&["ip", "-n", &s.netns, "link", "set", "lo", "up"])?;
         }
@@ -154,24 +181,24 @@ impl Site {
         self.dir.join("strongswan.conf")
     }
 
-    fn write_conf(&self, edit: impl Fn(String) -> String) -> Result<(), String> {
+    fn write_conf(&self, edit: impl Fn(String) -> String) -> Result<(), LabError> {
         let conf = edit(crate::managed::strongswan_conf(PLUGINS, &self.dir));
-        fs::write(self.conf(), conf).map_err(|e| format!("{}: {e}", self.conf().display()))
+        fs::write(self.conf(), conf).map_err(file_error(&self.conf()))
     }
 
     /// Starts this site's charon and waits for its VICI socket.
-    pub fn start_charon(&mut self) -> Result<(), String> {
+    pub fn start_charon(&mut self) -> Result<(), LabError> {
         self.start_charon_with(|conf| conf)
     }
 
     /// [`Site::start_charon`] with its `strongswan.conf` changed by `edit` (a benchmark's peer
     /// standing in for many sites installs no routes: theirs would all lead to one subnet).
-    pub fn start_charon_with(&mut self, edit: impl Fn(String) -> String) -> Result<(), String> {
+    pub fn start_charon_with(&mut self, edit: impl Fn(String) -> String) -> Result<(), LabError> {
         self.write_conf(edit)?;
         let socket = self.dir.join("charon.vici");
         let _ = fs::remove_file(&socket);
-        let out = fs::File::create(self.dir.join("charon.stdout")).map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let out = fs::File::create(self.dir.join("charon.stdout")).map_err(LabError::Output)?;
+        let err = out.try_clone().map_err(LabError::Output)?;
         // ip -> sh -> charon all exec, so the child's pid is charon's.
         let script = format!("mount --bind '{}' /run && exec {CHARON}", self.dir.join("run").display());
         let child = Command::new("ip")
@@ -181,12 +208,12 @@ impl Site {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|e| format!("starting charon: {e}"))?;
+            .map_err(LabError::StartCharon)?;
         self.charon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
             if Instant::now() > deadline {
-                return Err(format!("charon in {} did not open its VICI socket: {}", self.netns, self.log()));
+                return Err(LabError::NoSocket { netns: self.netns.clone(), log: self.log() });
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -262,12 +289,12 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn start() -> Result<Lab, String> {
+    pub fn start() -> Result<Lab, LabError> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("vpnaas-{}-{n}", std::process::id());
         let root = std::env::temp_dir().join(&tag);
         let lab = Lab { sites: Vec::new(), internet: format!("{tag}-inet"), tag, root, sweep: Vec::new() };
-        fs::create_dir_all(&lab.root).map_err(|e| format!("{}: {e}", lab.root.display()))?;
+        fs::create_dir_all(&lab.root).map_err(file_error(&lab.root))?;
         run(&["ip", "netns", "add", &lab.internet])?;
         run(&["ip", "-n", &lab.internet, "link", "add", "br0", "type", "bridge"])?;
         run(&["ip", "-n", &lab.internet, "link", "set", "br0", "up"])?;
@@ -288,10 +315,10 @@ impl Lab {
         wan: &'static str,
         lan_ip: &'static str,
         lan: &'static str,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, LabError> {
         let i = self.sites.len();
         let dir = self.root.join(name);
-        fs::create_dir_all(dir.join("run")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(dir.join("run")).map_err(file_error(&dir))?;
         let netns = netns.unwrap_or_else(|| format!("{}-{i}", self.tag));
         run(&["ip", "netns", "add", &netns])?;
         self.sites.push(Site {

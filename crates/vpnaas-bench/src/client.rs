@@ -16,15 +16,45 @@ pub fn project() -> String {
     std::env::var("VPNAAS_BENCH_PROJECT").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| PROJECT.to_owned())
 }
 
+/// Why a request could not be made or did not answer as a setup step needs.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    // The token's text stays out of the message.
+    #[error("a bench token is not a header value")]
+    BadToken,
+    #[error("VPNAAS_BENCH_PROJECT is not a header value")]
+    BadProject,
+    #[error("set both VPNAAS_BENCH_TOKEN and VPNAAS_BENCH_ADMIN_TOKEN, or neither")]
+    HalfTheTokens,
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+    /// reqwest's error with its causes in the message: "error sending request" alone says little.
+    #[error("{method} {path}: {}", error_chain(.source))]
+    Transport { method: Method, path: String, source: reqwest::Error },
+    #[error("response is not JSON ({source}): {snippet}")]
+    NotJson { snippet: String, source: serde_json::Error },
+    #[error("{method} {path}: expected {expect}, got {status}: {snippet}")]
+    Unexpected { method: Method, path: String, expect: u16, status: StatusCode, snippet: String },
+    #[error("POST {path}: no {singular}.id in {answer}")]
+    NoId { path: String, singular: String, answer: Value },
+}
+
+/// fleet/ still handles errors as Strings; this lets it take a client's with `?`.
+impl From<ClientError> for String {
+    fn from(e: ClientError) -> String {
+        e.to_string()
+    }
+}
+
 /// Identity headers: tokens from `VPNAAS_BENCH_TOKEN` and `VPNAAS_BENCH_ADMIN_TOKEN` (a
 /// server in keystone or static mode), else noauth's project and role headers.
-fn identities() -> Result<(HeaderMap, HeaderMap), String> {
+fn identities() -> Result<(HeaderMap, HeaderMap), ClientError> {
     let token = |name: &str| std::env::var(name).ok().filter(|t| !t.is_empty());
     match (token("VPNAAS_BENCH_TOKEN"), token("VPNAAS_BENCH_ADMIN_TOKEN")) {
         (Some(bench), Some(admin)) => {
-            let with_token = |t: String| -> Result<HeaderMap, String> {
+            let with_token = |t: String| {
                 let mut h = headers(&[]);
-                let value = HeaderValue::from_str(&t).map_err(|_| "a bench token is not a header value".to_owned())?;
+                let value = HeaderValue::from_str(&t).map_err(|_| ClientError::BadToken)?;
                 h.insert(HeaderName::from_static("x-auth-token"), value);
                 Ok(h)
             };
@@ -32,12 +62,11 @@ fn identities() -> Result<(HeaderMap, HeaderMap), String> {
         }
         (None, None) => {
             let mut bench = headers(&[]);
-            let project =
-                HeaderValue::from_str(&project()).map_err(|_| "VPNAAS_BENCH_PROJECT is not a header value")?;
+            let project = HeaderValue::from_str(&project()).map_err(|_| ClientError::BadProject)?;
             bench.insert(HeaderName::from_static("x-project-id"), project);
             Ok((bench, headers(&[("x-project-id", "admin"), ("x-roles", "admin")])))
         }
-        _ => Err("set both VPNAAS_BENCH_TOKEN and VPNAAS_BENCH_ADMIN_TOKEN, or neither".into()),
+        _ => Err(ClientError::HalfTheTokens),
     }
 }
 
@@ -65,8 +94,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(&self) -> Result<Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("response is not JSON ({e}): {}", self.snippet()))
+    pub fn json(&self) -> Result<Value, ClientError> {
+        serde_json::from_slice(&self.body).map_err(|source| ClientError::NotJson { snippet: self.snippet(), source })
     }
 
     /// The start of the body, for error messages.
@@ -95,8 +124,18 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 }
 
 impl Api {
-    /// `base` must already have passed the loopback check.
+    /// [`Api::connect`] for fleet/, whose code still takes this error as a String.
     pub fn new(base: &str, timeout: Duration, max_connections: usize) -> Result<Api, String> {
+        Ok(Api::connect(base, timeout, max_connections)?)
+    }
+
+    /// [`Api::request`] for fleet/, whose code still takes this error as a String.
+    pub async fn send(&self, req: &Req) -> Result<Reply, String> {
+        Ok(self.request(req).await?)
+    }
+
+    /// `base` must already have passed the loopback check.
+    pub fn connect(base: &str, timeout: Duration, max_connections: usize) -> Result<Api, ClientError> {
         let http = reqwest::Client::builder()
             // A proxy from the environment must never see this traffic: loopback only.
             .no_proxy()
@@ -105,12 +144,12 @@ impl Api {
             .pool_max_idle_per_host(max_connections)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError::Build)?;
         let (bench, admin) = identities()?;
         Ok(Api { http, base: base.to_owned(), bench, admin })
     }
 
-    pub async fn send(&self, req: &Req) -> Result<Reply, String> {
+    pub async fn request(&self, req: &Req) -> Result<Reply, ClientError> {
         let who = match req.who {
             As::Bench => &self.bench,
             As::Admin => &self.admin,
@@ -119,13 +158,14 @@ impl Api {
         if let Some(body) = &req.body {
             rb = rb.header(CONTENT_TYPE, "application/json").body(body.clone());
         }
-        let resp = rb.send().await.map_err(|e| format!("{} {}: {}", req.method, req.path, error_chain(&e)))?;
+        let transport = |source| ClientError::Transport { method: req.method.clone(), path: req.path.clone(), source };
+        let resp = rb.send().await.map_err(transport)?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("{} {}: {}", req.method, req.path, error_chain(&e)))?;
+        let body = resp.bytes().await.map_err(transport)?;
         Ok(Reply { status, body })
     }
 
-    /// A setup request that must answer `expect`; returns the JSON body (Null when empty).
+    /// [`Api::setup`] for fleet/, whose code still takes this error as a String.
     pub async fn call(
         &self,
         method: Method,
@@ -134,10 +174,28 @@ impl Api {
         who: As,
         expect: u16,
     ) -> Result<Value, String> {
+        Ok(self.setup(method, path, body, who, expect).await?)
+    }
+
+    /// A setup request that must answer `expect`; returns the JSON body (Null when empty).
+    pub async fn setup(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        who: As,
+        expect: u16,
+    ) -> Result<Value, ClientError> {
         let req = Req { method: method.clone(), path: path.to_owned(), body: body.map(|b| json_body(&b)), who };
-        let reply = self.send(&req).await?;
+        let reply = self.request(&req).await?;
         if reply.status.as_u16() != expect {
-            return Err(format!("{method} {path}: expected {expect}, got {}: {}", reply.status, reply.snippet()));
+            return Err(ClientError::Unexpected {
+                method,
+                path: path.to_owned(),
+                expect,
+                status: reply.status,
+                snippet: reply.snippet(),
+            });
         }
         if reply.body.is_empty() {
             return Ok(Value::Null);
@@ -146,10 +204,14 @@ impl Api {
     }
 
     /// POSTs `{singular: attrs}` and returns the new object's id.
-    pub async fn create(&self, path: &str, singular: &str, attrs: Value, who: As) -> Result<String, String> {
+    pub async fn create(&self, path: &str, singular: &str, attrs: Value, who: As) -> Result<String, ClientError> {
         let body = serde_json::json!({ singular: attrs });
-        let v = self.call(Method::POST, path, Some(body), who, 201).await?;
-        id_of(&v, singular).ok_or_else(|| format!("POST {path}: no {singular}.id in {v}"))
+        let v = self.setup(Method::POST, path, Some(body), who, 201).await?;
+        id_of(&v, singular).ok_or_else(|| ClientError::NoId {
+            path: path.to_owned(),
+            singular: singular.to_owned(),
+            answer: v,
+        })
     }
 }
 
@@ -163,7 +225,7 @@ pub fn id_of(v: &Value, singular: &str) -> Option<String> {
     v.get(singular)?.get("id")?.as_str().map(str::to_owned)
 }
 
-/// reqwest's error with its causes: "error sending request" alone says little.
+/// An error with its causes, `outer: inner: ...`.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();

@@ -5,6 +5,7 @@
 //! requests. What is left is the cost of HTTP, routing and moving the bytes: the most any
 //! server on this stack could do on this machine under that load.
 
+use anyhow::anyhow;
 use std::io::Read;
 use std::sync::{Arc, RwLock};
 
@@ -73,29 +74,30 @@ async fn answer(State(canned): State<Canned>, req: Request) -> Response {
 
 /// The `ceiling-server` subcommand: serves on 127.0.0.1:0 until stdin closes (the bench
 /// that started it is gone) or it is killed.
-pub fn serve() -> Result<(), String> {
+pub fn serve() -> anyhow::Result<()> {
     std::thread::spawn(|| {
         let mut sink = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut sink);
         std::process::exit(0);
     });
     // The same runtime vpnaas builds: multi-threaded, one worker per core.
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let canned = Canned(Arc::new(RwLock::new((StatusCode::OK, filler(2)))));
         let app = Router::new().route("/__ceiling", put(set)).fallback(answer).with_state(canned);
         println!("ceiling listening on http://{addr}");
-        axum::serve(listener, app).await.map_err(|e| e.to_string())
+        axum::serve(listener, app).await?;
+        Ok(())
     })
 }
 
 /// Tells the ceiling server what to answer next.
-pub async fn configure(api: &Api, status: StatusCode, size: u64) -> Result<(), String> {
-    api.call(Method::PUT, "/__ceiling", Some(json!({"status": status.as_u16(), "size": size})), As::Bench, 204)
-        .await
-        .map(|_| ())
+pub async fn configure(api: &Api, status: StatusCode, size: u64) -> anyhow::Result<()> {
+    api.setup(Method::PUT, "/__ceiling", Some(json!({"status": status.as_u16(), "size": size})), As::Bench, 204)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

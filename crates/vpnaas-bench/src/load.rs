@@ -147,10 +147,11 @@ fn finish(t: Tally, wall: Duration) -> Measure {
 }
 
 /// The same loop for work that is not HTTP (the SQLite ceiling): `work(i)` is one operation.
-pub async fn drive_fn<F, Fut>(bounds: Bounds, work: F) -> Measure
+pub async fn drive_fn<F, Fut, E>(bounds: Bounds, work: F) -> Measure
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
 {
     let work = Arc::new(work);
     let next = Arc::new(AtomicU64::new(0));
@@ -171,7 +172,7 @@ where
                 t.latencies.push(sent.elapsed());
                 if let Err(e) = outcome {
                     t.errors += 1;
-                    t.first_error.get_or_insert(e);
+                    t.first_error.get_or_insert_with(|| e.to_string());
                 }
             }
         });
@@ -220,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn bounded_by_count_and_time() {
         let b = Bounds { concurrency: 3, requests: 10, duration: Duration::from_secs(5) };
-        let m = drive_fn(b, |_| async { Ok(()) }).await;
+        let m = drive_fn(b, |_| async { Ok::<(), String>(()) }).await;
         assert_eq!(m.requests, 10);
         let b = Bounds { concurrency: 2, requests: u64::MAX, duration: Duration::from_millis(100) };
         let m = drive_fn(b, |_| async {

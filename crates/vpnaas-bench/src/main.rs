@@ -11,6 +11,7 @@ mod target;
 mod tunnels;
 mod workload;
 
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
             .and_then(|r| Report::read_json(&vpnaas).map(|v| (r, v)))
             .map(|(r, v)| print!("{}", report::compare(&r, &v))),
         Command::Run(o) => run_and_report(&o),
-        Command::Fleet(o) => fleet::run_and_report(&o),
+        Command::Fleet(o) => fleet::run_and_report(&o).map_err(anyhow::Error::msg),
         Command::Tunnels(t) => tunnels::run_and_report(&t),
     };
     match result {
@@ -63,8 +64,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_and_report(o: &Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+fn run_and_report(o: &Options) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
     let started = std::time::Instant::now();
     let report = runtime.block_on(run(o))?;
     print!("{}", report::table(&report));
@@ -75,7 +76,7 @@ fn run_and_report(o: &Options) -> Result<(), String> {
     eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
     let errors = report.errors();
     if o.smoke && errors > 0 {
-        return Err(format!("smoke: {errors} requests failed"));
+        return Err(anyhow!("smoke: {errors} requests failed"));
     }
     Ok(())
 }
@@ -92,7 +93,7 @@ fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-async fn run(o: &Options) -> Result<Report, String> {
+async fn run(o: &Options) -> anyhow::Result<Report> {
     let load_at_start = load_average();
     let root = o.data_root.clone().unwrap_or_else(std::env::temp_dir);
     // A binary is needed to start a server, and for the SQLite ceiling's schema.
@@ -104,7 +105,7 @@ async fn run(o: &Options) -> Result<Report, String> {
             None
         }
         (None, Some(bin)) => Some(target::spawn_vpnaas(bin, &root, o.server_log.as_deref())?),
-        (None, None) => return Err("no server to run against".into()),
+        (None, None) => return Err(anyhow!("no server to run against")),
     };
     let (base, pids) = match &server {
         Some(s) => (s.base.clone(), vec![s.pid]),
@@ -112,7 +113,7 @@ async fn run(o: &Options) -> Result<Report, String> {
     };
     progress(format_args!("target {} ({})", base, o.label()));
     let max_clients = o.concurrency.iter().copied().max().unwrap_or(1).max(o.seed_concurrency);
-    let api = Api::new(&base, o.timeout, max_clients)?;
+    let api = Api::connect(&base, o.timeout, max_clients)?;
     let fixture = workload::setup(&api, o.reference).await?;
     let idle_memory = memory_of(&pids);
     let seeder = Seeder {
@@ -130,7 +131,7 @@ async fn run(o: &Options) -> Result<Report, String> {
 
     let ceiling = if o.ceilings { Some(target::spawn_ceiling(&root)?) } else { None };
     let ceiling_api = match &ceiling {
-        Some(c) => Some(Api::new(&c.base, o.timeout, max_clients)?),
+        Some(c) => Some(Api::connect(&c.base, o.timeout, max_clients)?),
         None => None,
     };
 
@@ -273,32 +274,32 @@ async fn warm(api: &Api, concurrency: usize, full_ids: &[String]) {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (api, req) = (api.clone(), Req { method: Method::GET, path: path.clone(), body: None, who: As::Bench });
-        tasks.spawn(async move { api.send(&req).await.map(|_| ()) });
+        tasks.spawn(async move { api.request(&req).await.map(|_| ()) });
     }
     while tasks.join_next().await.is_some() {}
 }
 
 /// Before a list runs, one request checks that it returns what it is meant to (all the
 /// `full` rows, or a full page), so that a wrong data set cannot pass for a fast one.
-async fn check_list(api: &Api, plan: &Plan, o: &Options) -> Result<(), String> {
+async fn check_list(api: &Api, plan: &Plan, o: &Options) -> anyhow::Result<()> {
     let want = match plan.op {
         OpKind::List => o.full_rows,
         OpKind::Page => o.page_size,
         _ => return Ok(()),
     };
     let Some(req) = plan.request(0, true) else { return Ok(()) };
-    let reply = api.send(&req).await?;
+    let reply = api.request(&req).await?;
     let body = reply.json()?;
     let got = body.get("ipsec_site_connections").and_then(Value::as_array).map_or(0, Vec::len);
     if got == want {
         Ok(())
     } else {
-        Err(format!("{} {} returned {got} connections, expected {want}", req.method, req.path))
+        Err(anyhow!("{} {} returned {got} connections, expected {want}", req.method, req.path))
     }
 }
 
 /// The SQLite ceiling of every row, in the same order and with the same bounds.
-async fn storage_phase(binary: &Path, root: &Path, o: &Options, rows: &mut [Row]) -> Result<(), String> {
+async fn storage_phase(binary: &Path, root: &Path, o: &Options, rows: &mut [Row]) -> anyhow::Result<()> {
     let (_dir, db) = target::migrated_database(binary, root)?;
     let mut sc = StorageCeiling::open(&db, o.page_size).await?;
     sc.seed(FULL, o.full_rows).await?;
@@ -335,10 +336,10 @@ fn file_size(p: PathBuf) -> u64 {
 }
 
 /// A fresh server with `--rss-rows` connections: its memory after seeding and after reads.
-async fn rss_phase(binary: &Path, root: &Path, o: &Options) -> Result<RssFigure, String> {
+async fn rss_phase(binary: &Path, root: &Path, o: &Options) -> anyhow::Result<RssFigure> {
     let server = target::spawn_vpnaas(binary, root, o.server_log.as_deref())?;
     let concurrency = o.seed_concurrency.max(32);
-    let api = Api::new(&server.base, o.timeout, concurrency)?;
+    let api = Api::connect(&server.base, o.timeout, concurrency)?;
     let fixture: Fixture = workload::setup(&api, false).await?;
     let seeder = Seeder { api: &api, fixture: &fixture, concurrency, retries: 0, command: None };
     progress(format_args!("seeding {} connections for the memory figure", o.rss_rows));
@@ -352,9 +353,9 @@ async fn rss_phase(binary: &Path, root: &Path, o: &Options) -> Result<RssFigure,
     reads.extend((0..3).map(|_| format!("{CONNECTIONS}?limit=1000")));
     for path in reads {
         let req = Req { method: Method::GET, path, body: None, who: As::Bench };
-        let reply = api.send(&req).await?;
+        let reply = api.request(&req).await?;
         if !reply.status.is_success() {
-            return Err(format!("GET {}: {} {}", req.path, reply.status, reply.snippet()));
+            return Err(anyhow!("GET {}: {} {}", req.path, reply.status, reply.snippet()));
         }
     }
     let after_reads = memory(server.pid).unwrap_or_default();

@@ -119,25 +119,40 @@ pub struct RunArgs {
     smoke: bool,
 }
 
+/// A flag's value that cannot be used, or flags that do not fit together; clap names the flag.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    #[error("must be at least 1")]
+    Zero,
+    #[error("not a number: {0:?}")]
+    NotANumber(String),
+    #[error("not a positive number of seconds: {0:?}")]
+    NotSeconds(String),
+    #[error("unknown operation {0:?}")]
+    UnknownOperation(String),
+    #[error("--page-rows must be larger than --page-size")]
+    PageRowsNotAbovePageSize,
+}
+
 /// A count of at least 1.
-pub fn positive(v: &str) -> Result<usize, String> {
+pub fn positive(v: &str) -> Result<usize, OptionError> {
     match v.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
+        Ok(0) => Err(OptionError::Zero),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("not a number: {v:?}")),
+        Err(_) => Err(OptionError::NotANumber(v.to_owned())),
     }
 }
 
 /// A positive number of seconds, fractions allowed.
-pub fn seconds(v: &str) -> Result<Duration, String> {
+pub fn seconds(v: &str) -> Result<Duration, OptionError> {
     match v.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("not a positive number of seconds: {v:?}")),
+        _ => Err(OptionError::NotSeconds(v.to_owned())),
     }
 }
 
-fn op(v: &str) -> Result<OpKind, String> {
-    OpKind::parse(v.trim()).ok_or_else(|| format!("unknown operation {v:?}"))
+fn op(v: &str) -> Result<OpKind, OptionError> {
+    OpKind::parse(v.trim()).ok_or_else(|| OptionError::UnknownOperation(v.to_owned()))
 }
 
 #[derive(Debug, Clone)]
@@ -220,7 +235,7 @@ impl Options {
 
 impl RunArgs {
     /// The run's options: the preset, then every flag given.
-    pub fn options(self) -> Result<Options, String> {
+    pub fn options(self) -> Result<Options, OptionError> {
         let p = if self.smoke { Options::smoke() } else { Options::full() };
         let o = Options {
             vpnaas: self.vpnaas,
@@ -246,7 +261,7 @@ impl RunArgs {
             smoke: self.smoke,
         };
         if o.page_rows <= o.page_size {
-            return Err("--page-rows must be larger than --page-size".into());
+            return Err(OptionError::PageRowsNotAbovePageSize);
         }
         Ok(o)
     }
@@ -270,13 +285,13 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let cli = Cli::try_parse_from(args)?;
-    let invalid = |e: String| Cli::command().error(ErrorKind::ValueValidation, e);
+    let invalid = |e: &dyn std::fmt::Display| Cli::command().error(ErrorKind::ValueValidation, e);
     Ok(match cli.command {
         Some(Sub::Compare { reference, vpnaas }) => Command::Compare { reference, vpnaas },
         Some(Sub::CeilingServer) => Command::CeilingServer,
-        Some(Sub::Fleet(f)) => Command::Fleet(Box::new(f.options().map_err(invalid)?)),
+        Some(Sub::Fleet(f)) => Command::Fleet(Box::new(f.options().map_err(|e| invalid(&e))?)),
         Some(Sub::Tunnels(t)) => Command::Tunnels(t),
-        None => Command::Run(Box::new(cli.run.options().map_err(invalid)?)),
+        None => Command::Run(Box::new(cli.run.options().map_err(|e| invalid(&e))?)),
     })
 }
 

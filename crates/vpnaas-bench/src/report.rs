@@ -1,5 +1,6 @@
 //! The results: one row per operation and concurrency with its ceilings, printed as a table, written as JSON, and two runs compared.
 
+use anyhow::anyhow;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -75,14 +76,14 @@ impl Report {
         rows + self.seeding.iter().map(|s| s.failed_attempts).sum::<u64>()
     }
 
-    pub fn write_json(&self, path: &Path) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text + "\n").map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
     }
 
-    pub fn read_json(path: &Path) -> Result<Report, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn read_json(path: &Path) -> anyhow::Result<Report> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
     }
 }
 

@@ -7,6 +7,7 @@
 //! concurrency as the API run. Nothing else is done: no lookups of the referenced objects,
 //! no rules, no JSON. What is left is the most the database itself allows.
 
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,10 +61,6 @@ fn now_micros() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
-fn err(e: sqlx::Error) -> String {
-    e.to_string()
-}
-
 /// The objects every connection row refers to, inserted directly.
 struct Refs {
     vpnservice: String,
@@ -98,8 +95,8 @@ fn options(db: &Path) -> SqliteConnectOptions {
 
 impl StorageCeiling {
     /// Opens the migrated database `db` and inserts the referenced objects.
-    pub async fn open(db: &Path, page_size: usize) -> Result<StorageCeiling, String> {
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options(db)).await.map_err(err)?;
+    pub async fn open(db: &Path, page_size: usize) -> anyhow::Result<StorageCeiling> {
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options(db)).await?;
         let readers =
             Arc::new(Readers { db: db.to_owned(), idle: Mutex::new(Vec::new()), permits: Semaphore::new(MAX_READERS) });
         let refs = Arc::new(insert_refs(&writer).await?);
@@ -118,16 +115,16 @@ impl StorageCeiling {
 
     /// Seeds `count` rows named `name`, each with its peer group, in large transactions
     /// (seeding is not measured).
-    pub async fn seed(&mut self, name: &str, count: usize) -> Result<(), String> {
+    pub async fn seed(&mut self, name: &str, count: usize) -> anyhow::Result<()> {
         let mut ids = Vec::with_capacity(count);
         for chunk in 0..count.div_ceil(1000) {
-            let mut tx = self.writer.begin().await.map_err(err)?;
+            let mut tx = self.writer.begin().await?;
             for _ in (chunk * 1000)..count.min((chunk + 1) * 1000) {
                 let n = self.counter.fetch_add(1, Ordering::Relaxed);
                 let group = insert_group(&mut tx, n).await?;
                 ids.push(insert_row(&mut tx, &self.refs, name, n, &group).await?);
             }
-            tx.commit().await.map_err(err)?;
+            tx.commit().await?;
         }
         match name {
             FULL => self.full_ids = Arc::new(ids),
@@ -135,22 +132,22 @@ impl StorageCeiling {
                 ids.sort();
                 self.page_ids = Arc::new(ids);
             }
-            _ => self.pool.lock().map_err(|e| e.to_string())?.extend(ids),
+            _ => self.pool.lock().map_err(|e| anyhow!("{e}"))?.extend(ids),
         }
         Ok(())
     }
 
     /// Makes sure `count` peer groups wait for `create`.
-    pub async fn prepare_groups(&self, count: usize) -> Result<(), String> {
+    pub async fn prepare_groups(&self, count: usize) -> anyhow::Result<()> {
         let have = self.groups.lock().map_or(0, |g| g.len());
-        let mut tx = self.writer.begin().await.map_err(err)?;
+        let mut tx = self.writer.begin().await?;
         let mut made = Vec::new();
         for _ in have..count {
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             made.push((n, insert_group(&mut tx, n).await?));
         }
-        tx.commit().await.map_err(err)?;
-        self.groups.lock().map_err(|e| e.to_string())?.extend(made);
+        tx.commit().await?;
+        self.groups.lock().map_err(|e| anyhow!("{e}"))?.extend(made);
         Ok(())
     }
 
@@ -189,11 +186,11 @@ impl StorageCeiling {
                 match op {
                     OpKind::Create => {
                         let Some((n, group)) = groups.lock().ok().and_then(|mut g| g.pop()) else {
-                            return Err("no peer group left to create with".into());
+                            return Err(anyhow!("no peer group left to create with"));
                         };
-                        let mut tx = writer.begin().await.map_err(err)?;
+                        let mut tx = writer.begin().await?;
                         let id = insert_row(&mut tx, &refs, NEW, n, &group).await?;
-                        tx.commit().await.map_err(err)?;
+                        tx.commit().await?;
                         if let Ok(mut p) = pool.lock() {
                             p.push(id);
                         }
@@ -215,7 +212,7 @@ impl StorageCeiling {
                         readers.read(sql, params, page_size).await
                     }
                     OpKind::Update => {
-                        let mut tx = writer.begin().await.map_err(err)?;
+                        let mut tx = writer.begin().await?;
                         let n = sqlx::query(
                             "UPDATE ipsec_site_connections SET mtu = ?, description = ?, updated_at = ?,
                              revision_number = revision_number + 1 WHERE id = ?",
@@ -225,32 +222,29 @@ impl StorageCeiling {
                         .bind(now_micros())
                         .bind(&target)
                         .execute(&mut *tx)
-                        .await
-                        .map_err(err)?
+                        .await?
                         .rows_affected();
-                        tx.commit().await.map_err(err)?;
+                        tx.commit().await?;
                         if n == 1 {
                             Ok(())
                         } else {
-                            Err(format!("update touched {n} rows"))
+                            Err(anyhow!("update touched {n} rows"))
                         }
                     }
                     OpKind::Delete => {
                         let Some(id) = pool.lock().ok().and_then(|mut p| p.pop()) else {
-                            return Err("nothing left to delete".into());
+                            return Err(anyhow!("nothing left to delete"));
                         };
-                        let mut tx = writer.begin().await.map_err(err)?;
+                        let mut tx = writer.begin().await?;
                         sqlx::query("DELETE FROM ipsec_peer_cidrs WHERE parent_id = ?")
                             .bind(&id)
                             .execute(&mut *tx)
-                            .await
-                            .map_err(err)?;
+                            .await?;
                         sqlx::query("DELETE FROM ipsec_site_connections WHERE id = ?")
                             .bind(&id)
                             .execute(&mut *tx)
-                            .await
-                            .map_err(err)?;
-                        tx.commit().await.map_err(err)
+                            .await?;
+                        Ok(tx.commit().await?)
                     }
                 }
             }
@@ -272,17 +266,17 @@ struct Readers {
 }
 
 impl Readers {
-    async fn read(self: &Arc<Self>, sql: &'static str, params: Vec<SqlValue>, n: usize) -> Result<(), String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+    async fn read(self: &Arc<Self>, sql: &'static str, params: Vec<SqlValue>, n: usize) -> anyhow::Result<()> {
+        let _permit = self.permits.acquire().await?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let popped = this.idle.lock().map_err(|e| e.to_string())?.pop();
+            let popped = this.idle.lock().map_err(|e| anyhow!("{e}"))?.pop();
             let conn = match popped {
                 Some(conn) => conn,
                 None => {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    let conn = rusqlite::Connection::open_with_flags(&this.db, flags).map_err(|e| e.to_string())?;
-                    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+                    let conn = rusqlite::Connection::open_with_flags(&this.db, flags)?;
+                    conn.busy_timeout(Duration::from_secs(5))?;
                     conn
                 }
             };
@@ -292,36 +286,34 @@ impl Readers {
             }
             read
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     }
 }
 
 /// Reads every column of every row (the server decodes them too) and checks the count.
-fn expect_rows(conn: &rusqlite::Connection, sql: &str, params: &[SqlValue], n: usize) -> Result<(), String> {
-    let e = |e: rusqlite::Error| e.to_string();
-    let mut stmt = conn.prepare_cached(sql).map_err(e)?;
-    let index = |names: &[&str]| -> Result<Vec<usize>, String> {
-        names.iter().map(|c| stmt.column_index(c).map_err(e)).collect()
+fn expect_rows(conn: &rusqlite::Connection, sql: &str, params: &[SqlValue], n: usize) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let index = |names: &[&str]| -> anyhow::Result<Vec<usize>> {
+        Ok(names.iter().map(|c| stmt.column_index(c)).collect::<Result<_, _>>()?)
     };
     let (text, opt_text, int) = (index(TEXT)?, index(OPT_TEXT)?, index(INT)?);
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(e)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let (mut count, mut bytes) = (0usize, 0usize);
-    while let Some(row) = rows.next().map_err(e)? {
+    while let Some(row) = rows.next()? {
         count += 1;
         for c in &text {
-            bytes += row.get::<_, String>(*c).map_err(e)?.len();
+            bytes += row.get::<_, String>(*c)?.len();
         }
         for c in &opt_text {
-            bytes += row.get::<_, Option<String>>(*c).map_err(e)?.map_or(0, |s| s.len());
+            bytes += row.get::<_, Option<String>>(*c)?.map_or(0, |s| s.len());
         }
         for c in &int {
-            bytes += usize::from(row.get::<_, i64>(*c).map_err(e)? != 0);
+            bytes += usize::from(row.get::<_, i64>(*c)? != 0);
         }
     }
     std::hint::black_box(bytes);
     if count != n {
-        return Err(format!("expected {n} rows, read {count}"));
+        return Err(anyhow!("expected {n} rows, read {count}"));
     }
     Ok(())
 }
@@ -332,7 +324,7 @@ async fn insert_row(
     name: &str,
     i: u64,
     peer_group: &str,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let id = Uuid::new_v4().to_string();
     let now = now_micros();
     sqlx::query(INSERT)
@@ -352,12 +344,12 @@ async fn insert_row(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map_err(|e| format!("insert into the server's schema failed (has it changed?): {e}"))?;
+        .map_err(|e| anyhow!("insert into the server's schema failed (has it changed?): {e}"))?;
     Ok(id)
 }
 
 /// Peer group `n` with its one CIDR, as the API run makes it.
-async fn insert_group(tx: &mut Transaction<'static, Sqlite>, n: u64) -> Result<String, String> {
+async fn insert_group(tx: &mut Transaction<'static, Sqlite>, n: u64) -> anyhow::Result<String> {
     let id = Uuid::new_v4().to_string();
     let now = now_micros();
     sqlx::query(
@@ -370,19 +362,17 @@ async fn insert_group(tx: &mut Transaction<'static, Sqlite>, n: u64) -> Result<S
     .bind(now)
     .bind(now)
     .execute(&mut **tx)
-    .await
-    .map_err(err)?;
+    .await?;
     sqlx::query("INSERT INTO endpoint_group_endpoints (parent_id, position, value) VALUES (?, 0, ?)")
         .bind(&id)
         .bind(peer_cidr(n))
         .execute(&mut **tx)
-        .await
-        .map_err(err)?;
+        .await?;
     Ok(id)
 }
 
 /// The router, subnet, policies, service and local endpoint group a connection row refers to.
-async fn insert_refs(writer: &SqlitePool) -> Result<Refs, String> {
+async fn insert_refs(writer: &SqlitePool) -> anyhow::Result<Refs> {
     let id = || Uuid::new_v4().to_string();
     let (router, subnet) = (id(), id());
     let refs = Refs { vpnservice: id(), ike: id(), ipsec: id(), local: id() };
@@ -433,20 +423,19 @@ async fn insert_refs(writer: &SqlitePool) -> Result<Refs, String> {
             vec![refs.local.clone(), PROJECT.into()],
         ),
     ];
-    let mut tx = writer.begin().await.map_err(err)?;
+    let mut tx = writer.begin().await?;
     for (sql, texts) in &statements {
         let mut q = sqlx::query(sql);
         for t in texts {
             q = q.bind(t);
         }
-        q.bind(now).bind(now).execute(&mut *tx).await.map_err(|e| format!("{e} in {sql}"))?;
+        q.bind(now).bind(now).execute(&mut *tx).await.map_err(|e| anyhow!("{e} in {sql}"))?;
     }
     sqlx::query("INSERT INTO endpoint_group_endpoints (parent_id, position, value) VALUES (?, 0, ?)")
         .bind(&refs.local)
         .bind(&subnet)
         .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-    tx.commit().await.map_err(err)?;
+        .await?;
+    tx.commit().await?;
     Ok(refs)
 }

@@ -34,31 +34,65 @@ impl Drop for Spawned {
     }
 }
 
+/// Why a server under test could not be found, prepared or started.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cannot find this program: {0}")]
+    OwnPath(#[source] std::io::Error),
+    #[error("no vpnaas binary at {} (build it with `cargo build --release -p vpnaas`, or pass --vpnaas PATH)", .0.display())]
+    NoBinary(PathBuf),
+    #[error("cannot make a data directory in {}: {source}", .root.display())]
+    DataDir { root: PathBuf, source: std::io::Error },
+    #[error("cannot run {}: {source}", .binary.display())]
+    Run { binary: PathBuf, source: std::io::Error },
+    /// `command`: its arguments after `vpnaas`; `stderr`: what it said.
+    #[error("vpnaas {command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("{0}")]
+    LogFile(#[source] std::io::Error),
+    #[error("cannot start {program:?}: {source}")]
+    Start { program: std::ffi::OsString, source: std::io::Error },
+    #[error("{program:?} exited ({status}) before listening: {said}")]
+    Exited { program: std::ffi::OsString, status: std::process::ExitStatus, said: String },
+    #[error("{program:?} did not print {marker:?} within {:?} (a --server-log filter must keep it)", START_TIMEOUT)]
+    Silent { program: std::ffi::OsString, marker: String },
+    #[error("{0}: only http:// and https:// URLs are supported")]
+    NotHttp(String),
+    #[error("{0}: the host must be a loopback address (127.0.0.0/8, ::1, localhost)")]
+    NotAnAddress(String),
+    #[error("{url}: {ip} is not a loopback address; this benchmark sends traffic to loopback only")]
+    NotLoopback { url: String, ip: IpAddr },
+}
+
+/// fleet/ still handles errors as Strings; this lets it take these with `?`.
+impl From<TargetError> for String {
+    fn from(e: TargetError) -> String {
+        e.to_string()
+    }
+}
+
 /// The vpnaas binary: the given path, or `vpnaas` beside this program (target/release/vpnaas
 /// for a release build), so that `cargo build --release` of the workspace is all it takes.
-pub fn vpnaas_binary(given: Option<&Path>) -> Result<PathBuf, String> {
+pub fn vpnaas_binary(given: Option<&Path>) -> Result<PathBuf, TargetError> {
     let path = match given {
         Some(p) => p.to_path_buf(),
         None => {
-            let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+            let me = std::env::current_exe().map_err(TargetError::OwnPath)?;
             me.with_file_name(format!("vpnaas{}", std::env::consts::EXE_SUFFIX))
         }
     };
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
-            "no vpnaas binary at {} (build it with `cargo build --release -p vpnaas`, or pass --vpnaas PATH)",
-            path.display()
-        ))
+        Err(TargetError::NoBinary(path))
     }
 }
 
-fn fresh_dir(root: &Path, prefix: &str) -> Result<TempDir, String> {
+fn fresh_dir(root: &Path, prefix: &str) -> Result<TempDir, TargetError> {
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(root)
-        .map_err(|e| format!("cannot make a data directory in {}: {e}", root.display()))
+        .map_err(|source| TargetError::DataDir { root: root.to_owned(), source })
 }
 
 /// A command with no inherited `VPNAAS_*` settings, so a developer's environment cannot
@@ -74,7 +108,7 @@ fn clean_command(program: &Path) -> Command {
 }
 
 /// Starts `vpnaas serve --listen 127.0.0.1:0` over a fresh data directory under `root`.
-pub fn spawn_vpnaas(binary: &Path, root: &Path, log: Option<&str>) -> Result<Spawned, String> {
+pub fn spawn_vpnaas(binary: &Path, root: &Path, log: Option<&str>) -> Result<Spawned, TargetError> {
     spawn_vpnaas_with(binary, root, log, &[])
 }
 
@@ -84,7 +118,7 @@ pub fn spawn_vpnaas_with(
     root: &Path,
     log: Option<&str>,
     env: &[(&str, String)],
-) -> Result<Spawned, String> {
+) -> Result<Spawned, TargetError> {
     let dir = fresh_dir(root, "vpnaas-bench-")?;
     let mut cmd = clean_command(binary);
     cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir.path().join("data"));
@@ -96,27 +130,28 @@ pub fn spawn_vpnaas_with(
 }
 
 /// Runs `vpnaas ARGS...` to completion with the given settings (`rotate-key`, say).
-pub fn run_vpnaas(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
+pub fn run_vpnaas(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, TargetError> {
     let out = clean_command(binary)
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("VPNAAS_LOG", "warn")
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        .map_err(|source| TargetError::Run { binary: binary.to_owned(), source })?;
     if !out.status.success() {
-        return Err(format!("vpnaas {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(TargetError::Failed { command: args.join(" "), stderr });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A fresh directory under `root`, removed on drop.
-pub fn scratch_dir(root: &Path, prefix: &str) -> Result<TempDir, String> {
+pub fn scratch_dir(root: &Path, prefix: &str) -> Result<TempDir, TargetError> {
     fresh_dir(root, prefix)
 }
 
 /// Starts this program's own HTTP ceiling server (see `ceiling::serve`).
-pub fn spawn_ceiling(root: &Path) -> Result<Spawned, String> {
-    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+pub fn spawn_ceiling(root: &Path) -> Result<Spawned, TargetError> {
+    let me = std::env::current_exe().map_err(TargetError::OwnPath)?;
     let dir = fresh_dir(root, "vpnaas-bench-ceiling-")?;
     let mut cmd = Command::new(me);
     cmd.arg("ceiling-server");
@@ -124,7 +159,7 @@ pub fn spawn_ceiling(root: &Path) -> Result<Spawned, String> {
 }
 
 /// Runs `vpnaas migrate` into a fresh directory: the SQLite ceiling uses the server's own schema.
-pub fn migrated_database(binary: &Path, root: &Path) -> Result<(TempDir, PathBuf), String> {
+pub fn migrated_database(binary: &Path, root: &Path) -> Result<(TempDir, PathBuf), TargetError> {
     let dir = fresh_dir(root, "vpnaas-bench-sqlite-")?;
     let out = clean_command(binary)
         .arg("migrate")
@@ -132,9 +167,10 @@ pub fn migrated_database(binary: &Path, root: &Path) -> Result<(TempDir, PathBuf
         .arg(dir.path())
         .env("VPNAAS_LOG", "warn")
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        .map_err(|source| TargetError::Run { binary: binary.to_owned(), source })?;
     if !out.status.success() {
-        return Err(format!("vpnaas migrate failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(TargetError::Failed { command: "migrate".to_owned(), stderr });
     }
     let db = dir.path().join("vpnaas.db");
     Ok((dir, db))
@@ -143,17 +179,17 @@ pub fn migrated_database(binary: &Path, root: &Path) -> Result<(TempDir, PathBuf
 /// Starts `cmd` with its output in files (a server logging every request must never block
 /// on a pipe, and reading a pipe would cost this program CPU), then waits for the line
 /// that carries its address.
-fn spawn(mut cmd: Command, dir: TempDir, marker: &str) -> Result<Spawned, String> {
+fn spawn(mut cmd: Command, dir: TempDir, marker: &str) -> Result<Spawned, TargetError> {
     let out_path = dir.path().join("stdout.log");
-    let out = File::create(&out_path).map_err(|e| e.to_string())?;
-    let err = File::create(dir.path().join("stderr.log")).map_err(|e| e.to_string())?;
+    let out = File::create(&out_path).map_err(TargetError::LogFile)?;
+    let err = File::create(dir.path().join("stderr.log")).map_err(TargetError::LogFile)?;
     // stdin stays a pipe: the ceiling server exits when this program goes away and it closes.
     let child = cmd
         .stdin(Stdio::piped())
         .stdout(out)
         .stderr(err)
         .spawn()
-        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+        .map_err(|source| TargetError::Start { program: cmd.get_program().to_owned(), source })?;
     let pid = child.id();
     let mut spawned = Spawned { child, base: String::new(), pid, dir };
     let started = Instant::now();
@@ -166,13 +202,11 @@ fn spawn(mut cmd: Command, dir: TempDir, marker: &str) -> Result<Spawned, String
         }
         if let Ok(Some(status)) = spawned.child.try_wait() {
             let err = std::fs::read_to_string(spawned.dir.path().join("stderr.log")).unwrap_or_default();
-            return Err(format!("{:?} exited ({status}) before listening: {}{}", cmd.get_program(), text, err));
+            let said = text + &err;
+            return Err(TargetError::Exited { program: cmd.get_program().to_owned(), status, said });
         }
         if started.elapsed() > START_TIMEOUT {
-            return Err(format!(
-                "{:?} did not print {marker:?} within {START_TIMEOUT:?} (a --server-log filter must keep it)",
-                cmd.get_program()
-            ));
+            return Err(TargetError::Silent { program: cmd.get_program().to_owned(), marker: marker.to_owned() });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -188,12 +222,12 @@ fn listening_url(log: &str, marker: &str) -> Option<String> {
 }
 
 /// Refuses any target that is not on this machine's loopback.
-pub fn check_loopback(url: &str) -> Result<(), String> {
+pub fn check_loopback(url: &str) -> Result<(), TargetError> {
     // https:// too: the client trusts the platform's store, or SSL_CERT_FILE (a test CA).
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url}: only http:// and https:// URLs are supported"))?;
+        .ok_or_else(|| TargetError::NotHttp(url.to_owned()))?;
     let authority = rest.split('/').next().unwrap_or("");
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -202,12 +236,12 @@ pub fn check_loopback(url: &str) -> Result<(), String> {
     let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
-        host.parse().map_err(|_| format!("{url}: the host must be a loopback address (127.0.0.0/8, ::1, localhost)"))?
+        host.parse().map_err(|_| TargetError::NotAnAddress(url.to_owned()))?
     };
     if ip.is_loopback() {
         Ok(())
     } else {
-        Err(format!("{url}: {ip} is not a loopback address; this benchmark sends traffic to loopback only"))
+        Err(TargetError::NotLoopback { url: url.to_owned(), ip })
     }
 }
 

@@ -13,6 +13,7 @@
 //! but the changed connection, nothing by a restart) makes the run fail, so `--smoke` can
 //! run in CI.
 
+use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -73,12 +74,12 @@ fn progress(msg: impl std::fmt::Display) {
     eprintln!("[vpnaas-bench tunnels] {msg}");
 }
 
-pub fn run_and_report(args: &TunnelArgs) -> Result<(), String> {
+pub fn run_and_report(args: &TunnelArgs) -> anyhow::Result<()> {
     if let Some(why) = testbed::unavailable() {
-        return Err(format!("the tunnel benchmark needs the lab: {why}"));
+        return Err(anyhow!("the tunnel benchmark needs the lab: {why}"));
     }
     let plan = args.plan();
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
     let started = Instant::now();
     let result = runtime.block_on(run(&plan));
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -90,7 +91,7 @@ pub fn run_and_report(args: &TunnelArgs) -> Result<(), String> {
 struct AgentProcess(Child);
 
 impl AgentProcess {
-    fn start(binary: &Path, base: &str, host: &str, state_dir: &Path) -> Result<AgentProcess, String> {
+    fn start(binary: &Path, base: &str, host: &str, state_dir: &Path) -> anyhow::Result<AgentProcess> {
         let child = Command::new(binary)
             .args(["agent", "--host", host, "--server", base, "--state-dir"])
             .arg(state_dir)
@@ -100,7 +101,7 @@ impl AgentProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start vpnaas agent: {e}"))?;
+            .map_err(|e| anyhow!("cannot start vpnaas agent: {e}"))?;
         Ok(AgentProcess(child))
     }
 
@@ -128,7 +129,7 @@ impl Drop for AgentProcess {
     }
 }
 
-async fn run(plan: &Plan) -> Result<(), String> {
+async fn run(plan: &Plan) -> anyhow::Result<()> {
     let binary = target::vpnaas_binary(plan.vpnaas.as_deref())?;
     let scratch = target::scratch_dir(&std::env::temp_dir(), "vpnaas-bench-tunnels-")?;
     let server = target::spawn_vpnaas_with(
@@ -137,7 +138,7 @@ async fn run(plan: &Plan) -> Result<(), String> {
         None,
         &[("VPNAAS_AGENT_TOKEN", TOKEN.to_owned()), ("VPNAAS_AGENT_DEAD_AFTER_SECS", "10".to_owned())],
     )?;
-    let api = Api::new(&server.base, Duration::from_secs(30), 32)?;
+    let api = Api::connect(&server.base, Duration::from_secs(30), 32)?;
     let mut failures = Vec::new();
     let many = one_gateway(plan, &binary, &server, &api, &mut failures).await?;
     let pairs = two_sites(plan, &binary, &server, &api, &mut failures).await?;
@@ -145,37 +146,37 @@ async fn run(plan: &Plan) -> Result<(), String> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} check(s) failed: {}", failures.len(), failures.join("; ")))
+        Err(anyhow!("{} check(s) failed: {}", failures.len(), failures.join("; ")))
     }
 }
 
 /// `10.<first + i/256>.<i%256>.1/24` on the `lan` device of `netns`, for i in 0..n.
-fn addresses(netns: &str, first: usize, n: usize) -> Result<(), String> {
+fn addresses(netns: &str, first: usize, n: usize) -> anyhow::Result<()> {
     let batch: String = (0..n).map(|i| format!("addr add 10.{}.{}.1/24 dev lan\n", first + i / 256, i % 256)).collect();
     let mut ip = Command::new("ip")
         .args(["-n", netns, "-batch", "-"])
         .stdin(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("ip -batch: {e}"))?;
+        .map_err(|e| anyhow!("ip -batch: {e}"))?;
     if let Some(mut stdin) = ip.stdin.take() {
         use std::io::Write as _;
-        stdin.write_all(batch.as_bytes()).map_err(|e| format!("ip -batch: {e}"))?;
+        stdin.write_all(batch.as_bytes()).map_err(|e| anyhow!("ip -batch: {e}"))?;
     }
-    let status = ip.wait().map_err(|e| format!("ip -batch: {e}"))?;
+    let status = ip.wait().map_err(|e| anyhow!("ip -batch: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("ip -batch could not add the subnets' addresses in {netns}"))
+        Err(anyhow!("ip -batch could not add the subnets' addresses in {netns}"))
     }
 }
 
 /// Admin POST of `{singular: attrs}`: the new id.
-async fn admin_create(api: &Api, path: &str, singular: &str, attrs: Value) -> Result<String, String> {
-    api.create(path, singular, attrs, As::Admin).await
+async fn admin_create(api: &Api, path: &str, singular: &str, attrs: Value) -> anyhow::Result<String> {
+    Ok(api.create(path, singular, attrs, As::Admin).await?)
 }
 
 /// A router with a gateway address and a LAN subnet attached, placed on `host`.
-async fn router(api: &Api, gw: &str, lan: &str, host: &str) -> Result<(String, String), String> {
+async fn router(api: &Api, gw: &str, lan: &str, host: &str) -> anyhow::Result<(String, String)> {
     let tenant = project();
     let gateway = json!({"external_fixed_ips": [{"ip_address": gw}]});
     let router =
@@ -183,14 +184,14 @@ async fn router(api: &Api, gw: &str, lan: &str, host: &str) -> Result<(String, S
             .await?;
     let subnet = admin_create(api, "/v2.0/subnets", "subnet", json!({"tenant_id": tenant, "cidr": lan})).await?;
     let path = format!("/v2.0/routers/{router}/add_router_interface");
-    api.call(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
+    api.setup(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
     let place = json!({"router": {"binding:host_id": host}});
-    api.call(Method::PUT, &format!("/v2.0/routers/{router}"), Some(place), As::Admin, 200).await?;
+    api.setup(Method::PUT, &format!("/v2.0/routers/{router}"), Some(place), As::Admin, 200).await?;
     Ok((router, subnet))
 }
 
 /// The project's IKE and IPsec policies: algorithms the lab's charons have.
-async fn policies(api: &Api) -> Result<(String, String), String> {
+async fn policies(api: &Api) -> anyhow::Result<(String, String)> {
     let ike = api
         .create(
             "/v2.0/vpn/ikepolicies",
@@ -210,16 +211,17 @@ async fn policies(api: &Api) -> Result<(String, String), String> {
     Ok((ike, ipsec))
 }
 
-async fn group(api: &Api, kind: &str, endpoints: Value) -> Result<String, String> {
-    api.create("/v2.0/vpn/endpoint-groups", "endpoint_group", json!({"type": kind, "endpoints": endpoints}), As::Bench)
-        .await
+async fn group(api: &Api, kind: &str, endpoints: Value) -> anyhow::Result<String> {
+    Ok(api
+        .create("/v2.0/vpn/endpoint-groups", "endpoint_group", json!({"type": kind, "endpoints": endpoints}), As::Bench)
+        .await?)
 }
 
 /// Runs `jobs` futures at most `width` at a time; the first error stops it.
-async fn in_parallel<T, F>(width: usize, jobs: Vec<F>) -> Result<Vec<T>, String>
+async fn in_parallel<T, F>(width: usize, jobs: Vec<F>) -> anyhow::Result<Vec<T>>
 where
     T: Send + 'static,
-    F: std::future::Future<Output = Result<T, String>> + Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
 {
     let mut out = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
@@ -233,7 +235,7 @@ where
         }
         let mut batch: Vec<(usize, T)> = Vec::new();
         while let Some(joined) = set.join_next().await {
-            let (i, result) = joined.map_err(|e| format!("a request task failed: {e}"))?;
+            let (i, result) = joined.map_err(|e| anyhow!("a request task failed: {e}"))?;
             batch.push((i, result?));
         }
         batch.sort_by_key(|(i, _)| *i);
@@ -242,8 +244,8 @@ where
 }
 
 /// Every connection's status, by id, in one list.
-async fn statuses(api: &Api) -> Result<BTreeMap<String, String>, String> {
-    let v = api.call(Method::GET, &format!("{CONNS}?fields=id&fields=status"), None, As::Bench, 200).await?;
+async fn statuses(api: &Api) -> anyhow::Result<BTreeMap<String, String>> {
+    let v = api.setup(Method::GET, &format!("{CONNS}?fields=id&fields=status"), None, As::Bench, 200).await?;
     let list = v["ipsec_site_connections"].as_array().cloned().unwrap_or_default();
     Ok(list
         .iter()
@@ -257,7 +259,7 @@ fn active(statuses: &BTreeMap<String, String>, ids: &[String]) -> usize {
 
 /// Polls until every one of `ids` is ACTIVE or `limit` passes: the time it took (None: not
 /// all), and how many were ever seen not ACTIVE on the way.
-async fn until_all_active(api: &Api, ids: &[String], limit: Duration) -> Result<(Option<Duration>, usize), String> {
+async fn until_all_active(api: &Api, ids: &[String], limit: Duration) -> anyhow::Result<(Option<Duration>, usize)> {
     let started = Instant::now();
     let mut seen_down = std::collections::BTreeSet::new();
     loop {
@@ -279,9 +281,9 @@ async fn until_all_active(api: &Api, ids: &[String], limit: Duration) -> Result<
 }
 
 /// charon's SAs by CHILD_SA name: (IKE_SA unique id, CHILD_SA unique id).
-async fn sa_ids(vici: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
-    let mut charon = ViciCharon::new(vici, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let sas = charon.list_sas().await.map_err(|e| e.to_string())?;
+async fn sa_ids(vici: &str) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+    let mut charon = ViciCharon::new(vici, Duration::from_secs(30))?;
+    let sas = charon.list_sas().await.map_err(|e| anyhow!("{e}"))?;
     let mut out = BTreeMap::new();
     for ike in sas {
         for child in ike.children.iter().filter(|c| c.state == "INSTALLED") {
@@ -364,7 +366,7 @@ async fn one_gateway(
     server: &Spawned,
     api: &Api,
     failures: &mut Vec<String>,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let n = plan.connections;
     let mut lab = Lab::start()?;
     let (gw, gw_lan_ip, gw_lan) = ("192.0.2.61", "10.61.0.1", "10.61.0.0/24");
@@ -395,10 +397,10 @@ async fn one_gateway(
                 let subnet =
                     admin_create(&api, "/v2.0/subnets", "subnet", json!({"tenant_id": tenant, "cidr": mine})).await?;
                 let path = format!("/v2.0/routers/{router_id}/add_router_interface");
-                api.call(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
+                api.setup(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
                 let local = group(&api, "subnet", json!([subnet])).await?;
                 let remote = group(&api, "cidr", json!([cidr])).await?;
-                api.create(
+                let id = api.create(
                     CONNS,
                     "ipsec_site_connection",
                     json!({"name": format!("bench-{i}"), "psk": format!("bench-psk-{i:04}"), "admin_state_up": false,
@@ -408,7 +410,8 @@ async fn one_gateway(
                         "peer_ep_group_id": remote}),
                     As::Bench,
                 )
-                .await
+                .await?;
+                Ok(id)
             }
         })
         .collect();
@@ -427,9 +430,9 @@ async fn one_gateway(
             let (api, path) = (api.clone(), format!("{CONNS}/{id}/peer-config?format=swanctl"));
             async move {
                 let reply =
-                    api.send(&Req { method: Method::GET, path: path.clone(), body: None, who: As::Admin }).await?;
+                    api.request(&Req { method: Method::GET, path: path.clone(), body: None, who: As::Admin }).await?;
                 if reply.status.as_u16() != 200 {
-                    return Err(format!("GET {path}: {}: {}", reply.status, reply.snippet()));
+                    return Err(anyhow!("GET {path}: {}: {}", reply.status, reply.snippet()));
                 }
                 Ok(String::from_utf8_lossy(&reply.body).into_owned())
             }
@@ -437,16 +440,16 @@ async fn one_gateway(
         .collect();
     let exports: Vec<String> = in_parallel(16, jobs).await?;
     let file = lab.root().join("peer-swanctl.conf");
-    std::fs::write(&file, exports.concat()).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::fs::write(&file, exports.concat()).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let loaded = Instant::now();
     let out = Command::new("swanctl")
         .args(["--load-all", "--noprompt", "--file"])
         .arg(&file)
         .args(["--uri", &lab.sites[peer].vici])
         .output()
-        .map_err(|e| format!("swanctl: {e}"))?;
+        .map_err(|e| anyhow!("swanctl: {e}"))?;
     if !out.status.success() {
-        return Err(format!("swanctl --load-all refused the exports: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(anyhow!("swanctl --load-all refused the exports: {}", String::from_utf8_lossy(&out.stderr)));
     }
     progress(format!("peer loaded in {:.1} s", loaded.elapsed().as_secs_f64()));
 
@@ -456,7 +459,7 @@ async fn one_gateway(
     let waited = Instant::now();
     while !socket.exists() {
         if waited.elapsed() > Duration::from_secs(30) {
-            return Err("the host agent did not start the router's charon within 30 s".into());
+            return Err(anyhow!("the host agent did not start the router's charon within 30 s"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -469,9 +472,9 @@ async fn one_gateway(
             async move {
                 let body = json!({"ipsec_site_connection": {"admin_state_up": true}});
                 let req = Req { method: Method::PUT, path: path.clone(), body: Some(json_body(&body)), who: As::Bench };
-                let reply = api.send(&req).await?;
+                let reply = api.request(&req).await?;
                 if reply.status.as_u16() != 200 {
-                    return Err(format!("PUT {path}: {}", reply.snippet()));
+                    return Err(anyhow!("PUT {path}: {}", reply.snippet()));
                 }
                 Ok(())
             }
@@ -489,7 +492,7 @@ async fn one_gateway(
     let changed = &ids[0];
     let changed_child = changed.clone();
     let body = json!({"ipsec_site_connection": {"dpd": {"action": "hold", "interval": 31, "timeout": 124}}});
-    api.call(Method::PUT, &format!("{CONNS}/{changed}"), Some(body), As::Bench, 200).await?;
+    api.setup(Method::PUT, &format!("{CONNS}/{changed}"), Some(body), As::Bench, 200).await?;
     let started = Instant::now();
     loop {
         let now = sa_ids(&vici).await?;
@@ -522,7 +525,8 @@ async fn one_gateway(
 
     // The gateway's charon is killed: everything comes back, and shows DOWN meanwhile.
     progress("killing the gateway's charon with SIGKILL");
-    let pid = vpnaas_agent::managed::pid_file(&state_dir.join(&router_id)).ok_or("no charon PID file")?;
+    let pid =
+        vpnaas_agent::managed::pid_file(&state_dir.join(&router_id)).ok_or_else(|| anyhow!("no charon PID file"))?;
     let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     let killed = Instant::now();
     let mut shown_down = None;
@@ -573,7 +577,7 @@ async fn two_sites(
     server: &Spawned,
     api: &Api,
     failures: &mut Vec<String>,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     if plan.pairs_runs == 0 {
         return Ok(String::new());
     }
@@ -614,7 +618,7 @@ async fn two_sites(
         let took = loop {
             let mut up = 0;
             for id in &ids {
-                let v = api.call(Method::GET, &format!("{CONNS}/{id}?fields=status"), None, As::Bench, 200).await?;
+                let v = api.setup(Method::GET, &format!("{CONNS}/{id}?fields=status"), None, As::Bench, 200).await?;
                 up += usize::from(v["ipsec_site_connection"]["status"] == "ACTIVE");
             }
             if up == 2 {
@@ -629,7 +633,7 @@ async fn two_sites(
         check(failures, took.is_some(), format!("two-site run {}: both ACTIVE within 30 s", run + 1));
         times.push(took.unwrap_or(Duration::from_secs(30)));
         for id in &ids {
-            api.call(Method::DELETE, &format!("{CONNS}/{id}"), None, As::Bench, 204).await?;
+            api.setup(Method::DELETE, &format!("{CONNS}/{id}"), None, As::Bench, 204).await?;
         }
         // Both charons unload and tell each other before the next run.
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,5 +1,6 @@
 //! The workload: the inventory and VPN objects every connection needs, the deterministic connection rows, seeding, and the request each measured operation sends.
 
+use anyhow::anyhow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,7 +108,7 @@ fn owned(reference: bool, mut attrs: Value) -> Value {
 
 /// Creates the inventory (vpnaas's or Neutron's), the policies, the VPN service and the two
 /// endpoint groups.
-pub async fn setup(api: &Api, reference: bool) -> Result<Fixture, String> {
+pub async fn setup(api: &Api, reference: bool) -> anyhow::Result<Fixture> {
     let (router, subnet) = if reference { neutron_inventory(api).await? } else { vpnaas_inventory(api).await? };
     let o = |v: Value| owned(reference, v);
     let ikepolicy = api
@@ -151,7 +152,7 @@ pub async fn setup(api: &Api, reference: bool) -> Result<Fixture, String> {
 }
 
 /// vpnaas's inventory: a router with a gateway and a subnet attached to it (admin).
-async fn vpnaas_inventory(api: &Api) -> Result<(String, String), String> {
+async fn vpnaas_inventory(api: &Api) -> anyhow::Result<(String, String)> {
     let router = api
         .create(
             "/v2.0/routers",
@@ -170,14 +171,14 @@ async fn vpnaas_inventory(api: &Api) -> Result<(String, String), String> {
         )
         .await?;
     let path = format!("/v2.0/routers/{router}/add_router_interface");
-    api.call(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
+    api.setup(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
     Ok((router, subnet))
 }
 
 /// Neutron's: an external flat network and subnet, a private network and subnet, a router
 /// with a gateway on the external one and an interface on the private subnet
 /// (neutron-side-by-side.md).
-async fn neutron_inventory(api: &Api) -> Result<(String, String), String> {
+async fn neutron_inventory(api: &Api) -> anyhow::Result<(String, String)> {
     let o = |v: Value| owned(true, v);
     let public = api
         .create(
@@ -215,7 +216,7 @@ async fn neutron_inventory(api: &Api) -> Result<(String, String), String> {
         )
         .await?;
     let path = format!("/v2.0/routers/{router}/add_router_interface");
-    api.call(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
+    api.setup(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
     Ok((router, subnet))
 }
 
@@ -293,7 +294,7 @@ enum Job {
 impl Seeder<'_> {
     /// Creates `count` connections named `name`, numbered from `first`, each with its own
     /// peer group; returns their ids.
-    pub async fn seed(&self, name: &str, first: u64, count: usize) -> Result<(Vec<String>, SeedFigure), String> {
+    pub async fn seed(&self, name: &str, first: u64, count: usize) -> anyhow::Result<(Vec<String>, SeedFigure)> {
         let started = Instant::now();
         let job = Job::Connection(name.to_owned());
         let (ids, failed, method) = match self.command {
@@ -322,7 +323,7 @@ impl Seeder<'_> {
     }
 
     /// Peer groups numbered `first..first + count`, for the connections `create` will make.
-    pub async fn groups(&self, first: u64, count: usize) -> Result<Vec<(u64, String)>, String> {
+    pub async fn groups(&self, first: u64, count: usize) -> anyhow::Result<Vec<(u64, String)>> {
         let ids = match self.command {
             Some(cmd) if count > 1 => {
                 let (mut ids, _) = self.through_api(Job::Group, first, 1).await?;
@@ -335,7 +336,7 @@ impl Seeder<'_> {
         Ok((first..).zip(ids).collect())
     }
 
-    async fn through_api(&self, job: Job, first: u64, count: usize) -> Result<(Vec<String>, u64), String> {
+    async fn through_api(&self, job: Job, first: u64, count: usize) -> anyhow::Result<(Vec<String>, u64)> {
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency.min(count).max(1) {
@@ -347,7 +348,7 @@ impl Seeder<'_> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= count {
-                        return Ok::<_, String>((made, failed));
+                        return Ok::<_, anyhow::Error>((made, failed));
                     }
                     let n = first + i as u64;
                     let group = post(&api, &group_req(&fixture, n), "endpoint_group", retries, &mut failed).await?;
@@ -365,7 +366,7 @@ impl Seeder<'_> {
         let mut all = Vec::with_capacity(count);
         let mut failed = 0;
         while let Some(joined) = tasks.join_next().await {
-            let (made, f) = joined.map_err(|e| format!("seeding task: {e}"))??;
+            let (made, f) = joined.map_err(|e| anyhow!("seeding task: {e}"))??;
             all.extend(made);
             failed += f;
         }
@@ -375,15 +376,16 @@ impl Seeder<'_> {
 }
 
 /// A create during seeding, retried up to `retries` times; returns the new id.
-async fn post(api: &Api, req: &Req, singular: &str, retries: u32, failed: &mut u64) -> Result<String, String> {
+async fn post(api: &Api, req: &Req, singular: &str, retries: u32, failed: &mut u64) -> anyhow::Result<String> {
     let mut attempt = 0;
     loop {
-        let outcome = match api.send(req).await {
-            Ok(r) if r.status == StatusCode::CREATED => {
-                r.json().and_then(|v| id_of(&v, singular).ok_or_else(|| r.snippet()))
-            }
-            Ok(r) => Err(format!("seeding: POST {} answered {}: {}", req.path, r.status, r.snippet())),
-            Err(e) => Err(format!("seeding: {e}")),
+        let outcome = match api.request(req).await {
+            Ok(r) if r.status == StatusCode::CREATED => r
+                .json()
+                .map_err(anyhow::Error::from)
+                .and_then(|v| id_of(&v, singular).ok_or_else(|| anyhow!(r.snippet()))),
+            Ok(r) => Err(anyhow!("seeding: POST {} answered {}: {}", req.path, r.status, r.snippet())),
+            Err(e) => Err(anyhow!("seeding: {e}")),
         };
         match outcome {
             Ok(id) => return Ok(id),
@@ -408,17 +410,17 @@ async fn clone_rows(
     first: u64,
     count: usize,
     name: &str,
-) -> Result<Vec<String>, String> {
+) -> anyhow::Result<Vec<String>> {
     let mut words = cmd.split_whitespace();
-    let program = words.next().ok_or("--seed-command is empty")?;
+    let program = words.next().ok_or_else(|| anyhow!("--seed-command is empty"))?;
     let out = tokio::process::Command::new(program)
         .args(words)
         .args([kind, template, &first.to_string(), &count.to_string(), name])
         .output()
         .await
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|e| anyhow!("cannot run {program}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{cmd} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(anyhow!("{cmd} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -427,7 +429,7 @@ async fn clone_rows(
         .map(String::from)
         .collect();
     if ids.len() != count {
-        return Err(format!("{cmd} printed {} ids, expected {count}", ids.len()));
+        return Err(anyhow!("{cmd} printed {} ids, expected {count}", ids.len()));
     }
     Ok(ids)
 }

@@ -341,6 +341,18 @@ impl Default for Dpd {
     }
 }
 
+/// Why a text of the gateway wire is not the value it stands for; serde reports its message.
+#[derive(Debug, thiserror::Error)]
+enum WireTextError {
+    #[error("{text:?} is not a CIDR: {cause:?}")]
+    Cidr { text: String, cause: CidrError },
+    #[error("{0:?} is not a peer address")]
+    PeerAddress(String),
+    /// The reason only: the text is a key.
+    #[error("{0}")]
+    Psk(&'static str),
+}
+
 /// Text forms on the gateway wire (ADR 0003): CIDRs, peer addresses and the PSK as strings.
 macro_rules! text_serde {
     ($t:ty, $show:expr, $parse:expr) => {
@@ -353,17 +365,18 @@ macro_rules! text_serde {
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = <String as serde::Deserialize>::deserialize(d)?;
-                let parse: fn(&str) -> Result<$t, String> = $parse;
+                let parse: fn(&str) -> Result<$t, WireTextError> = $parse;
                 parse(&text).map_err(serde::de::Error::custom)
             }
         }
     };
 }
-text_serde!(Cidr, |c| c.to_string(), |t| Cidr::parse(t).map_err(|e| format!("{t:?} is not a CIDR: {e:?}")));
+text_serde!(Cidr, |c| c.to_string(), |t| Cidr::parse(t)
+    .map_err(|cause| WireTextError::Cidr { text: t.to_owned(), cause }));
 text_serde!(PeerAddress, |p| p.to_string(), |t| PeerAddress::parse(t)
-    .ok_or_else(|| format!("{t:?} is not a peer address")));
+    .ok_or_else(|| WireTextError::PeerAddress(t.to_owned())));
 // The gateway needs the key itself; `Debug` still never shows it.
-text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::from_stored(t).map_err(str::to_owned));
+text_serde!(Psk, |p| p.expose().to_owned(), |t| Psk::from_stored(t).map_err(WireTextError::Psk));
 text_serde!(PrivateKey, |k| k.expose().to_owned(), |t| Ok(PrivateKey::checked(t.to_owned())));
 
 #[cfg(test)]

@@ -18,29 +18,66 @@ pub struct ClientTls {
     pub allow_plaintext: bool,
 }
 
+/// Why the TLS settings cannot make a client: a file that cannot be read or holds no usable PEM.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("ca_file {}: {source}", .path.display())]
+    ReadCaFile { path: PathBuf, source: std::io::Error },
+    #[error("ca_file {}: not PEM certificates: {source}", .path.display())]
+    CaNotPem { path: PathBuf, source: reqwest::Error },
+    #[error("ca_file {}: no certificate in it", .path.display())]
+    NoCaCertificate { path: PathBuf },
+    #[error("client certificate {}: {source}", .path.display())]
+    ReadClientCert { path: PathBuf, source: std::io::Error },
+    #[error("client key {}: {source}", .path.display())]
+    ReadClientKey { path: PathBuf, source: std::io::Error },
+    // The key's text never appears here: reqwest's error names no content.
+    #[error("client certificate {} with key {}: {source}", .cert.display(), .key.display())]
+    ClientIdentity { cert: PathBuf, key: PathBuf, source: reqwest::Error },
+}
+
+/// Why a URL is refused; `what` names the setting it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{what} {url:?}: {source}")]
+    Invalid { what: String, url: String, source: <reqwest::Url as std::str::FromStr>::Err },
+    #[error(
+        "{what} {url:?}: the credential would cross the network in clear; use https:// (or allow plain HTTP \
+         explicitly)"
+    )]
+    Plaintext { what: String, url: String },
+    #[error("{what} {url:?}: the scheme must be http or https, not {scheme}")]
+    Scheme { what: String, url: String, scheme: String },
+}
+
 impl ClientTls {
     /// A client builder with these settings: rustls, the platform's trust store
     /// (rustls-native-certs) plus `ca_file`, and the client certificate.
-    pub fn builder(&self) -> Result<reqwest::ClientBuilder, String> {
+    pub fn builder(&self) -> Result<reqwest::ClientBuilder, TlsSetupError> {
         let mut builder = reqwest::Client::builder().use_rustls_tls().https_only(false);
         if let Some(path) = &self.ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|source| TlsSetupError::ReadCaFile { path: path.clone(), source })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("ca_file {}: not PEM certificates: {e}", path.display()))?;
+                .map_err(|source| TlsSetupError::CaNotPem { path: path.clone(), source })?;
             if certs.is_empty() {
-                return Err(format!("ca_file {}: no certificate in it", path.display()));
+                return Err(TlsSetupError::NoCaCertificate { path: path.clone() });
             }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
         if let Some((cert, key)) = &self.client_cert {
-            let mut pem = std::fs::read(cert).map_err(|e| format!("client certificate {}: {e}", cert.display()))?;
+            let mut pem =
+                std::fs::read(cert).map_err(|source| TlsSetupError::ReadClientCert { path: cert.clone(), source })?;
             pem.push(b'\n');
-            // The key's text never appears in an error: reqwest's error names no content.
-            pem.extend(std::fs::read(key).map_err(|e| format!("client key {}: {e}", key.display()))?);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("client certificate {} with key {}: {e}", cert.display(), key.display()))?;
+            pem.extend(
+                std::fs::read(key).map_err(|source| TlsSetupError::ReadClientKey { path: key.clone(), source })?,
+            );
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|source| TlsSetupError::ClientIdentity {
+                cert: cert.clone(),
+                key: key.clone(),
+                source,
+            })?;
             builder = builder.identity(identity);
         }
         Ok(builder)
@@ -48,16 +85,18 @@ impl ClientTls {
 
     /// Refuses a URL that would carry a credential in clear: `http://` to a host other than
     /// loopback, unless `allow_plaintext`; `what` names the URL in the error.
-    pub fn check_url(&self, what: &str, url: &str) -> Result<reqwest::Url, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("{what} {url:?}: {e}"))?;
+    pub fn check_url(&self, what: &str, url: &str) -> Result<reqwest::Url, UrlError> {
+        let (what, url_text) = (what.to_owned(), url.to_owned());
+        let parsed = reqwest::Url::parse(url).map_err(|source| UrlError::Invalid {
+            what: what.clone(),
+            url: url_text.clone(),
+            source,
+        })?;
         match parsed.scheme() {
             "https" => Ok(parsed),
             "http" if self.allow_plaintext || is_loopback_host(&parsed) => Ok(parsed),
-            "http" => Err(format!(
-                "{what} {url:?}: the credential would cross the network in clear; use https:// (or allow plain HTTP \
-                 explicitly)"
-            )),
-            other => Err(format!("{what} {url:?}: the scheme must be http or https, not {other}")),
+            "http" => Err(UrlError::Plaintext { what, url: url_text }),
+            other => Err(UrlError::Scheme { what, url: url_text, scheme: other.to_owned() }),
         }
     }
 }
@@ -125,7 +164,7 @@ mod tests {
             assert!(strict.check_url("server URL", ok).is_ok(), "{ok}");
         }
         for bad in ["http://10.0.0.1:9696", "http://vpn.example.com", "http://[2001:db8::1]", "http://0.0.0.0"] {
-            let err = strict.check_url("server URL", bad).unwrap_err();
+            let err = strict.check_url("server URL", bad).unwrap_err().to_string();
             assert!(err.contains("in clear"), "{err}");
         }
         assert!(strict.check_url("server URL", "ftp://x").is_err());

@@ -126,13 +126,29 @@ pub enum TopologyKind {
     Neutron,
 }
 
+/// A setting's value that is none of its choices; the message follows the setting's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAChoice {
+    /// `"a" or "b"`, as the message lists them.
+    pub choices: &'static str,
+    pub value: String,
+}
+
+impl fmt::Display for NotAChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "must be {}, not {:?}", self.choices, self.value)
+    }
+}
+
+impl std::error::Error for NotAChoice {}
+
 impl FromStr for TopologyKind {
-    type Err = String;
-    fn from_str(v: &str) -> Result<TopologyKind, String> {
+    type Err = NotAChoice;
+    fn from_str(v: &str) -> Result<TopologyKind, NotAChoice> {
         match v {
             "standalone" => Ok(TopologyKind::Standalone),
             "neutron" => Ok(TopologyKind::Neutron),
-            _ => Err(format!("must be \"standalone\" or \"neutron\", not {v:?}")),
+            _ => Err(NotAChoice { choices: "\"standalone\" or \"neutron\"", value: v.to_owned() }),
         }
     }
 }
@@ -153,13 +169,13 @@ pub enum AuthStrategy {
 }
 
 impl FromStr for AuthStrategy {
-    type Err = String;
-    fn from_str(v: &str) -> Result<AuthStrategy, String> {
+    type Err = NotAChoice;
+    fn from_str(v: &str) -> Result<AuthStrategy, NotAChoice> {
         match v {
             "noauth" => Ok(AuthStrategy::Noauth),
             "static" => Ok(AuthStrategy::Static),
             "keystone" => Ok(AuthStrategy::Keystone),
-            _ => Err(format!("must be \"noauth\", \"static\" or \"keystone\", not {v:?}")),
+            _ => Err(NotAChoice { choices: "\"noauth\", \"static\" or \"keystone\"", value: v.to_owned() }),
         }
     }
 }
@@ -671,12 +687,12 @@ impl NoauthTokens {
     pub fn insert(&mut self, token: String, identity: Identity) {
         self.0.insert(token, identity);
     }
-    /// `TOKEN=PROJECT[:ROLE,ROLE];...`, the environment's form.
-    fn parse(text: &str) -> Result<NoauthTokens, String> {
+    /// `TOKEN=PROJECT[:ROLE,ROLE];...`, the environment's form. The error quotes no entry:
+    /// each begins with a token.
+    fn parse(text: &str) -> Result<NoauthTokens, &'static str> {
         let mut map = NoauthTokens::default();
         for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            let (token, who) =
-                entry.split_once('=').ok_or_else(|| "entries must be TOKEN=PROJECT[:ROLE,ROLE]".to_owned())?;
+            let (token, who) = entry.split_once('=').ok_or("entries must be TOKEN=PROJECT[:ROLE,ROLE]")?;
             let (project, roles) = who.split_once(':').unwrap_or((who, ""));
             let roles = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
             map.insert(token.trim().to_owned(), Identity { project: project.trim().to_owned(), roles });
@@ -791,11 +807,12 @@ impl Config {
 
     /// Loads the settings: defaults, then the file (`--config` or `VPNAAS_CONFIG`), then
     /// `VPNAAS_*` environment variables (read through `env`), then command-line flags.
-    pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         let file = flags.config.clone().or_else(|| env("VPNAAS_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
             let values = toml::from_str(&text).map_err(|e| toml_error(&path, &text, &e))?;
             figment = figment.merge(FileLayer { path, values });
         }
@@ -832,11 +849,53 @@ fn insert(dict: &mut Dict, key: &str, value: String) {
     }
 }
 
-/// A file that is not TOML, by line and without the line itself, which may hold a password.
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+/// Why the settings cannot be loaded.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file that is not TOML, by line and without the line itself, which may hold a
+    /// password: toml's own error (which quotes it) is not kept.
+    NotToml {
+        path: PathBuf,
+        message: String,
+        line: Option<usize>,
+    },
+    /// One line per invalid setting, each naming the setting and where its value came from;
+    /// figment's errors are not kept, since they may show a credential's value.
+    Invalid(Vec<String>),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            ConfigError::NotToml { path, message, line } => {
+                write!(f, "{} is not valid TOML: {message}", path.display())?;
+                match line {
+                    Some(n) => write!(f, " (line {n})"),
+                    None => Ok(()),
+                }
+            }
+            ConfigError::Invalid(lines) => f.write_str(&lines.join("\n")),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::NotToml { .. } | ConfigError::Invalid(_) => None,
+        }
+    }
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     let line = e.span().map(|span| text.get(..span.start).unwrap_or("").matches('\n').count() + 1);
-    let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
-    format!("{} is not valid TOML: {}{at}", path.display(), e.message())
+    ConfigError::NotToml { path: path.to_owned(), message: e.message().to_owned(), line }
 }
 
 /// The TOML file layer, with the file's path as the source.
@@ -894,9 +953,8 @@ fn flag_name(_: &figment::Profile, keys: &[&str]) -> String {
 
 /// One line per error, each naming the setting and where its value came from; a credential's
 /// value is never shown.
-fn describe(errors: figment::Error) -> String {
-    let lines: Vec<String> = errors.into_iter().map(|e| describe_one(&e)).collect();
-    lines.join("\n")
+fn describe(errors: figment::Error) -> ConfigError {
+    ConfigError::Invalid(errors.into_iter().map(|e| describe_one(&e)).collect())
 }
 
 fn describe_one(e: &figment::Error) -> String {
@@ -1006,7 +1064,10 @@ mod tests {
         assert_eq!(Config::load(&Flags::default(), env(&vars)).unwrap().log, "warn");
         assert_eq!(Config::load(&Flags::default().with_config(&second), env(&vars)).unwrap().log, "trace");
         let missing = Flags::default().with_config(Path::new("/nonexistent/vpnaas.toml"));
-        assert!(Config::load(&missing, |_| None).unwrap_err().contains("cannot read /nonexistent/vpnaas.toml"));
+        assert!(Config::load(&missing, |_| None)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read /nonexistent/vpnaas.toml"));
     }
 
     #[test]
@@ -1024,11 +1085,12 @@ mod tests {
         // The environment's map replaces the file's.
         let c = Config::load(&flags, env(&vars)).unwrap();
         assert!(c.noauth_tokens.get("secret-admin").is_none());
-        let err = Config::load(&Flags::default(), env(&[("VPNAAS_NOAUTH_TOKENS", "secret-admin")])).unwrap_err();
+        let err =
+            Config::load(&Flags::default(), env(&[("VPNAAS_NOAUTH_TOKENS", "secret-admin")])).unwrap_err().to_string();
         assert!(err.starts_with("VPNAAS_NOAUTH_TOKENS entries must be TOKEN=PROJECT"), "{err}");
         assert!(!err.contains("secret-admin"), "{err}");
         let (_dir, bad) = config_file("[noauth_tokens]\nsecret-admin = { roles = 3 }\n");
-        let err = Config::load(&Flags::default().with_config(&bad), |_| None).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&bad), |_| None).unwrap_err().to_string();
         assert!(err.starts_with("noauth_tokens in ") && !err.contains("secret-admin"), "{err}");
     }
 
@@ -1038,7 +1100,7 @@ mod tests {
         let otc = |k: &str| (k == "VPNAAS_PROFILE").then(|| "otc".to_owned());
         assert_eq!(Config::load(&Flags::default(), otc).unwrap().profile.name, "otc");
         let bad = |k: &str| (k == "VPNAAS_PROFILE").then(|| "aws".to_owned());
-        assert!(Config::load(&Flags::default(), bad).unwrap_err().contains("openstack"));
+        assert!(Config::load(&Flags::default(), bad).unwrap_err().to_string().contains("openstack"));
     }
 
     #[test]
@@ -1057,7 +1119,7 @@ mod tests {
             Config::load(&Flags::default().with_config(&file).with("neutron_timeout_secs", "2"), env(&vars)).unwrap();
         assert_eq!(c.neutron_timeout_secs, 2);
         let bad = |k: &str| (k == "VPNAAS_TOPOLOGY").then(|| "ovn".to_owned());
-        let e = Config::load(&Flags::default(), bad).unwrap_err();
+        let e = Config::load(&Flags::default(), bad).unwrap_err().to_string();
         assert!(e.contains("VPNAAS_TOPOLOGY") && e.contains("standalone"), "{e}");
     }
 
@@ -1072,7 +1134,7 @@ mod tests {
     #[test]
     fn numeric_settings_refuse_what_is_not_a_number() {
         let env1 = |k: &str| (k == "VPNAAS_HA_HOLD_DOWN_SECS").then(|| "soon".to_owned());
-        let err = Config::load(&Flags::default(), env1).unwrap_err();
+        let err = Config::load(&Flags::default(), env1).unwrap_err().to_string();
         assert!(err.contains("VPNAAS_HA_HOLD_DOWN_SECS must be a number"), "{err}");
         let env2 = |k: &str| (k == "VPNAAS_DATABASE_MAX_CONNECTIONS").then(|| "4".to_owned());
         assert_eq!(Config::load(&Flags::default(), env2).unwrap().database_max_connections, 4);
@@ -1082,21 +1144,23 @@ mod tests {
     fn a_bad_value_is_reported_with_its_setting_and_its_source() {
         let (_dir, file) = config_file("listen = \"nowhere\"\nha_hold_down_secs = \"soon\"\n");
         let flags = Flags::default().with_config(&file);
-        let err = Config::load(&flags, |_| None).unwrap_err();
+        let err = Config::load(&flags, |_| None).unwrap_err().to_string();
         let path = file.display();
         assert!(err.contains(&format!("ha_hold_down_secs in {path} must be a number")), "{err}");
         // The environment overrides the file's bad value; the remaining one is still named.
-        let err = Config::load(&flags, env(&[("VPNAAS_HA_HOLD_DOWN_SECS", "5")])).unwrap_err();
+        let err = Config::load(&flags, env(&[("VPNAAS_HA_HOLD_DOWN_SECS", "5")])).unwrap_err().to_string();
         assert_eq!(err, format!("listen in {path} must be an address:port such as 127.0.0.1:9696, not \"nowhere\""));
         let err = Config::load(&Flags::default().with("listen", "here"), env(&[("VPNAAS_LISTEN", "127.0.0.1:1")]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "--listen must be an address:port such as 127.0.0.1:9696, not \"here\"");
-        let err = Config::load(&Flags::default(), env(&[("VPNAAS_AUTH_STRATEGY", "ldap")])).unwrap_err();
+        let err = Config::load(&Flags::default(), env(&[("VPNAAS_AUTH_STRATEGY", "ldap")])).unwrap_err().to_string();
         assert_eq!(err, "VPNAAS_AUTH_STRATEGY must be \"noauth\", \"static\" or \"keystone\", not \"ldap\"");
-        let err = Config::load(&Flags::default().with("keystone.timeout_secs", "-1"), |_| None).unwrap_err();
+        let err =
+            Config::load(&Flags::default().with("keystone.timeout_secs", "-1"), |_| None).unwrap_err().to_string();
         assert_eq!(err, "--keystone-timeout-secs must be a number, not \"-1\"");
         let (_dir, toml) = config_file("log = \"info\"\n[keystone]\npassword = \"hunter2\n");
-        let err = Config::load(&Flags::default().with_config(&toml), |_| None).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&toml), |_| None).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{} is not valid TOML: ", toml.display())), "{err}");
         assert!(err.ends_with("(line 3)") && !err.contains("hunter2"), "{err}");
     }
@@ -1104,11 +1168,11 @@ mod tests {
     #[test]
     fn secrets_never_appear_in_errors_or_debug_output() {
         let (_dir, file) = config_file("agent_token = 424242\n");
-        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err().to_string();
         assert!(err.starts_with("agent_token in ") && err.ends_with("is not valid (its value is not shown)"), "{err}");
         assert!(!err.contains("424242"), "{err}");
         let (_dir, file) = config_file("[keystone]\npassword = 7777777\ncache_secs = 1\n");
-        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err().to_string();
         assert!(err.starts_with("keystone.password in ") && !err.contains("7777777"), "{err}");
         let vars = [("VPNAAS_KEYSTONE_PASSWORD", "hunter2-secret"), ("VPNAAS_AGENT_TOKEN", "agent-secret")];
         let c = Config::load(&Flags::default(), env(&vars)).unwrap();
@@ -1130,14 +1194,16 @@ mod tests {
     #[test]
     fn unknown_file_keys_are_refused() {
         let (_dir, file) = config_file("lissten = \"x\"\n");
-        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err().to_string();
         assert_eq!(err, format!("{}: unknown setting \"lissten\"", file.display()));
         // Still the file's, with values from the other layers beside it.
         let flags = Flags::default().with_config(&file).with("log", "debug");
-        let err = Config::load(&flags, env(&[("VPNAAS_LOG", "warn")])).unwrap_err();
+        let err = Config::load(&flags, env(&[("VPNAAS_LOG", "warn")])).unwrap_err().to_string();
         assert_eq!(err, format!("{}: unknown setting \"lissten\"", file.display()));
         let (_dir, file) = config_file("[keystone]\nurll = \"x\"\n");
-        let err = Config::load(&Flags::default().with_config(&file), env(&[("VPNAAS_KEYSTONE_URL", "u")])).unwrap_err();
+        let err = Config::load(&Flags::default().with_config(&file), env(&[("VPNAAS_KEYSTONE_URL", "u")]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, format!("keystone in {}: unknown setting \"urll\"", file.display()));
     }
 
@@ -1167,7 +1233,8 @@ mod tests {
         let c = Config::load(&Flags::default().with_config(&file), env(&vars)).unwrap();
         assert!(!c.allow_plaintext_secrets);
         assert_eq!(c.tls_key_file, Some(PathBuf::from("/k.pem")));
-        let err = Config::load(&Flags::default().with("allow_plaintext_secrets", "maybe"), |_| None).unwrap_err();
+        let err =
+            Config::load(&Flags::default().with("allow_plaintext_secrets", "maybe"), |_| None).unwrap_err().to_string();
         assert_eq!(err, "--allow-plaintext-secrets must be true or false, not \"maybe\"");
     }
 

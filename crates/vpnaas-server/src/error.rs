@@ -54,6 +54,20 @@ impl std::fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Fault(fault) => Some(fault),
+            Error::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+// Here rather than beside the type, which lives in a file this change leaves alone: a store
+// error can then be the source of the errors that wrap it.
+impl std::error::Error for StoreError {}
+
 fn status(class: Class) -> StatusCode {
     match class {
         Class::BadRequest => StatusCode::BAD_REQUEST,
@@ -248,5 +262,26 @@ mod tests {
         assert!(message.contains("the database cannot be reached"), "{message}");
         // The connection caps' answers below the handlers say busy too.
         assert_eq!(status_words(StatusCode::SERVICE_UNAVAILABLE).1, BUSY);
+    }
+
+    /// Fault's own test pins each variant's class; this pins the status each class answers with.
+    #[test]
+    fn each_fault_class_answers_with_its_status() {
+        let pinned = [
+            (Class::BadRequest, 400),
+            (Class::Unauthorized, 401),
+            (Class::Forbidden, 403),
+            (Class::NotFound, 404),
+            (Class::MethodNotAllowed, 405),
+            (Class::Conflict, 409),
+            (Class::PreconditionFailed, 412),
+            (Class::PayloadTooLarge, 413),
+            (Class::RequestTimeout, 408),
+            (Class::Unavailable, 503),
+            (Class::Internal, 500),
+        ];
+        for (class, code) in pinned {
+            assert_eq!(status(class).as_u16(), code, "{class:?}");
+        }
     }
 }

@@ -24,15 +24,125 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthSetupError};
 use crate::config::{AuthStrategy, Config};
-use crate::secrets::KeyRing;
+use crate::error::Error;
+use crate::secrets::{KeyFileError, KeyRing};
 use crate::service::Service;
-use crate::store::{PoolSettings, Store};
+use crate::store::{PoolSettings, Store, StoreError};
+
+/// Why `serve`, `migrate` or `rotate-key` stopped.
+#[derive(Debug)]
+pub enum CommandError {
+    CreateDataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// `database`: the SQLite path or the PostgreSQL URL without its password.
+    Open {
+        database: String,
+        source: StoreError,
+    },
+    Migrate {
+        database: String,
+        source: StoreError,
+    },
+    /// PostgreSQL replicas must share a key file made beforehand.
+    NoSharedKeyFile {
+        path: PathBuf,
+    },
+    KeyFile(KeyFileError),
+    /// Re-sealing stored secrets, or reading the change markers, failed.
+    Reseal(Error),
+    Markers(Error),
+    SourceMissing(PathBuf),
+    SourceOutdated {
+        path: PathBuf,
+        source: StoreError,
+    },
+    TargetNotEmpty(&'static str),
+    Store(StoreError),
+    Auth(AuthSetupError),
+    Tls(tls::TlsError),
+    Neutron(neutron::NeutronSetupError),
+    LocalAddress(std::io::Error),
+    /// The connection layer's own account, as it gives it.
+    Http(String),
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::CreateDataDir { dir, source } => {
+                write!(f, "cannot create data directory {}: {source}", dir.display())
+            }
+            CommandError::Open { database, source } => write!(f, "cannot open {database}: {source}"),
+            CommandError::Migrate { database, source } => write!(f, "cannot migrate {database}: {source}"),
+            CommandError::NoSharedKeyFile { path } => write!(
+                f,
+                "the key file {} does not exist; with PostgreSQL every replica needs the same one: create it with \
+                 `vpnaas rotate-key` and give its path as psk_key_file (VPNAAS_PSK_KEY_FILE)",
+                path.display()
+            ),
+            CommandError::KeyFile(e) => e.fmt(f),
+            CommandError::Reseal(e) => e.fmt(f),
+            CommandError::Markers(e) => write!(f, "cannot read the change markers: {e}"),
+            CommandError::SourceMissing(path) => write!(f, "{} does not exist", path.display()),
+            CommandError::SourceOutdated { path, source } => {
+                write!(f, "cannot bring {} up to date: {source}", path.display())
+            }
+            CommandError::TargetNotEmpty(table) => {
+                write!(f, "the target database already holds {table}; copy into an empty one")
+            }
+            CommandError::Store(e) => e.fmt(f),
+            CommandError::Auth(e) => e.fmt(f),
+            CommandError::Tls(e) => e.fmt(f),
+            CommandError::Neutron(e) => e.fmt(f),
+            CommandError::LocalAddress(e) => e.fmt(f),
+            CommandError::Http(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Wrappers that show their inner error's message pass on that error's source.
+        match self {
+            CommandError::CreateDataDir { source, .. } => Some(source),
+            CommandError::Open { source, .. }
+            | CommandError::Migrate { source, .. }
+            | CommandError::SourceOutdated { source, .. } => Some(source),
+            CommandError::Markers(e) => Some(e),
+            CommandError::KeyFile(e) => e.source(),
+            CommandError::Reseal(e) => e.source(),
+            CommandError::Auth(e) => e.source(),
+            CommandError::Tls(e) => e.source(),
+            CommandError::Neutron(e) => e.source(),
+            CommandError::LocalAddress(e) => e.source(),
+            CommandError::Store(_)
+            | CommandError::NoSharedKeyFile { .. }
+            | CommandError::SourceMissing(_)
+            | CommandError::TargetNotEmpty(_)
+            | CommandError::Http(_) => None,
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError::Store(e)
+    }
+}
+
+impl From<KeyFileError> for CommandError {
+    fn from(e: KeyFileError) -> Self {
+        CommandError::KeyFile(e)
+    }
+}
 
 /// Opens the configured database (creating a SQLite file and its directory if needed)
 /// and brings its schema up to date.
-pub async fn open_store(config: &Config) -> Result<Store, String> {
+pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
     let settings = PoolSettings {
         max_connections: config.database_max_connections.max(1),
         acquire_timeout: Duration::from_secs(config.database_timeout_secs.max(1)),
@@ -47,62 +157,58 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
             };
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+                    .map_err(|source| CommandError::CreateDataDir { dir: dir.to_owned(), source })?;
             }
             Store::open_sqlite(&path, settings).await
         }
     }
-    .map_err(|e| format!("cannot open {where_}: {e}"))?;
-    store.migrate().await.map_err(|e| format!("cannot migrate {where_}: {e}"))?;
+    .map_err(|source| CommandError::Open { database: where_.clone(), source })?;
+    store.migrate().await.map_err(|source| CommandError::Migrate { database: where_, source })?;
     Ok(store)
 }
 
 /// The key ring that seals pre-shared keys: the configured key file, or `<data_dir>/psk.key`.
 /// With SQLite a missing file is created (one process owns the database); PostgreSQL
 /// replicas must share one file, made beforehand with `vpnaas rotate-key`.
-pub fn open_keys(config: &Config) -> Result<KeyRing, String> {
+pub fn open_keys(config: &Config) -> Result<KeyRing, CommandError> {
     let path = config.key_file();
     let postgres = config.database_url.as_ref().is_some_and(|u| u.is_postgres());
     if postgres && !path.exists() {
-        return Err(format!(
-            "the key file {} does not exist; with PostgreSQL every replica needs the same one: create it with \
-             `vpnaas rotate-key` and give its path as psk_key_file (VPNAAS_PSK_KEY_FILE)",
-            path.display()
-        ));
+        return Err(CommandError::NoSharedKeyFile { path });
     }
-    KeyRing::open(&path, !postgres)
+    Ok(KeyRing::open(&path, !postgres)?)
 }
 
 /// `vpnaas rotate-key`: adds a new key to the key file (creating the file if needed) and
 /// re-seals every stored pre-shared key with it. Running servers learn the new key from
 /// the file. Returns the new key's id and how many keys were re-sealed.
-pub async fn rotate_key(config: &Config) -> Result<(String, usize), String> {
+pub async fn rotate_key(config: &Config) -> Result<(String, usize), CommandError> {
     let path = config.key_file();
     let id = secrets::add_key(&path)?;
     let keys = KeyRing::open(&path, false)?;
     let store = open_store(config).await?;
     let resealed = service::reseal(&store, &keys).await;
     store.close().await;
-    Ok((id, resealed?))
+    Ok((id, resealed.map_err(CommandError::Reseal)?))
 }
 
 /// Copies every row of a SQLite database into the configured (empty) database, such as a
 /// new PostgreSQL one, in one transaction; returns how many rows were copied.
-pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, String> {
+pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, CommandError> {
     use vpnaas_core::resources::{
         Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
     };
     if !from.exists() {
-        return Err(format!("{} does not exist", from.display()));
+        return Err(CommandError::SourceMissing(from.to_owned()));
     }
-    let source = Store::open_sqlite(from, PoolSettings::default()).await.map_err(|e| e.to_string())?;
-    source.migrate().await.map_err(|e| format!("cannot bring {} up to date: {e}", from.display()))?;
+    let source = Store::open_sqlite(from, PoolSettings::default()).await?;
+    source.migrate().await.map_err(|source| CommandError::SourceOutdated { path: from.to_owned(), source })?;
     let target = open_store(config).await?;
     // Rows move sealed as they are: the target needs the source's key file (psk_key_file).
     let keys = open_keys(config)?;
-    service::reseal(&source, &keys).await?;
-    let mut read = source.begin_read().await.map_err(|e| e.to_string())?;
-    let mut w = target.begin_write().await.map_err(|e| e.to_string())?;
+    service::reseal(&source, &keys).await.map_err(CommandError::Reseal)?;
+    let mut read = source.begin_read().await?;
+    let mut w = target.begin_write().await?;
     let mut copied = 0;
     // Referenced tables first, so every foreign key finds its row.
     copied += copy::<Router>(&mut read, &mut w).await?;
@@ -115,35 +221,33 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Str
     copied += copy::<SiteConnection>(&mut read, &mut w).await?;
     // Gateways' last heartbeats too, so a moved installation does not see every gateway as
     // new (and every connection's remembered role and counters came with its row above).
-    for agent in store::gateway::agents(&mut read).await.map_err(|e| e.to_string())? {
-        store::gateway::upsert_agent(w.conn(), &agent).await.map_err(|e| e.to_string())?;
+    for agent in store::gateway::agents(&mut read).await? {
+        store::gateway::upsert_agent(w.conn(), &agent).await?;
         copied += 1;
     }
-    let hosts = store::markers::host_beats(&mut read).await.map_err(|e| e.to_string())?;
-    store::markers::record_host_beats(w.conn(), &hosts).await.map_err(|e| e.to_string())?;
+    let hosts = store::markers::host_beats(&mut read).await?;
+    store::markers::record_host_beats(w.conn(), &hosts).await?;
     copied += hosts.len();
     // The change markers themselves only order changes within one database and are not
     // copied; the counter is, so that no agent's cursor is ahead of the new database.
-    let seq = store::markers::current_seq(&mut read).await.map_err(|e| e.to_string())?;
-    store::markers::set_seq(w.conn(), seq).await.map_err(|e| e.to_string())?;
-    w.commit().await.map_err(|e| e.to_string())?;
+    let seq = store::markers::current_seq(&mut read).await?;
+    store::markers::set_seq(w.conn(), seq).await?;
+    w.commit().await?;
     // A pool closes only once its connections are back: end the read first.
-    read.commit().await.map_err(|e| e.to_string())?;
+    read.commit().await?;
     source.close().await;
     target.close().await;
     Ok(copied)
 }
 
-async fn copy<T: store::Table>(read: &mut store::Conn, w: &mut store::WriteTx) -> Result<usize, String> {
-    let existing: Vec<T> = store::list(w.conn(), &store::ListQuery { limit: Some(1), ..Default::default() })
-        .await
-        .map_err(|e| e.to_string())?;
+async fn copy<T: store::Table>(read: &mut store::Conn, w: &mut store::WriteTx) -> Result<usize, CommandError> {
+    let existing: Vec<T> = store::list(w.conn(), &store::ListQuery { limit: Some(1), ..Default::default() }).await?;
     if !existing.is_empty() {
-        return Err(format!("the target database already holds {}; copy into an empty one", T::TABLE));
+        return Err(CommandError::TargetNotEmpty(T::TABLE));
     }
-    let rows: Vec<T> = store::list(read, &store::ListQuery::default()).await.map_err(|e| e.to_string())?;
+    let rows: Vec<T> = store::list(read, &store::ListQuery::default()).await?;
     for row in &rows {
-        store::insert(w.conn(), row).await.map_err(|e| e.to_string())?;
+        store::insert(w.conn(), row).await?;
     }
     Ok(rows.len())
 }
@@ -201,17 +305,17 @@ pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    let auth = Arc::new(Auth::from_config(&config)?);
-    let tls = tls::acceptor(&config)?;
+) -> Result<(), CommandError> {
+    let auth = Arc::new(Auth::from_config(&config).map_err(CommandError::Auth)?);
+    let tls = tls::acceptor(&config).map_err(CommandError::Tls)?;
     let keys = Arc::new(open_keys(&config)?);
     let store = open_store(&config).await?;
     // Rows from before keys were sealed are sealed now (and any under an older key).
-    let resealed = service::reseal(&store, &keys).await?;
+    let resealed = service::reseal(&store, &keys).await.map_err(CommandError::Reseal)?;
     if resealed > 0 {
         tracing::info!(resealed, key = %keys.current(), "secrets (pre-shared keys, private keys) sealed with the current key");
     }
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(CommandError::LocalAddress)?;
     if !addr.ip().is_loopback() && config.auth_strategy == AuthStrategy::Noauth {
         // ADR 0001 D8: identity headers are trusted; only loopback or a trusted proxy may send them.
         tracing::warn!(listen = %addr, "noauth mode on a non-loopback address: anyone who can reach it can act as any project");
@@ -235,7 +339,7 @@ pub async fn serve(
         .with_topology(topology(&config)?);
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };
-    state.service.load_markers().await.map_err(|e| format!("cannot read the change markers: {e}"))?;
+    state.service.load_markers().await.map_err(CommandError::Markers)?;
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     // Every replica writes the heartbeats it received, and sweeps; the sweep is idempotent.
@@ -278,15 +382,15 @@ pub async fn serve(
     catch_up.abort();
     recheck.abort();
     store.close().await;
-    result
+    result.map_err(CommandError::Http)
 }
 
 /// Where routers and subnets come from (`topology`, ADR 0022).
-fn topology(config: &Config) -> Result<Arc<dyn service::Topology>, String> {
+fn topology(config: &Config) -> Result<Arc<dyn service::Topology>, CommandError> {
     Ok(match config.topology {
         config::TopologyKind::Standalone => Arc::new(service::Standalone),
         config::TopologyKind::Neutron => {
-            let neutron = Arc::new(neutron::Neutron::from_config(config)?);
+            let neutron = Arc::new(neutron::Neutron::from_config(config).map_err(CommandError::Neutron)?);
             tracing::info!(
                 neutron.url = config.neutron_url.as_deref().unwrap_or("the Keystone catalog's network service"),
                 cache_secs = config.neutron_cache_secs,

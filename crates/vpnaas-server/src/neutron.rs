@@ -15,6 +15,7 @@ use vpnaas_core::values::Cidr;
 use vpnaas_keystone::client::describe;
 use vpnaas_keystone::{identity_base, PasswordAuth, Session};
 
+use crate::auth::keystone::ServiceClientError;
 use crate::config::Config;
 
 /// Neutron could not give a usable answer: unreachable, slower than the timeout, an error
@@ -197,10 +198,38 @@ fn ids_query(key: &str, ids: &[Uuid]) -> String {
     q.finish()
 }
 
+/// Why neutron mode cannot start.
+#[derive(Debug)]
+pub enum NeutronSetupError {
+    NoEndpoint,
+    Client(ServiceClientError),
+}
+
+impl std::fmt::Display for NeutronSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NeutronSetupError::NoEndpoint => f.write_str(
+                "topology = \"neutron\" needs neutron_url, or Keystone settings ([keystone] url, username, password) \
+                 to find Neutron in the catalog",
+            ),
+            NeutronSetupError::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for NeutronSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NeutronSetupError::NoEndpoint => None,
+            NeutronSetupError::Client(e) => e.source(),
+        }
+    }
+}
+
 impl Neutron {
     /// The client of the settings: `neutron_url` or the catalog, Keystone's service user if
     /// Keystone is configured.
-    pub fn from_config(config: &Config) -> Result<Neutron, String> {
+    pub fn from_config(config: &Config) -> Result<Neutron, NeutronSetupError> {
         let ks = &config.keystone;
         let session = match ks.url.as_deref() {
             Some(url) if !ks.username.is_empty() => Some(Session::new(PasswordAuth {
@@ -214,12 +243,10 @@ impl Neutron {
             _ => None,
         };
         if session.is_none() && config.neutron_url.is_none() {
-            return Err("topology = \"neutron\" needs neutron_url, or Keystone settings ([keystone] url, username, \
-                        password) to find Neutron in the catalog"
-                .into());
+            return Err(NeutronSetupError::NoEndpoint);
         }
         let timeout = Duration::from_secs(config.neutron_timeout_secs.max(1));
-        let http = crate::auth::keystone::service_client(ks, timeout)?;
+        let http = crate::auth::keystone::service_client(ks, timeout).map_err(NeutronSetupError::Client)?;
         let fixed = config.neutron_url.as_deref().map(|u| u.trim_end_matches('/').to_owned());
         Ok(Neutron { http, endpoint: tokio::sync::Mutex::new(fixed), session })
     }

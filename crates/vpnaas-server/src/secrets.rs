@@ -9,8 +9,9 @@
 //! not yet known.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -31,10 +32,60 @@ struct Keys {
 }
 
 /// The keys of a key file, kept current.
-pub struct KeyRing(Watched<Keys>);
+pub struct KeyRing(Watched<Keys, KeyFileError>);
+
+/// Why a key file cannot be read or written. It names the file and the line, never a key.
+#[derive(Debug)]
+pub enum KeyFileError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `line` counts from 1.
+    BadLine {
+        path: PathBuf,
+        line: usize,
+    },
+    NoKey {
+        path: PathBuf,
+    },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyFileError::Read { path, source } => write!(f, "cannot read key file {}: {source}", path.display()),
+            KeyFileError::BadLine { path, line } => {
+                write!(f, "{} line {line}: expected `<id> <32-byte key in base64>`", path.display())
+            }
+            KeyFileError::NoKey { path } => write!(f, "{} holds no key", path.display()),
+            KeyFileError::Write { path, source } => write!(f, "cannot write key file {}: {source}", path.display()),
+            KeyFileError::CreateDir { dir, source } => write!(f, "cannot create {}: {source}", dir.display()),
+        }
+    }
+}
+
+impl std::error::Error for KeyFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyFileError::Read { source, .. }
+            | KeyFileError::Write { source, .. }
+            | KeyFileError::CreateDir { source, .. } => Some(source),
+            KeyFileError::BadLine { .. } | KeyFileError::NoKey { .. } => None,
+        }
+    }
+}
 
 /// Parses a key file. Errors name the line, never a key.
-fn parse(path: &Path, text: &str) -> Result<Keys, String> {
+fn parse(path: &Path, text: &str) -> Result<Keys, KeyFileError> {
     let mut by_id = HashMap::new();
     let mut current = None;
     for (n, line) in text.lines().enumerate() {
@@ -42,7 +93,7 @@ fn parse(path: &Path, text: &str) -> Result<Keys, String> {
         if line.is_empty() {
             continue;
         }
-        let bad = || format!("{} line {}: expected `<id> <32-byte key in base64>`", path.display(), n + 1);
+        let bad = || KeyFileError::BadLine { path: path.to_owned(), line: n + 1 };
         let (id, key) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
         let key = STANDARD.decode(key.trim()).map_err(|_| bad())?;
         if key.len() != 32 || id.contains(':') {
@@ -51,12 +102,12 @@ fn parse(path: &Path, text: &str) -> Result<Keys, String> {
         by_id.insert(id.to_owned(), *Key::from_slice(&key));
         current = Some(id.to_owned());
     }
-    let current = current.ok_or_else(|| format!("{} holds no key", path.display()))?;
+    let current = current.ok_or_else(|| KeyFileError::NoKey { path: path.to_owned() })?;
     Ok(Keys { current, by_id })
 }
 
-fn read(path: &Path) -> Result<Keys, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+fn read(path: &Path) -> Result<Keys, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read { path: path.to_owned(), source })?;
     parse(path, &text)
 }
 
@@ -70,9 +121,9 @@ fn new_key_line(existing: &HashMap<String, Key>) -> (String, String) {
 }
 
 /// Writes `text` as the key file, readable by its owner only, replacing it at once.
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
+fn write_file(path: &Path, text: &str) -> Result<(), KeyFileError> {
     let tmp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| format!("cannot write key file {}: {e}", path.display());
+    let fail = |source| KeyFileError::Write { path: path.to_owned(), source };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -85,14 +136,14 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 
 /// Adds a new key to the file (creating the file if needed); it seals from now on.
 /// Returns its id.
-pub fn add_key(path: &Path) -> Result<String, String> {
+pub fn add_key(path: &Path) -> Result<String, KeyFileError> {
     let (old_text, existing) = match std::fs::read_to_string(path) {
         Ok(text) => {
             let keys = parse(path, &text)?.by_id;
             (text, keys)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), HashMap::new()),
-        Err(e) => return Err(format!("cannot read key file {}: {e}", path.display())),
+        Err(source) => return Err(KeyFileError::Read { path: path.to_owned(), source }),
     };
     let (id, line) = new_key_line(&existing);
     let mut text = old_text;
@@ -103,7 +154,7 @@ pub fn add_key(path: &Path) -> Result<String, String> {
     }
     text.push_str(&line);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| KeyFileError::CreateDir { dir: dir.to_owned(), source })?;
     }
     write_file(path, &text)?;
     Ok(id)
@@ -112,7 +163,7 @@ pub fn add_key(path: &Path) -> Result<String, String> {
 impl KeyRing {
     /// Opens the key file; `create` makes one with a fresh key when there is none (the
     /// embedded default). Warns when others may read it.
-    pub fn open(path: &Path, create: bool) -> Result<KeyRing, String> {
+    pub fn open(path: &Path, create: bool) -> Result<KeyRing, KeyFileError> {
         if create && !path.exists() {
             let id = add_key(path)?;
             tracing::info!(file = %path.display(), key = %id, "created a key file to seal pre-shared keys");
@@ -301,9 +352,9 @@ mod tests {
         let path = dir.path().join("psk.key");
         assert!(KeyRing::open(&path, false).is_err());
         std::fs::write(&path, "k1 c2hvcnQ=\n").unwrap();
-        let e = KeyRing::open(&path, false).err().unwrap();
+        let e = KeyRing::open(&path, false).err().unwrap().to_string();
         assert!(e.contains("line 1") && !e.contains("c2hvcnQ"), "{e}");
         std::fs::write(&path, "# nothing\n").unwrap();
-        assert!(KeyRing::open(&path, false).err().unwrap().contains("no key"));
+        assert!(KeyRing::open(&path, false).err().unwrap().to_string().contains("no key"));
     }
 }

@@ -95,39 +95,110 @@ impl ClientIdentity {
     }
 }
 
+/// Why the listener's TLS cannot be set up: settings that do not fit together, or files
+/// that do not load. No error quotes a key: the PEM errors name positions and kinds.
+#[derive(Debug)]
+pub enum TlsError {
+    ClientCaWithoutCertificate,
+    HalfAPair,
+    Protocols(rustls::Error),
+    /// `setting`: the setting that named the file.
+    ReadCertificates {
+        setting: &'static str,
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    NoCertificate {
+        setting: &'static str,
+        path: PathBuf,
+    },
+    ClientCa {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    ClientVerifier {
+        path: PathBuf,
+        source: rustls::server::VerifierBuilderError,
+    },
+    ReadKey {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::ClientCaWithoutCertificate => f.write_str(
+                "tls_client_ca_file needs tls_cert_file and tls_key_file (client certificates come over HTTPS)",
+            ),
+            TlsError::HalfAPair => {
+                f.write_str("tls_cert_file and tls_key_file go together: set both, or neither for plain HTTP")
+            }
+            TlsError::Protocols(e) => write!(f, "TLS: {e}"),
+            TlsError::ReadCertificates { setting, path, source } => write!(f, "{setting} {}: {source}", path.display()),
+            TlsError::NoCertificate { setting, path } => {
+                write!(f, "{setting} {}: no PEM certificate in it", path.display())
+            }
+            TlsError::ClientCa { path, source } => write!(f, "tls_client_ca_file {}: {source}", path.display()),
+            TlsError::ClientVerifier { path, source } => write!(f, "tls_client_ca_file {}: {source}", path.display()),
+            TlsError::ReadKey { path, source } => write!(f, "tls_key_file {}: {source}", path.display()),
+            TlsError::KeyMismatch { cert, key, source } => {
+                write!(f, "tls_cert_file {} with tls_key_file {}: {source}", cert.display(), key.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::ClientCaWithoutCertificate | TlsError::HalfAPair | TlsError::NoCertificate { .. } => None,
+            TlsError::Protocols(source) | TlsError::ClientCa { source, .. } | TlsError::KeyMismatch { source, .. } => {
+                Some(source)
+            }
+            TlsError::ReadCertificates { source, .. } | TlsError::ReadKey { source, .. } => Some(source),
+            TlsError::ClientVerifier { source, .. } => Some(source),
+        }
+    }
+}
+
 /// The listener's TLS, when `tls_cert_file` and `tls_key_file` are set: the acceptor, and
 /// whether client certificates are asked for.
-pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
+pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
     let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
         (None, None) => {
             if config.tls_client_ca_file.is_some() {
-                return Err("tls_client_ca_file needs tls_cert_file and tls_key_file (client certificates come over \
-                            HTTPS)"
-                    .into());
+                return Err(TlsError::ClientCaWithoutCertificate);
             }
             return Ok(None);
         }
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        _ => return Err("tls_cert_file and tls_key_file go together: set both, or neither for plain HTTP".into()),
+        _ => return Err(TlsError::HalfAPair),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Rotating::open(cert, key, provider.clone())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?;
+        .map_err(TlsError::Protocols)?;
     let builder = match &config.tls_client_ca_file {
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for cert in read_certs(path, "tls_client_ca_file")? {
-                roots.add(cert).map_err(|e| format!("tls_client_ca_file {}: {e}", path.display()))?;
+                roots.add(cert).map_err(|source| TlsError::ClientCa { path: path.clone(), source })?;
             }
             // Optional at the TLS layer: API clients without a certificate still connect; the
             // gateway API decides what a certificate, or its absence, allows.
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| format!("tls_client_ca_file {}: {e}", path.display()))?;
+                .map_err(|source| TlsError::ClientVerifier { path: path.clone(), source })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -136,24 +207,26 @@ pub fn acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
     Ok(Some(TlsAcceptor::from(Arc::new(server))))
 }
 
-fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{setting} {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{setting} {}: {e}", path.display()))?;
+fn read_certs(path: &Path, setting: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let unreadable = |source| TlsError::ReadCertificates { setting, path: path.to_owned(), source };
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(unreadable)?.collect::<Result<Vec<_>, _>>().map_err(unreadable)?;
     if certs.is_empty() {
-        return Err(format!("{setting} {}: no PEM certificate in it", path.display()));
+        return Err(TlsError::NoCertificate { setting, path: path.to_owned() });
     }
     Ok(certs)
 }
 
 /// The certificate and key files as a served key; the key must match the certificate.
-fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
+fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, TlsError> {
     let chain = read_certs(cert, "tls_cert_file")?;
-    // The key's bytes never appear in an error: the PEM errors name positions and kinds.
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key_file {}: {e}", key.display()))?;
-    let certified = CertifiedKey::from_der(chain, key_der, provider)
-        .map_err(|e| format!("tls_cert_file {} with tls_key_file {}: {e}", cert.display(), key.display()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::ReadKey { path: key.to_owned(), source })?;
+    let certified = CertifiedKey::from_der(chain, key_der, provider).map_err(|source| TlsError::KeyMismatch {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        source,
+    })?;
     Ok(Arc::new(certified))
 }
 
@@ -182,7 +255,7 @@ struct Served {
 }
 
 impl Rotating {
-    fn open(cert: PathBuf, key: PathBuf, provider: Arc<CryptoProvider>) -> Result<Rotating, String> {
+    fn open(cert: PathBuf, key: PathBuf, provider: Arc<CryptoProvider>) -> Result<Rotating, TlsError> {
         let stamp = stamp(&cert, &key);
         let served = load(&cert, &key, &provider)?;
         let state = Mutex::new(Served { key: served, stamp, checked: Instant::now() });

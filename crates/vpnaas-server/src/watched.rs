@@ -21,10 +21,10 @@ struct State<T> {
 }
 
 /// The parsed contents of a file, kept current.
-pub struct Watched<T> {
+pub struct Watched<T, E> {
     path: PathBuf,
     what: &'static str,
-    read: fn(&Path) -> Result<T, String>,
+    read: fn(&Path) -> Result<T, E>,
     state: Mutex<State<T>>,
 }
 
@@ -38,10 +38,10 @@ impl<T> std::ops::Deref for Current<'_, T> {
     }
 }
 
-impl<T> Watched<T> {
+impl<T, E: std::fmt::Display> Watched<T, E> {
     /// Reads the file with `read`; its error (which must not quote secrets) is returned.
     /// `what` names the file in log lines.
-    pub fn open(path: &Path, what: &'static str, read: fn(&Path) -> Result<T, String>) -> Result<Watched<T>, String> {
+    pub fn open(path: &Path, what: &'static str, read: fn(&Path) -> Result<T, E>) -> Result<Watched<T, E>, E> {
         let value = read(path)?;
         let state = State { value, stamp: stamp(path), checked: Instant::now() };
         Ok(Watched { path: path.to_owned(), what, read, state: Mutex::new(state) })

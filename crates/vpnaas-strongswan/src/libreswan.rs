@@ -85,8 +85,30 @@ pub fn dh(p: Pfs) -> Result<&'static str, &'static str> {
     }
 }
 
+/// A proposal libreswan cannot express, or a connection it cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Inexpressible {
+    /// The proposal as libreswan would name it (`?` for a group it lacks), and every reason.
+    #[error("{proposal}: {}", .why.join("; "))]
+    Proposal { proposal: String, why: Vec<String> },
+    #[error("libreswan cannot bundle AH with ESP (ipsec policy transform_protocol ah-esp)")]
+    AhEspBundle,
+    #[error("the connection has no local subnets or no peer CIDRs")]
+    NoSelectors,
+}
+
+impl Inexpressible {
+    /// What the commented-out line shows: the proposal as libreswan would name it.
+    fn written(&self) -> String {
+        match self {
+            Inexpressible::Proposal { proposal, .. } => proposal.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The `ike=` proposal, or why libreswan cannot express it (with the name it would have).
-pub fn ike_proposal(c: &DesiredConnection) -> Result<String, String> {
+pub fn ike_proposal(c: &DesiredConnection) -> Result<String, Inexpressible> {
     let (enc, aead) = cipher(c.ike.encryption_algorithm);
     let integ = integrity(c.ike.auth_algorithm);
     let v1 = c.ike.ike_version == IkeVersion::V1;
@@ -111,12 +133,12 @@ pub fn ike_proposal(c: &DesiredConnection) -> Result<String, String> {
     if why.is_empty() {
         Ok(proposal)
     } else {
-        Err(format!("{proposal}: {}", why.join("; ")))
+        Err(Inexpressible::Proposal { proposal, why })
     }
 }
 
 /// `phase2` and the `phase2alg=` proposal, or why libreswan cannot express it.
-pub fn child_proposal(c: &DesiredConnection) -> Result<(&'static str, String), String> {
+pub fn child_proposal(c: &DesiredConnection) -> Result<(&'static str, String), Inexpressible> {
     let v1 = c.ike.ike_version == IkeVersion::V1;
     let group = match dh(c.ipsec.pfs) {
         // Measured with algparse: quick mode takes only MODP groups for PFS.
@@ -130,16 +152,14 @@ pub fn child_proposal(c: &DesiredConnection) -> Result<(&'static str, String), S
             let (enc, aead) = cipher(c.ipsec.encryption_algorithm);
             // AEAD ciphers take `null` integrity (libreswan refuses any other).
             let alg = if aead { format!("{enc}-null") } else { format!("{enc}-{integ}") };
-            let group = group.map_err(|e| format!("{alg};?: {e}"))?;
+            let group = group.map_err(|e| Inexpressible::Proposal { proposal: format!("{alg};?"), why: vec![e] })?;
             Ok(("esp", format!("{alg};{group}")))
         }
         TransformProtocol::Ah => {
-            let group = group.map_err(|e| format!("{integ};?: {e}"))?;
+            let group = group.map_err(|e| Inexpressible::Proposal { proposal: format!("{integ};?"), why: vec![e] })?;
             Ok(("ah", format!("{integ};{group}")))
         }
-        TransformProtocol::AhEsp => {
-            Err("libreswan cannot bundle AH with ESP (ipsec policy transform_protocol ah-esp)".to_owned())
-        }
+        TransformProtocol::AhEsp => Err(Inexpressible::AhEspBundle),
     }
 }
 
@@ -184,9 +204,9 @@ fn psk_literal(psk: &str) -> String {
 
 /// The peer's configuration of `c` for libreswan: a `conn` section for /etc/ipsec.d/*.conf,
 /// with the ipsec.secrets line (PSK) or the certificate steps in comments.
-pub fn libreswan(c: &DesiredConnection, secret: Secret) -> Result<String, String> {
+pub fn libreswan(c: &DesiredConnection, secret: Secret) -> Result<String, Inexpressible> {
     if c.local_cidrs.is_empty() || c.peer_cidrs.is_empty() {
-        return Err("the connection has no local subnets or no peer CIDRs".to_owned());
+        return Err(Inexpressible::NoSelectors);
     }
     let m = mirror(c, secret);
     let start = initiation(c);
@@ -219,7 +239,7 @@ pub fn libreswan(c: &DesiredConnection, secret: Secret) -> Result<String, String
         Ok(p) => body.push(format!("ike={p}")),
         Err(why) => {
             problems.push(format!("ike: {why}"));
-            body.push(format!("#ike={}", why.split(':').next().unwrap_or_default()));
+            body.push(format!("#ike={}", why.written()));
         }
     }
     match child_proposal(c) {
@@ -232,7 +252,7 @@ pub fn libreswan(c: &DesiredConnection, secret: Secret) -> Result<String, String
             if c.ipsec.transform_protocol != TransformProtocol::AhEsp {
                 let phase2 = if c.ipsec.transform_protocol == TransformProtocol::Ah { "ah" } else { "esp" };
                 body.push(format!("phase2={phase2}"));
-                body.push(format!("#phase2alg={}", why.split(':').next().unwrap_or_default()));
+                body.push(format!("#phase2alg={}", why.written()));
             }
         }
     }
@@ -442,7 +462,7 @@ mod tests {
                 (enc, auth, pfs, version);
             match (ike_proposal(&c), expected) {
                 (Ok(p), Ok(e)) => assert_eq!(p, e),
-                (Err(why), Err(e)) => assert!(why.contains(e), "{why}"),
+                (Err(why), Err(e)) => assert!(why.to_string().contains(e), "{why}"),
                 (got, e) => panic!("{enc} {auth} {pfs} {version}: {got:?}, expected {e:?}"),
             }
         }
@@ -452,7 +472,7 @@ mod tests {
     fn ikev1_pfs_takes_modp_groups_only() {
         let mut c = desired();
         c.ipsec.pfs = Pfs::Group19;
-        assert!(child_proposal(&c).unwrap_err().contains("IKEv1 has no elliptic-curve groups"));
+        assert!(child_proposal(&c).unwrap_err().to_string().contains("IKEv1 has no elliptic-curve groups"));
         c.ipsec.pfs = Pfs::Group18;
         assert_eq!(child_proposal(&c).unwrap(), ("esp", "aes128-sha1;modp8192".to_owned()));
         c.ike.ike_version = IkeVersion::V2;

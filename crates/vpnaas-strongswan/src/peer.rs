@@ -11,7 +11,7 @@ use vpnaas_core::algorithms::{DpdAction, Initiator};
 use vpnaas_core::desired::{CertCredentials, DesiredConnection};
 use vpnaas_core::values::{PeerAddress, PrivateKey, Psk};
 
-use crate::render::{render, Rendered};
+use crate::render::{render, RenderError, Rendered};
 use crate::swanctl::{hex, value, write_section};
 use crate::vici::{Message, Value};
 
@@ -140,7 +140,7 @@ pub fn initiation(c: &DesiredConnection) -> Initiation {
 
 /// The peer's configuration of `c` as swanctl.conf text: load it with
 /// `swanctl --load-all --file FILE`, or put it in `/etc/swanctl/conf.d/`.
-pub fn swanctl(c: &DesiredConnection, secret: Secret) -> Result<String, String> {
+pub fn swanctl(c: &DesiredConnection, secret: Secret) -> Result<String, RenderError> {
     let m = mirror(c, secret);
     let mut r = render(&m)?;
     let start = initiation(c);

@@ -14,7 +14,7 @@ use vpnaas_core::algorithms::{
 };
 use vpnaas_core::desired::DesiredConnection;
 
-use crate::vici::Message;
+use crate::vici::{Message, WireError};
 
 /// A digest of a rendering (both messages, PSK included): equal renderings, equal prints.
 pub type Fingerprint = u64;
@@ -96,8 +96,8 @@ impl Capabilities {
         Capabilities { algorithms, plugins }
     }
 
-    /// `Err(reason)` when this charon cannot run a rendering; the reason is for admins.
-    pub fn check(&self, needs: &Needs) -> Result<(), String> {
+    /// `Err` when this charon cannot run a rendering; its message is for admins.
+    pub fn check(&self, needs: &Needs) -> Result<(), Unsupported> {
         let mut missing: Vec<String> = Vec::new();
         for need in &needs.algorithms {
             if !self.algorithms.contains(need.charon) {
@@ -120,9 +120,35 @@ impl Capabilities {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(format!("this gateway's strongSwan cannot do {}", missing.join("; ")))
+            Err(Unsupported { missing })
         }
     }
+}
+
+/// What a running charon lacks for a rendering: each setting, with the algorithm or plugin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this gateway's strongSwan cannot do {}", .missing.join("; "))]
+pub struct Unsupported {
+    pub missing: Vec<String>,
+}
+
+/// Why a desired connection cannot be rendered for charon at all, whatever charon runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("IKEv1 has no combined-mode (GCM/CCM) ciphers for the IKE SA (ike policy encryption_algorithm {0})")]
+    AeadForIkeV1(EncryptionAlgorithm),
+    // The reference's Swan validator refuses it too (rules.rs); charon has no AH+ESP bundles.
+    #[error("strongSwan cannot bundle AH with ESP (ipsec policy transform_protocol ah-esp)")]
+    AhEspBundle,
+    #[error("the connection has no local subnets (local endpoint group or service subnet)")]
+    NoLocalSubnets,
+    #[error("the connection has no peer CIDRs")]
+    NoPeerCidrs,
+    #[error("the connection has neither a pre-shared key nor certificates")]
+    NoCredentials,
+    /// `what`: the connection, the pre-shared key, or a certificate or key.
+    #[error("cannot encode {what}: {source}")]
+    Encode { what: &'static str, source: WireError },
 }
 
 struct Cipher {
@@ -235,7 +261,7 @@ fn seconds(n: impl std::fmt::Display) -> String {
 }
 
 /// `DesiredConnection` → what charon must load, or why it cannot be rendered at all.
-pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
+pub fn render(c: &DesiredConnection) -> Result<Rendered, RenderError> {
     let name = c.id.to_string();
     let mut needs = Needs::default();
     let v1 = c.ike.ike_version == IkeVersion::V1;
@@ -259,10 +285,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
     });
     let ike_proposal = if enc.aead {
         if v1 {
-            return Err(format!(
-                "IKEv1 has no combined-mode (GCM/CCM) ciphers for the IKE SA (ike policy encryption_algorithm {})",
-                c.ike.encryption_algorithm
-            ));
+            return Err(RenderError::AeadForIkeV1(c.ike.encryption_algorithm));
         }
         format!("{}-{}-{}", enc.keyword, integ.prf_keyword, dh_kw)
     } else {
@@ -306,18 +329,15 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
             });
             ("ah_proposals", format!("{}-{}", pinteg.keyword, pdh_kw))
         }
-        // The reference's Swan validator refuses it too (rules.rs); charon has no AH+ESP bundles.
-        TransformProtocol::AhEsp => {
-            return Err("strongSwan cannot bundle AH with ESP (ipsec policy transform_protocol ah-esp)".to_owned())
-        }
+        TransformProtocol::AhEsp => return Err(RenderError::AhEspBundle),
     };
     needs.transport = c.ipsec.encapsulation_mode == EncapsulationMode::Transport;
 
     if c.local_cidrs.is_empty() {
-        return Err("the connection has no local subnets (local endpoint group or service subnet)".to_owned());
+        return Err(RenderError::NoLocalSubnets);
     }
     if c.peer_cidrs.is_empty() {
-        return Err("the connection has no peer CIDRs".to_owned());
+        return Err(RenderError::NoPeerCidrs);
     }
     let local: Vec<String> = c.local_cidrs.iter().map(ToString::to_string).collect();
     let peer: Vec<String> = c.peer_cidrs.iter().map(ToString::to_string).collect();
@@ -414,7 +434,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
             let remote = Message::new().kv("auth", "psk").kv("id", peer_id.clone());
             (local, remote, secret, Vec::new(), None)
         }
-        (None, None) => return Err("the connection has neither a pre-shared key nor certificates".to_owned()),
+        (None, None) => return Err(RenderError::NoCredentials),
     };
     let shape = match bare {
         Some((bare_local, bare_remote)) => {
@@ -443,12 +463,13 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, String> {
     })
 }
 
-fn fingerprint(conn: &Message, secret: &Message, credentials: &[Credential]) -> Result<Fingerprint, String> {
+fn fingerprint(conn: &Message, secret: &Message, credentials: &[Credential]) -> Result<Fingerprint, RenderError> {
+    let encode = |what: &'static str, m: &Message| m.encode().map_err(|source| RenderError::Encode { what, source });
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    conn.encode().map_err(|e| format!("cannot encode the connection: {e}"))?.hash(&mut h);
-    secret.encode().map_err(|e| format!("cannot encode the pre-shared key: {e}"))?.hash(&mut h);
+    encode("the connection", conn)?.hash(&mut h);
+    encode("the pre-shared key", secret)?.hash(&mut h);
     for c in credentials {
-        c.message.encode().map_err(|e| format!("cannot encode a certificate or key: {e}"))?.hash(&mut h);
+        encode("a certificate or key", &c.message)?.hash(&mut h);
     }
     Ok(h.finish())
 }
@@ -589,7 +610,7 @@ pub(crate) mod tests {
         assert_eq!(psk.shape, psk.fingerprint);
         c.psk = None;
         c.certs = None;
-        assert!(render(&c).unwrap_err().contains("neither a pre-shared key nor certificates"));
+        assert!(render(&c).unwrap_err().to_string().contains("neither a pre-shared key nor certificates"));
     }
 
     #[test]
@@ -775,16 +796,16 @@ pub(crate) mod tests {
     fn what_cannot_be_rendered_is_an_error_with_a_reason() {
         let mut c = desired();
         c.ipsec.transform_protocol = TransformProtocol::AhEsp;
-        assert!(render(&c).unwrap_err().contains("ah-esp"));
+        assert!(render(&c).unwrap_err().to_string().contains("ah-esp"));
         let mut c = desired();
         c.ike.encryption_algorithm = EncryptionAlgorithm::Aes128Gcm16;
-        assert!(render(&c).unwrap_err().contains("IKEv1"));
+        assert!(render(&c).unwrap_err().to_string().contains("IKEv1"));
         let mut c = desired();
         c.peer_cidrs.clear();
-        assert!(render(&c).unwrap_err().contains("peer CIDRs"));
+        assert!(render(&c).unwrap_err().to_string().contains("peer CIDRs"));
         let mut c = desired();
         c.local_cidrs.clear();
-        assert!(render(&c).unwrap_err().contains("local subnets"));
+        assert!(render(&c).unwrap_err().to_string().contains("local subnets"));
     }
 
     #[test]
@@ -870,7 +891,7 @@ pub(crate) mod tests {
         for (change, expected) in table {
             let mut c = desired();
             change(&mut c);
-            let reason = caps.check(&render(&c).unwrap().needs).unwrap_err();
+            let reason = caps.check(&render(&c).unwrap().needs).unwrap_err().to_string();
             assert!(reason.contains(expected), "{reason}");
             assert!(reason.starts_with("this gateway's strongSwan cannot do "), "{reason}");
         }

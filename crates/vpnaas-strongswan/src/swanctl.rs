@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use vpnaas_core::desired::DesiredConnection;
 
-use crate::render::{render, Rendered};
+use crate::render::{render, RenderError, Rendered};
 use crate::vici::{Message, Value};
 
 const INDENT: &str = "    ";
@@ -21,7 +21,7 @@ const INDENT: &str = "    ";
 /// bytes: a key that itself starts with `0x` or `0s` would otherwise be decoded as hex or
 /// Base64, and no key needs quoting. The secret's section is `ike-<connection id>`, so
 /// swanctl names it that (the agent names its VICI secret by the connection id alone).
-pub fn swanctl_conf(c: &DesiredConnection) -> Result<String, String> {
+pub fn swanctl_conf(c: &DesiredConnection) -> Result<String, RenderError> {
     Ok(conf_of(&render(c)?))
 }
 

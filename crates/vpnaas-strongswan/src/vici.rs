@@ -90,6 +90,15 @@ impl fmt::Display for WireError {
     }
 }
 
+impl std::error::Error for WireError {}
+
+/// charon's `success = no`, in its own words: they are the only account of why it refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{errmsg}")]
+pub struct Refused {
+    pub errmsg: String,
+}
+
 impl Message {
     pub fn new() -> Message {
         Message::default()
@@ -150,11 +159,12 @@ impl Message {
     }
 
     /// `success = yes` or the `errmsg` (charon's answer to most commands).
-    pub fn check_success(&self) -> Result<(), String> {
+    pub fn check_success(&self) -> Result<(), Refused> {
         if self.str("success").as_deref() == Some("yes") {
             Ok(())
         } else {
-            Err(self.str("errmsg").unwrap_or_else(|| "charon answered success=no without a reason".to_owned()))
+            let errmsg = self.str("errmsg").unwrap_or_else(|| "charon answered success=no without a reason".to_owned());
+            Err(Refused { errmsg })
         }
     }
 
@@ -399,6 +409,15 @@ impl fmt::Display for ViciError {
             ViciError::UnknownEvent(e) => write!(f, "charon does not know the VICI event {e:?}"),
             ViciError::Unexpected(p) => write!(f, "unexpected VICI packet: {p}"),
             ViciError::Timeout(c) => write!(f, "VICI command {c:?} timed out"),
+        }
+    }
+}
+
+impl std::error::Error for ViciError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ViciError::Wire(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -666,7 +685,7 @@ mod tests {
     fn success_and_errmsg_are_read_from_answers() {
         assert_eq!(Message::new().kv("success", "yes").check_success(), Ok(()));
         let no = Message::new().kv("success", "no").kv("errmsg", "invalid value for: esp_proposals");
-        assert_eq!(no.check_success(), Err("invalid value for: esp_proposals".to_owned()));
+        assert_eq!(no.check_success(), Err(Refused { errmsg: "invalid value for: esp_proposals".to_owned() }));
     }
 
     /// A fake charon on a socket pair: a streamed command sees its events, then the response.

@@ -7,6 +7,7 @@ mod status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{anyhow, bail};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -195,10 +196,10 @@ fn credentials_help() -> String {
 fn os_password_auth(
     env: &impl Fn(&str) -> Option<String>,
     tls: &vpnaas_keystone::client::ClientTls,
-) -> Result<Option<vpnaas_keystone::PasswordAuth>, String> {
+) -> anyhow::Result<Option<vpnaas_keystone::PasswordAuth>> {
     let Some(url) = env("OS_AUTH_URL") else { return Ok(None) };
     tls.check_url("OS_AUTH_URL", &url)?;
-    let need = |k: &str| env(k).ok_or_else(|| format!("OS_AUTH_URL is set, so {k} is needed"));
+    let need = |k: &str| env(k).ok_or_else(|| anyhow!("OS_AUTH_URL is set, so {k} is needed"));
     Ok(Some(vpnaas_keystone::PasswordAuth {
         url,
         username: need("OS_USERNAME")?,
@@ -212,7 +213,7 @@ fn os_password_auth(
 fn agent_credential(
     env: impl Fn(&str) -> Option<String>,
     tls: &vpnaas_keystone::client::ClientTls,
-) -> Result<vpnaas_agent::Credential, String> {
+) -> anyhow::Result<vpnaas_agent::Credential> {
     if let Some(auth) = os_password_auth(&env, tls)? {
         return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
     }
@@ -222,9 +223,10 @@ fn agent_credential(
     if tls.client_cert.is_some() {
         return Ok(vpnaas_agent::Credential::Certificate);
     }
-    Err("set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user, or give \
+    bail!(
+        "set VPNAAS_AGENT_TOKEN, or OS_AUTH_URL and the other OS_* variables of a Keystone user, or give \
          --tls-client-cert and --tls-client-key"
-        .into())
+    )
 }
 
 /// What `vpnaas agent` runs.
@@ -234,7 +236,7 @@ enum AgentMode {
 }
 
 /// `vpnaas agent`'s options, with the credential from the environment.
-fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
+fn agent_options(args: AgentArgs) -> anyhow::Result<AgentMode> {
     let tls = vpnaas_keystone::client::ClientTls {
         ca_file: args.ca_file,
         client_cert: args.tls_client_cert.zip(args.tls_client_key),
@@ -245,7 +247,8 @@ fn agent_options(args: AgentArgs) -> Result<AgentMode, String> {
     tls.check_url("server URL", &args.server)?;
     let status_interval = std::time::Duration::from_secs(10);
     let Some(router_id) = args.router else {
-        let host = args.host.filter(|h| !h.is_empty()).ok_or("--host NAME (or --router ID) is needed")?;
+        let host =
+            args.host.filter(|h| !h.is_empty()).ok_or_else(|| anyhow!("--host NAME (or --router ID) is needed"))?;
         let charons = match args.vici_template {
             Some(vici_template) => vpnaas_agent::HostCharons::Attach { vici_template },
             None => {
@@ -325,15 +328,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
+    let result: anyhow::Result<()> = runtime.block_on(async move {
         match job {
             Job::Serve => {
                 let listener = vpnaas_server::http::listen(config.listen)
-                    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+                    .map_err(|e| anyhow!("cannot listen on {}: {e}", config.listen))?;
                 vpnaas_server::serve(config, listener, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
-                .await
+                .await?;
+                Ok(())
             }
             Job::Migrate { from_sqlite } => {
                 let store = vpnaas_server::open_store(&config).await?;
@@ -376,7 +380,7 @@ fn run_agent(args: AgentArgs) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(log_filter(&filter))
         .init();
-    let result = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|rt| {
+    let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(async {
             let stop = async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -385,6 +389,7 @@ fn run_agent(args: AgentArgs) -> ExitCode {
                 AgentMode::Router(opts) => vpnaas_agent::run(opts, stop).await,
                 AgentMode::Host(opts) => vpnaas_agent::run_host(opts, stop).await,
             }
+            .map_err(anyhow::Error::from)
         })
     });
     match result {
@@ -556,14 +561,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let err = agent_credential(env(&keystone[..2]), &tls).unwrap_err();
+        let err = agent_credential(env(&keystone[..2]), &tls).unwrap_err().to_string();
         assert!(err.contains("OS_PASSWORD"), "{err}");
         let token = agent_credential(env(&[("VPNAAS_AGENT_TOKEN", "t")]), &tls).unwrap();
         assert!(matches!(token, vpnaas_agent::Credential::Token(t) if t == "t"));
         assert!(agent_credential(env(&[]), &tls).is_err());
         // A Keystone that is not on loopback is reached over https:// unless plain HTTP is allowed.
         let far = [("OS_AUTH_URL", "http://keystone.example:5000/v3"), ("OS_USERNAME", "a"), ("OS_PASSWORD", "p")];
-        let err = agent_credential(env(&far), &tls).unwrap_err();
+        let err = agent_credential(env(&far), &tls).unwrap_err().to_string();
         assert!(err.starts_with("OS_AUTH_URL") && err.contains("in clear"), "{err}");
         // A client certificate alone is a credential.
         let cert = vpnaas_keystone::client::ClientTls {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::anyhow;
 use serde_json::Value;
 
 #[derive(clap::Args)]
@@ -148,13 +149,13 @@ async fn headers(
     args: &StatusArgs,
     http: &reqwest::Client,
     tls: &vpnaas_keystone::client::ClientTls,
-) -> Result<Vec<(String, String)>, String> {
+) -> anyhow::Result<Vec<(String, String)>> {
     if !args.headers.is_empty() {
         return args
             .headers
             .iter()
             .map(|h| {
-                let (k, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'NAME: VALUE'"))?;
+                let (k, v) = h.split_once(':').ok_or_else(|| anyhow!("--header {h:?}: expected 'NAME: VALUE'"))?;
                 Ok((k.trim().to_owned(), v.trim().to_owned()))
             })
             .collect();
@@ -164,28 +165,28 @@ async fn headers(
     }
     if let Some(auth) = crate::os_password_auth(&env, tls)? {
         let token =
-            vpnaas_keystone::Session::new(auth).token(http, false).await.map_err(|e| format!("Keystone login: {e}"))?;
+            vpnaas_keystone::Session::new(auth).token(http, false).await.map_err(|e| anyhow!("Keystone login: {e}"))?;
         return Ok(vec![("X-Auth-Token".into(), token)]);
     }
     Ok(vec![("X-Project-Id".into(), "admin".into()), ("X-Roles".into(), "admin".into())])
 }
 
-async fn get(http: &reqwest::Client, url: &str, headers: &[(String, String)]) -> Result<(u16, Value), String> {
+async fn get(http: &reqwest::Client, url: &str, headers: &[(String, String)]) -> anyhow::Result<(u16, Value)> {
     let mut request = http.get(url);
     for (k, v) in headers {
         request = request.header(k, v);
     }
-    let response = request.send().await.map_err(|e| format!("{url}: {}", vpnaas_keystone::client::describe(&e)))?;
+    let response = request.send().await.map_err(|e| anyhow!("{url}: {}", vpnaas_keystone::client::describe(&e)))?;
     let code = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     Ok((code, body))
 }
 
-async fn summary(args: &StatusArgs) -> Result<(Summary, bool), String> {
+async fn summary(args: &StatusArgs) -> anyhow::Result<(Summary, bool)> {
     let tls = vpnaas_keystone::client::ClientTls { ca_file: args.ca_file.clone(), ..Default::default() };
     // Only loopback hears a credential in clear (as for the agent, ADR 0016).
     tls.check_url("--url", &args.url)?;
-    let http = tls.builder()?.timeout(std::time::Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
+    let http = tls.builder()?.timeout(std::time::Duration::from_secs(30)).build()?;
     let headers = headers(args, &http, &tls).await?;
     let base = args.url.trim_end_matches('/');
     let fetch = |path: &'static str| {
@@ -196,7 +197,7 @@ async fn summary(args: &StatusArgs) -> Result<(Summary, bool), String> {
                 (200, body) => Ok(Some(body)),
                 (403, _) => Ok(None),
                 (code, body) => {
-                    Err(format!("{url}: {code} {}", body["NeutronError"]["message"].as_str().unwrap_or("")))
+                    Err(anyhow!("{url}: {code} {}", body["NeutronError"]["message"].as_str().unwrap_or("")))
                 }
             }
         }

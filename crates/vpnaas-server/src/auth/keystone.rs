@@ -5,6 +5,7 @@
 //! unreachable is a 503, a bad token a 401 with `WWW-Authenticate: Keystone uri="..."`.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use vpnaas_keystone::client::{describe, ClientTls};
+use vpnaas_keystone::client::{describe, ClientTls, TlsSetupError};
 use vpnaas_keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
 
 use super::policy::Credentials;
@@ -97,27 +98,82 @@ fn cache_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Why the client of the cloud's services cannot be built.
+#[derive(Debug)]
+pub enum ServiceClientError {
+    /// `keystone.ca_file` (the setting's name comes from the TLS error's own words).
+    Tls(TlsSetupError),
+    Http(reqwest::Error),
+}
+
+impl fmt::Display for ServiceClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceClientError::Tls(e) => write!(f, "keystone.{e}"),
+            ServiceClientError::Http(e) => write!(f, "HTTP client: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServiceClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServiceClientError::Tls(e) => Some(e),
+            ServiceClientError::Http(e) => Some(e),
+        }
+    }
+}
+
+/// Why keystone mode cannot start: settings missing, or its client.
+#[derive(Debug)]
+pub enum KeystoneSetupError {
+    NoUrl,
+    NoCredentials,
+    Client(ServiceClientError),
+}
+
+impl fmt::Display for KeystoneSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeystoneSetupError::NoUrl => f.write_str("auth_strategy = \"keystone\" needs keystone_url"),
+            KeystoneSetupError::NoCredentials => {
+                f.write_str("auth_strategy = \"keystone\" needs keystone_username and keystone_password")
+            }
+            KeystoneSetupError::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for KeystoneSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeystoneSetupError::Client(e) => e.source(),
+            KeystoneSetupError::NoUrl | KeystoneSetupError::NoCredentials => None,
+        }
+    }
+}
+
 /// The HTTP client the server calls its cloud's services with (Keystone, Neutron): the system's
 /// trust store plus `keystone.ca_file`, and `timeout` for connecting and for each whole call.
-pub fn service_client(settings: &KeystoneSettings, timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn service_client(settings: &KeystoneSettings, timeout: Duration) -> Result<reqwest::Client, ServiceClientError> {
     let tls = ClientTls { ca_file: settings.ca_file.clone(), ..ClientTls::default() };
     tls.builder()
-        .map_err(|e| format!("keystone.{e}"))?
+        .map_err(ServiceClientError::Tls)?
         .connect_timeout(timeout)
         .timeout(timeout)
         .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+        .map_err(ServiceClientError::Http)
 }
 
 impl Keystone {
-    pub fn new(settings: &KeystoneSettings) -> Result<Keystone, String> {
-        let url = settings.url.as_deref().ok_or("auth_strategy = \"keystone\" needs keystone_url")?;
+    pub fn new(settings: &KeystoneSettings) -> Result<Keystone, KeystoneSetupError> {
+        let url = settings.url.as_deref().ok_or(KeystoneSetupError::NoUrl)?;
         let base = identity_base(url);
         if settings.username.is_empty() || settings.password.0.is_empty() {
-            return Err("auth_strategy = \"keystone\" needs keystone_username and keystone_password".into());
+            return Err(KeystoneSetupError::NoCredentials);
         }
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = service_client(settings, timeout)?;
+        let http = service_client(settings, timeout).map_err(KeystoneSetupError::Client)?;
         Ok(Keystone {
             http,
             tokens_url: format!("{base}/v3/auth/tokens"),

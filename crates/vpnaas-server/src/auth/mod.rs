@@ -18,9 +18,9 @@ use vpnaas_core::Fault;
 
 use crate::config::{AuthStrategy, Config, NoauthTokens};
 use crate::error::Result;
-use keystone::Keystone;
-pub use policy::{Credentials, Policy, Reach, Target};
-use static_tokens::StaticTokens;
+use keystone::{Keystone, KeystoneSetupError};
+pub use policy::{Credentials, Policy, PolicyFileError, Reach, Target};
+use static_tokens::{StaticTokens, TokenFileError};
 
 /// The authentication mode in force and the policy rules.
 pub struct Auth {
@@ -34,12 +34,46 @@ enum Mode {
     Keystone(Box<Keystone>),
 }
 
+/// Why the configured authentication cannot start.
+#[derive(Debug)]
+pub enum AuthSetupError {
+    Policy(PolicyFileError),
+    NoStaticTokensFile,
+    StaticTokens(TokenFileError),
+    Keystone(KeystoneSetupError),
+}
+
+impl std::fmt::Display for AuthSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthSetupError::Policy(e) => e.fmt(f),
+            AuthSetupError::NoStaticTokensFile => {
+                f.write_str("auth_strategy = \"static\" needs static_tokens_file (VPNAAS_STATIC_TOKENS_FILE)")
+            }
+            AuthSetupError::StaticTokens(e) => e.fmt(f),
+            AuthSetupError::Keystone(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AuthSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Each wrapped error says its own message: the source is its cause.
+        match self {
+            AuthSetupError::Policy(e) => e.source(),
+            AuthSetupError::NoStaticTokensFile => None,
+            AuthSetupError::StaticTokens(e) => e.source(),
+            AuthSetupError::Keystone(e) => e.source(),
+        }
+    }
+}
+
 impl Auth {
     /// Builds the configured mode (reading the token and policy files once, so a mistake in
     /// them stops the server at startup).
-    pub fn from_config(config: &Config) -> std::result::Result<Auth, String> {
+    pub fn from_config(config: &Config) -> std::result::Result<Auth, AuthSetupError> {
         let policy = match &config.policy_file {
-            Some(path) => Policy::from_file(path)?,
+            Some(path) => Policy::from_file(path).map_err(AuthSetupError::Policy)?,
             None => Policy::defaults(),
         };
         let mode = match config.auth_strategy {
@@ -48,13 +82,12 @@ impl Auth {
                 default_project: config.noauth_default_project.clone(),
             },
             AuthStrategy::Static => {
-                let path = config
-                    .static_tokens_file
-                    .as_ref()
-                    .ok_or("auth_strategy = \"static\" needs static_tokens_file (VPNAAS_STATIC_TOKENS_FILE)")?;
-                Mode::Static(StaticTokens::open(path)?)
+                let path = config.static_tokens_file.as_ref().ok_or(AuthSetupError::NoStaticTokensFile)?;
+                Mode::Static(StaticTokens::open(path).map_err(AuthSetupError::StaticTokens)?)
             }
-            AuthStrategy::Keystone => Mode::Keystone(Box::new(Keystone::new(&config.keystone)?)),
+            AuthStrategy::Keystone => {
+                Mode::Keystone(Box::new(Keystone::new(&config.keystone).map_err(AuthSetupError::Keystone)?))
+            }
         };
         Ok(Auth { mode, policy: Arc::new(policy) })
     }

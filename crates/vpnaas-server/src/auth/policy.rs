@@ -7,7 +7,8 @@
 //! `is_admin`) is compared with MATCH, where `%(name)s` takes the target's value.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// What is known of a caller for policy: its project, user and roles (lower-cased).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -168,21 +169,21 @@ impl Policy {
 
     /// The defaults overridden by a policy file (oslo.policy's YAML or JSON: a map of rule
     /// name to rule text). Every rule is parsed, and every `rule:` reference must resolve.
-    pub fn from_file(path: &Path) -> Result<Policy, String> {
+    pub fn from_file(path: &Path) -> Result<Policy, PolicyFileError> {
         let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read policy file {}: {e}", path.display()))?;
-        Policy::with_overrides(&text).map_err(|e| format!("policy file {}: {e}", path.display()))
+            std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read { path: path.to_owned(), source })?;
+        Policy::with_overrides(&text).map_err(|source| PolicyFileError::Invalid { path: path.to_owned(), source })
     }
 
-    pub fn with_overrides(text: &str) -> Result<Policy, String> {
+    pub fn with_overrides(text: &str) -> Result<Policy, PolicyError> {
         let mut policy = Policy::defaults();
         for (name, rule) in parse_rule_map(text)? {
-            let check = parse(&rule).map_err(|e| format!("rule {name:?}: {e}"))?;
+            let check = parse(&rule).map_err(|source| PolicyError::Rule { name: name.clone(), source })?;
             policy.rules.insert(name, check);
         }
         for (name, check) in &policy.rules {
             if let Some(missing) = unknown_reference(check, &policy.rules) {
-                return Err(format!("rule {name:?} refers to rule:{missing}, which is not defined"));
+                return Err(PolicyError::Undefined { name: name.clone(), missing: missing.to_owned() });
             }
         }
         Ok(policy)
@@ -274,7 +275,110 @@ fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-fn parse(text: &str) -> Result<Check, String> {
+/// Why a policy file is refused.
+#[derive(Debug)]
+pub enum PolicyFileError {
+    Read { path: PathBuf, source: std::io::Error },
+    Invalid { path: PathBuf, source: PolicyError },
+}
+
+impl fmt::Display for PolicyFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyFileError::Read { path, source } => write!(f, "cannot read policy file {}: {source}", path.display()),
+            PolicyFileError::Invalid { path, source } => write!(f, "policy file {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for PolicyFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PolicyFileError::Read { source, .. } => Some(source),
+            PolicyFileError::Invalid { source, .. } => Some(source),
+        }
+    }
+}
+
+/// Why a policy text is refused: its shape, a rule that does not parse, or a dangling reference.
+#[derive(Debug)]
+pub enum PolicyError {
+    NotJson(serde_json::Error),
+    /// `line` counts from 1.
+    NotFlat {
+        line: usize,
+    },
+    NotAPair {
+        line: usize,
+    },
+    NotOneLine {
+        line: usize,
+        text: String,
+    },
+    Rule {
+        name: String,
+        source: RuleError,
+    },
+    Undefined {
+        name: String,
+        missing: String,
+    },
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::NotJson(e) => write!(f, "not a JSON object of rule texts: {e}"),
+            PolicyError::NotFlat { line } => {
+                write!(f, "line {line}: only a flat map of \"rule\": \"check\" is understood")
+            }
+            PolicyError::NotAPair { line } => write!(f, "line {line}: expected \"name\": \"rule\""),
+            PolicyError::NotOneLine { line, text } => write!(f, "line {line}: {text:?} is not a one-line rule text"),
+            PolicyError::Rule { name, source } => write!(f, "rule {name:?}: {source}"),
+            PolicyError::Undefined { name, missing } => {
+                write!(f, "rule {name:?} refers to rule:{missing}, which is not defined")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PolicyError::NotJson(e) => Some(e),
+            PolicyError::Rule { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why a rule text does not parse.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RuleError {
+    Unexpected(String),
+    EndsEarly,
+    Unclosed,
+    NotACheck(String),
+    NothingAfterColon(String),
+    Remote(String),
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleError::Unexpected(word) => write!(f, "unexpected {word:?}"),
+            RuleError::EndsEarly => f.write_str("the rule ends where a check was expected"),
+            RuleError::Unclosed => f.write_str("a '(' is not closed"),
+            RuleError::NotACheck(word) => write!(f, "{word:?} is not a check (KIND:VALUE)"),
+            RuleError::NothingAfterColon(word) => write!(f, "{word:?} has nothing after ':'"),
+            RuleError::Remote(word) => write!(f, "{word:?}: remote checks are not supported"),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+fn parse(text: &str) -> Result<Check, RuleError> {
     let tokens = tokens(text);
     if tokens.is_empty() {
         return Ok(Check::Always);
@@ -283,11 +387,11 @@ fn parse(text: &str) -> Result<Check, String> {
     let check = parse_or(&tokens, &mut pos)?;
     match tokens.get(pos) {
         None => Ok(check),
-        Some(t) => Err(format!("unexpected {t:?}")),
+        Some(t) => Err(RuleError::Unexpected(t.clone())),
     }
 }
 
-fn parse_or(t: &[String], pos: &mut usize) -> Result<Check, String> {
+fn parse_or(t: &[String], pos: &mut usize) -> Result<Check, RuleError> {
     let mut any = vec![parse_and(t, pos)?];
     while t.get(*pos).is_some_and(|w| w.eq_ignore_ascii_case("or")) {
         *pos += 1;
@@ -296,7 +400,7 @@ fn parse_or(t: &[String], pos: &mut usize) -> Result<Check, String> {
     Ok(if any.len() == 1 { any.remove(0) } else { Check::Or(any) })
 }
 
-fn parse_and(t: &[String], pos: &mut usize) -> Result<Check, String> {
+fn parse_and(t: &[String], pos: &mut usize) -> Result<Check, RuleError> {
     let mut all = vec![parse_not(t, pos)?];
     while t.get(*pos).is_some_and(|w| w.eq_ignore_ascii_case("and")) {
         *pos += 1;
@@ -305,9 +409,9 @@ fn parse_and(t: &[String], pos: &mut usize) -> Result<Check, String> {
     Ok(if all.len() == 1 { all.remove(0) } else { Check::And(all) })
 }
 
-fn parse_not(t: &[String], pos: &mut usize) -> Result<Check, String> {
+fn parse_not(t: &[String], pos: &mut usize) -> Result<Check, RuleError> {
     let Some(word) = t.get(*pos) else {
-        return Err("the rule ends where a check was expected".into());
+        return Err(RuleError::EndsEarly);
     };
     *pos += 1;
     if word.eq_ignore_ascii_case("not") {
@@ -316,7 +420,7 @@ fn parse_not(t: &[String], pos: &mut usize) -> Result<Check, String> {
     if word == "(" {
         let inner = parse_or(t, pos)?;
         if t.get(*pos).map(String::as_str) != Some(")") {
-            return Err("a '(' is not closed".into());
+            return Err(RuleError::Unclosed);
         }
         *pos += 1;
         return Ok(inner);
@@ -324,21 +428,21 @@ fn parse_not(t: &[String], pos: &mut usize) -> Result<Check, String> {
     atom(word)
 }
 
-fn atom(word: &str) -> Result<Check, String> {
+fn atom(word: &str) -> Result<Check, RuleError> {
     match word {
         "@" => return Ok(Check::Always),
         "!" => return Ok(Check::Never),
-        ")" | "and" | "or" => return Err(format!("unexpected {word:?}")),
+        ")" | "and" | "or" => return Err(RuleError::Unexpected(word.to_owned())),
         _ => {}
     }
-    let (kind, value) = word.split_once(':').ok_or_else(|| format!("{word:?} is not a check (KIND:VALUE)"))?;
+    let (kind, value) = word.split_once(':').ok_or_else(|| RuleError::NotACheck(word.to_owned()))?;
     if value.is_empty() {
-        return Err(format!("{word:?} has nothing after ':'"));
+        return Err(RuleError::NothingAfterColon(word.to_owned()));
     }
     Ok(match kind {
         "role" => Check::Role(value.to_owned()),
         "rule" => Check::Rule(value.to_owned()),
-        "http" | "https" => return Err(format!("{word:?}: remote checks are not supported")),
+        "http" | "https" => return Err(RuleError::Remote(word.to_owned())),
         attr => {
             let value = match value.strip_prefix("%(").and_then(|v| v.strip_suffix(")s")) {
                 Some(key) => Match::Target(key.to_owned()),
@@ -352,10 +456,9 @@ fn atom(word: &str) -> Result<Check, String> {
 // ---- the file: a flat map of rule name to rule text
 
 /// A flat YAML map (`"name": "rule"` per line, comments, quotes optional) or a JSON object.
-fn parse_rule_map(text: &str) -> Result<Vec<(String, String)>, String> {
+fn parse_rule_map(text: &str) -> Result<Vec<(String, String)>, PolicyError> {
     if text.trim_start().starts_with('{') {
-        let map: BTreeMap<String, String> =
-            serde_json::from_str(text).map_err(|e| format!("not a JSON object of rule texts: {e}"))?;
+        let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(PolicyError::NotJson)?;
         return Ok(map.into_iter().collect());
     }
     let mut out = Vec::new();
@@ -365,13 +468,13 @@ fn parse_rule_map(text: &str) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            return Err(format!("line {}: only a flat map of \"rule\": \"check\" is understood", n + 1));
+            return Err(PolicyError::NotFlat { line: n + 1 });
         }
-        let (name, rule) = split_key(line).ok_or_else(|| format!("line {}: expected \"name\": \"rule\"", n + 1))?;
-        out.push((
-            unquote(name).map_err(|e| format!("line {}: {e}", n + 1))?,
-            unquote(rule).map_err(|e| format!("line {}: {e}", n + 1))?,
-        ));
+        let (name, rule) = split_key(line).ok_or(PolicyError::NotAPair { line: n + 1 })?;
+        let unquote = |text: &str| {
+            unquote(text).ok_or_else(|| PolicyError::NotOneLine { line: n + 1, text: text.trim().to_owned() })
+        };
+        out.push((unquote(name)?, unquote(rule)?));
     }
     Ok(out)
 }
@@ -406,18 +509,19 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn unquote(text: &str) -> Result<String, String> {
+/// The text of a scalar; `None` when it is not a one-line scalar (a list, a block).
+fn unquote(text: &str) -> Option<String> {
     let t = text.trim();
     if let Some(inner) = t.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return serde_json::from_str::<String>(t).or_else(|_| Ok(inner.to_owned()));
+        return Some(serde_json::from_str::<String>(t).unwrap_or_else(|_| inner.to_owned()));
     }
     if let Some(inner) = t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-        return Ok(inner.replace("''", "'"));
+        return Some(inner.replace("''", "'"));
     }
     if t.starts_with(['"', '\'', '[', '{', '|', '>']) {
-        return Err(format!("{t:?} is not a one-line rule text"));
+        return None;
     }
-    Ok(t.to_owned())
+    Some(t.to_owned())
 }
 
 #[cfg(test)]
@@ -491,15 +595,15 @@ mod tests {
     fn json_files_work_and_mistakes_name_the_rule() {
         let p = Policy::with_overrides(r#"{"create_ikepolicy": "role:admin"}"#).unwrap();
         assert!(!p.allows("create_ikepolicy", &member("p1"), on("p1")));
-        let e = Policy::with_overrides("create_ikepolicy: \"rule:nope\"\n").unwrap_err();
+        let e = Policy::with_overrides("create_ikepolicy: \"rule:nope\"\n").unwrap_err().to_string();
         assert!(e.contains("rule:nope"), "{e}");
-        let e = Policy::with_overrides("create_ikepolicy: \"(role:a\"\n").unwrap_err();
+        let e = Policy::with_overrides("create_ikepolicy: \"(role:a\"\n").unwrap_err().to_string();
         assert!(e.contains("create_ikepolicy") && e.contains("not closed"), "{e}");
-        let e = Policy::with_overrides("create_ikepolicy: \"role:a and\"\n").unwrap_err();
+        let e = Policy::with_overrides("create_ikepolicy: \"role:a and\"\n").unwrap_err().to_string();
         assert!(e.contains("ends"), "{e}");
-        let e = Policy::with_overrides("create_ikepolicy:\n  - role:a\n").unwrap_err();
+        let e = Policy::with_overrides("create_ikepolicy:\n  - role:a\n").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
-        let e = Policy::with_overrides("x: \"http://example/check\"\n").unwrap_err();
+        let e = Policy::with_overrides("x: \"http://example/check\"\n").unwrap_err().to_string();
         assert!(e.contains("remote"), "{e}");
     }
 

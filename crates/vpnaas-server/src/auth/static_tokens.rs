@@ -10,7 +10,8 @@
 //! user_id = "alice"           # optional
 //! ```
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -36,23 +37,73 @@ struct Entry {
     roles: Vec<String>,
 }
 
-pub struct StaticTokens(Watched<Vec<(Secret, Credentials)>>);
+pub struct StaticTokens(Watched<Vec<(Secret, Credentials)>, TokenFileError>);
 
 const MIN_TOKEN_LEN: usize = 16;
+
+/// Why the static token file is refused. It names the file and the place, never a token.
+#[derive(Debug)]
+pub enum TokenFileError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message and line only: its full error quotes the line, which may hold a token.
+    NotToml {
+        path: PathBuf,
+        message: String,
+        line: usize,
+    },
+    /// `n` counts the file's tokens from 1.
+    Short {
+        path: PathBuf,
+        n: usize,
+    },
+    NoProject {
+        path: PathBuf,
+        n: usize,
+    },
+}
+
+impl fmt::Display for TokenFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenFileError::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            TokenFileError::NotToml { path, message, line } => {
+                write!(f, "{}: {message} (line {line})", path.display())
+            }
+            TokenFileError::Short { path, n } => {
+                write!(f, "{}: token #{n} is shorter than {MIN_TOKEN_LEN} characters", path.display())
+            }
+            TokenFileError::NoProject { path, n } => write!(f, "{}: token #{n} has no project_id", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for TokenFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TokenFileError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Reads and checks the file. Errors name the file and the place, never a token.
-fn read(path: &Path) -> Result<Vec<(Secret, Credentials)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read(path: &Path) -> Result<Vec<(Secret, Credentials)>, TokenFileError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| TokenFileError::Read { path: path.to_owned(), source })?;
     let file: File = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-        format!("{}: {} (line {})", path.display(), e.message(), line.unwrap_or(0))
+        TokenFileError::NotToml { path: path.to_owned(), message: e.message().to_owned(), line: line.unwrap_or(0) }
     })?;
     let mut out = Vec::with_capacity(file.token.len());
     for (n, entry) in file.token.into_iter().enumerate() {
         if entry.token.len() < MIN_TOKEN_LEN {
-            return Err(format!("{}: token #{} is shorter than {MIN_TOKEN_LEN} characters", path.display(), n + 1));
+            return Err(TokenFileError::Short { path: path.to_owned(), n: n + 1 });
         }
         if entry.project_id.trim().is_empty() {
-            return Err(format!("{}: token #{} has no project_id", path.display(), n + 1));
+            return Err(TokenFileError::NoProject { path: path.to_owned(), n: n + 1 });
         }
         let creds = Credentials::new(entry.project_id, entry.user_id, entry.roles).with_implied_roles();
         out.push((Secret(entry.token), creds));
@@ -62,7 +113,7 @@ fn read(path: &Path) -> Result<Vec<(Secret, Credentials)>, String> {
 
 impl StaticTokens {
     /// Reads the file; a missing or malformed file is an error at startup.
-    pub fn open(path: &Path) -> Result<StaticTokens, String> {
+    pub fn open(path: &Path) -> Result<StaticTokens, TokenFileError> {
         Watched::open(path, "static token file", read).map(StaticTokens)
     }
 
@@ -111,7 +162,7 @@ mod tests {
         std::fs::write(&path, "[[token]]\ntoken = \"cccccccccccccccc3\"\nproject = 1\n").unwrap();
         std::thread::sleep(RECHECK + Duration::from_millis(50));
         assert!(t.lookup("bbbbbbbbbbbbbbbb2").is_some());
-        let e = read(&path).err().unwrap();
+        let e = read(&path).err().unwrap().to_string();
         assert!(!e.contains("cccc"), "{e}");
     }
 
@@ -120,8 +171,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.toml");
         std::fs::write(&path, "[[token]]\ntoken = \"short\"\nproject_id = \"p1\"\n").unwrap();
-        assert!(StaticTokens::open(&path).err().unwrap().contains("shorter"));
+        assert!(StaticTokens::open(&path).err().unwrap().to_string().contains("shorter"));
         std::fs::write(&path, "[[token]]\ntoken = \"aaaaaaaaaaaaaaaaaaa\"\nproject_id = \" \"\n").unwrap();
-        assert!(StaticTokens::open(&path).err().unwrap().contains("no project_id"));
+        assert!(StaticTokens::open(&path).err().unwrap().to_string().contains("no project_id"));
     }
 }

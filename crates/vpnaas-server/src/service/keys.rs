@@ -4,6 +4,7 @@
 use uuid::Uuid;
 use vpnaas_core::values::Psk;
 
+use crate::error::{Error, Result};
 use crate::secrets::{is_sealed, KeyRing};
 use crate::store::psk::Sealed;
 use crate::store::{self, Store};
@@ -15,19 +16,19 @@ const BATCH: usize = 500;
 /// the current key: rows written before keys were sealed, and (after a new key was added)
 /// rows sealed with older keys. Each row is rewritten only if it still holds what was read.
 /// Returns how many changed.
-pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize, String> {
+pub async fn reseal(store: &Store, keys: &KeyRing) -> Result<usize> {
     Ok(reseal_column(store, keys, Sealed::Psk).await? + reseal_column(store, keys, Sealed::PrivateKey).await?)
 }
 
-async fn reseal_column(store: &Store, keys: &KeyRing, what: Sealed) -> Result<usize, String> {
+async fn reseal_column(store: &Store, keys: &KeyRing, what: Sealed) -> Result<usize> {
     let mut changed = 0;
     // Keyset batches: each transaction reads the next BATCH rows by id.
     let mut after = String::new();
     loop {
-        let mut w = store.begin_write().await.map_err(|e| e.to_string())?;
-        let rows = store::psk::batch(w.conn(), what, &after, BATCH).await.map_err(|e| e.to_string())?;
+        let mut w = store.begin_write().await?;
+        let rows = store::psk::batch(w.conn(), what, &after, BATCH).await?;
         if rows.is_empty() {
-            w.commit().await.map_err(|e| e.to_string())?;
+            w.commit().await?;
             return Ok(changed);
         }
         for (id, old) in rows {
@@ -35,27 +36,27 @@ async fn reseal_column(store: &Store, keys: &KeyRing, what: Sealed) -> Result<us
                 after = id;
                 continue;
             }
-            let uuid = Uuid::parse_str(&id).map_err(|_| format!("row id {id:?} is not a UUID"))?;
+            let uuid = Uuid::parse_str(&id).map_err(|_| Error::Internal(format!("row id {id:?} is not a UUID")))?;
             let new = match what {
                 Sealed::Psk => {
                     let clear = if is_sealed(&old) {
-                        keys.open_value(&old, uuid).map_err(|e| e.to_string())?
+                        keys.open_value(&old, uuid)?
                     } else {
-                        Psk::from_stored(&old).map_err(|e| format!("connection {id}: {e}"))?
+                        Psk::from_stored(&old).map_err(|e| Error::Secret(format!("connection {id}: {e}")))?
                     };
-                    keys.seal(&clear, uuid).map_err(|e| e.to_string())?
+                    keys.seal(&clear, uuid)?
                 }
                 // Private keys were sealed from the start; only a rotation re-seals them.
                 Sealed::PrivateKey => {
-                    let clear = keys.open_key(&old, uuid).map_err(|e| e.to_string())?;
-                    keys.seal_key(&clear, uuid).map_err(|e| e.to_string())?
+                    let clear = keys.open_key(&old, uuid)?;
+                    keys.seal_key(&clear, uuid)?
                 }
             };
-            if store::psk::replace(w.conn(), what, &id, &old, &new).await.map_err(|e| e.to_string())? {
+            if store::psk::replace(w.conn(), what, &id, &old, &new).await? {
                 changed += 1;
             }
             after = id;
         }
-        w.commit().await.map_err(|e| e.to_string())?;
+        w.commit().await?;
     }
 }

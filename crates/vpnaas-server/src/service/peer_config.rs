@@ -31,12 +31,17 @@ impl Service {
         let ours = desired(&mut tx, &mut loaded, &self.keys, &c, &service, None).await?;
         tx.commit().await?;
         let secret = if caller.may(PSK_RULE, &c.meta.project_id) { Secret::Include } else { Secret::Withhold };
-        let text = match format {
-            Format::Swanctl => peer::swanctl(&ours, secret),
-            Format::Libreswan => vpnaas_strongswan::libreswan::libreswan(&ours, secret),
+        let unavailable = |reason: &dyn std::fmt::Display| {
+            Fault::PeerConfigUnavailable {
+                connection: c.meta.id.to_string(),
+                format: format.as_str(),
+                reason: reason.to_string(),
+            }
+            .into()
         };
-        text.map_err(|reason| {
-            Fault::PeerConfigUnavailable { connection: c.meta.id.to_string(), format: format.as_str(), reason }.into()
-        })
+        match format {
+            Format::Swanctl => peer::swanctl(&ours, secret).map_err(|e| unavailable(&e)),
+            Format::Libreswan => vpnaas_strongswan::libreswan::libreswan(&ours, secret).map_err(|e| unavailable(&e)),
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct App {
     pub config: Config,
     _tmp: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), String>>>,
+    task: Option<JoinHandle<Result<(), vpnaas_server::CommandError>>>,
 }
 
 /// Sends a request and decodes its JSON answer.
