@@ -124,16 +124,6 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 }
 
 impl Api {
-    /// [`Api::connect`] for fleet/, whose code still takes this error as a String.
-    pub fn new(base: &str, timeout: Duration, max_connections: usize) -> Result<Api, String> {
-        Ok(Api::connect(base, timeout, max_connections)?)
-    }
-
-    /// [`Api::request`] for fleet/, whose code still takes this error as a String.
-    pub async fn send(&self, req: &Req) -> Result<Reply, String> {
-        Ok(self.request(req).await?)
-    }
-
     /// `base` must already have passed the loopback check.
     pub fn connect(base: &str, timeout: Duration, max_connections: usize) -> Result<Api, ClientError> {
         let http = reqwest::Client::builder()
@@ -163,18 +153,6 @@ impl Api {
         let status = resp.status();
         let body = resp.bytes().await.map_err(transport)?;
         Ok(Reply { status, body })
-    }
-
-    /// [`Api::setup`] for fleet/, whose code still takes this error as a String.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        who: As,
-        expect: u16,
-    ) -> Result<Value, String> {
-        Ok(self.setup(method, path, body, who, expect).await?)
     }
 
     /// A setup request that must answer `expect`; returns the JSON body (Null when empty).

@@ -110,7 +110,7 @@ pub async fn drive(api: &Api, plan: Arc<Plan>, bounds: Bounds, replay: bool) -> 
                 }
                 let Some(req) = plan.request(i, replay) else { return t };
                 let sent = Instant::now();
-                let outcome = api.send(&req).await;
+                let outcome = api.request(&req).await;
                 t.latencies.push(sent.elapsed());
                 match outcome {
                     Ok(reply) => {
@@ -130,7 +130,7 @@ pub async fn drive(api: &Api, plan: Arc<Plan>, bounds: Bounds, replay: bool) -> 
                     Err(e) => {
                         *t.statuses.entry("transport".into()).or_default() += 1;
                         t.errors += 1;
-                        t.first_error.get_or_insert(e);
+                        t.first_error.get_or_insert(e.to_string());
                     }
                 }
             }

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             .and_then(|r| Report::read_json(&vpnaas).map(|v| (r, v)))
             .map(|(r, v)| print!("{}", report::compare(&r, &v))),
         Command::Run(o) => run_and_report(&o),
-        Command::Fleet(o) => fleet::run_and_report(&o).map_err(anyhow::Error::msg),
+        Command::Fleet(o) => fleet::run_and_report(&o),
         Command::Tunnels(t) => tunnels::run_and_report(&t),
     };
     match result {

@@ -160,15 +160,15 @@ impl Sim {
         wait_secs: u64,
         heartbeat_secs: u64,
         timeout: Duration,
-    ) -> Result<Sim, String> {
+    ) -> anyhow::Result<Sim> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the agents' HTTP client: {e}"))?;
-        let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad agent token".to_owned())?;
+            .map_err(|e| anyhow::anyhow!("cannot build the agents' HTTP client: {e}"))?;
+        let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| anyhow::anyhow!("bad agent token"))?;
         Ok(Sim {
             http,
             base: base.to_owned(),
@@ -201,9 +201,9 @@ impl Sim {
         lock(&self.first_error).clone()
     }
 
-    fn error(&self, e: String) {
+    fn error(&self, e: impl std::fmt::Display) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        lock(&self.first_error).get_or_insert(e);
+        lock(&self.first_error).get_or_insert(e.to_string());
     }
 
     /// The first polls' durations of the agents that have made one.
@@ -222,18 +222,18 @@ impl Sim {
     }
 
     /// One agent request; an answer other than `expect` is an error.
-    async fn send(&self, method: Method, path: &str, body: Option<Bytes>, expect: StatusCode) -> Result<Bytes, String> {
+    async fn send(&self, method: Method, path: &str, body: Option<Bytes>, expect: StatusCode) -> anyhow::Result<Bytes> {
         let mut rb =
             self.http.request(method.clone(), format!("{}{path}", self.base)).header(AUTHORIZATION, self.auth.clone());
         if let Some(b) = body {
             rb = rb.header(CONTENT_TYPE, "application/json").body(b);
         }
-        let resp = rb.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let resp = rb.send().await.map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let bytes = resp.bytes().await.map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
         if status != expect {
             let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-            return Err(format!("{method} {path}: {status}: {text}"));
+            return Err(anyhow::anyhow!("{method} {path}: {status}: {text}"));
         }
         Ok(bytes)
     }
@@ -374,7 +374,7 @@ async fn poll<T: serde::de::DeserializeOwned>(sim: &Arc<Sim>, path: &str) -> Opt
     let reply = sim
         .send(Method::GET, path, None, StatusCode::OK)
         .await
-        .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| format!("GET {path}: {e}")));
+        .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| anyhow::anyhow!("GET {path}: {e}")));
     match reply {
         Ok(answer) => {
             sim.counters.polls.fetch_add(1, Ordering::Relaxed);
@@ -531,14 +531,14 @@ pub async fn status_run(sim: &Arc<Sim>, agents: &[Agent], concurrency: usize, du
 
 /// A restarted agent's first poll (no cursor, no known version): how long until every
 /// state is in hand, and how many routers came.
-pub async fn resync(sim: &Sim, agent: &Agent) -> Result<(Duration, usize), String> {
+pub async fn resync(sim: &Sim, agent: &Agent) -> anyhow::Result<(Duration, usize)> {
     let path = format!("{}/state", agent.base());
     let t = Instant::now();
     let body = sim.send(Method::GET, &path, None, StatusCode::OK).await?;
     let routers = match agent {
-        Agent::Host { .. } => serde_json::from_slice::<WireHost>(&body).map_err(|e| e.to_string())?.changed.len(),
+        Agent::Host { .. } => serde_json::from_slice::<WireHost>(&body)?.changed.len(),
         Agent::Router { .. } => {
-            serde_json::from_slice::<WireState>(&body).map_err(|e| e.to_string())?;
+            serde_json::from_slice::<WireState>(&body)?;
             1
         }
     };

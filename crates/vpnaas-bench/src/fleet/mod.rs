@@ -25,36 +25,36 @@ fn progress(msg: impl std::fmt::Display) {
     eprintln!("[vpnaas-bench fleet] {msg}");
 }
 
-pub fn run_and_report(o: &FleetOptions) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+pub fn run_and_report(o: &FleetOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))?;
     let started = Instant::now();
     let report = runtime.block_on(run(o))?;
     // Agents' tasks and their sockets go with the runtime, before the table is printed.
     runtime.shutdown_timeout(Duration::from_secs(5));
     print!("{}", report::table(&report));
     if let Some(path) = &o.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
     if o.smoke {
         if report.errors > 0 {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "smoke: {} agent requests failed (first: {})",
                 report.errors,
                 report.first_error.as_deref().unwrap_or("?")
             ));
         }
         if report.tenant.failed > 0 {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "smoke: {} tenant GETs refused while the fleet started (first: {})",
                 report.tenant.failed,
                 report.tenant.first_failure.as_deref().unwrap_or("?")
             ));
         }
         if report.changes.missed > 0 || report.changes.failed > 0 {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "smoke: {} changes not seen, {} refused",
                 report.changes.missed, report.changes.failed
             ));
@@ -71,8 +71,8 @@ struct PgDatabase {
 }
 
 /// `url` with its database (the path) replaced by `name`, its query kept.
-pub fn with_database(url: &str, name: &str) -> Result<String, String> {
-    let scheme_end = url.find("://").ok_or("--postgres: not a URL")? + 3;
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let scheme_end = url.find("://").ok_or_else(|| anyhow::anyhow!("--postgres: not a URL"))? + 3;
     let (head, query) = match url.find('?') {
         Some(q) => (&url[..q], &url[q..]),
         None => (url, ""),
@@ -82,15 +82,15 @@ pub fn with_database(url: &str, name: &str) -> Result<String, String> {
 }
 
 impl PgDatabase {
-    async fn create(admin: &str) -> Result<PgDatabase, String> {
+    async fn create(admin: &str) -> anyhow::Result<PgDatabase> {
         use sqlx::Connection;
         let name = format!("vpnaas_fleet_{}", std::process::id());
-        let mut c = sqlx::PgConnection::connect(admin).await.map_err(|e| format!("--postgres: {e}"))?;
+        let mut c = sqlx::PgConnection::connect(admin).await.map_err(|e| anyhow::anyhow!("--postgres: {e}"))?;
         for sql in [
             format!("DROP DATABASE IF EXISTS {name}"),
             format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"),
         ] {
-            sqlx::query(&sql).execute(&mut c).await.map_err(|e| format!("{sql}: {e}"))?;
+            sqlx::query(&sql).execute(&mut c).await.map_err(|e| anyhow::anyhow!("{sql}: {e}"))?;
         }
         let _ = c.close().await;
         let url = with_database(admin, &name)?;
@@ -115,7 +115,7 @@ async fn start_servers(
     binary: &Path,
     root: &Path,
     token: &str,
-) -> Result<(Vec<Spawned>, Option<PgDatabase>, Option<tempfile::TempDir>), String> {
+) -> anyhow::Result<(Vec<Spawned>, Option<PgDatabase>, Option<tempfile::TempDir>)> {
     let mut env = vec![
         ("VPNAAS_AGENT_TOKEN", token.to_owned()),
         ("VPNAAS_AGENT_HEARTBEAT_SECS", o.heartbeat_secs.to_string()),
@@ -134,7 +134,7 @@ async fn start_servers(
                 target::run_vpnaas(binary, &["rotate-key"], &env)?;
                 let first = target::spawn_vpnaas_with(binary, root, log, &env)?;
                 let second = target::spawn_vpnaas_with(binary, root, log, &env)?;
-                Ok::<_, String>(vec![first, second])
+                Ok::<_, anyhow::Error>(vec![first, second])
             })();
             match started {
                 Ok(servers) => Ok((servers, Some(db), Some(keys))),
@@ -148,7 +148,7 @@ async fn start_servers(
     }
 }
 
-pub async fn run(o: &FleetOptions) -> Result<FleetReport, String> {
+pub async fn run(o: &FleetOptions) -> anyhow::Result<FleetReport> {
     let binary = target::vpnaas_binary(o.vpnaas.as_deref())?;
     let root = o.data_root.clone().unwrap_or_else(std::env::temp_dir);
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -171,15 +171,15 @@ fn memories(servers: &[Spawned], into: &mut [ReplicaMemory]) {
     }
 }
 
-async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<FleetReport, String> {
+async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> anyhow::Result<FleetReport> {
     let (first, last) = match (servers.first(), servers.last()) {
         (Some(f), Some(l)) => (f, l),
-        _ => return Err("no server".into()),
+        _ => anyhow::bail!("no server"),
     };
     progress(format_args!("{} on {:?}: changes through {}, agents on {}", o.shape(), o.backend, first.base, last.base));
     let mut memory: Vec<ReplicaMemory> =
         (1..=servers.len()).map(|replica| ReplicaMemory { replica, rss_kib: 0, hwm_kib: 0, idle_rss_kib: 0 }).collect();
-    let api = Api::new(&first.base, o.timeout, o.seed_concurrency.max(4))?;
+    let api = Api::connect(&first.base, o.timeout, o.seed_concurrency.max(4))?;
 
     // Seeding, through the API.
     let placement: Vec<Option<usize>> = if o.single_router_agents {
@@ -238,8 +238,8 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let figure = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(tenant_probe(Api::new(&base, timeout, 0), path, over)),
-                Err(e) => Err(format!("cannot start the tenant's runtime: {e}")),
+                Ok(rt) => rt.block_on(tenant_probe(Api::connect(&base, timeout, 0).map_err(anyhow::Error::from), path, over)),
+                Err(e) => Err(anyhow::anyhow!("cannot start the tenant's runtime: {e}")),
             };
             let _ = tx.send(figure);
         });
@@ -272,7 +272,7 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
                 None => TenantFigure::default(),
             };
             memories(servers, &mut memory);
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "only {} of {} agents got their state ({} reported) within {:.0} s; a tenant's GET meanwhile: \
                  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} refused (first: {}); server RSS {:.0} MiB \
                  (first agent error: {})",
@@ -295,7 +295,7 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
     let first_state_seconds = first_state_seconds.unwrap_or(startup_seconds);
     storm_over.store(true, std::sync::atomic::Ordering::Relaxed);
     let tenant = match probe {
-        Some(task) => task.await.map_err(|e| format!("the tenant probe failed: {e}"))??,
+        Some(task) => task.await.map_err(|e| anyhow::anyhow!("the tenant probe failed: {e}"))??,
         None => TenantFigure::default(),
     };
     progress(format_args!(
@@ -406,16 +406,16 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> Result<F
 /// A tenant's GET every 50 ms until `over` (and at least 20 of them): latency of the answered
 /// ones; anything but a 200 counts as failed, with the first such answer kept.
 async fn tenant_probe(
-    api: Result<Api, String>,
+    api: anyhow::Result<Api>,
     path: String,
     over: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<TenantFigure, String> {
+) -> anyhow::Result<TenantFigure> {
     let api = api?;
     let req = crate::client::Req { method: Method::GET, path, body: None, who: As::Bench };
     let (mut latencies, mut failed, mut first_failure) = (Vec::new(), 0, None);
     while !over.load(std::sync::atomic::Ordering::Relaxed) || latencies.len() + failed < 20 {
         let sent = Instant::now();
-        match api.send(&req).await {
+        match api.request(&req).await {
             Ok(reply) if reply.status == reqwest::StatusCode::OK => latencies.push(sent.elapsed()),
             Ok(reply) => {
                 failed += 1;
@@ -423,7 +423,7 @@ async fn tenant_probe(
             }
             Err(e) => {
                 failed += 1;
-                first_failure.get_or_insert(e);
+                first_failure.get_or_insert(e.to_string());
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -521,9 +521,9 @@ async fn change_stream(
         let sent = Instant::now();
         *sim.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(Pending { router: r.id.clone(), want, seen: None });
-        if let Err(e) = api.call(Method::PUT, &path, Some(body), As::Bench, 200).await {
+        if let Err(e) = api.setup(Method::PUT, &path, Some(body), As::Bench, 200).await {
             failed += 1;
-            first_failure.get_or_insert(e);
+            first_failure.get_or_insert(e.to_string());
             continue;
         }
         api_latencies.push(sent.elapsed());

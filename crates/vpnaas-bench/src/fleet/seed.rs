@@ -53,7 +53,7 @@ pub async fn seed(
     placement: &[Option<usize>],
     connections: usize,
     concurrency: usize,
-) -> Result<Seeded, String> {
+) -> anyhow::Result<Seeded> {
     let started = Instant::now();
     let ike = api
         .create(
@@ -85,7 +85,7 @@ pub async fn seed(
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= shared.3.len() {
-                    return Ok::<_, String>(made);
+                    return Ok::<_, anyhow::Error>(made);
                 }
                 let (ike, ipsec, connections, placement) = &*shared;
                 made.push((k, router(&api, k, placement[k], ike, ipsec, *connections).await?));
@@ -109,7 +109,7 @@ pub async fn seed(
     let mut routers = Vec::with_capacity(total);
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| format!("seeding task: {e}")).and_then(|r| r) {
+        match joined.map_err(|e| anyhow::anyhow!("seeding task: {e}")).and_then(|r| r) {
             Ok(made) => routers.extend(made),
             Err(e) => {
                 failure.get_or_insert(e);
@@ -137,7 +137,7 @@ async fn router(
     ike: &str,
     ipsec: &str,
     count: usize,
-) -> Result<SeededRouter, String> {
+) -> anyhow::Result<SeededRouter> {
     let mut attrs = json!({"name": format!("fleet-router-{k}"), "tenant_id": project(),
                            "external_gateway_info": {"external_fixed_ips": [{"ip_address": gateway_ip(k)}]}});
     if let (Some(h), Some(m)) = (host, attrs.as_object_mut()) {
@@ -153,7 +153,7 @@ async fn router(
         )
         .await?;
     let path = format!("/v2.0/routers/{id}/add_router_interface");
-    api.call(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
+    api.setup(Method::PUT, &path, Some(json!({"subnet_id": subnet})), As::Admin, 200).await?;
     let service = api
         .create(
             "/v2.0/vpn/vpnservices",
