@@ -64,10 +64,6 @@ impl std::error::Error for Error {
     }
 }
 
-// Here rather than beside the type, which lives in a file this change leaves alone: a store
-// error can then be the source of the errors that wrap it.
-impl std::error::Error for StoreError {}
-
 fn status(class: Class) -> StatusCode {
     match class {
         Class::BadRequest => StatusCode::BAD_REQUEST,

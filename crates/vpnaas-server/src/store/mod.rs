@@ -58,6 +58,9 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+/// So that a store error can be the source of the errors that wrap it.
+impl std::error::Error for StoreError {}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
