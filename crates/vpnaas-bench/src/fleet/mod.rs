@@ -56,7 +56,8 @@ pub fn run_and_report(o: &FleetOptions) -> anyhow::Result<()> {
         if report.changes.missed > 0 || report.changes.failed > 0 {
             return Err(anyhow::anyhow!(
                 "smoke: {} changes not seen, {} refused",
-                report.changes.missed, report.changes.failed
+                report.changes.missed,
+                report.changes.failed
             ));
         }
     }
@@ -238,7 +239,9 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> anyhow::
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let figure = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(tenant_probe(Api::connect(&base, timeout, 0).map_err(anyhow::Error::from), path, over)),
+                Ok(rt) => {
+                    rt.block_on(tenant_probe(Api::connect(&base, timeout, 0).map_err(anyhow::Error::from), path, over))
+                }
                 Err(e) => Err(anyhow::anyhow!("cannot start the tenant's runtime: {e}")),
             };
             let _ = tx.send(figure);
