@@ -41,6 +41,12 @@ impl IpVersion {
     }
 }
 
+/// A connection's MTU when the request gives none (the reference's default).
+pub const DEFAULT_MTU: i64 = 1500;
+
+/// The largest MTU a connection accepts: the IPv4 total-length limit (the reference sets none).
+pub const MAX_MTU: i64 = 65535;
+
 /// Why a text is not a CIDR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CidrError {

@@ -3,6 +3,7 @@
 use serde_json::json;
 use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
+use vpnaas_core::values::{DEFAULT_MTU, MAX_MTU};
 use vpnaas_core::Fault;
 
 use super::body::{req, req_rw, ro, rw, Attr, Attributes, Overrides, MAX_LEN};
@@ -39,9 +40,6 @@ const ATTRS: &[Attr] = &[
     req("ikepolicy_id"),
     req("ipsecpolicy_id"),
 ];
-
-/// The largest MTU: the IPv4 total-length limit (the reference sets none).
-const MAX_MTU: i64 = 65535;
 
 impl Collection for SiteConnection {
     const SINGULAR: &'static str = "ipsec_site_connection";
@@ -117,7 +115,7 @@ impl Collection for SiteConnection {
             peer_cidrs: p.peer_cidrs.unwrap_or_default(),
             local_ep_group_id: p.local_ep_group_id.flatten(),
             peer_ep_group_id: p.peer_ep_group_id.flatten(),
-            mtu: p.mtu.unwrap_or(1500),
+            mtu: p.mtu.unwrap_or(DEFAULT_MTU),
             initiator: p.initiator.unwrap_or(Initiator::BiDirectional),
             auth,
             dpd: p.dpd.unwrap_or_default(),

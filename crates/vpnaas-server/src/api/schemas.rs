@@ -13,7 +13,7 @@ use utoipa::openapi::KnownFormat;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::profile::{Profile, TimeStyle};
 use vpnaas_core::resources::{AuthMode, IkeSpec, IpsecSpec};
-use vpnaas_core::values::{Dpd, IpVersion, Lifetime};
+use vpnaas_core::values::{Dpd, IpVersion, Lifetime, DEFAULT_MTU, MAX_MTU};
 
 use super::body::MAX_LEN;
 
@@ -23,9 +23,6 @@ pub enum Side {
     Request,
     Response,
 }
-
-/// The largest MTU a connection accepts (`connections.rs`).
-const MAX_MTU: i64 = 65535;
 
 fn of(t: Type) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(t)
@@ -219,7 +216,7 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
             None => of(Type::Integer)
                 .minimum(Some(IpVersion::V4.min_mtu()))
                 .maximum(Some(MAX_MTU))
-                .default(Some(json!(1500)))
+                .default(Some(json!(DEFAULT_MTU)))
                 .description(Some("at least 68 for IPv4 and 1280 for IPv6 subnets"))
                 .into(),
         },
