@@ -15,7 +15,7 @@ use vpnaas_agent::charon::{Charon, CharonError, IkeSa, ViciCharon};
 use vpnaas_agent::engine::Engine;
 use vpnaas_agent::testbed::{self, TwoSites};
 use vpnaas_core::algorithms::*;
-use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
+use vpnaas_core::contract::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 use vpnaas_strongswan::render::Capabilities;
 use vpnaas_strongswan::vici::Message;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use vpnaas_core::algorithms::Status;
-use vpnaas_core::desired::Counters;
+use vpnaas_core::contract::Counters;
 
 use crate::reconcile::Tunnel;
 use vpnaas_strongswan::render::Capabilities;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 use vpnaas_core::algorithms::{Initiator, Status};
-use vpnaas_core::desired::{ConnectionStatus, DesiredConnection};
+use vpnaas_core::contract::{ConnectionStatus, DesiredConnection};
 use vpnaas_core::ha::Role;
 use vpnaas_core::tunnel::DownReason;
 
@@ -676,7 +676,7 @@ pub(crate) mod tests {
     }
     use crate::charon::ChildSa;
     use vpnaas_core::algorithms::{EncryptionAlgorithm, Initiator, Status};
-    use vpnaas_core::desired::{Counters, HaMember, IkeProposal, IpsecProposal};
+    use vpnaas_core::contract::{Counters, HaMember, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
     use vpnaas_strongswan::render::Capabilities;
     use vpnaas_strongswan::vici::Message;
@@ -909,7 +909,7 @@ pub(crate) mod tests {
     }
 
     fn with_certs(c: &mut DesiredConnection, n: u32) {
-        use vpnaas_core::desired::CertCredentials;
+        use vpnaas_core::contract::CertCredentials;
         use vpnaas_core::values::PrivateKey;
         c.psk = None;
         c.certs = Some(CertCredentials {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
-use vpnaas_core::desired::{
+use vpnaas_core::contract::{
     AgentConfig, AgentHello, ConnectionStatus, GatewayState, HostState, HostStatusReport, RouterStatus,
 };
 
@@ -732,7 +732,7 @@ mod tests {
         }
     }
 
-    fn router_state(router: Uuid, version: &str, c: vpnaas_core::desired::DesiredConnection) -> GatewayState {
+    fn router_state(router: Uuid, version: &str, c: vpnaas_core::contract::DesiredConnection) -> GatewayState {
         GatewayState { router_id: router, version: version.to_owned(), connections: vec![c] }
     }
 

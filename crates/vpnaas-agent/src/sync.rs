@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
-use vpnaas_core::desired::{AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport};
+use vpnaas_core::contract::{AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport};
 use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{Charon, ViciCharon};
@@ -587,7 +587,7 @@ pub(crate) mod tests {
     use crate::engine::tests::{desired, FakeCharon};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
-    use vpnaas_core::desired::DesiredConnection;
+    use vpnaas_core::contract::DesiredConnection;
     use vpnaas_strongswan::vici::Message;
 
     fn status(n: u128, revision: i64, status: Status, bytes: u64) -> ConnectionStatus {
@@ -596,7 +596,7 @@ pub(crate) mod tests {
             revision,
             status,
             reason: None,
-            counters: vpnaas_core::desired::Counters { bytes_in: bytes, ..Default::default() },
+            counters: vpnaas_core::contract::Counters { bytes_in: bytes, ..Default::default() },
             code: None,
             events: Vec::new(),
         }

@@ -11,7 +11,7 @@ use vpnaas_agent::testbed::{self, Site, TwoSites};
 use vpnaas_core::algorithms::{
     AuthAlgorithm, DpdAction, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Status,
 };
-use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
+use vpnaas_core::contract::{DesiredConnection, IkeProposal, IpsecProposal};
 use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 use vpnaas_strongswan::swanctl::swanctl_conf;
 use vpnaas_strongswan::vici::{Client, Message};

@@ -1,7 +1,7 @@
 //! vpnaas-core: the shared vocabulary of vpnaas (values, algorithms, resources, rules, faults), with no I/O.
 
 pub mod algorithms;
-pub mod desired;
+pub mod contract;
 pub mod fault;
 pub mod ha;
 pub mod profile;

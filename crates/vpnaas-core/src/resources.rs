@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use uuid::Uuid;
 
 use crate::algorithms::*;
-use crate::desired::{IkeProposal, IpsecProposal};
+use crate::contract::{IkeProposal, IpsecProposal};
 use crate::fault::Fault;
 use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredKey, StoredPsk};
 
@@ -487,7 +487,7 @@ pub struct ConnectionRuntime {
     pub ha_standby: bool,
     /// When the member took its current role, in microseconds since the epoch (0: not yet).
     pub ha_since: i64,
-    pub counters: crate::desired::Counters,
+    pub counters: crate::contract::Counters,
     /// When its gateway last reported on it, in microseconds since the epoch (0: never; ADR 0018).
     pub reported_at: i64,
     /// Since when it has had its status, in microseconds (0: since it was last updated).

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use vpnaas_core::algorithms::{
     AuthAlgorithm, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Pfs, Phase1Mode, TransformProtocol,
 };
-use vpnaas_core::desired::DesiredConnection;
+use vpnaas_core::contract::DesiredConnection;
 use vpnaas_core::values::PeerAddress;
 
 use crate::peer::{
@@ -555,7 +555,7 @@ mod tests {
         c.initiator = Initiator::ResponseOnly;
         let text = libreswan(&c, Secret::Include).unwrap();
         assert!(lines(&text).contains(&"auto=start") && lines(&text).contains(&"dpdaction=restart"), "{text}");
-        use vpnaas_core::desired::CertCredentials;
+        use vpnaas_core::contract::CertCredentials;
         use vpnaas_core::values::PrivateKey;
         c.psk = None;
         c.certs = Some(CertCredentials {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use vpnaas_core::algorithms::{DpdAction, Initiator};
-use vpnaas_core::desired::{CertCredentials, DesiredConnection};
+use vpnaas_core::contract::{CertCredentials, DesiredConnection};
 use vpnaas_core::values::{PeerAddress, PrivateKey, Psk};
 
 use crate::render::{render, RenderError, Rendered};

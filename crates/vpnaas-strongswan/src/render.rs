@@ -12,7 +12,7 @@ use vpnaas_core::algorithms::{
     AuthAlgorithm, DpdAction, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Phase1Mode,
     TransformProtocol,
 };
-use vpnaas_core::desired::DesiredConnection;
+use vpnaas_core::contract::DesiredConnection;
 
 use crate::vici::{Message, WireError};
 
@@ -477,7 +477,7 @@ fn fingerprint(conn: &Message, secret: &Message, credentials: &[Credential]) -> 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use vpnaas_core::desired::{DesiredConnection, IkeProposal, IpsecProposal};
+    use vpnaas_core::contract::{DesiredConnection, IkeProposal, IpsecProposal};
     use vpnaas_core::values::{Cidr, Dpd, PeerAddress, Psk};
 
     /// A connection every rendering test starts from (also swanctl.rs's).
@@ -553,7 +553,7 @@ pub(crate) mod tests {
 
     #[test]
     fn certificates_authenticate_with_pubkey_trusting_only_the_peer_ca_and_never_show_the_key() {
-        use vpnaas_core::desired::CertCredentials;
+        use vpnaas_core::contract::CertCredentials;
         use vpnaas_core::values::PrivateKey;
         let mut c = desired();
         c.psk = None;

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use vpnaas_core::desired::DesiredConnection;
+use vpnaas_core::contract::DesiredConnection;
 
 use crate::render::{render, RenderError, Rendered};
 use crate::vici::{Message, Value};

@@ -8,7 +8,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use uuid::Uuid;
-use vpnaas_core::desired::{AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport};
+use vpnaas_core::contract::{AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport};
 use vpnaas_core::Fault;
 
 use super::{AgentBody, AppState, Body};

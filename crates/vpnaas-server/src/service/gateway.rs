@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
-use vpnaas_core::desired::{AgentHello, CertCredentials, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
+use vpnaas_core::contract::{AgentHello, CertCredentials, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
 use vpnaas_core::resources::{
     Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
 };
@@ -43,7 +43,7 @@ pub struct Beats {
 }
 
 /// What a host's agent is told to run (ADR 0011); the wire form of
-/// `vpnaas_core::desired::HostState`, with each router's state shared rather than copied.
+/// `vpnaas_core::contract::HostState`, with each router's state shared rather than copied.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HostState {
     pub host: String,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use uuid::Uuid;
-use vpnaas_core::desired::GatewayState;
+use vpnaas_core::contract::GatewayState;
 
 use crate::store::markers::{self, Marked};
 use crate::store::{Store, StoreResult};

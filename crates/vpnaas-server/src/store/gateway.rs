@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
-use vpnaas_core::desired::Counters;
+use vpnaas_core::contract::Counters;
 use vpnaas_core::resources::{SiteConnection, VpnService};
 use vpnaas_core::tunnel::DownReason;
 

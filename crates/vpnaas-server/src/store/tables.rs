@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
-use vpnaas_core::desired::Counters;
+use vpnaas_core::contract::Counters;
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::*;
 use vpnaas_core::tunnel::DownReason;

@@ -363,7 +363,7 @@ async fn keystone_tampered_revoked_and_expired_tokens_are_401s() {
 #[tokio::test]
 async fn keystone_agents_log_in_as_service_users_and_project_users_cannot() {
     use vpnaas_agent::sync::{Credential, GatewayClient, SyncError};
-    use vpnaas_core::desired::AgentHello;
+    use vpnaas_core::contract::AgentHello;
     use vpnaas_keystone::{PasswordAuth, Session};
     let Some(ks) = require_keystone("keystone_agents_log_in_as_service_users_and_project_users_cannot") else {
         return;

@@ -320,7 +320,7 @@ async fn a_host_runs_its_routers_and_nothing_of_another_host() {
     assert_eq!(ids(&s, "changed"), vec![a.topo.router.clone()]);
     assert_eq!(s["changed"][0]["connections"][0]["id"], a_conn.as_str());
     // The agent-side type reads the answer.
-    let typed: vpnaas_core::desired::HostState = serde_json::from_value(s.clone()).unwrap();
+    let typed: vpnaas_core::contract::HostState = serde_json::from_value(s.clone()).unwrap();
     assert_eq!(typed.changed[0].connections[0].psk.as_ref().unwrap().expose(), "secret");
     // Another host's router: 404 for its state and for its status, and nothing changes.
     let other = format!("/v2.0/gateway/hosts/net-1/routers/{}/state", b.topo.router);
@@ -425,7 +425,7 @@ async fn a_dead_host_shows_all_its_connections_down() {
 async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_changes_nothing() {
     use vpnaas_agent::host::HostClient;
     use vpnaas_agent::sync::SyncError;
-    use vpnaas_core::desired::{HostStatusReport, RouterStatus};
+    use vpnaas_core::contract::{HostStatusReport, RouterStatus};
     let app = gateway_app(10).await;
     let a = Site::new(&app, P1).await;
     let b = Site::new(&app, P2).await;
@@ -442,7 +442,7 @@ async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_change
     }
     let status = |router, conn: &str| RouterStatus {
         router_id: router,
-        connections: vec![vpnaas_core::desired::ConnectionStatus {
+        connections: vec![vpnaas_core::contract::ConnectionStatus {
             id: conn.parse().unwrap(),
             revision: 1,
             status: vpnaas_core::algorithms::Status::Active,
