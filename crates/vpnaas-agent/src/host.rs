@@ -118,16 +118,15 @@ impl HostClient {
     /// the routers changed after N, as soon as there are any or after `wait`.
     pub async fn state(&self, cursor: Option<i64>, wait: Duration) -> Result<HostState, SyncError> {
         let url = self.url(&["state"]);
-        let query = cursor.map(|c| [("cursor", c.to_string()), ("wait", wait.as_secs().to_string())]);
-        let make = || {
-            let request = self.api.http.get(url.clone());
-            match &query {
-                Some(q) => request.query(q),
-                None => request,
-            }
-        };
-        let response = self.api.send(make, wait + IO_TIMEOUT).await?;
-        response.json().await.map_err(|e| SyncError::Transport(format!("state answer: {e}")))
+        let mut query = Vec::new();
+        query.extend(cursor.map(|c| ("cursor", c.to_string())));
+        if !wait.is_zero() {
+            query.push(("wait", wait.as_secs().to_string()));
+        }
+        let make = || self.api.http.get(url.clone()).query(&query);
+        // Switched with a wait (ADR 0028), as the per-router client's polls are.
+        let body = self.api.poll(make, !wait.is_zero(), wait + IO_TIMEOUT).await?;
+        serde_json::from_slice(&body).map_err(|e| SyncError::Transport(format!("state answer: {e}")))
     }
 
     /// `GET .../routers/{id}/state`: one router of this host; another host's is a 404.

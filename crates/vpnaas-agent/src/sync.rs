@@ -12,12 +12,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
-use vpnaas_core::contract::{AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport};
+use vpnaas_core::contract::{
+    parse_waited_answer, AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport, WAIT_UPGRADE,
+};
 use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{Charon, ViciCharon};
@@ -183,12 +186,62 @@ impl Api {
             break response;
         };
         let status = response.status();
-        if status.is_success() {
+        if status.is_success() || status == reqwest::StatusCode::SWITCHING_PROTOCOLS {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
         Err(SyncError::Status(status.as_u16(), body.chars().take(300).collect()))
     }
+
+    /// A poll (`make` builds it) and the body of its answer. One that `waits` asks to switch
+    /// to the contract's wait protocol (ADR 0028), so that the server holds only the socket
+    /// while it waits; a server that answers without switching is read as usual.
+    pub(crate) async fn poll(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        waits: bool,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, SyncError> {
+        let switching = || match waits {
+            true => switching(make()),
+            false => make(),
+        };
+        let response = self.send(switching, timeout).await?;
+        match answer_of(response, timeout).await? {
+            (status, body) if (200..300).contains(&status) => Ok(body),
+            (status, body) => {
+                Err(SyncError::Status(status, String::from_utf8_lossy(&body).chars().take(300).collect()))
+            }
+        }
+    }
+}
+
+/// `request`, asking to switch to [`WAIT_UPGRADE`] (ADR 0028); read its answer with [`answer_of`].
+pub fn switching(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request.header(reqwest::header::CONNECTION, "upgrade").header(reqwest::header::UPGRADE, WAIT_UPGRADE)
+}
+
+/// The status and body of a poll's answer: after a switch to [`WAIT_UPGRADE`] (`101`), what
+/// the server writes before it closes, read within `timeout`; otherwise the response itself.
+pub async fn answer_of(response: reqwest::Response, timeout: Duration) -> Result<(u16, Vec<u8>), SyncError> {
+    let status = response.status();
+    if status != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+        let body = response.bytes().await.map_err(|e| SyncError::Transport(format!("answer: {}", describe(&e))))?;
+        return Ok((status.as_u16(), body.to_vec()));
+    }
+    let mut upgraded = response
+        .upgrade()
+        .await
+        .map_err(|e| SyncError::Transport(format!("switching to {WAIT_UPGRADE}: {}", describe(&e))))?;
+    let mut bytes = Vec::new();
+    match tokio::time::timeout(timeout, upgraded.read_to_end(&mut bytes)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(SyncError::Transport(format!("waited answer: {e}"))),
+        Err(_) => return Err(SyncError::Transport(format!("no waited answer within {} s", timeout.as_secs()))),
+    }
+    let (status, body) = parse_waited_answer(&bytes)
+        .ok_or_else(|| SyncError::Transport("the connection ended before the waited answer".to_owned()))?;
+    Ok((status, body.to_vec()))
 }
 
 /// The HTTP client of one router's gateway API.
@@ -233,19 +286,20 @@ impl GatewayClient {
     }
 
     /// `GET .../state?known=V&wait=S`: the desired state, at once when `known` is not
-    /// current, else when it changes or after `wait`.
+    /// current, else when it changes or after `wait`. With a `wait`, the poll switches
+    /// protocols (ADR 0028), its first one too: the server then holds no HTTP connection for
+    /// it while the answer is built, nor while it waits.
     pub async fn state(&self, known: Option<&str>, wait: Duration) -> Result<GatewayState, SyncError> {
         let url = format!("{}/state", self.base);
         let wait_secs = wait.as_secs().to_string();
-        let make = || {
-            let request = self.api.http.get(&url);
-            match known {
-                Some(version) => request.query(&[("known", version), ("wait", wait_secs.as_str())]),
-                None => request,
-            }
-        };
-        let response = self.send(make, wait + IO_TIMEOUT).await?;
-        response.json().await.map_err(|e| SyncError::Transport(format!("state answer: {e}")))
+        let mut query = Vec::new();
+        query.extend(known.map(|v| ("known", v)));
+        if !wait.is_zero() {
+            query.push(("wait", wait_secs.as_str()));
+        }
+        let make = || self.api.http.get(&url).query(&query);
+        let body = self.api.poll(make, !wait.is_zero(), wait + IO_TIMEOUT).await?;
+        serde_json::from_slice(&body).map_err(|e| SyncError::Transport(format!("state answer: {e}")))
     }
 
     /// `POST .../status`.

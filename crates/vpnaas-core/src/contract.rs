@@ -201,9 +201,48 @@ pub struct AgentConfig {
     pub dead_after: u64,
 }
 
+/// The protocol a waiting poll asks to switch to (`Connection: Upgrade`,
+/// `Upgrade: vpnaas-wait/1`; ADR 0028). The server answers `101 Switching Protocols`, keeps
+/// nothing of HTTP while it waits, and then writes the poll's answer as [`waited_answer`]
+/// frames it and closes the connection. A server that does not know it answers the poll as
+/// an ordinary long poll, which the agent reads as before.
+pub const WAIT_UPGRADE: &str = "vpnaas-wait/1";
+
+/// The answer of a waiting poll after the switch: the HTTP status as three digits, a line
+/// feed, then the body the long poll would have answered (the state, or the NeutronError
+/// envelope); its end is the connection's end.
+pub fn waited_answer(status: u16, body: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(body.len() + 4);
+    framed.extend_from_slice(format!("{status:03}\n").as_bytes());
+    framed.extend_from_slice(body);
+    framed
+}
+
+/// A [`waited_answer`] taken apart: its status and body, or `None` when the bytes are not one
+/// (the connection ended before the status line, or the line is not a status).
+pub fn parse_waited_answer(bytes: &[u8]) -> Option<(u16, &[u8])> {
+    let (line, body) = (bytes.get(..3)?, bytes.get(4..)?);
+    if bytes.get(3) != Some(&b'\n') || !line.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let status = std::str::from_utf8(line).ok()?.parse().ok()?;
+    Some((status, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waited_answer_is_its_status_then_its_body_and_nothing_else_parses() {
+        let framed = waited_answer(200, br#"{"version": "v2"}"#);
+        assert_eq!(framed, b"200\n{\"version\": \"v2\"}");
+        assert_eq!(parse_waited_answer(&framed), Some((200, &br#"{"version": "v2"}"#[..])));
+        assert_eq!(parse_waited_answer(b"404\n"), Some((404, &b""[..])));
+        for bad in [&b""[..], b"20", b"200", b"200 {}", b"2x0\n{}", b"HTTP/1.1 200 OK\r\n"] {
+            assert_eq!(parse_waited_answer(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn a_status_report_round_trips_and_refuses_unknown_statuses() {

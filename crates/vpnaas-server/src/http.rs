@@ -13,10 +13,9 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
@@ -133,7 +132,9 @@ pub async fn serve_with_tls(
     let slots = Arc::new(Semaphore::new(limits.max_connections.saturating_add(limits.max_gateway_connections).max(1)));
     let seats = Seats::new(limits);
     let refusing = Arc::new(Semaphore::new(REFUSING));
-    let graceful = GracefulShutdown::new();
+    // Each connection, and each connection taken over (ADR 0028), holds a receiver; the
+    // server is done when all are dropped.
+    let (stop, stopping) = watch::channel(false);
     let mut over_cap = Report::default();
     let mut accept_failed = Report::default();
     tokio::pin!(shutdown);
@@ -156,22 +157,22 @@ pub async fn serve_with_tls(
         let _ = stream.set_nodelay(true);
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
-                let watcher = graceful.watcher();
+                let stopping = stopping.clone();
                 let app = app.clone();
                 let tls = tls.clone();
                 let seats = seats.clone();
                 tokio::spawn(async move {
                     let peer = Peer { addr, tls: false, client: None };
+                    let held = Held { slot: Some(slot), seat: Seat::default(), stopping };
                     // Each variant boxed on its own: the task would otherwise be as large as
                     // the TLS one (a rustls connection inline) for every plain connection,
                     // and 10,000 waiting gateways hold one each (ADR 0023).
                     match tls {
-                        None => Box::pin(connection(stream, peer, app, limits, seats, watcher)).await,
+                        None => Box::pin(connection(stream, peer, app, limits, seats, held)).await,
                         Some(acceptor) => {
-                            Box::pin(secure_connection(acceptor, stream, addr, app, limits, seats, watcher)).await;
+                            Box::pin(secure_connection(acceptor, stream, addr, app, limits, seats, held)).await;
                         }
                     }
-                    drop(slot);
                 });
             }
             Err(_) => {
@@ -194,7 +195,9 @@ pub async fn serve_with_tls(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(stopping);
+    let _ = stop.send(true);
+    stop.closed().await;
     Ok(())
 }
 
@@ -231,6 +234,42 @@ struct Seats {
 #[derive(Default)]
 struct Seat(Option<(Kind, OwnedSemaphorePermit)>);
 
+/// What a connection holds while it lives: its slot (a descriptor), its seat, and the
+/// server's stop signal, whose receivers the server waits for when it stops.
+struct Held {
+    slot: Option<OwnedSemaphorePermit>,
+    seat: Seat,
+    stopping: watch::Receiver<bool>,
+}
+
+/// The connection a request came on, in the request's extensions: a handler that switches
+/// protocols (`101`, ADR 0028) takes the connection's slot, seat and stop signal with it, as
+/// the connection itself ends with the switch.
+#[derive(Clone)]
+pub struct Connection(Arc<Mutex<Held>>);
+
+impl Connection {
+    /// Takes over what the connection holds; the connection keeps its stop signal only.
+    pub fn take_over(&self) -> TakenOver {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        TakenOver(Held {
+            slot: held.slot.take(),
+            seat: std::mem::take(&mut held.seat),
+            stopping: held.stopping.clone(),
+        })
+    }
+}
+
+/// A connection's slot, seat and stop signal, held by what took it over until it is dropped.
+pub struct TakenOver(Held);
+
+impl TakenOver {
+    /// Ready when the server stops.
+    pub async fn stopping(&mut self) {
+        let _ = self.0.stopping.wait_for(|stop| *stop).await;
+    }
+}
+
 impl Seats {
     fn new(limits: Limits) -> Seats {
         Seats {
@@ -244,8 +283,9 @@ impl Seats {
     /// Seats the connection for a request of `kind`: its own seat if it has that kind, else a
     /// new one (the old one given back). `false` when that budget is full: the request is
     /// answered 503 and the connection keeps what it had.
-    fn take(&self, seat: &Mutex<Seat>, kind: Kind) -> bool {
-        let mut seat = seat.lock().unwrap_or_else(PoisonError::into_inner);
+    fn take(&self, held: &Mutex<Held>, kind: Kind) -> bool {
+        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+        let seat = &mut held.seat;
         if seat.0.as_ref().is_some_and(|(k, _)| *k == kind) {
             return true;
         }
@@ -309,7 +349,7 @@ async fn secure_connection(
     app: Router,
     limits: Limits,
     seats: Seats,
-    watcher: hyper_util::server::graceful::Watcher,
+    held: Held,
 ) {
     match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => {
@@ -319,7 +359,7 @@ async fn secure_connection(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|cert| Arc::new(ClientIdentity::from_der(cert)));
-            connection(stream, Peer { addr, tls: true, client }, app, limits, seats, watcher).await;
+            connection(stream, Peer { addr, tls: true, client }, app, limits, seats, held).await;
         }
         Ok(Err(e)) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = %addr, "TLS handshake took too long"),
@@ -328,28 +368,24 @@ async fn secure_connection(
 
 /// One connection, until it ends, its client is too slow or idle too long, or the server
 /// shuts down.
-async fn connection<S>(
-    stream: S,
-    peer: Peer,
-    app: Router,
-    limits: Limits,
-    seats: Seats,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
+async fn connection<S>(stream: S, peer: Peer, app: Router, limits: Limits, seats: Seats, held: Held)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Guarded::new(stream, activity.clone()));
     let seen = activity.clone();
-    // Dropped with the connection, and with it the seat.
-    let seat = Mutex::new(Seat::default());
+    let mut stopping = held.stopping.clone();
+    // Dropped with the connection, and with it the slot and seat, unless taken over.
+    let held = Connection(Arc::new(Mutex::new(held)));
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let admitted = seats.take(&seat, Kind::of(req.uri().path()));
+        let admitted = seats.take(&held.0, Kind::of(req.uri().path()));
         let mut app = app.clone();
         let in_flight = InFlight::begin(seen.clone());
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
         req.extensions_mut().insert(peer.clone());
+        req.extensions_mut().insert(held.clone());
         async move {
             let resp = if admitted {
                 match app.call(req).await {
@@ -365,14 +401,27 @@ async fn connection<S>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our own timers below: hyper's header timer would also count the idle wait.
     builder.header_read_timeout(None);
-    let conn = watcher.watch(builder.serve_connection(io, service));
-    tokio::select! {
-        result = conn => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended");
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                break;
+            }
+            // Requests under way are finished; an idle connection closes at once.
+            _ = stopping.wait_for(|stop| *stop), if !stopped => {
+                stopped = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            why = activity.expired(limits) => {
+                tracing::debug!(why, "connection closed");
+                break;
             }
         }
-        why = activity.expired(limits) => tracing::debug!(why, "connection closed"),
     }
 }
 

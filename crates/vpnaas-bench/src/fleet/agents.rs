@@ -125,6 +125,8 @@ pub struct Sim {
     base: String,
     auth: HeaderValue,
     wait_secs: u64,
+    /// Waiting polls ask to switch protocols (ADR 0028), as the agent does.
+    switch: bool,
     heartbeat_secs: u64,
     pub pending: Mutex<Option<Pending>>,
     pub seen: Notify,
@@ -160,6 +162,7 @@ impl Sim {
         wait_secs: u64,
         heartbeat_secs: u64,
         timeout: Duration,
+        switch: bool,
     ) -> anyhow::Result<Sim> {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -174,6 +177,7 @@ impl Sim {
             base: base.to_owned(),
             auth,
             wait_secs,
+            switch,
             heartbeat_secs,
             pending: Mutex::new(None),
             seen: Notify::new(),
@@ -231,6 +235,32 @@ impl Sim {
         let resp = rb.send().await.map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
+        self.expect(&method, path, status, bytes, expect)
+    }
+
+    /// A waiting poll, switching protocols as the agent does (ADR 0028) unless `--plain-polls`.
+    async fn wait(&self, path: &str) -> anyhow::Result<Bytes> {
+        if !self.switch {
+            return self.send(Method::GET, path, None, StatusCode::OK).await;
+        }
+        let request = self.http.get(format!("{}{path}", self.base)).header(AUTHORIZATION, self.auth.clone());
+        let resp =
+            vpnaas_agent::sync::switching(request).send().await.map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
+        let (status, body) = vpnaas_agent::sync::answer_of(resp, Duration::from_secs(self.wait_secs + 30))
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
+        let status = StatusCode::from_u16(status).map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
+        self.expect(&Method::GET, path, status, Bytes::from(body), StatusCode::OK)
+    }
+
+    fn expect(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        bytes: Bytes,
+        expect: StatusCode,
+    ) -> anyhow::Result<Bytes> {
         if status != expect {
             let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
             return Err(anyhow::anyhow!("{method} {path}: {status}: {text}"));
@@ -371,10 +401,11 @@ fn post_status(sim: &Arc<Sim>, path: String, bodies: Vec<(Bytes, usize)>, first:
 /// `None` after an error was recorded and a second's pause, as an agent would retry.
 async fn poll<T: serde::de::DeserializeOwned>(sim: &Arc<Sim>, path: &str) -> Option<(T, Instant, Instant)> {
     let asked = Instant::now();
-    let reply = sim
-        .send(Method::GET, path, None, StatusCode::OK)
-        .await
-        .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| anyhow::anyhow!("GET {path}: {e}")));
+    let reply = match path.contains("wait=") {
+        true => sim.wait(path).await,
+        false => sim.send(Method::GET, path, None, StatusCode::OK).await,
+    };
+    let reply = reply.and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| anyhow::anyhow!("GET {path}: {e}")));
     match reply {
         Ok(answer) => {
             sim.counters.polls.fetch_add(1, Ordering::Relaxed);
@@ -395,7 +426,7 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
     let mut running: HashMap<String, Value> = HashMap::new();
     loop {
         let path = match cursor {
-            None => format!("{base}/state"),
+            None => format!("{base}/state?wait={}", sim.wait_secs),
             Some(c) => format!("{base}/state?cursor={c}&wait={}", sim.wait_secs),
         };
         let Some((host, asked, now)) = poll::<WireHost>(sim, &path).await else { continue };
@@ -434,7 +465,7 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
     let mut started = false;
     loop {
         let path = match &known {
-            None => format!("{base}/state"),
+            None => format!("{base}/state?wait={}", sim.wait_secs),
             Some(v) => format!("{base}/state?known={v}&wait={}", sim.wait_secs),
         };
         let Some((state, asked, now)) = poll::<WireState>(sim, &path).await else { continue };

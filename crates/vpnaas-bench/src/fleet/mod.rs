@@ -225,7 +225,8 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> anyhow::
         let hosts = o.hosts + usize::from(o.resync_routers.is_some());
         (0..hosts).map(|index| Agent::Host { index, name: seed::host_name(index) }).collect()
     };
-    let sim = Arc::new(Sim::new(&last.base, token, agents.len(), o.wait_secs, o.heartbeat_secs, o.timeout)?);
+    let sim =
+        Arc::new(Sim::new(&last.base, token, agents.len(), o.wait_secs, o.heartbeat_secs, o.timeout, !o.plain_polls)?);
     let mut rng = Rng::new(o.seed);
     // A tenant's GET, again and again while the fleet starts, each on a new connection (as a
     // client that keeps none open would): what the storm leaves for API clients.
@@ -388,6 +389,7 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> anyhow::
         heartbeat_secs: o.heartbeat_secs,
         dead_after_secs: o.dead_after_secs,
         wait_secs: o.wait_secs,
+        switched_polls: !o.plain_polls,
         server_log: o.server_log.clone().unwrap_or_else(|| "the server's default (info: a line per request)".into()),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         seeding,

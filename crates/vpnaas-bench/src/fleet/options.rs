@@ -50,6 +50,9 @@ pub struct FleetArgs {
     /// The agents' long-poll wait in seconds, at most the server's 30 [default: 25]
     #[arg(long = "wait", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=30), help_heading = "Measurements")]
     wait_secs: Option<u64>,
+    /// Waiting polls stay ordinary long polls, as before the switch of ADR 0028 (to compare)
+    #[arg(long, help_heading = "Measurements")]
+    plain_polls: bool,
     /// The random changes' seed [default: 1]
     #[arg(long, value_name = "N", help_heading = "Measurements")]
     seed: Option<u64>,
@@ -111,6 +114,7 @@ pub struct FleetOptions {
     pub status: Duration,
     pub status_concurrency: usize,
     pub wait_secs: u64,
+    pub plain_polls: bool,
     pub seed: u64,
     pub backend: Backend,
     pub postgres: Option<String>,
@@ -138,6 +142,7 @@ impl FleetOptions {
             status: Duration::from_secs(10),
             status_concurrency: 32,
             wait_secs: 25,
+            plain_polls: false,
             seed: 1,
             backend: Backend::Sqlite,
             postgres: None,
@@ -210,6 +215,7 @@ impl FleetArgs {
             status: self.status.unwrap_or(p.status),
             status_concurrency: self.status_concurrency.unwrap_or(p.status_concurrency),
             wait_secs: self.wait_secs.unwrap_or(p.wait_secs),
+            plain_polls: self.plain_polls,
             seed: self.seed.unwrap_or(p.seed),
             backend: self.backend,
             postgres: self.postgres,

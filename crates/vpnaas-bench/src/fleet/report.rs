@@ -85,6 +85,8 @@ pub struct FleetReport {
     pub heartbeat_secs: u64,
     pub dead_after_secs: u64,
     pub wait_secs: u64,
+    /// Waiting polls switched protocols (ADR 0028); `false` with `--plain-polls`.
+    pub switched_polls: bool,
     pub server_log: String,
     pub cores: usize,
     pub seeding: SeedingFigure,
@@ -144,8 +146,12 @@ pub fn table(r: &FleetReport) -> String {
     );
     let _ = writeln!(
         out,
-        "server: heartbeat {} s, dead after {} s, long-poll wait {} s, log {}",
-        r.heartbeat_secs, r.dead_after_secs, r.wait_secs, r.server_log
+        "server: heartbeat {} s, dead after {} s, long-poll wait {} s ({}), log {}",
+        r.heartbeat_secs,
+        r.dead_after_secs,
+        r.wait_secs,
+        if r.switched_polls { "switched protocols" } else { "plain long polls" },
+        r.server_log
     );
     let _ = writeln!(
         out,

@@ -1,19 +1,29 @@
 //! `/v2.0/gateway/routers/{id}/...`: the internal API gateway agents use (ADR 0003), behind the agent credential, the `gateway_agent` rule or a client certificate (ADR 0016).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-use vpnaas_core::contract::{AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport};
+use vpnaas_core::contract::{
+    waited_answer, AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport, WAIT_UPGRADE,
+};
 use vpnaas_core::Fault;
 
 use super::{AgentBody, AppState, Body};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::http::Connection;
 use crate::tls::{ClientIdentity, Peer};
 
 /// A request from a gateway agent: it presented the configured agent credential
@@ -110,6 +120,70 @@ const CERTIFICATE_RULE: &str = "gateway_client_certificate";
 /// The refusal of pre-shared keys over plain HTTP to a peer that is not loopback.
 const PLAINTEXT_RULE: &str = "gateway_plaintext_secrets";
 
+/// A poll that asked to switch to [`WAIT_UPGRADE`] (ADR 0028): hyper's pending switch and the
+/// connection to take over, when both are there.
+pub struct Switch(Option<(OnUpgrade, Connection)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Switch {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Infallible> {
+        let asked = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes() == WAIT_UPGRADE.as_bytes());
+        let connection = parts.extensions.get::<Connection>().cloned();
+        let switch = match (asked, connection) {
+            (true, Some(connection)) => parts.extensions.remove::<OnUpgrade>().map(|up| (up, connection)),
+            _ => None,
+        };
+        Ok(Switch(switch))
+    }
+}
+
+/// The longest the answer after a switch may take to write (a host's state can be megabytes).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Switch {
+    /// `answer`, as an ordinary response; or, when the poll `waits` and asked to switch,
+    /// `101 Switching Protocols` at once, and `answer` written after it as the contract's
+    /// waited answer, ready at once or not (an agent's first poll is switched too, so that a
+    /// fleet's first polls do not each hold an HTTP connection while their states are built). Meanwhile hyper holds nothing of the connection (its buffers, its
+    /// state, the layers' futures): only the socket and `answer` are kept. The wait ends
+    /// early when the agent closes the connection, and with a 503 when the server stops.
+    async fn answer<F>(self, waits: bool, answer: F) -> Result<Response>
+    where
+        F: Future<Output = Result<Response>> + Send + 'static,
+    {
+        let Some((upgrade, connection)) = self.0.filter(|_| waits) else { return answer.await };
+        let mut held = connection.take_over();
+        let answer = Box::pin(answer);
+        tokio::spawn(async move {
+            let Ok(upgraded) = upgrade.await else { return };
+            let mut io = TokioIo::new(upgraded);
+            let mut byte = [0u8; 1];
+            let response = tokio::select! {
+                answered = answer => answered.unwrap_or_else(IntoResponse::into_response),
+                // The agent left (or spoke out of turn): nobody reads an answer.
+                _ = io.read(&mut byte) => return,
+                () = held.stopping() => Error::Busy.into_response(),
+            };
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
+            let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+                io.write_all(&waited_answer(status, &body)).await?;
+                io.shutdown().await
+            });
+            if let Ok(Err(e)) | Err(e) = written.await.map_err(std::io::Error::from) {
+                tracing::debug!(error = %e, "a waited answer was not written");
+            }
+            drop(held);
+        });
+        let mut switching = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let headers = switching.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static(WAIT_UPGRADE));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        Ok(switching)
+    }
+}
+
 fn router_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| Fault::RouterNotFound(id.to_owned()).into())
 }
@@ -144,11 +218,18 @@ async fn state(
     agent: Agent,
     Path(id): Path<String>,
     Query(q): Query<StateQuery>,
+    switch: Switch,
 ) -> Result<Response> {
     let router = agent.router(&st, &id).await?;
-    let state = st.service.wait_gateway_state(router, q.known.as_deref(), q.wait.unwrap_or(0)).await?;
-    agent.may_receive(&st, [&*state])?;
-    Ok(Json(&*state).into_response())
+    let wait = q.wait.unwrap_or(0);
+    let waits = wait > 0;
+    switch
+        .answer(waits, async move {
+            let state = st.service.wait_gateway_state(router, q.known.as_deref(), wait).await?;
+            agent.may_receive(&st, [&*state])?;
+            Ok(Json(&*state).into_response())
+        })
+        .await
 }
 
 async fn status(
@@ -196,10 +277,18 @@ async fn host_state(
     agent: Agent,
     Path(host): Path<String>,
     Query(q): Query<HostQuery>,
+    switch: Switch,
 ) -> Result<Response> {
-    let state = st.service.host_state(agent.host(&host)?, q.cursor, q.wait.unwrap_or(0)).await?;
-    agent.may_receive(&st, state.changed.iter().map(|s| &**s))?;
-    Ok(Json(state).into_response())
+    let host = agent.host(&host)?.to_owned();
+    let wait = q.wait.unwrap_or(0);
+    let waits = wait > 0;
+    switch
+        .answer(waits, async move {
+            let state = st.service.host_state(&host, q.cursor, wait).await?;
+            agent.may_receive(&st, state.changed.iter().map(|s| &**s))?;
+            Ok(Json(state).into_response())
+        })
+        .await
 }
 
 /// `GET .../hosts/{host}/routers/{id}/state`: one router of the host (404 for another host's).

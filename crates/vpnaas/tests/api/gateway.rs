@@ -129,6 +129,96 @@ async fn the_version_changes_with_what_feeds_the_state_and_a_long_poll_wakes_on_
     assert_eq!(polled["connections"][0]["revision"], 2);
 }
 
+/// A raw waiting poll that asks to switch protocols (ADR 0028): the socket after the server's
+/// head, and that head.
+async fn switching_poll(app: &App, path: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\
+         connection: upgrade\r\nupgrade: {}\r\n\r\n",
+        vpnaas_core::contract::WAIT_UPGRADE
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(socket.read(&mut byte).await.unwrap(), 1, "the head ended early: {head:?}");
+        head.push(byte[0]);
+    }
+    (socket, String::from_utf8(head).unwrap())
+}
+
+/// What the server writes after the switch, until it closes: the status and the JSON body.
+async fn waited(socket: &mut tokio::net::TcpStream) -> (u16, Value) {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(25), socket.read_to_end(&mut bytes))
+        .await
+        .expect("the waited answer within the wait")
+        .unwrap();
+    let (status, body) = vpnaas_core::contract::parse_waited_answer(&bytes)
+        .unwrap_or_else(|| panic!("not a waited answer: {:?}", String::from_utf8_lossy(&bytes)));
+    (status, serde_json::from_slice(body).unwrap())
+}
+
+#[tokio::test]
+async fn a_waiting_poll_switches_protocols_and_gets_its_answer_after_the_switch() {
+    let app = gateway_app(10).await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let router = &site.topo.router;
+    let v1 = state(&app, router).await["version"].as_str().unwrap().to_owned();
+    // A poll without a wait is answered as usual; one with a wait switches even when its
+    // answer is ready (an agent's first poll), and the answer follows at once.
+    let (plain, head) = switching_poll(&app, &format!("/v2.0/gateway/routers/{router}/state")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(plain);
+    let (mut first, head) = switching_poll(&app, &format!("/v2.0/gateway/routers/{router}/state?wait=20")).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let (status, answer) = waited(&mut first).await;
+    assert_eq!((status, answer["version"].as_str()), (200, Some(v1.as_str())));
+
+    let path = format!("/v2.0/gateway/routers/{router}/state?known={v1}&wait=20");
+    let (mut socket, head) = switching_poll(&app, &path).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: vpnaas-wait/1"), "{head}");
+    app.put(&format!("{CONNS}/{conn}"), P1, json!({"ipsec_site_connection": {"mtu": 1400}})).await.ok(200);
+    let (status, answer) = waited(&mut socket).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["version"], v1.as_str());
+    assert_eq!(answer["connections"][0]["mtu"], 1400);
+    let v2 = answer["version"].as_str().unwrap().to_owned();
+
+    // An agent that leaves while it waits is forgotten at once, not when its wait is over.
+    let path = format!("/v2.0/gateway/routers/{router}/state?known={v2}&wait=20");
+    let (left, head) = switching_poll(&app, &path).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let waiters =
+        || async { crate::metrics::value(&crate::metrics::scrape(&app).await.1, "vpnaas_long_poll_waiters", &[]) };
+    assert_eq!(waiters().await, 1.0);
+    drop(left);
+    let mut gone = false;
+    for _ in 0..100 {
+        if waiters().await == 0.0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the waiter of a closed connection is still counted");
+
+    // A server that stops answers its waiting polls at once: busy, not after the wait.
+    let (mut socket, head) = switching_poll(&app, &path).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let started = std::time::Instant::now();
+    let ((status, answer), _) = tokio::join!(waited(&mut socket), app.stop());
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["NeutronError"]["type"], "ServiceUnavailable", "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the stop waited for the poll's wait");
+}
+
 #[tokio::test]
 async fn status_applies_to_the_revision_the_gateway_has_and_services_follow() {
     let app = gateway_app(10).await;
@@ -461,6 +551,45 @@ async fn the_host_agents_client_gets_404_for_a_router_of_another_host_and_change
     assert_eq!(host.routers, vec![mine], "the host's list is unchanged");
     client.report(&HostStatusReport { routers: vec![status(mine, &a_conn)] }).await.unwrap();
     assert_eq!(conn_status(&app, P1, &a_conn).await, "ACTIVE");
+}
+
+#[tokio::test]
+async fn the_agents_clients_wait_after_a_switch_and_see_the_change() {
+    use crate::metrics::{scrape, value};
+    use std::time::Duration;
+    use vpnaas_agent::{host::HostClient, sync::GatewayClient};
+    let app = gateway_app(10).await;
+    let a = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, a.connection()).await;
+    place(&app, &a.topo.router, json!("net-1")).await.ok(200);
+    let credential = || vpnaas_agent::Credential::Token(TOKEN.into());
+    let host = HostClient::new(&app.base, "net-1", credential()).unwrap();
+    let router = GatewayClient::new(&app.base, a.topo.router.parse().unwrap(), credential()).unwrap();
+    let cursor = host.state(None, Duration::ZERO).await.unwrap().cursor;
+    let known = router.state(None, Duration::ZERO).await.unwrap().version;
+    let wait = Duration::from_secs(20);
+    let change = async {
+        let mut waiting = 0.0;
+        for _ in 0..250 {
+            waiting = value(&scrape(&app).await.1, "vpnaas_long_poll_waiters", &[]);
+            if waiting == 2.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(waiting, 2.0, "both polls wait");
+        app.put(&format!("{CONNS}/{conn}"), P1, json!({"ipsec_site_connection": {"mtu": 1400}})).await.ok(200);
+    };
+    let (hosted, routed, ()) = tokio::join!(host.state(Some(cursor), wait), router.state(Some(&known), wait), change);
+    let (hosted, routed) = (hosted.unwrap(), routed.unwrap());
+    assert_eq!(hosted.changed.len(), 1);
+    assert_eq!(hosted.changed[0].connections[0].mtu, 1400);
+    assert_eq!(routed.connections[0].mtu, 1400);
+    assert_eq!(routed.version, hosted.changed[0].version);
+    // Both waited after switching protocols (ADR 0028), not as ordinary long polls; the
+    // first polls above had no wait, and were answered as usual.
+    let switched = value(&scrape(&app).await.1, "vpnaas_http_requests_total", &[("status", "101")]);
+    assert_eq!(switched, 2.0);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// One sample of the exposition: its name, labels and value.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -58,7 +58,7 @@ fn parse(text: &str) -> Vec<Sample> {
 }
 
 /// The value of the sample `name` whose labels include `labels`, or 0 when there is none.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
@@ -66,7 +66,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &App) -> (String, Vec<Sample>) {
+pub(crate) async fn scrape(app: &App) -> (String, Vec<Sample>) {
     let r = app.raw(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
