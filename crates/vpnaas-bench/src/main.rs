@@ -9,6 +9,7 @@ mod report;
 mod storage_ceiling;
 mod target;
 mod tunnels;
+mod values;
 mod workload;
 
 use anyhow::anyhow;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::values::{positive, seconds};
 use crate::workload::OpKind;
 
 /// `vpnaas-bench`'s command line.
@@ -122,33 +123,10 @@ pub struct RunArgs {
 /// A flag's value that cannot be used, or flags that do not fit together; clap names the flag.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionError {
-    #[error("must be at least 1")]
-    Zero,
-    #[error("not a number: {0:?}")]
-    NotANumber(String),
-    #[error("not a positive number of seconds: {0:?}")]
-    NotSeconds(String),
     #[error("unknown operation {0:?}")]
     UnknownOperation(String),
     #[error("--page-rows must be larger than --page-size")]
     PageRowsNotAbovePageSize,
-}
-
-/// A count of at least 1.
-pub fn positive(v: &str) -> Result<usize, OptionError> {
-    match v.trim().parse::<usize>() {
-        Ok(0) => Err(OptionError::Zero),
-        Ok(n) => Ok(n),
-        Err(_) => Err(OptionError::NotANumber(v.to_owned())),
-    }
-}
-
-/// A positive number of seconds, fractions allowed.
-pub fn seconds(v: &str) -> Result<Duration, OptionError> {
-    match v.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(OptionError::NotSeconds(v.to_owned())),
-    }
 }
 
 fn op(v: &str) -> Result<OpKind, OptionError> {

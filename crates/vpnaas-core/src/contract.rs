@@ -9,7 +9,6 @@ use crate::algorithms::{
     AuthAlgorithm, EncapsulationMode, EncryptionAlgorithm, IkeVersion, Initiator, Pfs, Phase1Mode, Status,
     TransformProtocol,
 };
-use crate::ha::Role;
 use crate::tunnel::{DownReason, TunnelEvent};
 use crate::values::{Cidr, Dpd, PeerAddress, PrivateKey, Psk};
 
@@ -122,6 +121,14 @@ mod lifetime_wire {
         }
         Ok(wire.value)
     }
+}
+
+/// A member's role in an active/standby pair (ADR 0002; the rules are in `ha`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Active,
+    Standby,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,12 +15,8 @@ use crate::resources::{ConnectionSpec, SiteConnection};
 /// The most connections one pair of endpoint groups may have on one VPN service.
 pub const MAX_MEMBERS: usize = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Active,
-    Standby,
-}
+/// A member's role, as the gateway contract carries it.
+pub use crate::contract::Role;
 
 /// Whether two connections belong to the same pair (same service and both endpoint groups).
 pub fn same_pair(a: &ConnectionSpec, b: &ConnectionSpec) -> bool {

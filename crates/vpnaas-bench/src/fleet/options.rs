@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::options::{positive, seconds};
+use crate::values::{positive, seconds};
 
 /// What `fleet --help` says first.
 pub const FLEET_ABOUT: &str =

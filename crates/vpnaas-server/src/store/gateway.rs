@@ -8,7 +8,7 @@ use vpnaas_core::resources::{SiteConnection, VpnService};
 use vpnaas_core::tunnel::DownReason;
 
 use super::tables::count;
-use super::{execute, fetch_all, ids, list::select, Conn, StoreError, StoreResult, Value};
+use super::{execute, fetch_all, ids, tables::select, Conn, StoreError, StoreResult, Value};
 
 /// One row of `gateway_agents`: the last heartbeat of a router's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

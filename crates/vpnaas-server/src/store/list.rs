@@ -3,10 +3,7 @@
 //! The statements are built here once for both read paths: sqlx's (PostgreSQL, and SQLite
 //! inside write transactions) and SQLite's own (`sqlite.rs`).
 
-use std::collections::HashMap;
-
-use super::rows::Row;
-use super::tables::{Column, ColumnKind, Table};
+use super::tables::{from_rows, Column, ColumnKind, Table};
 use super::{fetch_all, Conn, StoreResult, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,29 +112,6 @@ pub(super) fn page_sql<T: Table>(q: &ListQuery, sort: &SortKeys, after: Option<&
     (sql, values)
 }
 
-/// The statement loading the children of `n` parents, in order.
-pub(super) fn children_sql(child: &str, n: usize) -> String {
-    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!(
-        "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
-        marks.join(", ")
-    )
-}
-
-/// How many parents one children statement names: under every engine's parameter limit.
-pub(super) const CHILDREN_CHUNK: usize = 500;
-
-/// Gives each item its children (`parent id → values in order`).
-pub(super) fn adopt<T: Table>(items: &mut [T], mut children: HashMap<String, Vec<String>>) -> StoreResult<()> {
-    if T::CHILD.is_none() {
-        return Ok(());
-    }
-    for item in items {
-        item.set_children(children.remove(&item.id().to_string()).unwrap_or_default())?;
-    }
-    Ok(())
-}
-
 pub(super) async fn run<T: Table>(conn: &mut Conn, q: &ListQuery) -> StoreResult<Vec<T>> {
     let sort = sort_keys(q);
     let after = match &q.marker {
@@ -176,29 +150,4 @@ async fn marker_row<T: Table>(
         });
     }
     Ok(Some(out))
-}
-
-/// Rows of `T` that satisfy a fixed condition (written by this crate, never by a caller).
-pub async fn select<T: Table>(conn: &mut Conn, condition: &str, values: &[Value]) -> StoreResult<Vec<T>> {
-    let sql = format!("SELECT * FROM {} WHERE {condition} ORDER BY id", T::TABLE);
-    let rows = fetch_all(conn, &sql, values).await?;
-    from_rows::<T>(conn, &rows).await
-}
-
-/// Builds resources from rows, loading every row's children with one query per chunk.
-pub(super) async fn from_rows<T: Table>(conn: &mut Conn, rows: &[Row]) -> StoreResult<Vec<T>> {
-    let mut items: Vec<T> = rows.iter().map(T::from_row).collect::<StoreResult<_>>()?;
-    if let Some(child) = T::CHILD {
-        let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
-        let mut children: HashMap<String, Vec<String>> = HashMap::new();
-        for chunk in ids.chunks(CHILDREN_CHUNK) {
-            let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
-            for row in fetch_all(conn, &children_sql(child, chunk.len()), &values).await? {
-                let parent = row.get::<String>(0)?;
-                children.entry(parent).or_default().push(row.get::<String>(1)?);
-            }
-        }
-        adopt(&mut items, children)?;
-    }
-    Ok(items)
 }

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 use vpnaas_core::resources::{Router, Subnet};
 
-use super::{execute, list::select, Conn, StoreResult, Value};
+use super::{execute, tables::select, Conn, StoreResult, Value};
 
 /// Every mirrored router.
 pub async fn routers(conn: &mut Conn) -> StoreResult<Vec<Router>> {

@@ -9,8 +9,27 @@ use sqlx::any::AnyRow;
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
-use super::tables::RowRead;
 use super::{StoreError, StoreResult, Value};
+
+/// A row as the decoders read it, by column name: sqlx's `Any` rows and SQLite's own
+/// (`sqlite.rs`) alike.
+pub trait RowRead {
+    fn text(&self, col: &str) -> StoreResult<String>;
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<i64>;
+}
+
+impl RowRead for AnyRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.try_get::<String, _>(col)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(col)?)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        Ok(self.try_get::<i64, _>(col)?)
+    }
+}
 
 /// A row read by rusqlite, owned (its statement is done with when the caller gets it).
 pub struct LiteRow {

@@ -21,9 +21,11 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use super::list::{adopt, marker_sql, page_sql, sort_keys};
+use super::list::{marker_sql, page_sql, sort_keys};
 use super::rows::bind;
-use super::tables::{ColumnKind, RowRead, Table};
+use super::rows::RowRead;
+use super::tables::adopt;
+use super::tables::{ColumnKind, Table};
 use super::{ListQuery, PoolSettings, StoreError, StoreResult, Value};
 
 /// Statements each connection keeps prepared (the lists' shapes vary with their filters).

@@ -1,9 +1,8 @@
-//! Row shapes: how each resource maps to its table (and its ordered child list), with generic get, insert, update and delete.
+//! Row shapes: how each resource maps to its table (and its ordered child list), with generic get, select, insert, update and delete; rows back into resources, children included.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::contract::Counters;
@@ -12,6 +11,7 @@ use vpnaas_core::resources::*;
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk};
 
+use super::rows::{Row, RowRead};
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
 
 /// How a filter value is converted before it meets the column.
@@ -93,7 +93,7 @@ pub async fn get_locked<T: Table>(w: &mut super::WriteTx, id: Uuid) -> StoreResu
 async fn get_with<T: Table>(conn: &mut Conn, id: Uuid, suffix: &str) -> StoreResult<Option<T>> {
     let sql = format!("SELECT * FROM {} WHERE id = $1{suffix}", T::TABLE);
     let rows = fetch_all(conn, &sql, &[id.to_string().into()]).await?;
-    Ok(super::list::from_rows::<T>(conn, &rows).await?.pop())
+    Ok(from_rows::<T>(conn, &rows).await?.pop())
 }
 
 pub async fn insert<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()> {
@@ -149,26 +149,6 @@ async fn insert_children<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()>
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
-}
-
-/// A row as the decoders read it, by column name: sqlx's `Any` rows and SQLite's own
-/// (`sqlite.rs`) alike.
-pub trait RowRead {
-    fn text(&self, col: &str) -> StoreResult<String>;
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
-    fn int(&self, col: &str) -> StoreResult<i64>;
-}
-
-impl RowRead for AnyRow {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        Ok(self.try_get::<String, _>(col)?)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        Ok(self.try_get::<Option<String>, _>(col)?)
-    }
-    fn int(&self, col: &str) -> StoreResult<i64> {
-        Ok(self.try_get::<i64, _>(col)?)
-    }
 }
 
 fn text(row: &impl RowRead, col: &str) -> StoreResult<String> {
@@ -646,4 +626,52 @@ impl Table for Certificate {
             },
         })
     }
+}
+
+/// The statement loading the children of `n` parents, in order.
+pub(super) fn children_sql(child: &str, n: usize) -> String {
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
+        marks.join(", ")
+    )
+}
+
+/// How many parents one children statement names: under every engine's parameter limit.
+pub(super) const CHILDREN_CHUNK: usize = 500;
+
+/// Gives each item its children (`parent id → values in order`).
+pub(super) fn adopt<T: Table>(items: &mut [T], mut children: HashMap<String, Vec<String>>) -> StoreResult<()> {
+    if T::CHILD.is_none() {
+        return Ok(());
+    }
+    for item in items {
+        item.set_children(children.remove(&item.id().to_string()).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// Rows of `T` that satisfy a fixed condition (written by this crate, never by a caller).
+pub async fn select<T: Table>(conn: &mut Conn, condition: &str, values: &[Value]) -> StoreResult<Vec<T>> {
+    let sql = format!("SELECT * FROM {} WHERE {condition} ORDER BY id", T::TABLE);
+    let rows = fetch_all(conn, &sql, values).await?;
+    from_rows::<T>(conn, &rows).await
+}
+
+/// Builds resources from rows, loading every row's children with one query per chunk.
+pub(super) async fn from_rows<T: Table>(conn: &mut Conn, rows: &[Row]) -> StoreResult<Vec<T>> {
+    let mut items: Vec<T> = rows.iter().map(T::from_row).collect::<StoreResult<_>>()?;
+    if let Some(child) = T::CHILD {
+        let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(CHILDREN_CHUNK) {
+            let values: Vec<Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+            for row in fetch_all(conn, &children_sql(child, chunk.len()), &values).await? {
+                let parent = row.get::<String>(0)?;
+                children.entry(parent).or_default().push(row.get::<String>(1)?);
+            }
+        }
+        adopt(&mut items, children)?;
+    }
+    Ok(items)
 }

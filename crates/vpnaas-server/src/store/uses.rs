@@ -3,7 +3,7 @@
 use uuid::Uuid;
 use vpnaas_core::resources::Subnet;
 
-use super::{ids, list::select, Conn, StoreResult, Value};
+use super::{ids, tables::select, Conn, StoreResult, Value};
 
 /// A column that refers to another table's rows (a foreign key the service checks before a
 /// delete, to answer the resource's own in-use 409).
