@@ -4,6 +4,7 @@ pub mod algorithms;
 pub mod contract;
 pub mod fault;
 pub mod ha;
+pub mod listing;
 pub mod profile;
 pub mod resources;
 pub mod rules;

@@ -241,11 +241,12 @@ pub async fn copy_from_sqlite(config: &Config, from: &Path) -> Result<usize, Com
 }
 
 async fn copy<T: store::Table>(read: &mut store::Conn, w: &mut store::WriteTx) -> Result<usize, CommandError> {
-    let existing: Vec<T> = store::list(w.conn(), &store::ListQuery { limit: Some(1), ..Default::default() }).await?;
+    let existing: Vec<T> =
+        store::list(w.conn(), &vpnaas_core::listing::ListQuery { limit: Some(1), ..Default::default() }).await?;
     if !existing.is_empty() {
         return Err(CommandError::TargetNotEmpty(T::TABLE));
     }
-    let rows: Vec<T> = store::list(read, &store::ListQuery::default()).await?;
+    let rows: Vec<T> = store::list(read, &vpnaas_core::listing::ListQuery::default()).await?;
     for row in &rows {
         store::insert(w.conn(), row).await?;
     }

@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the public API, built from the collections' attribute maps, the store's filter columns and one route table (ADR 0020).
 //!
 //! The five routes of every [`Collection`] are described by [`collection`] from the same
-//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Table::COLUMNS`); every other
+//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Listed::FILTERS`); every other
 //! public route is one entry of [`ROUTES`]. The API suite walks the router and fails when a
 //! route is missing here, and validates real responses against these schemas.
 
@@ -31,7 +31,7 @@ use super::body::{Attr, COMMON};
 use super::schemas::{self, Side, ADMIN_ONLY, SHOWN, WRITE_ONLY};
 use super::{AppState, Collection};
 use crate::error::{Error, Result};
-use crate::store::ColumnKind;
+use vpnaas_core::listing::FilterKind;
 
 const JSON: &str = "application/json";
 const VPN: &str = "vpn";
@@ -403,15 +403,15 @@ fn fields(attrs: &[Attr]) -> Parameter {
 /// Filters (each filterable column, repeatable: any of the values), `fields`, sorting and pagination.
 fn list_parameters<T: Collection>(attrs: &[Attr]) -> Vec<Parameter> {
     let mut out = vec![fields(attrs)];
-    for column in T::COLUMNS {
+    for column in T::FILTERS {
         let t = match column.kind {
-            ColumnKind::Text => Type::String,
-            ColumnKind::Bool => Type::Boolean,
-            ColumnKind::Int => Type::Integer,
+            FilterKind::Text => Type::String,
+            FilterKind::Bool => Type::Boolean,
+            FilterKind::Int => Type::Integer,
         };
         out.push(repeated(column.attr, ObjectBuilder::new().schema_type(t), "Only objects with one of these values"));
     }
-    let sortable: Vec<&str> = T::COLUMNS.iter().filter(|c| c.sortable).map(|c| c.attr).collect();
+    let sortable: Vec<&str> = T::FILTERS.iter().filter(|c| c.sortable).map(|c| c.attr).collect();
     out.push(repeated(
         "sort_key",
         ObjectBuilder::new().schema_type(Type::String).enum_values(Some(sortable)),

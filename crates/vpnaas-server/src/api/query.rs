@@ -4,8 +4,7 @@ use serde_json::{json, Map, Value};
 use vpnaas_core::fault::Fault;
 
 use super::body::to_bool;
-use crate::store::Value as SqlValue;
-use crate::store::{Column, ColumnKind, ListQuery, SortDir, Table};
+use vpnaas_core::listing::{Filter, FilterKind, FilterValue, ListQuery, Listed, SortDir};
 
 /// A parsed list request: what the store runs, plus what the view needs.
 #[derive(Debug, Default)]
@@ -38,28 +37,28 @@ pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
     raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
-fn filter_value(column: &Column, raw: &str) -> Result<SqlValue, Fault> {
-    Ok(match column.kind {
-        ColumnKind::Text => SqlValue::Text(raw.to_owned()),
-        ColumnKind::Bool => SqlValue::from(to_bool(column.attr, &Value::String(raw.to_owned()))?),
-        ColumnKind::Int => SqlValue::Int(
-            raw.trim().parse::<i64>().map_err(|_| Fault::invalid(column.attr, format!("'{raw}' is not an integer")))?,
+fn filter_value(filter: &Filter, raw: &str) -> Result<FilterValue, Fault> {
+    Ok(match filter.kind {
+        FilterKind::Text => FilterValue::Text(raw.to_owned()),
+        FilterKind::Bool => FilterValue::Bool(to_bool(filter.attr, &Value::String(raw.to_owned()))?),
+        FilterKind::Int => FilterValue::Int(
+            raw.trim().parse::<i64>().map_err(|_| Fault::invalid(filter.attr, format!("'{raw}' is not an integer")))?,
         ),
     })
 }
 
 /// Parses a list query string for `T`. Every key is a control parameter or a filterable
 /// attribute; anything else is a 400 naming it (neutron's `filter-validation`).
-pub fn parse_listing<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
+pub fn parse_listing<T: Listed>(raw: Option<&str>) -> Result<Listing, Fault> {
     let pairs = pairs(raw);
     let mut q = ListQuery::default();
-    let mut sort_keys: Vec<&'static Column> = Vec::new();
+    let mut sort_keys: Vec<&'static Filter> = Vec::new();
     let mut sort_dirs: Vec<SortDir> = Vec::new();
     for (key, value) in &pairs {
         match key.as_str() {
             "fields" => {}
             "sort_key" => {
-                let column = T::column(value)
+                let column = T::filter(value)
                     .filter(|c| c.sortable)
                     .ok_or_else(|| Fault::BadQuery(format!("[{value}] is invalid attribute for sort_keys")))?;
                 sort_keys.push(column);
@@ -83,7 +82,7 @@ pub fn parse_listing<T: Table>(raw: Option<&str>) -> Result<Listing, Fault> {
             "marker" => q.marker = Some(value.clone()),
             "page_reverse" => q.page_reverse = to_bool("page_reverse", &Value::String(value.clone()))?,
             attr => {
-                let column = T::column(attr)
+                let column = T::filter(attr)
                     .ok_or_else(|| Fault::BadQuery(format!("[{attr}] is invalid attribute for filtering")))?;
                 let v = filter_value(column, value)?;
                 match q.filters.iter_mut().find(|(c, _)| std::ptr::eq(*c, column)) {

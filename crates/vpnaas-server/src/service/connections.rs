@@ -12,7 +12,8 @@ use crate::auth::Caller;
 use crate::certs;
 use crate::clock::now_micros;
 use crate::error::Result;
-use crate::store::{self, ListQuery, Table};
+use crate::store;
+use vpnaas_core::listing::{FilterValue, ListQuery};
 
 impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
@@ -115,14 +116,11 @@ async fn check_pair(conn: &mut store::Conn, item: &SiteConnection) -> Result<()>
     let (Some(local), Some(peer)) = (item.spec.local_ep_group_id, item.spec.peer_ep_group_id) else {
         return Ok(());
     };
-    let mut q = ListQuery::default();
-    for (attr, value) in
-        [("vpnservice_id", item.spec.vpnservice_id), ("local_ep_group_id", local), ("peer_ep_group_id", peer)]
-    {
-        if let Some(column) = SiteConnection::column(attr) {
-            q.filters.push((column, vec![value.to_string().into()]));
-        }
-    }
+    let text = |id: uuid::Uuid| FilterValue::Text(id.to_string());
+    let q = ListQuery::default()
+        .with::<SiteConnection>("vpnservice_id", text(item.spec.vpnservice_id))
+        .with::<SiteConnection>("local_ep_group_id", text(local))
+        .with::<SiteConnection>("peer_ep_group_id", text(peer));
     let others: Vec<SiteConnection> = store::list(conn, &q).await?;
     Ok(ha::check_join(item.meta.id, &item.spec, &others)?)
 }

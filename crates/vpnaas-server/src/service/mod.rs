@@ -27,7 +27,8 @@ use crate::clock::now_micros;
 use crate::error::Result;
 use crate::secrets::KeyRing;
 use crate::store::uses::Reference;
-use crate::store::{self, ListQuery, Store, Table, WriteTx};
+use crate::store::{self, Store, Table, WriteTx};
+use vpnaas_core::listing::ListQuery;
 
 pub use gateway::{HostState, MAX_WAIT};
 pub use hub::{Hub, CATCH_UP_EVERY};

@@ -3,60 +3,54 @@
 //! The statements are built here once for both read paths: sqlx's (PostgreSQL, and SQLite
 //! inside write transactions) and SQLite's own (`sqlite.rs`).
 
-use super::tables::{from_rows, Column, ColumnKind, Table};
+use vpnaas_core::listing::{FilterKind, FilterValue, ListQuery, SortDir};
+
+use super::tables::{from_rows, Table};
 use super::{fetch_all, Conn, StoreResult, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortDir {
-    Asc,
-    Desc,
-}
-
-impl SortDir {
-    fn flip(self) -> SortDir {
-        match self {
-            SortDir::Asc => SortDir::Desc,
-            SortDir::Desc => SortDir::Asc,
-        }
-    }
-    fn sql(self) -> &'static str {
-        match self {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        }
-    }
-    fn after(self) -> &'static str {
-        match self {
-            SortDir::Asc => ">",
-            SortDir::Desc => "<",
-        }
+/// The other way round (a reverse page walks the sort backwards).
+fn flip(dir: SortDir) -> SortDir {
+    match dir {
+        SortDir::Asc => SortDir::Desc,
+        SortDir::Desc => SortDir::Asc,
     }
 }
 
-/// A parsed list request. Columns come from the table's own column list, never from the caller.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Only rows of this project (non-admin callers).
-    pub project: Option<String>,
-    /// Each entry: a column and the values it may take (OR); entries are ANDed.
-    pub filters: Vec<(&'static Column, Vec<Value>)>,
-    pub sort: Vec<(&'static Column, SortDir)>,
-    pub limit: Option<u64>,
-    pub marker: Option<String>,
-    pub page_reverse: bool,
+fn sql_of(dir: SortDir) -> &'static str {
+    match dir {
+        SortDir::Asc => "ASC",
+        SortDir::Desc => "DESC",
+    }
+}
+
+/// The comparison that keeps rows after the marker's.
+fn beyond(dir: SortDir) -> &'static str {
+    match dir {
+        SortDir::Asc => ">",
+        SortDir::Desc => "<",
+    }
+}
+
+/// A filter's value as a statement's parameter.
+fn param(v: &FilterValue) -> Value {
+    match v {
+        FilterValue::Text(s) => Value::Text(s.clone()),
+        FilterValue::Int(i) => Value::Int(*i),
+        FilterValue::Bool(b) => Value::from(*b),
+    }
 }
 
 /// The sort keys of a list, `id` last as the tie-breaker, flipped for a reverse page.
-pub(super) type SortKeys = Vec<(&'static str, ColumnKind, SortDir)>;
+pub(super) type SortKeys = Vec<(&'static str, FilterKind, SortDir)>;
 
 pub(super) fn sort_keys(q: &ListQuery) -> SortKeys {
     let mut sort: SortKeys = q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
     if !sort.iter().any(|(c, _, _)| *c == "id") {
-        sort.push(("id", ColumnKind::Text, SortDir::Asc));
+        sort.push(("id", FilterKind::Text, SortDir::Asc));
     }
     if q.page_reverse {
         for s in &mut sort {
-            s.2 = s.2.flip();
+            s.2 = flip(s.2);
         }
     }
     sort
@@ -85,7 +79,7 @@ pub(super) fn page_sql<T: Table>(q: &ListQuery, sort: &SortKeys, after: Option<&
     for (column, allowed) in &q.filters {
         let mut marks = Vec::with_capacity(allowed.len());
         for v in allowed {
-            values.push(v.clone());
+            values.push(param(v));
             marks.push(format!("${}", values.len()));
         }
         sql.push_str(&format!(" AND {} IN ({})", column.column, marks.join(", ")));
@@ -99,12 +93,12 @@ pub(super) fn page_sql<T: Table>(q: &ListQuery, sort: &SortKeys, after: Option<&
                 terms.push(format!("{prev} = ${}", values.len()));
             }
             values.push(marker_values[i].clone());
-            terms.push(format!("{column} {} ${}", dir.after(), values.len()));
+            terms.push(format!("{column} {} ${}", beyond(*dir), values.len()));
             alternatives.push(format!("({})", terms.join(" AND ")));
         }
         sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
     }
-    let order: Vec<String> = sort.iter().map(|(c, _, d)| format!("{c} {}", d.sql())).collect();
+    let order: Vec<String> = sort.iter().map(|(c, _, d)| format!("{c} {}", sql_of(*d))).collect();
     sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     if let Some(limit) = q.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
@@ -145,8 +139,8 @@ async fn marker_row<T: Table>(
     let mut out = Vec::with_capacity(sort.len());
     for (i, (_, kind, _)) in sort.iter().enumerate() {
         out.push(match kind {
-            ColumnKind::Text => Value::Text(row.get::<String>(i)?),
-            ColumnKind::Int | ColumnKind::Bool => Value::Int(row.get::<i64>(i)?),
+            FilterKind::Text => Value::Text(row.get::<String>(i)?),
+            FilterKind::Int | FilterKind::Bool => Value::Int(row.get::<i64>(i)?),
         });
     }
     Ok(Some(out))

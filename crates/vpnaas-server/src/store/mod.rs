@@ -28,10 +28,10 @@ use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::postgres::{PgArguments, PgPoolOptions};
 use sqlx::{Any, AnyPool, Arguments, PgPool, Postgres, Transaction};
 use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
+use vpnaas_core::listing::ListQuery;
 
-pub use list::{ListQuery, SortDir};
 pub use rows::Row;
-pub use tables::{Column, ColumnKind, Table};
+pub use tables::Table;
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.
 #[derive(Debug)]

@@ -25,8 +25,9 @@ use super::list::{marker_sql, page_sql, sort_keys};
 use super::rows::bind;
 use super::rows::RowRead;
 use super::tables::adopt;
-use super::tables::{ColumnKind, Table};
-use super::{ListQuery, PoolSettings, StoreError, StoreResult, Value};
+use super::tables::Table;
+use super::{PoolSettings, StoreError, StoreResult, Value};
+use vpnaas_core::listing::{FilterKind, ListQuery};
 
 /// Statements each connection keeps prepared (the lists' shapes vary with their filters).
 const CACHED_STATEMENTS: usize = 128;
@@ -279,8 +280,8 @@ pub fn list<T: Table>(conn: &Connection, q: &ListQuery) -> StoreResult<Vec<T>> {
                 let mut keys = Vec::with_capacity(sort.len());
                 for (column, kind, _) in &sort {
                     keys.push(match kind {
-                        ColumnKind::Text => Value::Text(row.text(column)?),
-                        ColumnKind::Int | ColumnKind::Bool => Value::Int(row.int(column)?),
+                        FilterKind::Text => Value::Text(row.text(column)?),
+                        FilterKind::Int | FilterKind::Bool => Value::Int(row.int(column)?),
                     });
                 }
                 found = Some(keys);

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use vpnaas_core::algorithms::*;
 use vpnaas_core::contract::Counters;
 use vpnaas_core::fault::Fault;
+use vpnaas_core::listing::Listed;
 use vpnaas_core::resources::*;
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk};
@@ -14,52 +15,10 @@ use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk
 use super::rows::{Row, RowRead};
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
 
-/// How a filter value is converted before it meets the column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnKind {
-    Text,
-    Int,
-    Bool,
-}
-
-/// An attribute that can be filtered (and perhaps sorted) on, and the column behind it.
-#[derive(Debug)]
-pub struct Column {
-    pub attr: &'static str,
-    pub column: &'static str,
-    pub kind: ColumnKind,
-    pub sortable: bool,
-}
-
-const fn col(attr: &'static str, kind: ColumnKind) -> Column {
-    Column { attr, column: attr, kind, sortable: false }
-}
-const fn sort(attr: &'static str, column: &'static str) -> Column {
-    Column { attr, column, kind: ColumnKind::Text, sortable: true }
-}
-const fn alias(attr: &'static str, column: &'static str) -> Column {
-    Column { attr, column, kind: ColumnKind::Text, sortable: false }
-}
-
-/// The columns every resource has: `id`, `name`, the owner under both of its names
-/// (all sort keys, as in the reference) and `description`.
-macro_rules! columns {
-    ($($extra:expr),* $(,)?) => {
-        &[
-            sort("id", "id"),
-            sort("name", "name"),
-            sort("project_id", "project_id"),
-            sort("tenant_id", "project_id"),
-            col("description", ColumnKind::Text),
-            $($extra),*
-        ]
-    };
-}
-
 /// A resource stored in one table, plus at most one ordered list of texts in a child table.
-pub trait Table: Sized {
+/// Its filters and sort keys are the resource's [`Listed::FILTERS`].
+pub trait Table: Listed + Sized {
     const TABLE: &'static str;
-    const COLUMNS: &'static [Column];
     /// The child table (`parent_id`, `position`, `value`), if the resource has a list attribute.
     const CHILD: Option<&'static str> = None;
     fn id(&self) -> Uuid;
@@ -73,10 +32,6 @@ pub trait Table: Sized {
     /// Takes the child list read for this row (only called when [`Table::CHILD`] is set).
     fn set_children(&mut self, _children: Vec<String>) -> StoreResult<()> {
         Ok(())
-    }
-
-    fn column(attr: &str) -> Option<&'static Column> {
-        Self::COLUMNS.iter().find(|c| c.attr == attr)
     }
 }
 
@@ -221,13 +176,6 @@ fn lifetime_from(row: &impl RowRead) -> StoreResult<Lifetime> {
 
 impl Table for IkePolicy {
     const TABLE: &'static str = "ikepolicies";
-    const COLUMNS: &'static [Column] = columns![
-        col("auth_algorithm", ColumnKind::Text),
-        col("encryption_algorithm", ColumnKind::Text),
-        col("phase1_negotiation_mode", ColumnKind::Text),
-        col("ike_version", ColumnKind::Text),
-        col("pfs", ColumnKind::Text),
-    ];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -263,13 +211,6 @@ impl Table for IkePolicy {
 
 impl Table for IpsecPolicy {
     const TABLE: &'static str = "ipsecpolicies";
-    const COLUMNS: &'static [Column] = columns![
-        col("transform_protocol", ColumnKind::Text),
-        col("auth_algorithm", ColumnKind::Text),
-        col("encryption_algorithm", ColumnKind::Text),
-        col("encapsulation_mode", ColumnKind::Text),
-        col("pfs", ColumnKind::Text),
-    ];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -305,14 +246,6 @@ impl Table for IpsecPolicy {
 
 impl Table for VpnService {
     const TABLE: &'static str = "vpnservices";
-    const COLUMNS: &'static [Column] = columns![
-        Column { attr: "router_id", column: "router_id", kind: ColumnKind::Text, sortable: true },
-        col("subnet_id", ColumnKind::Text),
-        col("admin_state_up", ColumnKind::Bool),
-        col("status", ColumnKind::Text),
-        col("external_v4_ip", ColumnKind::Text),
-        col("external_v6_ip", ColumnKind::Text),
-    ];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -349,8 +282,6 @@ impl Table for EndpointGroup {
     const TABLE: &'static str = "endpoint_groups";
     const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
     // `endpoint_type` is the name the SDK filters with (ADR 0009 §7); `type` the attribute's.
-    const COLUMNS: &'static [Column] =
-        columns![alias("type", "endpoint_type"), alias("endpoint_type", "endpoint_type")];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -405,23 +336,6 @@ fn auth_from(row: &impl RowRead) -> StoreResult<ConnectionAuth> {
 impl Table for SiteConnection {
     const TABLE: &'static str = "ipsec_site_connections";
     const CHILD: Option<&'static str> = Some("ipsec_peer_cidrs");
-    // `psk` is deliberately not filterable: a secret must not travel in a URL.
-    const COLUMNS: &'static [Column] = columns![
-        col("peer_address", ColumnKind::Text),
-        col("peer_id", ColumnKind::Text),
-        col("local_id", ColumnKind::Text),
-        col("route_mode", ColumnKind::Text),
-        col("mtu", ColumnKind::Int),
-        col("auth_mode", ColumnKind::Text),
-        col("initiator", ColumnKind::Text),
-        col("admin_state_up", ColumnKind::Bool),
-        col("status", ColumnKind::Text),
-        col("vpnservice_id", ColumnKind::Text),
-        col("ikepolicy_id", ColumnKind::Text),
-        col("ipsecpolicy_id", ColumnKind::Text),
-        col("local_ep_group_id", ColumnKind::Text),
-        col("peer_ep_group_id", ColumnKind::Text),
-    ];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -517,8 +431,6 @@ impl Table for SiteConnection {
 
 impl Table for Router {
     const TABLE: &'static str = "routers";
-    const COLUMNS: &'static [Column] =
-        columns![col("admin_state_up", ColumnKind::Bool), alias("binding:host_id", "host")];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -555,11 +467,6 @@ impl Table for Router {
 
 impl Table for Subnet {
     const TABLE: &'static str = "subnets";
-    const COLUMNS: &'static [Column] = columns![
-        col("cidr", ColumnKind::Text),
-        col("ip_version", ColumnKind::Int),
-        col("network_id", ColumnKind::Text)
-    ];
     fn id(&self) -> Uuid {
         self.meta.id
     }
@@ -589,7 +496,6 @@ impl Table for Subnet {
 
 impl Table for Certificate {
     const TABLE: &'static str = "certificates";
-    const COLUMNS: &'static [Column] = columns![col("subject", ColumnKind::Text), col("fingerprint", ColumnKind::Text)];
     fn id(&self) -> Uuid {
         self.meta.id
     }

@@ -57,7 +57,8 @@ async fn the_binary_migrates_then_serves_and_logs_where_it_listens_and_keeps_dat
 /// Every row of every table, as the store maps it: connections with their remembered
 /// roles and counters, and each gateway's last heartbeat.
 async fn rows(store: &vpnaas_server::store::Store) -> (Vec<vpnaas_core::resources::SiteConnection>, Vec<String>) {
-    use vpnaas_server::store::{self, ListQuery};
+    use vpnaas_core::listing::ListQuery;
+    use vpnaas_server::store;
     let mut tx = store.begin_read().await.unwrap();
     let conns = store::list(&mut tx, &ListQuery::default()).await.unwrap();
     let agents = store::gateway::agents(&mut tx).await.unwrap();
