@@ -30,8 +30,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
-    /// `postgres://...` selects PostgreSQL; a SQLite path or `sqlite://` URL selects that
-    /// file; unset means `<data_dir>/vpnaas.db`.
+    /// `postgres://...` selects PostgreSQL, `mysql://...` (or `mariadb://`) MariaDB; a SQLite
+    /// path or `sqlite://` URL selects that file; unset means `<data_dir>/vpnaas.db`.
     pub database_url: Option<DatabaseUrl>,
     /// Connections per server process.
     #[serde(deserialize_with = "number")]
@@ -312,7 +312,7 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "URL",
         "DATA_DIR/vpnaas.db",
-        "The database: postgres://user:password@host/db, or a SQLite path",
+        "The database: postgres://user:password@host/db, mysql://user:password@host/db (MariaDB), or a SQLite path",
     )),
     setting(
         "database_max_connections",
@@ -636,6 +636,14 @@ pub struct DatabaseUrl(pub String);
 impl DatabaseUrl {
     pub fn is_postgres(&self) -> bool {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+    /// `mysql://` or `mariadb://`: MariaDB (or a Galera cluster of it).
+    pub fn is_mariadb(&self) -> bool {
+        self.0.starts_with("mysql://") || self.0.starts_with("mariadb://")
+    }
+    /// A database server several replicas share (PostgreSQL or MariaDB), not a SQLite file.
+    pub fn is_shared(&self) -> bool {
+        self.is_postgres() || self.is_mariadb()
     }
     pub fn expose(&self) -> &str {
         &self.0

@@ -204,6 +204,11 @@ impl IntoResponse for Error {
                 }
                 busy()
             }
+            // Still colliding after its retries (`service::retrying`): busy, try again.
+            Error::Store(StoreError::Retry(cause)) => {
+                tracing::warn!(error.cause = %cause, "a write kept colliding with concurrent ones; answered 503 busy");
+                busy()
+            }
             // The cause is logged once here; the caller learns nothing internal.
             Error::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(error.cause = %cause, "database unavailable");

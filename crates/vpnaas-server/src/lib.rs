@@ -80,7 +80,7 @@ impl std::fmt::Display for CommandError {
             CommandError::Migrate { database, source } => write!(f, "cannot migrate {database}: {source}"),
             CommandError::NoSharedKeyFile { path } => write!(
                 f,
-                "the key file {} does not exist; with PostgreSQL every replica needs the same one: create it with \
+                "the key file {} does not exist; with PostgreSQL or MariaDB every replica needs the same one: create it with \
                  `vpnaas rotate-key` and give its path as psk_key_file (VPNAAS_PSK_KEY_FILE)",
                 path.display()
             ),
@@ -150,6 +150,7 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
     let where_ = database_label(config);
     let store = match &config.database_url {
         Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
+        Some(url) if url.is_mariadb() => Store::open_mariadb(url.expose(), settings).await,
         other => {
             let path = match other {
                 Some(url) => PathBuf::from(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())),
@@ -172,11 +173,11 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
 /// replicas must share one file, made beforehand with `vpnaas rotate-key`.
 pub fn open_keys(config: &Config) -> Result<KeyRing, CommandError> {
     let path = config.key_file();
-    let postgres = config.database_url.as_ref().is_some_and(|u| u.is_postgres());
-    if postgres && !path.exists() {
+    let shared = config.database_url.as_ref().is_some_and(|u| u.is_shared());
+    if shared && !path.exists() {
         return Err(CommandError::NoSharedKeyFile { path });
     }
-    Ok(KeyRing::open(&path, !postgres)?)
+    Ok(KeyRing::open(&path, !shared)?)
 }
 
 /// `vpnaas rotate-key`: adds a new key to the key file (creating the file if needed) and

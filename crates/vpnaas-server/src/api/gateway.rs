@@ -24,6 +24,7 @@ use super::{AgentBody, AppState, Body};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::http::Connection;
+use crate::service::retrying;
 use crate::tls::{ClientIdentity, Peer};
 
 /// A request from a gateway agent: it presented the configured agent credential
@@ -199,7 +200,8 @@ async fn heartbeat(
     Body(b): AgentBody,
 ) -> Result<Response> {
     let hello: AgentHello = json_body(&b)?;
-    st.service.agent_heartbeat(agent.router(&st, &id).await?, &hello).await?;
+    let (svc, router, hello) = (&st.service, agent.router(&st, &id).await?, &hello);
+    retrying(move || svc.agent_heartbeat(router, hello)).await?;
     let config =
         AgentConfig { heartbeat_interval: st.config.agent_heartbeat_secs, dead_after: st.config.agent_dead_after_secs };
     Ok(Json(config).into_response())
@@ -239,7 +241,8 @@ async fn status(
     Body(b): AgentBody,
 ) -> Result<Response> {
     let report: StatusReport = json_body(&b)?;
-    st.service.report_status(agent.router(&st, &id).await?, &report.connections).await?;
+    let (svc, router, statuses) = (&st.service, agent.router(&st, &id).await?, &report.connections[..]);
+    retrying(move || svc.report_status(router, statuses)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -315,7 +318,8 @@ async fn host_status(
 ) -> Result<Response> {
     let report: HostStatusReport = json_body(&b)?;
     let reports: Vec<_> = report.routers.into_iter().map(|r| (r.router_id, r.connections)).collect();
-    st.service.report_host_status(agent.host(&host)?, &reports).await?;
+    let (svc, host, reports) = (&st.service, agent.host(&host)?, &reports[..]);
+    retrying(move || svc.report_host_status(host, reports)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -17,7 +17,9 @@ use super::view::View;
 use super::{common, AppState, Body, Collection, RawBody};
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::service::{gateway_network, gateway_subnet, interface_port, subnet_network, RouterInterface, Service};
+use crate::service::{
+    gateway_network, gateway_subnet, interface_port, retrying, subnet_network, RouterInterface, Service,
+};
 use vpnaas_core::profile::Profile;
 
 impl Collection for Router {
@@ -244,7 +246,8 @@ async fn add_interface(
     Body(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
-    Ok(interface_view(&st.service.add_router_interface(&caller, &id, subnet).await?))
+    let (svc, who, id) = (&st.service, &caller, id.as_str());
+    Ok(interface_view(&retrying(move || svc.add_router_interface(who, id, subnet)).await?))
 }
 
 async fn remove_interface(
@@ -254,7 +257,8 @@ async fn remove_interface(
     Body(b): RawBody,
 ) -> Result<Response> {
     let subnet = interface_subnet(&b)?;
-    Ok(interface_view(&st.service.remove_router_interface(&caller, &id, subnet).await?))
+    let (svc, who, id) = (&st.service, &caller, id.as_str());
+    Ok(interface_view(&retrying(move || svc.remove_router_interface(who, id, subnet)).await?))
 }
 
 /// A router interface as a Neutron port: what `openstack router show` reads

@@ -41,7 +41,7 @@ use crate::auth::Caller;
 use crate::clock::{rfc3339, space_micros};
 use crate::config::Config;
 use crate::error::{self, Error, Result};
-use crate::service::{Resource, Service};
+use crate::service::{retrying, Resource, Service};
 use vpnaas_core::profile::{Profile, TimeStyle};
 
 /// The largest request body, as oslo.middleware's `max_request_body_size` default (112 KiB).
@@ -265,9 +265,10 @@ fn written<T: Collection>(
 }
 
 async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, Body(b): RawBody) -> Result<Response> {
-    let attrs = fields::<T>(&st.service, &b, Op::Create)?;
-    let echo = attrs.echo();
-    let item = T::create(&st.service, &caller, attrs).await?;
+    let echo = fields::<T>(&st.service, &b, Op::Create)?.echo();
+    // Parsed again for each attempt: a write that collided is run again whole (ADR 0030).
+    let (svc, who, bytes) = (&st.service, &caller, &b[..]);
+    let item = retrying(move || async move { T::create(svc, who, fields::<T>(svc, bytes, Op::Create)?).await }).await?;
     written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
 }
 
@@ -277,14 +278,16 @@ async fn update<T: Collection>(
     Path(id): Path<String>,
     Body(b): RawBody,
 ) -> Result<Response> {
-    let attrs = fields::<T>(&st.service, &b, Op::Update)?;
-    let echo = attrs.echo();
-    let item = T::update(&st.service, &caller, &id, attrs).await?;
+    let echo = fields::<T>(&st.service, &b, Op::Update)?.echo();
+    let (svc, who, bytes, id) = (&st.service, &caller, &b[..], id.as_str());
+    let item =
+        retrying(move || async move { T::update(svc, who, id, fields::<T>(svc, bytes, Op::Update)?).await }).await?;
     written(StatusCode::OK, st.service.profile(), &caller, &item, &echo)
 }
 
 async fn delete<T: Collection>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    T::delete(&st.service, &caller, &id).await?;
+    let (svc, who, id) = (&st.service, &caller, id.as_str());
+    retrying(move || T::delete(svc, who, id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

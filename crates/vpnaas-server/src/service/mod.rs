@@ -342,7 +342,74 @@ impl Service {
     }
 }
 
+/// How many times a write that collided is run in all (ADR 0030).
+const WRITE_ATTEMPTS: u32 = 6;
+
+/// Runs the write `attempt` makes, again when its transaction was rolled back by a collision
+/// with a concurrent one (`StoreError::Retry`: a deadlock, a lock wait timeout, a Galera
+/// certification failure, a serialization failure), after a short random pause that doubles
+/// each time. Nothing of a rolled-back attempt was written, so no create is made twice and no
+/// update applied twice; an attempt that fails otherwise, or the last one, is the answer.
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut pause = std::time::Duration::from_millis(2);
+    for _ in 1..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(crate::error::Error::Store(store::StoreError::Retry(why))) => {
+                tracing::debug!(error.cause = %why, "a write collided with a concurrent one; running it again");
+                let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % (pause.as_micros() as u64).max(1);
+                tokio::time::sleep(pause + std::time::Duration::from_micros(jitter)).await;
+                pause *= 2;
+            }
+            answer => return answer,
+        }
+    }
+    attempt().await
+}
+
 /// The ids of rows that refer to `id` through `reference`.
 pub(crate) async fn referrers(conn: &mut store::Conn, reference: Reference, id: Uuid) -> Result<Vec<String>> {
     Ok(store::uses::referrers(conn, reference, id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::store::StoreError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_write_that_collided_runs_again_and_other_failures_do_not() {
+        let runs = AtomicU32::new(0);
+        let answer = retrying(|| async {
+            match runs.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(Error::Store(StoreError::Retry("deadlock".into()))),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(answer.ok(), Some(2), "the third run is the answer");
+
+        runs.store(0, Ordering::SeqCst);
+        let refused: Result<()> = retrying(|| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Err(Fault::RouterNotFound("r".into()).into())
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "a refusal is not a collision: it runs once");
+
+        runs.store(0, Ordering::SeqCst);
+        let stuck: Result<()> = retrying(|| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Err(Error::Store(StoreError::Retry("certification failed".into())))
+        })
+        .await;
+        assert!(matches!(stuck, Err(Error::Store(StoreError::Retry(_)))));
+        assert_eq!(runs.load(Ordering::SeqCst), WRITE_ATTEMPTS, "bounded");
+    }
 }

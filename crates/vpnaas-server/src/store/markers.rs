@@ -21,7 +21,13 @@ pub async fn mark(conn: &mut Conn, routers: &[Uuid], hosts: &[String]) -> StoreR
     if routers.is_empty() && hosts.is_empty() {
         return Ok(Marked::default());
     }
-    let rows = fetch_all(conn, "UPDATE gateway_seq SET n = n + 1 WHERE id = 1 RETURNING n", &[]).await?;
+    let rows = if conn.is_mariadb() {
+        // No `UPDATE ... RETURNING` on MariaDB: the session's LAST_INSERT_ID carries the value.
+        execute(conn, "UPDATE gateway_seq SET n = LAST_INSERT_ID(n + 1) WHERE id = 1", &[]).await?;
+        fetch_all(conn, "SELECT CAST(LAST_INSERT_ID() AS BIGINT)", &[]).await?
+    } else {
+        fetch_all(conn, "UPDATE gateway_seq SET n = n + 1 WHERE id = 1 RETURNING n", &[]).await?
+    };
     let seq: i64 = rows.first().ok_or_else(|| StoreError::Corrupt("gateway_seq has no row".into()))?.get(0)?;
     let mut marked = Marked { seq, routers: Vec::with_capacity(routers.len()), hosts: hosts.to_vec() };
     for router in routers {

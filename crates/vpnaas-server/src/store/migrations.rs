@@ -1,6 +1,6 @@
 //! Schema migrations: numbered, forward-only, each applied once in the caller's transaction.
 
-use super::{execute, fetch_all, Conn, StoreResult};
+use super::{execute, fetch_all, Conn, StoreError, StoreResult};
 
 /// Version 1: the inventory and the five VPNaaS resources.
 const V1: &str = r#"
@@ -297,7 +297,26 @@ pub async fn run(conn: &mut Conn) -> StoreResult<usize> {
             continue;
         }
         for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            execute(conn, statement, &[]).await?;
+            match statement.strip_prefix("DROP INDEX ").filter(|_| conn.is_mariadb()) {
+                // MariaDB names the table an index is dropped from; PostgreSQL and SQLite do not.
+                Some(index) => {
+                    let found = fetch_all(
+                        conn,
+                        "SELECT DISTINCT table_name FROM information_schema.statistics \
+                         WHERE table_schema = DATABASE() AND index_name = $1",
+                        &[index.into()],
+                    )
+                    .await?;
+                    let table: String = found
+                        .first()
+                        .ok_or_else(|| StoreError::Corrupt(format!("no index {index} to drop")))?
+                        .get(0)?;
+                    execute(conn, &format!("DROP INDEX {index} ON {table}"), &[]).await?;
+                }
+                None => {
+                    execute(conn, statement, &[]).await?;
+                }
+            }
         }
         execute(
             conn,

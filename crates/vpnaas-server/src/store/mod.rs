@@ -1,8 +1,9 @@
-//! Storage: the connection pool, migrations, write transactions and the generic row machinery, in SQL that runs on SQLite and PostgreSQL.
+//! Storage: the connection pool, migrations, write transactions and the generic row machinery, in SQL that runs on SQLite, PostgreSQL and MariaDB.
 //!
 //! Every statement uses `$n` placeholders and standard types (`VARCHAR`, `BIGINT`), so the
 //! same text runs on both engines: through sqlx's `Any` driver (PostgreSQL, and SQLite's
-//! pool), and on SQLite's writer and readers through rusqlite (ADR 0014). Booleans are
+//! pool), and on SQLite's writer and readers through rusqlite (ADR 0014); MariaDB takes
+//! them through `mariadb.rs`'s mechanical translation (ADR 0030). Booleans are
 //! stored as `BIGINT` 0/1 and times as microseconds since the epoch, which every driver
 //! carries without conversion.
 
@@ -10,6 +11,7 @@ pub mod events;
 pub mod gateway;
 pub mod health;
 mod list;
+mod mariadb;
 pub mod markers;
 mod migrations;
 pub mod mirror;
@@ -25,8 +27,9 @@ use std::time::Duration;
 
 use rusqlite::OpenFlags;
 use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::mysql::{MySqlArguments, MySqlPoolOptions};
 use sqlx::postgres::{PgArguments, PgPoolOptions};
-use sqlx::{Any, AnyPool, Arguments, PgPool, Postgres, Transaction};
+use sqlx::{Any, AnyPool, Arguments, MySql, MySqlPool, PgPool, Postgres, Transaction};
 use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 use vpnaas_core::listing::ListQuery;
 
@@ -45,6 +48,10 @@ pub enum StoreError {
     Corrupt(String),
     /// A foreign key refused a write: a concurrent change won a race (PostgreSQL). Answered 409.
     Conflict(String),
+    /// The transaction was rolled back because it collided with a concurrent one (a deadlock,
+    /// a lock wait past its timeout, a Galera certification failure, a serialization failure):
+    /// nothing of it was written, and running it again may succeed (`service::retrying`).
+    Retry(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -54,6 +61,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Busy(m) => write!(f, "database busy: {m}"),
             StoreError::Corrupt(m) => write!(f, "database error: {m}"),
             StoreError::Conflict(m) => write!(f, "constraint {m} refused a write"),
+            StoreError::Retry(m) => write!(f, "transaction rolled back by a concurrent one: {m}"),
         }
     }
 }
@@ -70,6 +78,18 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("a foreign key").to_owned())
+            }
+            // Rolled back by a collision, so safe to run again: a serialization failure or a
+            // deadlock (SQLSTATE 40001, 40P01; MariaDB's 1213, Galera's certification failure
+            // included), or MariaDB's lock wait timeout (1205), which rolls back the statement:
+            // the store then rolls back the rest of the transaction with it.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c == "40001" || c == "40P01")
+                    || db
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|e| e.number() == 1213 || e.number() == 1205) =>
+            {
+                StoreError::Retry(e.to_string())
             }
             // PostgreSQL: connection exceptions (08), shutting down or starting (57P0x).
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
@@ -98,6 +118,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum Conn {
     /// sqlx's PostgreSQL driver, typed (no `Any` layer; ADR 0014).
     Pg(Transaction<'static, Postgres>),
+    /// sqlx's MySQL driver, for MariaDB (ADR 0030).
+    My(Transaction<'static, MySql>),
     /// sqlx's `Any` driver: reads on SQLite's pool (other than lists and shows).
     Any(Transaction<'static, Any>),
     /// SQLite's writer inside its batch (ADR 0012): statements run on the calling thread,
@@ -112,6 +134,7 @@ pub enum Conn {
 pub enum Backend {
     Sqlite,
     Postgres,
+    Mariadb,
 }
 
 impl Backend {
@@ -119,6 +142,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgresql",
+            Backend::Mariadb => "mariadb",
         }
     }
 }
@@ -156,6 +180,7 @@ pub struct Store {
 #[derive(Clone)]
 enum Pool {
     Pg(PgPool),
+    My(MySqlPool),
     Lite(AnyPool),
 }
 
@@ -163,6 +188,7 @@ impl Pool {
     async fn begin(&self) -> StoreResult<Conn> {
         let begun = match self {
             Pool::Pg(pool) => pool.begin().await.map(Conn::Pg),
+            Pool::My(pool) => pool.begin().await.map(Conn::My),
             Pool::Lite(pool) => pool.begin().await.map(Conn::Any),
         };
         begun.map_err(|e| self.explain(e))
@@ -187,6 +213,7 @@ impl Pool {
     fn usage(&self) -> (u32, usize, u32) {
         match self {
             Pool::Pg(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::My(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
             Pool::Lite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         }
     }
@@ -194,6 +221,7 @@ impl Pool {
     async fn close(&self) {
         match self {
             Pool::Pg(p) => p.close().await,
+            Pool::My(p) => p.close().await,
             Pool::Lite(p) => p.close().await,
         }
     }
@@ -309,6 +337,7 @@ impl ReadTx {
     pub async fn commit(self) -> StoreResult<()> {
         match self.0 {
             Conn::Pg(tx) => tx.commit().await?,
+            Conn::My(tx) => tx.commit().await?,
             Conn::Any(tx) => tx.commit().await?,
             Conn::Lite(_) => {}
             Conn::Read(r) => r.commit()?,
@@ -367,6 +396,14 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// Every MariaDB session reads committed data, as PostgreSQL does by default, and compares
+/// text by bytes (sqlx already makes it strict about what it stores).
+const MARIADB_SESSION: &str =
+    "SET SESSION tx_isolation = 'READ-COMMITTED', SESSION collation_connection = 'utf8mb4_bin'";
+
+/// One migrator at a time on MariaDB (waits up to 60 s).
+const MARIADB_MIGRATION_LOCK: &str = "SELECT GET_LOCK('vpnaas_migrate', 60)";
+
 /// Statements the writer keeps prepared.
 const WRITER_STATEMENTS: usize = 256;
 
@@ -384,17 +421,21 @@ impl WriteTx {
         &mut self.conn
     }
     /// What makes a `SELECT` lock the rows it reads until commit: `FOR UPDATE` on
-    /// PostgreSQL; nothing on SQLite, whose writers are already one at a time.
+    /// PostgreSQL and MariaDB; nothing on SQLite, whose writers are already one at a time.
     pub fn lock_clause(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
+            Backend::Postgres | Backend::Mariadb => " FOR UPDATE",
         }
     }
     /// Makes the write durable: returns once it is committed (with SQLite, once its batch is).
     pub async fn commit(self) -> StoreResult<()> {
         match self.conn {
             Conn::Pg(tx) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            Conn::My(tx) => {
                 tx.commit().await?;
                 Ok(())
             }
@@ -436,6 +477,34 @@ impl Store {
         Ok(Store { pool, writer: None, readers: None, backend: Backend::Postgres, stats: Default::default() })
     }
 
+    /// Opens a MariaDB database (`mysql://...` or `mariadb://...`); it must exist already.
+    /// Every session reads committed data (as PostgreSQL's default does), and names compare
+    /// and sort by their bytes whatever the database's default collation (ADR 0030).
+    pub async fn open_mariadb(url: &str, settings: PoolSettings) -> StoreResult<Store> {
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let pool = MySqlPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(true)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query(MARIADB_SESSION).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy(&url)?;
+        Ok(Store {
+            pool: Pool::My(pool),
+            writer: None,
+            readers: None,
+            backend: Backend::Mariadb,
+            stats: Default::default(),
+        })
+    }
+
     /// Opens (creating if needed) the SQLite database file `path`.
     pub async fn open_sqlite(path: &Path, settings: PoolSettings) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
@@ -469,6 +538,19 @@ impl Store {
 
     /// Brings the schema to the newest version; safe when several replicas start at once.
     pub async fn migrate(&self) -> StoreResult<usize> {
+        // MariaDB commits at every DDL statement, so no lock taken in the migration's own
+        // transaction would last: a named lock on a connection of its own does (ADR 0030).
+        let mut holder = match &self.pool {
+            Pool::My(pool) => {
+                let mut conn = pool.acquire().await.map_err(|e| self.pool.explain(e))?;
+                let got: Option<i64> = sqlx::query_scalar(MARIADB_MIGRATION_LOCK).fetch_one(&mut *conn).await?;
+                if got != Some(1) {
+                    return Err(StoreError::Busy("another server kept migrating the schema for 60 s".into()));
+                }
+                Some(conn)
+            }
+            _ => None,
+        };
         let mut w = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // One migrator at a time; the lock ends with the transaction.
@@ -476,6 +558,9 @@ impl Store {
         }
         let applied = migrations::run(w.conn()).await?;
         w.commit().await?;
+        if let Some(conn) = holder.as_mut() {
+            sqlx::query("SELECT RELEASE_LOCK('vpnaas_migrate')").execute(&mut **conn).await?;
+        }
         Ok(applied)
     }
 
@@ -587,7 +672,14 @@ impl From<bool> for Value {
     }
 }
 
-/// `values` as one driver's statement arguments (sqlx's PostgreSQL or `Any`).
+impl Conn {
+    /// Whether this is a MariaDB transaction (for the one statement MariaDB says differently).
+    pub fn is_mariadb(&self) -> bool {
+        matches!(self, Conn::My(_))
+    }
+}
+
+/// `values` as one driver's statement arguments (sqlx's PostgreSQL, MySQL or `Any`).
 fn arguments<A>(values: &[Value]) -> StoreResult<A>
 where
     A: Arguments<'static> + Default,
@@ -613,6 +705,11 @@ async fn fetch_all(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<
             let rows = sqlx::query_with(sql, arguments::<PgArguments>(values)?).fetch_all(&mut **tx).await?;
             Ok(rows.into_iter().map(Row::Pg).collect())
         }
+        Conn::My(tx) => {
+            let (sql, values) = mariadb::statement(sql, values)?;
+            let rows = sqlx::query_with(&sql, arguments::<MySqlArguments>(&values)?).fetch_all(&mut **tx).await?;
+            Ok(rows.into_iter().map(Row::My).collect())
+        }
         Conn::Any(tx) => {
             let rows = sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?).fetch_all(&mut **tx).await?;
             Ok(rows.into_iter().map(Row::Any).collect())
@@ -626,6 +723,10 @@ async fn execute(conn: &mut Conn, sql: &str, values: &[Value]) -> StoreResult<u6
     match conn {
         Conn::Pg(tx) => {
             Ok(sqlx::query_with(sql, arguments::<PgArguments>(values)?).execute(&mut **tx).await?.rows_affected())
+        }
+        Conn::My(tx) => {
+            let (sql, values) = mariadb::statement(sql, values)?;
+            Ok(sqlx::query_with(&sql, arguments::<MySqlArguments>(&values)?).execute(&mut **tx).await?.rows_affected())
         }
         Conn::Any(tx) => Ok(sqlx::query_with(sql, arguments::<AnyArguments<'static>>(values)?)
             .execute(&mut **tx)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::types::Value as LiteValue;
 use rusqlite::Statement;
 use sqlx::any::AnyRow;
+use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
@@ -40,6 +41,7 @@ pub struct LiteRow {
 /// One row of a result.
 pub enum Row {
     Pg(PgRow),
+    My(MySqlRow),
     Any(AnyRow),
     Lite(LiteRow),
 }
@@ -48,6 +50,7 @@ pub enum Row {
 pub trait FromCol: Sized {
     fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self>;
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self>;
+    fn from_my(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Self>;
     fn from_lite(value: &LiteValue) -> StoreResult<Self>;
 }
 
@@ -55,9 +58,25 @@ fn wrong(value: &LiteValue, want: &str) -> StoreError {
     StoreError::Corrupt(format!("expected {want}, read {:?}", value.data_type()))
 }
 
+/// MariaDB's text: a column of a binary collation (`utf8mb4_bin`, which the schema uses so
+/// that names compare and sort by bytes, as on the other engines) may come typed as bytes.
+fn my_text(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Option<String>> {
+    match row.try_get::<Option<String>, _>(i) {
+        Ok(text) => Ok(text),
+        Err(sqlx::Error::ColumnDecode { .. }) => match row.try_get::<Option<Vec<u8>>, _>(i)? {
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl FromCol for String {
     fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<String, _>(i)?)
+    }
+    fn from_my(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Self> {
+        my_text(row, i)?.ok_or_else(|| StoreError::Corrupt("text expected, read NULL".into()))
     }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<String, _>(i)?)
@@ -73,6 +92,9 @@ impl FromCol for String {
 impl FromCol for Option<String> {
     fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<Option<String>, _>(i)?)
+    }
+    fn from_my(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Self> {
+        my_text(row, i)
     }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<Option<String>, _>(i)?)
@@ -90,6 +112,9 @@ impl FromCol for i64 {
     fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<i64, _>(i)?)
     }
+    fn from_my(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Self> {
+        Ok(row.try_get::<i64, _>(i)?)
+    }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
         Ok(row.try_get::<i64, _>(i)?)
     }
@@ -103,6 +128,9 @@ impl FromCol for i64 {
 
 impl FromCol for Option<i64> {
     fn from_pg(row: &PgRow, i: usize) -> StoreResult<Self> {
+        Ok(row.try_get::<Option<i64>, _>(i)?)
+    }
+    fn from_my(row: &MySqlRow, i: impl sqlx::ColumnIndex<MySqlRow> + Copy) -> StoreResult<Self> {
         Ok(row.try_get::<Option<i64>, _>(i)?)
     }
     fn from_any(row: &AnyRow, i: usize) -> StoreResult<Self> {
@@ -122,6 +150,7 @@ impl Row {
     pub fn get<T: FromCol>(&self, i: usize) -> StoreResult<T> {
         match self {
             Row::Pg(row) => T::from_pg(row, i),
+            Row::My(row) => T::from_my(row, i),
             Row::Any(row) => T::from_any(row, i),
             Row::Lite(row) => {
                 T::from_lite(row.values.get(i).ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))?)
@@ -145,6 +174,7 @@ impl RowRead for Row {
     fn text(&self, col: &str) -> StoreResult<String> {
         match self {
             Row::Pg(row) => Ok(row.try_get::<String, _>(col)?),
+            Row::My(row) => String::from_my(row, col),
             Row::Any(row) => row.text(col),
             Row::Lite(row) => Row::named(row, col),
         }
@@ -152,6 +182,7 @@ impl RowRead for Row {
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
         match self {
             Row::Pg(row) => Ok(row.try_get::<Option<String>, _>(col)?),
+            Row::My(row) => Option::<String>::from_my(row, col),
             Row::Any(row) => row.opt_text(col),
             Row::Lite(row) => Row::named(row, col),
         }
@@ -159,6 +190,7 @@ impl RowRead for Row {
     fn int(&self, col: &str) -> StoreResult<i64> {
         match self {
             Row::Pg(row) => Ok(row.try_get::<i64, _>(col)?),
+            Row::My(row) => i64::from_my(row, col),
             Row::Any(row) => row.int(col),
             Row::Lite(row) => Row::named(row, col),
         }

@@ -1,14 +1,14 @@
-//! Several replicas on one PostgreSQL: visibility, If-Match, no lost updates, in-use races and a database restart.
+//! Several replicas on one PostgreSQL or MariaDB database: visibility, If-Match, no lost updates, in-use races, change markers; PostgreSQL's restart.
 
 use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
 
-/// Two `vpnaas serve` processes on one fresh PostgreSQL database, with a site ready in P1.
+/// Two `vpnaas serve` processes on one fresh shared database (PostgreSQL, or MariaDB in its
+/// pass), with a site ready in P1.
 async fn two_replicas(test: &str) -> Option<(Process, Process)> {
-    require_postgres(test)?;
-    let url = fresh_postgres().await?;
+    let url = fresh_shared(test).await?;
     let envs = [("VPNAAS_DATABASE_URL", url.as_str())];
     // Both start at once: migrations must be safe when replicas race.
     let (a, b) = std::thread::scope(|s| {
@@ -16,7 +16,8 @@ async fn two_replicas(test: &str) -> Option<(Process, Process)> {
         let b = s.spawn(|| spawn_process(&[], &envs));
         (a.join().expect("replica a"), b.join().expect("replica b"))
     });
-    assert!(a.log_line.contains("postgresql") && !a.log_line.contains("password"), "{}", a.log_line);
+    let backend = if mariadb_pass() { "mariadb" } else { "postgresql" };
+    assert!(a.log_line.contains(backend) && !a.log_line.contains("password"), "{}", a.log_line);
     Some((a, b))
 }
 
@@ -127,9 +128,9 @@ async fn a_policy_delete_racing_a_connection_create_never_leaves_a_dangling_refe
 /// serves again once the database is back, and every create it acknowledged is there.
 #[tokio::test]
 async fn a_postgresql_restart_mid_load_gives_503s_then_the_same_replica_serves_again_and_loses_nothing() {
-    let Some(_) = require_postgres(
-        "a_postgresql_restart_mid_load_gives_503s_then_the_same_replica_serves_again_and_loses_nothing",
-    ) else {
+    let Some(_) =
+        postgres_only("a_postgresql_restart_mid_load_gives_503s_then_the_same_replica_serves_again_and_loses_nothing")
+    else {
         return;
     };
     // A cluster of its own: stopping the shared one would break the tests running beside this one.
@@ -259,8 +260,7 @@ async fn futures_join_all<F: std::future::Future<Output = Resp>>(futures: impl I
 #[tokio::test]
 async fn a_host_polling_one_replica_sees_every_change_made_through_the_other() {
     let test = "a_host_polling_one_replica_sees_every_change_made_through_the_other";
-    let Some(_) = require_postgres(test) else { return };
-    let url = fresh_postgres().await.unwrap();
+    let Some(url) = fresh_shared(test).await else { return };
     let envs = [("VPNAAS_DATABASE_URL", url.as_str()), ("VPNAAS_AGENT_TOKEN", "fleet-token")];
     let (a, b) = (spawn_process(&[], &envs), spawn_process(&[], &envs));
     let site = process_site(&a).await;

@@ -67,10 +67,11 @@ async fn rows(store: &vpnaas_server::store::Store) -> (Vec<vpnaas_core::resource
 }
 
 #[tokio::test]
-async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
+async fn migrate_from_sqlite_copies_everything_into_an_empty_shared_database() {
     use crate::gateway::{agent, report, role, state, TOKEN};
     use vpnaas_server::store::{PoolSettings, Store};
-    let Some(_) = require_postgres("migrate_from_sqlite_copies_everything_into_an_empty_postgresql") else { return };
+    let test = "migrate_from_sqlite_copies_everything_into_an_empty_shared_database";
+    let Some(url) = fresh_shared(test).await else { return };
     // The embedded default: SQLite, and a key file made in the data directory.
     let app = spawn_app_with(|c| {
         c.database_url = None;
@@ -117,7 +118,6 @@ async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
         assert_eq!(agents.len(), 1);
         source.close().await;
     }
-    let url = fresh_postgres().await.unwrap();
     let migrate = |key_file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_vpnaas"))
             .args(["migrate", "--from-sqlite"])
@@ -143,7 +143,10 @@ async fn migrate_from_sqlite_copies_everything_into_an_empty_postgresql() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
     // Every column of every row came along: the two stores hold the same rows.
     let source = Store::open_sqlite(&sqlite, PoolSettings::default()).await.unwrap();
-    let target = Store::open_postgres(&url, PoolSettings::default()).await.unwrap();
+    let target = match mariadb_pass() {
+        true => Store::open_mariadb(&url, PoolSettings::default()).await.unwrap(),
+        false => Store::open_postgres(&url, PoolSettings::default()).await.unwrap(),
+    };
     let copied = rows(&target).await;
     assert_eq!(copied, rows(&source).await);
     assert!(copied.0.iter().any(|c| c.spec.runtime.ha_standby), "the remembered roles came along");
@@ -312,11 +315,15 @@ async fn every_acknowledged_write_survives_sigkill_on_sqlite() {
 }
 
 #[tokio::test]
-async fn every_acknowledged_write_survives_sigkill_on_postgresql() {
-    let Some(_) = require_postgres("every_acknowledged_write_survives_sigkill_on_postgresql") else { return };
-    let url = fresh_postgres().await.unwrap();
+async fn every_acknowledged_write_survives_sigkill_on_a_shared_database() {
+    let Some(url) = fresh_shared("every_acknowledged_write_survives_sigkill_on_a_shared_database").await else {
+        return;
+    };
     let n = acknowledged_writes_survive_sigkill(&[("VPNAAS_DATABASE_URL", url.as_str())], &[]).await;
-    eprintln!("{n} acknowledged writes over three SIGKILLs, every one of them found after restart (PostgreSQL)");
+    eprintln!(
+        "{n} acknowledged writes over three SIGKILLs, every one of them found after restart ({})",
+        url.split(':').next().unwrap_or("?")
+    );
     assert!(n > 100, "the writers got going ({n} acknowledged)");
 }
 

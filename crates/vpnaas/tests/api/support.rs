@@ -73,15 +73,24 @@ pub async fn spawn_app() -> App {
 }
 
 /// A server with settings changed by `configure`, over a fresh database: a SQLite file in
-/// a temporary directory, or with `VPNAAS_TEST_BACKEND=postgres` a new database on the
-/// `VPNAAS_TEST_POSTGRES` server (`.ci/run` runs the whole suite both ways).
+/// a temporary directory, or with `VPNAAS_TEST_BACKEND=postgres` (`mariadb`) a new database
+/// on the `VPNAAS_TEST_POSTGRES` (`VPNAAS_TEST_MARIADB`) server (`.ci/run` runs the whole
+/// suite all three ways).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> App {
     let tmp = TempDir::new().expect("temp dir");
     let mut config = Config { data_dir: tmp.path().to_path_buf(), ..Config::default() };
-    if std::env::var("VPNAAS_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
-        let url = fresh_postgres().await.expect("VPNAAS_TEST_BACKEND=postgres needs VPNAAS_TEST_POSTGRES");
-        config.database_url = Some(DatabaseUrl(url));
-        config.psk_key_file = Some(shared_key_file());
+    match std::env::var("VPNAAS_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let url = fresh_postgres().await.expect("VPNAAS_TEST_BACKEND=postgres needs VPNAAS_TEST_POSTGRES");
+            config.database_url = Some(DatabaseUrl(url));
+            config.psk_key_file = Some(shared_key_file());
+        }
+        Ok("mariadb") => {
+            let url = fresh_mariadb().await.expect("VPNAAS_TEST_BACKEND=mariadb needs VPNAAS_TEST_MARIADB");
+            config.database_url = Some(DatabaseUrl(url));
+            config.psk_key_file = Some(shared_key_file());
+        }
+        _ => {}
     }
     configure(&mut config);
     let mut app = spawn_config(config).await;
@@ -142,6 +151,30 @@ pub async fn fresh_postgres() -> Option<String> {
     }
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     Some(format!("{base}/{name}"))
+}
+
+/// The MariaDB server the tests may use: `mysql://user:password@host:port`, without a
+/// database, of an account that may create databases.
+pub fn mariadb_admin_url() -> Option<String> {
+    std::env::var("VPNAAS_TEST_MARIADB").ok().filter(|u| !u.is_empty())
+}
+
+/// Creates an empty database on the test MariaDB server, if there is one.
+pub async fn fresh_mariadb() -> Option<String> {
+    use sqlx::Connection;
+    let admin = mariadb_admin_url()?;
+    let log = || std::env::var("VPNAAS_TEST_MARIADB_LOG").map(|p| tail(&p, 30)).unwrap_or_default();
+    let mut conn = match sqlx::MySqlConnection::connect(&admin).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect to VPNAAS_TEST_MARIADB: {e}\n--- MariaDB's log:\n{}", log()),
+    };
+    let name = format!("vpnaas_test_{}", uuid::Uuid::new_v4().simple());
+    // A binary collation compares and sorts by bytes, as SQLite and PostgreSQL's C do.
+    let sql = format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+    if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
+        panic!("create a test database: {e}\n--- MariaDB's log:\n{}", log());
+    }
+    Some(format!("{}/{name}", admin.trim_end_matches('/')))
 }
 
 /// Starts a server with exactly these settings (e.g. those of a stopped one, to restart it).
@@ -463,6 +496,31 @@ pub fn require_postgres(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Whether this pass runs the suite on MariaDB (`VPNAAS_TEST_BACKEND=mariadb`).
+pub fn mariadb_pass() -> bool {
+    std::env::var("VPNAAS_TEST_BACKEND").is_ok_and(|b| b == "mariadb")
+}
+
+/// A fresh database for a test of replicas sharing one: on MariaDB in the MariaDB pass, on
+/// PostgreSQL otherwise (or `None`, with the reason printed, where there is none).
+pub async fn fresh_shared(test: &str) -> Option<String> {
+    if mariadb_pass() {
+        return Some(fresh_mariadb().await.expect("VPNAAS_TEST_BACKEND=mariadb needs VPNAAS_TEST_MARIADB"));
+    }
+    require_postgres(test)?;
+    fresh_postgres().await
+}
+
+/// [`require_postgres`] for a test of PostgreSQL itself (its restart, its absence): the
+/// MariaDB pass leaves it to the PostgreSQL pass, and says so.
+pub fn postgres_only(test: &str) -> Option<String> {
+    if mariadb_pass() {
+        eprintln!("SKIPPED {test}: a test of PostgreSQL itself; it runs in the PostgreSQL pass");
+        return None;
+    }
+    require_postgres(test)
 }
 
 /// Builds a site through a server process's API, returning a valid connection body.
