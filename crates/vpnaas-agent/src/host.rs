@@ -32,7 +32,7 @@ use crate::sync::{
     DEFAULT_HEARTBEAT, IO_TIMEOUT, LONG_POLL,
 };
 use vpnaas_core::tunnel::DownReason;
-use vpnaas_keystone::client::ClientTls;
+use vpnaas_keystone::outgoing::ClientTls;
 use vpnaas_strongswan::vici::ViciError;
 
 /// After a status change, wait this long for other routers' changes to travel in the same report.

@@ -25,7 +25,7 @@ use vpnaas_core::tunnel::DownReason;
 
 use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
-use vpnaas_keystone::client::{describe, ClientTls, TlsSetupError, UrlError};
+use vpnaas_keystone::outgoing::{describe, ClientTls, TlsSetupError, UrlError};
 use vpnaas_keystone::Session;
 use vpnaas_strongswan::vici::ViciError;
 

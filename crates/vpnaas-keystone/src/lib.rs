@@ -2,7 +2,7 @@
 //! a token that renews itself: what the agent presents to the gateway API in Keystone mode, and what
 //! the server presents to Keystone to validate its callers' tokens.
 
-pub mod client;
+pub mod outgoing;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -81,7 +81,8 @@ pub async fn login(http: &reqwest::Client, auth: &PasswordAuth) -> Result<(Strin
     }});
     let url = format!("{}/v3/auth/tokens?nocatalog", identity_base(&auth.url));
     // reqwest's errors name the URL, never the body.
-    let answer = http.post(url).json(&body).send().await.map_err(|e| LoginError::Unreachable(client::describe(&e)))?;
+    let answer =
+        http.post(url).json(&body).send().await.map_err(|e| LoginError::Unreachable(outgoing::describe(&e)))?;
     if answer.status().as_u16() != 201 {
         return Err(LoginError::Refused(answer.status().as_u16()));
     }
@@ -91,7 +92,7 @@ pub async fn login(http: &reqwest::Client, auth: &PasswordAuth) -> Result<(Strin
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .ok_or_else(|| LoginError::Unreachable("no X-Subject-Token in the answer".into()))?;
-    let parsed: Answer = answer.json().await.map_err(|e| LoginError::Unreachable(client::describe(&e)))?;
+    let parsed: Answer = answer.json().await.map_err(|e| LoginError::Unreachable(outgoing::describe(&e)))?;
     let life = time_left(&parsed.token.expires_at)
         .ok_or_else(|| LoginError::Unreachable(format!("bad expires_at {:?}", parsed.token.expires_at)))?;
     Ok((token, life))

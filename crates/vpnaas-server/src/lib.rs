@@ -415,7 +415,7 @@ fn warn_about_plaintext(config: &Config, addr: std::net::SocketAddr, tls: bool) 
         );
     }
     if let Some(url) = config.keystone.url.as_deref().filter(|_| config.auth_strategy == AuthStrategy::Keystone) {
-        let loopback = reqwest::Url::parse(url).is_ok_and(|u| vpnaas_keystone::client::is_loopback_host(&u));
+        let loopback = reqwest::Url::parse(url).is_ok_and(|u| vpnaas_keystone::outgoing::is_loopback_host(&u));
         if url.starts_with("http://") && !loopback {
             tracing::warn!(keystone = %url, "Keystone over plain HTTP: tokens and the service password cross the network in clear");
         }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use vpnaas_core::resources::Gateway;
 use vpnaas_core::values::Cidr;
-use vpnaas_keystone::client::describe;
+use vpnaas_keystone::outgoing::describe;
 use vpnaas_keystone::{identity_base, PasswordAuth, Session};
 
 use crate::auth::keystone::ServiceClientError;

@@ -195,7 +195,7 @@ fn credentials_help() -> String {
 /// unless plain HTTP is allowed (ADR 0016).
 fn os_password_auth(
     env: &impl Fn(&str) -> Option<String>,
-    tls: &vpnaas_keystone::client::ClientTls,
+    tls: &vpnaas_keystone::outgoing::ClientTls,
 ) -> anyhow::Result<Option<vpnaas_keystone::PasswordAuth>> {
     let Some(url) = env("OS_AUTH_URL") else { return Ok(None) };
     tls.check_url("OS_AUTH_URL", &url)?;
@@ -212,7 +212,7 @@ fn os_password_auth(
 
 fn agent_credential(
     env: impl Fn(&str) -> Option<String>,
-    tls: &vpnaas_keystone::client::ClientTls,
+    tls: &vpnaas_keystone::outgoing::ClientTls,
 ) -> anyhow::Result<vpnaas_agent::Credential> {
     if let Some(auth) = os_password_auth(&env, tls)? {
         return Ok(vpnaas_agent::Credential::Keystone(std::sync::Arc::new(vpnaas_keystone::Session::new(auth))));
@@ -237,7 +237,7 @@ enum AgentMode {
 
 /// `vpnaas agent`'s options, with the credential from the environment.
 fn agent_options(args: AgentArgs) -> anyhow::Result<AgentMode> {
-    let tls = vpnaas_keystone::client::ClientTls {
+    let tls = vpnaas_keystone::outgoing::ClientTls {
         ca_file: args.ca_file,
         client_cert: args.tls_client_cert.zip(args.tls_client_key),
         allow_plaintext: args.allow_plaintext,
@@ -551,7 +551,7 @@ mod tests {
             ("OS_PROJECT_NAME", "service"),
             ("VPNAAS_AGENT_TOKEN", "ignored"),
         ];
-        let tls = vpnaas_keystone::client::ClientTls::default();
+        let tls = vpnaas_keystone::outgoing::ClientTls::default();
         match agent_credential(env(&keystone), &tls).unwrap() {
             vpnaas_agent::Credential::Keystone(s) => {
                 assert_eq!(
@@ -571,7 +571,7 @@ mod tests {
         let err = agent_credential(env(&far), &tls).unwrap_err().to_string();
         assert!(err.starts_with("OS_AUTH_URL") && err.contains("in clear"), "{err}");
         // A client certificate alone is a credential.
-        let cert = vpnaas_keystone::client::ClientTls {
+        let cert = vpnaas_keystone::outgoing::ClientTls {
             client_cert: Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))),
             ..Default::default()
         };

@@ -148,7 +148,7 @@ fn env(k: &str) -> Option<String> {
 async fn headers(
     args: &StatusArgs,
     http: &reqwest::Client,
-    tls: &vpnaas_keystone::client::ClientTls,
+    tls: &vpnaas_keystone::outgoing::ClientTls,
 ) -> anyhow::Result<Vec<(String, String)>> {
     if !args.headers.is_empty() {
         return args
@@ -176,14 +176,14 @@ async fn get(http: &reqwest::Client, url: &str, headers: &[(String, String)]) ->
     for (k, v) in headers {
         request = request.header(k, v);
     }
-    let response = request.send().await.map_err(|e| anyhow!("{url}: {}", vpnaas_keystone::client::describe(&e)))?;
+    let response = request.send().await.map_err(|e| anyhow!("{url}: {}", vpnaas_keystone::outgoing::describe(&e)))?;
     let code = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     Ok((code, body))
 }
 
 async fn summary(args: &StatusArgs) -> anyhow::Result<(Summary, bool)> {
-    let tls = vpnaas_keystone::client::ClientTls { ca_file: args.ca_file.clone(), ..Default::default() };
+    let tls = vpnaas_keystone::outgoing::ClientTls { ca_file: args.ca_file.clone(), ..Default::default() };
     // Only loopback hears a credential in clear (as for the agent, ADR 0016).
     tls.check_url("--url", &args.url)?;
     let http = tls.builder()?.timeout(std::time::Duration::from_secs(30)).build()?;

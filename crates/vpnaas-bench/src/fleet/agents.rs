@@ -8,9 +8,14 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::Notify;
+use uuid::Uuid;
+use vpnaas_core::algorithms::Status;
+use vpnaas_core::contract::{
+    self, AgentConfig, AgentHello, ConnectionStatus, GatewayState, HostState, HostStatusReport, RouterStatus,
+    StatusReport,
+};
 
 use crate::fleet::stats::Summary;
 
@@ -20,7 +25,7 @@ pub enum Agent {
     /// Runs every router placed on the host `name`.
     Host { index: usize, name: String },
     /// Runs one router.
-    Router { index: usize, id: String },
+    Router { index: usize, id: Uuid },
 }
 
 impl Agent {
@@ -37,36 +42,18 @@ impl Agent {
         }
     }
 
-    fn hello(&self) -> Bytes {
+    fn hello(&self) -> AgentHello {
         let host = match self {
             Agent::Host { name, .. } => name.clone(),
             Agent::Router { index, .. } => format!("fleet-agent-{index}"),
         };
-        Bytes::from(json!({"host": host, "version": "fleet-sim"}).to_string())
+        AgentHello { host, version: "fleet-sim".to_owned() }
     }
 }
 
-/// A router's desired state, as much of it as the simulator reads.
-#[derive(Debug, Deserialize)]
-pub struct WireState {
-    pub router_id: String,
-    pub version: String,
-    pub connections: Vec<WireConnection>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct WireConnection {
-    pub id: String,
-    pub revision: i64,
-    pub enabled: bool,
-    pub mtu: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireHost {
-    cursor: i64,
-    routers: Vec<String>,
-    changed: Vec<WireState>,
+/// `value` as a JSON request body.
+fn encode<T: Serialize>(value: &T) -> anyhow::Result<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| anyhow::anyhow!("cannot encode a request body: {e}"))
 }
 
 /// What a change should make a connection look like.
@@ -79,14 +66,14 @@ pub enum Want {
 /// The change in flight, and when its router's agent saw it.
 #[derive(Debug)]
 pub struct Pending {
-    pub router: String,
-    pub want: Vec<(String, Want)>,
+    pub router: Uuid,
+    pub want: Vec<(Uuid, Want)>,
     pub seen: Option<Instant>,
 }
 
 impl Pending {
     /// Whether `state` (of any router) shows this change.
-    pub fn shown_by(&self, state: &WireState) -> bool {
+    pub fn shown_by(&self, state: &GatewayState) -> bool {
         state.router_id == self.router
             && self.want.iter().all(|(id, want)| {
                 state.connections.iter().any(|c| {
@@ -269,7 +256,7 @@ impl Sim {
     }
 
     /// Marks the change in flight seen if one of `states` shows it.
-    fn check(&self, states: &[WireState], at: Instant) {
+    fn check(&self, states: &[GatewayState], at: Instant) {
         let mut pending = lock(&self.pending);
         if let Some(p) = pending.as_mut() {
             if p.seen.is_none() && states.iter().any(|s| p.shown_by(s)) {
@@ -282,13 +269,20 @@ impl Sim {
 
 /// The statuses an agent reports for a state: ACTIVE for what it runs, DOWN for what it was
 /// told to keep down.
-fn statuses(state: &WireState) -> Value {
-    let connections: Vec<Value> = state
+fn statuses(state: &GatewayState) -> Vec<ConnectionStatus> {
+    state
         .connections
         .iter()
-        .map(|c| json!({"id": c.id, "revision": c.revision, "status": if c.enabled { "ACTIVE" } else { "DOWN" }}))
-        .collect();
-    Value::Array(connections)
+        .map(|c| ConnectionStatus {
+            id: c.id,
+            revision: c.revision,
+            status: if c.enabled { Status::Active } else { Status::Down },
+            reason: None,
+            counters: contract::Counters::default(),
+            code: None,
+            events: Vec::new(),
+        })
+        .collect()
 }
 
 /// Runs `agent` until the task is aborted: heartbeats beside a long-poll loop.
@@ -313,7 +307,10 @@ impl Drop for AbortOnDrop {
 /// after a `jitter` fraction of it so that the fleet's heartbeats spread out.
 async fn heartbeats(sim: Arc<Sim>, agent: Agent, jitter: f64) {
     let path = format!("{}/agent", agent.base());
-    let hello = agent.hello();
+    let hello = match encode(&agent.hello()) {
+        Ok(hello) => hello,
+        Err(e) => return sim.error(e),
+    };
     let mut interval = sim.heartbeat_secs as f64;
     let mut first = true;
     loop {
@@ -323,10 +320,8 @@ async fn heartbeats(sim: Arc<Sim>, agent: Agent, jitter: f64) {
         match sent {
             Ok(body) => {
                 sim.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
-                if let Some(s) =
-                    serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["heartbeat_interval"].as_f64())
-                {
-                    interval = s.max(0.1);
+                if let Ok(config) = serde_json::from_slice::<AgentConfig>(&body) {
+                    interval = (config.heartbeat_interval as f64).max(0.1);
                 }
             }
             Err(e) => sim.error(e),
@@ -338,30 +333,30 @@ async fn heartbeats(sim: Arc<Sim>, agent: Agent, jitter: f64) {
 }
 
 /// The largest status body a host agent sends: the server takes at most 112 KiB
-/// (`MAX_BODY`), and a host of 1,000 routers x 10 connections reports about 800 KB.
+/// (`MAX_BODY`), and a host of 1,000 routers x 10 connections reports about 1.7 MB.
 pub const MAX_STATUS_BODY: usize = 96 * 1024;
 
-/// A host's per-router reports (`{"router_id", "connections"}`) as request bodies of at most
+/// A host's per-router reports as [`HostStatusReport`] request bodies of at most
 /// [`MAX_STATUS_BODY`] bytes (a single larger router goes alone), each with its count of
 /// connection statuses.
-pub fn host_bodies(routers: &[Value]) -> Vec<(Bytes, usize)> {
+pub fn host_bodies(routers: &[RouterStatus]) -> anyhow::Result<Vec<(Bytes, usize)>> {
     let envelope = r#"{"routers":[]}"#.len();
     let mut out = Vec::new();
     let (mut batch, mut size, mut count) = (Vec::new(), envelope, 0);
     for r in routers {
-        let len = r.to_string().len() + 1;
+        let len = serde_json::to_vec(r)?.len() + 1;
         if !batch.is_empty() && size + len > MAX_STATUS_BODY {
-            out.push((Bytes::from(json!({"routers": batch}).to_string()), count));
-            (batch, size, count) = (Vec::new(), envelope, 0);
+            out.push((encode(&HostStatusReport { routers: std::mem::take(&mut batch) })?, count));
+            (size, count) = (envelope, 0);
         }
         batch.push(r.clone());
         size += len;
-        count += r["connections"].as_array().map_or(0, Vec::len);
+        count += r.connections.len();
     }
     if !batch.is_empty() {
-        out.push((Bytes::from(json!({"routers": batch}).to_string()), count));
+        out.push((encode(&HostStatusReport { routers: batch })?, count));
     }
-    out
+    Ok(out)
 }
 
 /// Posts a status report (one or more bodies, in order) in its own task, so the next poll
@@ -423,13 +418,13 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
     let base = agent.base();
     let status_path = format!("{base}/status");
     let mut cursor: Option<i64> = None;
-    let mut running: HashMap<String, Value> = HashMap::new();
+    let mut running: HashMap<Uuid, Vec<ConnectionStatus>> = HashMap::new();
     loop {
         let path = match cursor {
             None => format!("{base}/state?wait={}", sim.wait_secs),
             Some(c) => format!("{base}/state?cursor={c}&wait={}", sim.wait_secs),
         };
-        let Some((host, asked, now)) = poll::<WireHost>(sim, &path).await else { continue };
+        let Some((host, asked, now)) = poll::<HostState>(sim, &path).await else { continue };
         sim.check(&host.changed, now);
         let first = cursor.is_none() && sim.first_poll(agent.index()).is_none();
         if first {
@@ -439,7 +434,7 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
             }
         }
         cursor = Some(host.cursor);
-        let placed: HashSet<&String> = host.routers.iter().collect();
+        let placed: HashSet<&Uuid> = host.routers.iter().collect();
         running.retain(|r, _| placed.contains(r));
         if host.changed.is_empty() {
             continue;
@@ -447,14 +442,22 @@ async fn host_loop(sim: &Arc<Sim>, agent: &Agent) {
         let mut changed = Vec::with_capacity(host.changed.len());
         for s in &host.changed {
             let report = statuses(s);
-            changed.push(json!({"router_id": s.router_id, "connections": report.clone()}));
-            running.insert(s.router_id.clone(), report);
+            changed.push(RouterStatus { router_id: s.router_id, connections: report.clone() });
+            running.insert(s.router_id, report);
         }
-        let all: Vec<Value> = running.iter().map(|(r, c)| json!({"router_id": r, "connections": c})).collect();
+        let all: Vec<RouterStatus> =
+            running.iter().map(|(r, c)| RouterStatus { router_id: *r, connections: c.clone() }).collect();
+        let (all, changed) = match (host_bodies(&all), host_bodies(&changed)) {
+            (Ok(all), Ok(changed)) => (all, changed),
+            (Err(e), _) | (_, Err(e)) => {
+                sim.error(e);
+                continue;
+            }
+        };
         if let Some(slot) = lock(&sim.reports).get_mut(agent.index()) {
-            *slot = host_bodies(&all);
+            *slot = all;
         }
-        post_status(sim, status_path.clone(), host_bodies(&changed), first);
+        post_status(sim, status_path.clone(), changed, first);
     }
 }
 
@@ -468,7 +471,7 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
             None => format!("{base}/state?wait={}", sim.wait_secs),
             Some(v) => format!("{base}/state?known={v}&wait={}", sim.wait_secs),
         };
-        let Some((state, asked, now)) = poll::<WireState>(sim, &path).await else { continue };
+        let Some((state, asked, now)) = poll::<GatewayState>(sim, &path).await else { continue };
         let first = !started;
         if first {
             started = true;
@@ -483,12 +486,18 @@ async fn router_loop(sim: &Arc<Sim>, agent: &Agent) {
         let state = [state];
         sim.check(&state, now);
         let [state] = state;
-        let body = (Bytes::from(json!({"connections": statuses(&state)}).to_string()), state.connections.len());
+        let report = match encode(&StatusReport { connections: statuses(&state) }) {
+            Ok(bytes) => (bytes, state.connections.len()),
+            Err(e) => {
+                sim.error(e);
+                continue;
+            }
+        };
         if let Some(slot) = lock(&sim.reports).get_mut(agent.index()) {
-            *slot = vec![body.clone()];
+            *slot = vec![report.clone()];
         }
         known = Some(state.version);
-        post_status(sim, status_path.clone(), vec![body], first);
+        post_status(sim, status_path.clone(), vec![report], first);
     }
 }
 
@@ -567,9 +576,9 @@ pub async fn resync(sim: &Sim, agent: &Agent) -> anyhow::Result<(Duration, usize
     let t = Instant::now();
     let body = sim.send(Method::GET, &path, None, StatusCode::OK).await?;
     let routers = match agent {
-        Agent::Host { .. } => serde_json::from_slice::<WireHost>(&body)?.changed.len(),
+        Agent::Host { .. } => serde_json::from_slice::<HostState>(&body)?.changed.len(),
         Agent::Router { .. } => {
-            serde_json::from_slice::<WireState>(&body)?;
+            serde_json::from_slice::<GatewayState>(&body)?;
             1
         }
     };
@@ -579,64 +588,91 @@ pub async fn resync(sim: &Sim, agent: &Agent) -> anyhow::Result<(Duration, usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
-    fn state(router: &str, conns: &[(&str, i64, bool)]) -> WireState {
-        WireState {
-            router_id: router.into(),
-            version: "v".into(),
-            connections: conns
-                .iter()
-                .map(|(id, mtu, enabled)| WireConnection {
-                    id: (*id).into(),
-                    revision: 1,
-                    enabled: *enabled,
-                    mtu: *mtu,
-                })
-                .collect(),
-        }
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// A connection as the server sends it (`GET .../state`).
+    fn connection(id: Uuid, revision: i64, mtu: i64, enabled: bool) -> Value {
+        let lifetime = json!({"units": "seconds", "value": 3600});
+        json!({
+            "id": id, "vpnservice_id": Uuid::from_u128(99), "revision": revision, "enabled": enabled,
+            "ike": {"auth_algorithm": "sha256", "encryption_algorithm": "aes-256", "phase1_negotiation_mode": "main",
+                    "lifetime": lifetime, "ike_version": "v2", "pfs": "group14"},
+            "ipsec": {"transform_protocol": "esp", "auth_algorithm": "sha256", "encryption_algorithm": "aes-256",
+                      "encapsulation_mode": "tunnel", "lifetime": lifetime, "pfs": "group14"},
+            "psk": "fleet-secret-0-0", "local_id": "172.16.0.10", "local_address": "172.16.0.10",
+            "peer_address": "172.24.4.233", "peer_id": "172.24.4.233", "local_cidrs": ["10.0.0.0/24"],
+            "peer_cidrs": ["100.64.0.0/28"], "dpd": {"action": "hold", "interval": 30, "timeout": 120},
+            "mtu": mtu, "initiator": "bi-directional", "ha": null,
+        })
+    }
+
+    fn state(router: u128, conns: &[(u128, i64, bool)]) -> GatewayState {
+        let connections: Vec<Value> =
+            conns.iter().map(|(c, mtu, enabled)| connection(id(*c), 1, *mtu, *enabled)).collect();
+        serde_json::from_value(json!({"router_id": id(router), "version": "v", "connections": connections})).unwrap()
     }
 
     #[test]
     fn a_change_is_seen_only_in_its_router_with_every_wanted_value() {
         let p = Pending {
-            router: "r1".into(),
-            want: vec![("c1".into(), Want::Mtu(1400)), ("c2".into(), Want::Enabled(false))],
+            router: id(1),
+            want: vec![(id(11), Want::Mtu(1400)), (id(12), Want::Enabled(false))],
             seen: None,
         };
-        assert!(p.shown_by(&state("r1", &[("c1", 1400, true), ("c2", 1500, false)])));
-        assert!(!p.shown_by(&state("r2", &[("c1", 1400, true), ("c2", 1500, false)])));
-        assert!(!p.shown_by(&state("r1", &[("c1", 1500, true), ("c2", 1500, false)])));
-        assert!(!p.shown_by(&state("r1", &[("c1", 1400, true)])));
+        assert!(p.shown_by(&state(1, &[(11, 1400, true), (12, 1500, false)])));
+        assert!(!p.shown_by(&state(2, &[(11, 1400, true), (12, 1500, false)])));
+        assert!(!p.shown_by(&state(1, &[(11, 1500, true), (12, 1500, false)])));
+        assert!(!p.shown_by(&state(1, &[(11, 1400, true)])));
     }
 
     #[test]
     fn host_reports_are_split_under_the_body_limit() {
-        let router = |k: usize| {
-            let conns: Vec<Value> = (0..10)
-                .map(|j| json!({"id": format!("{k:08}-0000-0000-0000-{j:012}"), "revision": 1, "status": "ACTIVE"}))
-                .collect();
-            json!({"router_id": format!("{k:08}-1111-1111-1111-111111111111"), "connections": conns})
+        let router = |k: u128| RouterStatus {
+            router_id: id(k << 64),
+            connections: (0..10)
+                .map(|j| ConnectionStatus {
+                    id: id((k << 64) + 1 + j),
+                    revision: 1,
+                    status: Status::Active,
+                    reason: None,
+                    counters: contract::Counters::default(),
+                    code: None,
+                    events: Vec::new(),
+                })
+                .collect(),
         };
-        let routers: Vec<Value> = (0..1000).map(router).collect();
-        let bodies = host_bodies(&routers);
+        let routers: Vec<RouterStatus> = (0..1000).map(router).collect();
+        let bodies = host_bodies(&routers).unwrap();
         assert!(bodies.len() > 1);
         assert!(bodies.iter().all(|(b, _)| b.len() <= MAX_STATUS_BODY), "a body is too large");
         assert_eq!(bodies.iter().map(|(_, n)| n).sum::<usize>(), 10_000);
-        let back: usize = bodies
-            .iter()
-            .map(|(b, _)| serde_json::from_slice::<Value>(b).unwrap()["routers"].as_array().unwrap().len())
-            .sum();
-        assert_eq!(back, 1000);
-        assert_eq!(host_bodies(&routers[..3]).len(), 1);
-        assert!(host_bodies(&[]).is_empty());
+        let back: Vec<RouterStatus> =
+            bodies.iter().flat_map(|(b, _)| serde_json::from_slice::<HostStatusReport>(b).unwrap().routers).collect();
+        assert_eq!(back, routers, "every router once, in order");
+        assert_eq!(host_bodies(&routers[..3]).unwrap().len(), 1);
+        assert!(host_bodies(&[]).unwrap().is_empty());
     }
 
     #[test]
-    fn wire_states_parse_what_the_server_sends() {
-        let body = r#"{"host":"h","cursor":7,"routers":["r1"],"changed":[{"router_id":"r1","version":"abc",
-            "connections":[{"id":"c1","revision":3,"enabled":true,"mtu":1500,"psk":"x","ha":null}]}]}"#;
-        let h: WireHost = serde_json::from_str(body).unwrap();
+    fn states_parse_what_the_server_sends_and_statuses_echo_them() {
+        let body = json!({"host": "h", "cursor": 7, "routers": [id(1)],
+            "changed": [{"router_id": id(1), "version": "abc",
+                         "connections": [connection(id(11), 3, 1500, true), connection(id(12), 4, 1500, false)]}]});
+        let h: HostState = serde_json::from_value(body).unwrap();
         assert_eq!((h.cursor, h.changed[0].connections[0].revision), (7, 3));
-        assert_eq!(statuses(&h.changed[0])[0]["status"], "ACTIVE");
+        let report = statuses(&h.changed[0]);
+        assert_eq!(
+            report.iter().map(|c| (c.id, c.revision, c.status)).collect::<Vec<_>>(),
+            [(id(11), 3, Status::Active), (id(12), 4, Status::Down)]
+        );
+        let sent: Value = serde_json::from_slice(&encode(&StatusReport { connections: report }).unwrap()).unwrap();
+        assert_eq!(sent["connections"][1]["status"], "DOWN");
+        let hello: Value =
+            serde_json::from_slice(&encode(&Agent::Router { index: 4, id: id(1) }.hello()).unwrap()).unwrap();
+        assert_eq!(hello, json!({"host": "fleet-agent-4", "version": "fleet-sim"}));
     }
 }

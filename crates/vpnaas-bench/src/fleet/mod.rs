@@ -220,7 +220,7 @@ async fn measure(o: &FleetOptions, servers: &[Spawned], token: &str) -> anyhow::
 
     // The fleet starts: every agent at once.
     let agents: Vec<Agent> = if o.single_router_agents {
-        seeded.routers.iter().enumerate().map(|(index, r)| Agent::Router { index, id: r.id.clone() }).collect()
+        seeded.routers.iter().enumerate().map(|(index, r)| Agent::Router { index, id: r.id }).collect()
     } else {
         let hosts = o.hosts + usize::from(o.resync_routers.is_some());
         (0..hosts).map(|index| Agent::Host { index, name: seed::host_name(index) }).collect()
@@ -502,30 +502,26 @@ async fn change_stream(
                 }
                 mtu[k][j] = new;
                 let path = format!("/v2.0/vpn/ipsec-site-connections/{}", r.connections[j]);
-                (path, json!({"ipsec_site_connection": {"mtu": new}}), vec![(r.connections[j].clone(), Want::Mtu(new))])
+                (path, json!({"ipsec_site_connection": {"mtu": new}}), vec![(r.connections[j], Want::Mtu(new))])
             }
             1 => {
                 up[k][j] = !up[k][j];
                 let path = format!("/v2.0/vpn/ipsec-site-connections/{}", r.connections[j]);
-                let want = vec![(r.connections[j].clone(), Want::Enabled(up[k][j] && service_up[k]))];
+                let want = vec![(r.connections[j], Want::Enabled(up[k][j] && service_up[k]))];
                 (path, json!({"ipsec_site_connection": {"admin_state_up": up[k][j]}}), want)
             }
             _ => {
                 service_up[k] = !service_up[k];
                 let path = format!("/v2.0/vpn/vpnservices/{}", r.service);
-                let want = r
-                    .connections
-                    .iter()
-                    .zip(&up[k])
-                    .map(|(c, u)| (c.clone(), Want::Enabled(*u && service_up[k])))
-                    .collect();
+                let want =
+                    r.connections.iter().zip(&up[k]).map(|(c, u)| (*c, Want::Enabled(*u && service_up[k]))).collect();
                 (path, json!({"vpnservice": {"admin_state_up": service_up[k]}}), want)
             }
         };
         kinds[kind] += 1;
         let sent = Instant::now();
         *sim.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Pending { router: r.id.clone(), want, seen: None });
+            Some(Pending { router: r.id, want, seen: None });
         if let Err(e) = api.setup(Method::PUT, &path, Some(body), As::Bench, 200).await {
             failed += 1;
             first_failure.get_or_insert(e.to_string());

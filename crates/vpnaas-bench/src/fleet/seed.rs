@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::client::{project, Api, As};
 use crate::workload::{peer_cidr, PEER_ADDRESS};
@@ -13,9 +14,9 @@ use crate::workload::{peer_cidr, PEER_ADDRESS};
 /// One seeded router: where it runs, its VPN service and its connections.
 #[derive(Debug, Clone)]
 pub struct SeededRouter {
-    pub id: String,
+    pub id: Uuid,
     pub service: String,
-    pub connections: Vec<String>,
+    pub connections: Vec<Uuid>,
 }
 
 /// The name of host `i`.
@@ -186,10 +187,16 @@ async fn router(
             "local_ep_group_id": local,
             "peer_ep_group_id": peer,
         });
-        connections
-            .push(api.create("/v2.0/vpn/ipsec-site-connections", "ipsec_site_connection", attrs, As::Bench).await?);
+        let connection =
+            api.create("/v2.0/vpn/ipsec-site-connections", "ipsec_site_connection", attrs, As::Bench).await?;
+        connections.push(uuid("connection", &connection)?);
     }
-    Ok(SeededRouter { id, service, connections })
+    Ok(SeededRouter { id: uuid("router", &id)?, service, connections })
+}
+
+/// An id the API gave, as the gateway contract has it.
+fn uuid(what: &str, id: &str) -> anyhow::Result<Uuid> {
+    id.parse().map_err(|e| anyhow::anyhow!("the {what} id {id:?} is not a UUID: {e}"))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use vpnaas_keystone::client::{describe, ClientTls, TlsSetupError};
+use vpnaas_keystone::outgoing::{describe, ClientTls, TlsSetupError};
 use vpnaas_keystone::{identity_base, time_left, LoginError, PasswordAuth, Session};
 
 use super::policy::Credentials;
