@@ -70,6 +70,18 @@ impl Ops {
                 }
             };
             checks.push(Check { name: "migrations", ok: detail.is_none(), detail: detail.unwrap_or_else(ok) });
+            // A Galera node out of the primary component, or not synced, must not take
+            // requests: a balancer moves them to a replica on a node that is (ADR 0030).
+            let trouble = match self.store.cluster_trouble().await {
+                Ok(trouble) => trouble,
+                Err(e) => {
+                    tracing::warn!(error = %e, "readiness: the cluster state cannot be read");
+                    Some("the cluster state cannot be read".to_owned())
+                }
+            };
+            if self.store.backend() == crate::store::Backend::Mariadb {
+                checks.push(Check { name: "cluster", ok: trouble.is_none(), detail: trouble.unwrap_or_else(ok) });
+            }
         } else {
             checks.push(Check { name: "migrations", ok: false, detail: "not checked: no database".to_owned() });
         }

@@ -343,26 +343,31 @@ impl Service {
 }
 
 /// How many times a write that collided is run in all (ADR 0030).
-const WRITE_ATTEMPTS: u32 = 6;
+const WRITE_ATTEMPTS: u32 = 16;
+
+/// The longest pause between two runs of a write that collided.
+const MAX_WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs the write `attempt` makes, again when its transaction was rolled back by a collision
 /// with a concurrent one (`StoreError::Retry`: a deadlock, a lock wait timeout, a Galera
-/// certification failure, a serialization failure), after a short random pause that doubles
-/// each time. Nothing of a rolled-back attempt was written, so no create is made twice and no
+/// certification failure, a serialization failure), after a random pause that doubles each
+/// time from 5 ms up to 500 ms. Nothing of a rolled-back attempt was written, so no create is made twice and no
 /// update applied twice; an attempt that fails otherwise, or the last one, is the answer.
 pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let mut pause = std::time::Duration::from_millis(2);
+    let mut pause = std::time::Duration::from_millis(5);
     for _ in 1..WRITE_ATTEMPTS {
         match attempt().await {
             Err(crate::error::Error::Store(store::StoreError::Retry(why))) => {
                 tracing::debug!(error.cause = %why, "a write collided with a concurrent one; running it again");
-                let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % (pause.as_micros() as u64).max(1);
-                tokio::time::sleep(pause + std::time::Duration::from_micros(jitter)).await;
-                pause *= 2;
+                // Between half the pause and all of it, so that colliders come back apart.
+                let half = pause.as_micros() as u64 / 2;
+                let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % half.max(1);
+                tokio::time::sleep(std::time::Duration::from_micros(half + jitter)).await;
+                pause = (pause * 2).min(MAX_WRITE_PAUSE);
             }
             answer => return answer,
         }

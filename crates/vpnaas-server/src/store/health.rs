@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
-use super::{fetch_all, migrations, Store, StoreError, StoreResult};
+use super::{fetch_all, migrations, Backend, Store, StoreError, StoreResult};
 
 /// Which wait a transaction had: the pool's (reads, and PostgreSQL's writes) or SQLite's one
 /// writer (ADR 0012).
@@ -71,6 +71,32 @@ impl Store {
         let mut conn = self.begin_read().await?;
         fetch_all(&mut conn, "SELECT 1", &[]).await?;
         Ok(())
+    }
+
+    /// Why this server's database node may not serve, on a Galera node that is not ready
+    /// (`wsrep_ready` off) or not in the primary component; `None` when it may, and on every
+    /// database that is no Galera node.
+    pub async fn cluster_trouble(&self) -> StoreResult<Option<String>> {
+        if self.backend != Backend::Mariadb {
+            return Ok(None);
+        }
+        let mut conn = self.begin_read().await?;
+        let on = fetch_all(&mut conn, "SHOW VARIABLES LIKE 'wsrep_on'", &[]).await?;
+        if on.first().map(|r| r.get::<String>(1)).transpose()?.is_none_or(|v| v != "ON") {
+            return Ok(None);
+        }
+        let sql =
+            "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment')";
+        let mut status = std::collections::HashMap::new();
+        for row in fetch_all(&mut conn, sql, &[]).await? {
+            status.insert(row.get::<String>(0)?, row.get::<String>(1)?);
+        }
+        let get = |k: &str| status.get(k).map_or("unknown", String::as_str);
+        let (ready, component, state) =
+            (get("wsrep_ready"), get("wsrep_cluster_status"), get("wsrep_local_state_comment"));
+        Ok((ready != "ON" || component != "Primary").then(|| {
+            format!("the Galera node is not ready (wsrep_ready {ready}, component {component}, state {state})")
+        }))
     }
 
     /// The schema version the database is at, and the newest this server knows.

@@ -492,6 +492,14 @@ impl Store {
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     sqlx::query(MARIADB_SESSION).execute(&mut *conn).await?;
+                    // A Galera node: every read first waits until the node has applied what
+                    // the cluster committed before it, so a client reads its own writes
+                    // whichever node its next request reaches (ADR 0030).
+                    let galera: Option<(String, String)> =
+                        sqlx::query_as("SHOW VARIABLES LIKE 'wsrep_on'").fetch_optional(&mut *conn).await?;
+                    if galera.is_some_and(|(_, on)| on == "ON") {
+                        sqlx::query("SET SESSION wsrep_sync_wait = 1").execute(&mut *conn).await?;
+                    }
                     Ok(())
                 })
             })
@@ -551,17 +559,43 @@ impl Store {
             }
             _ => None,
         };
-        let mut w = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            // One migrator at a time; the lock ends with the transaction.
-            fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await?;
+        let migrated = async {
+            let mut w = self.begin_write().await?;
+            if self.backend == Backend::Postgres {
+                // One migrator at a time; the lock ends with the transaction.
+                fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await?;
+            }
+            let applied = migrations::run(w.conn()).await?;
+            w.commit().await?;
+            Ok(applied)
         }
-        let applied = migrations::run(w.conn()).await?;
-        w.commit().await?;
+        .await;
         if let Some(conn) = holder.as_mut() {
             sqlx::query("SELECT RELEASE_LOCK('vpnaas_migrate')").execute(&mut **conn).await?;
         }
-        Ok(applied)
+        match migrated {
+            // A named lock holds on one Galera node only: a server migrating through another
+            // node at the same moment makes this one's next DDL fail (its table is there
+            // already). Each DDL statement is ordered across the cluster, so exactly one of
+            // them goes on; this one waits for it to finish (ADR 0030).
+            Err(e) if self.backend == Backend::Mariadb => self.await_migration(e).await,
+            done => done,
+        }
+    }
+
+    /// Waits up to a minute for another server's migration to bring the schema to the newest
+    /// version; `failed` when it does not.
+    async fn await_migration(&self, failed: StoreError) -> StoreResult<usize> {
+        for _ in 0..120 {
+            if let Ok((at, newest)) = self.schema_versions().await {
+                if at >= newest {
+                    tracing::info!("another server migrated the schema meanwhile");
+                    return Ok(0);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(failed)
     }
 
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {

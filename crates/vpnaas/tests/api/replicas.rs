@@ -8,15 +8,15 @@ use crate::support::*;
 /// Two `vpnaas serve` processes on one fresh shared database (PostgreSQL, or MariaDB in its
 /// pass), with a site ready in P1.
 async fn two_replicas(test: &str) -> Option<(Process, Process)> {
-    let url = fresh_shared(test).await?;
-    let envs = [("VPNAAS_DATABASE_URL", url.as_str())];
+    let (url_a, url_b) = fresh_shared_pair(test).await?;
+    let (envs_a, envs_b) = ([("VPNAAS_DATABASE_URL", url_a.as_str())], [("VPNAAS_DATABASE_URL", url_b.as_str())]);
     // Both start at once: migrations must be safe when replicas race.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| spawn_process(&[], &envs));
-        let b = s.spawn(|| spawn_process(&[], &envs));
+        let a = s.spawn(|| spawn_process(&[], &envs_a));
+        let b = s.spawn(|| spawn_process(&[], &envs_b));
         (a.join().expect("replica a"), b.join().expect("replica b"))
     });
-    let backend = if mariadb_pass() { "mariadb" } else { "postgresql" };
+    let backend = if mariadb_pass() || galera_pass() { "mariadb" } else { "postgresql" };
     assert!(a.log_line.contains(backend) && !a.log_line.contains("password"), "{}", a.log_line);
     Some((a, b))
 }
@@ -260,9 +260,10 @@ async fn futures_join_all<F: std::future::Future<Output = Resp>>(futures: impl I
 #[tokio::test]
 async fn a_host_polling_one_replica_sees_every_change_made_through_the_other() {
     let test = "a_host_polling_one_replica_sees_every_change_made_through_the_other";
-    let Some(url) = fresh_shared(test).await else { return };
-    let envs = [("VPNAAS_DATABASE_URL", url.as_str()), ("VPNAAS_AGENT_TOKEN", "fleet-token")];
-    let (a, b) = (spawn_process(&[], &envs), spawn_process(&[], &envs));
+    let Some((url_a, url_b)) = fresh_shared_pair(test).await else { return };
+    let token = ("VPNAAS_AGENT_TOKEN", "fleet-token");
+    let a = spawn_process(&[], &[("VPNAAS_DATABASE_URL", url_a.as_str()), token]);
+    let b = spawn_process(&[], &[("VPNAAS_DATABASE_URL", url_b.as_str()), token]);
     let site = process_site(&a).await;
     let service = site["ipsec_site_connection"]["vpnservice_id"].as_str().unwrap().to_owned();
     let s = a.call(Method::GET, &format!("{SERVICES}/{service}"), P1, None, None).await;
@@ -332,4 +333,43 @@ async fn a_host_polling_one_replica_sees_every_change_made_through_the_other() {
         "the host on replica b had every change made through both replicas {:?} after the last write",
         started.elapsed()
     );
+}
+
+/// A replica whose Galera node is cut off from the others (out of the primary component) is
+/// not ready, and says why; once the node is back in, it is ready again (ADR 0030). The Galera
+/// pass runs it on node 2, while the other replica tests write through nodes 0 and 1.
+#[tokio::test]
+async fn a_replica_on_a_galera_node_cut_off_from_the_cluster_is_not_ready() {
+    use sqlx::Connection;
+    let test = "a_replica_on_a_galera_node_cut_off_from_the_cluster_is_not_ready";
+    if !galera_pass() {
+        eprintln!("SKIPPED {test}: the Galera pass runs it (VPNAAS_TEST_BACKEND=galera)");
+        return;
+    }
+    let nodes = galera_nodes();
+    assert_eq!(nodes.len(), 3, "VPNAAS_TEST_GALERA names three nodes");
+    let name = create_mariadb_database(&nodes[0]).await;
+    let p = spawn_process(&[], &[("VPNAAS_DATABASE_URL", format!("{}/{name}", nodes[2]).as_str())]);
+    let readyz = || async { p.raw(Method::GET, "/readyz").send().await.unwrap() };
+    let wait_for = |want: u16| async move {
+        let mut last = (0, String::new());
+        for _ in 0..300 {
+            let r = readyz().await;
+            last = (r.status().as_u16(), r.text().await.unwrap());
+            if last.0 == want {
+                return last.1;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("/readyz never answered {want}; last {last:?}")
+    };
+    let ready = wait_for(200).await;
+    assert!(ready.contains("\"cluster\""), "a Galera node's replica checks the cluster: {ready}");
+    let mut admin = sqlx::MySqlConnection::connect(&nodes[2]).await.unwrap();
+    let isolate = |on: u8| format!("SET GLOBAL wsrep_provider_options = 'gmcast.isolate={on}'");
+    sqlx::query(&isolate(1)).execute(&mut admin).await.unwrap();
+    let unready = wait_for(503).await;
+    sqlx::query(&isolate(0)).execute(&mut admin).await.unwrap();
+    assert!(unready.contains("not ready") || unready.contains("cannot be reached"), "{unready}");
+    wait_for(200).await;
 }
