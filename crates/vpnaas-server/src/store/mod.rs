@@ -546,40 +546,46 @@ impl Store {
 
     /// Brings the schema to the newest version; safe when several replicas start at once.
     pub async fn migrate(&self) -> StoreResult<usize> {
-        // MariaDB commits at every DDL statement, so no lock taken in the migration's own
-        // transaction would last: a named lock on a connection of its own does (ADR 0030).
-        let mut holder = match &self.pool {
-            Pool::My(pool) => {
-                let mut conn = pool.acquire().await.map_err(|e| self.pool.explain(e))?;
-                let got: Option<i64> = sqlx::query_scalar(MARIADB_MIGRATION_LOCK).fetch_one(&mut *conn).await?;
-                if got != Some(1) {
+        let mut w = self.begin_write().await?;
+        let migrated = match self.backend {
+            // One migrator at a time; the lock ends with the transaction.
+            Backend::Postgres => match fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await {
+                Ok(_) => migrations::run(w.conn()).await,
+                Err(e) => Err(e),
+            },
+            // MariaDB commits at every DDL statement, so no lock that ends with a transaction
+            // would last: a named lock of the session does, taken and given back on the
+            // migration's own connection (after its last commit), so that a pool of one
+            // connection migrates too (ADR 0030).
+            Backend::Mariadb => {
+                let got = fetch_all(w.conn(), MARIADB_MIGRATION_LOCK, &[]).await?;
+                if got.first().map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten() != Some(1) {
                     return Err(StoreError::Busy("another server kept migrating the schema for 60 s".into()));
                 }
-                Some(conn)
+                let migrated = match migrations::run(w.conn()).await {
+                    Ok(applied) => execute(w.conn(), "COMMIT", &[]).await.map(|_| applied),
+                    Err(e) => Err(e),
+                };
+                // Given back whatever happened: the pooled session outlives this migration.
+                fetch_all(w.conn(), "SELECT RELEASE_LOCK('vpnaas_migrate')", &[]).await?;
+                migrated
             }
-            _ => None,
+            Backend::Sqlite => migrations::run(w.conn()).await,
         };
-        let migrated = async {
-            let mut w = self.begin_write().await?;
-            if self.backend == Backend::Postgres {
-                // One migrator at a time; the lock ends with the transaction.
-                fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await?;
-            }
-            let applied = migrations::run(w.conn()).await?;
-            w.commit().await?;
-            Ok(applied)
-        }
-        .await;
-        if let Some(conn) = holder.as_mut() {
-            sqlx::query("SELECT RELEASE_LOCK('vpnaas_migrate')").execute(&mut **conn).await?;
-        }
         match migrated {
+            Ok(applied) => {
+                w.commit().await?;
+                Ok(applied)
+            }
             // A named lock holds on one Galera node only: a server migrating through another
             // node at the same moment makes this one's next DDL fail (its table is there
             // already). Each DDL statement is ordered across the cluster, so exactly one of
             // them goes on; this one waits for it to finish (ADR 0030).
-            Err(e) if self.backend == Backend::Mariadb => self.await_migration(e).await,
-            done => done,
+            Err(e) if self.backend == Backend::Mariadb => {
+                drop(w);
+                self.await_migration(e).await
+            }
+            Err(e) => Err(e),
         }
     }
 
