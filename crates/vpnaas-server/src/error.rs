@@ -210,13 +210,17 @@ impl IntoResponse for Error {
                 busy()
             }
             // The cause is logged once here; the caller learns nothing internal.
+            // With `Retry-After`: a replica's database node may come back, or its balancer
+            // move it to another, within seconds (ADR 0031).
             Error::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(error.cause = %cause, "database unavailable");
-                envelope(
+                let mut resp = envelope(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "The service is unavailable: the database cannot be reached. Retry later.",
-                )
+                );
+                resp.headers_mut().insert("retry-after", HeaderValue::from_static(RETRY_AFTER));
+                resp
             }
             Error::Store(StoreError::Conflict(constraint)) => {
                 tracing::info!(db.constraint = %constraint, "a concurrent change won a race");

@@ -72,7 +72,6 @@ pub trait Resource: Table {
     fn secret_mut(&mut self) -> Option<&mut StoredPsk> {
         None
     }
-    fn meta(&self) -> &Meta;
     fn meta_mut(&mut self) -> &mut Meta;
 }
 
@@ -87,9 +86,6 @@ macro_rules! resource {
             };
             fn not_found(id: &str) -> Fault {
                 $nf(id.to_owned())
-            }
-            fn meta(&self) -> &Meta {
-                &self.meta
             }
             fn meta_mut(&mut self) -> &mut Meta {
                 &mut self.meta

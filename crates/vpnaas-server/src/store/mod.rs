@@ -794,6 +794,46 @@ pub async fn list<T: Table>(conn: &mut Conn, q: &ListQuery) -> StoreResult<Vec<T
 mod tests {
     use super::*;
 
+    /// An update is written only over the revision it was read at: one made from a stale read
+    /// is refused as a collision (run again), never written over the newer one (ADR 0031).
+    #[tokio::test]
+    async fn an_update_from_a_stale_read_is_a_collision_not_a_lost_update() {
+        use vpnaas_core::resources::{IkePolicy, IkeSpec, Meta, Stored};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("cas.db"), PoolSettings::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let item: IkePolicy =
+            Stored { meta: Meta::new("p1".into(), "first".into(), String::new(), 1), spec: IkeSpec::default() };
+        let mut w = store.begin_write().await.unwrap();
+        insert(w.conn(), &item).await.unwrap();
+        w.commit().await.unwrap();
+
+        // Two writers read revision 1; the first moves it to 2.
+        let (mut one, mut two) = (item.clone(), item.clone());
+        one.meta.name = "one".into();
+        one.meta.touch(2);
+        two.meta.name = "two".into();
+        two.meta.touch(3);
+        let mut w = store.begin_write().await.unwrap();
+        assert!(update(w.conn(), &one).await.unwrap());
+        w.commit().await.unwrap();
+
+        let mut w = store.begin_write().await.unwrap();
+        assert!(
+            matches!(update(w.conn(), &two).await, Err(StoreError::Retry(_))),
+            "the second read a revision gone by"
+        );
+        drop(w);
+        let stored: IkePolicy = store.read_one(item.meta.id).await.unwrap().unwrap();
+        assert_eq!((stored.meta.name.as_str(), stored.meta.revision_number), ("one", 2));
+
+        let mut gone = one.clone();
+        gone.meta.id = uuid::Uuid::new_v4();
+        gone.meta.touch(4);
+        let mut w = store.begin_write().await.unwrap();
+        assert!(!update(w.conn(), &gone).await.unwrap(), "a row that is not there is not a collision");
+    }
+
     #[tokio::test]
     async fn a_pool_whose_connections_are_all_in_use_is_busy_not_unreachable() {
         let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,10 @@ pub trait Table: Listed + Sized {
     const TABLE: &'static str;
     /// The child table (`parent_id`, `position`, `value`), if the resource has a list attribute.
     const CHILD: Option<&'static str> = None;
-    fn id(&self) -> Uuid;
+    fn meta(&self) -> &Meta;
+    fn id(&self) -> Uuid {
+        self.meta().id
+    }
     /// Every column with its value, `id` first.
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>>;
     fn children(&self) -> Vec<String> {
@@ -61,19 +64,34 @@ pub async fn insert<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()> {
     insert_children(conn, item).await
 }
 
-/// Writes every column of `item` over its row; returns false when the row is gone.
+/// Writes every column of `item` over its row, as the successor of the revision it was read
+/// at (`revision_number - 1`, [`Meta::touch`]): a compare-and-set, so that an update never
+/// overwrites one it did not see, whatever locks the database keeps or does not keep across
+/// its nodes (ADR 0031). Returns false when the row is gone, and [`StoreError::Retry`] when
+/// another writer changed it since it was read.
 pub async fn update<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<bool> {
     let row = item.to_row()?;
     let mut sets = Vec::with_capacity(row.len());
-    let mut values = Vec::with_capacity(row.len() + 1);
+    let mut values = Vec::with_capacity(row.len() + 2);
     for (name, value) in row.into_iter().skip(1) {
         values.push(value);
         sets.push(format!("{name} = ${}", values.len()));
     }
     values.push(item.id().to_string().into());
-    let sql = format!("UPDATE {} SET {} WHERE id = ${}", T::TABLE, sets.join(", "), values.len());
+    values.push((item.meta().revision_number - 1).into());
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ${} AND revision_number = ${}",
+        T::TABLE,
+        sets.join(", "),
+        values.len() - 1,
+        values.len()
+    );
     if execute(conn, &sql, &values).await? == 0 {
-        return Ok(false);
+        let sql = format!("SELECT id FROM {} WHERE id = $1", T::TABLE);
+        return match fetch_all(conn, &sql, &[item.id().to_string().into()]).await?.is_empty() {
+            true => Ok(false),
+            false => Err(StoreError::Retry(format!("{} {} changed since it was read", T::TABLE, item.id()))),
+        };
     }
     if let Some(child) = T::CHILD {
         execute(conn, &format!("DELETE FROM {child} WHERE parent_id = $1"), &[item.id().to_string().into()]).await?;
@@ -176,8 +194,8 @@ fn lifetime_from(row: &impl RowRead) -> StoreResult<Lifetime> {
 
 impl Table for IkePolicy {
     const TABLE: &'static str = "ikepolicies";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
@@ -211,8 +229,8 @@ impl Table for IkePolicy {
 
 impl Table for IpsecPolicy {
     const TABLE: &'static str = "ipsecpolicies";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
@@ -246,8 +264,8 @@ impl Table for IpsecPolicy {
 
 impl Table for VpnService {
     const TABLE: &'static str = "vpnservices";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
@@ -282,8 +300,8 @@ impl Table for EndpointGroup {
     const TABLE: &'static str = "endpoint_groups";
     const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
     // `endpoint_type` is the name the SDK filters with (ADR 0009 §7); `type` the attribute's.
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         row_of(&self.meta, vec![("endpoint_type", self.spec.endpoint_type.as_str().into())])
@@ -336,8 +354,8 @@ fn auth_from(row: &impl RowRead) -> StoreResult<ConnectionAuth> {
 impl Table for SiteConnection {
     const TABLE: &'static str = "ipsec_site_connections";
     const CHILD: Option<&'static str> = Some("ipsec_peer_cidrs");
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
@@ -431,8 +449,8 @@ impl Table for SiteConnection {
 
 impl Table for Router {
     const TABLE: &'static str = "routers";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let gw = self.spec.gateway.as_ref();
@@ -467,8 +485,8 @@ impl Table for Router {
 
 impl Table for Subnet {
     const TABLE: &'static str = "subnets";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
@@ -496,8 +514,8 @@ impl Table for Subnet {
 
 impl Table for Certificate {
     const TABLE: &'static str = "certificates";
-    fn id(&self) -> Uuid {
-        self.meta.id
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;

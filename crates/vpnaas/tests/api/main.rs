@@ -10,6 +10,7 @@ mod detail;
 mod discovery;
 mod endpoint_groups;
 mod fuzz;
+mod galera;
 mod gateway;
 mod hardening;
 mod inventory;

@@ -532,11 +532,29 @@ pub fn galera_nodes() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A fresh database for two replicas, and the URL each reaches it by. In the Galera pass the
-/// database is made on node 0, and both replicas write through node 0: one writer, as behind
-/// kolla's HAProxy (ADR 0030). With `VPNAAS_TEST_GALERA_WRITERS=2` the second writes through
-/// node 1 (multi-writer, which ADR 0030 found to lose updates: not supported, not in CI).
-/// Otherwise both share [`fresh_shared`]'s.
+/// HAProxy in front of the Galera pass's cluster (`.ci/galera.sh`: node 0's port + 40), which
+/// sends every connection to node 0 and keeps the others as backups, as kolla's does (ADR 0031).
+pub fn galera_proxy() -> String {
+    let nodes = galera_nodes();
+    let node0 = nodes.first().expect("VPNAAS_TEST_GALERA names the nodes");
+    let (host, port) = node0.rsplit_once(':').expect("a node URL ends in its port");
+    let port: u16 = port.parse().expect("node 0's port");
+    format!("{host}:{}", port + 40)
+}
+
+/// `url` with the Galera pass's `replica` account (`.ci/galera.sh`), which has only the
+/// README's grant (all privileges on its own database), in place of the admin account.
+pub fn as_replica(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?.1))) {
+        Some((scheme, host)) => format!("{scheme}://replica:replica@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// A fresh database for two replicas, and the URL each reaches it by. In the Galera pass both
+/// replicas reach the cluster through its HAProxy, the documented layout (ADR 0031). With
+/// `VPNAAS_TEST_GALERA_WRITERS=2` they write through nodes 0 and 1 instead (multi-writer, which
+/// loses updates: not supported, not in CI). Otherwise both share [`fresh_shared`]'s.
 pub async fn fresh_shared_pair(test: &str) -> Option<(String, String)> {
     if !galera_pass() {
         let url = fresh_shared(test).await?;
@@ -545,8 +563,11 @@ pub async fn fresh_shared_pair(test: &str) -> Option<(String, String)> {
     let nodes = galera_nodes();
     assert!(nodes.len() >= 2, "VPNAAS_TEST_BACKEND=galera needs VPNAAS_TEST_GALERA with the nodes' URLs");
     let name = create_mariadb_database(&nodes[0]).await;
-    let second = if std::env::var("VPNAAS_TEST_GALERA_WRITERS").is_ok_and(|w| w == "2") { 1 } else { 0 };
-    Some((format!("{}/{name}", nodes[0]), format!("{}/{name}", nodes[second])))
+    if std::env::var("VPNAAS_TEST_GALERA_WRITERS").is_ok_and(|w| w == "2") {
+        return Some((as_replica(&format!("{}/{name}", nodes[0])), as_replica(&format!("{}/{name}", nodes[1]))));
+    }
+    let proxy = as_replica(&galera_proxy());
+    Some((format!("{proxy}/{name}"), format!("{proxy}/{name}")))
 }
 
 /// [`require_postgres`] for a test of PostgreSQL itself (its restart, its absence): the
