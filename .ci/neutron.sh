@@ -8,6 +8,8 @@
 # Neutron runs under uwsgi (one process: its SQLite database takes one writer), ML2 with flat
 # and VXLAN types and no mechanism driver (ports exist but are not bound: no agents run), the L3
 # router plugin, and a flat external network `public` (172.24.4.0/24) made as admin.
+# NEUTRON_DATABASE_URL (SQLAlchemy's, `mysql+pymysql://user:pw@host:port/db`) puts its database
+# on a MariaDB server instead of SQLite (PyMySQL is added to the virtualenv then).
 # `start` gives the Keystone user `neutron` (admin on project service) for keystonemiddleware,
 # gives vpnaas's service user the admin role on project service so that it reads every
 # project's routers, subnets and ports, and writes DIR/env: NEUTRON_URL, NEUTRON_PUBLIC_NETWORK_ID.
@@ -35,6 +37,11 @@ case $cmd in
     say "virtualenv $venv ready in $(since "$started") s"
     port=$(free_port)
     rm -rf "$dir/state" "$dir/lock" "$dir/neutron.sqlite" "$dir/env" "$dir"/*.log
+    database="${NEUTRON_DATABASE_URL:-sqlite:///$dir/neutron.sqlite}"
+    case $database in
+      mysql*) "$venv/bin/python" -c 'import pymysql' 2>/dev/null ||
+        "$venv/bin/pip" install --quiet --disable-pip-version-check PyMySQL==1.1.1 ;;
+    esac
     mkdir -p "$dir/state" "$dir/lock"
 
     # the Keystone side: a user for keystonemiddleware, vpnaas's service user made admin
@@ -87,7 +94,7 @@ debug = false
 allow_overlapping_ips = true
 
 [database]
-connection = sqlite:///$dir/neutron.sqlite
+connection = $database
 
 [oslo_concurrency]
 lock_path = $dir/lock
@@ -127,12 +134,13 @@ flat_networks = public
 vni_ranges = 1:10000
 EOF
     # neutron-db-manage cannot ALTER on SQLite: the schema from the models, as the benchmark does
-    "$venv/bin/python" - "$dir/neutron.sqlite" <<'EOF' 2>>"$dir/schema.log"
+    # (on MariaDB too, so that both start from the same schema)
+    "$venv/bin/python" - "$database" <<'EOF' 2>>"$dir/schema.log"
 import sys
 import sqlalchemy
 from neutron.db.migration.models import head  # noqa: F401  (registers neutron's tables)
 from neutron_lib.db import model_base
-engine = sqlalchemy.create_engine("sqlite:///" + sys.argv[1])
+engine = sqlalchemy.create_engine(sys.argv[1])
 model_base.BASEV2.metadata.create_all(engine)
 EOF
     cat >"$dir/uwsgi.ini" <<EOF

@@ -15,6 +15,8 @@
 # Then .ci/neutron-cli.sh drives the openstack CLI through the proxy (its own `clients:` line;
 # VPNAAS_CI_NEUTRON_CLI=0 leaves it out: 22 CLI runs, 2 to 4 minutes on a loaded machine).
 # VPNAAS_TEMPEST_REGEX runs other tests (e.g. one, when trying a change by hand).
+# VPNAAS_TEMPEST_MARIADB (an admin URL, `mysql://user:pw@host:port`) puts Neutron's database and
+# vpnaas's, each its own, on that MariaDB server, as a cloud would have them (ADR 0031).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -58,6 +60,18 @@ ensure_venv --stamp .installed "$venv" "$want" "$work/pip.log" \
 say "tempest ready after $(since "$started") s"
 
 # ---- Neutron, vpnaas, the proxy
+if [ -n "${VPNAAS_TEMPEST_MARIADB:-}" ]; then
+  server=${VPNAAS_TEMPEST_MARIADB#mysql://}
+  creds=${server%@*} hostport=${server#*@}
+  mariadb -h "${hostport%:*}" -P "${hostport#*:}" -u "${creds%%:*}" -p"${creds#*:}" -e "
+    DROP DATABASE IF EXISTS neutron_tempest; CREATE DATABASE neutron_tempest CHARACTER SET utf8mb4;
+    DROP DATABASE IF EXISTS vpnaas_tempest;
+    CREATE DATABASE vpnaas_tempest CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;" || fail "could not make the databases"
+  export NEUTRON_DATABASE_URL="mysql+pymysql://$creds@$hostport/neutron_tempest?charset=utf8mb4"
+  export VPNAAS_DATABASE_URL="mysql://$creds@$hostport/vpnaas_tempest" VPNAAS_PSK_KEY_FILE="$work/psk.key"
+  VPNAAS_DATA_DIR="$work/data" "$binary" rotate-key >/dev/null || fail "could not make the key file"
+  say "Neutron and vpnaas each in their own database on MariaDB $hostport"
+fi
 bash "$here/neutron.sh" start "$work/neutron" || fail "Neutron did not start"
 # shellcheck disable=SC1091
 source "$work/neutron/env"

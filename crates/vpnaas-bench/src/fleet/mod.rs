@@ -64,9 +64,11 @@ pub fn run_and_report(o: &FleetOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A database made for this run in the cluster of `--postgres`, dropped at the end.
-struct PgDatabase {
+/// A database made for this run in the cluster of `--postgres` or the server of `--mariadb`,
+/// dropped at the end.
+struct SharedDatabase {
     admin: String,
+    mariadb: bool,
     name: String,
     url: String,
 }
@@ -82,55 +84,76 @@ pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{}/{name}{query}", &head[..authority_end]))
 }
 
-impl PgDatabase {
-    async fn create(admin: &str) -> anyhow::Result<PgDatabase> {
-        use sqlx::Connection;
+impl SharedDatabase {
+    async fn create(admin: &str, mariadb: bool) -> anyhow::Result<SharedDatabase> {
         let name = format!("vpnaas_fleet_{}", std::process::id());
-        let mut c = sqlx::PgConnection::connect(admin).await.map_err(|e| anyhow::anyhow!("--postgres: {e}"))?;
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"),
-        ] {
-            sqlx::query(&sql).execute(&mut c).await.map_err(|e| anyhow::anyhow!("{sql}: {e}"))?;
+        let create = match mariadb {
+            true => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            false => format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"),
+        };
+        let db = SharedDatabase { admin: admin.to_owned(), mariadb, url: with_database(admin, &name)?, name };
+        db.admin_run(&[format!("DROP DATABASE IF EXISTS {}", db.name), create]).await?;
+        Ok(db)
+    }
+
+    /// Runs `statements` on the admin URL's connection.
+    async fn admin_run(&self, statements: &[String]) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let flag = if self.mariadb { "--mariadb" } else { "--postgres" };
+        if self.mariadb {
+            let mut c =
+                sqlx::MySqlConnection::connect(&self.admin).await.map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+            for sql in statements {
+                sqlx::query(sql).execute(&mut c).await.map_err(|e| anyhow::anyhow!("{sql}: {e}"))?;
+            }
+            let _ = c.close().await;
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.admin).await.map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+            for sql in statements {
+                sqlx::query(sql).execute(&mut c).await.map_err(|e| anyhow::anyhow!("{sql}: {e}"))?;
+            }
+            let _ = c.close().await;
         }
-        let _ = c.close().await;
-        let url = with_database(admin, &name)?;
-        Ok(PgDatabase { admin: admin.to_owned(), name, url })
+        Ok(())
     }
 
     async fn drop_it(self) {
-        use sqlx::Connection;
-        if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(e) = sqlx::query(&sql).execute(&mut c).await {
-                progress(format_args!("could not drop {}: {e}", self.name));
-            }
-            let _ = c.close().await;
+        let sql = match self.mariadb {
+            true => format!("DROP DATABASE IF EXISTS {}", self.name),
+            false => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        };
+        if let Err(e) = self.admin_run(&[sql]).await {
+            progress(format_args!("could not drop {}: {e}", self.name));
         }
     }
 }
 
-/// The servers: one on SQLite, or two replicas on one PostgreSQL database.
+/// The servers: one on SQLite, or two replicas on one PostgreSQL or MariaDB database.
 async fn start_servers(
     o: &FleetOptions,
     binary: &Path,
     root: &Path,
     token: &str,
-) -> anyhow::Result<(Vec<Spawned>, Option<PgDatabase>, Option<tempfile::TempDir>)> {
+) -> anyhow::Result<(Vec<Spawned>, Option<SharedDatabase>, Option<tempfile::TempDir>)> {
     let mut env = vec![
         ("VPNAAS_AGENT_TOKEN", token.to_owned()),
         ("VPNAAS_AGENT_HEARTBEAT_SECS", o.heartbeat_secs.to_string()),
         ("VPNAAS_AGENT_DEAD_AFTER_SECS", o.dead_after_secs.to_string()),
     ];
     let log = o.server_log.as_deref();
-    match (o.backend, &o.postgres) {
-        (Backend::Postgres2, Some(admin)) => {
-            let db = PgDatabase::create(admin).await?;
+    let shared = match o.backend {
+        Backend::Postgres2 => o.postgres.as_deref().map(|admin| (admin, false)),
+        Backend::Mariadb2 => o.mariadb.as_deref().map(|admin| (admin, true)),
+        Backend::Sqlite => None,
+    };
+    match shared {
+        Some((admin, mariadb)) => {
+            let db = SharedDatabase::create(admin, mariadb).await?;
             let keys = target::scratch_dir(root, "vpnaas-fleet-keys-")?;
             env.push(("VPNAAS_DATABASE_URL", db.url.clone()));
             env.push(("VPNAAS_PSK_KEY_FILE", keys.path().join("psk.key").to_string_lossy().into_owned()));
             env.push(("VPNAAS_DATA_DIR", keys.path().to_string_lossy().into_owned()));
-            // One key file for both replicas, as PostgreSQL replicas need (it also migrates).
+            // One key file for both replicas, as replicas sharing a database need (it also migrates).
             let started = (|| {
                 target::run_vpnaas(binary, &["rotate-key"], &env)?;
                 let first = target::spawn_vpnaas_with(binary, root, log, &env)?;
@@ -145,7 +168,7 @@ async fn start_servers(
                 }
             }
         }
-        _ => Ok((vec![target::spawn_vpnaas_with(binary, root, log, &env)?], None, None)),
+        None => Ok((vec![target::spawn_vpnaas_with(binary, root, log, &env)?], None, None)),
     }
 }
 

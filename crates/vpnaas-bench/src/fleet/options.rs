@@ -56,14 +56,18 @@ pub struct FleetArgs {
     /// The random changes' seed [default: 1]
     #[arg(long, value_name = "N", help_heading = "Measurements")]
     seed: Option<u64>,
-    /// One server on SQLite, or two replicas on one PostgreSQL database: changes through replica
-    /// 1, agents on 2
+    /// One server on SQLite, or two replicas on one PostgreSQL or MariaDB database: changes
+    /// through replica 1, agents on 2
     #[arg(long, value_enum, default_value_t = Backend::Sqlite, help_heading = "Server")]
     backend: Backend,
     /// postgres2: an admin URL; a fresh database (C collation) is created in that cluster and
     /// dropped afterwards
     #[arg(long, value_name = "URL", help_heading = "Server")]
     postgres: Option<String>,
+    /// mariadb2: an admin URL (`mysql://`; a Galera cluster's HAProxy, say); a fresh database
+    /// (utf8mb4_bin) is created there and dropped afterwards
+    #[arg(long, value_name = "URL", help_heading = "Server")]
+    mariadb: Option<String>,
     /// VPNAAS_AGENT_HEARTBEAT_SECS [default: 10]
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Server")]
     heartbeat_secs: Option<u64>,
@@ -100,6 +104,7 @@ pub enum Backend {
     #[default]
     Sqlite,
     Postgres2,
+    Mariadb2,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +123,7 @@ pub struct FleetOptions {
     pub seed: u64,
     pub backend: Backend,
     pub postgres: Option<String>,
+    pub mariadb: Option<String>,
     pub heartbeat_secs: u64,
     pub dead_after_secs: u64,
     pub vpnaas: Option<PathBuf>,
@@ -146,6 +152,7 @@ impl FleetOptions {
             seed: 1,
             backend: Backend::Sqlite,
             postgres: None,
+            mariadb: None,
             heartbeat_secs: 10,
             dead_after_secs: 30,
             vpnaas: None,
@@ -219,6 +226,7 @@ impl FleetArgs {
             seed: self.seed.unwrap_or(p.seed),
             backend: self.backend,
             postgres: self.postgres,
+            mariadb: self.mariadb,
             heartbeat_secs: self.heartbeat_secs.unwrap_or(p.heartbeat_secs),
             dead_after_secs: self.dead_after_secs.unwrap_or(p.dead_after_secs),
             vpnaas: self.vpnaas,
@@ -244,10 +252,21 @@ impl FleetArgs {
         if o.routers() * o.connections_per_router > MAX_CONNECTIONS {
             return Err(format!("at most {MAX_CONNECTIONS} connections (one peer /28 of 100.64.0.0/10 each)"));
         }
-        match (o.backend, &o.postgres) {
-            (Backend::Postgres2, None) => return Err("--backend postgres2 needs --postgres URL".into()),
-            (Backend::Sqlite, Some(_)) => return Err("--postgres goes with --backend postgres2".into()),
+        match (o.backend, &o.postgres, &o.mariadb) {
+            (Backend::Postgres2, None, _) => return Err("--backend postgres2 needs --postgres URL".into()),
+            (Backend::Mariadb2, _, None) => return Err("--backend mariadb2 needs --mariadb URL".into()),
+            (Backend::Sqlite | Backend::Mariadb2, Some(_), _) => {
+                return Err("--postgres goes with --backend postgres2".into())
+            }
+            (Backend::Sqlite | Backend::Postgres2, _, Some(_)) => {
+                return Err("--mariadb goes with --backend mariadb2".into())
+            }
             _ => {}
+        }
+        if let Some(url) = &o.mariadb {
+            if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+                return Err("--mariadb: a mysql:// URL".into());
+            }
         }
         if let Some(url) = &o.postgres {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -312,6 +331,11 @@ mod tests {
         assert!(parse("--postgres postgres://x/y").is_err());
         assert!(parse("--backend mysql").is_err());
         assert!(parse("--backend postgres2 --postgres mysql://x/y").is_err());
+        let o = parsed("--backend mariadb2 --mariadb mysql://vpnaas:pw@127.0.0.1:3306");
+        assert_eq!((o.backend, o.mariadb.as_deref()), (Backend::Mariadb2, Some("mysql://vpnaas:pw@127.0.0.1:3306")));
+        assert!(parse("--backend mariadb2").is_err());
+        assert!(parse("--backend mariadb2 --mariadb postgres://x/y").is_err());
+        assert!(parse("--mariadb mysql://x/y").is_err());
     }
 
     #[test]

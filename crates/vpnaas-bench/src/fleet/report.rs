@@ -140,6 +140,7 @@ pub fn table(r: &FleetReport) -> String {
         match r.backend {
             Backend::Sqlite => "one server, SQLite".to_owned(),
             Backend::Postgres2 => "two replicas on one PostgreSQL database (changes via 1, agents on 2)".to_owned(),
+            Backend::Mariadb2 => "two replicas on one MariaDB database (changes via 1, agents on 2)".to_owned(),
         },
         r.cores,
         r.date
