@@ -108,7 +108,8 @@ pub fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting and waits for
-/// the connections to finish their requests, as axum's graceful shutdown does.
+/// the connections to finish their requests, as axum's graceful shutdown does, for at most
+/// [`DRAIN`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -197,9 +198,20 @@ pub async fn serve_with_tls(
     drop(listener);
     drop(stopping);
     let _ = stop.send(true);
-    stop.closed().await;
+    if tokio::time::timeout(DRAIN, stop.closed()).await.is_err() {
+        tracing::warn!(
+            connections = stop.receiver_count(),
+            "connections still busy {} s after the stop began: closing them",
+            DRAIN.as_secs()
+        );
+    }
     Ok(())
 }
+
+/// How long a stopping server lets requests in flight finish: under the 30 s that
+/// orchestrators commonly wait between SIGTERM and SIGKILL (Kubernetes' grace period; systemd
+/// waits 90 s).
+const DRAIN: Duration = Duration::from_secs(25);
 
 /// What a connection serves, by the path of its requests: gateway agents
 /// (`/v2.0/gateway/...`: heartbeats, long polls, status reports) or API clients.

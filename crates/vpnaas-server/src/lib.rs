@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod certs;
 pub mod clock;
 pub mod config;
@@ -68,6 +69,7 @@ pub enum CommandError {
     LocalAddress(std::io::Error),
     /// The connection layer's own account, as it gives it.
     Http(String),
+    Backup(backup::BackupError),
 }
 
 impl std::fmt::Display for CommandError {
@@ -100,6 +102,7 @@ impl std::fmt::Display for CommandError {
             CommandError::Neutron(e) => e.fmt(f),
             CommandError::LocalAddress(e) => e.fmt(f),
             CommandError::Http(e) => f.write_str(e),
+            CommandError::Backup(e) => e.fmt(f),
         }
     }
 }
@@ -123,7 +126,8 @@ impl std::error::Error for CommandError {
             | CommandError::NoSharedKeyFile { .. }
             | CommandError::SourceMissing(_)
             | CommandError::TargetNotEmpty(_)
-            | CommandError::Http(_) => None,
+            | CommandError::Http(_)
+            | CommandError::Backup(_) => None,
         }
     }
 }

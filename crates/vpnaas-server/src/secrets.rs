@@ -184,6 +184,11 @@ impl KeyRing {
         self.0.current(false).current.clone()
     }
 
+    /// Whether the key file holds the key `id`.
+    pub fn holds(&self, id: &str) -> bool {
+        self.0.current(false).by_id.contains_key(id)
+    }
+
     /// Seals `psk` for the connection `id`.
     pub fn seal(&self, psk: &Psk, id: Uuid) -> Result<String, Error> {
         self.seal_text(psk.expose(), id)
@@ -292,6 +297,15 @@ impl KeyRing {
 }
 
 /// Whether a stored text is a sealed value (older rows hold the key in clear).
+/// The id of the key `sealed` was sealed with, if it is a sealed value.
+pub fn key_id_of(sealed: &str) -> Option<&str> {
+    let mut parts = sealed.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(PREFIX), Some(id), Some(_)) => Some(id),
+        _ => None,
+    }
+}
+
 pub fn is_sealed(text: &str) -> bool {
     StoredPsk::is_sealed_text(text)
 }

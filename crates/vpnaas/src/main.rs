@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
 use clap::parser::ValueSource;
-use clap::{Arg, ArgMatches, Command, FromArgMatches, Parser, Subcommand};
+use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use vpnaas_server::config::{Config, Flags, SETTINGS};
 
@@ -43,6 +43,24 @@ enum Commands {
     },
     /// Add a new key to the key file (created if missing) and re-seal every stored pre-shared key with it
     RotateKey {
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Copy the SQLite database as of one moment into a new directory, while the server runs
+    /// (PostgreSQL and MariaDB: use pg_dump or mariadb-backup); the key file is kept apart
+    Backup {
+        /// The new directory for the backup (vpnaas.db and backup.json)
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Put a backup in place of a fresh data directory's database, then check that every sealed
+    /// secret opens with the key file
+    Restore {
+        /// The backup's directory
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
         #[command(flatten)]
         settings: SettingFlags,
     },
@@ -300,15 +318,19 @@ enum Job {
     Serve,
     Migrate { from_sqlite: Option<PathBuf> },
     RotateKey,
+    Backup { to: PathBuf },
+    Restore { from: PathBuf },
 }
 
 fn main() -> ExitCode {
-    let (name, job, settings) = match Cli::parse().command {
+    let (name, job, settings) = match parse_cli().command {
         Commands::Agent(args) => return run_agent(*args),
         Commands::Status(args) => return status::run(args),
         Commands::Serve { settings } => ("serve", Job::Serve, settings),
         Commands::Migrate { from_sqlite, settings } => ("migrate", Job::Migrate { from_sqlite }, settings),
         Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),
+        Commands::Backup { to, settings } => ("backup", Job::Backup { to }, settings),
+        Commands::Restore { from, settings } => ("restore", Job::Restore { from }, settings),
     };
     let config = match Config::load(&settings.0, |k| std::env::var(k).ok()) {
         Ok(c) => c,
@@ -334,9 +356,14 @@ fn main() -> ExitCode {
                 let listener = vpnaas_server::http::listen(config.listen)
                     .map_err(|e| anyhow!("cannot listen on {}: {e}", config.listen))?;
                 vpnaas_server::serve(config, listener, async {
-                    let _ = tokio::signal::ctrl_c().await;
+                    let signal = stop_signal().await;
+                    tracing::info!(
+                        signal,
+                        "stopping: no new connections, requests in flight finish, waiting gateways are told to come back"
+                    );
                 })
                 .await?;
+                tracing::info!("vpnaas stopped");
                 Ok(())
             }
             Job::Migrate { from_sqlite } => {
@@ -347,6 +374,30 @@ fn main() -> ExitCode {
                     let rows = vpnaas_server::copy_from_sqlite(&config, from).await?;
                     tracing::info!(rows, from = %from.display(), to = %vpnaas_server::database_label(&config), "copied");
                 }
+                Ok(())
+            }
+            Job::Backup { to } => {
+                let m = vpnaas_server::backup::backup(&config, &to).await?;
+                println!(
+                    "backup of {} in {}: schema {}, {} rows, {} sealed secrets (keys {}: keep the key file apart)",
+                    vpnaas_server::database_label(&config),
+                    to.display(),
+                    m.schema,
+                    m.rows.values().sum::<i64>(),
+                    m.secrets,
+                    m.key_ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+                Ok(())
+            }
+            Job::Restore { from } => {
+                let (m, opened) = vpnaas_server::backup::restore(&config, &from).await?;
+                println!(
+                    "restored {} into {}: {} rows, {opened} sealed secrets open with {}",
+                    from.display(),
+                    vpnaas_server::database_label(&config),
+                    m.rows.values().sum::<i64>(),
+                    config.key_file().display()
+                );
                 Ok(())
             }
             Job::RotateKey => {
@@ -367,6 +418,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, `--version` naming the database schema this release expects beside the
+/// release (`vpnaas 0.1.0 (database schema 7)`), as an operator planning an upgrade needs.
+fn parse_cli() -> Cli {
+    let version = format!("{} (database schema {})", env!("CARGO_PKG_VERSION"), vpnaas_server::store::schema_version());
+    // Once per process: clap keeps the text for as long as the command lives.
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Resolves on SIGINT or SIGTERM (what systemd and orchestrators stop services with), and
+/// names the signal.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM: only SIGINT stops this process cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
 fn run_agent(args: AgentArgs) -> ExitCode {
     let mode = match agent_options(args) {
         Ok(o) => o,
@@ -383,7 +461,8 @@ fn run_agent(args: AgentArgs) -> ExitCode {
     let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(async {
             let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
+                let signal = stop_signal().await;
+                tracing::info!(signal, "stopping: the charons and their SAs keep running");
             };
             match mode {
                 AgentMode::Router(opts) => vpnaas_agent::run(opts, stop).await,

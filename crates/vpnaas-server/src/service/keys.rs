@@ -60,3 +60,34 @@ async fn reseal_column(store: &Store, keys: &KeyRing, what: Sealed) -> Result<us
         w.commit().await?;
     }
 }
+
+/// Opens every sealed pre-shared key and private key with `keys`, as a restored database must
+/// allow: returns how many opened and the ids of the keys they were sealed with, or the first
+/// that does not open (its error names the connection or certificate and the key).
+pub async fn check(store: &Store, keys: &KeyRing) -> Result<(usize, std::collections::BTreeSet<String>)> {
+    let (mut opened, mut key_ids) = (0, std::collections::BTreeSet::new());
+    for what in [Sealed::Psk, Sealed::PrivateKey] {
+        let mut after = String::new();
+        loop {
+            let mut r = store.begin_read().await?;
+            let rows = store::psk::batch(&mut r, what, &after, BATCH).await?;
+            r.commit().await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, sealed) in rows {
+                let uuid = Uuid::parse_str(&id).map_err(|_| Error::Internal(format!("row id {id:?} is not a UUID")))?;
+                if let Some(key_id) = crate::secrets::key_id_of(&sealed) {
+                    match what {
+                        Sealed::Psk => drop(keys.open_value(&sealed, uuid)?),
+                        Sealed::PrivateKey => drop(keys.open_key(&sealed, uuid)?),
+                    }
+                    key_ids.insert(key_id.to_owned());
+                    opened += 1;
+                }
+                after = id;
+            }
+        }
+    }
+    Ok((opened, key_ids))
+}

@@ -33,7 +33,7 @@ use vpnaas_core::listing::ListQuery;
 pub use gateway::{HostState, MAX_WAIT};
 pub use hub::{Hub, CATCH_UP_EVERY};
 pub use inventory::RouterInterface;
-pub use keys::reseal;
+pub use keys::{check as check_secrets, reseal};
 pub use networks::{gateway_network, gateway_subnet, interface_port, subnet_network, Network};
 pub use topology::{NeutronTopology, Standalone, Topology};
 

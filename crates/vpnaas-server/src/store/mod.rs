@@ -7,6 +7,7 @@
 //! stored as `BIGINT` 0/1 and times as microseconds since the epoch, which every driver
 //! carries without conversion.
 
+pub mod backup;
 pub mod events;
 pub mod gateway;
 pub mod health;
@@ -34,6 +35,11 @@ use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 use vpnaas_core::listing::ListQuery;
 
 pub use rows::Row;
+
+/// The database schema version this release expects (its newest migration).
+pub fn schema_version() -> i64 {
+    migrations::latest()
+}
 pub use tables::Table;
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.

@@ -40,6 +40,30 @@ fn help_exits_0_and_lists_the_commands_and_every_settings_variable() {
     assert!(text(&agent.stdout).contains("--router <ID>"));
 }
 
+/// The version names the release and the schema it expects, for an operator planning an upgrade.
+#[test]
+fn version_names_the_release_and_the_database_schema_it_expects() {
+    let out = vpnaas(&["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let want =
+        format!("vpnaas {} (database schema {})\n", env!("CARGO_PKG_VERSION"), vpnaas_server::store::schema_version());
+    assert_eq!(text(&out.stdout), want);
+}
+
+/// `vpnaas backup` is for SQLite; on a shared database it names the database's own tool.
+#[test]
+fn backup_of_a_shared_database_names_its_own_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("b").display().to_string();
+    for (url, tool) in [("postgres://u:pw@127.0.0.1:1/v", "pg_dump"), ("mysql://u:pw@127.0.0.1:1/v", "mariadb-backup")]
+    {
+        let out = vpnaas(&["backup", "--to", &to], &[("VPNAAS_DATABASE_URL", url)]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(tool) && !err.contains("pw"), "{err}");
+    }
+}
+
 #[test]
 fn unknown_flags_and_commands_exit_non_zero_with_a_message() {
     let out = vpnaas(&["serve", "--lissten", "127.0.0.1:0"], &[]);

@@ -367,3 +367,224 @@ async fn a_refused_write_in_a_batch_fails_alone() {
     assert_eq!(app.get(CONNS, P1).await.ok(200)["ipsec_site_connections"].as_array().unwrap().len(), 1);
     app.get(&format!("{CONNS}/{used}"), P1).await.ok(200);
 }
+
+/// A process of the binary whose every log line is kept, read on a thread of its own.
+struct Logged {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Logged {
+    fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Logged {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("VPNAAS_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn vpnaas");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Logged { child, lines }
+    }
+
+    /// The first log line containing `needle`, waiting up to 20 s for it.
+    fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no log line with {needle:?} in {:#?}", self.lines.lock().unwrap())
+    }
+
+    /// Sends SIGTERM; the exit status and how long the process took to exit (at most 20 s).
+    fn terminate(&mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        let sent = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            assert!(sent.elapsed() < std::time::Duration::from_secs(20), "still running 20 s after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM, as systemd and every orchestrator stop a service: the server stops accepting,
+/// tells a waiting gateway to come back, logs that it stops and exits 0 at once; the agent
+/// logs likewise and exits 0, leaving its charons alone.
+#[test]
+fn sigterm_stops_the_server_and_the_agent_cleanly_and_they_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let token = "sigterm-agent-token";
+    let mut server = Logged::spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", &data],
+        &[("VPNAAS_AGENT_TOKEN", token), ("VPNAAS_DATABASE_URL", "")],
+    );
+    let listening = server.wait_for("listening on http://");
+    let addr = listening.split("listening on http://").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
+    let base = format!("http://{addr}");
+    let mut agent = Logged::spawn(&["agent", "--host", "net-1", "--server", &base], &[("VPNAAS_AGENT_TOKEN", token)]);
+    agent.wait_for("host agent starting");
+    // Its first poll answered (no routers), it now waits on the second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+
+    let (status, took) = server.terminate();
+    assert!(status.success(), "the server exits 0 on SIGTERM: {status:?}");
+    assert!(took < std::time::Duration::from_secs(5), "a waiting gateway does not hold the stop: {took:?}");
+    let stopping = server.wait_for("stopping");
+    assert!(stopping.contains("SIGTERM"), "{stopping}");
+    server.wait_for("vpnaas stopped");
+
+    let (status, took) = agent.terminate();
+    assert!(status.success(), "the agent exits 0 on SIGTERM: {status:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let stopping = agent.wait_for("stopping");
+    assert!(stopping.contains("SIGTERM") && stopping.contains("charons"), "{stopping}");
+    agent.wait_for("host agent stopped");
+}
+
+/// `vpnaas backup` under sixteen writers, then `vpnaas restore` into a fresh data directory:
+/// every create acknowledged before the backup began is in the copy, every sealed secret opens,
+/// and a restore refuses a data directory that has a database or a key file that cannot open it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_sixteen_writers_restores_everything_acknowledged_before_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, copy, fresh) = (dir.path().join("data"), dir.path().join("backup"), dir.path().join("restored"));
+    let data_s = data.display().to_string();
+    let server = Arc::new(spawn_process(&["--data-dir", &data_s], &[("VPNAAS_DATABASE_URL", "")]));
+    let site = process_site(&server).await;
+    let conn = server.call(reqwest::Method::POST, CONNS, P1, Some(site), None).await.id();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged: Arc<Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (server, stop, acknowledged) = (server.clone(), stop.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("w{w}-{i}");
+                    i += 1;
+                    let body = json!({"ikepolicy": {"name": name}});
+                    let r = server.call(reqwest::Method::POST, IKE, P1, Some(body), None).await;
+                    assert_eq!(r.status, 201, "{}", r.body);
+                    acknowledged.lock().unwrap().push((name, std::time::Instant::now()));
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+
+    let vpnaas = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+                .args(&args)
+                .env("VPNAAS_PSK_KEY_FILE", shared_key_file())
+                .env("VPNAAS_DATABASE_URL", "")
+                .env("VPNAAS_LOG", "warn")
+                .output()
+                .unwrap()
+        })
+    };
+    let began = std::time::Instant::now();
+    let out =
+        vpnaas(vec!["backup".into(), "--data-dir".into(), data_s.clone(), "--to".into(), copy.display().to_string()])
+            .await
+            .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("1 sealed secrets"), "{said}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let before: Vec<&String> = acknowledged.iter().filter(|(_, at)| *at < began).map(|(n, _)| n).collect();
+    let after = acknowledged.len() - before.len();
+    assert!(
+        before.len() > 50 && after > 0,
+        "the writers wrote before ({}) and during ({after}) the backup",
+        before.len()
+    );
+
+    let restore = |into: &std::path::Path, key: Option<String>| {
+        let args = vec![
+            "restore".into(),
+            "--data-dir".into(),
+            into.display().to_string(),
+            "--from".into(),
+            copy.display().to_string(),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpnaas"));
+            cmd.args(&args).env("VPNAAS_DATABASE_URL", "").env("VPNAAS_LOG", "warn");
+            cmd.env("VPNAAS_PSK_KEY_FILE", key.map_or_else(shared_key_file, std::path::PathBuf::from));
+            cmd.output().unwrap()
+        })
+    };
+    // Another key file, with a key of the same name: the secrets do not open, nothing is left.
+    let other = dir.path().join("other.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["rotate-key", "--data-dir", &dir.path().join("other").display().to_string()])
+        .env("VPNAAS_PSK_KEY_FILE", &other)
+        .env("VPNAAS_DATABASE_URL", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let wrong = dir.path().join("wrong");
+    let out = restore(&wrong, Some(other.display().to_string())).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("does not open with key"), "{err}");
+
+    let out = restore(&fresh, None).await.unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("1 sealed secrets open"), "{said}");
+    let out = restore(&fresh, None).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("restore into a fresh data directory"), "{err}");
+
+    drop(server);
+    let restored = spawn_process(&["--data-dir", &fresh.display().to_string()], &[("VPNAAS_DATABASE_URL", "")]);
+    let shown = restored.call(reqwest::Method::GET, &format!("{CONNS}/{conn}"), P1, None, None).await;
+    assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], "secret");
+    let listed = restored.call(reqwest::Method::GET, &format!("{IKE}?fields=name"), P1, None, None).await;
+    let names: std::collections::HashSet<&str> =
+        listed.ok(200)["ikepolicies"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let missing: Vec<&&String> = before.iter().filter(|n| !names.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "acknowledged before the backup began, missing from it: {missing:?}");
+    eprintln!(
+        "{} creates acknowledged before the backup began, {after} during or after; the copy holds {}",
+        before.len(),
+        names.len()
+    );
+}
