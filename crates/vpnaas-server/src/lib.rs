@@ -56,6 +56,8 @@ pub enum CommandError {
     /// Re-sealing stored secrets, or reading the change markers, failed.
     Reseal(Error),
     Markers(Error),
+    /// This replica's release could not be recorded in the replicas table.
+    Replica(Error),
     SourceMissing(PathBuf),
     SourceOutdated {
         path: PathBuf,
@@ -89,6 +91,7 @@ impl std::fmt::Display for CommandError {
             CommandError::KeyFile(e) => e.fmt(f),
             CommandError::Reseal(e) => e.fmt(f),
             CommandError::Markers(e) => write!(f, "cannot read the change markers: {e}"),
+            CommandError::Replica(e) => write!(f, "cannot record this replica in the database: {e}"),
             CommandError::SourceMissing(path) => write!(f, "{} does not exist", path.display()),
             CommandError::SourceOutdated { path, source } => {
                 write!(f, "cannot bring {} up to date: {source}", path.display())
@@ -115,7 +118,7 @@ impl std::error::Error for CommandError {
             CommandError::Open { source, .. }
             | CommandError::Migrate { source, .. }
             | CommandError::SourceOutdated { source, .. } => Some(source),
-            CommandError::Markers(e) => Some(e),
+            CommandError::Markers(e) | CommandError::Replica(e) => Some(e),
             CommandError::KeyFile(e) => e.source(),
             CommandError::Reseal(e) => e.source(),
             CommandError::Auth(e) => e.source(),
@@ -170,6 +173,25 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
     .map_err(|source| CommandError::Open { database: where_.clone(), source })?;
     store.migrate().await.map_err(|source| CommandError::Migrate { database: where_, source })?;
     Ok(store)
+}
+
+/// Opens the configured database without applying any step (for `vpnaas migrate --status`).
+pub async fn open_store_as_is(config: &Config) -> Result<Store, CommandError> {
+    let settings = PoolSettings {
+        max_connections: config.database_max_connections.max(1),
+        acquire_timeout: Duration::from_secs(config.database_timeout_secs.max(1)),
+    };
+    let database = database_label(config);
+    match &config.database_url {
+        Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
+        Some(url) if url.is_mariadb() => Store::open_mariadb(url.expose(), settings).await,
+        Some(url) => {
+            Store::open_sqlite(Path::new(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())), settings)
+                .await
+        }
+        None => Store::open_sqlite(&config.database_path(), settings).await,
+    }
+    .map_err(|source| CommandError::Open { database, source })
 }
 
 /// The key ring that seals pre-shared keys: the configured key file, or `<data_dir>/psk.key`.
@@ -349,6 +371,18 @@ pub async fn serve(
     let service = state.service.clone();
     let dead_after = i64::try_from(state.config.agent_dead_after_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     // Every replica writes the heartbeats it received, and sweeps; the sweep is idempotent.
+    // This replica in the replicas table (ADR 0033): at start, every 10 s, forgotten at the end.
+    let replica = uuid::Uuid::new_v4().to_string();
+    service::upgrade::register_replica(&store, &replica).await.map_err(CommandError::Replica)?;
+    let (registrar_store, registrar_id) = (store.clone(), replica.clone());
+    let registrar = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(service::upgrade::REPLICA_EVERY).await;
+            if let Err(e) = service::upgrade::register_replica(&registrar_store, &registrar_id).await {
+                tracing::warn!(error = %e, "could not record this replica's release in the database");
+            }
+        }
+    });
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -384,6 +418,10 @@ pub async fn serve(
     let limits = http_limits(&state.config);
     let app = api::router(state);
     let result = http::serve_with_tls(listener, app, limits, tls, shutdown).await;
+    registrar.abort();
+    if let Err(e) = service::upgrade::forget_replica(&store, &replica).await {
+        tracing::warn!(error = %e, "could not remove this replica from the replicas table");
+    }
     sweeper.abort();
     catch_up.abort();
     recheck.abort();

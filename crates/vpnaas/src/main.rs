@@ -33,11 +33,22 @@ enum Commands {
         #[command(flatten)]
         settings: SettingFlags,
     },
-    /// Create or upgrade the database, then exit
+    /// Create or upgrade the database, then exit: the expand steps by default (what a server
+    /// applies at start), the contract steps with --contract once every replica runs this release
     Migrate {
         /// Also copy every row of this SQLite database into the configured one, which must be empty
         #[arg(long, value_name = "FILE")]
         from_sqlite: Option<PathBuf>,
+        /// Apply the pending expand steps, which only add: safe while the previous release serves (the default)
+        #[arg(long, conflicts_with_all = ["contract", "status"])]
+        expand: bool,
+        /// Also apply the contract steps, which remove what only the previous release used; refused
+        /// while a replica of an older release still serves
+        #[arg(long, conflicts_with_all = ["status", "from_sqlite"])]
+        contract: bool,
+        /// Print the database's schema version and the steps not applied yet; change nothing
+        #[arg(long, conflicts_with = "from_sqlite")]
+        status: bool,
         #[command(flatten)]
         settings: SettingFlags,
     },
@@ -316,7 +327,7 @@ fn log_filter(log: &str) -> EnvFilter {
 /// What a server-side command does once its settings are loaded.
 enum Job {
     Serve,
-    Migrate { from_sqlite: Option<PathBuf> },
+    Migrate { from_sqlite: Option<PathBuf>, contract: bool, status: bool },
     RotateKey,
     Backup { to: PathBuf },
     Restore { from: PathBuf },
@@ -327,7 +338,9 @@ fn main() -> ExitCode {
         Commands::Agent(args) => return run_agent(*args),
         Commands::Status(args) => return status::run(args),
         Commands::Serve { settings } => ("serve", Job::Serve, settings),
-        Commands::Migrate { from_sqlite, settings } => ("migrate", Job::Migrate { from_sqlite }, settings),
+        Commands::Migrate { from_sqlite, expand: _, contract, status, settings } => {
+            ("migrate", Job::Migrate { from_sqlite, contract, status }, settings)
+        }
         Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),
         Commands::Backup { to, settings } => ("backup", Job::Backup { to }, settings),
         Commands::Restore { from, settings } => ("restore", Job::Restore { from }, settings),
@@ -366,7 +379,57 @@ fn main() -> ExitCode {
                 tracing::info!("vpnaas stopped");
                 Ok(())
             }
-            Job::Migrate { from_sqlite } => {
+            Job::Migrate { status: true, .. } => {
+                let store = vpnaas_server::open_store_as_is(&config).await?;
+                let status = store.schema_status().await;
+                // The replicas table exists from schema 8 on.
+                let live = vpnaas_server::service::upgrade::live_replicas(&store).await;
+                store.close().await;
+                let (at, pending) = status?;
+                let steps: Vec<String> = pending.iter().map(|(v, p)| format!("{v} ({})", p.name())).collect();
+                println!(
+                    "{}: schema {at}; this release {} expects {}; pending: {}",
+                    vpnaas_server::database_label(&config),
+                    env!("CARGO_PKG_VERSION"),
+                    vpnaas_server::store::schema_version(),
+                    if steps.is_empty() { "none".to_owned() } else { steps.join(", ") }
+                );
+                match live {
+                    Ok(live) => {
+                        let each: Vec<String> = live
+                            .iter()
+                            .map(|r| format!("{} (release {}, schema {})", r.id, r.release, r.schema_version))
+                            .collect();
+                        println!("replicas serving: {}{}", live.len(), if each.is_empty() { String::new() } else { format!(": {}", each.join(", ")) });
+                    }
+                    Err(_) => println!("replicas serving: unknown (no replicas table before schema 8)"),
+                }
+                Ok(())
+            }
+            Job::Migrate { contract: true, .. } => {
+                use vpnaas_server::service::upgrade::{contract, Contracted};
+                let store = vpnaas_server::open_store(&config).await?;
+                let done = contract(&store).await;
+                store.close().await;
+                match done? {
+                    Contracted::Applied(n) => {
+                        tracing::info!(database = %vpnaas_server::database_label(&config), steps = n, "contracted");
+                        Ok(())
+                    }
+                    Contracted::Refused { step, old } => {
+                        let old: Vec<String> = old
+                            .iter()
+                            .map(|r| format!("{} (release {}, schema {})", r.id, r.release, r.schema_version))
+                            .collect();
+                        bail!(
+                            "contract step {step} refused: {} replica(s) of an older release still serve: {}; upgrade or stop them first",
+                            old.len(),
+                            old.join(", ")
+                        )
+                    }
+                }
+            }
+            Job::Migrate { from_sqlite, .. } => {
                 let store = vpnaas_server::open_store(&config).await?;
                 tracing::info!(database = %vpnaas_server::database_label(&config), "schema is up to date");
                 store.close().await;
@@ -602,7 +665,7 @@ mod tests {
 
     #[test]
     fn flags_become_settings_by_their_keys() {
-        let Ok(Cli { command: Commands::Migrate { from_sqlite, settings } }) = parse(&[
+        let Ok(Cli { command: Commands::Migrate { from_sqlite, settings, .. } }) = parse(&[
             "migrate",
             "--from-sqlite",
             "old.db",

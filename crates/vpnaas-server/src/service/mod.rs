@@ -12,6 +12,7 @@ mod networks;
 mod peer_config;
 mod policies;
 mod topology;
+pub mod upgrade;
 mod vpn;
 
 use std::sync::Arc;

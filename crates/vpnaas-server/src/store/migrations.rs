@@ -1,4 +1,7 @@
-//! Schema migrations: numbered, forward-only, each applied once in the caller's transaction.
+//! Schema migrations: numbered, forward-only, each applied once in the caller's transaction,
+//! and each one half of an upgrade (ADR 0033): an *expand* step only adds, and is safe while
+//! replicas of the previous release serve; a *contract* step removes what only the previous
+//! release used, and runs only by `vpnaas migrate --contract`, once none of them is left.
 
 use super::{execute, fetch_all, Conn, StoreError, StoreResult};
 
@@ -275,10 +278,61 @@ CREATE TABLE connection_events (
 )
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+/// Version 8: the replicas sharing the database say which release and schema they run, so
+/// that a contract step can refuse while one of the previous release still serves (ADR 0033).
+const V8: &str = r#"
+CREATE TABLE replicas (
+    id VARCHAR(36) PRIMARY KEY,
+    release_name VARCHAR(64) NOT NULL,
+    schema_version BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL
+);
+CREATE INDEX replicas_last_seen ON replicas (last_seen)
+"#;
 
-/// Applies every migration newer than the database's version; returns how many ran.
-pub async fn run(conn: &mut Conn) -> StoreResult<usize> {
+/// Which half of an upgrade a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Adds tables, nullable or defaulted columns, indexes (or drops an index): safe while
+    /// replicas of the previous release serve. Servers apply these at start.
+    Expand,
+    /// Removes what only the previous release used: `vpnaas migrate --contract`, once every
+    /// replica runs a release that knows the step.
+    Contract,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Contract => "contract",
+        }
+    }
+}
+
+/// One schema change: its phase and its statements.
+pub(super) struct Step {
+    pub phase: Phase,
+    pub sql: &'static str,
+}
+
+const fn expand(sql: &'static str) -> Step {
+    Step { phase: Phase::Expand, sql }
+}
+
+/// Every step, version 1 first. A new one names its phase; `every_expand_step_only_adds`
+/// refuses an expand step that removes or rewrites anything.
+const STEPS: &[Step] =
+    &[expand(V1), expand(V2), expand(V3), expand(V4), expand(V5), expand(V6), expand(V7), expand(V8)];
+
+/// A step's version: its place in the list, from 1.
+fn version(i: usize) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX) + 1
+}
+
+/// The version the database is at (0 before the first step).
+pub(super) async fn current(conn: &mut Conn) -> StoreResult<i64> {
     execute(
         conn,
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -286,17 +340,36 @@ pub async fn run(conn: &mut Conn) -> StoreResult<usize> {
     )
     .await?;
     let rows = fetch_all(conn, "SELECT version FROM schema_migrations ORDER BY version DESC", &[]).await?;
-    let current: i64 = match rows.first() {
-        Some(r) => r.get(0)?,
-        None => 0,
-    };
+    match rows.first() {
+        Some(r) => r.get(0),
+        None => Ok(0),
+    }
+}
+
+/// The steps not applied yet: version and phase.
+pub(super) async fn pending(conn: &mut Conn) -> StoreResult<Vec<(i64, Phase)>> {
+    let at = current(conn).await?;
+    Ok(STEPS.iter().enumerate().map(|(i, s)| (version(i), s.phase)).filter(|(v, _)| *v > at).collect())
+}
+
+/// Applies every pending step in order, up to `upto`: with [`Phase::Expand`] it stops before
+/// the first contract step. Returns how many ran.
+pub async fn run(conn: &mut Conn, upto: Phase) -> StoreResult<usize> {
+    apply(conn, STEPS, upto).await
+}
+
+async fn apply(conn: &mut Conn, steps: &[Step], upto: Phase) -> StoreResult<usize> {
+    let current = current(conn).await?;
     let mut applied = 0;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+    for (i, step) in steps.iter().enumerate() {
+        let version = version(i);
         if version <= current {
             continue;
         }
-        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        if step.phase == Phase::Contract && upto == Phase::Expand {
+            break;
+        }
+        for statement in step.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             match statement.strip_prefix("DROP INDEX ").filter(|_| conn.is_mariadb()) {
                 // MariaDB names the table an index is dropped from; PostgreSQL and SQLite do not.
                 Some(index) => {
@@ -329,7 +402,66 @@ pub async fn run(conn: &mut Conn) -> StoreResult<usize> {
     Ok(applied)
 }
 
-/// The newest schema version this server knows (for the readiness probe).
+/// The newest version this release has a step for: what `--version` names.
+pub(super) fn newest() -> i64 {
+    version(STEPS.len().saturating_sub(1))
+}
+
+/// The version this release's code needs: its newest expand step. Its contract steps may be
+/// pending while it serves (for the readiness probe).
 pub(super) fn latest() -> i64 {
-    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+    STEPS.iter().enumerate().filter(|(_, s)| s.phase == Phase::Expand).map(|(i, _)| version(i)).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An expand step runs while the previous release serves: it may add tables, columns that
+    /// are nullable or have a default, indexes and rows, and drop an index (which no statement
+    /// needs to be right), but never drop, rename or change what exists.
+    #[test]
+    fn every_expand_step_only_adds() {
+        for (i, step) in STEPS.iter().enumerate().filter(|(_, s)| s.phase == Phase::Expand) {
+            for statement in step.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                let upper = statement.to_ascii_uppercase();
+                let first_line = upper.lines().next().unwrap_or_default();
+                let additive = upper.starts_with("CREATE TABLE ")
+                    || upper.starts_with("CREATE INDEX ")
+                    || upper.starts_with("CREATE UNIQUE INDEX ")
+                    || upper.starts_with("DROP INDEX ")
+                    || upper.starts_with("INSERT INTO ")
+                    || (upper.starts_with("ALTER TABLE ")
+                        && upper.contains(" ADD COLUMN ")
+                        && (!upper.contains("NOT NULL") || upper.contains(" DEFAULT ")));
+                assert!(additive, "version {} is an expand step but does not only add: {first_line}", version(i));
+            }
+        }
+    }
+
+    /// A server applies expand steps only: it stops before the first contract step, and the
+    /// steps after it wait for `migrate --contract`, which applies them all in order.
+    #[tokio::test]
+    async fn expand_stops_before_a_contract_step_and_contract_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open_sqlite(&dir.path().join("m.db"), Default::default()).await.unwrap();
+        let steps = [
+            expand("CREATE TABLE t (id BIGINT PRIMARY KEY, old_name VARCHAR(10), new_name VARCHAR(10))"),
+            Step { phase: Phase::Contract, sql: "ALTER TABLE t DROP COLUMN old_name" },
+            expand("CREATE TABLE u (id BIGINT PRIMARY KEY)"),
+        ];
+        let mut w = store.begin_write().await.unwrap();
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap(), 1);
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap(), 0, "held at the contract step");
+        assert_eq!(current(w.conn()).await.unwrap(), 1);
+        assert_eq!(apply(w.conn(), &steps, Phase::Contract).await.unwrap(), 2);
+        assert_eq!(current(w.conn()).await.unwrap(), 3);
+        w.commit().await.unwrap();
+    }
+
+    #[test]
+    fn versions_count_from_one_and_this_release_needs_its_newest_expand_step() {
+        assert_eq!(newest(), i64::try_from(STEPS.len()).unwrap());
+        assert!(latest() <= newest() && latest() >= 8);
+    }
 }

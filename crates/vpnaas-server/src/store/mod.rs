@@ -17,6 +17,7 @@ pub mod markers;
 mod migrations;
 pub mod mirror;
 pub mod psk;
+pub mod replicas;
 mod rows;
 mod sqlite;
 mod tables;
@@ -36,10 +37,13 @@ use vpnaas_core::listing::ListQuery;
 
 pub use rows::Row;
 
-/// The database schema version this release expects (its newest migration).
+/// The database schema version this release expects (its newest migration, contract steps
+/// included).
 pub fn schema_version() -> i64 {
-    migrations::latest()
+    migrations::newest()
 }
+
+pub use migrations::Phase;
 pub use tables::Table;
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.
@@ -550,13 +554,28 @@ impl Store {
         self.backend
     }
 
-    /// Brings the schema to the newest version; safe when several replicas start at once.
+    /// Applies the pending expand steps, as a server does at start; safe when several replicas
+    /// start at once.
     pub async fn migrate(&self) -> StoreResult<usize> {
+        self.migrate_to(Phase::Expand).await
+    }
+
+    /// The version the database is at, and the steps not applied yet.
+    pub async fn schema_status(&self) -> StoreResult<(i64, Vec<(i64, Phase)>)> {
+        let mut w = self.begin_write().await?;
+        let at = migrations::current(w.conn()).await?;
+        let pending = migrations::pending(w.conn()).await?;
+        w.commit().await?;
+        Ok((at, pending))
+    }
+
+    /// Applies the pending steps up to `upto` (with [`Phase::Contract`], every one).
+    pub async fn migrate_to(&self, upto: Phase) -> StoreResult<usize> {
         let mut w = self.begin_write().await?;
         let migrated = match self.backend {
             // One migrator at a time; the lock ends with the transaction.
             Backend::Postgres => match fetch_all(w.conn(), "SELECT pg_advisory_xact_lock(7270707370)", &[]).await {
-                Ok(_) => migrations::run(w.conn()).await,
+                Ok(_) => migrations::run(w.conn(), upto).await,
                 Err(e) => Err(e),
             },
             // MariaDB commits at every DDL statement, so no lock that ends with a transaction
@@ -568,7 +587,7 @@ impl Store {
                 if got.first().map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten() != Some(1) {
                     return Err(StoreError::Busy("another server kept migrating the schema for 60 s".into()));
                 }
-                let migrated = match migrations::run(w.conn()).await {
+                let migrated = match migrations::run(w.conn(), upto).await {
                     Ok(applied) => execute(w.conn(), "COMMIT", &[]).await.map(|_| applied),
                     Err(e) => Err(e),
                 };
@@ -576,7 +595,7 @@ impl Store {
                 fetch_all(w.conn(), "SELECT RELEASE_LOCK('vpnaas_migrate')", &[]).await?;
                 migrated
             }
-            Backend::Sqlite => migrations::run(w.conn()).await,
+            Backend::Sqlite => migrations::run(w.conn(), upto).await,
         };
         match migrated {
             Ok(applied) => {

@@ -1,7 +1,8 @@
-//! Galera's faults rehearsed (ADR 0031): nodes killed and brought back while sixteen writers
+//! Galera (ADR 0031): its faults rehearsed, nodes killed and brought back while sixteen writers
 //! write, through two replicas on different nodes and through HAProxy's one writer node.
 //! `.ci/run` runs these one at a time after the other Galera tests, since they kill the
-//! cluster's nodes (`VPNAAS_TEST_GALERA_DIR`: the cluster `.ci/galera.sh` started).
+//! cluster's nodes (`VPNAAS_TEST_GALERA_DIR`: the cluster `.ci/galera.sh` started). The MariaDB
+//! pass checks that every table has the primary key Galera needs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -298,4 +299,35 @@ async fn the_writer_node_killed_behind_haproxy_loses_no_acknowledged_write() {
         "{created} creates acknowledged, {refused} answered 503; 20 creates within {failed_over:?} \
          after node 0 died, and within {back:?} after it was back"
     );
+}
+
+/// Galera replicates by row: a table without a primary key cannot be applied reliably on the
+/// other nodes. Every table the migrations make has one (the MariaDB pass checks the schema).
+#[tokio::test]
+async fn every_table_has_a_primary_key_as_galera_needs() {
+    use sqlx::Connection;
+    let test = "every_table_has_a_primary_key_as_galera_needs";
+    if !mariadb_pass() {
+        eprintln!("SKIPPED {test}: the MariaDB pass runs it (VPNAAS_TEST_BACKEND=mariadb)");
+        return;
+    }
+    let url = fresh_mariadb().await.expect("VPNAAS_TEST_BACKEND=mariadb needs VPNAAS_TEST_MARIADB");
+    drop(spawn_process(&[], &[("VPNAAS_DATABASE_URL", url.as_str())]));
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let keyed: Vec<(String,)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.table_constraints \
+         WHERE table_schema = DATABASE() AND constraint_type = 'PRIMARY KEY'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 15, "the schema is there: {tables:?}");
+    let without: Vec<&String> = tables.iter().map(|(t,)| t).filter(|t| !keyed.iter().any(|(k,)| k == *t)).collect();
+    assert!(without.is_empty(), "tables without a primary key: {without:?}");
 }

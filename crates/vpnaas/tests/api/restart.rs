@@ -588,3 +588,43 @@ async fn a_backup_taken_under_sixteen_writers_restores_everything_acknowledged_b
         names.len()
     );
 }
+
+/// `vpnaas migrate --status` changes nothing and says where the schema is, what is pending
+/// and which replicas serve; a serving replica is listed with its release and leaves the list
+/// when it stops; `--contract` with no contract step pending applies what is left (ADR 0033).
+#[test]
+fn migrate_status_lists_pending_steps_and_serving_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+            .args(args)
+            .args(["--data-dir", &data])
+            .env("VPNAAS_DATABASE_URL", "")
+            .env("VPNAAS_LOG", "warn")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {said}{}", String::from_utf8_lossy(&out.stderr));
+        said
+    };
+    let newest = vpnaas_server::store::schema_version();
+    let fresh = run(&["migrate", "--status"]);
+    assert!(fresh.contains("schema 0;") && fresh.contains(&format!("{newest} (expand)")), "{fresh}");
+    assert!(fresh.contains("replicas serving: unknown"), "{fresh}");
+    run(&["migrate", "--expand"]);
+    let done = run(&["migrate", "--status"]);
+    assert!(done.contains(&format!("schema {newest};")) && done.contains("pending: none"), "{done}");
+    assert!(done.contains("replicas serving: 0"), "{done}");
+
+    let mut server =
+        Logged::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &data], &[("VPNAAS_DATABASE_URL", "")]);
+    server.wait_for("listening on http://");
+    let serving = run(&["migrate", "--status"]);
+    let release = format!("(release {}, schema {newest})", env!("CARGO_PKG_VERSION"));
+    assert!(serving.contains("replicas serving: 1: ") && serving.contains(&release), "{serving}");
+    run(&["migrate", "--contract"]);
+    assert!(server.terminate().0.success());
+    let stopped = run(&["migrate", "--status"]);
+    assert!(stopped.contains("replicas serving: 0"), "{stopped}");
+}
