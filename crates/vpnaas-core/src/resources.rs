@@ -652,12 +652,15 @@ pub type Certificate = Stored<CertSpec>;
 
 // ------------------------------------------------------------------- inventory
 
-/// A router's external gateway (ADR 0001 D5): its fixed IPs, one per IP version at most.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A router's external gateway (ADR 0001 D5): its fixed IPs, one per IP version at most, and
+/// the subnet each is on when the caller named it (else one is derived, ADR 0021).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Gateway {
     pub network_id: Option<Uuid>,
     pub v4: Option<Ipv4Addr>,
     pub v6: Option<Ipv6Addr>,
+    pub v4_subnet: Option<Uuid>,
+    pub v6_subnet: Option<Uuid>,
 }
 
 impl Gateway {

@@ -151,11 +151,11 @@ fn owner(project_id: Option<String>, tenant_id: Option<String>) -> String {
 impl WireRouter {
     fn parse(self) -> NeutronRouter {
         let gateway = self.external_gateway_info.map(|g| {
-            let mut gw = Gateway { network_id: g.network_id, v4: None, v6: None };
-            for ip in g.external_fixed_ips.iter().filter_map(|f| f.ip_address) {
+            let mut gw = Gateway { network_id: g.network_id, ..Gateway::default() };
+            for (ip, subnet) in g.external_fixed_ips.iter().filter_map(|f| Some((f.ip_address?, f.subnet_id))) {
                 match ip {
-                    IpAddr::V4(a) if gw.v4.is_none() => gw.v4 = Some(a),
-                    IpAddr::V6(a) if gw.v6.is_none() => gw.v6 = Some(a),
+                    IpAddr::V4(a) if gw.v4.is_none() => (gw.v4, gw.v4_subnet) = (Some(a), subnet),
+                    IpAddr::V6(a) if gw.v6.is_none() => (gw.v6, gw.v6_subnet) = (Some(a), subnet),
                     _ => {}
                 }
             }

@@ -286,7 +286,7 @@ pub fn libreswan(c: &DesiredConnection, secret: Secret) -> Result<String, Inexpr
     );
     out.push_str("# this connection's, swapped; proposals, lifetimes, DPD and MTU are the same.\n");
     let _ = writeln!(out, "# Put it in /etc/ipsec.d/{name}.conf (ipsec.conf includes /etc/ipsec.d/*.conf), then");
-    let _ = writeln!(out, "# `ipsec auto --add {name}` (auto=start also brings it up when pluto starts).");
+    let _ = writeln!(out, "# `ipsec auto --add {name}`; pluto also loads it when it starts, with its auto= below.");
     if start.peer_starts {
         out.push_str("# This side starts the tunnel (auto=start); the vpnaas gateway answers.\n");
     } else {
@@ -525,6 +525,8 @@ mod tests {
             assert!(got.contains(&wanted), "{wanted:?} missing in\n{text}");
         }
         assert!(!text.contains("NOT EXPRESSIBLE"), "{text}");
+        // Its comments say what the conn does: it waits for traffic, it does not start.
+        assert!(!text.contains("auto=start"), "{text}");
     }
 
     #[test]

@@ -92,7 +92,11 @@ impl Summary {
         } else {
             out.push_str("gateways: not shown (admins only)\n");
         }
-        out.push_str(&format!("routers: {} ({} placed on hosts)\n", self.routers, self.routers_on_hosts));
+        // Where a router runs (binding:host_id) is shown to admins only: a member would read 0.
+        match admin {
+            true => out.push_str(&format!("routers: {} ({} placed on hosts)\n", self.routers, self.routers_on_hosts)),
+            false => out.push_str(&format!("routers: {} (placement shown to admins only)\n", self.routers)),
+        }
         out.push_str(&format!("connections: {}\n", self.connections));
         for (status, n) in &self.by_status {
             out.push_str(&format!("  {status:<16} {n}\n"));
@@ -235,6 +239,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("reasons (commonest first):\n  auth_failed"), "{text}");
-        assert!(Summary::from_lists(None, &routers, &connections).text("u", false).contains("admins only"));
+        let member = Summary::from_lists(None, &routers, &connections).text("u", false);
+        assert!(member.contains("admins only") && !member.contains("placed on hosts"), "{member}");
     }
 }

@@ -40,12 +40,13 @@ impl Collection for Router {
         // The external network and its subnets are derived when not named (ADR 0021).
         let gateway = self.spec.gateway.as_ref().map_or(Value::Null, |g| {
             let network = gateway_network(self, g);
+            // The subnet the caller named is echoed, as Neutron does; else the derived one.
             let ips: Vec<Value> =
-                g.v4.map(IpAddr::V4)
+                g.v4.map(|a| (IpAddr::V4(a), g.v4_subnet))
                     .into_iter()
-                    .chain(g.v6.map(IpAddr::V6))
-                    .map(|ip| {
-                        let subnet = gateway_subnet(network, IpVersion::of(&ip));
+                    .chain(g.v6.map(|a| (IpAddr::V6(a), g.v6_subnet)))
+                    .map(|(ip, named)| {
+                        let subnet = named.unwrap_or_else(|| gateway_subnet(network, IpVersion::of(&ip)));
                         json!({"subnet_id": subnet.to_string(), "ip_address": ip.to_string()})
                     })
                     .collect();
@@ -181,7 +182,7 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
         }
         Some(other) => return Err(Fault::invalid(GW, format!("'{}' is not a valid UUID", shown(other)))),
     };
-    let mut g = Gateway { network_id, v4: None, v6: None };
+    let mut g = Gateway { network_id, ..Gateway::default() };
     let ips = match m.get("external_fixed_ips") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
@@ -193,9 +194,22 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<IpAddr>().ok())
             .ok_or_else(|| Fault::invalid(GW, format!("'{}' has no valid ip_address", shown(entry))))?;
+        let subnet = match entry.get("subnet_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                Uuid::parse_str(s).map_err(|_| Fault::invalid(GW, format!("subnet_id '{s}' is not a valid UUID")))?,
+            ),
+            Some(other) => return Err(Fault::invalid(GW, format!("subnet_id '{}' is not a valid UUID", shown(other)))),
+        };
         let taken = match ip {
-            IpAddr::V4(a) => g.v4.replace(a).is_some(),
-            IpAddr::V6(a) => g.v6.replace(a).is_some(),
+            IpAddr::V4(a) => {
+                g.v4_subnet = subnet;
+                g.v4.replace(a).is_some()
+            }
+            IpAddr::V6(a) => {
+                g.v6_subnet = subnet;
+                g.v6.replace(a).is_some()
+            }
         };
         if taken {
             return Err(Fault::invalid(GW, "at most one external fixed IP per IP version".to_owned()));

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use vpnaas_core::Fault;
 
 use super::AppState;
 use crate::error::{Error, Result};
@@ -39,11 +38,15 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
+/// What a scrape without the metrics token is told to send.
+const METRICS_CHALLENGE: &str = "Bearer realm=\"vpnaas metrics\"";
+
 /// The Prometheus exposition; with `metrics_token` set, only for `Authorization: Bearer <token>`.
 async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !st.ops.may_scrape(authorization) {
-        return Err(Fault::NotAuthenticated.into());
+        // The challenge names the scheme the metrics token is sent with, not Keystone's.
+        return Err(Error::TokenRefused(METRICS_CHALLENGE.to_owned()));
     }
     let text = st.ops.scrape().await.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())

@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn routers_on_one_external_network_share_its_gateway_subnets() {
         let public = Uuid::new_v4();
-        let gw = |v4: &str| Gateway { network_id: Some(public), v4: v4.parse().ok(), v6: None };
+        let gw = |v4: &str| Gateway { network_id: Some(public), v4: v4.parse().ok(), ..Gateway::default() };
         let r1 = Stored {
             meta: meta("p", "r1"),
             spec: RouterSpec { admin_state_up: true, gateway: Some(gw("172.24.4.10")), host: None },

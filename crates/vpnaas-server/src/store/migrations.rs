@@ -291,6 +291,13 @@ CREATE TABLE replicas (
 CREATE INDEX replicas_last_seen ON replicas (last_seen)
 "#;
 
+/// Version 9: the subnet a router's gateway address is on, when the caller named it
+/// (`external_fixed_ips[].subnet_id`), so that it is echoed as Neutron does.
+const V9: &str = r#"
+ALTER TABLE routers ADD COLUMN gw_v4_subnet_id VARCHAR(36);
+ALTER TABLE routers ADD COLUMN gw_v6_subnet_id VARCHAR(36)
+"#;
+
 /// Which half of an upgrade a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -324,7 +331,7 @@ const fn expand(sql: &'static str) -> Step {
 /// Every step, version 1 first. A new one names its phase; `every_expand_step_only_adds`
 /// refuses an expand step that removes or rewrites anything.
 const STEPS: &[Step] =
-    &[expand(V1), expand(V2), expand(V3), expand(V4), expand(V5), expand(V6), expand(V7), expand(V8)];
+    &[expand(V1), expand(V2), expand(V3), expand(V4), expand(V5), expand(V6), expand(V7), expand(V8), expand(V9)];
 
 /// A step's version: its place in the list, from 1.
 fn version(i: usize) -> i64 {

@@ -463,6 +463,8 @@ impl Table for Router {
                 ("gw_v4_ip", opt_string(&gw.and_then(|g| g.v4))),
                 ("gw_v6_ip", opt_string(&gw.and_then(|g| g.v6))),
                 ("host", Value::OptText(self.spec.host.clone())),
+                ("gw_v4_subnet_id", opt_string(&gw.and_then(|g| g.v4_subnet))),
+                ("gw_v6_subnet_id", opt_string(&gw.and_then(|g| g.v6_subnet))),
             ],
         )
     }
@@ -472,6 +474,8 @@ impl Table for Router {
                 network_id: opt_uuid(row, "gw_network_id")?,
                 v4: opt_parsed(row, "gw_v4_ip")?,
                 v6: opt_parsed(row, "gw_v6_ip")?,
+                v4_subnet: opt_uuid(row, "gw_v4_subnet_id")?,
+                v6_subnet: opt_uuid(row, "gw_v6_subnet_id")?,
             })
         } else {
             None

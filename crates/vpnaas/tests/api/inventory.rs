@@ -146,6 +146,29 @@ async fn routers_without_users_are_updated_and_deleted() {
     app.delete(&format!("/v2.0/routers/{}", topo.router), ADMIN).await.refused(409, "RouterInUse", "still has ports");
 }
 
+/// A gateway address given with the subnet it is on answers with that subnet, as Neutron
+/// echoes it (gophercloud's router test compares them), in the create and in a show read back from
+/// the database; one given without keeps its derived subnet; a subnet that is no UUID is a 400.
+#[tokio::test]
+async fn a_named_gateway_subnet_is_echoed_as_neutron_does() {
+    let app = spawn_app().await;
+    let named = "5a1d8a3e-2f4b-4b7a-9d0e-0c6f1b2a3c4d";
+    let gw = json!({"external_fixed_ips": [{"subnet_id": named, "ip_address": "198.51.100.7"}, {"ip_address": "2001:db8::7"}]});
+    let r = app.post("/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": gw}})).await;
+    let id = r.id();
+    let ips = r.ok(201)["router"]["external_gateway_info"]["external_fixed_ips"].clone();
+    assert_eq!((ips[0]["subnet_id"].as_str(), ips[0]["ip_address"].as_str()), (Some(named), Some("198.51.100.7")));
+    assert_ne!(ips[1]["subnet_id"], named, "the v6 address keeps its derived subnet");
+    let shown = app.get(&format!("/v2.0/routers/{id}"), P1).await;
+    assert_eq!(shown.ok(200)["router"]["external_gateway_info"]["external_fixed_ips"], ips);
+    let bad = json!({"external_fixed_ips": [{"subnet_id": "nope", "ip_address": "198.51.100.8"}]});
+    app.post("/v2.0/routers", ADMIN, json!({"router": {"tenant_id": P1, "external_gateway_info": bad}})).await.refused(
+        400,
+        "HTTPBadRequest",
+        "subnet_id 'nope' is not a valid UUID",
+    );
+}
+
 #[tokio::test]
 async fn router_interfaces_show_as_ports_for_openstack_router_show() {
     let app = spawn_app().await;

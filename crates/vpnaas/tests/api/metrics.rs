@@ -217,7 +217,10 @@ async fn metrics_count_requests_by_route_template_and_show_nothing_of_any_projec
 #[tokio::test]
 async fn a_metrics_token_guards_the_scrape_and_not_the_health_probes() {
     let app = spawn_app_with(|c| c.metrics_token = Some(Secret("scrape-token-0123456789".into()))).await;
-    app.get("/metrics", NOBODY).await.refused(401, "NotAuthenticated", "");
+    let r = app.get("/metrics", NOBODY).await;
+    r.refused(401, "NotAuthenticated", "");
+    // The challenge names the scheme the token goes in: a Bearer token, not Keystone's header.
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"vpnaas metrics\"");
     let wrong = app.raw(Method::GET, "/metrics").header("Authorization", "Bearer scrape-token-9876543210");
     app.send(wrong).await.refused(401, "NotAuthenticated", "");
     let right = app.raw(Method::GET, "/metrics").header("Authorization", "Bearer scrape-token-0123456789");
