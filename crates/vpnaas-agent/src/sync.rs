@@ -19,7 +19,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 use vpnaas_core::algorithms::Status;
 use vpnaas_core::contract::{
-    parse_waited_answer, AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport, WAIT_UPGRADE,
+    parse_waited_answer, AgentConfig, AgentHello, ConnectionStatus, GatewayState, StatusReport, CONTRACT,
+    CONTRACT_HEADER, WAIT_UPGRADE,
 };
 use vpnaas_core::tunnel::DownReason;
 
@@ -154,7 +155,15 @@ impl Api {
         if matches!(credential, Credential::Certificate) && url.scheme() != "https" {
             return Err(SetupError::CertificateOverPlainHttp(server.to_owned()));
         }
-        let http = tls.builder()?.connect_timeout(IO_TIMEOUT).build().map_err(SetupError::HttpClient)?;
+        // Every request names the gateway contract this agent speaks (ADR 0034).
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(CONTRACT_HEADER, reqwest::header::HeaderValue::from(CONTRACT));
+        let http = tls
+            .builder()?
+            .connect_timeout(IO_TIMEOUT)
+            .default_headers(headers)
+            .build()
+            .map_err(SetupError::HttpClient)?;
         Ok((Api { http, credential }, url))
     }
 
@@ -758,9 +767,13 @@ pub(crate) mod tests {
     }
 
     /// A gateway API stand-in: HTTP/1.1 by hand, keep-alive, every request recorded.
+    /// A request as the fake server saw it: method, target, and the `authorization` and
+    /// contract headers.
+    type Seen = (String, String, Option<String>, Option<String>);
+
     struct FakeServer {
         state: std::sync::Mutex<GatewayState>,
-        requests: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
+        requests: std::sync::Mutex<Vec<Seen>>,
         reports: std::sync::Mutex<Vec<ConnectionStatus>>,
     }
 
@@ -813,7 +826,12 @@ pub(crate) mod tests {
             let mut first = head.lines().next().unwrap_or_default().split(' ');
             let (method, target) =
                 (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
-            server.requests.lock().unwrap().push((method.clone(), target.clone(), header("authorization")));
+            server.requests.lock().unwrap().push((
+                method.clone(),
+                target.clone(),
+                header("authorization"),
+                header(CONTRACT_HEADER),
+            ));
             let (code, answer) = if method == "PUT" && target.ends_with("/agent") {
                 (200, r#"{"heartbeat_interval": 1, "dead_after": 3}"#.to_owned())
             } else if method == "GET" && target.contains("/state") {
@@ -882,11 +900,14 @@ pub(crate) mod tests {
         eventually("ACTIVE for revision 1", || server.reported(id, 1, Status::Active)).await;
         {
             let requests = server.requests.lock().unwrap();
-            assert!(requests.iter().all(|(_, _, auth)| auth.as_deref() == Some("Bearer agent-token")));
+            assert!(requests.iter().all(|(_, _, auth, _)| auth.as_deref() == Some("Bearer agent-token")));
+            // Every request names the gateway contract the agent speaks (ADR 0034).
+            let spoken = CONTRACT.to_string();
+            assert!(requests.iter().all(|(.., contract)| contract.as_deref() == Some(spoken.as_str())), "{requests:?}");
             assert!(requests
                 .iter()
-                .any(|(m, t, _)| m == "PUT" && t == &format!("/v2.0/gateway/routers/{router}/agent")));
-            assert!(requests.iter().any(|(m, t, _)| m == "GET" && t.contains("/state?known=v1&wait=25")));
+                .any(|(m, t, ..)| m == "PUT" && t == &format!("/v2.0/gateway/routers/{router}/agent")));
+            assert!(requests.iter().any(|(m, t, ..)| m == "GET" && t.contains("/state?known=v1&wait=25")));
         }
 
         let mut disabled = desired(1);

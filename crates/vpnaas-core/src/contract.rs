@@ -208,6 +208,16 @@ pub struct AgentConfig {
     pub dead_after: u64,
 }
 
+/// The header with which a gateway agent names the gateway contract it speaks (ADR 0034); an
+/// agent that sends none speaks contract 1.
+pub const CONTRACT_HEADER: &str = "x-vpnaas-contract";
+
+/// The gateway contract this build speaks. Within one number, a release only adds: optional
+/// fields (readers ignore fields they do not know) and values of the enums whose readers fall
+/// back on an `unknown` one (`DownReason`, `EventKind`). Anything else takes the next number,
+/// and a server refuses an agent of a newer number: servers are upgraded before agents.
+pub const CONTRACT: u32 = 1;
+
 /// The protocol a waiting poll asks to switch to (`Connection: Upgrade`,
 /// `Upgrade: vpnaas-wait/1`; ADR 0028). The server answers `101 Switching Protocols`, keeps
 /// nothing of HTTP while it waits, and then writes the poll's answer as [`waited_answer`]
@@ -276,6 +286,20 @@ mod tests {
         let up = ConnectionStatus { code: None, events: Vec::new(), ..c.clone() };
         let text = serde_json::to_string(&up).unwrap();
         assert!(!text.contains("code") && !text.contains("events"), "nothing new on the wire when empty: {text}");
+    }
+
+    /// Within one contract number a newer server may add fields (ADR 0034): an agent of this
+    /// build reads a state, a host's state and a heartbeat answer with fields it does not know.
+    #[test]
+    fn an_agent_reads_states_with_fields_a_newer_server_added() {
+        let state = r#"{"router_id": "6c27e2e7-e6bd-48cb-8980-187b496b4ec4", "version": "v9",
+            "connections": [], "placement_epoch": 3}"#;
+        let parsed: GatewayState = serde_json::from_str(state).unwrap();
+        assert_eq!(parsed.version, "v9");
+        let host = format!(r#"{{"host": "net-1", "cursor": 4, "routers": [], "changed": [{state}], "leases": {{}}}}"#);
+        assert_eq!(serde_json::from_str::<HostState>(&host).unwrap().changed, vec![parsed]);
+        let config = r#"{"heartbeat_interval": 10, "dead_after": 30, "jitter": 0.1}"#;
+        assert_eq!(serde_json::from_str::<AgentConfig>(config).unwrap().dead_after, 30);
     }
 
     #[test]

@@ -292,6 +292,11 @@ faults! {
         #[error("Constraint revision_number={expected} failed. Current revision is {current}.")]
         RevisionNumberConstraintFailed { expected: i64, current: i64 },
 
+        /// A gateway agent speaks a newer gateway contract than this server (ADR 0034).
+        #[neutron(BadRequest, "GatewayContractTooNew")]
+        #[error("The agent speaks gateway contract {agent}; this server speaks up to {server}: upgrade the servers before the agents")]
+        GatewayContractTooNew { agent: u32, server: u32 },
+
         // --- callers ---
         #[neutron(Unauthorized, "NotAuthenticated")]
         #[error("Authentication required: send a valid X-Auth-Token (in noauth mode, X-Project-Id and X-Roles)")]
@@ -722,6 +727,12 @@ mod tests {
                 Class::PreconditionFailed,
                 "RevisionNumberConstraintFailed",
                 "Constraint revision_number=3 failed. Current revision is 4.",
+            ),
+            (
+                GatewayContractTooNew { agent: 2, server: 1 },
+                Class::BadRequest,
+                "GatewayContractTooNew",
+                "The agent speaks gateway contract 2; this server speaks up to 1: upgrade the servers before the agents",
             ),
             (
                 NotAuthenticated,

@@ -150,12 +150,21 @@ impl From<KeyFileError> for CommandError {
 /// Opens the configured database (creating a SQLite file and its directory if needed)
 /// and brings its schema up to date.
 pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
+    let store = open_store_as_is(config).await?;
+    let database = database_label(config);
+    store.migrate().await.map_err(|source| CommandError::Migrate { database, source })?;
+    Ok(store)
+}
+
+/// Opens the configured database without applying any step (for `vpnaas migrate --status`);
+/// a SQLite file's directory is created if needed.
+pub async fn open_store_as_is(config: &Config) -> Result<Store, CommandError> {
     let settings = PoolSettings {
         max_connections: config.database_max_connections.max(1),
         acquire_timeout: Duration::from_secs(config.database_timeout_secs.max(1)),
     };
-    let where_ = database_label(config);
-    let store = match &config.database_url {
+    let database = database_label(config);
+    match &config.database_url {
         Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
         Some(url) if url.is_mariadb() => Store::open_mariadb(url.expose(), settings).await,
         other => {
@@ -169,27 +178,6 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
             }
             Store::open_sqlite(&path, settings).await
         }
-    }
-    .map_err(|source| CommandError::Open { database: where_.clone(), source })?;
-    store.migrate().await.map_err(|source| CommandError::Migrate { database: where_, source })?;
-    Ok(store)
-}
-
-/// Opens the configured database without applying any step (for `vpnaas migrate --status`).
-pub async fn open_store_as_is(config: &Config) -> Result<Store, CommandError> {
-    let settings = PoolSettings {
-        max_connections: config.database_max_connections.max(1),
-        acquire_timeout: Duration::from_secs(config.database_timeout_secs.max(1)),
-    };
-    let database = database_label(config);
-    match &config.database_url {
-        Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
-        Some(url) if url.is_mariadb() => Store::open_mariadb(url.expose(), settings).await,
-        Some(url) => {
-            Store::open_sqlite(Path::new(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())), settings)
-                .await
-        }
-        None => Store::open_sqlite(&config.database_path(), settings).await,
     }
     .map_err(|source| CommandError::Open { database, source })
 }

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 use vpnaas_core::contract::{
-    waited_answer, AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport, WAIT_UPGRADE,
+    waited_answer, AgentConfig, AgentHello, GatewayState, HostStatusReport, StatusReport, CONTRACT, CONTRACT_HEADER,
+    WAIT_UPGRADE,
 };
 use vpnaas_core::Fault;
 
@@ -43,6 +44,7 @@ impl FromRequestParts<AppState> for Agent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        contract_spoken(parts)?;
         let peer = parts.extensions.get::<Peer>().cloned();
         let certificate = peer.as_ref().and_then(|p| p.client.clone());
         let agent = Agent { peer, certificate };
@@ -64,6 +66,18 @@ impl FromRequestParts<AppState> for Agent {
             return Ok(agent);
         }
         Err(Fault::NotAuthenticated.into())
+    }
+}
+
+/// The gateway contract the agent names (ADR 0034): none or one this server speaks; a newer
+/// one is refused before anything else, so that an agent upgraded before its servers says so.
+fn contract_spoken(parts: &Parts) -> Result<()> {
+    let Some(value) = parts.headers.get(CONTRACT_HEADER) else { return Ok(()) };
+    let shown = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    match shown.trim().parse::<u32>() {
+        Ok(agent) if agent <= CONTRACT => Ok(()),
+        Ok(agent) => Err(Fault::GatewayContractTooNew { agent, server: CONTRACT }.into()),
+        Err(_) => Err(Fault::invalid(CONTRACT_HEADER, format!("'{shown}' is not a contract number")).into()),
     }
 }
 

@@ -39,6 +39,29 @@ pub(crate) async fn report(app: &App, router: &str, id: &str, revision: i64, sta
     agent(app, Method::POST, &format!("/v2.0/gateway/routers/{router}/status"), Some(body)).await
 }
 
+/// An agent names the gateway contract it speaks (ADR 0034): none or one this server speaks is
+/// served; a newer one is refused, saying that servers are upgraded first; a header that is no
+/// number is a 400 naming it.
+#[tokio::test]
+async fn an_agent_of_a_newer_gateway_contract_is_told_to_upgrade_the_servers_first() {
+    let app = gateway_app(10).await;
+    let topo = app.topology(P1).await;
+    let path = format!("/v2.0/gateway/routers/{}/state", topo.router);
+    let with = |contract: &str| {
+        app.raw(Method::GET, &path)
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("X-Vpnaas-Contract", contract)
+    };
+    app.send(with("1")).await.ok(200);
+    agent(&app, Method::GET, &path, None).await.ok(200);
+    app.send(with("2")).await.refused(
+        400,
+        "GatewayContractTooNew",
+        "The agent speaks gateway contract 2; this server speaks up to 1: upgrade the servers before the agents",
+    );
+    app.send(with("two")).await.refused(400, "HTTPBadRequest", "x-vpnaas-contract");
+}
+
 #[tokio::test]
 async fn only_the_agent_credential_or_the_service_role_opens_the_gateway_api() {
     let app = gateway_app(10).await;
