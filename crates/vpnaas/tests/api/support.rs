@@ -415,8 +415,13 @@ impl Drop for Process {
 
 /// Starts the real binary with `args` and `envs` and waits for its "listening" line.
 pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
+    spawn_program(env!("CARGO_BIN_EXE_vpnaas"), args, envs)
+}
+
+/// [`spawn_process`] with another `vpnaas` binary (the previous release's, say).
+pub fn spawn_program(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Process {
     use std::io::{BufRead, BufReader};
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"));
+    let mut cmd = std::process::Command::new(program);
     cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env("VPNAAS_LOG", "info");
     cmd.env("VPNAAS_PSK_KEY_FILE", shared_key_file());
     for (k, v) in envs {
