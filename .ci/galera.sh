@@ -7,7 +7,7 @@
 # communication), BASEPORT+20+i (incremental state transfer) and BASEPORT+30+i (rsync state
 # transfer). Node 0 bootstraps the cluster; 1 and 2 join it and copy its data. Each node has a
 # `vpnaas` account (password `vpnaas`) that may create databases, and a `replica` account
-# (password `replica`) with only the README's grant, on the tests' databases. No fsync.
+# (password `replica`) with only the operations guide's grant, on the tests' databases. No fsync.
 # An HAProxy on BASEPORT+40 sends every client to node 0 and keeps 1 and 2 as backups, the
 # shape kolla-ansible deploys (ADR 0031); it checks the nodes as its `haproxy` account.
 set -euo pipefail

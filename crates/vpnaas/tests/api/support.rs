@@ -548,7 +548,7 @@ pub fn galera_proxy() -> String {
 }
 
 /// `url` with the Galera pass's `replica` account (`.ci/galera.sh`), which has only the
-/// README's grant (all privileges on its own database), in place of the admin account.
+/// operations guide's grant (all privileges on its own database), in place of the admin account.
 pub fn as_replica(url: &str) -> String {
     match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?.1))) {
         Some((scheme, host)) => format!("{scheme}://replica:replica@{host}"),
