@@ -628,3 +628,22 @@ fn migrate_status_lists_pending_steps_and_serving_replicas() {
     let stopped = run(&["migrate", "--status"]);
     assert!(stopped.contains("replicas serving: 0"), "{stopped}");
 }
+
+/// The example configuration the package installs as /etc/vpnaas/vpnaas.toml starts a working
+/// server (its address and data directory overridden here by flags, as flags do).
+#[tokio::test]
+async fn the_example_configuration_starts_a_working_server() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/vpnaas.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let server = spawn_process(&["--config", example, "--data-dir", &data], &[("VPNAAS_DATABASE_URL", "")]);
+    server
+        .call(reqwest::Method::POST, IKE, P1, Some(json!({"ikepolicy": {"name": "from-the-example"}})), None)
+        .await
+        .ok(201);
+    assert!(
+        server.log_line.contains("profile openstack") && server.log_line.contains("auth noauth"),
+        "{}",
+        server.log_line
+    );
+}
