@@ -38,6 +38,11 @@ pub trait Topology: Send + Sync {
     fn extensions(&self) -> BoxFuture<'_, Result<Option<Vec<Value>>>>;
     /// How often [`Topology::recheck`] should run (`None`: never).
     fn recheck_every(&self) -> Option<Duration>;
+    /// Whether the source said, when last asked, that `router` is gone: its mirror may stay for
+    /// the services that used it, but it is not a router to build on.
+    fn gone(&self, _router: Uuid) -> bool {
+        false
+    }
 }
 
 /// The local inventory: what the rules read is already there.
@@ -76,6 +81,8 @@ pub struct NeutronTopology {
     neutron: Arc<Neutron>,
     fresh_for: Duration,
     mirrored: Mutex<HashMap<Key, Instant>>,
+    /// Routers Neutron answered it does not have, when last asked.
+    gone: Mutex<std::collections::HashSet<Uuid>>,
 }
 
 /// Ids per Neutron call (`?id=...&id=...` stays well under URL limits).
@@ -87,7 +94,7 @@ fn unavailable(e: NeutronError) -> Error {
 
 impl NeutronTopology {
     pub fn new(neutron: Arc<Neutron>, fresh_for: Duration) -> NeutronTopology {
-        NeutronTopology { neutron, fresh_for, mirrored: Mutex::new(HashMap::new()) }
+        NeutronTopology { neutron, fresh_for, mirrored: Mutex::new(HashMap::new()), gone: Mutex::default() }
     }
 
     fn is_fresh(&self, key: Key) -> bool {
@@ -127,6 +134,14 @@ impl NeutronTopology {
             svc.mirror_router(router, host, &mine).await?;
             self.seen(keys);
         }
+        if let Ok(mut known_gone) = self.gone.lock() {
+            for id in asked {
+                match ids.contains(id) {
+                    true => known_gone.remove(id),
+                    false => known_gone.insert(*id),
+                };
+            }
+        }
         for gone in asked.iter().filter(|id| !ids.contains(id)) {
             svc.forget_router(*gone).await?;
             self.seen([Key::Router(*gone)]);
@@ -138,6 +153,10 @@ impl NeutronTopology {
 impl Topology for NeutronTopology {
     fn serves_inventory(&self) -> bool {
         false
+    }
+
+    fn gone(&self, router: Uuid) -> bool {
+        self.gone.lock().is_ok_and(|g| g.contains(&router))
     }
 
     fn router<'a>(&'a self, svc: &'a Service, id: Uuid) -> BoxFuture<'a, Result<()>> {

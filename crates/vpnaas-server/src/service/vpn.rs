@@ -22,6 +22,11 @@ impl Service {
         let project = owner::<VpnService>(caller, &draft.owner)?;
         let new = draft.spec;
         self.refresh_router(new.router_id).await?;
+        // Deleted in Neutron, its mirror kept for the services it had: Neutron's 404, as the
+        // reference answers for a router that does not exist.
+        if self.topology().gone(new.router_id) {
+            return Err(Fault::RouterNotFound(new.router_id.to_string()).into());
+        }
         let mut w = self.store.begin_write().await?;
         // Locked: the router's gateway cannot change while a service is created on it.
         let router: Router = lock(&mut w, caller, &new.router_id.to_string()).await?;
