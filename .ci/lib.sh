@@ -15,6 +15,37 @@ free_port() {
   "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# free_port_block COUNT: the first of COUNT consecutive free ports on 127.0.0.1, below the
+# kernel's ephemeral range (ip_local_port_range), where no outgoing connection takes one while a
+# server that needs the whole block starts (a Galera cluster: its SQL, group, IST and SST ports).
+free_port_block() {
+  "${PYTHON:-python3}" - "$1" <<'EOF'
+import random, socket, sys
+count = int(sys.argv[1])
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except OSError:
+    low = 32768
+for _ in range(500):
+    base = random.randrange(10000, low - count)
+    taken = False
+    for port in range(base, base + count):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            taken = True
+        finally:
+            s.close()
+        if taken:
+            break
+    if not taken:
+        print(base)
+        sys.exit(0)
+sys.exit("no block of %d free ports below %d" % (count, low))
+EOF
+}
+
 # now, since START: seconds since the epoch; seconds since START, one decimal.
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
