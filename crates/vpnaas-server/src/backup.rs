@@ -98,8 +98,7 @@ fn sqlite_file(config: &Config) -> Result<PathBuf, BackupError> {
     match &config.database_url {
         Some(url) if url.is_postgres() => Err(BackupError::NotSqlite("pg_dump (and pg_restore)")),
         Some(url) if url.is_mariadb() => Err(BackupError::NotSqlite("mariadb-backup (or mariadb-dump)")),
-        Some(url) => Ok(PathBuf::from(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose()))),
-        None => Ok(config.database_path()),
+        _ => Ok(crate::sqlite_path(config)),
     }
 }
 

@@ -156,6 +156,15 @@ pub async fn open_store(config: &Config) -> Result<Store, CommandError> {
     Ok(store)
 }
 
+/// The SQLite file of the settings: `database_url` as a path or `sqlite://` URL, else
+/// `<data_dir>/vpnaas.db` (only meaningful when the database is not PostgreSQL or MariaDB).
+pub fn sqlite_path(config: &Config) -> PathBuf {
+    match &config.database_url {
+        Some(url) => PathBuf::from(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())),
+        None => config.database_path(),
+    }
+}
+
 /// Opens the configured database without applying any step (for `vpnaas migrate --status`);
 /// a SQLite file's directory is created if needed.
 pub async fn open_store_as_is(config: &Config) -> Result<Store, CommandError> {
@@ -167,11 +176,8 @@ pub async fn open_store_as_is(config: &Config) -> Result<Store, CommandError> {
     match &config.database_url {
         Some(url) if url.is_postgres() => Store::open_postgres(url.expose(), settings).await,
         Some(url) if url.is_mariadb() => Store::open_mariadb(url.expose(), settings).await,
-        other => {
-            let path = match other {
-                Some(url) => PathBuf::from(url.expose().strip_prefix("sqlite://").unwrap_or(url.expose())),
-                None => config.database_path(),
-            };
+        _ => {
+            let path = sqlite_path(config);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|source| CommandError::CreateDataDir { dir: dir.to_owned(), source })?;

@@ -52,9 +52,9 @@ pub async fn contract(store: &Store) -> Result<Contracted> {
 /// The replicas heard from in the last 30 s.
 pub async fn live_replicas(store: &Store) -> Result<Vec<Replica>> {
     let since = now_micros() - i64::try_from(REPLICA_GONE_AFTER.as_micros()).unwrap_or(i64::MAX);
-    let mut w = store.begin_write().await?;
-    let heard = replicas::heard_since(w.conn(), since).await?;
-    w.commit().await?;
+    let mut r = store.begin_read().await?;
+    let heard = replicas::heard_since(&mut r, since).await?;
+    r.commit().await?;
     Ok(heard)
 }
 

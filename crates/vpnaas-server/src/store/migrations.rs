@@ -353,10 +353,9 @@ pub(super) async fn current(conn: &mut Conn) -> StoreResult<i64> {
     }
 }
 
-/// The steps not applied yet: version and phase.
-pub(super) async fn pending(conn: &mut Conn) -> StoreResult<Vec<(i64, Phase)>> {
-    let at = current(conn).await?;
-    Ok(STEPS.iter().enumerate().map(|(i, s)| (version(i), s.phase)).filter(|(v, _)| *v > at).collect())
+/// The steps after version `at`: version and phase.
+pub(super) fn pending(at: i64) -> Vec<(i64, Phase)> {
+    STEPS.iter().enumerate().map(|(i, s)| (version(i), s.phase)).filter(|(v, _)| *v > at).collect()
 }
 
 /// Applies every pending step in order, up to `upto`: with [`Phase::Expand`] it stops before

@@ -564,7 +564,7 @@ impl Store {
     pub async fn schema_status(&self) -> StoreResult<(i64, Vec<(i64, Phase)>)> {
         let mut w = self.begin_write().await?;
         let at = migrations::current(w.conn()).await?;
-        let pending = migrations::pending(w.conn()).await?;
+        let pending = migrations::pending(at);
         w.commit().await?;
         Ok((at, pending))
     }
