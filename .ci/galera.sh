@@ -61,6 +61,8 @@ recovered() {
   grep -o 'Recovered position: [^ ]*' "$d/recover.log" | tail -n 1 | cut -d' ' -f3
 }
 
+# HAProxy checks every 500 ms (kolla: 2 s, which the operations guide shows) only so that the
+# fault rehearsals see a failover within a second or two; nothing of vpnaas is changed for them.
 haproxy_conf() {
   cat <<CONF
 global
