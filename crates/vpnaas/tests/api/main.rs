@@ -30,4 +30,5 @@ mod support;
 mod tenancy;
 pub mod tls;
 mod tunnel;
+mod upgrade;
 mod vpnservices;

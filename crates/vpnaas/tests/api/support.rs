@@ -413,7 +413,8 @@ impl Drop for Process {
     }
 }
 
-/// Starts the real binary with `args` and `envs` and waits for its "listening" line.
+/// Starts the real binary with `args` and `envs` and waits for its "listening" line; on a
+/// free loopback port unless `args` name one (`--listen`).
 pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
     spawn_program(env!("CARGO_BIN_EXE_vpnaas"), args, envs)
 }
@@ -422,7 +423,11 @@ pub fn spawn_process(args: &[&str], envs: &[(&str, &str)]) -> Process {
 pub fn spawn_program(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Process {
     use std::io::{BufRead, BufReader};
     let mut cmd = std::process::Command::new(program);
-    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env("VPNAAS_LOG", "info");
+    cmd.arg("serve");
+    if !args.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.args(args).env("VPNAAS_LOG", "info");
     cmd.env("VPNAAS_PSK_KEY_FILE", shared_key_file());
     for (k, v) in envs {
         cmd.env(k, v);

@@ -10,7 +10,7 @@ use vpnaas_agent::testbed::{self, TwoSites};
 use crate::support::*;
 use crate::tls::Ca;
 
-const TOKEN: &str = "e2e-agent-token";
+pub(crate) const TOKEN: &str = "e2e-agent-token";
 
 /// The lab, or a printed reason to skip; under CI a missing lab is a failure.
 pub(crate) fn lab(test: &str) -> Option<TwoSites> {
@@ -26,7 +26,7 @@ pub(crate) fn lab(test: &str) -> Option<TwoSites> {
 }
 
 /// A `vpnaas agent` process, killed when dropped.
-pub(crate) struct Agent(Child);
+pub(crate) struct Agent(pub(crate) Child);
 
 impl Drop for Agent {
     fn drop(&mut self) {
@@ -41,7 +41,19 @@ pub(crate) fn agent(server: &str, router: &str, vici: &str) -> Agent {
 
 /// [`agent`] with more arguments, and the token or none (a client certificate instead).
 fn agent_with(server: &str, router: &str, vici: &str, extra: &[&str], token: Option<&str>) -> Agent {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpnaas"));
+    agent_of(env!("CARGO_BIN_EXE_vpnaas"), server, router, vici, extra, token)
+}
+
+/// [`agent_with`] from another `vpnaas` binary (the previous release's, say).
+pub(crate) fn agent_of(
+    program: &str,
+    server: &str,
+    router: &str,
+    vici: &str,
+    extra: &[&str],
+    token: Option<&str>,
+) -> Agent {
+    let mut cmd = Command::new(program);
     cmd.args(["agent", "--router", router, "--server", server, "--vici", vici]).args(extra);
     if let Some(token) = token {
         cmd.env("VPNAAS_AGENT_TOKEN", token);
@@ -139,47 +151,52 @@ async fn setup_with(psks: [&str; 2], extra: &[(&str, &str)], ca: Option<reqwest:
     if let Some(ca) = ca {
         server = server.trusting(ca);
     }
+    let (routers, conns) = two_sites(&server, psks).await;
+    Setup { server, routers, conns, _data: data }
+}
 
+/// The inventory and the VPN of the lab's two sites, through `server`'s API: the two routers and
+/// the two mirrored connection bodies (one PSK each), not yet created.
+pub(crate) async fn two_sites(server: &Process, psks: [&str; 2]) -> ([String; 2], Vec<Value>) {
     // The inventory, as an admin: two routers with the lab's gateway addresses and their LANs.
     let mut sites = Vec::new();
     for (gw, lan) in [("192.0.2.1", "10.1.0.0/24"), ("192.0.2.2", "10.2.0.0/24")] {
         let gateway = json!({"external_fixed_ips": [{"ip_address": gw}]});
         let router = post(
-            &server,
+            server,
             "/v2.0/routers",
             ADMIN,
             json!({"router": {"tenant_id": P1, "external_gateway_info": gateway}}),
         )
         .await;
-        let subnet = post(&server, "/v2.0/subnets", ADMIN, json!({"subnet": {"tenant_id": P1, "cidr": lan}})).await;
+        let subnet = post(server, "/v2.0/subnets", ADMIN, json!({"subnet": {"tenant_id": P1, "cidr": lan}})).await;
         let path = format!("/v2.0/routers/{router}/add_router_interface");
         server.call(Method::PUT, &path, ADMIN, Some(json!({"subnet_id": subnet})), None).await.ok(200);
         sites.push((router, subnet));
     }
     // The VPN, as the project: algorithms the lab's charon has (AES-CBC, SHA-2, MODP).
     let ike = post(
-        &server,
+        server,
         IKE,
         P1,
         json!({"ikepolicy": {"ike_version": "v2", "auth_algorithm": "sha256", "pfs": "group14"}}),
     )
     .await;
-    let ipsec = post(&server, IPSEC, P1, json!({"ipsecpolicy": {"auth_algorithm": "sha256", "pfs": "group14"}})).await;
+    let ipsec = post(server, IPSEC, P1, json!({"ipsecpolicy": {"auth_algorithm": "sha256", "pfs": "group14"}})).await;
     let mut conns = Vec::new();
     for (i, (router, subnet)) in sites.iter().enumerate() {
         let (peer_gw, peer_lan) = if i == 0 { ("192.0.2.2", "10.2.0.0/24") } else { ("192.0.2.1", "10.1.0.0/24") };
-        let service = post(&server, SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await;
+        let service = post(server, SERVICES, P1, json!({"vpnservice": {"router_id": router}})).await;
         let local =
-            post(&server, GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await;
-        let peer =
-            post(&server, GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}})).await;
+            post(server, GROUPS, P1, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await;
+        let peer = post(server, GROUPS, P1, json!({"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}})).await;
         conns.push(json!({"ipsec_site_connection": {
             "name": format!("site{i}"), "psk": psks[i], "peer_address": peer_gw, "peer_id": peer_gw,
             "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
             "local_ep_group_id": local, "peer_ep_group_id": peer,
             "dpd": {"action": "restart", "interval": 2, "timeout": 6}}}));
     }
-    Setup { server, routers: [sites[0].0.clone(), sites[1].0.clone()], conns, _data: data }
+    ([sites[0].0.clone(), sites[1].0.clone()], conns)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
