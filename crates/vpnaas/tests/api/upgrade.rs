@@ -260,3 +260,204 @@ async fn a_rolling_upgrade_from_the_previous_release_answers_no_5xx_and_loses_no
     assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], "secret");
     eprintln!("{} creates acknowledged across the upgrade, none lost, no 5xx", acknowledged.len());
 }
+
+/// Runs `backup` (a blocking command) while four writers create IKE policies through
+/// `server`: the names acknowledged before it began, and how many were acknowledged after.
+async fn backup_under_writers(
+    server: std::sync::Arc<Process>,
+    backup: impl FnOnce() + Send + 'static,
+) -> (Vec<String>, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (server, stop, acknowledged) = (server.clone(), stop.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("w{w}-{i}");
+                    i += 1;
+                    let r = server.call(Method::POST, IKE, P1, Some(json!({"ikepolicy": {"name": name}})), None).await;
+                    assert_eq!(r.status, 201, "{}", r.body);
+                    acknowledged.lock().unwrap().push((name, Instant::now()));
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let began = Instant::now();
+    tokio::task::spawn_blocking(backup).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let before: Vec<String> = acknowledged.iter().filter(|(_, at)| *at < began).map(|(n, _)| n.clone()).collect();
+    let after = acknowledged.len() - before.len();
+    assert!(
+        before.len() > 10 && after > 0,
+        "the writers wrote before ({}) and during ({after}) the backup",
+        before.len()
+    );
+    (before, after)
+}
+
+/// A server on a restored database shows the site's connection with its PSK (the sealed secret
+/// opens with the key file, which a database backup does not hold) and every create acknowledged
+/// before the backup began.
+async fn check_restored(restored: &Process, conn: &str, before: &[String]) {
+    let shown = restored.call(Method::GET, &format!("{CONNS}/{conn}"), P1, None, None).await;
+    assert_eq!(shown.ok(200)["ipsec_site_connection"]["psk"], "secret");
+    let listed = restored.call(Method::GET, &format!("{IKE}?fields=name"), P1, None, None).await;
+    let names: std::collections::HashSet<&str> =
+        listed.ok(200)["ikepolicies"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let missing: Vec<&String> = before.iter().filter(|n| !names.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "acknowledged before the backup began, missing from it: {missing:?}");
+}
+
+/// Runs a command to success, or fails with its output.
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Only the first pass runs the restores (each needs one database server, not a backend).
+fn first_pass(test: &str) -> bool {
+    let first = std::env::var("VPNAAS_TEST_BACKEND").map_or(true, |b| b == "sqlite");
+    if !first {
+        eprintln!("SKIPPED {test}: it runs in the first pass");
+    }
+    first
+}
+
+/// PostgreSQL's own tools, as the operations guide gives them: `pg_dump --format=custom` of a
+/// serving database under writers, `pg_restore` into a new database, and a server on the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_dump_under_writers_restores_into_a_new_database_that_serves_everything() {
+    let test = "a_pg_dump_under_writers_restores_into_a_new_database_that_serves_everything";
+    if !first_pass(test) {
+        return;
+    }
+    let Some(_admin) = require_postgres(test) else { return };
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .max()
+        .expect("PostgreSQL's tools");
+    let (pg_dump, pg_restore) =
+        (bin.join("pg_dump").display().to_string(), bin.join("pg_restore").display().to_string());
+    let url = fresh_postgres().await.unwrap();
+    let server = std::sync::Arc::new(spawn_process(&[], &[("VPNAAS_DATABASE_URL", url.as_str())]));
+    let site = process_site(&server).await;
+    let conn = server.call(Method::POST, CONNS, P1, Some(site), None).await.id();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("vpnaas.dump").display().to_string();
+    let (source, file) = (url.clone(), dump.clone());
+    let (before, after) =
+        backup_under_writers(server.clone(), move || run(&pg_dump, &["--format=custom", "--file", &file, &source]))
+            .await;
+
+    let copy = fresh_postgres().await.unwrap();
+    run(&pg_restore, &["--no-owner", "--exit-on-error", "--dbname", &copy, &dump]);
+    let restored = spawn_process(&[], &[("VPNAAS_DATABASE_URL", copy.as_str())]);
+    check_restored(&restored, &conn, &before).await;
+    eprintln!("pg_dump: {} creates acknowledged before it began, all restored; {after} during or after", before.len());
+}
+
+/// A MariaDB server of the test's own, stopped when dropped.
+struct MariaDb {
+    dir: tempfile::TempDir,
+}
+
+impl MariaDb {
+    fn script() -> String {
+        format!("{}/../../.ci/mariadb.sh", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A data directory the `mysql` user may enter (MariaDB runs as it under root).
+    fn directory() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    /// Starts the server on `dir` (`dir/data` initialised, or restored) on `port`.
+    fn start(dir: tempfile::TempDir, port: &str) -> MariaDb {
+        run("bash", &[&Self::script(), "start", &dir.path().display().to_string(), port]);
+        MariaDb { dir }
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .args([&Self::script(), "stop", &self.dir.path().display().to_string()])
+            .output();
+    }
+}
+
+/// MariaDB's own tool, as the operations guide gives it: `mariadb-backup --backup` of a
+/// serving server under writers, `--prepare`, `--copy-back` into a new data directory, a
+/// server started on it, and vpnaas serving the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_backup_under_writers_restores_into_a_new_server_that_serves_everything() {
+    let test = "a_mariadb_backup_under_writers_restores_into_a_new_server_that_serves_everything";
+    if !first_pass(test) {
+        return;
+    }
+    let missing = ["mariadb-backup", "mariadb-install-db"]
+        .into_iter()
+        .find(|tool| std::process::Command::new(tool).arg("--version").output().is_err());
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if let Some(why) = missing.map(|t| format!("{t} is not installed")).or((!root).then(|| "needs root".to_owned())) {
+        assert!(std::env::var("CI").map_or(true, |v| v.is_empty()), "{test}: CI runs this as root: {why}");
+        eprintln!("SKIPPED {test}: {why}");
+        return;
+    }
+    let source_dir = MariaDb::directory();
+    run("bash", &[&MariaDb::script(), "init", &source_dir.path().display().to_string()]);
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let source = MariaDb::start(source_dir, &port);
+    let admin = format!("mysql://vpnaas:vpnaas@127.0.0.1:{port}");
+    let name = create_mariadb_database(&admin).await;
+    let url = format!("{admin}/{name}");
+    let server = std::sync::Arc::new(spawn_process(&[], &[("VPNAAS_DATABASE_URL", url.as_str())]));
+    let site = process_site(&server).await;
+    let conn = server.call(Method::POST, CONNS, P1, Some(site), None).await.id();
+
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("backup").display().to_string();
+    let (into, at) = (target.clone(), port.clone());
+    let backup = move || {
+        let target = format!("--target-dir={into}");
+        let port = format!("--port={at}");
+        run("mariadb-backup", &["--backup", &target, "--host=127.0.0.1", &port, "--user=vpnaas", "--password=vpnaas"]);
+    };
+    let (before, after) = backup_under_writers(server.clone(), backup).await;
+    drop(server);
+    drop(source);
+
+    run("mariadb-backup", &["--prepare", &format!("--target-dir={target}")]);
+    let restored_dir = MariaDb::directory();
+    let data = restored_dir.path().join("data").display().to_string();
+    run("mariadb-backup", &["--copy-back", &format!("--target-dir={target}"), &format!("--datadir={data}")]);
+    run("chown", &["-R", "mysql:", &restored_dir.path().display().to_string()]);
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let _restored_db = MariaDb::start(restored_dir, &port);
+    let copy = format!("mysql://vpnaas:vpnaas@127.0.0.1:{port}/{name}");
+    let restored = spawn_process(&[], &[("VPNAAS_DATABASE_URL", copy.as_str())]);
+    check_restored(&restored, &conn, &before).await;
+    eprintln!(
+        "mariadb-backup: {} creates acknowledged before it began, all restored; {after} during or after",
+        before.len()
+    );
+}
