@@ -34,16 +34,21 @@ enum Commands {
         settings: SettingFlags,
     },
     /// Create or upgrade the database, then exit: the expand steps by default (what a server
-    /// applies at start), the contract steps with --contract once every replica runs this release
+    /// applies at start), the data steps with --migrate while this release serves, the contract
+    /// steps with --contract once every replica runs this release
     Migrate {
         /// Also copy every row of this SQLite database into the configured one, which must be empty
         #[arg(long, value_name = "FILE")]
         from_sqlite: Option<PathBuf>,
         /// Apply the pending expand steps, which only add: safe while the previous release serves (the default)
-        #[arg(long, conflicts_with_all = ["contract", "status"])]
+        #[arg(long, conflicts_with_all = ["migrate", "contract", "status"])]
         expand: bool,
-        /// Also apply the contract steps, which remove what only the previous release used; refused
-        /// while a replica of an older release still serves
+        /// Also apply the data steps, which rewrite rows in batches of 500, one transaction each:
+        /// online, while the servers serve
+        #[arg(long, conflicts_with_all = ["contract", "status", "from_sqlite"])]
+        migrate: bool,
+        /// Also apply the data steps and the contract steps, which remove what only the previous
+        /// release used; refused while a replica of an older release still serves
         #[arg(long, conflicts_with_all = ["status", "from_sqlite"])]
         contract: bool,
         /// Print the database's schema version and the steps not applied yet; change nothing
@@ -327,7 +332,7 @@ fn log_filter(log: &str) -> EnvFilter {
 /// What a server-side command does once its settings are loaded.
 enum Job {
     Serve,
-    Migrate { from_sqlite: Option<PathBuf>, contract: bool, status: bool },
+    Migrate { from_sqlite: Option<PathBuf>, data: bool, contract: bool, status: bool },
     RotateKey,
     Backup { to: PathBuf },
     Restore { from: PathBuf },
@@ -338,8 +343,8 @@ fn main() -> ExitCode {
         Commands::Agent(args) => return run_agent(*args),
         Commands::Status(args) => return status::run(args),
         Commands::Serve { settings } => ("serve", Job::Serve, settings),
-        Commands::Migrate { from_sqlite, expand: _, contract, status, settings } => {
-            ("migrate", Job::Migrate { from_sqlite, contract, status }, settings)
+        Commands::Migrate { from_sqlite, expand: _, migrate, contract, status, settings } => {
+            ("migrate", Job::Migrate { from_sqlite, data: migrate, contract, status }, settings)
         }
         Commands::RotateKey { settings } => ("rotate-key", Job::RotateKey, settings),
         Commands::Backup { to, settings } => ("backup", Job::Backup { to }, settings),
@@ -412,8 +417,9 @@ fn main() -> ExitCode {
                 let done = contract(&store).await;
                 store.close().await;
                 match done? {
-                    Contracted::Applied(n) => {
-                        tracing::info!(database = %vpnaas_server::database_label(&config), steps = n, "contracted");
+                    Contracted::Applied(applied) => {
+                        let database = vpnaas_server::database_label(&config);
+                        tracing::info!(%database, steps = applied.steps, rows = applied.rows, "contracted");
                         Ok(())
                     }
                     Contracted::Refused { step, old } => {
@@ -428,6 +434,15 @@ fn main() -> ExitCode {
                         )
                     }
                 }
+            }
+            Job::Migrate { data: true, .. } => {
+                let store = vpnaas_server::open_store(&config).await?;
+                let done = store.migrate_to(vpnaas_server::store::Phase::Migrate).await;
+                store.close().await;
+                let applied = done?;
+                let database = vpnaas_server::database_label(&config);
+                tracing::info!(%database, steps = applied.steps, rows = applied.rows, "data steps applied");
+                Ok(())
             }
             Job::Migrate { from_sqlite, .. } => {
                 let store = vpnaas_server::open_store(&config).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store::replicas::{self, Replica};
-use crate::store::{self, Phase, Store};
+use crate::store::{self, Applied, Phase, Store};
 
 /// How often a serving replica says it is alive.
 pub const REPLICA_EVERY: Duration = Duration::from_secs(10);
@@ -31,11 +31,11 @@ pub async fn forget_replica(store: &Store, id: &str) -> Result<()> {
 /// What `vpnaas migrate --contract` did: the steps it applied, or the replicas that still run
 /// a release older than its first pending contract step.
 pub enum Contracted {
-    Applied(usize),
+    Applied(Applied),
     Refused { step: i64, old: Vec<Replica> },
 }
 
-/// Applies the pending contract steps (and any expand steps before them), unless a replica
+/// Applies the pending contract steps (and any expand and data steps before them), unless a replica
 /// heard from in the last 30 s expects a schema older than the first of them.
 pub async fn contract(store: &Store) -> Result<Contracted> {
     let (_, pending) = store.schema_status().await?;

@@ -1,7 +1,11 @@
 //! Schema migrations: numbered, forward-only, each applied once in the caller's transaction,
 //! and each one half of an upgrade (ADR 0033): an *expand* step only adds, and is safe while
 //! replicas of the previous release serve; a *contract* step removes what only the previous
-//! release used, and runs only by `vpnaas migrate --contract`, once none of them is left.
+//! release used, and runs only by `vpnaas migrate --contract`, once none of them is left. A
+//! *data* step between them rewrites rows in batches while the new release serves (ADR 0035).
+
+use std::future::Future;
+use std::pin::Pin;
 
 use super::{execute, fetch_all, Conn, StoreError, StoreResult};
 
@@ -298,12 +302,15 @@ ALTER TABLE routers ADD COLUMN gw_v4_subnet_id VARCHAR(36);
 ALTER TABLE routers ADD COLUMN gw_v6_subnet_id VARCHAR(36)
 "#;
 
-/// Which half of an upgrade a step belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which part of an upgrade a step belongs to, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// Adds tables, nullable or defaulted columns, indexes (or drops an index): safe while
     /// replicas of the previous release serve. Servers apply these at start.
     Expand,
+    /// Rewrites existing rows, [`BATCH`] at a time, one transaction each, while this release
+    /// serves: `vpnaas migrate --migrate` (ADR 0035). A server starting stops before one.
+    Migrate,
     /// Removes what only the previous release used: `vpnaas migrate --contract`, once every
     /// replica runs a release that knows the step.
     Contract,
@@ -313,19 +320,51 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Expand => "expand",
+            Phase::Migrate => "migrate",
             Phase::Contract => "contract",
         }
     }
 }
 
-/// One schema change: its phase and its statements.
+/// The most rows one batch of a data step rewrites: short transactions, so that writers
+/// (and a Galera cluster's certification) never wait long behind a data step. The first data
+/// step's batch binds it.
+#[allow(dead_code)]
+const BATCH: i64 = 500;
+
+/// One batch of a data step: rewrites at most [`BATCH`] rows that still need it and says how
+/// many it did; 0 ends the step. It must be idempotent (a batch cut short by a crash is simply
+/// done again) and valid on every dialect the store speaks.
+type Batch = for<'c> fn(&'c mut Conn) -> Pin<Box<dyn Future<Output = StoreResult<u64>> + Send + 'c>>;
+
+/// What a step does.
+enum Work {
+    /// Statements separated by `;`, run in order in one transaction.
+    Sql(&'static str),
+    /// A data step, one batch per transaction until a batch finds nothing left.
+    Batches(Batch),
+}
+
+/// One schema change: its phase and its work.
 pub(super) struct Step {
     pub phase: Phase,
-    pub sql: &'static str,
+    work: Work,
 }
 
 const fn expand(sql: &'static str) -> Step {
-    Step { phase: Phase::Expand, sql }
+    Step { phase: Phase::Expand, work: Work::Sql(sql) }
+}
+
+/// No release has a contract step yet; the first one uses this.
+#[allow(dead_code)]
+const fn contract(sql: &'static str) -> Step {
+    Step { phase: Phase::Contract, work: Work::Sql(sql) }
+}
+
+/// No release has a data step yet; the first one uses this.
+#[allow(dead_code)]
+const fn data(batch: Batch) -> Step {
+    Step { phase: Phase::Migrate, work: Work::Batches(batch) }
 }
 
 /// Every step, version 1 first. A new one names its phase; `every_expand_step_only_adds`
@@ -358,42 +397,47 @@ pub(super) fn pending(at: i64) -> Vec<(i64, Phase)> {
     STEPS.iter().enumerate().map(|(i, s)| (version(i), s.phase)).filter(|(v, _)| *v > at).collect()
 }
 
-/// Applies every pending step in order, up to `upto`: with [`Phase::Expand`] it stops before
-/// the first contract step. Returns how many ran.
-pub async fn run(conn: &mut Conn, upto: Phase) -> StoreResult<usize> {
+/// What one transaction of migrating did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The steps finished (and recorded).
+    pub steps: usize,
+    /// The rows data steps rewrote.
+    pub rows: u64,
+    /// A data step is under way: another transaction goes on with it.
+    pub more: bool,
+}
+
+/// Applies the pending steps in order, up to `upto`: with [`Phase::Expand`] it stops before
+/// the first data or contract step, with [`Phase::Migrate`] before the first contract step.
+/// A data step runs one batch per call.
+pub async fn run(conn: &mut Conn, upto: Phase) -> StoreResult<Applied> {
     apply(conn, STEPS, upto).await
 }
 
-async fn apply(conn: &mut Conn, steps: &[Step], upto: Phase) -> StoreResult<usize> {
+async fn apply(conn: &mut Conn, steps: &[Step], upto: Phase) -> StoreResult<Applied> {
     let current = current(conn).await?;
-    let mut applied = 0;
+    let mut applied = Applied::default();
     for (i, step) in steps.iter().enumerate() {
         let version = version(i);
         if version <= current {
             continue;
         }
-        if step.phase == Phase::Contract && upto == Phase::Expand {
+        if step.phase > upto {
             break;
         }
-        for statement in step.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            match statement.strip_prefix("DROP INDEX ").filter(|_| conn.is_mariadb()) {
-                // MariaDB names the table an index is dropped from; PostgreSQL and SQLite do not.
-                Some(index) => {
-                    let found = fetch_all(
-                        conn,
-                        "SELECT DISTINCT table_name FROM information_schema.statistics \
-                         WHERE table_schema = DATABASE() AND index_name = $1",
-                        &[index.into()],
-                    )
-                    .await?;
-                    let table: String = found
-                        .first()
-                        .ok_or_else(|| StoreError::Corrupt(format!("no index {index} to drop")))?
-                        .get(0)?;
-                    execute(conn, &format!("DROP INDEX {index} ON {table}"), &[]).await?;
+        match &step.work {
+            Work::Sql(sql) => {
+                for statement in statements(sql) {
+                    run_statement(conn, statement).await?;
                 }
-                None => {
-                    execute(conn, statement, &[]).await?;
+            }
+            Work::Batches(batch) => {
+                let rows = batch(conn).await?;
+                if rows > 0 {
+                    applied.rows += rows;
+                    applied.more = true;
+                    return Ok(applied);
                 }
             }
         }
@@ -403,9 +447,36 @@ async fn apply(conn: &mut Conn, steps: &[Step], upto: Phase) -> StoreResult<usiz
             &[version.into(), crate::clock::now_micros().into()],
         )
         .await?;
-        applied += 1;
+        applied.steps += 1;
     }
     Ok(applied)
+}
+
+/// The statements of a step, in order.
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+async fn run_statement(conn: &mut Conn, statement: &str) -> StoreResult<()> {
+    match statement.strip_prefix("DROP INDEX ").filter(|_| conn.is_mariadb()) {
+        // MariaDB names the table an index is dropped from; PostgreSQL and SQLite do not.
+        Some(index) => {
+            let found = fetch_all(
+                conn,
+                "SELECT DISTINCT table_name FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND index_name = $1",
+                &[index.into()],
+            )
+            .await?;
+            let table: String =
+                found.first().ok_or_else(|| StoreError::Corrupt(format!("no index {index} to drop")))?.get(0)?;
+            execute(conn, &format!("DROP INDEX {index} ON {table}"), &[]).await?;
+        }
+        None => {
+            execute(conn, statement, &[]).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The newest version this release has a step for: what `--version` names.
@@ -429,7 +500,10 @@ mod tests {
     #[test]
     fn every_expand_step_only_adds() {
         for (i, step) in STEPS.iter().enumerate().filter(|(_, s)| s.phase == Phase::Expand) {
-            for statement in step.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let Work::Sql(sql) = step.work else {
+                panic!("version {} is an expand step but runs batches: those are data steps", version(i));
+            };
+            for statement in statements(sql) {
                 let upper = statement.to_ascii_uppercase();
                 let first_line = upper.lines().next().unwrap_or_default();
                 let additive = upper.starts_with("CREATE TABLE ")
@@ -453,14 +527,68 @@ mod tests {
         let store = super::super::Store::open_sqlite(&dir.path().join("m.db"), Default::default()).await.unwrap();
         let steps = [
             expand("CREATE TABLE t (id BIGINT PRIMARY KEY, old_name VARCHAR(10), new_name VARCHAR(10))"),
-            Step { phase: Phase::Contract, sql: "ALTER TABLE t DROP COLUMN old_name" },
+            contract("ALTER TABLE t DROP COLUMN old_name"),
             expand("CREATE TABLE u (id BIGINT PRIMARY KEY)"),
         ];
         let mut w = store.begin_write().await.unwrap();
-        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap(), 1);
-        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap(), 0, "held at the contract step");
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap().steps, 1);
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap().steps, 0, "held at the contract step");
         assert_eq!(current(w.conn()).await.unwrap(), 1);
-        assert_eq!(apply(w.conn(), &steps, Phase::Contract).await.unwrap(), 2);
+        assert_eq!(apply(w.conn(), &steps, Phase::Contract).await.unwrap().steps, 2);
+        assert_eq!(current(w.conn()).await.unwrap(), 3);
+        w.commit().await.unwrap();
+    }
+
+    /// Copies `old_name` into `new_name` where it is not yet: idempotent, and the `IN (SELECT
+    /// ... LIMIT)` form SQLite and PostgreSQL take (MariaDB would need a derived table).
+    fn copy_names(conn: &mut Conn) -> Pin<Box<dyn Future<Output = StoreResult<u64>> + Send + '_>> {
+        Box::pin(async move {
+            let sql = "UPDATE t SET new_name = old_name WHERE id IN \
+                       (SELECT id FROM t WHERE new_name IS NULL ORDER BY id LIMIT $1)";
+            execute(conn, sql, &[BATCH.into()]).await
+        })
+    }
+
+    /// A data step waits for `--migrate` (a server starting stops before it), rewrites its
+    /// rows 500 per transaction until a batch finds none, and holds `--migrate` before the
+    /// contract step that follows; `--contract` then finishes.
+    #[tokio::test]
+    async fn a_data_step_runs_in_batches_between_expand_and_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open_sqlite(&dir.path().join("m.db"), Default::default()).await.unwrap();
+        let steps = [
+            expand("CREATE TABLE t (id BIGINT PRIMARY KEY, old_name VARCHAR(10), new_name VARCHAR(10))"),
+            data(copy_names),
+            contract("ALTER TABLE t DROP COLUMN old_name"),
+        ];
+        let mut w = store.begin_write().await.unwrap();
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap().steps, 1);
+        for id in 0..1008_i64 {
+            execute(w.conn(), "INSERT INTO t (id, old_name) VALUES ($1, $2)", &[id.into(), format!("n{id}").into()])
+                .await
+                .unwrap();
+        }
+        assert_eq!(apply(w.conn(), &steps, Phase::Expand).await.unwrap(), Applied::default(), "held at the data step");
+        w.commit().await.unwrap();
+
+        let mut rounds = Vec::new();
+        loop {
+            let mut w = store.begin_write().await.unwrap();
+            let round = apply(w.conn(), &steps, Phase::Migrate).await.unwrap();
+            w.commit().await.unwrap();
+            rounds.push((round.rows, round.steps));
+            if !round.more {
+                break;
+            }
+        }
+        assert_eq!(rounds, [(500, 0), (500, 0), (8, 0), (0, 1)]);
+
+        let mut w = store.begin_write().await.unwrap();
+        assert_eq!(current(w.conn()).await.unwrap(), 2);
+        let left = fetch_all(w.conn(), "SELECT COUNT(*) FROM t WHERE new_name IS NULL OR new_name <> old_name", &[]);
+        assert_eq!(left.await.unwrap()[0].get::<i64>(0).unwrap(), 0);
+        assert_eq!(apply(w.conn(), &steps, Phase::Migrate).await.unwrap().steps, 0, "held at the contract step");
+        assert_eq!(apply(w.conn(), &steps, Phase::Contract).await.unwrap().steps, 1);
         assert_eq!(current(w.conn()).await.unwrap(), 3);
         w.commit().await.unwrap();
     }

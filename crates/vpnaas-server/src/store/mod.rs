@@ -43,7 +43,7 @@ pub fn schema_version() -> i64 {
     migrations::newest()
 }
 
-pub use migrations::Phase;
+pub use migrations::{Applied, Phase};
 pub use tables::Table;
 
 /// A storage failure. Constraint names are mapped by the service layer where they mean something.
@@ -557,7 +557,7 @@ impl Store {
     /// Applies the pending expand steps, as a server does at start; safe when several replicas
     /// start at once.
     pub async fn migrate(&self) -> StoreResult<usize> {
-        self.migrate_to(Phase::Expand).await
+        Ok(self.migrate_to(Phase::Expand).await?.steps)
     }
 
     /// The version the database is at, and the steps not applied yet.
@@ -569,8 +569,22 @@ impl Store {
         Ok((at, pending))
     }
 
-    /// Applies the pending steps up to `upto` (with [`Phase::Contract`], every one).
-    pub async fn migrate_to(&self, upto: Phase) -> StoreResult<usize> {
+    /// Applies the pending steps up to `upto` (with [`Phase::Contract`], every one): a data
+    /// step one batch per transaction (ADR 0035). The steps applied and the rows rewritten.
+    pub async fn migrate_to(&self, upto: Phase) -> StoreResult<Applied> {
+        let mut total = Applied::default();
+        loop {
+            let round = self.migrate_round(upto).await?;
+            total.steps += round.steps;
+            total.rows += round.rows;
+            if !round.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One transaction of [`Store::migrate_to`], under the migration lock.
+    async fn migrate_round(&self, upto: Phase) -> StoreResult<Applied> {
         let mut w = self.begin_write().await?;
         let migrated = match self.backend {
             // One migrator at a time; the lock ends with the transaction.
@@ -616,12 +630,12 @@ impl Store {
 
     /// Waits up to a minute for another server's migration to bring the schema to the newest
     /// version; `failed` when it does not.
-    async fn await_migration(&self, failed: StoreError) -> StoreResult<usize> {
+    async fn await_migration(&self, failed: StoreError) -> StoreResult<Applied> {
         for _ in 0..120 {
             if let Ok((at, newest)) = self.schema_versions().await {
                 if at >= newest {
                     tracing::info!("another server migrated the schema meanwhile");
-                    return Ok(0);
+                    return Ok(Applied::default());
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -591,7 +591,8 @@ async fn a_backup_taken_under_sixteen_writers_restores_everything_acknowledged_b
 
 /// `vpnaas migrate --status` changes nothing and says where the schema is, what is pending
 /// and which replicas serve; a serving replica is listed with its release and leaves the list
-/// when it stops; `--contract` with no contract step pending applies what is left (ADR 0033).
+/// when it stops; `--migrate` runs beside a serving replica, and `--contract` with no contract
+/// step pending applies what is left (ADR 0033, ADR 0035).
 #[test]
 fn migrate_status_lists_pending_steps_and_serving_replicas() {
     let dir = tempfile::tempdir().unwrap();
@@ -623,6 +624,7 @@ fn migrate_status_lists_pending_steps_and_serving_replicas() {
     let serving = run(&["migrate", "--status"]);
     let release = format!("(release {}, schema {newest})", env!("CARGO_PKG_VERSION"));
     assert!(serving.contains("replicas serving: 1: ") && serving.contains(&release), "{serving}");
+    run(&["migrate", "--migrate"]);
     run(&["migrate", "--contract"]);
     assert!(server.terminate().0.success());
     let stopped = run(&["migrate", "--status"]);
