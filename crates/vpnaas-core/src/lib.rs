@@ -2,6 +2,7 @@
 
 pub mod algorithms;
 pub mod contract;
+pub mod descriptor;
 pub mod fault;
 pub mod ha;
 pub mod listing;

@@ -2,8 +2,9 @@
 //! and a list request built from them. The API parses a query string into a [`ListQuery`]; the
 //! store turns it into SQL. Neither needs the other's types (ADR 0029).
 
+use crate::descriptor::{Choice, Choices};
 use crate::resources::{
-    Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
+    Certificate, EndpointGroup, IkePolicy, IkeSpec, IpsecPolicy, IpsecSpec, Router, SiteConnection, Subnet, VpnService,
 };
 
 /// How a filter's value is read from the query string, and stored.
@@ -15,7 +16,7 @@ pub enum FilterKind {
 }
 
 /// An attribute a list can be filtered on (and perhaps sorted by), and the column that holds it.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Filter {
     pub attr: &'static str,
     pub column: &'static str,
@@ -94,37 +95,40 @@ const fn alias(attr: &'static str, column: &'static str) -> Filter {
 
 /// The filters every resource has: `id`, `name`, the owner under both of its names (all
 /// sort keys, as in the reference) and `description`.
+const COMMON: [Filter; 5] = [
+    sorted("id", "id"),
+    sorted("name", "name"),
+    sorted("project_id", "project_id"),
+    sorted("tenant_id", "project_id"),
+    text("description"),
+];
+
+/// The common filters and then the resource's own.
 macro_rules! filters {
     ($($extra:expr),* $(,)?) => {
-        &[
-            sorted("id", "id"),
-            sorted("name", "name"),
-            sorted("project_id", "project_id"),
-            sorted("tenant_id", "project_id"),
-            text("description"),
-            $($extra),*
-        ]
+        &[COMMON[0], COMMON[1], COMMON[2], COMMON[3], COMMON[4], $($extra),*]
     };
 }
 
+/// The common filters and then one per choice of `choices` (ADR 0036); `N` is their sum.
+const fn with_choices<S: 'static, P: 'static, const N: usize>(choices: &[Choice<S, P>]) -> [Filter; N] {
+    let mut all = [COMMON[0]; N];
+    let mut i = 0;
+    while i < N {
+        all[i] = if i < COMMON.len() { COMMON[i] } else { text(choices[i - COMMON.len()].name) };
+        i += 1;
+    }
+    all
+}
+
 impl Listed for IkePolicy {
-    const FILTERS: &'static [Filter] = filters![
-        text("auth_algorithm"),
-        text("encryption_algorithm"),
-        text("phase1_negotiation_mode"),
-        text("ike_version"),
-        text("pfs"),
-    ];
+    const FILTERS: &'static [Filter] =
+        &with_choices::<_, _, { COMMON.len() + IkeSpec::CHOICES.len() }>(IkeSpec::CHOICES);
 }
 
 impl Listed for IpsecPolicy {
-    const FILTERS: &'static [Filter] = filters![
-        text("transform_protocol"),
-        text("auth_algorithm"),
-        text("encryption_algorithm"),
-        text("encapsulation_mode"),
-        text("pfs"),
-    ];
+    const FILTERS: &'static [Filter] =
+        &with_choices::<_, _, { COMMON.len() + IpsecSpec::CHOICES.len() }>(IpsecSpec::CHOICES);
 }
 
 impl Listed for VpnService {

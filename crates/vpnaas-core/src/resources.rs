@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::algorithms::*;
 use crate::contract::{IkeProposal, IpsecProposal};
+use crate::descriptor::{Choice, Choices};
 use crate::fault::Fault;
 use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredKey, StoredPsk};
 
@@ -79,31 +80,7 @@ pub struct Stored<S> {
     pub spec: S,
 }
 
-// ---------------------------------------------------------------- IKE policies
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IkeSpec {
-    pub auth_algorithm: AuthAlgorithm,
-    pub encryption_algorithm: EncryptionAlgorithm,
-    pub phase1_negotiation_mode: Phase1Mode,
-    pub lifetime: Lifetime,
-    pub ike_version: IkeVersion,
-    pub pfs: Pfs,
-}
-
-impl Default for IkeSpec {
-    /// The API defaults of neutron-lib `api/definitions/vpn.py`.
-    fn default() -> Self {
-        IkeSpec {
-            auth_algorithm: AuthAlgorithm::Sha1,
-            encryption_algorithm: EncryptionAlgorithm::Aes128,
-            phase1_negotiation_mode: Phase1Mode::Main,
-            lifetime: Lifetime::default(),
-            ike_version: IkeVersion::V1,
-            pfs: Pfs::Group5,
-        }
-    }
-}
+// ---------------------------------------------------------------- policies
 
 /// A lifetime update: only the given parts change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,46 +100,116 @@ impl LifetimePatch {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IkePatch {
-    pub text: TextPatch,
-    pub auth_algorithm: Option<AuthAlgorithm>,
-    pub encryption_algorithm: Option<EncryptionAlgorithm>,
-    pub phase1_negotiation_mode: Option<Phase1Mode>,
-    pub lifetime: Option<LifetimePatch>,
-    pub ike_version: Option<IkeVersion>,
-    pub pfs: Option<Pfs>,
+/// What the two policies share beside their choices: a lifetime, and an update built from the
+/// two texts and a lifetime, to which the choices then add.
+pub trait PolicySpec: Choices {
+    fn lifetime(&self) -> &Lifetime;
+    fn lifetime_mut(&mut self) -> &mut Lifetime;
+    fn update(text: TextPatch, lifetime: Option<LifetimePatch>) -> Self::Patch;
 }
 
-impl IkePatch {
-    /// Whether the update touches anything a gateway negotiates with (ADR 0001 D2:
-    /// only these are refused while a connection uses the policy).
-    pub fn touches_crypto(&self) -> bool {
-        self.auth_algorithm.is_some()
-            || self.encryption_algorithm.is_some()
-            || self.phase1_negotiation_mode.is_some()
-            || self.lifetime.is_some()
-            || self.ike_version.is_some()
-            || self.pfs.is_some()
-    }
-    pub fn apply(&self, p: &mut IkePolicy) {
-        self.text.apply(&mut p.meta);
-        self.apply_spec(&mut p.spec);
-    }
-    /// Applies the non-text attributes (on create, over the defaults).
-    pub fn apply_spec(&self, s: &mut IkeSpec) {
-        set(&mut s.auth_algorithm, self.auth_algorithm);
-        set(&mut s.encryption_algorithm, self.encryption_algorithm);
-        set(&mut s.phase1_negotiation_mode, self.phase1_negotiation_mode);
-        set(&mut s.ike_version, self.ike_version);
-        set(&mut s.pfs, self.pfs);
-        if let Some(l) = &self.lifetime {
-            l.apply(&mut s.lifetime);
+/// Declares a policy: its attributes (each a choice of one wire enum, with its default, and in
+/// parentheses an OpenAPI note if it needs one) followed by `lifetime`; its stored type; its update; and its
+/// [`Choices`] table, which parsing, views, rows, filters and the OpenAPI document all read
+/// (ADR 0036). A new attribute is one line here plus its migration.
+macro_rules! policy {
+    (
+        $(#[$doc:meta])*
+        $spec:ident, $patch:ident, $stored:ident {
+            $($field:ident: $ty:ident = $default:ident $(($note:literal))?),+ $(,)?
         }
-    }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub struct $spec {
+            $(pub $field: $ty,)+
+            pub lifetime: Lifetime,
+        }
+
+        impl Default for $spec {
+            fn default() -> Self {
+                $spec { $($field: $ty::$default,)+ lifetime: Lifetime::default() }
+            }
+        }
+
+        pub type $stored = Stored<$spec>;
+
+        /// An update: only the given attributes change.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct $patch {
+            pub text: TextPatch,
+            $(pub $field: Option<$ty>,)+
+            pub lifetime: Option<LifetimePatch>,
+        }
+
+        impl $patch {
+            /// Whether the update touches anything a gateway negotiates with (ADR 0001 D2:
+            /// only these are refused while a connection uses the policy): every attribute
+            /// but the two texts.
+            pub fn touches_crypto(&self) -> bool {
+                $(self.$field.is_some() ||)+ self.lifetime.is_some()
+            }
+            pub fn apply(&self, p: &mut $stored) {
+                self.text.apply(&mut p.meta);
+                self.apply_spec(&mut p.spec);
+            }
+            /// Applies the non-text attributes (on create, over the defaults).
+            pub fn apply_spec(&self, s: &mut $spec) {
+                $(set(&mut s.$field, self.$field);)+
+                if let Some(l) = &self.lifetime {
+                    l.apply(&mut s.lifetime);
+                }
+            }
+        }
+
+        impl PolicySpec for $spec {
+            fn lifetime(&self) -> &Lifetime {
+                &self.lifetime
+            }
+            fn lifetime_mut(&mut self) -> &mut Lifetime {
+                &mut self.lifetime
+            }
+            fn update(text: TextPatch, lifetime: Option<LifetimePatch>) -> $patch {
+                $patch { text, lifetime, ..$patch::default() }
+            }
+        }
+
+        impl Choices for $spec {
+            type Patch = $patch;
+            const CHOICES: &'static [Choice<$spec, $patch>] = &[$(
+                Choice {
+                    name: stringify!($field),
+                    words: $ty::ALL,
+                    note: policy!(@note $($note)?),
+                    get: |s| s.$field.as_str(),
+                    set: |s, word| {
+                        s.$field = $ty::parse(stringify!($field), word)?;
+                        Ok(())
+                    },
+                    patch: |p, word| {
+                        p.$field = Some($ty::parse(stringify!($field), word)?);
+                        Ok(())
+                    },
+                }
+            ),+];
+        }
+    };
+    (@note) => { None };
+    (@note $note:literal) => { Some($note) };
 }
 
-pub type IkePolicy = Stored<IkeSpec>;
+// ---------------------------------------------------------------- IKE policies
+
+policy! {
+    /// An IKE policy's own attributes; the defaults are those of neutron-lib's API definition.
+    IkeSpec, IkePatch, IkePolicy {
+        auth_algorithm: AuthAlgorithm = Sha1,
+        encryption_algorithm: EncryptionAlgorithm = Aes128,
+        phase1_negotiation_mode: Phase1Mode = Main,
+        ike_version: IkeVersion = V1,
+        pfs: Pfs = Group5,
+    }
+}
 
 /// The gateway's share of an IKE policy (ADR 0003).
 impl From<&IkeSpec> for IkeProposal {
@@ -187,67 +234,16 @@ impl Default for IkeProposal {
 
 // -------------------------------------------------------------- IPsec policies
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IpsecSpec {
-    pub transform_protocol: TransformProtocol,
-    pub auth_algorithm: AuthAlgorithm,
-    pub encryption_algorithm: EncryptionAlgorithm,
-    pub encapsulation_mode: EncapsulationMode,
-    pub lifetime: Lifetime,
-    pub pfs: Pfs,
-}
-
-impl Default for IpsecSpec {
-    fn default() -> Self {
-        IpsecSpec {
-            transform_protocol: TransformProtocol::Esp,
-            auth_algorithm: AuthAlgorithm::Sha1,
-            encryption_algorithm: EncryptionAlgorithm::Aes128,
-            encapsulation_mode: EncapsulationMode::Tunnel,
-            lifetime: Lifetime::default(),
-            pfs: Pfs::Group5,
-        }
+policy! {
+    /// An IPsec policy's own attributes; the defaults are those of neutron-lib's API definition.
+    IpsecSpec, IpsecPatch, IpsecPolicy {
+        transform_protocol: TransformProtocol = Esp ("`ah-esp` is refused by the strongSwan driver"),
+        auth_algorithm: AuthAlgorithm = Sha1,
+        encryption_algorithm: EncryptionAlgorithm = Aes128,
+        encapsulation_mode: EncapsulationMode = Tunnel,
+        pfs: Pfs = Group5,
     }
 }
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IpsecPatch {
-    pub text: TextPatch,
-    pub transform_protocol: Option<TransformProtocol>,
-    pub auth_algorithm: Option<AuthAlgorithm>,
-    pub encryption_algorithm: Option<EncryptionAlgorithm>,
-    pub encapsulation_mode: Option<EncapsulationMode>,
-    pub lifetime: Option<LifetimePatch>,
-    pub pfs: Option<Pfs>,
-}
-
-impl IpsecPatch {
-    pub fn touches_crypto(&self) -> bool {
-        self.transform_protocol.is_some()
-            || self.auth_algorithm.is_some()
-            || self.encryption_algorithm.is_some()
-            || self.encapsulation_mode.is_some()
-            || self.lifetime.is_some()
-            || self.pfs.is_some()
-    }
-    pub fn apply(&self, p: &mut IpsecPolicy) {
-        self.text.apply(&mut p.meta);
-        self.apply_spec(&mut p.spec);
-    }
-    /// Applies the non-text attributes (on create, over the defaults).
-    pub fn apply_spec(&self, s: &mut IpsecSpec) {
-        set(&mut s.transform_protocol, self.transform_protocol);
-        set(&mut s.auth_algorithm, self.auth_algorithm);
-        set(&mut s.encryption_algorithm, self.encryption_algorithm);
-        set(&mut s.encapsulation_mode, self.encapsulation_mode);
-        set(&mut s.pfs, self.pfs);
-        if let Some(l) = &self.lifetime {
-            l.apply(&mut s.lifetime);
-        }
-    }
-}
-
-pub type IpsecPolicy = Stored<IpsecSpec>;
 
 /// The gateway's share of an IPsec policy (ADR 0003).
 impl From<&IpsecSpec> for IpsecProposal {

@@ -274,6 +274,11 @@ impl Attributes {
         self.take(name).map(|v| parse(name, &show(&v))).transpose()
     }
 
+    /// The word sent for a choice attribute, as neutron-lib's validators read it.
+    pub fn word(&mut self, name: &str) -> Option<String> {
+        self.take(name).map(|v| show(&v))
+    }
+
     pub fn uuid(&mut self, name: &str) -> Result<Option<Uuid>, Fault> {
         self.take(name).map(|v| to_uuid(name, &v)).transpose()
     }

@@ -11,6 +11,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::KnownFormat;
 use vpnaas_core::algorithms::*;
+use vpnaas_core::descriptor::Choices;
 use vpnaas_core::profile::{Profile, TimeStyle};
 use vpnaas_core::resources::{AuthMode, IkeSpec, IpsecSpec};
 use vpnaas_core::values::{Dpd, IpVersion, Lifetime, DEFAULT_MTU, MAX_MTU};
@@ -138,17 +139,25 @@ fn gateway_info(side: Side) -> ObjectBuilder {
     }
 }
 
+/// The schema of choice `name` of a resource declared with [`Choices`]: its words and its default.
+fn choice_schema<S: Choices>(name: &str) -> Option<Schema> {
+    let declared = S::choice(name)?;
+    Some(choice(declared.words, Some(S::default_word(declared))).description(declared.note).into())
+}
+
 /// The schema of attribute `name` of resource `singular` under `profile`, or `None` when the
 /// table does not know the name.
 pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> Option<Schema> {
     let connection = singular == "ipsec_site_connection";
-    let ike = IkeSpec::default();
-    let ipsec = IpsecSpec::default();
-    let default_of = |ike_value: &'static str, ipsec_value: &'static str| match singular {
-        "ikepolicy" => Some(ike_value),
-        "ipsecpolicy" => Some(ipsec_value),
+    // A policy's choices are declared with the policy (ADR 0036).
+    let declared = match singular {
+        "ikepolicy" => choice_schema::<IkeSpec>(name),
+        "ipsecpolicy" => choice_schema::<IpsecSpec>(name),
         _ => None,
     };
+    if let Some(schema) = declared {
+        return Some(schema);
+    }
     let schema: Schema = match name {
         "id" => uuid().read_only(Some(true)).into(),
         "tenant_id" | "project_id" => text(MAX_LEN).into(),
@@ -159,21 +168,6 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
         "description" => text(MAX_LEN).default(Some(json!(""))).into(),
         "created_at" | "updated_at" | "not_before" | "not_after" => time(profile).read_only(Some(true)).into(),
         "revision_number" => of(Type::Integer).read_only(Some(true)).into(),
-        "auth_algorithm" => {
-            choice(AuthAlgorithm::ALL, default_of(ike.auth_algorithm.as_str(), ipsec.auth_algorithm.as_str())).into()
-        }
-        "encryption_algorithm" => choice(
-            EncryptionAlgorithm::ALL,
-            default_of(ike.encryption_algorithm.as_str(), ipsec.encryption_algorithm.as_str()),
-        )
-        .into(),
-        "phase1_negotiation_mode" => choice(Phase1Mode::ALL, Some(ike.phase1_negotiation_mode.as_str())).into(),
-        "ike_version" => choice(IkeVersion::ALL, Some(ike.ike_version.as_str())).into(),
-        "pfs" => choice(Pfs::ALL, default_of(ike.pfs.as_str(), ipsec.pfs.as_str())).into(),
-        "transform_protocol" => choice(TransformProtocol::ALL, Some(ipsec.transform_protocol.as_str()))
-            .description(Some("`ah-esp` is refused by the strongSwan driver"))
-            .into(),
-        "encapsulation_mode" => choice(EncapsulationMode::ALL, Some(ipsec.encapsulation_mode.as_str())).into(),
         "lifetime" => lifetime(side).into(),
         "dpd" => dpd(side).into(),
         "router_id" | "vpnservice_id" | "ikepolicy_id" | "ipsecpolicy_id" => uuid().into(),

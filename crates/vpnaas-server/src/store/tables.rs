@@ -192,38 +192,35 @@ fn lifetime_from(row: &impl RowRead) -> StoreResult<Lifetime> {
 
 // ------------------------------------------------------------------ tables
 
+/// A policy's columns: one per choice, named as it is (`Choices::CHOICES`, ADR 0036), and
+/// the lifetime's two.
+fn policy_row<S: PolicySpec>(policy: &Stored<S>) -> StoreResult<Vec<(&'static str, Value)>> {
+    let s = &policy.spec;
+    let mut own: Vec<(&'static str, Value)> = S::CHOICES.iter().map(|c| (c.name, (c.get)(s).into())).collect();
+    own.push(("lifetime_units", s.lifetime().units.as_str().into()));
+    own.push(("lifetime_value", s.lifetime().value.into()));
+    row_of(&policy.meta, own)
+}
+
+fn policy_from<S: PolicySpec>(row: &impl RowRead) -> StoreResult<Stored<S>> {
+    let mut spec = S::default();
+    for choice in S::CHOICES {
+        (choice.set)(&mut spec, &text(row, choice.name)?).map_err(corrupt)?;
+    }
+    *spec.lifetime_mut() = lifetime_from(row)?;
+    Ok(Stored { meta: meta_from(row)?, spec })
+}
+
 impl Table for IkePolicy {
     const TABLE: &'static str = "ikepolicies";
     fn meta(&self) -> &Meta {
         &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
-        let s = &self.spec;
-        row_of(
-            &self.meta,
-            vec![
-                ("auth_algorithm", s.auth_algorithm.as_str().into()),
-                ("encryption_algorithm", s.encryption_algorithm.as_str().into()),
-                ("phase1_negotiation_mode", s.phase1_negotiation_mode.as_str().into()),
-                ("lifetime_units", s.lifetime.units.as_str().into()),
-                ("lifetime_value", s.lifetime.value.into()),
-                ("ike_version", s.ike_version.as_str().into()),
-                ("pfs", s.pfs.as_str().into()),
-            ],
-        )
+        policy_row(self)
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: IkeSpec {
-                auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
-                encryption_algorithm: parsed(row, "encryption_algorithm", EncryptionAlgorithm::parse)?,
-                phase1_negotiation_mode: parsed(row, "phase1_negotiation_mode", Phase1Mode::parse)?,
-                lifetime: lifetime_from(row)?,
-                ike_version: parsed(row, "ike_version", IkeVersion::parse)?,
-                pfs: parsed(row, "pfs", Pfs::parse)?,
-            },
-        })
+        policy_from(row)
     }
 }
 
@@ -233,32 +230,10 @@ impl Table for IpsecPolicy {
         &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
-        let s = &self.spec;
-        row_of(
-            &self.meta,
-            vec![
-                ("transform_protocol", s.transform_protocol.as_str().into()),
-                ("auth_algorithm", s.auth_algorithm.as_str().into()),
-                ("encryption_algorithm", s.encryption_algorithm.as_str().into()),
-                ("encapsulation_mode", s.encapsulation_mode.as_str().into()),
-                ("lifetime_units", s.lifetime.units.as_str().into()),
-                ("lifetime_value", s.lifetime.value.into()),
-                ("pfs", s.pfs.as_str().into()),
-            ],
-        )
+        policy_row(self)
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: IpsecSpec {
-                transform_protocol: parsed(row, "transform_protocol", TransformProtocol::parse)?,
-                auth_algorithm: parsed(row, "auth_algorithm", AuthAlgorithm::parse)?,
-                encryption_algorithm: parsed(row, "encryption_algorithm", EncryptionAlgorithm::parse)?,
-                encapsulation_mode: parsed(row, "encapsulation_mode", EncapsulationMode::parse)?,
-                lifetime: lifetime_from(row)?,
-                pfs: parsed(row, "pfs", Pfs::parse)?,
-            },
-        })
+        policy_from(row)
     }
 }
 
