@@ -39,3 +39,44 @@ pub trait Choices: Default + Sized + 'static {
         (choice.get)(&Self::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listing::Listed;
+    use crate::resources::{IkePolicy, IkeSpec, IpsecPolicy, IpsecSpec, PolicySpec};
+
+    /// Every word of every choice goes into a resource and an update and reads back as itself,
+    /// on that attribute alone; a word outside the set is refused naming the attribute; and each
+    /// choice is a filter of its resource under its own name.
+    fn round_trip<S: PolicySpec + PartialEq + std::fmt::Debug>(filter: fn(&str) -> bool)
+    where
+        S::Patch: Default + PartialEq + std::fmt::Debug,
+    {
+        for choice in S::CHOICES {
+            assert!(choice.words.contains(&S::default_word(choice)), "{}", choice.name);
+            assert!(filter(choice.name), "{} is no filter", choice.name);
+            for word in choice.words {
+                let mut spec = S::default();
+                (choice.set)(&mut spec, word).unwrap();
+                assert_eq!((choice.get)(&spec), *word);
+                for other in S::CHOICES.iter().filter(|o| o.name != choice.name) {
+                    assert_eq!((other.get)(&spec), S::default_word(other), "{} moved {}", choice.name, other.name);
+                }
+                let mut patch = S::Patch::default();
+                (choice.patch)(&mut patch, word).unwrap();
+                assert_ne!(patch, S::Patch::default());
+            }
+            let refused = (choice.set)(&mut S::default(), "no-such-word").unwrap_err().to_string();
+            assert!(refused.contains(choice.name) && refused.contains("no-such-word"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn every_policy_choice_reads_back_what_it_wrote_and_filters() {
+        round_trip::<IkeSpec>(|n| IkePolicy::filter(n).is_some());
+        round_trip::<IpsecSpec>(|n| IpsecPolicy::filter(n).is_some());
+        assert_eq!(IkeSpec::CHOICES.len(), 5);
+        assert_eq!(IpsecSpec::CHOICES.len(), 5);
+    }
+}

@@ -4,6 +4,8 @@
 //! `Collection`'s own attribute map (`ATTRS`, `COMMON`); this table only says what each
 //! name's value looks like on the wire. A name missing here is reported by
 //! [`super::openapi::document`] and fails its test, so a new attribute cannot be forgotten.
+//! The policies' choices are not in the table: their words, defaults and notes come from
+//! their descriptors (ADR 0036).
 
 use serde_json::{json, Value};
 use utoipa::openapi::schema::{
