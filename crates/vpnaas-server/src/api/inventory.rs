@@ -4,13 +4,20 @@ use std::net::IpAddr;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::{Json, Router as Routes};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec};
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::Fault;
+
+use super::documented::Documented;
+use super::openapi::{
+    self, closed, json_body, json_response, object, operation, path_id, repeated, string, Describe, INVENTORY,
+    LIST_ERRORS, UPDATE_ERRORS,
+};
+use super::schemas;
 
 use super::body::{post, req, ro, rw, show as shown, Attr, Attributes};
 use super::view::View;
@@ -320,9 +327,74 @@ async fn ports(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQue
 
 /// The two router actions of the Neutron L3 API and the read-only ports view; the
 /// collections themselves are generic.
-pub fn interface_routes() -> Routes<AppState> {
-    Routes::new()
-        .route("/v2.0/ports", axum::routing::get(ports))
-        .route("/v2.0/routers/{id}/add_router_interface", put(add_interface))
-        .route("/v2.0/routers/{id}/remove_router_interface", put(remove_interface))
+/// Router interfaces and their ports, with their documents.
+pub fn interface_routes() -> Documented {
+    let interface = |id: &str, summary: &str| {
+        operation(INVENTORY, id, summary)
+            .parameter(path_id())
+            .request_body(Some(json_body(router_interface_body())))
+            .response("200", json_response("The interface", router_interface()))
+            .errors(UPDATE_ERRORS)
+            .authenticated()
+    };
+    let mut list_ports = operation(INVENTORY, "list_ports", "Router interfaces as Neutron ports").parameter(repeated(
+        "fields",
+        string(),
+        "Only these attributes in the answer",
+    ));
+    for name in ["device_id", "id", "device_owner", "network_id", "project_id", "tenant_id"] {
+        list_ports = list_ports.parameter(openapi::query(name, string(), "Only ports with this value"));
+    }
+    let answer = object().property("ports", ArrayBuilder::new().items(port())).required("ports");
+    Documented::new()
+        .get(
+            "/v2.0/ports",
+            list_ports.response("200", json_response("Ports", answer)).errors(LIST_ERRORS).authenticated(),
+            ports,
+        )
+        .put(
+            "/v2.0/routers/{id}/add_router_interface",
+            interface("add_router_interface", "Attach a subnet to a router"),
+            add_interface,
+        )
+        .put(
+            "/v2.0/routers/{id}/remove_router_interface",
+            interface("remove_router_interface", "Detach a subnet from a router"),
+            remove_interface,
+        )
+}
+
+fn router_interface_body() -> Schema {
+    object().property("subnet_id", schemas::uuid()).required("subnet_id").into()
+}
+
+fn router_interface() -> Schema {
+    object()
+        .property("id", string())
+        .property("tenant_id", string())
+        .property("project_id", string())
+        .property("subnet_id", string())
+        .property("subnet_ids", ArrayBuilder::new().items(string()))
+        .property("port_id", string())
+        .property("network_id", string())
+        .required("id")
+        .required("subnet_id")
+        .into()
+}
+
+fn port() -> ObjectBuilder {
+    let nullable = || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+    let fixed_ip = object().property("subnet_id", string()).property("ip_address", string());
+    object()
+        .property("id", string())
+        .property("name", string())
+        .property("status", string())
+        .property("admin_state_up", ObjectBuilder::new().schema_type(Type::Boolean))
+        .property("network_id", nullable())
+        .property("tenant_id", string())
+        .property("project_id", string())
+        .property("device_id", nullable())
+        .property("device_owner", string())
+        .property("fixed_ips", ArrayBuilder::new().items(fixed_ip))
+        .additional_properties(closed())
 }

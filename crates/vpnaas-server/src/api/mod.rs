@@ -5,6 +5,7 @@ mod certificates;
 mod connections;
 mod detail;
 mod discovery;
+mod documented;
 mod endpoint_groups;
 mod gateway;
 mod inventory;
@@ -378,6 +379,11 @@ pub fn routes() -> Router<AppState> {
     client_routes().merge(gateway::routes())
 }
 
+/// The public routes that carry their own OpenAPI operation (ADR 0037).
+fn documented() -> documented::Documented {
+    inventory::interface_routes().merge(peer_config::routes()).merge(detail::routes())
+}
+
 /// Every route but the gateway API's.
 fn client_routes() -> Router<AppState> {
     Router::new()
@@ -394,10 +400,8 @@ fn client_routes() -> Router<AppState> {
         .merge(resource::<vpnaas_core::resources::Certificate>())
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
-        .merge(inventory::interface_routes())
         .merge(networks::routes())
-        .merge(peer_config::routes())
-        .merge(detail::routes())
+        .merge(documented().router())
         .merge(ops::routes())
         .route("/openapi.json", get(openapi::serve))
 }

@@ -1,8 +1,9 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the public API, built from the collections' attribute maps, the store's filter columns and one route table (ADR 0020).
 //!
 //! The five routes of every [`Collection`] are described by [`collection`] from the same
-//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Listed::FILTERS`); every other
-//! public route is one entry of [`ROUTES`]. The API suite walks the router and fails when a
+//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Listed::FILTERS`). The routes of
+//! the modules that serve through [`super::documented::Documented`] carry their own operation,
+//! written next to their handler (ADR 0037); every other public route is one entry of [`routes`]. The API suite walks the router and fails when a
 //! route is missing here, and validates real responses against these schemas.
 
 use std::collections::BTreeSet;
@@ -34,16 +35,16 @@ use crate::error::{Error, Result};
 use vpnaas_core::listing::FilterKind;
 
 const JSON: &str = "application/json";
-const VPN: &str = "vpn";
-const INVENTORY: &str = "inventory";
+pub(super) const VPN: &str = "vpn";
+pub(super) const INVENTORY: &str = "inventory";
 const DISCOVERY: &str = "discovery";
 const OPS: &str = "operations";
 
 /// Error statuses by kind of operation; each is answered in the NeutronError envelope.
-const LIST_ERRORS: &[u16] = &[400, 401, 403, 503];
-const SHOW_ERRORS: &[u16] = &[401, 403, 404, 503];
+pub(super) const LIST_ERRORS: &[u16] = &[400, 401, 403, 503];
+pub(super) const SHOW_ERRORS: &[u16] = &[401, 403, 404, 503];
 const CREATE_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 413, 503];
-const UPDATE_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 503];
+pub(super) const UPDATE_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 503];
 const DELETE_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 503];
 
 /// The document for the server's validation profile, and the attribute names the schema
@@ -58,7 +59,7 @@ pub fn document(profile: &'static Profile) -> (OpenApi, Vec<String>) {
     doc.collection::<vpnaas_core::resources::Certificate>(VPN);
     doc.collection::<vpnaas_core::resources::Router>(INVENTORY);
     doc.collection::<Subnet>(INVENTORY);
-    for (method, path, operation) in routes() {
+    for (method, path, operation) in routes().into_iter().chain(super::documented().operations()) {
         doc.add(path, method, operation);
     }
     let mut components = doc.components;
@@ -305,18 +306,18 @@ fn request_envelope(key: &str, inner: RefOr<Schema>) -> Schema {
     ObjectBuilder::new().schema_type(Type::Object).property(key, inner).required(key).into()
 }
 
-fn operation(tag: &str, id: &str, summary: &str) -> OperationBuilder {
+pub(super) fn operation(tag: &str, id: &str, summary: &str) -> OperationBuilder {
     OperationBuilder::new().tag(tag).operation_id(Some(id)).summary(Some(summary))
 }
 
-fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
+pub(super) fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
         .build()
 }
 
-fn json_body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body::RequestBody {
+pub(super) fn json_body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body::RequestBody {
     RequestBodyBuilder::new()
         .required(Some(Required::True))
         .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
@@ -324,7 +325,7 @@ fn json_body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body:
 }
 
 /// What the route table's entries chain onto an operation.
-trait Describe {
+pub(super) trait Describe {
     /// The error statuses, each with the NeutronError envelope.
     fn errors(self, codes: &[u16]) -> Self;
     /// The caller is identified (`X-Auth-Token`, or noauth's headers and default project).
@@ -347,7 +348,7 @@ impl Describe for OperationBuilder {
     }
 }
 
-fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
+pub(super) fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Query)
@@ -358,7 +359,7 @@ fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Par
 }
 
 /// A query parameter that may be repeated (`?fields=a&fields=b`).
-fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
+pub(super) fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
     let item: RefOr<Schema> = item.into();
     let mut p = query(name, ArrayBuilder::new().items(item), description);
     p.style = Some(ParameterStyle::Form);
@@ -366,7 +367,7 @@ fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: &str) -> Pa
     p
 }
 
-fn path_id() -> Parameter {
+pub(super) fn path_id() -> Parameter {
     ParameterBuilder::new()
         .name("id")
         .parameter_in(ParameterIn::Path)
@@ -437,15 +438,15 @@ fn list_parameters<T: Collection>(attrs: &[Attr]) -> Vec<Parameter> {
 }
 
 /// No attributes but the listed ones.
-fn closed() -> Option<AdditionalProperties<Schema>> {
+pub(super) fn closed() -> Option<AdditionalProperties<Schema>> {
     Some(AdditionalProperties::FreeForm(false))
 }
 
-fn object() -> ObjectBuilder {
+pub(super) fn object() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Object)
 }
 
-fn string() -> ObjectBuilder {
+pub(super) fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
@@ -462,24 +463,6 @@ fn extension() -> ObjectBuilder {
         .property("links", ArrayBuilder::new().items(object()))
         .required("alias")
         .required("name")
-}
-
-fn router_interface_body() -> Schema {
-    object().property("subnet_id", schemas::uuid()).required("subnet_id").into()
-}
-
-fn router_interface() -> Schema {
-    object()
-        .property("id", string())
-        .property("tenant_id", string())
-        .property("project_id", string())
-        .property("subnet_id", string())
-        .property("subnet_ids", ArrayBuilder::new().items(string()))
-        .property("port_id", string())
-        .property("network_id", string())
-        .required("id")
-        .required("subnet_id")
-        .into()
 }
 
 /// A network of the standalone inventory's read-only view (ADR 0021), as Neutron shows one.
@@ -515,30 +498,6 @@ fn network() -> ObjectBuilder {
         .additional_properties(closed())
 }
 
-fn port() -> ObjectBuilder {
-    let fixed_ip = object().property("subnet_id", string()).property("ip_address", string());
-    object()
-        .property("id", string())
-        .property("name", string())
-        .property("status", string())
-        .property("admin_state_up", ObjectBuilder::new().schema_type(Type::Boolean))
-        .property(
-            "network_id",
-            ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null])),
-        )
-        .property("tenant_id", string())
-        .property("project_id", string())
-        .property(
-            "device_id",
-            ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null])),
-        )
-        .property("device_owner", string())
-        .property("fixed_ips", ArrayBuilder::new().items(fixed_ip))
-        .additional_properties(closed())
-}
-
 fn checks() -> ObjectBuilder {
     object().additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
 }
@@ -546,7 +505,7 @@ fn checks() -> ObjectBuilder {
 /// Every public route that is not one of a collection's five: (method, path, operation).
 /// A new route is one entry here; the API suite fails until it has one.
 fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
-    use HttpMethod::{Get, Put};
+    use HttpMethod::Get;
     let versions = object().property(
         "versions",
         ArrayBuilder::new()
@@ -559,23 +518,6 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
                 .items(object().property("name", string()).property("collection", string()).property("links", links())),
         )
         .into();
-    let interface = |id: &str, summary: &str| {
-        operation(INVENTORY, id, summary)
-            .parameter(path_id())
-            .request_body(Some(json_body(router_interface_body())))
-            .response("200", json_response("The interface", router_interface()))
-            .errors(UPDATE_ERRORS)
-            .authenticated()
-    };
-    let ports_filters = ["device_id", "id", "device_owner", "network_id", "project_id", "tenant_id"];
-    let mut ports = operation(INVENTORY, "list_ports", "Router interfaces as Neutron ports").parameter(repeated(
-        "fields",
-        string(),
-        "Only these attributes in the answer",
-    ));
-    for name in ports_filters {
-        ports = ports.parameter(query(name, string(), "Only ports with this value"));
-    }
     let mut networks = operation(INVENTORY, "list_networks", "Networks derived from subnets and router gateways")
         .parameter(repeated("fields", string(), "Only these attributes in the answer"))
         .parameter(query(
@@ -592,37 +534,6 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
         };
         networks = networks.parameter(query(name, schema, "Only networks with this value"));
     }
-    let peer_format = string().enum_values(Some(vpnaas_strongswan::peer::Format::ALL.iter().copied()));
-    let peer_config = ResponseBuilder::new()
-        .description("The remote gateway's configuration (the pre-shared key only for its owners and admins)")
-        .content("text/plain; charset=utf-8", ContentBuilder::new().schema(Some(string())).build())
-        .build();
-    let nullable =
-        || ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]));
-    let event = object()
-        .property("time", string())
-        .property("kind", string())
-        .property("reason", nullable())
-        .property("message", string())
-        .required("time")
-        .required("kind")
-        .required("reason")
-        .required("message")
-        .additional_properties(closed());
-    let events = object()
-        .property("ipsec_site_connection_id", string())
-        .property("events", ArrayBuilder::new().items(event))
-        .required("ipsec_site_connection_id")
-        .required("events");
-    let agent = object()
-        .property("kind", string().enum_values(Some(["router", "host"])))
-        .property("name", string())
-        .property("host", nullable())
-        .property("version", nullable())
-        .property("last_seen", string())
-        .property("alive", ObjectBuilder::new().schema_type(Type::Boolean))
-        .additional_properties(closed());
-    let agents = object().property("gateway_agents", ArrayBuilder::new().items(agent)).required("gateway_agents");
     let ready = object()
         .property("status", string().enum_values(Some(["ready", "not ready"])))
         .property("failed", ArrayBuilder::new().items(string()))
@@ -690,21 +601,6 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
         ),
         (
             Get,
-            "/v2.0/ports",
-            ports
-                .response(
-                    "200",
-                    json_response(
-                        "Ports",
-                        object().property("ports", ArrayBuilder::new().items(port())).required("ports"),
-                    ),
-                )
-                .errors(LIST_ERRORS)
-                .authenticated()
-                .build(),
-        ),
-        (
-            Get,
             "/v2.0/networks",
             networks
                 .response(
@@ -731,50 +627,6 @@ fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
                 .errors(SHOW_ERRORS)
                 .authenticated()
                 .build(),
-        ),
-        (
-            Get,
-            "/v2.0/vpn/ipsec-site-connections/{id}/peer-config",
-            operation(
-                VPN,
-                "show_peer_config",
-                "The remote site's configuration of a connection (swanctl.conf or libreswan ipsec.conf)",
-            )
-            .parameter(path_id())
-            .parameter(query("format", peer_format, "The dialect [default: swanctl]"))
-            .response("200", peer_config)
-            .errors(&[400, 401, 403, 404, 409, 503])
-            .authenticated()
-            .build(),
-        ),
-        (
-            Get,
-            "/v2.0/vpn/ipsec-site-connections/{id}/events",
-            operation(VPN, "list_connection_events", "A connection's last negotiation events, oldest first")
-                .parameter(path_id())
-                .response("200", json_response("The events", events))
-                .errors(SHOW_ERRORS)
-                .authenticated()
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/vpn/gateway-agents",
-            operation(VPN, "list_gateway_agents", "Every gateway agent's last heartbeat (admins)")
-                .response("200", json_response("The agents", agents))
-                .errors(&[401, 403, 503])
-                .authenticated()
-                .build(),
-        ),
-        (
-            Put,
-            "/v2.0/routers/{id}/add_router_interface",
-            interface("add_router_interface", "Attach a subnet to a router").build(),
-        ),
-        (
-            Put,
-            "/v2.0/routers/{id}/remove_router_interface",
-            interface("remove_router_interface", "Detach a subnet from a router").build(),
         ),
         (
             Get,

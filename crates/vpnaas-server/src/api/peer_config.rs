@@ -3,18 +3,34 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa::openapi::{ContentBuilder, ResponseBuilder};
 use vpnaas_core::Fault;
 use vpnaas_strongswan::peer::Format;
 
+use super::documented::Documented;
+use super::openapi::{operation, path_id, string, Describe, VPN};
 use super::{query, AppState};
 use crate::auth::Caller;
 use crate::error::Result;
 
-/// The route.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v2.0/vpn/ipsec-site-connections/{id}/peer-config", get(peer_config))
+/// The route and its document.
+pub fn routes() -> Documented {
+    let text = ResponseBuilder::new()
+        .description("The remote gateway's configuration (the pre-shared key only for its owners and admins)")
+        .content("text/plain; charset=utf-8", ContentBuilder::new().schema(Some(string())).build())
+        .build();
+    let formats = string().enum_values(Some(Format::ALL.iter().copied()));
+    let described = operation(
+        VPN,
+        "show_peer_config",
+        "The remote site's configuration of a connection (swanctl.conf or libreswan ipsec.conf)",
+    )
+    .parameter(path_id())
+    .parameter(super::openapi::query("format", formats, "The dialect [default: swanctl]"))
+    .response("200", text)
+    .errors(&[400, 401, 403, 404, 409, 503])
+    .authenticated();
+    Documented::new().get("/v2.0/vpn/ipsec-site-connections/{id}/peer-config", described, peer_config)
 }
 
 /// `format` (default `swanctl`), given at most once, one of [`Format::ALL`].
