@@ -89,19 +89,16 @@ fn connection(i: u32) -> Result<DesiredConnection, Box<dyn std::error::Error>> {
         enabled: true,
         ike: IkeProposal {
             auth_algorithm: AuthAlgorithm::Sha256,
-            encryption_algorithm: EncryptionAlgorithm::Aes128,
-            phase1_negotiation_mode: Phase1Mode::Main,
             lifetime_secs,
             ike_version: IkeVersion::V2,
             pfs: Pfs::Group14,
+            ..IkeProposal::default()
         },
         ipsec: IpsecProposal {
-            transform_protocol: TransformProtocol::Esp,
             auth_algorithm: AuthAlgorithm::Sha256,
-            encryption_algorithm: EncryptionAlgorithm::Aes128,
-            encapsulation_mode: EncapsulationMode::Tunnel,
             lifetime_secs,
             pfs: Pfs::Group14,
+            ..IpsecProposal::default()
         },
         psk: Some(Psk::parse(&format!("scale-psk-{i}"))?),
         certs: None,
