@@ -7,9 +7,87 @@ use axum::Json;
 use serde_json::{json, Value};
 use vpnaas_core::Fault;
 
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::Required;
+
+use super::documented::Documented;
+use super::openapi::{json_response, object, operation, string, Describe, DISCOVERY};
 use super::{base_url, AppState};
 use crate::error::Result;
 use vpnaas_core::profile::Profile;
+
+/// The versions document, the resource index (with and without its slash) and the
+/// extensions, with their documents.
+pub fn routes() -> Documented {
+    let versions = object().property(
+        "versions",
+        ArrayBuilder::new()
+            .items(object().property("id", string()).property("status", string()).property("links", links())),
+    );
+    let resources: Schema = object()
+        .property(
+            "resources",
+            ArrayBuilder::new()
+                .items(object().property("name", string()).property("collection", string()).property("links", links())),
+        )
+        .into();
+    let alias = ParameterBuilder::new()
+        .name("alias")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(string()))
+        .build();
+    let list = object().property("extensions", ArrayBuilder::new().items(extension_schema())).required("extensions");
+    let one = object().property("extension", extension_schema()).required("extension");
+    Documented::new()
+        .get(
+            "/",
+            operation(DISCOVERY, "list_versions", "API versions").response("200", json_response("Versions", versions)),
+            self::versions,
+        )
+        .get(
+            "/v2.0",
+            operation(DISCOVERY, "list_resources", "The v2.0 resources")
+                .response("200", json_response("Resources", resources.clone())),
+            self::resources,
+        )
+        .get(
+            "/v2.0/",
+            operation(DISCOVERY, "list_resources_slash", "The v2.0 resources")
+                .response("200", json_response("Resources", resources)),
+            self::resources,
+        )
+        .get(
+            "/v2.0/extensions",
+            operation(DISCOVERY, "list_extensions", "The extensions, the validation profile's included")
+                .response("200", json_response("Extensions", list)),
+            extensions,
+        )
+        .get(
+            "/v2.0/extensions/{alias}",
+            operation(DISCOVERY, "show_extension", "One extension")
+                .parameter(alias)
+                .response("200", json_response("The extension", one))
+                .errors(&[404]),
+            extension,
+        )
+}
+
+fn links() -> ArrayBuilder {
+    ArrayBuilder::new().items(object().property("rel", string()).property("href", string()))
+}
+
+fn extension_schema() -> ObjectBuilder {
+    object()
+        .property("alias", string())
+        .property("name", string())
+        .property("description", string())
+        .property("updated", string())
+        .property("links", ArrayBuilder::new().items(object()))
+        .required("alias")
+        .required("name")
+}
 
 /// Every extension alias we implement, with what it means here.
 const EXTENSIONS: &[(&str, &str, &str)] = &[

@@ -379,19 +379,20 @@ pub fn routes() -> Router<AppState> {
     client_routes().merge(gateway::routes())
 }
 
-/// The public routes that carry their own OpenAPI operation (ADR 0037).
+/// Every public route outside the collections, each with its OpenAPI operation (ADR 0037).
 fn documented() -> documented::Documented {
-    inventory::interface_routes().merge(peer_config::routes()).merge(detail::routes())
+    discovery::routes()
+        .merge(inventory::interface_routes())
+        .merge(networks::routes())
+        .merge(peer_config::routes())
+        .merge(detail::routes())
+        .merge(ops::routes())
+        .merge(openapi::routes())
 }
 
 /// Every route but the gateway API's.
 fn client_routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(discovery::versions))
-        .route("/v2.0", get(discovery::resources))
-        .route("/v2.0/", get(discovery::resources))
-        .route("/v2.0/extensions", get(discovery::extensions))
-        .route("/v2.0/extensions/{alias}", get(discovery::extension))
         .merge(resource::<IkePolicy>())
         .merge(resource::<IpsecPolicy>())
         .merge(resource::<VpnService>())
@@ -400,8 +401,5 @@ fn client_routes() -> Router<AppState> {
         .merge(resource::<vpnaas_core::resources::Certificate>())
         .merge(resource::<vpnaas_core::resources::Router>())
         .merge(resource::<Subnet>())
-        .merge(networks::routes())
         .merge(documented().router())
-        .merge(ops::routes())
-        .route("/openapi.json", get(openapi::serve))
 }

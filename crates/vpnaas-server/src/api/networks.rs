@@ -2,14 +2,19 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router as Routes};
+use axum::Json;
 use serde_json::{json, Map, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use uuid::Uuid;
 use vpnaas_core::profile::Profile;
 use vpnaas_core::Fault;
 
 use super::body::to_bool;
+use super::documented::Documented;
+use super::openapi::{
+    closed, json_response, object, operation, path_id, query, repeated, string, Describe, INVENTORY, LIST_ERRORS,
+    SHOW_ERRORS,
+};
 use super::query::{pairs, Selection};
 use super::{wire_time, AppState};
 use crate::auth::Caller;
@@ -159,7 +164,73 @@ async fn show(
     Ok(Json(json!({ "network": fields.project(view(n, st.service.profile())) })).into_response())
 }
 
-/// The two read routes; writes are not served (an unknown method is the usual 405).
-pub fn routes() -> Routes<AppState> {
-    Routes::new().route("/v2.0/networks", get(list)).route("/v2.0/networks/{id}", get(show))
+/// The two read routes, with their documents; writes are not served (an unknown method is
+/// the usual 405).
+pub fn routes() -> Documented {
+    let mut listed = operation(INVENTORY, "list_networks", "Networks derived from subnets and router gateways")
+        .parameter(repeated("fields", string(), "Only these attributes in the answer"))
+        .parameter(query(
+            "limit",
+            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)),
+            "At most this many",
+        ))
+        .parameter(query("marker", string(), "The page after this network's id"));
+    for (name, kind) in FILTERS {
+        let schema = match kind {
+            Kind::Text => string(),
+            Kind::Bool => ObjectBuilder::new().schema_type(Type::Boolean),
+            Kind::Int => ObjectBuilder::new().schema_type(Type::Integer),
+        };
+        listed = listed.parameter(query(name, schema, "Only networks with this value"));
+    }
+    let all = object().property("networks", ArrayBuilder::new().items(network())).required("networks");
+    let one = object().property("network", network()).required("network");
+    Documented::new()
+        .get(
+            "/v2.0/networks",
+            listed.response("200", json_response("Networks", all)).errors(LIST_ERRORS).authenticated(),
+            list,
+        )
+        .get(
+            "/v2.0/networks/{id}",
+            operation(INVENTORY, "show_network", "One network")
+                .parameter(path_id())
+                .parameter(repeated("fields", string(), "Only these attributes in the answer"))
+                .response("200", json_response("The network", one))
+                .errors(SHOW_ERRORS)
+                .authenticated(),
+            show,
+        )
+}
+
+/// A network of the standalone inventory's read-only view (ADR 0021), as Neutron shows one.
+fn network() -> ObjectBuilder {
+    let nullable = || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+    let boolean = || ObjectBuilder::new().schema_type(Type::Boolean);
+    let strings = || ArrayBuilder::new().items(string());
+    object()
+        .property("id", string())
+        .property("name", string())
+        .property("description", string())
+        .property("tenant_id", string())
+        .property("project_id", string())
+        .property("subnets", strings())
+        .property("shared", boolean())
+        .property("router:external", boolean())
+        .property("admin_state_up", boolean())
+        .property("status", string())
+        .property("mtu", ObjectBuilder::new().schema_type(Type::Integer))
+        .property("availability_zone_hints", strings())
+        .property("availability_zones", strings())
+        .property("ipv4_address_scope", nullable())
+        .property("ipv6_address_scope", nullable())
+        .property("port_security_enabled", boolean())
+        .property("l2_adjacency", boolean())
+        .property("is_default", boolean())
+        .property("qos_policy_id", nullable())
+        .property("tags", strings())
+        .property("created_at", string())
+        .property("updated_at", string())
+        .property("revision_number", ObjectBuilder::new().schema_type(Type::Integer))
+        .additional_properties(closed())
 }

@@ -1,9 +1,9 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the public API, built from the collections' attribute maps, the store's filter columns and one route table (ADR 0020).
 //!
 //! The five routes of every [`Collection`] are described by [`collection`] from the same
-//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Listed::FILTERS`). The routes of
-//! the modules that serve through [`super::documented::Documented`] carry their own operation,
-//! written next to their handler (ADR 0037); every other public route is one entry of [`routes`]. The API suite walks the router and fails when a
+//! constants the router uses (`PATH`, `SINGULAR`, `ATTRS`, `Listed::FILTERS`). Every other
+//! public route is served through [`super::documented::Documented`] and carries its own
+//! operation, written next to its handler (ADR 0037). The API suite walks the router and fails when a
 //! route is missing here, and validates real responses against these schemas.
 
 use std::collections::BTreeSet;
@@ -29,6 +29,7 @@ use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, SiteConnection, Subnet, VpnService};
 
 use super::body::{Attr, COMMON};
+use super::documented::Documented;
 use super::schemas::{self, Side, ADMIN_ONLY, SHOWN, WRITE_ONLY};
 use super::{AppState, Collection};
 use crate::error::{Error, Result};
@@ -37,8 +38,8 @@ use vpnaas_core::listing::FilterKind;
 const JSON: &str = "application/json";
 pub(super) const VPN: &str = "vpn";
 pub(super) const INVENTORY: &str = "inventory";
-const DISCOVERY: &str = "discovery";
-const OPS: &str = "operations";
+pub(super) const DISCOVERY: &str = "discovery";
+pub(super) const OPS: &str = "operations";
 
 /// Error statuses by kind of operation; each is answered in the NeutronError envelope.
 pub(super) const LIST_ERRORS: &[u16] = &[400, 401, 403, 503];
@@ -59,7 +60,7 @@ pub fn document(profile: &'static Profile) -> (OpenApi, Vec<String>) {
     doc.collection::<vpnaas_core::resources::Certificate>(VPN);
     doc.collection::<vpnaas_core::resources::Router>(INVENTORY);
     doc.collection::<Subnet>(INVENTORY);
-    for (method, path, operation) in routes().into_iter().chain(super::documented().operations()) {
+    for (method, path, operation) in super::documented().operations() {
         doc.add(path, method, operation);
     }
     let mut components = doc.components;
@@ -100,6 +101,12 @@ pub fn document(profile: &'static Profile) -> (OpenApi, Vec<String>) {
         ]))
         .build();
     (api, doc.unknown)
+}
+
+/// `GET /openapi.json`, described like every other route.
+pub fn routes() -> Documented {
+    let described = operation(OPS, "openapi", "This document").response("200", json_response("OpenAPI 3.1", object()));
+    Documented::new().get("/openapi.json", described, serve)
 }
 
 /// `GET /openapi.json`. Built on each request from the running profile (about a millisecond;
@@ -448,223 +455,6 @@ pub(super) fn object() -> ObjectBuilder {
 
 pub(super) fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
-}
-
-fn links() -> ArrayBuilder {
-    ArrayBuilder::new().items(object().property("rel", string()).property("href", string()))
-}
-
-fn extension() -> ObjectBuilder {
-    object()
-        .property("alias", string())
-        .property("name", string())
-        .property("description", string())
-        .property("updated", string())
-        .property("links", ArrayBuilder::new().items(object()))
-        .required("alias")
-        .required("name")
-}
-
-/// A network of the standalone inventory's read-only view (ADR 0021), as Neutron shows one.
-fn network() -> ObjectBuilder {
-    let nullable =
-        || ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]));
-    let boolean = || ObjectBuilder::new().schema_type(Type::Boolean);
-    let strings = || ArrayBuilder::new().items(string());
-    object()
-        .property("id", string())
-        .property("name", string())
-        .property("description", string())
-        .property("tenant_id", string())
-        .property("project_id", string())
-        .property("subnets", strings())
-        .property("shared", boolean())
-        .property("router:external", boolean())
-        .property("admin_state_up", boolean())
-        .property("status", string())
-        .property("mtu", ObjectBuilder::new().schema_type(Type::Integer))
-        .property("availability_zone_hints", strings())
-        .property("availability_zones", strings())
-        .property("ipv4_address_scope", nullable())
-        .property("ipv6_address_scope", nullable())
-        .property("port_security_enabled", boolean())
-        .property("l2_adjacency", boolean())
-        .property("is_default", boolean())
-        .property("qos_policy_id", nullable())
-        .property("tags", strings())
-        .property("created_at", string())
-        .property("updated_at", string())
-        .property("revision_number", ObjectBuilder::new().schema_type(Type::Integer))
-        .additional_properties(closed())
-}
-
-fn checks() -> ObjectBuilder {
-    object().additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
-}
-
-/// Every public route that is not one of a collection's five: (method, path, operation).
-/// A new route is one entry here; the API suite fails until it has one.
-fn routes() -> Vec<(HttpMethod, &'static str, Operation)> {
-    use HttpMethod::Get;
-    let versions = object().property(
-        "versions",
-        ArrayBuilder::new()
-            .items(object().property("id", string()).property("status", string()).property("links", links())),
-    );
-    let resources: Schema = object()
-        .property(
-            "resources",
-            ArrayBuilder::new()
-                .items(object().property("name", string()).property("collection", string()).property("links", links())),
-        )
-        .into();
-    let mut networks = operation(INVENTORY, "list_networks", "Networks derived from subnets and router gateways")
-        .parameter(repeated("fields", string(), "Only these attributes in the answer"))
-        .parameter(query(
-            "limit",
-            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)),
-            "At most this many",
-        ))
-        .parameter(query("marker", string(), "The page after this network's id"));
-    for (name, kind) in super::networks::FILTERS {
-        let schema = match kind {
-            super::networks::Kind::Text => string(),
-            super::networks::Kind::Bool => ObjectBuilder::new().schema_type(Type::Boolean),
-            super::networks::Kind::Int => ObjectBuilder::new().schema_type(Type::Integer),
-        };
-        networks = networks.parameter(query(name, schema, "Only networks with this value"));
-    }
-    let ready = object()
-        .property("status", string().enum_values(Some(["ready", "not ready"])))
-        .property("failed", ArrayBuilder::new().items(string()))
-        .property("checks", checks())
-        .required("status")
-        .required("checks")
-        .build();
-    let metrics = ResponseBuilder::new()
-        .description("Prometheus/OpenMetrics text")
-        .content(crate::metrics::CONTENT_TYPE, ContentBuilder::new().schema(Some(string())).build())
-        .build();
-    vec![
-        (
-            Get,
-            "/",
-            operation(DISCOVERY, "list_versions", "API versions")
-                .response("200", json_response("Versions", versions))
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0",
-            operation(DISCOVERY, "list_resources", "The v2.0 resources")
-                .response("200", json_response("Resources", resources.clone()))
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/",
-            operation(DISCOVERY, "list_resources_slash", "The v2.0 resources")
-                .response("200", json_response("Resources", resources))
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/extensions",
-            operation(DISCOVERY, "list_extensions", "The extensions, the validation profile's included")
-                .response(
-                    "200",
-                    json_response(
-                        "Extensions",
-                        object().property("extensions", ArrayBuilder::new().items(extension())).required("extensions"),
-                    ),
-                )
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/extensions/{alias}",
-            operation(DISCOVERY, "show_extension", "One extension")
-                .parameter(
-                    ParameterBuilder::new()
-                        .name("alias")
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .schema(Some(string()))
-                        .build(),
-                )
-                .response(
-                    "200",
-                    json_response("The extension", object().property("extension", extension()).required("extension")),
-                )
-                .errors(&[404])
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/networks",
-            networks
-                .response(
-                    "200",
-                    json_response(
-                        "Networks",
-                        object().property("networks", ArrayBuilder::new().items(network())).required("networks"),
-                    ),
-                )
-                .errors(LIST_ERRORS)
-                .authenticated()
-                .build(),
-        ),
-        (
-            Get,
-            "/v2.0/networks/{id}",
-            operation(INVENTORY, "show_network", "One network")
-                .parameter(path_id())
-                .parameter(repeated("fields", string(), "Only these attributes in the answer"))
-                .response(
-                    "200",
-                    json_response("The network", object().property("network", network()).required("network")),
-                )
-                .errors(SHOW_ERRORS)
-                .authenticated()
-                .build(),
-        ),
-        (
-            Get,
-            "/healthz",
-            operation(OPS, "healthz", "Liveness")
-                .response(
-                    "200",
-                    json_response(
-                        "Serving",
-                        object().property("status", string().enum_values(Some(["ok"]))).required("status"),
-                    ),
-                )
-                .build(),
-        ),
-        (
-            Get,
-            "/readyz",
-            operation(OPS, "readyz", "Readiness: database, migrations, Keystone")
-                .response("200", json_response("Ready", ready.clone()))
-                .response("503", json_response("Not ready, with the failed checks", ready))
-                .build(),
-        ),
-        (
-            Get,
-            "/metrics",
-            operation(OPS, "metrics", "Prometheus metrics")
-                .response("200", metrics)
-                .errors(&[401])
-                .security(SecurityRequirement::new("metrics", Vec::<String>::new()))
-                .security(SecurityRequirement::default())
-                .build(),
-        ),
-        (
-            Get,
-            "/openapi.json",
-            operation(OPS, "openapi", "This document").response("200", json_response("OpenAPI 3.1", object())).build(),
-        ),
-    ]
 }
 
 #[cfg(test)]

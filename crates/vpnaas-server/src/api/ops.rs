@@ -6,17 +6,50 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, ResponseBuilder};
 
+use super::documented::Documented;
+use super::openapi::{json_response, object, operation, string, Describe, OPS};
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::metrics::{CONTENT_TYPE, UNMATCHED};
 
 /// The three routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn routes() -> Documented {
+    let ready = object()
+        .property("status", string().enum_values(Some(["ready", "not ready"])))
+        .property("failed", ArrayBuilder::new().items(string()))
+        .property("checks", object().additional_properties(Some(ObjectBuilder::new().schema_type(Type::String))))
+        .required("status")
+        .required("checks")
+        .build();
+    let text = ResponseBuilder::new()
+        .description("Prometheus/OpenMetrics text")
+        .content(CONTENT_TYPE, ContentBuilder::new().schema(Some(string())).build())
+        .build();
+    let ok = object().property("status", string().enum_values(Some(["ok"]))).required("status");
+    Documented::new()
+        .get("/healthz", operation(OPS, "healthz", "Liveness").response("200", json_response("Serving", ok)), healthz)
+        .get(
+            "/readyz",
+            operation(OPS, "readyz", "Readiness: database, migrations, Keystone")
+                .response("200", json_response("Ready", ready.clone()))
+                .response("503", json_response("Not ready, with the failed checks", ready)),
+            readyz,
+        )
+        .get(
+            "/metrics",
+            operation(OPS, "metrics", "Prometheus metrics")
+                .response("200", text)
+                .errors(&[401])
+                .security(SecurityRequirement::new("metrics", Vec::<String>::new()))
+                .security(SecurityRequirement::default()),
+            metrics,
+        )
 }
 
 /// The process is up and answering: nothing else is asked.
