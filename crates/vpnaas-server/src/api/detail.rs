@@ -59,49 +59,57 @@ impl Tunnel {
 
 /// The two routes and their documents.
 pub fn routes() -> Documented {
-    let nullable = || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
-    let event = object()
-        .property("time", string())
-        .property("kind", string())
-        .property("reason", nullable())
-        .property("message", string())
-        .required("time")
-        .required("kind")
-        .required("reason")
-        .required("message")
-        .additional_properties(closed());
-    let events_body = object()
-        .property("ipsec_site_connection_id", string())
-        .property("events", ArrayBuilder::new().items(event))
-        .required("ipsec_site_connection_id")
-        .required("events");
-    let agent = object()
-        .property("kind", string().enum_values(Some(["router", "host"])))
-        .property("name", string())
-        .property("host", nullable())
-        .property("version", nullable())
-        .property("last_seen", string())
-        .property("alive", ObjectBuilder::new().schema_type(Type::Boolean))
-        .additional_properties(closed());
-    let agents = object().property("gateway_agents", ArrayBuilder::new().items(agent)).required("gateway_agents");
     Documented::new()
         .get(
             "/v2.0/vpn/ipsec-site-connections/{id}/events",
-            operation(VPN, "list_connection_events", "A connection's last negotiation events, oldest first")
-                .parameter(path_id())
-                .response("200", json_response("The events", events_body))
-                .errors(SHOW_ERRORS)
-                .authenticated(),
+            || {
+                let event = object()
+                    .property("time", string())
+                    .property("kind", string())
+                    .property("reason", nullable())
+                    .property("message", string())
+                    .required("time")
+                    .required("kind")
+                    .required("reason")
+                    .required("message")
+                    .additional_properties(closed());
+                let body = object()
+                    .property("ipsec_site_connection_id", string())
+                    .property("events", ArrayBuilder::new().items(event))
+                    .required("ipsec_site_connection_id")
+                    .required("events");
+                operation(VPN, "list_connection_events", "A connection's last negotiation events, oldest first")
+                    .parameter(path_id())
+                    .response("200", json_response("The events", body))
+                    .errors(SHOW_ERRORS)
+                    .authenticated()
+            },
             events,
         )
         .get(
             "/v2.0/vpn/gateway-agents",
-            operation(VPN, "list_gateway_agents", "Every gateway agent's last heartbeat (admins)")
-                .response("200", json_response("The agents", agents))
-                .errors(&[401, 403, 503])
-                .authenticated(),
+            || {
+                let agent = object()
+                    .property("kind", string().enum_values(Some(["router", "host"])))
+                    .property("name", string())
+                    .property("host", nullable())
+                    .property("version", nullable())
+                    .property("last_seen", string())
+                    .property("alive", ObjectBuilder::new().schema_type(Type::Boolean))
+                    .additional_properties(closed());
+                let body =
+                    object().property("gateway_agents", ArrayBuilder::new().items(agent)).required("gateway_agents");
+                operation(VPN, "list_gateway_agents", "Every gateway agent's last heartbeat (admins)")
+                    .response("200", json_response("The agents", body))
+                    .errors(&[401, 403, 503])
+                    .authenticated()
+            },
             gateway_agents,
         )
+}
+
+fn nullable() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
 
 /// `{"events": [...]}`, oldest first: the connection's last negotiation events, for whoever

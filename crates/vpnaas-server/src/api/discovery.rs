@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use vpnaas_core::Fault;
 
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
 use utoipa::openapi::Required;
 
 use super::documented::Documented;
@@ -20,58 +20,54 @@ use vpnaas_core::profile::Profile;
 /// The versions document, the resource index (with and without its slash) and the
 /// extensions, with their documents.
 pub fn routes() -> Documented {
-    let versions = object().property(
-        "versions",
-        ArrayBuilder::new()
-            .items(object().property("id", string()).property("status", string()).property("links", links())),
-    );
-    let resources: Schema = object()
-        .property(
-            "resources",
-            ArrayBuilder::new()
-                .items(object().property("name", string()).property("collection", string()).property("links", links())),
-        )
-        .into();
-    let alias = ParameterBuilder::new()
-        .name("alias")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .schema(Some(string()))
-        .build();
-    let list = object().property("extensions", ArrayBuilder::new().items(extension_schema())).required("extensions");
-    let one = object().property("extension", extension_schema()).required("extension");
     Documented::new()
-        .get(
-            "/",
-            operation(DISCOVERY, "list_versions", "API versions").response("200", json_response("Versions", versions)),
-            self::versions,
-        )
+        .get("/", || operation(DISCOVERY, "list_versions", "API versions").response("200", versions_doc()), versions)
         .get(
             "/v2.0",
-            operation(DISCOVERY, "list_resources", "The v2.0 resources")
-                .response("200", json_response("Resources", resources.clone())),
-            self::resources,
+            || operation(DISCOVERY, "list_resources", "The v2.0 resources").response("200", resources_doc()),
+            resources,
         )
         .get(
             "/v2.0/",
-            operation(DISCOVERY, "list_resources_slash", "The v2.0 resources")
-                .response("200", json_response("Resources", resources)),
-            self::resources,
+            || operation(DISCOVERY, "list_resources_slash", "The v2.0 resources").response("200", resources_doc()),
+            resources,
         )
         .get(
             "/v2.0/extensions",
-            operation(DISCOVERY, "list_extensions", "The extensions, the validation profile's included")
-                .response("200", json_response("Extensions", list)),
+            || {
+                let list = object().property("extensions", ArrayBuilder::new().items(extension_schema()));
+                operation(DISCOVERY, "list_extensions", "The extensions, the validation profile's included")
+                    .response("200", json_response("Extensions", list.required("extensions")))
+            },
             extensions,
         )
         .get(
             "/v2.0/extensions/{alias}",
-            operation(DISCOVERY, "show_extension", "One extension")
-                .parameter(alias)
-                .response("200", json_response("The extension", one))
-                .errors(&[404]),
+            || {
+                let alias = ParameterBuilder::new()
+                    .name("alias")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(string()))
+                    .build();
+                let one = object().property("extension", extension_schema()).required("extension");
+                operation(DISCOVERY, "show_extension", "One extension")
+                    .parameter(alias)
+                    .response("200", json_response("The extension", one))
+                    .errors(&[404])
+            },
             extension,
         )
+}
+
+fn versions_doc() -> utoipa::openapi::Response {
+    let item = object().property("id", string()).property("status", string()).property("links", links());
+    json_response("Versions", object().property("versions", ArrayBuilder::new().items(item)))
+}
+
+fn resources_doc() -> utoipa::openapi::Response {
+    let item = object().property("name", string()).property("collection", string()).property("links", links());
+    json_response("Resources", object().property("resources", ArrayBuilder::new().items(item)))
 }
 
 fn links() -> ArrayBuilder {

@@ -1,19 +1,23 @@
 //! Routes added together with their OpenAPI operation (ADR 0037): a module that serves a
 //! public route describes it in the same call, so the route cannot exist without its document,
-//! and the document is written next to the handler it describes.
+//! and the document is written next to the handler it describes. An operation is a function
+//! that builds it, called only when the document is: serving costs nothing for it.
 
 use axum::handler::Handler;
 use axum::routing::{get, put};
 use axum::Router;
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 
 use super::AppState;
+
+/// Builds a route's operation.
+pub type Describer = fn() -> OperationBuilder;
 
 /// A set of public routes and their operations.
 #[derive(Default)]
 pub struct Documented {
     router: Router<AppState>,
-    operations: Vec<(HttpMethod, &'static str, Operation)>,
+    operations: Vec<(HttpMethod, &'static str, Describer)>,
 }
 
 impl Documented {
@@ -25,7 +29,7 @@ impl Documented {
     pub fn get<H: Handler<T, AppState>, T: 'static>(
         self,
         path: &'static str,
-        operation: OperationBuilder,
+        operation: Describer,
         handler: H,
     ) -> Documented {
         self.add(path, HttpMethod::Get, operation, get(handler))
@@ -35,7 +39,7 @@ impl Documented {
     pub fn put<H: Handler<T, AppState>, T: 'static>(
         self,
         path: &'static str,
-        operation: OperationBuilder,
+        operation: Describer,
         handler: H,
     ) -> Documented {
         self.add(path, HttpMethod::Put, operation, put(handler))
@@ -45,11 +49,11 @@ impl Documented {
         mut self,
         path: &'static str,
         method: HttpMethod,
-        operation: OperationBuilder,
+        operation: Describer,
         handler: axum::routing::MethodRouter<AppState>,
     ) -> Documented {
         self.router = self.router.route(path, handler);
-        self.operations.push((method, path, operation.build()));
+        self.operations.push((method, path, operation));
         self
     }
 
@@ -63,7 +67,8 @@ impl Documented {
         self.router
     }
 
-    pub fn operations(self) -> Vec<(HttpMethod, &'static str, Operation)> {
-        self.operations
+    /// Every route's method, path and operation, built now.
+    pub fn operations(self) -> impl Iterator<Item = (HttpMethod, &'static str, utoipa::openapi::path::Operation)> {
+        self.operations.into_iter().map(|(method, path, describe)| (method, path, describe().build()))
     }
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use utoipa::openapi::path::OperationBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use uuid::Uuid;
 use vpnaas_core::resources::{Draft, Gateway, Router, RouterPatch, RouterSpec, Subnet, SubnetSpec};
@@ -329,39 +330,39 @@ async fn ports(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQue
 /// collections themselves are generic.
 /// Router interfaces and their ports, with their documents.
 pub fn interface_routes() -> Documented {
-    let interface = |id: &str, summary: &str| {
-        operation(INVENTORY, id, summary)
-            .parameter(path_id())
-            .request_body(Some(json_body(router_interface_body())))
-            .response("200", json_response("The interface", router_interface()))
-            .errors(UPDATE_ERRORS)
-            .authenticated()
-    };
-    let mut list_ports = operation(INVENTORY, "list_ports", "Router interfaces as Neutron ports").parameter(repeated(
-        "fields",
-        string(),
-        "Only these attributes in the answer",
-    ));
-    for name in ["device_id", "id", "device_owner", "network_id", "project_id", "tenant_id"] {
-        list_ports = list_ports.parameter(openapi::query(name, string(), "Only ports with this value"));
-    }
-    let answer = object().property("ports", ArrayBuilder::new().items(port())).required("ports");
     Documented::new()
         .get(
             "/v2.0/ports",
-            list_ports.response("200", json_response("Ports", answer)).errors(LIST_ERRORS).authenticated(),
+            || {
+                let mut listed = operation(INVENTORY, "list_ports", "Router interfaces as Neutron ports")
+                    .parameter(repeated("fields", string(), "Only these attributes in the answer"));
+                for name in ["device_id", "id", "device_owner", "network_id", "project_id", "tenant_id"] {
+                    listed = listed.parameter(openapi::query(name, string(), "Only ports with this value"));
+                }
+                let answer = object().property("ports", ArrayBuilder::new().items(port())).required("ports");
+                listed.response("200", json_response("Ports", answer)).errors(LIST_ERRORS).authenticated()
+            },
             ports,
         )
         .put(
             "/v2.0/routers/{id}/add_router_interface",
-            interface("add_router_interface", "Attach a subnet to a router"),
+            || interface_doc("add_router_interface", "Attach a subnet to a router"),
             add_interface,
         )
         .put(
             "/v2.0/routers/{id}/remove_router_interface",
-            interface("remove_router_interface", "Detach a subnet from a router"),
+            || interface_doc("remove_router_interface", "Detach a subnet from a router"),
             remove_interface,
         )
+}
+
+fn interface_doc(id: &str, summary: &str) -> OperationBuilder {
+    operation(INVENTORY, id, summary)
+        .parameter(path_id())
+        .request_body(Some(json_body(router_interface_body())))
+        .response("200", json_response("The interface", router_interface()))
+        .errors(UPDATE_ERRORS)
+        .authenticated()
 }
 
 fn router_interface_body() -> Schema {

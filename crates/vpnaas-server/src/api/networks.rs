@@ -4,6 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
+use utoipa::openapi::path::OperationBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use uuid::Uuid;
 use vpnaas_core::profile::Profile;
@@ -167,13 +168,36 @@ async fn show(
 /// The two read routes, with their documents; writes are not served (an unknown method is
 /// the usual 405).
 pub fn routes() -> Documented {
+    Documented::new()
+        .get(
+            "/v2.0/networks",
+            || {
+                let all = object().property("networks", ArrayBuilder::new().items(network())).required("networks");
+                list_doc().response("200", json_response("Networks", all)).errors(LIST_ERRORS).authenticated()
+            },
+            list,
+        )
+        .get(
+            "/v2.0/networks/{id}",
+            || {
+                let one = object().property("network", network()).required("network");
+                operation(INVENTORY, "show_network", "One network")
+                    .parameter(path_id())
+                    .parameter(repeated("fields", string(), "Only these attributes in the answer"))
+                    .response("200", json_response("The network", one))
+                    .errors(SHOW_ERRORS)
+                    .authenticated()
+            },
+            show,
+        )
+}
+
+/// The list's parameters: `fields`, the page and every filter.
+fn list_doc() -> OperationBuilder {
+    let limit = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
     let mut listed = operation(INVENTORY, "list_networks", "Networks derived from subnets and router gateways")
         .parameter(repeated("fields", string(), "Only these attributes in the answer"))
-        .parameter(query(
-            "limit",
-            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)),
-            "At most this many",
-        ))
+        .parameter(query("limit", limit, "At most this many"))
         .parameter(query("marker", string(), "The page after this network's id"));
     for (name, kind) in FILTERS {
         let schema = match kind {
@@ -183,24 +207,7 @@ pub fn routes() -> Documented {
         };
         listed = listed.parameter(query(name, schema, "Only networks with this value"));
     }
-    let all = object().property("networks", ArrayBuilder::new().items(network())).required("networks");
-    let one = object().property("network", network()).required("network");
-    Documented::new()
-        .get(
-            "/v2.0/networks",
-            listed.response("200", json_response("Networks", all)).errors(LIST_ERRORS).authenticated(),
-            list,
-        )
-        .get(
-            "/v2.0/networks/{id}",
-            operation(INVENTORY, "show_network", "One network")
-                .parameter(path_id())
-                .parameter(repeated("fields", string(), "Only these attributes in the answer"))
-                .response("200", json_response("The network", one))
-                .errors(SHOW_ERRORS)
-                .authenticated(),
-            show,
-        )
+    listed
 }
 
 /// A network of the standalone inventory's read-only view (ADR 0021), as Neutron shows one.

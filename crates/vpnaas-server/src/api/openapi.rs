@@ -105,8 +105,9 @@ pub fn document(profile: &'static Profile) -> (OpenApi, Vec<String>) {
 
 /// `GET /openapi.json`, described like every other route.
 pub fn routes() -> Documented {
-    let described = operation(OPS, "openapi", "This document").response("200", json_response("OpenAPI 3.1", object()));
-    Documented::new().get("/openapi.json", described, serve)
+    let describe =
+        || operation(OPS, "openapi", "This document").response("200", json_response("OpenAPI 3.1", object()));
+    Documented::new().get("/openapi.json", describe, serve)
 }
 
 /// `GET /openapi.json`. Built on each request from the running profile (about a millisecond;

@@ -3,6 +3,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::OperationBuilder;
 use utoipa::openapi::{ContentBuilder, ResponseBuilder};
 use vpnaas_core::Fault;
 use vpnaas_strongswan::peer::Format;
@@ -15,12 +16,16 @@ use crate::error::Result;
 
 /// The route and its document.
 pub fn routes() -> Documented {
+    Documented::new().get("/v2.0/vpn/ipsec-site-connections/{id}/peer-config", describe, peer_config)
+}
+
+fn describe() -> OperationBuilder {
     let text = ResponseBuilder::new()
         .description("The remote gateway's configuration (the pre-shared key only for its owners and admins)")
         .content("text/plain; charset=utf-8", ContentBuilder::new().schema(Some(string())).build())
         .build();
     let formats = string().enum_values(Some(Format::ALL.iter().copied()));
-    let described = operation(
+    operation(
         VPN,
         "show_peer_config",
         "The remote site's configuration of a connection (swanctl.conf or libreswan ipsec.conf)",
@@ -29,8 +34,7 @@ pub fn routes() -> Documented {
     .parameter(super::openapi::query("format", formats, "The dialect [default: swanctl]"))
     .response("200", text)
     .errors(&[400, 401, 403, 404, 409, 503])
-    .authenticated();
-    Documented::new().get("/v2.0/vpn/ipsec-site-connections/{id}/peer-config", described, peer_config)
+    .authenticated()
 }
 
 /// `format` (default `swanctl`), given at most once, one of [`Format::ALL`].
