@@ -1021,6 +1021,9 @@ impl Flags {
 }
 
 #[cfg(test)]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
