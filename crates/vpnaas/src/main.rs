@@ -2,6 +2,7 @@
 //! date, `rotate-key` re-seals pre-shared keys under a new key, `agent` runs a gateway agent,
 //! `status` prints the fleet at a glance.
 
+mod agent_config;
 mod status;
 
 use std::path::PathBuf;
@@ -136,6 +137,10 @@ struct AgentArgs {
     /// Send the credential over plain http:// to a server (or Keystone) that is not on loopback
     #[arg(long, env = "VPNAAS_AGENT_ALLOW_PLAINTEXT")]
     allow_plaintext: bool,
+    /// A TOML file of these options, keyed as the flags with _ (server = "https://vpnaas:9696");
+    /// the environment and the command line override it. Not the credential
+    #[arg(long, value_name = "FILE", env = "VPNAAS_AGENT_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 const AGENT_ENVIRONMENT: &str = "\
@@ -502,7 +507,17 @@ fn parse_cli() -> Cli {
     let version = format!("{} (database schema {})", env!("CARGO_PKG_VERSION"), vpnaas_server::store::schema_version());
     // Once per process: clap keeps the text for as long as the command lives.
     let version: &'static str = Box::leak(version.into_boxed_str());
-    let matches = Cli::command().version(version).get_matches();
+    let command = Cli::command().version(version);
+    let args = std::env::args_os().collect();
+    let agent = command.find_subcommand("agent").cloned().unwrap_or_else(|| clap::Command::new("agent"));
+    let args = match agent_config::expand(args, |k| std::env::var(k).ok(), &agent) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("vpnaas agent: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let matches = command.get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
@@ -524,6 +539,7 @@ async fn stop_signal() -> &'static str {
 }
 
 fn run_agent(args: AgentArgs) -> ExitCode {
+    let config = args.config.clone();
     let mode = match agent_options(args) {
         Ok(o) => o,
         Err(e) => {
@@ -536,6 +552,9 @@ fn run_agent(args: AgentArgs) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(log_filter(&filter))
         .init();
+    if let Some(file) = config {
+        tracing::info!(config = %file.display(), "options read from the configuration file");
+    }
     let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(async {
             let stop = async {

@@ -297,13 +297,18 @@ async fn two_gateways_over_https_with_the_token_then_with_client_certificates_ea
     assert!(lab.ping_a_to_b(), "the tunnel is up with agents over HTTPS");
     drop((token_a, token_b));
 
-    // Mutual TLS instead of the token: each agent's certificate names its router.
+    // Mutual TLS instead of the token: each agent's certificate names its router. The TLS
+    // options come from the agent's configuration file.
     let mine: Vec<_> = routers.iter().map(|r| agents.issue(&format!("agent-{r}"), r, &[])).collect();
+    let configs = tempfile::tempdir().unwrap();
     let mtls = |i: usize, vici: &str| {
-        let (cert, key) = (mine[i].cert.display().to_string(), mine[i].key.display().to_string());
-        let args =
-            ["--ca-file", ca_file.as_str(), "--tls-client-cert", cert.as_str(), "--tls-client-key", key.as_str()];
-        agent_with(&server.base, &routers[i], vici, &args, None)
+        let file = configs.path().join(format!("agent-{i}.toml"));
+        let text = format!(
+            "ca_file = {:?}\ntls_client_cert = {:?}\ntls_client_key = {:?}\n",
+            ca_file, mine[i].cert, mine[i].key
+        );
+        std::fs::write(&file, text).unwrap();
+        agent_with(&server.base, &routers[i], vici, &["--config", &file.display().to_string()], None)
     };
     let _cert_a = mtls(0, &lab.a.vici);
     let _cert_b = mtls(1, &lab.b.vici);
@@ -313,7 +318,7 @@ async fn two_gateways_over_https_with_the_token_then_with_client_certificates_ea
     assert!(!lab.ping_a_to_b(), "no tunnel while disabled");
     put(&server, &format!("{CONNS}/{a}"), json!({"ipsec_site_connection": {"admin_state_up": true}})).await;
     assert_eq!(until(&server, &[&a, &b], "ACTIVE", Duration::from_secs(30)).await, ["ACTIVE", "ACTIVE"]);
-    assert!(lab.ping_a_to_b(), "the tunnel is back with agents on client certificates");
+    assert!(lab.ping_a_to_b(), "the tunnel is back with agents on client certificates from their files");
 
     // Router A's certificate, stolen, does not read router B's state (its PSK).
     let stolen =
