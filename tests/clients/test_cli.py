@@ -96,6 +96,17 @@ def test_cli_router_add_subnet_as_admin(osc, api, names, state):
     state["attached"] = True
 
 
+def test_cli_admin_creates_a_router_for_a_project_named_on_the_command_line(osc, api, names):
+    """`router create --project demo`: the CLI looks the name up in the identity API. Beside
+    Keystone it finds demo's id; against a standalone server (noauth) the lookup is refused
+    with a 403, and the CLI then uses the name as the id, as Neutron's noauth callers do."""
+    name = names["router"] + "-for-demo"
+    r = osc("router", "create", "--project", "demo", name, "-f", "json", admin=True).ok()
+    assert r.json["project_id"] == PROJECT, r.describe()
+    assert api.show("routers", "router", r.json["id"], admin=True)["project_id"] == PROJECT
+    osc("router", "delete", name, admin=True).ok()
+
+
 def test_cli_member_shows_router(osc, names, net, state):
     """`router show` also lists the router's interfaces: GET /v2.0/ports?device_id=ROUTER."""
     router, = need(state, "router")

@@ -304,6 +304,11 @@ faults! {
         #[neutron(Forbidden, "PolicyNotAuthorized")]
         #[error("rule:{0} is disallowed by policy")]
         PolicyNotAuthorized(&'static str),
+        /// A client looked a project up at the endpoint it was given: there is no identity API
+        /// here, and a 403 makes the openstack CLI and openstacksdk use the name as the id.
+        #[neutron(Forbidden, "HTTPForbidden")]
+        #[error("vpnaas serves no identity API: give the project's id (a name is used as the id)")]
+        NoIdentityApi,
 
         // --- transport ---
         #[neutron(MethodNotAllowed, "HTTPMethodNotAllowed")]
@@ -745,6 +750,12 @@ mod tests {
                 Class::Forbidden,
                 "PolicyNotAuthorized",
                 "rule:create_ikepolicy is disallowed by policy",
+            ),
+            (
+                NoIdentityApi,
+                Class::Forbidden,
+                "HTTPForbidden",
+                "vpnaas serves no identity API: give the project's id (a name is used as the id)",
             ),
             (
                 MethodNotAllowed,

@@ -12,9 +12,9 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
 use utoipa::openapi::Required;
 
 use super::documented::Documented;
-use super::openapi::{json_response, object, operation, string, Describe, DISCOVERY};
+use super::openapi::{json_response, object, operation, path_id, string, Describe, DISCOVERY};
 use super::{base_url, AppState};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use vpnaas_core::profile::Profile;
 
 /// The versions document, the resource index (with and without its slash) and the
@@ -58,6 +58,25 @@ pub fn routes() -> Documented {
             },
             extension,
         )
+        .get("/tenants", || no_identity_doc("no_identity_tenants"), no_identity)
+        .get("/tenants/{id}", || no_identity_doc("no_identity_tenant").parameter(path_id()), no_identity)
+        .get("/projects", || no_identity_doc("no_identity_projects"), no_identity)
+        .get("/projects/{id}", || no_identity_doc("no_identity_project").parameter(path_id()), no_identity)
+        .get("/v3/projects", || no_identity_doc("no_identity_v3_projects"), no_identity)
+        .get("/v3/projects/{id}", || no_identity_doc("no_identity_v3_project").parameter(path_id()), no_identity)
+}
+
+/// `openstack router create --project NAME --os-endpoint URL` looks NAME up in the identity
+/// API at URL: openstacksdk at Keystone v2's `/tenants`, keystoneclient (OSC 7) at v3's
+/// `/projects`, either at `/v3/projects` when told the version. A 404 there ends the command
+/// with an empty error; a 403 is what the CLI and openstacksdk read as "not allowed to look",
+/// and they then use NAME as the project's id, as Neutron's noauth callers do.
+async fn no_identity() -> Error {
+    Fault::NoIdentityApi.into()
+}
+
+fn no_identity_doc(id: &str) -> utoipa::openapi::path::OperationBuilder {
+    operation(DISCOVERY, id, "Not an identity API: a project lookup is refused (403)").errors(&[403])
 }
 
 fn versions_doc() -> utoipa::openapi::Response {

@@ -42,3 +42,13 @@ async fn v2_lists_resources_and_extensions() {
     assert_eq!(app.get("/v2.0/extensions/vpnaas", P1).await.ok(200)["extension"]["alias"], "vpnaas");
     app.get("/v2.0/extensions/vpn-flavors", P1).await.refused(404, "HTTPNotFound", "");
 }
+
+/// A client that looks a project up at this endpoint (the openstack CLI's `--project NAME`)
+/// gets a 403, which it reads as "use the name as the id"; a 404 would end its command.
+#[tokio::test]
+async fn identity_lookups_are_forbidden_so_that_clients_use_the_name_as_the_id() {
+    let app = spawn_app().await;
+    for path in ["/tenants", "/tenants/demo", "/projects?name=demo", "/projects/demo", "/v3/projects/demo"] {
+        app.get(path, P1).await.refused(403, "HTTPForbidden", "serves no identity API");
+    }
+}
