@@ -63,11 +63,22 @@ impl Collection for SiteConnection {
             .field("route_mode", "static")
             .field("mtu", &s.mtu)
             .field("initiator", s.initiator.as_str())
-            .field("auth_mode", s.auth.mode().as_str())
-            // The specification documents return the PSK to its owner (ADR 0001 D7).
-            // The service opens the key for every answer; a sealed one would show as null.
-            .field("psk", &s.auth.psk().and_then(|p| p.clear()).map(|p| p.expose()))
-            .opt_text("local_certificate_id", s.auth.certs().map(|c| c.local_certificate_id))
+            .field("auth_mode", s.auth.mode().as_str());
+        // The specification documents return the PSK to its owner (ADR 0001 D7). The service
+        // opens it only for callers the secret rule lets see it: for the others it stays
+        // sealed, and the attribute is left out, as Neutron's attribute policy leaves it out
+        // (ADR 0040). A certificate connection has none: null.
+        match s.auth.psk() {
+            Some(sealed_or_clear) => {
+                if let Some(clear) = sealed_or_clear.clear() {
+                    v.field("psk", clear.expose());
+                }
+            }
+            None => {
+                v.field("psk", &None::<&str>);
+            }
+        }
+        v.opt_text("local_certificate_id", s.auth.certs().map(|c| c.local_certificate_id))
             .field("peer_ca", &s.auth.certs().map(|c| c.peer_ca.as_str()))
             .field(
                 "dpd",

@@ -248,6 +248,18 @@ impl Service {
     }
 
     /// Opens what `item` holds sealed, for an answer.
+    /// Opens the item's secret for an answer to `caller`, if the secret rule
+    /// ([`peer_config::PSK_RULE`], members and admins by default) lets it see it; otherwise the
+    /// secret stays sealed and the answer leaves it out (ADR 0040). The one rule for the
+    /// pre-shared key wherever an answer could carry it: show, list, `fields=`, the export.
+    fn reveal_to<T: Resource>(&self, caller: &Caller, item: &mut T) -> Result<()> {
+        let project = item.meta_mut().project_id.clone();
+        if item.secret_mut().is_none() || !caller.may(peer_config::PSK_RULE, &project) {
+            return Ok(());
+        }
+        self.reveal(item)
+    }
+
     pub(crate) fn reveal<T: Resource>(&self, item: &mut T) -> Result<()> {
         let id = item.id();
         match item.secret_mut() {
@@ -283,7 +295,7 @@ impl Service {
         let mut items = self.store.read_list::<T>(q).await?;
         if open_secrets {
             for item in &mut items {
-                self.reveal(item)?;
+                self.reveal_to(caller, item)?;
             }
         }
         Ok(items)
@@ -293,7 +305,7 @@ impl Service {
         let found = self.store.read_one::<T>(id_of::<T>(id)?).await?;
         let mut item = seen(caller, id, found)?;
         if open_secrets {
-            self.reveal(&mut item)?;
+            self.reveal_to(caller, &mut item)?;
         }
         Ok(item)
     }

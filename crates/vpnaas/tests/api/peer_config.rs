@@ -84,6 +84,45 @@ async fn readers_get_a_placeholder_admins_the_key_and_other_projects_a_404() {
     assert_eq!(status, 404, "{text}");
 }
 
+/// One rule for the pre-shared key (ADR 0040): a reader of the project reads every attribute
+/// of its connection but the PSK, whichever read it makes (show, list, `fields=` naming `psk`
+/// or not, a filter, the export); a member and an admin read it in each of them.
+#[tokio::test]
+async fn a_readers_every_read_is_free_of_the_psk_and_a_members_carries_it() {
+    let app = spawn_app().await;
+    let site = Site::new(&app, P1).await;
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let reads = [
+        format!("{CONNS}/{conn}"),
+        format!("{CONNS}/{conn}?fields=psk"),
+        format!("{CONNS}/{conn}?fields=psk&fields=name"),
+        format!("{CONNS}/{conn}?fields=name"),
+        CONNS.to_string(),
+        format!("{CONNS}?fields=psk"),
+        format!("{CONNS}?fields=id&fields=psk"),
+        format!("{CONNS}?name=conn&fields=psk"),
+        format!("{CONNS}?limit=1&fields=psk"),
+        format!("{CONNS}/{conn}/peer-config"),
+        format!("{CONNS}/{conn}/peer-config?format=libreswan"),
+    ];
+    for (project, roles, sees) in [(P1, "reader", false), (P1, "member", true), ("admin", "admin", true)] {
+        for read in &reads {
+            let (status, _, text) = fetch(app.raw(Method::GET, read), project, roles).await;
+            assert_eq!(status, 200, "{roles} GET {read}: {text}");
+            // The key is "secret": on the wire as "secret", in swanctl as 0x736563726574.
+            let carries = text.contains("\"secret\"") || text.contains("736563726574");
+            let asked = !read.contains("fields=") || read.contains("fields=psk");
+            assert_eq!(carries, sees && asked, "{roles} GET {read}: {text}");
+        }
+    }
+    // The reader's show has every other attribute, and no `psk` key at all.
+    let (_, _, text) = fetch(app.raw(Method::GET, &format!("{CONNS}/{conn}")), P1, "reader").await;
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    let shown = &shown["ipsec_site_connection"];
+    assert!(shown.get("psk").is_none(), "{shown}");
+    assert_eq!(shown["peer_address"], "172.24.4.233", "{shown}");
+}
+
 #[tokio::test]
 async fn an_unknown_format_is_a_400_naming_format_and_the_accepted_values() {
     let app = spawn_app().await;
