@@ -9,21 +9,32 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 binary=$(vpnaas_binary "${1:-}")
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work=$(mktemp -d)
-log="$work/server.log"
+# It removes what it installs, data included: on a machine with a vpnaas server's package,
+# configuration, user or data already there, it stops. /var/lib/vpnaas itself may exist: an
+# agent run with its defaults keeps its charons in /var/lib/vpnaas/charons.
+if dpkg -s vpnaas >/dev/null 2>&1 || [ -e /etc/vpnaas ] || getent passwd vpnaas >/dev/null ||
+  [ -e /var/lib/vpnaas/vpnaas.db ] || [ -e /var/lib/vpnaas/psk.key ]; then
+  echo "package.sh: a vpnaas server is on this machine already (package, /etc/vpnaas, user or data); this check needs a machine without one" >&2
+  exit 1
+fi
+# The state directory as it was (the package makes it the vpnaas user's, mode 700).
+before=$(stat -c '%u:%g %a' /var/lib/vpnaas 2>/dev/null || true)
 cleanup() {
   stop_pidfile "$work/pid" KILL
   dpkg --purge vpnaas >/dev/null 2>&1 || true
-  rm -rf "$work" /var/lib/vpnaas /etc/vpnaas
+  rm -rf "$work" /etc/vpnaas /var/lib/vpnaas/vpnaas.db /var/lib/vpnaas/vpnaas.db-wal /var/lib/vpnaas/vpnaas.db-shm \
+    /var/lib/vpnaas/psk.key
+  if [ -z "$before" ]; then
+    rm -rf /var/lib/vpnaas
+  elif [ -d /var/lib/vpnaas ]; then
+    chown "${before% *}" /var/lib/vpnaas && chmod "${before#* }" /var/lib/vpnaas
+  fi
   if getent passwd vpnaas >/dev/null; then deluser --quiet --system vpnaas >/dev/null 2>&1 || true; fi
+  if getent group vpnaas >/dev/null; then delgroup --quiet --system vpnaas >/dev/null 2>&1 || true; fi
 }
+work=$(mktemp -d)
+log="$work/server.log"
 trap cleanup EXIT
-# It removes what it installs, data included: on a machine with vpnaas already there, it stops.
-if dpkg -s vpnaas >/dev/null 2>&1 || [ -e /var/lib/vpnaas ] || [ -e /etc/vpnaas ] || getent passwd vpnaas >/dev/null; then
-  echo "package.sh: vpnaas is on this machine already (package, /var/lib/vpnaas, /etc/vpnaas or user); this check needs a machine without it" >&2
-  trap - EXIT
-  exit 1
-fi
 
 deb=$(bash "$root/packaging/deb.sh" "$binary" "$work")
 echo "built $(basename "$deb") ($(du -h "$deb" | cut -f1))"

@@ -30,7 +30,7 @@ use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, SiteConnecti
 
 use super::body::{Attr, COMMON};
 use super::documented::Documented;
-use super::schemas::{self, Side, ADMIN_ONLY, SHOWN, WRITE_ONLY};
+use super::schemas::{self, Side, NOT_ALWAYS_SHOWN, SHOWN, WRITE_ONLY};
 use super::{AppState, Collection};
 use crate::error::{Error, Result};
 use vpnaas_core::listing::FilterKind;
@@ -170,7 +170,7 @@ impl Doc {
         let overrides = T::overrides(profile);
         let unsupported: &[&str] = if T::SINGULAR == "ipsec_site_connection" { profile.unsupported } else { &[] };
         let write_only = |name: &str| WRITE_ONLY.contains(&(T::SINGULAR, name));
-        let admin_only = |name: &str| ADMIN_ONLY.contains(&(T::SINGULAR, name));
+        let not_always = |name: &str| NOT_ALWAYS_SHOWN.contains(&(T::SINGULAR, name));
 
         // What responses show: the map minus what is hidden or write-only, plus the extras.
         let mut shown = ObjectBuilder::new().schema_type(Type::Object).additional_properties(closed());
@@ -179,7 +179,7 @@ impl Doc {
             if let Some(s) = self.schema(T::SINGULAR, a.name, Side::Response) {
                 shown = shown.property(a.name, s.clone());
                 partial = partial.property(a.name, s);
-                if !admin_only(a.name) {
+                if !not_always(a.name) {
                     shown = shown.required(a.name);
                 }
             }

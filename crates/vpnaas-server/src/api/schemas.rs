@@ -232,7 +232,11 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
                 .min_length(Some(1))
                 .description(Some("required for auth_mode psk; no white space at either end"))
                 .into(),
-            (Side::Response, _) => or_null(Type::String).description(Some("shown to its owner")).into(),
+            (Side::Response, _) => or_null(Type::String)
+                .description(Some(
+                    "left out for callers that get_ipsec_site_connection:psk refuses (a project's readers)",
+                ))
+                .into(),
         },
         "peer_ca" | "chain" => or_null(Type::String).description(Some("PEM")).into(),
         "certificate" => of(Type::String).description(Some("PEM")).into(),
@@ -272,8 +276,9 @@ pub const SHOWN: &[(&str, &str, bool)] = &[
     ("subnet", "host_routes", false),
 ];
 
-/// Attributes of the map that only admins see in responses.
-pub const ADMIN_ONLY: &[(&str, &str)] = &[("router", "binding:host_id")];
+/// Attributes of the map that some callers' responses leave out: what only admins see, and a
+/// connection's PSK, which its own rule decides (ADR 0040).
+pub const NOT_ALWAYS_SHOWN: &[(&str, &str)] = &[("router", "binding:host_id"), ("ipsec_site_connection", "psk")];
 
 /// Attributes of the map that responses never carry.
 pub const WRITE_ONLY: &[(&str, &str)] = &[("certificate", "private_key")];
