@@ -474,3 +474,70 @@ async fn keystone_validations_are_cached_within_the_token_life_and_bad_tokens_to
     app.send(as_token(&app, Method::GET, IKE, "good-1", None)).await.ok(200);
     assert_eq!(counts.get(), (2, 4));
 }
+
+/// ADR 0040 with the real Keystone: demo's reader reads its connection by every path and
+/// `fields=` combination and never the pre-shared key; demo's member and the admin read it
+/// wherever they ask for it.
+#[tokio::test]
+async fn keystone_readers_never_read_a_psk_members_and_admins_do() {
+    let Some(ks) = require_keystone("keystone_readers_never_read_a_psk_members_and_admins_do") else {
+        return;
+    };
+    let app = ks.app(300).await;
+    let member = ks.token("demo-member", "demo").await;
+    let reader = ks.token("demo-reader", "demo").await;
+    let admin = ks.token("admin", "admin").await;
+    let app = &app;
+    let create = |path: &'static str, token: &str, body: Value| {
+        let req = as_token(app, Method::POST, path, token, Some(body));
+        async move {
+            let r = app.send(req).await;
+            r.ok(201);
+            r.id()
+        }
+    };
+    let gateway = json!({"external_fixed_ips": [{"ip_address": "172.24.4.10"}]});
+    let router =
+        create("/v2.0/routers", &admin, json!({"router": {"tenant_id": ks.demo, "external_gateway_info": gateway}}))
+            .await;
+    let subnet = create(
+        "/v2.0/subnets",
+        &admin,
+        json!({"subnet": {"tenant_id": ks.demo, "cidr": "10.1.0.0/24", "ip_version": 4}}),
+    )
+    .await;
+    let attach = format!("/v2.0/routers/{router}/add_router_interface");
+    app.send(as_token(app, Method::PUT, &attach, &admin, Some(json!({"subnet_id": subnet})))).await.ok(200);
+    let ike = create(IKE, &member, json!({"ikepolicy": {"name": "ike"}})).await;
+    let ipsec = create(IPSEC, &member, json!({"ipsecpolicy": {"name": "ipsec"}})).await;
+    let service = create(SERVICES, &member, json!({"vpnservice": {"name": "vpn", "router_id": router}})).await;
+    let local = create(GROUPS, &member, json!({"endpoint_group": {"type": "subnet", "endpoints": [subnet]}})).await;
+    let peer = create(GROUPS, &member, json!({"endpoint_group": {"type": "cidr", "endpoints": ["10.2.0.0/24"]}})).await;
+    let conn = create(
+        CONNS,
+        &member,
+        json!({"ipsec_site_connection": {"name": "conn", "psk": "secret", "peer_address": "172.24.4.233",
+            "peer_id": "172.24.4.233", "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
+            "local_ep_group_id": local, "peer_ep_group_id": peer}}),
+    )
+    .await;
+    let mut reads = Vec::new();
+    for fields in ["", "?fields=psk", "?fields=psk&fields=name", "?fields=name&fields=id", "?fields=auth_mode"] {
+        reads.push(format!("{CONNS}/{conn}{fields}"));
+        reads.push(format!("{CONNS}{fields}"));
+    }
+    reads.push(format!("{CONNS}?name=conn&fields=psk"));
+    reads.push(format!("{CONNS}?limit=1&fields=psk"));
+    reads.push(format!("{CONNS}/{conn}/peer-config"));
+    reads.push(format!("{CONNS}/{conn}/peer-config?format=libreswan"));
+    for (who, token, sees) in [("reader", &reader, false), ("member", &member, true), ("admin", &admin, true)] {
+        for read in &reads {
+            let r = as_token(app, Method::GET, read, token, None).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{who} GET {read}");
+            let text = r.text().await.unwrap();
+            let carries = text.contains("\"secret\"") || text.contains("736563726574");
+            let asked = !read.contains("fields=") || read.contains("fields=psk");
+            assert_eq!(carries, sees && asked, "{who} GET {read}: {text}");
+        }
+    }
+}
