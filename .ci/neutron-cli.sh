@@ -44,8 +44,29 @@ connection_active_or_pending() {
   status=$("$osc" vpn ipsec site connection show conn-cli -c status -f value) || return 1
   grep -Eqx 'PENDING_CREATE|ACTIVE|DOWN' <<<"$status"
 }
+# Quotas through the one endpoint (ADR 0041): /v2.0/quotas is Neutron's (its keys, none of
+# vpnaas's), /v2.0/vpn/quotas is vpnaas's, both for the same Keystone project.
+neutron_quota_is_neutrons() {
+  local rows
+  rows=$("$osc" quota show --network demo -f value -c Resource) || return 1
+  grep -qx networks <<<"$rows" && ! grep -q ipsec_site_connection <<<"$rows"
+}
+vpn_quota_through_the_endpoint() {
+  local token project url answer
+  token=$("$osc" token issue -f value -c id) || return 1
+  project=$("$osc" token issue -f value -c project_id) || return 1
+  url=$("$osc" catalog show network -f json | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["endpoints"]:
+    if e.get("interface") == "public":
+        print(e["url"].rstrip("/")); break') || return 1
+  answer=$(curl -sf -H "X-Auth-Token: $token" "$url/v2.0/vpn/quotas/$project") || return 1
+  python3 -c 'import json, sys; q = json.loads(sys.argv[1])["quota"]; assert q["ipsec_site_connection"] == -1 and "network" not in q, q' "$answer"
+}
 
 step "the extension list has vpnaas's vpnaas and Neutron's router" both_extensions
+step "quota show --network is Neutron's (/v2.0/quotas)" neutron_quota_is_neutrons
+step "vpnaas's quotas at /v2.0/vpn/quotas through the same endpoint" vpn_quota_through_the_endpoint
 step "network create (Neutron)" "$osc" network create net-cli
 step "subnet create (Neutron)" "$osc" subnet create --network net-cli --subnet-range 10.50.0.0/24 sub-cli
 step "router create with a gateway (Neutron)" "$osc" router create --external-gateway public rtr-cli

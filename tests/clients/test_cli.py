@@ -107,6 +107,15 @@ def test_cli_admin_creates_a_router_for_a_project_named_on_the_command_line(osc,
     osc("router", "delete", name, admin=True).ok()
 
 
+def test_cli_quota_show_has_the_vpn_limits(osc):
+    """`openstack quota show --network demo`: Neutron's quota API at /v2.0/quotas. Against a
+    standalone server it shows vpnaas's limits (the CLI keeps keys it does not know; ADR
+    0041); beside a real Neutron that path is Neutron's, and vpnaas's is /v2.0/vpn/quotas."""
+    r = osc("quota", "show", "--network", "demo", "-f", "json", admin=True).ok()
+    rows = {row["Resource"]: row["Limit"] for row in r.json}
+    assert rows.get("ipsec_site_connection") == -1 and rows.get("ikepolicy") == -1, r.describe()
+
+
 def test_cli_member_shows_router(osc, names, net, state):
     """`router show` also lists the router's interfaces: GET /v2.0/ports?device_id=ROUTER."""
     router, = need(state, "router")

@@ -374,3 +374,33 @@ def test_admin_removes_inventory(admin, api, state):
     api.missing("subnets", subnet, admin=True)
     admin.delete_router(router)
     api.missing("routers", router, admin=True)
+
+
+# ---------------------------------------------------------------- quotas (ADR 0041)
+
+
+def test_quotas_through_the_sdk(admin, member, names, proxy):
+    """openstacksdk's quota calls as Neutron serves them: the project reads its quota (the VPN
+    keys kept as the SDK keeps unknown keys), an admin sets a limit, a create past it is the
+    SDK's ConflictException with Neutron's OverQuota message, the details count what is held,
+    and deleting the quota brings the defaults back."""
+    rec = Recorded(proxy)
+    quota = member.get_quota(PROJECT)
+    assert quota.to_dict()["ikepolicy"] == -1, rec.text()
+    held = member.get_quota(PROJECT, details=True).to_dict()["ikepolicy"]["used"]
+    assert admin.update_quota(PROJECT, ikepolicy=held + 1).to_dict()["ikepolicy"] == held + 1
+    created = []
+    try:
+        created.append(member.create_vpn_ike_policy(name=names["ike"] + "-quota"))
+        with pytest.raises(exceptions.ConflictException) as err:
+            member.create_vpn_ike_policy(name=names["ike"] + "-over")
+        assert "Quota exceeded for resources: ['ikepolicy']." in str(err.value), rec.text()
+        details = member.get_quota(PROJECT, details=True).to_dict()["ikepolicy"]
+        assert details == {"limit": held + 1, "used": held + 1, "reserved": 0}, rec.text()
+        assert [q.project_id for q in admin.quotas()] == [PROJECT], rec.text()
+        assert admin.get_quota_default(PROJECT).to_dict()["ikepolicy"] == -1
+    finally:
+        admin.delete_quota(PROJECT)
+        for ike in created:
+            member.delete_vpn_ike_policy(ike)
+    assert member.get_quota(PROJECT).to_dict()["ikepolicy"] == -1

@@ -236,6 +236,14 @@ faults! {
         #[neutron(NotFound, "RouterInterfaceNotFoundForSubnet")]
         #[error("Router {router} has no interface on subnet {subnet}")]
         RouterInterfaceNotFoundForSubnet { router: String, subnet: String },
+        /// A DELETE of a project's quota that has no limit of its own (Neutron's words).
+        #[neutron(NotFound, "TenantQuotaNotFound")]
+        #[error("Quota for project {0} could not be found.")]
+        TenantQuotaNotFound(String),
+        /// A limit set below what the project holds, without `force`.
+        #[neutron(BadRequest, "HTTPBadRequest")]
+        #[error("Quota limit {limit} for {resource} must be greater than or equal to already used {used}")]
+        QuotaBelowUsage { resource: &'static str, limit: i64, used: u64 },
         #[neutron(NotFound, "FlavorsPluginNotLoaded")]
         #[error("Flavors plugin not found: flavor_id is not supported by this server")]
         FlavorsPluginNotLoaded,
@@ -286,6 +294,11 @@ faults! {
         #[neutron(Conflict, "PeerConfigUnavailable")]
         #[error("The peer configuration of connection {connection} cannot be written as {format}: {reason}")]
         PeerConfigUnavailable { connection: String, format: &'static str, reason: String },
+
+        /// A create that would take the project past its quota (Neutron's own words).
+        #[neutron(Conflict, "OverQuota")]
+        #[error("Quota exceeded for resources: [{}].", .overs.iter().map(|o| format!("'{o}'")).collect::<Vec<_>>().join(", "))]
+        OverQuota { overs: Vec<String> },
 
         /// `If-Match: revision_number=N` and the resource has moved on.
         #[neutron(PreconditionFailed, "RevisionNumberConstraintFailed")]
@@ -630,6 +643,24 @@ mod tests {
                 Class::NotFound,
                 "RouterInterfaceNotFoundForSubnet",
                 "Router r-1 has no interface on subnet s-1",
+            ),
+            (
+                TenantQuotaNotFound("p-1".into()),
+                Class::NotFound,
+                "TenantQuotaNotFound",
+                "Quota for project p-1 could not be found.",
+            ),
+            (
+                QuotaBelowUsage { resource: "ipsec_site_connection", limit: 2, used: 3 },
+                Class::BadRequest,
+                "HTTPBadRequest",
+                "Quota limit 2 for ipsec_site_connection must be greater than or equal to already used 3",
+            ),
+            (
+                OverQuota { overs: vec!["ipsec_site_connection".into(), "vpnservice".into()] },
+                Class::Conflict,
+                "OverQuota",
+                "Quota exceeded for resources: ['ipsec_site_connection', 'vpnservice'].",
             ),
             (
                 FlavorsPluginNotLoaded,

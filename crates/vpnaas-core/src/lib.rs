@@ -7,6 +7,7 @@ pub mod fault;
 pub mod ha;
 pub mod listing;
 pub mod profile;
+pub mod quota;
 pub mod resources;
 pub mod rules;
 pub mod tunnel;

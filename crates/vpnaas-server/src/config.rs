@@ -20,6 +20,7 @@ use figment::{Figment, Metadata, Provider, Source};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use vpnaas_core::profile::{Profile, OPENSTACK};
+use vpnaas_core::quota::{Counted, Limit, Limits};
 
 /// The settings of `vpnaas serve`, `vpnaas migrate` and `vpnaas rotate-key`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -116,6 +117,61 @@ pub struct Config {
     /// neutron mode: seconds a call to Neutron may take before the request is answered 503.
     #[serde(deserialize_with = "number")]
     pub neutron_timeout_secs: u64,
+    /// The limits of a project that has none of its own (ADR 0041).
+    pub quotas: QuotaSettings,
+}
+
+/// The default quota of each counted resource (`[quotas]`, Neutron's `[QUOTAS] quota_*`):
+/// -1 is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSettings {
+    #[serde(deserialize_with = "limit")]
+    pub ikepolicy: Limit,
+    #[serde(deserialize_with = "limit")]
+    pub ipsecpolicy: Limit,
+    #[serde(deserialize_with = "limit")]
+    pub vpnservice: Limit,
+    #[serde(deserialize_with = "limit")]
+    pub endpoint_group: Limit,
+    #[serde(deserialize_with = "limit")]
+    pub ipsec_site_connection: Limit,
+    #[serde(deserialize_with = "limit")]
+    pub certificate: Limit,
+}
+
+impl Default for QuotaSettings {
+    /// Unlimited, as upstream (which has no VPN quotas) is: a cloud sets its own.
+    fn default() -> Self {
+        let u = Limit::UNLIMITED;
+        QuotaSettings {
+            ikepolicy: u,
+            ipsecpolicy: u,
+            vpnservice: u,
+            endpoint_group: u,
+            ipsec_site_connection: u,
+            certificate: u,
+        }
+    }
+}
+
+impl QuotaSettings {
+    /// The limits in [`Counted::ALL`]'s order.
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::UNLIMITED;
+        for what in Counted::ALL {
+            let limit = match what {
+                Counted::IkePolicy => self.ikepolicy,
+                Counted::IpsecPolicy => self.ipsecpolicy,
+                Counted::VpnService => self.vpnservice,
+                Counted::EndpointGroup => self.endpoint_group,
+                Counted::SiteConnection => self.ipsec_site_connection,
+                Counted::Certificate => self.certificate,
+            };
+            limits.set(what, limit);
+        }
+        limits
+    }
 }
 
 /// Where routers and subnets come from (`topology`, ADR 0022).
@@ -258,6 +314,7 @@ impl Default for Config {
             neutron_url: None,
             neutron_cache_secs: 5,
             neutron_timeout_secs: 5,
+            quotas: QuotaSettings::default(),
         }
     }
 }
@@ -596,6 +653,54 @@ pub const SETTINGS: &[Setting] = &[
         "5",
         "neutron mode: seconds a call to Neutron may take before a 503",
     ),
+    setting(
+        "quotas.ikepolicy",
+        "VPNAAS_QUOTAS_IKEPOLICY",
+        Some("quotas-ikepolicy"),
+        "N",
+        "-1",
+        "The IKE policies a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
+    setting(
+        "quotas.ipsecpolicy",
+        "VPNAAS_QUOTAS_IPSECPOLICY",
+        Some("quotas-ipsecpolicy"),
+        "N",
+        "-1",
+        "The IPsec policies a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
+    setting(
+        "quotas.vpnservice",
+        "VPNAAS_QUOTAS_VPNSERVICE",
+        Some("quotas-vpnservice"),
+        "N",
+        "-1",
+        "The VPN services a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
+    setting(
+        "quotas.endpoint_group",
+        "VPNAAS_QUOTAS_ENDPOINT_GROUP",
+        Some("quotas-endpoint-group"),
+        "N",
+        "-1",
+        "The endpoint groups a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
+    setting(
+        "quotas.ipsec_site_connection",
+        "VPNAAS_QUOTAS_IPSEC_SITE_CONNECTION",
+        Some("quotas-ipsec-site-connection"),
+        "N",
+        "-1",
+        "The IPsec site connections a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
+    setting(
+        "quotas.certificate",
+        "VPNAAS_QUOTAS_CERTIFICATE",
+        Some("quotas-certificate"),
+        "N",
+        "-1",
+        "The certificates a project may hold unless its quota says otherwise (-1: unlimited)",
+    ),
 ];
 
 /// The settings whose values are credentials: a bad one is reported without its value.
@@ -764,6 +869,30 @@ where
         }
     }
     d.deserialize_any(Number(PhantomData))
+}
+
+/// A quota limit: -1 (unlimited) or a number from 0.
+fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Limit, D::Error> {
+    struct Quota;
+    impl<'de> Visitor<'de> for Quota {
+        type Value = Limit;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("-1 (unlimited) or a number from 0")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+            Limit::parse("", v).map_err(|_| E::custom(format!("must be -1 (unlimited) or a number from 0, not {v}")))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Limit, E> {
+            Ok(Limit::at_most(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Limit, E> {
+            match v.trim().parse::<i64>() {
+                Ok(n) => self.visit_i64(n),
+                Err(_) => Err(E::custom(format!("must be -1 (unlimited) or a number from 0, not {v:?}"))),
+            }
+        }
+    }
+    d.deserialize_any(Quota)
 }
 
 fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {

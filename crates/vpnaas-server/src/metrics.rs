@@ -41,6 +41,12 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    resource: &'static str,
+    level: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GatewayLabels {
     kind: &'static str,
     state: &'static str,
@@ -66,6 +72,8 @@ pub struct Snapshot {
     pub gateways: Option<[(i64, i64); 2]>,
     pub waiters: usize,
     pub pool: PoolUse,
+    /// Projects near and at their limit, per counted resource; `None` when not read.
+    pub quotas: Option<Vec<crate::service::quotas::Pressure>>,
 }
 
 /// The registry and the series this server feeds.
@@ -75,6 +83,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     connections: Family<StatusLabels, Gauge>,
     gateways: Family<GatewayLabels, Gauge>,
+    quotas: Family<QuotaLabels, Gauge>,
     waiters: Gauge,
     pool: Family<StateLabels, Gauge>,
     pool_max: Gauge,
@@ -90,6 +99,7 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             connections: Family::default(),
             gateways: Family::default(),
+            quotas: Family::default(),
             waiters: Gauge::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
@@ -109,6 +119,12 @@ impl Metrics {
             m.connections.clone(),
         );
         r.register("gateways", "Gateway agents by kind (router, host) and state (alive, dead)", m.gateways.clone());
+        r.register(
+            "quota_projects",
+            "Projects holding at least 80 % of a finite limit (level near) or all of it (level full), by resource; \
+             no project is named",
+            m.quotas.clone(),
+        );
         r.register("long_poll_waiters", "Gateway long polls waiting on this server", m.waiters.clone());
         r.register(
             "db_pool_connections",
@@ -177,6 +193,17 @@ impl Metrics {
                 }
             }
             None => self.gateways.clear(),
+        }
+        match &now.quotas {
+            Some(pressure) => {
+                for p in pressure {
+                    let resource = p.what.key();
+                    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    self.quotas.get_or_create(&QuotaLabels { resource, level: "near" }).set(count(p.near));
+                    self.quotas.get_or_create(&QuotaLabels { resource, level: "full" }).set(count(p.full));
+                }
+            }
+            None => self.quotas.clear(),
         }
         self.database_up.set(i64::from(now.connections.is_some() && now.gateways.is_some()));
         self.waiters.set(i64::try_from(now.waiters).unwrap_or(i64::MAX));

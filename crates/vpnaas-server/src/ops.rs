@@ -103,7 +103,18 @@ impl Ops {
         if let Err(e) = connections.as_ref().map(|_| ()).and(gateways.as_ref().map(|_| ())) {
             tracing::warn!(error = %e, "metrics: the database could not be read");
         }
+        let quotas = match &connections {
+            Ok(_) => match self.service.quota_pressure().await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: the quotas could not be read");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
         let now = Snapshot {
+            quotas,
             connections: connections.ok(),
             gateways: gateways.ok(),
             waiters: self.service.hub().waiters(),

@@ -4,7 +4,7 @@
 //! that builds it, called only when the document is: serving costs nothing for it.
 
 use axum::handler::Handler;
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 use axum::Router;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 
@@ -43,6 +43,16 @@ impl Documented {
         handler: H,
     ) -> Documented {
         self.add(path, HttpMethod::Put, operation, put(handler))
+    }
+
+    /// `DELETE path`, likewise.
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        operation: Describer,
+        handler: H,
+    ) -> Documented {
+        self.add(path, HttpMethod::Delete, operation, delete(handler))
     }
 
     fn add(

@@ -15,6 +15,7 @@ mod ops;
 mod peer_config;
 mod policies;
 pub mod query;
+mod quotas;
 mod schemas;
 mod topology;
 mod view;
@@ -385,6 +386,7 @@ fn documented() -> documented::Documented {
         .merge(inventory::interface_routes())
         .merge(networks::routes())
         .merge(peer_config::routes())
+        .merge(quotas::routes())
         .merge(detail::routes())
         .merge(ops::routes())
         .merge(openapi::routes())

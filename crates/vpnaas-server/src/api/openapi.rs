@@ -40,6 +40,7 @@ pub(super) const VPN: &str = "vpn";
 pub(super) const INVENTORY: &str = "inventory";
 pub(super) const DISCOVERY: &str = "discovery";
 pub(super) const OPS: &str = "operations";
+pub(super) const QUOTAS: &str = "quotas";
 
 /// Error statuses by kind of operation; each is answered in the NeutronError envelope.
 pub(super) const LIST_ERRORS: &[u16] = &[400, 401, 403, 503];
@@ -96,6 +97,7 @@ pub fn document(profile: &'static Profile) -> (OpenApi, Vec<String>) {
         .tags(Some([
             tag(VPN, "The VPNaaS resources and certificates"),
             tag(INVENTORY, "Routers, subnets, router interfaces and their ports"),
+            tag(QUOTAS, "What each project may hold of each VPN resource"),
             tag(DISCOVERY, "Versions, resources and extensions"),
             tag(OPS, "Health, readiness, metrics and this document"),
         ]))

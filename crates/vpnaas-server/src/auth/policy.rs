@@ -121,6 +121,11 @@ fn default_rules() -> Vec<(String, &'static str)> {
         ("gateway_agent".into(), "rule:service_api"),
         // ADR 0019: who receives a connection's pre-shared key in its peer configuration.
         ("get_ipsec_site_connection:psk".into(), ADMIN_OR_PROJECT_MEMBER),
+        // ADR 0041: quotas, with Neutron's rules (neutron/conf/policies/quotas.py).
+        // Anyone reads their own project's quota whatever this rule says (as in Neutron).
+        ("get_quota".into(), "(rule:admin_only) or (role:manager and project_id:%(project_id)s)"),
+        ("update_quota".into(), "rule:admin_only"),
+        ("delete_quota".into(), "rule:admin_only"),
         // ADR 0018: the gateway agents' heartbeats, for `vpnaas status`.
         ("get_gateway_agents".into(), "rule:admin_only"),
     ];

@@ -32,6 +32,7 @@ impl Service {
         check(w.conn(), caller, &item, &service).await?;
         check_certs(w.conn(), caller, &item).await?;
         check_pair(w.conn(), &item).await?;
+        self.charge::<SiteConnection>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
         self.commit_marking(w, &[service.spec.router_id], &[]).await?;

@@ -11,6 +11,7 @@ mod keys;
 mod networks;
 mod peer_config;
 mod policies;
+pub mod quotas;
 mod topology;
 pub mod upgrade;
 mod vpn;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 use vpnaas_core::profile::Profile;
+use vpnaas_core::quota::{Counted, Limits};
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
 use vpnaas_core::values::StoredPsk;
 use vpnaas_core::Fault;
@@ -55,6 +57,8 @@ pub struct Service {
     swept: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Where routers and subnets come from (ADR 0022).
     topology: Arc<dyn Topology>,
+    /// The limits of a project that has none of its own (ADR 0041).
+    quota_defaults: Limits,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -68,6 +72,8 @@ pub struct Rules {
 /// A stored type the caller refers to by id, with the 404 its absence gives.
 pub trait Resource: Table {
     const RULES: Rules;
+    /// The quota that counts this resource, if one does (ADR 0041).
+    const COUNTED: Option<Counted> = None;
     fn not_found(id: &str) -> Fault;
     /// The secret the type holds sealed at rest, if it has one.
     fn secret_mut(&mut self) -> Option<&mut StoredPsk> {
@@ -77,8 +83,9 @@ pub trait Resource: Table {
 }
 
 macro_rules! resource {
-    ($t:ty, $nf:path, $name:literal $(, $secret:ident)?) => {
+    ($t:ty, $nf:path, $name:literal, $counted:expr $(, $secret:ident)?) => {
         impl Resource for $t {
+            const COUNTED: Option<Counted> = $counted;
             const RULES: Rules = Rules {
                 create: concat!("create_", $name),
                 get: concat!("get_", $name),
@@ -102,15 +109,16 @@ macro_rules! resource {
 use vpnaas_core::resources::{
     Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
 };
-resource!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy");
-resource!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy");
-resource!(VpnService, Fault::VpnServiceNotFound, "vpnservice");
-resource!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group");
-resource!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", auth);
+resource!(IkePolicy, Fault::IkePolicyNotFound, "ikepolicy", Some(Counted::IkePolicy));
+resource!(IpsecPolicy, Fault::IpsecPolicyNotFound, "ipsecpolicy", Some(Counted::IpsecPolicy));
+resource!(VpnService, Fault::VpnServiceNotFound, "vpnservice", Some(Counted::VpnService));
+resource!(EndpointGroup, Fault::EndpointGroupNotFound, "endpoint_group", Some(Counted::EndpointGroup));
+resource!(SiteConnection, Fault::SiteConnectionNotFound, "ipsec_site_connection", Some(Counted::SiteConnection), auth);
 // Its private key is never opened for an answer: it has no secret to show.
-resource!(Certificate, Fault::CertificateNotFound, "certificate");
-resource!(Router, Fault::RouterNotFound, "router");
-resource!(Subnet, Fault::SubnetNotFound, "subnet");
+resource!(Certificate, Fault::CertificateNotFound, "certificate", Some(Counted::Certificate));
+// The inventory stands in for Neutron, whose quotas count routers and subnets.
+resource!(Router, Fault::RouterNotFound, "router", None);
+resource!(Subnet, Fault::SubnetNotFound, "subnet", None);
 
 /// Whether the caller may see `item` (the `get_*` rule); another project's object it may
 /// not see is a 404, never a 403.
@@ -214,7 +222,14 @@ impl Service {
             beats: Arc::default(),
             swept: Arc::default(),
             topology: Arc::new(Standalone),
+            quota_defaults: Limits::UNLIMITED,
         }
+    }
+
+    /// Sets the limits of projects that have none of their own (ADR 0041).
+    pub fn with_quota_defaults(mut self, limits: Limits) -> Service {
+        self.quota_defaults = limits;
+        self
     }
 
     /// The change markers this server knows (ADR 0011).
@@ -310,9 +325,11 @@ impl Service {
         Ok(item)
     }
 
-    /// Inserts an object whose rules need nothing else from the database.
-    async fn insert<T: Table>(&self, item: T) -> Result<T> {
+    /// Inserts an object whose rules need nothing else from the database, within its
+    /// project's quota.
+    async fn insert<T: Resource>(&self, item: T) -> Result<T> {
         let mut w = self.store.begin_write().await?;
+        self.charge::<T>(&mut w, &item.meta().project_id).await?;
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
         Ok(item)

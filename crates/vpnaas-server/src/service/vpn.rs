@@ -56,6 +56,7 @@ impl Service {
                 status: Status::PendingCreate,
             },
         };
+        self.charge::<VpnService>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
         Ok(item)
@@ -106,6 +107,7 @@ impl Service {
             rules::check_one_version(&meta.id.to_string(), versions.into_iter())?;
         }
         let item = Stored { meta, spec: GroupSpec { endpoint_type, endpoints } };
+        self.charge::<EndpointGroup>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &item).await?;
         w.commit().await?;
         Ok(item)

@@ -302,6 +302,21 @@ ALTER TABLE routers ADD COLUMN gw_v4_subnet_id VARCHAR(36);
 ALTER TABLE routers ADD COLUMN gw_v6_subnet_id VARCHAR(36)
 "#;
 
+/// Version 10: quotas (ADR 0041). A project's own limits, one row per resource it has one
+/// for (the settings' defaults hold elsewhere), and the row its creates lock while they
+/// count, so that concurrent creates on any replica count one after another.
+const V10: &str = r#"
+CREATE TABLE quotas (
+    project_id VARCHAR(255) NOT NULL,
+    resource VARCHAR(64) NOT NULL,
+    hard_limit BIGINT NOT NULL,
+    PRIMARY KEY (project_id, resource)
+);
+CREATE TABLE quota_locks (
+    project_id VARCHAR(255) PRIMARY KEY
+)
+"#;
+
 /// Which part of an upgrade a step belongs to, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -369,8 +384,18 @@ const fn data(batch: Batch) -> Step {
 
 /// Every step, version 1 first. A new one names its phase; `every_expand_step_only_adds`
 /// refuses an expand step that removes or rewrites anything.
-const STEPS: &[Step] =
-    &[expand(V1), expand(V2), expand(V3), expand(V4), expand(V5), expand(V6), expand(V7), expand(V8), expand(V9)];
+const STEPS: &[Step] = &[
+    expand(V1),
+    expand(V2),
+    expand(V3),
+    expand(V4),
+    expand(V5),
+    expand(V6),
+    expand(V7),
+    expand(V8),
+    expand(V9),
+    expand(V10),
+];
 
 /// A step's version: its place in the list, from 1.
 fn version(i: usize) -> i64 {

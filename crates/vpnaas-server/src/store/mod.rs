@@ -17,6 +17,7 @@ pub mod markers;
 mod migrations;
 pub mod mirror;
 pub mod psk;
+pub mod quotas;
 pub mod replicas;
 mod rows;
 mod sqlite;

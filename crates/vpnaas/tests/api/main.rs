@@ -22,6 +22,7 @@ mod openapi;
 mod peer_config;
 mod policies;
 mod profiles;
+mod quotas;
 mod replicas;
 mod requests;
 mod restart;

@@ -58,6 +58,27 @@ async fn replicas_see_each_others_writes_at_once() {
     assert_eq!(r.ok(200)["ikepolicies"].as_array().map(Vec::len), Some(1));
 }
 
+/// A quota holds across replicas (ADR 0041): 32 creates at once through two replicas
+/// against a limit of 10 leave exactly 10, the rest refused with Neutron's OverQuota.
+#[tokio::test]
+async fn thirty_two_creates_through_two_replicas_against_a_limit_of_ten_leave_ten() {
+    let test = "thirty_two_creates_through_two_replicas_against_a_limit_of_ten_leave_ten";
+    let Some((a, b)) = two_replicas(test).await else { return };
+    let limit = json!({"quota": {"ipsecpolicy": 10}});
+    a.call(Method::PUT, "/v2.0/quotas/p1", ADMIN, Some(limit), None).await.ok(200);
+    let creates = (0..32).map(|i| {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"ipsecpolicy": {"name": format!("ipsec-{i}")}});
+        async move { replica.call(Method::POST, IPSEC, P1, Some(body), None).await }
+    });
+    let answers = futures_join_all(creates).await;
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    let over = answers.iter().filter(|r| r.error_type() == "OverQuota").count();
+    assert_eq!((created, over), (10, 22), "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    let listed = b.call(Method::GET, IPSEC, P1, None, None).await;
+    assert_eq!(listed.ok(200)["ipsecpolicies"].as_array().map(Vec::len), Some(10));
+}
+
 #[tokio::test]
 async fn fifty_concurrent_updates_through_two_replicas_lose_nothing() {
     let Some((a, b)) = two_replicas("fifty_concurrent_updates_through_two_replicas_lose_nothing").await else { return };
@@ -227,7 +248,9 @@ async fn a_postgresql_restart_mid_load_gives_503s_then_the_same_replica_serves_a
     pg(&["stop", &pgdata_s]);
 }
 
-async fn futures_join_all<F: std::future::Future<Output = Resp>>(futures: impl Iterator<Item = F>) -> Vec<Resp> {
+pub(crate) async fn futures_join_all<F: std::future::Future<Output = Resp>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<Resp> {
     let handles: Vec<_> = futures.collect();
     let mut out = Vec::with_capacity(handles.len());
     // Drive them all at once on this task.
