@@ -1,6 +1,7 @@
 //! vpnaas-core: the shared vocabulary of vpnaas (values, algorithms, resources, rules, faults), with no I/O.
 
 pub mod algorithms;
+pub mod allowed;
 pub mod contract;
 pub mod descriptor;
 pub mod fault;

@@ -19,6 +19,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Provider, Source};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use vpnaas_core::allowed::AlgorithmPolicy;
 use vpnaas_core::profile::{Profile, OPENSTACK};
 use vpnaas_core::quota::{Counted, Limit, Limits};
 
@@ -119,6 +120,43 @@ pub struct Config {
     pub neutron_timeout_secs: u64,
     /// The limits of a project that has none of its own (ADR 0041).
     pub quotas: QuotaSettings,
+    /// The algorithms new and updated IKE and IPsec policies may use (ADR 0042).
+    pub algorithms: AlgorithmSettings,
+}
+
+/// `[algorithms]`: for each restricted attribute, the words new and updated policies may use
+/// (a TOML array, or one text with commas); unset means every word the API accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmSettings {
+    #[serde(deserialize_with = "encryption_words")]
+    pub encryption_algorithm: Option<Vec<String>>,
+    #[serde(deserialize_with = "auth_words")]
+    pub auth_algorithm: Option<Vec<String>>,
+    #[serde(deserialize_with = "pfs_words")]
+    pub pfs: Option<Vec<String>>,
+}
+
+impl AlgorithmSettings {
+    /// The policy these settings describe (their words were checked when they were read).
+    pub fn policy(&self) -> AlgorithmPolicy {
+        let mut policy = AlgorithmPolicy::everything();
+        let lists = [
+            ("encryption_algorithm", &self.encryption_algorithm),
+            ("auth_algorithm", &self.auth_algorithm),
+            ("pfs", &self.pfs),
+        ];
+        for (attr, words) in lists {
+            if let Some(words) = words {
+                policy = match policy.clone().restrict(attr, words) {
+                    Ok(p) => p,
+                    // Unreachable: the deserializer refused unknown words already.
+                    Err(_) => policy,
+                };
+            }
+        }
+        policy
+    }
 }
 
 /// The default quota of each counted resource (`[quotas]`, Neutron's `[QUOTAS] quota_*`):
@@ -315,6 +353,7 @@ impl Default for Config {
             neutron_cache_secs: 5,
             neutron_timeout_secs: 5,
             quotas: QuotaSettings::default(),
+            algorithms: AlgorithmSettings::default(),
         }
     }
 }
@@ -701,6 +740,30 @@ pub const SETTINGS: &[Setting] = &[
         "-1",
         "The certificates a project may hold unless its quota says otherwise (-1: unlimited)",
     ),
+    unset_if_empty(setting(
+        "algorithms.encryption_algorithm",
+        "VPNAAS_ALGORITHMS_ENCRYPTION_ALGORITHM",
+        Some("algorithms-encryption-algorithm"),
+        "WORD,...",
+        "none: every value the API accepts",
+        "The encryption algorithms new and updated IKE and IPsec policies may use",
+    )),
+    unset_if_empty(setting(
+        "algorithms.auth_algorithm",
+        "VPNAAS_ALGORITHMS_AUTH_ALGORITHM",
+        Some("algorithms-auth-algorithm"),
+        "WORD,...",
+        "none: every value the API accepts",
+        "The integrity (auth) algorithms new and updated IKE and IPsec policies may use",
+    )),
+    unset_if_empty(setting(
+        "algorithms.pfs",
+        "VPNAAS_ALGORITHMS_PFS",
+        Some("algorithms-pfs"),
+        "WORD,...",
+        "none: every value the API accepts",
+        "The DH groups (pfs) new and updated IKE and IPsec policies may use",
+    )),
 ];
 
 /// The settings whose values are credentials: a bad one is reported without its value.
@@ -869,6 +932,48 @@ where
         }
     }
     d.deserialize_any(Number(PhantomData))
+}
+
+/// A list of `attr`'s words: a TOML array of texts, or one text with commas (the environment's
+/// and the command line's form); each must be a word of `attr`.
+fn words<'de, D: Deserializer<'de>>(d: D, attr: &'static str) -> Result<Option<Vec<String>>, D::Error> {
+    struct Words(&'static str);
+    impl<'de> Visitor<'de> for Words {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a list of {} values", self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+            Ok(v.split(',').map(|w| w.trim().to_owned()).filter(|w| !w.is_empty()).collect())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(word) = seq.next_element::<String>()? {
+                out.push(word.trim().to_owned());
+            }
+            Ok(out)
+        }
+    }
+    let list = d.deserialize_any(Words(attr))?;
+    if list.is_empty() {
+        return Err(de::Error::custom(format!("must name at least one {attr} value (unset it to allow all)")));
+    }
+    AlgorithmPolicy::everything()
+        .restrict(attr, &list)
+        .map_err(|e| de::Error::custom(format!("must be {attr} values: {e}")))?;
+    Ok(Some(list))
+}
+
+fn encryption_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    words(d, "encryption_algorithm")
+}
+
+fn auth_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    words(d, "auth_algorithm")
+}
+
+fn pfs_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    words(d, "pfs")
 }
 
 /// A quota limit: -1 (unlimited) or a number from 0.
@@ -1386,5 +1491,25 @@ mod tests {
                 assert_eq!(flag, s.key.replace(['.', '_'], "-"));
             }
         }
+    }
+
+    #[test]
+    fn quotas_and_algorithms_come_from_the_file_and_the_environment() {
+        let text = "[quotas]\nipsec_site_connection = 10\n[algorithms]\nauth_algorithm = [\"sha256\", \"sha512\"]\n";
+        let (_dir, file) = config_file(text);
+        let env = |k: &str| (k == "VPNAAS_ALGORITHMS_PFS").then(|| "group14, group15".to_owned());
+        let c = Config::load(&Flags::default().with_config(&file), env).unwrap();
+        assert_eq!(c.quotas.limits().get(Counted::SiteConnection), Limit::at_most(10));
+        assert_eq!(c.quotas.limits().get(Counted::IkePolicy), Limit::UNLIMITED);
+        let policy = c.algorithms.policy();
+        assert_eq!(policy.allowed("auth_algorithm"), Some(&["sha256", "sha512"][..]));
+        assert_eq!(policy.allowed("pfs"), Some(&["group14", "group15"][..]));
+        assert_eq!(policy.allowed("encryption_algorithm"), None);
+        let (_dir, file) = config_file("[algorithms]\nencryption_algorithm = []\n");
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("algorithms.encryption_algorithm") && err.contains("at least one"), "{err}");
+        let (_dir, file) = config_file("[quotas]\nvpnservice = -3\n");
+        let err = Config::load(&Flags::default().with_config(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("quotas.vpnservice") && err.contains("-1 (unlimited)"), "{err}");
     }
 }

@@ -359,6 +359,7 @@ pub async fn serve(
     let service = Service::new(store.clone(), config.profile, keys)
         .with_ha_hold_down(config.ha_hold_down_secs)
         .with_quota_defaults(config.quotas.limits())
+        .with_algorithm_policy(config.algorithms.policy())
         .with_topology(topology(&config)?);
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };

@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub pool: PoolUse,
     /// Projects near and at their limit, per counted resource; `None` when not read.
     pub quotas: Option<Vec<crate::service::quotas::Pressure>>,
+    /// Connections using an algorithm the algorithm policy no longer allows; `None` when not read.
+    pub not_allowed: Option<i64>,
 }
 
 /// The registry and the series this server feeds.
@@ -84,6 +86,7 @@ pub struct Metrics {
     connections: Family<StatusLabels, Gauge>,
     gateways: Family<GatewayLabels, Gauge>,
     quotas: Family<QuotaLabels, Gauge>,
+    not_allowed: Gauge,
     waiters: Gauge,
     pool: Family<StateLabels, Gauge>,
     pool_max: Gauge,
@@ -100,6 +103,7 @@ impl Metrics {
             connections: Family::default(),
             gateways: Family::default(),
             quotas: Family::default(),
+            not_allowed: Gauge::default(),
             waiters: Gauge::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
@@ -124,6 +128,12 @@ impl Metrics {
             "Projects holding at least 80 % of a finite limit (level near) or all of it (level full), by resource; \
              no project is named",
             m.quotas.clone(),
+        );
+        r.register(
+            "connections_algorithm_not_allowed",
+            "IPsec site connections whose IKE or IPsec policy uses an algorithm the algorithm policy no longer \
+             allows (all projects)",
+            m.not_allowed.clone(),
         );
         r.register("long_poll_waiters", "Gateway long polls waiting on this server", m.waiters.clone());
         r.register(
@@ -205,6 +215,7 @@ impl Metrics {
             }
             None => self.quotas.clear(),
         }
+        self.not_allowed.set(now.not_allowed.unwrap_or(0));
         self.database_up.set(i64::from(now.connections.is_some() && now.gateways.is_some()));
         self.waiters.set(i64::try_from(now.waiters).unwrap_or(i64::MAX));
         let in_use = now.pool.open.saturating_sub(now.pool.idle);

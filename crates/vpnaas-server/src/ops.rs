@@ -113,8 +113,15 @@ impl Ops {
             },
             Err(_) => None,
         };
+        let not_allowed = match &connections {
+            Ok(_) => self.service.connections_not_allowed().await.map_err(|e| {
+                tracing::warn!(error = %e, "metrics: the algorithm policy's count could not be read");
+            }),
+            Err(_) => Err(()),
+        };
         let now = Snapshot {
             quotas,
+            not_allowed: not_allowed.ok(),
             connections: connections.ok(),
             gateways: gateways.ok(),
             waiters: self.service.hub().waiters(),

@@ -46,6 +46,10 @@ pub struct Summary {
     pub by_status: BTreeMap<String, usize>,
     /// Down reasons with how many connections have them, the commonest first.
     pub reasons: Vec<(String, usize)>,
+    /// Connections whose policies use an algorithm the algorithm policy no longer allows, and
+    /// the attributes it restricts (ADR 0042); `None` when the server did not say.
+    pub algorithms_not_allowed: Option<i64>,
+    pub algorithms_restricted: Vec<String>,
 }
 
 impl Summary {
@@ -78,6 +82,17 @@ impl Summary {
         s
     }
 
+    /// Adds what `GET /v2.0/vpn/algorithm-policy` said.
+    pub fn with_algorithm_policy(mut self, policy: Option<&Value>) -> Summary {
+        let p = policy.map(|p| &p["algorithm_policy"]);
+        self.algorithms_not_allowed = p.and_then(|p| p["connections_not_allowed"].as_i64());
+        self.algorithms_restricted = p
+            .and_then(|p| p["restricted"].as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        self
+    }
+
     pub fn text(&self, url: &str, admin: bool) -> String {
         let mut out = format!("vpnaas at {url}\n");
         if admin {
@@ -100,6 +115,14 @@ impl Summary {
         out.push_str(&format!("connections: {}\n", self.connections));
         for (status, n) in &self.by_status {
             out.push_str(&format!("  {status:<16} {n}\n"));
+        }
+        match (self.algorithms_not_allowed, self.algorithms_restricted.is_empty()) {
+            (Some(n), false) => out.push_str(&format!(
+                "algorithm policy ({}): {n} connections use algorithms it no longer allows\n",
+                self.algorithms_restricted.join(", ")
+            )),
+            (Some(_), true) => out.push_str("algorithm policy: every algorithm allowed\n"),
+            (None, _) => {}
         }
         if self.reasons.is_empty() {
             out.push_str("reasons: none\n");
@@ -210,7 +233,14 @@ async fn summary(args: &StatusArgs) -> anyhow::Result<(Summary, bool)> {
     let routers = fetch("/v2.0/routers?fields=id&fields=binding:host_id").await?.unwrap_or(Value::Null);
     let connections =
         fetch("/v2.0/vpn/ipsec-site-connections?fields=id&fields=status&fields=tunnel").await?.unwrap_or(Value::Null);
-    Ok((Summary::from_lists(gateways.as_ref(), &routers, &connections), gateways.is_some()))
+    // A server of an older release has no algorithm policy: its 404 is not an error.
+    let algorithms = match get(&http, &format!("{base}/v2.0/vpn/algorithm-policy"), &headers).await? {
+        (200, body) => Some(body),
+        _ => None,
+    };
+    let summary =
+        Summary::from_lists(gateways.as_ref(), &routers, &connections).with_algorithm_policy(algorithms.as_ref());
+    Ok((summary, gateways.is_some()))
 }
 
 #[cfg(test)]
@@ -239,6 +269,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("reasons (commonest first):\n  auth_failed"), "{text}");
+        assert!(!text.contains("algorithm policy"), "{text}");
+        let restricted = json!({"algorithm_policy": {"restricted": ["auth_algorithm"], "connections_not_allowed": 3}});
+        let text = s.with_algorithm_policy(Some(&restricted)).text("http://x", true);
+        assert!(
+            text.contains("algorithm policy (auth_algorithm): 3 connections use algorithms it no longer allows"),
+            "{text}"
+        );
         let member = Summary::from_lists(None, &routers, &connections).text("u", false);
         assert!(member.contains("admins only") && !member.contains("placed on hosts"), "{member}");
     }

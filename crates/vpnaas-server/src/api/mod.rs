@@ -387,6 +387,7 @@ fn documented() -> documented::Documented {
         .merge(networks::routes())
         .merge(peer_config::routes())
         .merge(quotas::routes())
+        .merge(policies::algorithm_routes())
         .merge(detail::routes())
         .merge(ops::routes())
         .merge(openapi::routes())

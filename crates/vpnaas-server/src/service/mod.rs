@@ -19,6 +19,7 @@ mod vpn;
 use std::sync::Arc;
 
 use uuid::Uuid;
+use vpnaas_core::allowed::AlgorithmPolicy;
 use vpnaas_core::profile::Profile;
 use vpnaas_core::quota::{Counted, Limits};
 use vpnaas_core::resources::{Draft, Meta, Owner, Stored, TextPatch};
@@ -59,6 +60,8 @@ pub struct Service {
     topology: Arc<dyn Topology>,
     /// The limits of a project that has none of its own (ADR 0041).
     quota_defaults: Limits,
+    /// The algorithms new and updated policies may use (ADR 0042).
+    algorithms: Arc<AlgorithmPolicy>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -223,7 +226,19 @@ impl Service {
             swept: Arc::default(),
             topology: Arc::new(Standalone),
             quota_defaults: Limits::UNLIMITED,
+            algorithms: Arc::new(AlgorithmPolicy::everything()),
         }
+    }
+
+    /// Sets the algorithms new and updated policies may use (ADR 0042).
+    pub fn with_algorithm_policy(mut self, policy: AlgorithmPolicy) -> Service {
+        self.algorithms = Arc::new(policy);
+        self
+    }
+
+    /// The algorithms new and updated policies may use.
+    pub fn algorithm_policy(&self) -> &AlgorithmPolicy {
+        &self.algorithms
     }
 
     /// Sets the limits of projects that have none of their own (ADR 0041).

@@ -1,10 +1,15 @@
-//! IKE and IPsec policies: create, update (crypto frozen while in use) and delete (refused while in use).
+//! IKE and IPsec policies: create, update (crypto frozen while in use; new words only as the
+//! algorithm policy allows, ADR 0042) and delete (refused while in use).
 
-use vpnaas_core::resources::{Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, Stored};
+use vpnaas_core::allowed::AlgorithmPolicy;
+use vpnaas_core::descriptor::Choices;
+use vpnaas_core::resources::{
+    Draft, IkePatch, IkePolicy, IkeSpec, IpsecPatch, IpsecPolicy, IpsecSpec, SiteConnection, Stored,
+};
 use vpnaas_core::Fault;
 
 use super::{fetch_for_change, referrers, stored, Resource, Service};
-use crate::auth::Caller;
+use crate::auth::{Caller, Reach};
 use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
@@ -13,6 +18,8 @@ use crate::store::uses::Reference;
 /// What differs between the two policy kinds: their patch and the column connections use.
 trait Policy: Resource {
     type Patch;
+    type Spec: Choices + Clone;
+    fn spec(&self) -> &Self::Spec;
     /// How a connection refers to a policy of this kind.
     const REFERENCE: Reference;
     fn in_use(id: String) -> Fault;
@@ -22,6 +29,10 @@ trait Policy: Resource {
 
 impl Policy for IkePolicy {
     type Patch = IkePatch;
+    type Spec = IkeSpec;
+    fn spec(&self) -> &IkeSpec {
+        &self.spec
+    }
     const REFERENCE: Reference = Reference::ConnectionIkePolicy;
     fn in_use(id: String) -> Fault {
         Fault::IkePolicyInUse(id)
@@ -36,6 +47,10 @@ impl Policy for IkePolicy {
 
 impl Policy for IpsecPolicy {
     type Patch = IpsecPatch;
+    type Spec = IpsecSpec;
+    fn spec(&self) -> &IpsecSpec {
+        &self.spec
+    }
     const REFERENCE: Reference = Reference::ConnectionIpsecPolicy;
     fn in_use(id: String) -> Fault {
         Fault::IpsecPolicyInUse(id)
@@ -68,10 +83,13 @@ impl Service {
         self.delete_policy::<IpsecPolicy>(caller, id).await
     }
 
+    /// A new policy uses only algorithms the cloud's algorithm policy allows (ADR 0042).
     async fn create_policy<S>(&self, caller: &Caller, draft: Draft<S>) -> Result<Stored<S>>
     where
         Stored<S>: Policy,
+        S: Choices,
     {
+        self.algorithms.check_new(&draft.spec, self.profile.name)?;
         self.insert(stored(caller, draft)?).await
     }
 
@@ -83,7 +101,11 @@ impl Service {
         if T::touches_crypto(&patch) && !referrers(w.conn(), T::REFERENCE, item.id()).await?.is_empty() {
             return Err(T::in_use(item.id().to_string()).into());
         }
+        let before = item.spec().clone();
         T::apply(&patch, &mut item);
+        // Only what the update changes must be allowed: a policy made before a restriction
+        // keeps its words, and can still be renamed (ADR 0042).
+        self.algorithms.check_changed(&before, item.spec(), self.profile.name)?;
         item.meta_mut().touch(now_micros());
         store::update(w.conn(), &item).await?;
         w.commit().await?;
@@ -92,5 +114,26 @@ impl Service {
 
     async fn delete_policy<T: Policy>(&self, caller: &Caller, id: &str) -> Result<()> {
         self.delete_unreferenced::<T>(caller, id, &[T::REFERENCE], T::in_use).await
+    }
+}
+
+impl Service {
+    /// The algorithm policy, and how many of the connections the caller may see use a word it
+    /// no longer allows (ADR 0042): every project's for those who read every project's, the
+    /// caller's own otherwise.
+    pub async fn algorithm_report(&self, caller: &Caller) -> Result<(AlgorithmPolicy, i64)> {
+        let policy = (*self.algorithms).clone();
+        let project = match caller.reach(SiteConnection::RULES.get) {
+            Reach::All => None,
+            Reach::Own => Some(caller.project_id()),
+            Reach::None => return Ok((policy, 0)),
+        };
+        let n = self.store.connections_not_allowed(policy.restrictions(), project).await?;
+        Ok((policy, n))
+    }
+
+    /// Every project's connections that use a word the algorithm policy no longer allows.
+    pub async fn connections_not_allowed(&self) -> Result<i64> {
+        Ok(self.store.connections_not_allowed(self.algorithms.restrictions(), None).await?)
     }
 }

@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
-use super::{fetch_all, migrations, Backend, Store, StoreError, StoreResult};
+use super::{fetch_all, migrations, Backend, Store, StoreError, StoreResult, Value};
 
 /// Which wait a transaction had: the pool's (reads, and PostgreSQL's writes) or SQLite's one
 /// writer (ADR 0012).
@@ -116,6 +116,44 @@ impl Store {
         let rows =
             fetch_all(&mut conn, "SELECT status, COUNT(*) FROM ipsec_site_connections GROUP BY status", &[]).await?;
         rows.iter().map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?))).collect()
+    }
+
+    /// Site connections whose IKE or IPsec policy uses a word outside `restrictions` (an
+    /// attribute, which is also its column, and its allowed words), of `project` or of every
+    /// project (ADR 0042). The columns are the algorithm policy's fixed names, never a caller's.
+    pub async fn connections_not_allowed(
+        &self,
+        restrictions: &[(&'static str, Vec<&'static str>)],
+        project: Option<&str>,
+    ) -> StoreResult<i64> {
+        if restrictions.is_empty() {
+            return Ok(0);
+        }
+        let mut values: Vec<Value> = Vec::new();
+        let mut refused = Vec::new();
+        for (column, allowed) in restrictions {
+            for table in ["i", "p"] {
+                let mut marks = Vec::with_capacity(allowed.len());
+                for word in allowed {
+                    values.push((*word).into());
+                    marks.push(format!("${}", values.len()));
+                }
+                refused.push(format!("{table}.{column} NOT IN ({})", marks.join(", ")));
+            }
+        }
+        let mut sql = format!(
+            "SELECT COUNT(*) FROM ipsec_site_connections c JOIN ikepolicies i ON i.id = c.ikepolicy_id \
+             JOIN ipsecpolicies p ON p.id = c.ipsecpolicy_id WHERE ({})",
+            refused.join(" OR ")
+        );
+        if let Some(project) = project {
+            values.push(project.into());
+            sql.push_str(&format!(" AND c.project_id = ${}", values.len()));
+        }
+        let mut conn = self.begin_read().await?;
+        let rows = fetch_all(&mut conn, &sql, &values).await?;
+        conn.commit().await?;
+        rows.first().map_or(Ok(0), |r| r.get::<i64>(0))
     }
 
     /// Gateways (single-router agents, then host agents) heard from at or after `cutoff`

@@ -179,3 +179,119 @@ async fn ah_esp_policies_are_created_but_refused_by_a_connection() {
     app.post(CONNS, P1, body).await.refused(400, "IpsecValidationFailure", "transform_protocol with value 'ah-esp'");
     assert_eq!(app.count(CONNS).await, 0);
 }
+
+// ---------------------------------------------------------------- the algorithm policy (ADR 0042)
+
+/// Upstream's 2026 removals as a setting: no sha1, no 3des (the API has no md5 or des).
+fn modern() -> vpnaas_server::config::AlgorithmSettings {
+    let words = |w: &[&str]| Some(w.iter().map(|s| (*s).to_owned()).collect());
+    vpnaas_server::config::AlgorithmSettings {
+        auth_algorithm: words(&["sha256", "sha384", "sha512"]),
+        encryption_algorithm: words(&["aes-128", "aes-192", "aes-256"]),
+        pfs: None,
+    }
+}
+
+#[tokio::test]
+async fn a_forbidden_algorithm_is_refused_in_both_profiles_naming_attribute_and_rule() {
+    for profile in vpnaas_core::profile::ALL {
+        let app = spawn_app_with(|c| {
+            c.profile = profile;
+            c.algorithms = modern();
+        })
+        .await;
+        let under = format!("under the '{}' profile", profile.name);
+        // neutron-lib's defaults are sha1: a policy created with nothing is refused.
+        let r = app.post(IKE, P1, json!({"ikepolicy": {"name": "old"}})).await;
+        r.refused(
+            400,
+            "HTTPBadRequest",
+            "Invalid input for auth_algorithm. Reason: 'sha1' is not allowed by this cloud's algorithm policy \
+             (algorithms.auth_algorithm: sha256, sha384, sha512)",
+        );
+        assert!(r.message().contains(&under), "{}", r.message());
+        let r = app
+            .post(IPSEC, P1, json!({"ipsecpolicy": {"auth_algorithm": "sha256", "encryption_algorithm": "3des"}}))
+            .await;
+        r.refused(400, "HTTPBadRequest", "Invalid input for encryption_algorithm. Reason: '3des' is not allowed");
+        assert_eq!((app.count(IKE).await, app.count(IPSEC).await), (0, 0), "nothing written");
+        let ok =
+            json!({"ikepolicy": {"auth_algorithm": "sha384", "encryption_algorithm": "aes-256", "pfs": "group14"}});
+        let id = app.create(IKE, P1, ok).await;
+        let r = app.put(&format!("{IKE}/{id}"), P1, json!({"ikepolicy": {"auth_algorithm": "sha1"}})).await;
+        r.refused(400, "HTTPBadRequest", "Invalid input for auth_algorithm. Reason: 'sha1' is not allowed");
+        let shown = app.get(&format!("{IKE}/{id}"), P1).await;
+        assert_eq!(shown.ok(200)["ikepolicy"]["auth_algorithm"], "sha384", "the refused update changed nothing");
+        let policy = app.get("/v2.0/vpn/algorithm-policy", P1).await.ok(200)["algorithm_policy"].clone();
+        assert_eq!(policy["auth_algorithm"], json!(["sha256", "sha384", "sha512"]));
+        assert_eq!(policy["restricted"], json!(["encryption_algorithm", "auth_algorithm"]));
+        assert!(policy["pfs"].as_array().unwrap().contains(&json!("group5")), "pfs unrestricted: {policy}");
+    }
+}
+
+/// Objects made before the restriction keep working: they are shown, their connections stay,
+/// a policy can still be renamed; only a new word must be allowed. `/v2.0/vpn/algorithm-policy`
+/// (what `vpnaas status` prints) and `/metrics` count the connections that use old words.
+#[tokio::test]
+async fn objects_made_before_a_restriction_keep_working_and_are_counted() {
+    let app = spawn_app().await;
+    let site = Site::new(&app, P1).await; // sha1 policies, the defaults
+    let conn = app.create(CONNS, P1, site.connection()).await;
+    let (mut config, _data) = app.stop().await;
+    config.algorithms = modern();
+    let app = spawn_config(config).await;
+
+    assert_eq!(app.get(&format!("{CONNS}/{conn}"), P1).await.ok(200)["ipsec_site_connection"]["id"], conn);
+    let rename = json!({"ikepolicy": {"name": "renamed", "description": "made before the policy"}});
+    assert_eq!(
+        app.put(&format!("{IKE}/{}", site.ike), P1, rename).await.ok(200)["ikepolicy"]["auth_algorithm"],
+        "sha1"
+    );
+    let counted = |who: &'static str| {
+        let app = &app;
+        async move {
+            app.get("/v2.0/vpn/algorithm-policy", who).await.ok(200)["algorithm_policy"]["connections_not_allowed"]
+                .clone()
+        }
+    };
+    assert_eq!(counted(ADMIN).await, 1);
+    assert_eq!(counted(P1).await, 1);
+    assert_eq!(counted(P2).await, 0, "another project's connections are not counted for p2");
+    let text = app.raw(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("vpnaas_connections_algorithm_not_allowed 1"), "{text}");
+    // Moved to allowed words (the connection is deleted first: crypto is frozen while in use).
+    app.delete(&format!("{CONNS}/{conn}"), P1).await;
+    let text = app.raw(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("vpnaas_connections_algorithm_not_allowed 0"), "{text}");
+}
+
+/// The settings through the real binary: a comma list in the environment; a word that is no
+/// value of its attribute stops the server, naming the variable and the words there are.
+#[tokio::test]
+async fn the_algorithm_settings_are_read_and_a_bad_word_is_named() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().display().to_string();
+    let envs = [("VPNAAS_DATA_DIR", data.as_str()), ("VPNAAS_ALGORITHMS_PFS", "group14, group15")];
+    let server = spawn_process(&[], &envs);
+    let r = server.call(reqwest::Method::POST, IPSEC, P1, Some(json!({"ipsecpolicy": {"pfs": "group5"}})), None).await;
+    r.refused(
+        400,
+        "HTTPBadRequest",
+        "'group5' is not allowed by this cloud's algorithm policy (algorithms.pfs: group14, group15)",
+    );
+    let r = server.call(reqwest::Method::POST, IPSEC, P1, Some(json!({"ipsecpolicy": {"pfs": "group15"}})), None).await;
+    r.ok(201);
+    drop(server);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("VPNAAS_DATA_DIR", &data)
+        .env("VPNAAS_ALGORITHMS_AUTH_ALGORITHM", "sha256,sha999")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("VPNAAS_ALGORITHMS_AUTH_ALGORITHM") && said.contains("'sha999' is not a value of auth_algorithm"),
+        "{said}"
+    );
+}
