@@ -47,8 +47,10 @@ connection_active_or_pending() {
 # Quotas through the one endpoint (ADR 0041): /v2.0/quotas is Neutron's (its keys, none of
 # vpnaas's), /v2.0/vpn/quotas is vpnaas's, both for the same Keystone project.
 neutron_quota_is_neutrons() {
-  local rows
-  rows=$("$osc" quota show --network demo -f value -c Resource) || return 1
+  local rows project
+  # By id: a project member may read its own project, not look projects up by name.
+  project=$("$osc" token issue -f value -c project_id) || return 1
+  rows=$("$osc" quota show --network "$project" -f value -c Resource) || return 1
   grep -qx networks <<<"$rows" && ! grep -q ipsec_site_connection <<<"$rows"
 }
 vpn_quota_through_the_endpoint() {

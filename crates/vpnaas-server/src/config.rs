@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::notifications::{Publisher, TransportUrl};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Provider, Source};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -122,6 +123,19 @@ pub struct Config {
     pub quotas: QuotaSettings,
     /// The algorithms new and updated IKE and IPsec policies may use (ADR 0042).
     pub algorithms: AlgorithmSettings,
+    /// Where notifications go (oslo.messaging's `transport_url`, `rabbit://...`); unset means
+    /// none are published and no broker is needed (ADR 0043).
+    #[serde(deserialize_with = "transport_url")]
+    pub transport_url: Option<TransportUrl>,
+    /// The host in the notifications' `publisher_id` (`network.<host>`); unset means this
+    /// machine's host name.
+    #[serde(deserialize_with = "optional_text")]
+    pub notification_host: Option<String>,
+    /// oslo.messaging's `control_exchange`: the exchange notifications go to.
+    pub control_exchange: String,
+    /// oslo.messaging's `amqp_durable_queues`: the exchange and the queue are durable.
+    #[serde(deserialize_with = "boolean")]
+    pub amqp_durable_queues: bool,
 }
 
 /// `[algorithms]`: for each restricted attribute, the words new and updated policies may use
@@ -135,6 +149,30 @@ pub struct AlgorithmSettings {
     pub auth_algorithm: Option<Vec<String>>,
     #[serde(deserialize_with = "pfs_words")]
     pub pfs: Option<Vec<String>>,
+}
+
+impl Config {
+    /// As whom and where notifications are published, when `transport_url` is set.
+    pub fn publisher(&self) -> Option<(TransportUrl, Publisher)> {
+        let url = self.transport_url.clone()?;
+        let host = self.notification_host.clone().unwrap_or_else(this_host);
+        let publisher = Publisher {
+            publisher_id: format!("network.{host}"),
+            exchange: self.control_exchange.clone(),
+            topic: "notifications".to_owned(),
+            durable: self.amqp_durable_queues,
+        };
+        Some((url, publisher))
+    }
+}
+
+/// This machine's host name, as oslo.config's `host` defaults to it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl AlgorithmSettings {
@@ -354,6 +392,10 @@ impl Default for Config {
             neutron_timeout_secs: 5,
             quotas: QuotaSettings::default(),
             algorithms: AlgorithmSettings::default(),
+            transport_url: None,
+            notification_host: None,
+            control_exchange: "neutron".to_owned(),
+            amqp_durable_queues: false,
         }
     }
 }
@@ -764,10 +806,43 @@ pub const SETTINGS: &[Setting] = &[
         "none: every value the API accepts",
         "The DH groups (pfs) new and updated IKE and IPsec policies may use",
     )),
+    unset_if_empty(setting(
+        "transport_url",
+        "VPNAAS_TRANSPORT_URL",
+        None,
+        "rabbit://USER:PASS@HOST:PORT/VHOST",
+        "none: no notifications",
+        "Where notifications go, in oslo.messaging's syntax (several USER:PASS@HOST:PORT joined by commas)",
+    )),
+    unset_if_empty(setting(
+        "notification_host",
+        "VPNAAS_NOTIFICATION_HOST",
+        Some("notification-host"),
+        "HOST",
+        "none: this machine's host name",
+        "The host in the notifications' publisher_id (network.HOST)",
+    )),
+    setting(
+        "control_exchange",
+        "VPNAAS_CONTROL_EXCHANGE",
+        Some("control-exchange"),
+        "NAME",
+        "neutron",
+        "The exchange notifications go to (oslo.messaging's control_exchange)",
+    ),
+    setting(
+        "amqp_durable_queues",
+        "VPNAAS_AMQP_DURABLE_QUEUES",
+        Some("amqp-durable-queues"),
+        "true|false",
+        "false",
+        "Declare the exchange and the notification queue durable (oslo.messaging's amqp_durable_queues)",
+    ),
 ];
 
 /// The settings whose values are credentials: a bad one is reported without its value.
-const SECRET_KEYS: &[&str] = &["agent_token", "metrics_token", "keystone.password", "noauth_tokens", "database_url"];
+const SECRET_KEYS: &[&str] =
+    &["agent_token", "metrics_token", "keystone.password", "noauth_tokens", "database_url", "transport_url"];
 
 /// A secret setting (a password, a token). It never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -974,6 +1049,15 @@ fn auth_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D:
 
 fn pfs_words<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     words(d, "pfs")
+}
+
+/// oslo.messaging's `transport_url`; its password is never shown in an error.
+fn transport_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TransportUrl>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    TransportUrl::parse(&text).map(Some).map_err(|e| de::Error::custom(format!("{e} (its value is not shown)")))
 }
 
 /// A quota limit: -1 (unlimited) or a number from 0.

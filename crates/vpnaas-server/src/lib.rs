@@ -10,7 +10,9 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod neutron;
+pub mod notifications;
 pub mod ops;
+pub mod relay;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -361,6 +363,12 @@ pub async fn serve(
         .with_quota_defaults(config.quotas.limits())
         .with_algorithm_policy(config.algorithms.policy())
         .with_topology(topology(&config)?);
+    // Notifications (ADR 0043): the outbox is written only when there is a broker to relay to.
+    let publishing = config.publisher();
+    let service = match &publishing {
+        Some((_, publisher)) => service.with_publisher(publisher.clone()),
+        None => service,
+    };
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };
     state.service.load_markers().await.map_err(CommandError::Markers)?;
@@ -411,10 +419,18 @@ pub async fn serve(
             }
         }
     });
+    let relay = publishing.map(|(url, publisher)| {
+        tracing::info!(broker = ?url, publisher_id = %publisher.publisher_id, exchange = %publisher.exchange,
+            "notifications are published to RabbitMQ");
+        tokio::spawn(relay::run(store.clone(), url, publisher, state.service.outbox_kick()))
+    });
     let limits = http_limits(&state.config);
     let app = api::router(state);
     let result = http::serve_with_tls(listener, app, limits, tls, shutdown).await;
     registrar.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     if let Err(e) = service::upgrade::forget_replica(&store, &replica).await {
         tracing::warn!(error = %e, "could not remove this replica from the replicas table");
     }

@@ -76,6 +76,9 @@ pub struct Snapshot {
     pub quotas: Option<Vec<crate::service::quotas::Pressure>>,
     /// Connections using an algorithm the algorithm policy no longer allows; `None` when not read.
     pub not_allowed: Option<i64>,
+    /// Notifications waiting in the outbox, and the age in seconds of the oldest; `None` when
+    /// the server publishes none (or the database could not be read).
+    pub outbox: Option<(i64, f64)>,
 }
 
 /// The registry and the series this server feeds.
@@ -87,6 +90,8 @@ pub struct Metrics {
     gateways: Family<GatewayLabels, Gauge>,
     quotas: Family<QuotaLabels, Gauge>,
     not_allowed: Gauge,
+    outbox: Gauge,
+    outbox_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     waiters: Gauge,
     pool: Family<StateLabels, Gauge>,
     pool_max: Gauge,
@@ -104,6 +109,8 @@ impl Metrics {
             gateways: Family::default(),
             quotas: Family::default(),
             not_allowed: Gauge::default(),
+            outbox: Gauge::default(),
+            outbox_age: Gauge::default(),
             waiters: Gauge::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
@@ -134,6 +141,17 @@ impl Metrics {
             "IPsec site connections whose IKE or IPsec policy uses an algorithm the algorithm policy no longer \
              allows (all projects)",
             m.not_allowed.clone(),
+        );
+        r.register(
+            "notification_backlog",
+            "Notifications in the outbox not yet confirmed by the broker (all replicas; 0 without transport_url)",
+            m.outbox.clone(),
+        );
+        r.register_with_unit(
+            "notification_backlog_age",
+            "Age of the oldest notification in the outbox",
+            Unit::Seconds,
+            m.outbox_age.clone(),
         );
         r.register("long_poll_waiters", "Gateway long polls waiting on this server", m.waiters.clone());
         r.register(
@@ -216,6 +234,9 @@ impl Metrics {
             None => self.quotas.clear(),
         }
         self.not_allowed.set(now.not_allowed.unwrap_or(0));
+        let (waiting, age) = now.outbox.unwrap_or((0, 0.0));
+        self.outbox.set(waiting);
+        self.outbox_age.set(age);
         self.database_up.set(i64::from(now.connections.is_some() && now.gateways.is_some()));
         self.waiters.set(i64::try_from(now.waiters).unwrap_or(i64::MAX));
         let in_use = now.pool.open.saturating_sub(now.pool.idle);

@@ -119,7 +119,21 @@ impl Ops {
             }),
             Err(_) => Err(()),
         };
+        let outbox = match (&connections, self.service.publisher()) {
+            (Ok(_), Some(_)) => match self.store.outbox_backlog().await {
+                Ok((n, oldest)) => {
+                    let age = oldest.map_or(0.0, |t| (now_micros() - t).max(0) as f64 / 1e6);
+                    Some((n, age))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: the notification outbox could not be read");
+                    None
+                }
+            },
+            _ => None,
+        };
         let now = Snapshot {
+            outbox,
             quotas,
             not_allowed: not_allowed.ok(),
             connections: connections.ok(),

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, RawQuery, Request, State};
+use axum::extract::{Extension, FromRequest, FromRequestParts, OriginalUri, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -42,6 +42,7 @@ use crate::auth::Caller;
 use crate::clock::{rfc3339, space_micros};
 use crate::config::Config;
 use crate::error::{self, Error, Result};
+use crate::notifications::{Action, Notes};
 use crate::service::{retrying, Resource, Service};
 use vpnaas_core::profile::{Profile, TimeStyle};
 
@@ -265,30 +266,98 @@ fn written<T: Collection>(
     Ok(view::respond(code, body))
 }
 
-async fn create<T: Collection>(State(st): State<AppState>, caller: Caller, Body(b): RawBody) -> Result<Response> {
+async fn create<T: Collection>(
+    State(st): State<AppState>,
+    caller: Caller,
+    request: Option<Extension<RequestId>>,
+    Body(b): RawBody,
+) -> Result<Response> {
     let echo = fields::<T>(&st.service, &b, Op::Create)?.echo();
+    let noting = noted::<T>(&st, &caller, request, Action::Create, || serde_json::from_slice(&b).ok(), None);
     // Parsed again for each attempt: a write that collided is run again whole (ADR 0030).
-    let (svc, who, bytes) = (&st.service, &caller, &b[..]);
+    let (svc, who, bytes) = (&st.service, &noting, &b[..]);
     let item = retrying(move || async move { T::create(svc, who, fields::<T>(svc, bytes, Op::Create)?).await }).await?;
+    st.service.kick_relay();
     written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
+}
+
+/// The request's id (`x-openstack-request-id`), for the notifications' context.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The caller whose write publishes its notifications (ADR 0043), when the server publishes:
+/// the `.start` payload from `start` (with `id` for an update), the `.end` payload rendered
+/// as the caller's own answer would be.
+fn noted<T: Collection>(
+    st: &AppState,
+    caller: &Caller,
+    request: Option<Extension<RequestId>>,
+    action: Action,
+    start: impl FnOnce() -> Option<Value>,
+    id: Option<&str>,
+) -> Caller {
+    if st.service.publisher().is_none() {
+        return caller.clone();
+    }
+    let start = match (action, id) {
+        (Action::Delete, Some(id)) => serde_json::json!({ format!("{}_id", T::SINGULAR): id }),
+        (Action::Update, Some(id)) => {
+            let mut body = start().unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut body {
+                map.insert("id".into(), Value::String(id.to_owned()));
+            }
+            body
+        }
+        _ => start().unwrap_or(Value::Null),
+    };
+    let (profile, viewer) = (st.service.profile(), caller.clone());
+    let render: crate::notifications::Render = Box::new(move |any| {
+        let item = any.downcast_ref::<T>()?;
+        let mut out = Vec::with_capacity(1024);
+        render(&mut out, item, profile, &viewer, &[]).ok()?;
+        let view: Value = serde_json::from_slice(&out).ok()?;
+        let mut outer = Map::new();
+        outer.insert(T::SINGULAR.to_owned(), view);
+        Some(Value::Object(outer))
+    });
+    let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
+    let who = crate::notifications::Requester {
+        project: caller.project_id(),
+        user: caller.creds.user_id.as_deref(),
+        roles: &caller.creds.roles,
+        is_admin: caller.is_admin,
+        request_id: &request_id,
+    };
+    let context = crate::notifications::context(&who, crate::clock::now_micros());
+    caller.noting(Notes { resource: T::SINGULAR, action, start, id: id.map(str::to_owned), render, context })
 }
 
 async fn update<T: Collection>(
     State(st): State<AppState>,
     caller: Caller,
+    request: Option<Extension<RequestId>>,
     Path(id): Path<String>,
     Body(b): RawBody,
 ) -> Result<Response> {
     let echo = fields::<T>(&st.service, &b, Op::Update)?.echo();
-    let (svc, who, bytes, id) = (&st.service, &caller, &b[..], id.as_str());
+    let noting = noted::<T>(&st, &caller, request, Action::Update, || serde_json::from_slice(&b).ok(), Some(&id));
+    let (svc, who, bytes, id) = (&st.service, &noting, &b[..], id.as_str());
     let item =
         retrying(move || async move { T::update(svc, who, id, fields::<T>(svc, bytes, Op::Update)?).await }).await?;
+    st.service.kick_relay();
     written(StatusCode::OK, st.service.profile(), &caller, &item, &echo)
 }
 
-async fn delete<T: Collection>(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let (svc, who, id) = (&st.service, &caller, id.as_str());
+async fn delete<T: Collection>(
+    State(st): State<AppState>,
+    caller: Caller,
+    request: Option<Extension<RequestId>>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let noting = noted::<T>(&st, &caller, request, Action::Delete, || None, Some(&id));
+    let (svc, who, id) = (&st.service, &noting, id.as_str());
     retrying(move || T::delete(svc, who, id)).await?;
+    st.service.kick_relay();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -318,6 +387,8 @@ where
     Fut: Future<Output = Response>,
 {
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    let mut req = req;
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();

@@ -135,12 +135,24 @@ pub struct Caller {
     pub is_admin: bool,
     /// `If-Match: revision_number=N` (Neutron's convention): the revision a write expects.
     pub if_match: Option<i64>,
+    /// What the write this caller makes will publish, when notifications are on (ADR 0043).
+    notes: Option<Arc<crate::notifications::Notes>>,
 }
 
 impl Caller {
     pub fn new(creds: Credentials, policy: Arc<Policy>, if_match: Option<i64>) -> Caller {
         let is_admin = policy.allows("context_is_admin", &creds, Target { project_id: &creds.project_id });
-        Caller { creds, policy, is_admin, if_match }
+        Caller { creds, policy, is_admin, if_match, notes: None }
+    }
+
+    /// The same caller, whose write publishes `notes` (ADR 0043).
+    pub fn noting(&self, notes: crate::notifications::Notes) -> Caller {
+        Caller { notes: Some(Arc::new(notes)), ..self.clone() }
+    }
+
+    /// What this caller's write publishes, if anything.
+    pub fn notes(&self) -> Option<&crate::notifications::Notes> {
+        self.notes.as_deref()
     }
 
     pub fn project_id(&self) -> &str {

@@ -13,7 +13,7 @@ impl Service {
         let item = stored(caller, draft)?;
         let mut row = item.clone();
         row.spec.private_key = self.keys.sealed_key(&item.spec.private_key, item.meta.id)?;
-        self.insert(row).await?;
+        self.insert(caller, row).await?;
         Ok(item)
     }
 

@@ -35,6 +35,7 @@ impl Service {
         self.charge::<SiteConnection>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
+        self.note(&mut w, caller, &item).await?;
         self.commit_marking(w, &[service.spec.router_id], &[]).await?;
         Ok(item)
     }
@@ -56,6 +57,7 @@ impl Service {
         store::update(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &before).await?;
         settle_pair(w.conn(), &item.spec).await?;
+        self.note(&mut w, caller, &item).await?;
         self.commit_marking(w, &[service.spec.router_id], &[]).await?;
         self.reveal(&mut item)?;
         Ok(item)
@@ -76,6 +78,7 @@ impl Service {
         store::delete::<SiteConnection>(w.conn(), item.meta.id).await?;
         // The partner of a deleted member is alone now, and active.
         settle_pair(w.conn(), &item.spec).await?;
+        self.note(&mut w, caller, &item).await?;
         let router = store::markers::router_of_service(w.conn(), item.spec.vpnservice_id).await?;
         self.commit_marking(w, &router.into_iter().collect::<Vec<_>>(), &[]).await?;
         Ok(())

@@ -153,7 +153,7 @@ impl Service {
     }
 
     pub async fn create_subnet(&self, caller: &Caller, draft: Draft<SubnetSpec>) -> Result<Subnet> {
-        self.insert(stored(caller, draft)?).await
+        self.insert(caller, stored(caller, draft)?).await
     }
 
     pub async fn update_subnet(&self, caller: &Caller, id: &str, patch: TextPatch) -> Result<Subnet> {

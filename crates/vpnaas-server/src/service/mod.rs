@@ -9,6 +9,7 @@ mod hub;
 mod inventory;
 mod keys;
 mod networks;
+mod notes;
 mod peer_config;
 mod policies;
 pub mod quotas;
@@ -62,6 +63,10 @@ pub struct Service {
     quota_defaults: Limits,
     /// The algorithms new and updated policies may use (ADR 0042).
     algorithms: Arc<AlgorithmPolicy>,
+    /// As whom and where writes publish notifications, when they do (ADR 0043).
+    publisher: Option<Arc<crate::notifications::Publisher>>,
+    /// Wakes the relay when a write added to the outbox.
+    outbox_kick: Arc<tokio::sync::Notify>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -73,7 +78,7 @@ pub struct Rules {
 }
 
 /// A stored type the caller refers to by id, with the 404 its absence gives.
-pub trait Resource: Table {
+pub trait Resource: Table + Send + Sync + 'static {
     const RULES: Rules;
     /// The quota that counts this resource, if one does (ADR 0041).
     const COUNTED: Option<Counted> = None;
@@ -227,6 +232,8 @@ impl Service {
             topology: Arc::new(Standalone),
             quota_defaults: Limits::UNLIMITED,
             algorithms: Arc::new(AlgorithmPolicy::everything()),
+            publisher: None,
+            outbox_kick: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -342,10 +349,11 @@ impl Service {
 
     /// Inserts an object whose rules need nothing else from the database, within its
     /// project's quota.
-    async fn insert<T: Resource>(&self, item: T) -> Result<T> {
+    async fn insert<T: Resource>(&self, caller: &Caller, item: T) -> Result<T> {
         let mut w = self.store.begin_write().await?;
         self.charge::<T>(&mut w, &item.meta().project_id).await?;
         store::insert(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(item)
     }
@@ -357,6 +365,7 @@ impl Service {
         patch.apply(item.meta_mut());
         item.meta_mut().touch(now_micros());
         store::update(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(item)
     }
@@ -378,6 +387,7 @@ impl Service {
             }
         }
         store::delete::<T>(w.conn(), item.id()).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(())
     }

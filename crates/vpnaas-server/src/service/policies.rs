@@ -90,7 +90,7 @@ impl Service {
         S: Choices,
     {
         self.algorithms.check_new(&draft.spec, self.profile.name)?;
-        self.insert(stored(caller, draft)?).await
+        self.insert(caller, stored(caller, draft)?).await
     }
 
     /// ADR 0001 D2: name and description may change while a connection uses the policy;
@@ -108,6 +108,7 @@ impl Service {
         self.algorithms.check_changed(&before, item.spec(), self.profile.name)?;
         item.meta_mut().touch(now_micros());
         store::update(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(item)
     }

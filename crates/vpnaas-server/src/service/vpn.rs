@@ -58,6 +58,7 @@ impl Service {
         };
         self.charge::<VpnService>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(item)
     }
@@ -69,6 +70,7 @@ impl Service {
         patch.apply(&mut item);
         item.meta.touch(now_micros());
         store::update(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         // Its admin state decides whether its connections run.
         self.commit_marking(w, &[item.spec.router_id], &[]).await?;
         Ok(item)
@@ -109,6 +111,7 @@ impl Service {
         let item = Stored { meta, spec: GroupSpec { endpoint_type, endpoints } };
         self.charge::<EndpointGroup>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &item).await?;
+        self.note(&mut w, caller, &item).await?;
         w.commit().await?;
         Ok(item)
     }

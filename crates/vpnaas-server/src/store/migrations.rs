@@ -317,6 +317,19 @@ CREATE TABLE quota_locks (
 )
 "#;
 
+/// Version 11: the notification outbox (ADR 0043). A message is written in the transaction of
+/// the change it describes, with its final envelope (so its `message_id` never changes), and
+/// removed once the broker confirmed it; `claimed_until` lets one relay hold it at a time.
+const V11: &str = r#"
+CREATE TABLE notification_outbox (
+    message_id VARCHAR(36) PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    claimed_until BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX notification_outbox_created ON notification_outbox (created_at)
+"#;
+
 /// Which part of an upgrade a step belongs to, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -395,6 +408,7 @@ const STEPS: &[Step] = &[
     expand(V8),
     expand(V9),
     expand(V10),
+    expand(V11),
 ];
 
 /// A step's version: its place in the list, from 1.

@@ -16,6 +16,7 @@ mod mariadb;
 pub mod markers;
 mod migrations;
 pub mod mirror;
+pub mod outbox;
 pub mod psk;
 pub mod quotas;
 pub mod replicas;

@@ -1,0 +1,342 @@
+//! Notifications as Neutron sends them through oslo.messaging (ADR 0043): the 2.0 envelope,
+//! the `<resource>.<action>.start|end` events of API writes and their payloads (never a
+//! secret), the broker address in oslo.messaging's `transport_url` syntax, and the notes a
+//! write carries into its transaction's outbox.
+
+use std::any::Any;
+use std::fmt;
+
+use serde_json::{json, Map, Value};
+
+use crate::clock::now_micros;
+
+/// Where notifications go and as whom they are published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publisher {
+    /// `network.<host>`, as Neutron's notifier names itself.
+    pub publisher_id: String,
+    /// The exchange (oslo.messaging's `control_exchange`; Neutron's is `neutron`).
+    pub exchange: String,
+    /// The topic: notifications go to the queue and routing key `<topic>.info`.
+    pub topic: String,
+    /// Exchange and queue durability (`amqp_durable_queues`; oslo.messaging's default: no).
+    pub durable: bool,
+}
+
+/// What an API write does to its resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// Renders a stored item as its API view (`{"<resource>": {...}}`), if it is of the type the
+/// notes were made for.
+pub type Render = Box<dyn Fn(&dyn Any) -> Option<Value> + Send + Sync>;
+
+/// What an API write will publish, made by its handler before the service runs it: the event's
+/// resource and action, the `.start` payload from the request, how to render the `.end`
+/// payload, and the request's context.
+pub struct Notes {
+    pub resource: &'static str,
+    pub action: Action,
+    /// The `.start` payload: the request body (create), the body and `id` (update), or
+    /// `{"<resource>_id": id}` (delete).
+    pub start: Value,
+    /// The id the write names (update and delete).
+    pub id: Option<String>,
+    pub render: Render,
+    /// `_context_*` keys.
+    pub context: Map<String, Value>,
+}
+
+impl fmt::Debug for Notes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notes").field("resource", &self.resource).field("action", &self.action).finish()
+    }
+}
+
+/// One message of the outbox: its stable id (consumers deduplicate on it) and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub message_id: String,
+    pub created_at: i64,
+    pub body: String,
+}
+
+/// Attribute names that hold secrets: never in a payload, whatever the view or the request had.
+const SECRETS: [&str; 3] = ["psk", "private_key", "auth_token"];
+
+/// `value` without any secret attribute, at any depth.
+pub fn without_secrets(mut value: Value) -> Value {
+    strip(&mut value);
+    value
+}
+
+fn strip(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for secret in SECRETS {
+                map.remove(secret);
+            }
+            map.values_mut().for_each(strip);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// oslo.utils' `str(utcnow())`: `2026-12-07 13:56:02.548841`, the fraction left out when 0.
+pub fn oslo_time(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let base = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if frac == 0 {
+        base
+    } else {
+        format!("{base}.{frac:06}")
+    }
+}
+
+/// Who made a request, for its notifications' context.
+pub struct Requester<'a> {
+    pub project: &'a str,
+    pub user: Option<&'a str>,
+    pub roles: &'a [String],
+    pub is_admin: bool,
+    pub request_id: &'a str,
+}
+
+/// The request context as oslo.messaging sends Neutron's (a redacted copy: no token).
+pub fn context(who: &Requester<'_>, now: i64) -> Map<String, Value> {
+    let (project, user, request_id) = (who.project, who.user, who.request_id);
+    let dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
+    let identity = format!("{} {} - - -", dash(user), dash(Some(project)));
+    let keys = json!({
+        "user": user, "project_id": project, "system_scope": null, "project": project, "domain": null,
+        "user_domain": null, "project_domain": null, "is_admin": who.is_admin, "read_only": false,
+        "show_deleted": false, "auth_token": null, "request_id": request_id, "global_request_id": null,
+        "resource_uuid": null, "roles": who.roles, "user_identity": identity,
+        "is_admin_project": true, "user_id": user, "timestamp": oslo_time(now), "project_name": null,
+        "user_name": null, "has_global_access": false, "can_set_project_id": who.is_admin,
+    });
+    let mut out = Map::new();
+    if let Value::Object(keys) = keys {
+        for (k, v) in keys {
+            out.insert(format!("_context_{k}"), v);
+        }
+    }
+    out
+}
+
+impl Notes {
+    /// The `.start` and `.end` messages of this write, `item` being what it created, changed
+    /// or (for a delete) what was there before.
+    pub fn messages(&self, item: &dyn Any, publisher: &Publisher) -> Vec<Outgoing> {
+        let Some(view) = (self.render)(item) else { return Vec::new() };
+        let view = without_secrets(view);
+        let end = match (self.action, &self.id) {
+            (Action::Delete, Some(id)) => {
+                let mut end = view.as_object().cloned().unwrap_or_default();
+                end.insert(format!("{}_id", self.resource), json!(id));
+                Value::Object(end)
+            }
+            _ => view,
+        };
+        let start = without_secrets(self.start.clone());
+        [("start", start), ("end", end)]
+            .into_iter()
+            .map(|(phase, payload)| {
+                self.envelope(publisher, &format!("{}.{}.{phase}", self.resource, self.action.name()), payload)
+            })
+            .collect()
+    }
+
+    fn envelope(&self, publisher: &Publisher, event_type: &str, payload: Value) -> Outgoing {
+        let now = now_micros();
+        let message_id = uuid::Uuid::new_v4().to_string();
+        // In oslo.messaging's order and with Python's separators (`json.dumps`), so that the
+        // message reads as Neutron's does byte for byte in its layout.
+        let mut fields: Vec<(String, Value)> = vec![
+            ("message_id".into(), json!(message_id)),
+            ("publisher_id".into(), json!(publisher.publisher_id)),
+            ("event_type".into(), json!(event_type)),
+            ("priority".into(), json!("INFO")),
+            ("payload".into(), payload),
+            ("timestamp".into(), json!(oslo_time(now))),
+            ("_unique_id".into(), json!(uuid::Uuid::new_v4().simple().to_string())),
+        ];
+        fields.extend(self.context.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let inner = python_json(&fields);
+        let body = python_json(&[("oslo.version".into(), json!("2.0")), ("oslo.message".into(), json!(inner))]);
+        Outgoing { message_id, created_at: now, body }
+    }
+}
+
+/// An object of these fields in this order, as Python's `json.dumps` writes it (`", "` and
+/// `": "` between items and keys); nested values keep serde_json's compact form.
+fn python_json(fields: &[(String, Value)]) -> String {
+    let items: Vec<String> = fields.iter().map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v)).collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+/// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,
+/// several `user:pass@host:port` joined by commas for a cluster (tried in turn), the vhost
+/// percent-encoded (none or empty: `/`). TLS is not spoken yet.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TransportUrl {
+    pub hosts: Vec<Broker>,
+    pub vhost: String,
+}
+
+/// One broker of a [`TransportUrl`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// Why a `transport_url` cannot be used; never shows the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportUrlError {
+    #[error("must start with rabbit:// (oslo.messaging's RabbitMQ driver)")]
+    Scheme,
+    #[error("names no host")]
+    NoHost,
+    #[error("has a port that is not a number in {0:?}")]
+    Port(String),
+    #[error("asks for {0}, which this server does not speak yet")]
+    Unsupported(String),
+}
+
+impl TransportUrl {
+    pub fn parse(text: &str) -> Result<TransportUrl, TransportUrlError> {
+        let rest = text.trim().strip_prefix("rabbit://").ok_or(TransportUrlError::Scheme)?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if let Some(asked) = query.split('&').find(|kv| kv.starts_with("ssl")) {
+            return Err(TransportUrlError::Unsupported(asked.split('=').next().unwrap_or("ssl").to_owned()));
+        }
+        let (hosts, vhost) = rest.split_once('/').unwrap_or((rest, ""));
+        let vhost = decode(vhost);
+        let vhost = if vhost.is_empty() { "/".to_owned() } else { vhost };
+        let mut out = Vec::new();
+        for part in hosts.split(',').filter(|p| !p.is_empty()) {
+            let (auth, hostport) = part.rsplit_once('@').unwrap_or(("guest:guest", part));
+            let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse::<u16>().map_err(|_| TransportUrlError::Port(hostport.to_owned()))?),
+                None => (hostport, 5672),
+            };
+            if host.is_empty() {
+                return Err(TransportUrlError::NoHost);
+            }
+            out.push(Broker { host: host.to_owned(), port, user: decode(user), password: decode(password) });
+        }
+        if out.is_empty() {
+            return Err(TransportUrlError::NoHost);
+        }
+        Ok(TransportUrl { hosts: out, vhost })
+    }
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+impl fmt::Debug for TransportUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hosts: Vec<String> = self.hosts.iter().map(|b| format!("{}:***@{}:{}", b.user, b.host, b.port)).collect();
+        write!(f, "rabbit://{}/{}", hosts.join(","), self.vhost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_urls_read_as_oslo_messaging_reads_them() {
+        let t = TransportUrl::parse("rabbit://u:p%40ss@h1:5673,v:w@h2/%2Fopenstack").unwrap();
+        assert_eq!(t.hosts.len(), 2);
+        assert_eq!((t.hosts[0].user.as_str(), t.hosts[0].password.as_str(), t.hosts[0].port), ("u", "p@ss", 5673));
+        assert_eq!((t.hosts[1].host.as_str(), t.hosts[1].port), ("h2", 5672));
+        assert_eq!(t.vhost, "/openstack");
+        assert_eq!(TransportUrl::parse("rabbit://guest:guest@127.0.0.1:5672/").unwrap().vhost, "/");
+        assert_eq!(TransportUrl::parse("amqp://h/"), Err(TransportUrlError::Scheme));
+        assert_eq!(TransportUrl::parse("rabbit:///"), Err(TransportUrlError::NoHost));
+        assert!(matches!(TransportUrl::parse("rabbit://h/?ssl=1"), Err(TransportUrlError::Unsupported(_))));
+        assert!(!format!("{t:?}").contains("p@ss"), "{t:?}");
+    }
+
+    #[test]
+    fn a_write_makes_a_start_and_an_end_in_oslo_messagings_envelope_without_secrets() {
+        let render: Render = Box::new(|any| {
+            let name = any.downcast_ref::<String>()?;
+            Some(json!({"ipsec_site_connection": {"id": "c1", "name": name, "psk": "secret"}}))
+        });
+        let notes = Notes {
+            resource: "ipsec_site_connection",
+            action: Action::Delete,
+            start: json!({"ipsec_site_connection_id": "c1"}),
+            id: Some("c1".into()),
+            render,
+            context: Map::from_iter([("_context_project_id".to_owned(), json!("p1"))]),
+        };
+        let publisher = Publisher {
+            publisher_id: "network.h".into(),
+            exchange: "neutron".into(),
+            topic: "notifications".into(),
+            durable: false,
+        };
+        assert!(notes.messages(&1_u8, &publisher).is_empty(), "another type renders nothing");
+        let out = notes.messages(&"conn".to_owned(), &publisher);
+        assert_eq!(out.len(), 2);
+        let outer: Value = serde_json::from_str(&out[1].body).unwrap();
+        assert_eq!(outer["oslo.version"], "2.0");
+        let inner_text = outer["oslo.message"].as_str().unwrap();
+        assert!(inner_text.starts_with("{\"message_id\": \""), "{inner_text}");
+        let order = ["message_id", "publisher_id", "event_type", "priority", "payload", "timestamp", "_unique_id"];
+        let at: Vec<usize> = order.iter().map(|k| inner_text.find(&format!("\"{k}\": ")).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "oslo.messaging's order: {inner_text}");
+        let inner: Map<String, Value> = serde_json::from_str(inner_text).unwrap();
+        assert_eq!(inner["event_type"], "ipsec_site_connection.delete.end");
+        assert_eq!(inner["message_id"], json!(out[1].message_id));
+        assert_eq!(
+            inner["payload"],
+            json!({"ipsec_site_connection": {"id": "c1", "name": "conn"}, "ipsec_site_connection_id": "c1"})
+        );
+        assert_eq!(inner["_context_project_id"], "p1");
+        assert!(!out.iter().any(|m| m.body.contains("secret")));
+    }
+
+    #[test]
+    fn times_are_oslo_utils_and_secrets_never_stay() {
+        assert_eq!(oslo_time(1_796_651_762_548_841), "2026-12-07 13:56:02.548841");
+        assert_eq!(oslo_time(1_796_651_762_000_000), "2026-12-07 13:56:02");
+        let v =
+            without_secrets(json!({"ipsec_site_connection": {"psk": "s", "name": "n", "x": [{"private_key": "k"}]}}));
+        assert_eq!(v, json!({"ipsec_site_connection": {"name": "n", "x": [{}]}}));
+    }
+}

@@ -1,0 +1,48 @@
+//! Notifications in the write's own transaction (ADR 0043): the `.start` and `.end` messages
+//! of an API write go to the outbox before the write commits, so a change is never published
+//! without having happened, and never happens without being published.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use super::Service;
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::notifications::Publisher;
+use crate::store::{self, WriteTx};
+
+impl Service {
+    /// Publishes notifications of API writes as `publisher` (ADR 0043).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Service {
+        self.publisher = Some(Arc::new(publisher));
+        self
+    }
+
+    /// Whether API writes publish notifications.
+    pub fn publisher(&self) -> Option<&Publisher> {
+        self.publisher.as_deref()
+    }
+
+    /// Adds the caller's write's messages to the outbox in `w`: `item` is what the write made
+    /// or changed, or what a delete removed. Nothing without a publisher or without notes.
+    pub(crate) async fn note(&self, w: &mut WriteTx, caller: &Caller, item: &(dyn Any + Send + Sync)) -> Result<()> {
+        let (Some(publisher), Some(notes)) = (&self.publisher, caller.notes()) else { return Ok(()) };
+        let messages = notes.messages(item, publisher);
+        for message in messages {
+            store::outbox::add(w.conn(), &message).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the relay that the outbox has new messages (after the write committed).
+    pub fn kick_relay(&self) {
+        if self.publisher.is_some() {
+            self.outbox_kick.notify_one();
+        }
+    }
+
+    /// What the relay waits on between rounds.
+    pub fn outbox_kick(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_kick.clone()
+    }
+}

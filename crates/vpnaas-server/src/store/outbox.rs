@@ -1,0 +1,69 @@
+//! The notification outbox (ADR 0043): messages written in the transaction of the change they
+//! describe, claimed by one replica's relay at a time, removed once the broker confirmed them.
+
+use super::{execute, fetch_all, Conn, Store, StoreResult};
+use crate::notifications::Outgoing;
+
+/// Adds a message to the outbox, in the caller's transaction.
+pub async fn add(conn: &mut Conn, message: &Outgoing) -> StoreResult<()> {
+    let sql = "INSERT INTO notification_outbox (message_id, created_at, claimed_until, body) VALUES ($1, $2, 0, $3)";
+    execute(conn, sql, &[message.message_id.as_str().into(), message.created_at.into(), message.body.as_str().into()])
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Claims up to `limit` of the oldest messages no relay holds (or whose claim ran out at
+    /// `now`) until `until`, for this relay; each claim is a compare-and-set, so two relays
+    /// never hold one message at once. The claimed messages, oldest first.
+    pub async fn claim_outbox(&self, now: i64, until: i64, limit: i64) -> StoreResult<Vec<Outgoing>> {
+        let mut w = self.begin_write().await?;
+        let sql = "SELECT message_id, created_at, claimed_until, body FROM notification_outbox \
+                   WHERE claimed_until < $1 ORDER BY created_at, message_id LIMIT $2";
+        let rows = fetch_all(w.conn(), sql, &[now.into(), limit.into()]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (id, seen): (String, i64) = (r.get(0)?, r.get(2)?);
+            let claim =
+                "UPDATE notification_outbox SET claimed_until = $1 WHERE message_id = $2 AND claimed_until = $3";
+            if execute(w.conn(), claim, &[until.into(), id.as_str().into(), seen.into()]).await? == 1 {
+                out.push(Outgoing { message_id: id, created_at: r.get(1)?, body: r.get(3)? });
+            }
+        }
+        w.commit().await?;
+        Ok(out)
+    }
+
+    /// Removes messages the broker confirmed.
+    pub async fn remove_outbox(&self, ids: &[String]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        for id in ids {
+            execute(w.conn(), "DELETE FROM notification_outbox WHERE message_id = $1", &[id.as_str().into()]).await?;
+        }
+        w.commit().await
+    }
+
+    /// Gives claimed messages back at once (the broker went away before confirming them).
+    pub async fn release_outbox(&self, ids: &[String]) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        for id in ids {
+            let sql = "UPDATE notification_outbox SET claimed_until = 0 WHERE message_id = $1";
+            execute(w.conn(), sql, &[id.as_str().into()]).await?;
+        }
+        w.commit().await
+    }
+
+    /// How many messages wait, and when the oldest was written (microseconds), for `/metrics`.
+    pub async fn outbox_backlog(&self) -> StoreResult<(i64, Option<i64>)> {
+        let mut conn = self.begin_read().await?;
+        let rows = fetch_all(&mut conn, "SELECT COUNT(*), MIN(created_at) FROM notification_outbox", &[]).await?;
+        conn.commit().await?;
+        match rows.first() {
+            Some(r) => Ok((r.get(0)?, r.get::<Option<i64>>(1)?)),
+            None => Ok((0, None)),
+        }
+    }
+}
