@@ -28,6 +28,7 @@ BINARY = os.environ["VPNAAS_BINARY"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 RABBITMQ_SH = os.path.join(HERE, "..", "..", ".ci", "rabbitmq.sh")
 PSK = "psk-" + uuid.uuid4().hex  # a secret no message may carry
+AGENT_TOKEN = "agent-" + uuid.uuid4().hex
 RESOURCES = ["ikepolicy", "ipsecpolicy", "vpnservice", "endpoint_group", "ipsec_site_connection", "certificate"]
 
 
@@ -82,20 +83,27 @@ class Server:
 
     def start(self):
         env = dict(os.environ, VPNAAS_TRANSPORT_URL=RABBIT, VPNAAS_NOTIFICATION_HOST="vpn-test",
-                   VPNAAS_LOG="info")
+                   VPNAAS_LOG="info", VPNAAS_AGENT_TOKEN=AGENT_TOKEN)
+        seen = self.listening()
         out = open(self.log, "a")
         self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data],
                                      env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
-            with open(self.log) as f:
-                lines = [l for l in f if "listening on http://" in l]
-            if lines:
+            lines = self.listening()
+            if len(lines) > len(seen):
                 addr = lines[-1].split("listening on http://")[1].split()[0]
                 self.url = f"http://{addr}"
                 return self
             time.sleep(0.1)
         pytest.fail("the server did not start:\n" + open(self.log).read()[-2000:])
+
+    def listening(self):
+        """The log's "listening on" lines so far (a restart appends its own)."""
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return [l for l in f if "listening on http://" in l]
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -106,10 +114,12 @@ class Server:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
 
-    def call(self, method, path, body=None, project="p1", admin=False):
+    def call(self, method, path, body=None, project="p1", admin=False, agent=False):
         headers = {"X-Project-Id": "admin" if admin else project, "Content-Type": "application/json"}
         if admin:
             headers["X-Roles"] = "admin"
+        if agent:
+            headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
@@ -250,3 +260,42 @@ def test_writes_acknowledged_before_a_sigkill_are_published_after_the_restart(se
     ids = [m["metadata"]["message_id"] for m in received.messages]
     dupes = len(ids) - len(set(ids))
     print(f"notifications: {len(ids)} received, {dupes} duplicates (at-least-once)")
+
+
+def test_a_connections_changes_of_status_are_published_with_the_reason(server, received):
+    """What Neutron does not publish: one `ipsec_site_connection.status.update` per change of
+    status a gateway reports, naming the old and the new status and the reason (ADR 0043)."""
+    router = created(server, "/v2.0/routers", {"router": {"name": "r2", "tenant_id": "p2",
+                     "external_gateway_info": {"external_fixed_ips": [{"ip_address": "172.24.4.20"}]}}}, admin=True)
+    subnet = created(server, "/v2.0/subnets", {"subnet": {"name": "s2", "tenant_id": "p2", "cidr": "10.5.0.0/24"}},
+                     admin=True)
+    server.call("PUT", f"/v2.0/routers/{router}/add_router_interface", {"subnet_id": subnet}, admin=True)
+    mine = dict(project="p2")
+    conn = created(server, "/v2.0/vpn/ipsec-site-connections", {"ipsec_site_connection": {
+        "psk": PSK, "peer_address": "172.24.4.99", "peer_id": "172.24.4.99",
+        "vpnservice_id": created(server, "/v2.0/vpn/vpnservices", {"vpnservice": {"router_id": router}}, **mine),
+        "ikepolicy_id": created(server, "/v2.0/vpn/ikepolicies", {"ikepolicy": {}}, **mine),
+        "ipsecpolicy_id": created(server, "/v2.0/vpn/ipsecpolicies", {"ipsecpolicy": {}}, **mine),
+        "local_ep_group_id": created(server, "/v2.0/vpn/endpoint-groups",
+                                     {"endpoint_group": {"type": "subnet", "endpoints": [subnet]}}, **mine),
+        "peer_ep_group_id": created(server, "/v2.0/vpn/endpoint-groups",
+                                    {"endpoint_group": {"type": "cidr", "endpoints": ["10.6.0.0/24"]}}, **mine),
+    }}, **mine)
+    for status, code in (("ACTIVE", None), ("ACTIVE", None), ("DOWN", "peer_unreachable")):
+        report = {"id": conn, "revision": 1, "status": status}
+        if code:
+            report["code"] = code
+        answer, _ = server.call("POST", f"/v2.0/gateway/routers/{router}/status", {"connections": [report]}, agent=True)
+        assert answer == 204, answer
+
+    def changes(ms):
+        return [m for m in ms if m["event_type"] == "ipsec_site_connection.status.update"
+                and m["payload"]["ipsec_site_connection"]["id"] == conn]
+    got = changes(received.wait(lambda ms: len(changes(ms)) >= 2, what="two status changes"))
+    seen = [(c["previous_status"], c["status"], c["reason"]) for c in (m["payload"]["ipsec_site_connection"] for m in got)]
+    assert seen == [("PENDING_CREATE", "ACTIVE", None), ("ACTIVE", "DOWN", "peer_unreachable")], seen
+    down = got[1]
+    assert down["payload"]["ipsec_site_connection"]["project_id"] == "p2"
+    assert "reason_description" in down["payload"]["ipsec_site_connection"]
+    assert down["publisher_id"] == "network.vpn-test" and down["ctxt"]["auth_token"] is None
+    assert PSK not in json.dumps(got)

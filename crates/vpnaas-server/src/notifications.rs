@@ -200,6 +200,44 @@ fn python_json(fields: &[(String, Value)]) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
+/// The event type of a connection's change of status, which Neutron does not publish
+/// (ADR 0043): one message per change, naming the old and the new status and why.
+pub const STATUS_EVENT: &str = "ipsec_site_connection.status.update";
+
+/// A change of a connection's status reported by its gateway.
+pub struct StatusChange<'a> {
+    pub id: &'a str,
+    pub project: &'a str,
+    pub previous: &'a str,
+    pub status: &'a str,
+    /// The machine-readable reason (`auth_failed`, ...) and its fixed sentence, when DOWN or ERROR.
+    pub reason: Option<(&'static str, &'static str)>,
+    pub now: i64,
+}
+
+/// The message of a status change: the context of the gateway that reported it (no user, no
+/// token), the connection's project as the payload's.
+pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
+    let payload = json!({"ipsec_site_connection": {
+        "id": c.id, "project_id": c.project, "tenant_id": c.project,
+        "status": c.status, "previous_status": c.previous,
+        "reason": c.reason.map(|r| r.0), "reason_description": c.reason.map(|r| r.1),
+        "status_since": crate::clock::rfc3339(c.now),
+    }});
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let roles = ["service".to_owned()];
+    let who = Requester { project: c.project, user: None, roles: &roles, is_admin: true, request_id: &request_id };
+    let notes = Notes {
+        resource: "ipsec_site_connection",
+        action: Action::Update,
+        start: Value::Null,
+        id: Some(c.id.to_owned()),
+        render: Box::new(|_| None),
+        context: context(&who, c.now),
+    };
+    notes.envelope(publisher, STATUS_EVENT, payload)
+}
+
 /// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,
 /// several `user:pass@host:port` joined by commas for a cluster (tried in turn), the vhost
 /// percent-encoded (none or empty: `/`). TLS is not spoken yet.

@@ -237,7 +237,9 @@ impl Service {
                 swapped.push(*router);
             }
         }
-        self.commit_marking(w, &swapped, &[]).await
+        self.commit_marking(w, &swapped, &[]).await?;
+        self.kick_relay();
+        Ok(())
     }
 
     async fn routers_on_host(&self, host: &str) -> Result<Vec<Uuid>> {
@@ -262,7 +264,9 @@ impl Service {
         let mut w = self.store.begin_write().await?;
         let swapped = self.apply_report(w.conn(), router_id, report).await?;
         let routers = if swapped { vec![router_id] } else { Vec::new() };
-        self.commit_marking(w, &routers, &[]).await
+        self.commit_marking(w, &routers, &[]).await?;
+        self.kick_relay();
+        Ok(())
     }
 
     /// Records one router's statuses; returns whether an active/standby pair swapped (which
@@ -287,14 +291,17 @@ impl Service {
             // One line per change of status at INFO; the reports that change nothing at debug
             // (ADR 0023). Logged before commit: a report that fails to commit is retried.
             match before.as_deref() {
-                Some(old) if recorded && old != s.status.as_str() => tracing::info!(
-                    site_connection.id = %s.id,
-                    router.id = %router_id,
-                    from = old,
-                    to = s.status.as_str(),
-                    "connection status changed: {old} -> {}",
-                    s.status.as_str()
-                ),
+                Some(old) if recorded && old != s.status.as_str() => {
+                    tracing::info!(
+                        site_connection.id = %s.id,
+                        router.id = %router_id,
+                        from = old,
+                        to = s.status.as_str(),
+                        "connection status changed: {old} -> {}",
+                        s.status.as_str()
+                    );
+                    self.note_status(conn, s, old, row.code, now).await?;
+                }
                 _ => tracing::debug!(site_connection.id = %s.id, status = s.status.as_str(), "status reported"),
             }
             let ours = recorded
@@ -309,6 +316,31 @@ impl Service {
         }
         store::gateway::services_follow_connections(conn, router_id).await?;
         Ok(swapped)
+    }
+
+    /// The notification of a connection's change of status, in the report's transaction
+    /// (ADR 0043), when the server publishes notifications.
+    async fn note_status(
+        &self,
+        conn: &mut store::Conn,
+        s: &ConnectionStatus,
+        previous: &str,
+        code: Option<vpnaas_core::tunnel::DownReason>,
+        now: i64,
+    ) -> Result<()> {
+        let Some(publisher) = self.publisher() else { return Ok(()) };
+        let Some(connection) = store::get::<SiteConnection>(conn, s.id).await? else { return Ok(()) };
+        let id = s.id.to_string();
+        let change = crate::notifications::StatusChange {
+            id: &id,
+            project: &connection.meta.project_id,
+            previous,
+            status: s.status.as_str(),
+            reason: code.map(|c| (c.as_str(), c.sentence())),
+            now,
+        };
+        store::outbox::add(conn, &crate::notifications::status_change(&change, publisher)).await?;
+        Ok(())
     }
 
     /// Swaps an active/standby pair when its active member failed (ADR 0002): the standby
