@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway RabbitMQ node on loopback for the notification tests (ADR 0043), from Debian's
 # rabbitmq-server package (installed when missing; its packaged service is left alone).
-#   .ci/rabbitmq.sh start DIR PORT   a node listening on 127.0.0.1:PORT, its data under DIR
+#   .ci/rabbitmq.sh start DIR PORT   a node listening on 127.0.0.1:PORT, and with TLS on PORT+1
+#                                    (a throwaway CA in DIR/tls), its data under DIR
 #                                    (guest/guest, vhost /); again after a stop, on the same data
 #   .ci/rabbitmq.sh stop DIR         stops it (its messages in durable queues stay in DIR)
 #   .ci/rabbitmq.sh kill DIR         SIGKILLs it
-# DIR/env holds what the tests need: VPNAAS_TEST_RABBITMQ (a transport_url) and the node name.
+# DIR/env holds what the tests need: VPNAAS_TEST_RABBITMQ and VPNAAS_TEST_RABBITMQ_TLS
+# (transport_urls) and the directory.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=.ci/lib.sh
@@ -35,8 +37,27 @@ start)
   mkdir -p "$dir/log" "$dir/mnesia"
   [ -s "$dir/dist_port" ] || free_port >"$dir/dist_port"
   echo "[]." >"$dir/enabled_plugins"
+  if [ ! -s "$dir/tls/server.pem" ]; then
+    mkdir -p "$dir/tls"
+    (
+      cd "$dir/tls"
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=vpnaas test broker CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+        -extfile ext 2>/dev/null
+      chmod 644 server.key
+    )
+  fi
   cat >"$dir/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$port
+listeners.ssl.1 = 127.0.0.1:$((port + 1))
+ssl_options.cacertfile = $dir/tls/ca.pem
+ssl_options.certfile = $dir/tls/server.pem
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 loopback_users = none
 default_user = guest
 default_pass = guest
@@ -49,6 +70,8 @@ EOF
     if "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" await_startup --timeout 60 >/dev/null 2>&1; then
       printf 'export VPNAAS_TEST_RABBITMQ=rabbit://guest:guest@127.0.0.1:%s/\nexport VPNAAS_TEST_RABBITMQ_DIR=%s\n' \
         "$port" "$dir" >"$dir/env"
+      printf 'export VPNAAS_TEST_RABBITMQ_TLS="rabbit://guest:guest@127.0.0.1:%s/?ssl=1&ssl_ca_file=%s"\n' \
+        "$((port + 1))" "$dir/tls/ca.pem" >>"$dir/env"
       echo "rabbitmq.sh: node $RABBITMQ_NODENAME on 127.0.0.1:$port"
       exit 0
     fi

@@ -23,7 +23,7 @@ ensure_venv "$venv" "$(venv_hash "$here/requirements.txt")" "$work/pip.log" \
 
 mkdir "$work/rabbitmq"
 started=$(date +%s)
-bash "$root/.ci/rabbitmq.sh" start "$work/rabbitmq" "$(free_port)"
+bash "$root/.ci/rabbitmq.sh" start "$work/rabbitmq" "$(free_port_block 2)"
 echo "RabbitMQ started in $(( $(date +%s) - started )) s"
 # shellcheck disable=SC1091
 source "$work/rabbitmq/env"

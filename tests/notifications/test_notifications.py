@@ -75,14 +75,15 @@ def received():
 class Server:
     """`vpnaas serve` with transport_url, on a data directory that outlives a restart."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, transport_url=RABBIT):
+        self.transport_url = transport_url
         self.data = os.path.join(tmp, "data")
         self.log = os.path.join(tmp, "server.log")
         self.proc = None
         self.url = None
 
     def start(self):
-        env = dict(os.environ, VPNAAS_TRANSPORT_URL=RABBIT, VPNAAS_NOTIFICATION_HOST="vpn-test",
+        env = dict(os.environ, VPNAAS_TRANSPORT_URL=self.transport_url, VPNAAS_NOTIFICATION_HOST="vpn-test",
                    VPNAAS_LOG="info", VPNAAS_AGENT_TOKEN=AGENT_TOKEN)
         seen = self.listening()
         out = open(self.log, "a")
@@ -299,3 +300,20 @@ def test_a_connections_changes_of_status_are_published_with_the_reason(server, r
     assert "reason_description" in down["payload"]["ipsec_site_connection"]
     assert down["publisher_id"] == "network.vpn-test" and down["ctxt"]["auth_token"] is None
     assert PSK not in json.dumps(got)
+
+
+def test_over_tls_as_oslo_messaging_spells_it(tmp_path, received):
+    """`?ssl=1&ssl_ca_file=...`: the broker's TLS listener, its certificate checked against the
+    CA file; the listener (plain, on the same broker) receives what went over TLS."""
+    tls = Server(str(tmp_path), transport_url=os.environ["VPNAAS_TEST_RABBITMQ_TLS"]).start()
+    try:
+        name = f"tls-{uuid.uuid4().hex[:8]}"
+        created(tls, "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": name}})
+        received.wait(lambda ms: any(m["event_type"] == "ikepolicy.create.end" and
+                                     m["payload"]["ikepolicy"]["name"] == name for m in ms),
+                      what="the create published over TLS")
+        with open(tls.log) as f:
+            log = f.read()
+        assert "notifications: connected" in log and "guest:guest" not in log, log[-2000:]
+    finally:
+        tls.stop()

@@ -240,11 +240,14 @@ pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
 
 /// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,
 /// several `user:pass@host:port` joined by commas for a cluster (tried in turn), the vhost
-/// percent-encoded (none or empty: `/`). TLS is not spoken yet.
+/// percent-encoded (none or empty: `/`). TLS as oslo.messaging spells it in the query:
+/// `?ssl=1` (`true`), with `ssl_ca_file=PATH` added to the platform's trust store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TransportUrl {
     pub hosts: Vec<Broker>,
     pub vhost: String,
+    /// TLS, and the CA file it trusts besides the platform's store.
+    pub tls: Option<Option<std::path::PathBuf>>,
 }
 
 /// One broker of a [`TransportUrl`].
@@ -267,15 +270,31 @@ pub enum TransportUrlError {
     Port(String),
     #[error("asks for {0}, which this server does not speak yet")]
     Unsupported(String),
+    #[error("has ssl={0:?}, which is neither true nor false")]
+    Ssl(String),
 }
 
 impl TransportUrl {
     pub fn parse(text: &str) -> Result<TransportUrl, TransportUrlError> {
         let rest = text.trim().strip_prefix("rabbit://").ok_or(TransportUrlError::Scheme)?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if let Some(asked) = query.split('&').find(|kv| kv.starts_with("ssl")) {
-            return Err(TransportUrlError::Unsupported(asked.split('=').next().unwrap_or("ssl").to_owned()));
+        let (mut ssl, mut ca_file) = (false, None);
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "ssl" => {
+                    ssl = match value.to_ascii_lowercase().as_str() {
+                        "1" | "true" | "yes" | "on" => true,
+                        "0" | "false" | "no" | "off" => false,
+                        _ => return Err(TransportUrlError::Ssl(value.into_owned())),
+                    }
+                }
+                "ssl_ca_file" => ca_file = Some(std::path::PathBuf::from(value.as_ref())),
+                other if other.starts_with("ssl") => return Err(TransportUrlError::Unsupported(other.to_owned())),
+                // oslo.messaging's other driver options (heartbeats, retries) have no use here.
+                _ => {}
+            }
         }
+        let tls = ssl.then_some(ca_file);
         let (hosts, vhost) = rest.split_once('/').unwrap_or((rest, ""));
         let vhost = decode(vhost);
         let vhost = if vhost.is_empty() { "/".to_owned() } else { vhost };
@@ -295,7 +314,7 @@ impl TransportUrl {
         if out.is_empty() {
             return Err(TransportUrlError::NoHost);
         }
-        Ok(TransportUrl { hosts: out, vhost })
+        Ok(TransportUrl { hosts: out, vhost, tls })
     }
 }
 
@@ -306,7 +325,8 @@ fn decode(text: &str) -> String {
 impl fmt::Debug for TransportUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hosts: Vec<String> = self.hosts.iter().map(|b| format!("{}:***@{}:{}", b.user, b.host, b.port)).collect();
-        write!(f, "rabbit://{}/{}", hosts.join(","), self.vhost)
+        let tls = if self.tls.is_some() { "?ssl=1" } else { "" };
+        write!(f, "rabbit://{}/{}{tls}", hosts.join(","), self.vhost)
     }
 }
 
@@ -324,7 +344,15 @@ mod tests {
         assert_eq!(TransportUrl::parse("rabbit://guest:guest@127.0.0.1:5672/").unwrap().vhost, "/");
         assert_eq!(TransportUrl::parse("amqp://h/"), Err(TransportUrlError::Scheme));
         assert_eq!(TransportUrl::parse("rabbit:///"), Err(TransportUrlError::NoHost));
-        assert!(matches!(TransportUrl::parse("rabbit://h/?ssl=1"), Err(TransportUrlError::Unsupported(_))));
+        let tls = TransportUrl::parse("rabbit://h/?ssl=1&ssl_ca_file=%2Fetc%2Fca.pem&heartbeat_rate=3").unwrap();
+        assert_eq!(tls.tls, Some(Some(std::path::PathBuf::from("/etc/ca.pem"))));
+        assert_eq!(TransportUrl::parse("rabbit://h/?ssl=true").unwrap().tls, Some(None));
+        assert_eq!(TransportUrl::parse("rabbit://h/?ssl=0").unwrap().tls, None);
+        assert!(matches!(TransportUrl::parse("rabbit://h/?ssl=maybe"), Err(TransportUrlError::Ssl(_))));
+        assert!(matches!(
+            TransportUrl::parse("rabbit://h/?ssl=1&ssl_cert_file=c"),
+            Err(TransportUrlError::Unsupported(_))
+        ));
         assert!(!format!("{t:?}").contains("p@ss"), "{t:?}");
     }
 

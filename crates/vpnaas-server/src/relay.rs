@@ -13,6 +13,7 @@ use amqprs::channel::{
     QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::tls::TlsAdaptor;
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, FieldTable, Nack, Return};
 use tokio::sync::mpsc;
 
@@ -87,6 +88,8 @@ enum RelayError {
     Closed,
     #[error("the database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Runs the relay until the process ends: claims, publishes, confirms, removes.
@@ -141,6 +144,9 @@ async fn connect(url: &TransportUrl, which: usize, publisher: &Publisher) -> Res
     let b = &url.hosts[which % url.hosts.len()];
     let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
     args.virtual_host(&url.vhost).connection_name("vpnaas notifications");
+    if let Some(ca_file) = &url.tls {
+        args.tls_adaptor(tls(ca_file.as_deref(), &b.host)?);
+    }
     let connection = Connection::open(&args).await?;
     connection.register_callback(DefaultConnectionCallback).await?;
     let channel = connection.open_channel(None).await?;
@@ -158,6 +164,31 @@ async fn connect(url: &TransportUrl, which: usize, publisher: &Publisher) -> Res
     channel.queue_declare(queue).await?;
     channel.queue_bind(QueueBindArguments::new(&queue_name, &publisher.exchange, &queue_name)).await?;
     Ok(Link { connection, channel, confirms, next_tag: 1 })
+}
+
+/// TLS to the broker: the platform's trust store plus `ca_file`, ring as the provider, the
+/// broker's name (or address) checked against its certificate.
+fn tls(ca_file: Option<&std::path::Path>, host: &str) -> Result<TlsAdaptor, RelayError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| RelayError::Tls(format!("ssl_ca_file {}: {e}", path.display())))?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| RelayError::Tls(format!("ssl_ca_file {}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RelayError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsAdaptor::new(tokio_rustls::TlsConnector::from(Arc::new(config)), host.to_owned()))
 }
 
 /// One round: claim, publish, wait for the confirms, remove what was acked. How many went out.
