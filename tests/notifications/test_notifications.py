@@ -83,8 +83,10 @@ class Server:
         self.url = None
 
     def start(self):
+        self.audit_file = os.path.join(os.path.dirname(self.log), "audit.jsonl")
         env = dict(os.environ, VPNAAS_TRANSPORT_URL=self.transport_url, VPNAAS_NOTIFICATION_HOST="vpn-test",
-                   VPNAAS_LOG="info", VPNAAS_AGENT_TOKEN=AGENT_TOKEN)
+                   VPNAAS_LOG="info", VPNAAS_AGENT_TOKEN=AGENT_TOKEN, VPNAAS_AUDIT_FILE=self.audit_file,
+                   VPNAAS_AUDIT_TOPIC="notifications")
         seen = self.listening()
         out = open(self.log, "a")
         self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data],
@@ -317,3 +319,32 @@ def test_over_tls_as_oslo_messaging_spells_it(tmp_path, received):
         assert "notifications: connected" in log and "guest:guest" not in log, log[-2000:]
     finally:
         tls.stop()
+
+
+def test_every_write_is_audited_in_cadf_to_the_file_and_the_topic_whatever_its_outcome(server, received):
+    """A CADF event per create, update and delete (keystonemiddleware's audit shape): the
+    initiator's project and user, the target's type and id, the action, the outcome with the
+    HTTP status, and the request id; appended to audit_file and published as
+    `audit.http.response` on audit_topic. A refused write is audited as a failure."""
+    ike = created(server, "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": "audited"}}, project="p3")
+    missing = str(uuid.uuid4())
+    status, _ = server.call("DELETE", f"/v2.0/vpn/ikepolicies/{missing}", project="p3")
+    assert status == 404
+
+    def audits(ms):
+        return [m["payload"] for m in ms if m["event_type"] == "audit.http.response"
+                and m["payload"]["initiator"]["project_id"] == "p3"]
+    got = audits(received.wait(lambda ms: len(audits(ms)) >= 2, what="two audit events"))
+    create, delete = got[0], got[1]
+    assert (create["action"], create["outcome"], create["reason"]["reasonCode"]) == ("create", "success", "201")
+    assert create["target"] == {"typeURI": "service/network/vpn/ikepolicy", "id": ike}, create
+    assert create["requestPath"] == "/v2.0/vpn/ikepolicies"
+    assert create["tags"][0].startswith("correlation_id?value=req-"), create
+    assert (delete["action"], delete["outcome"], delete["reason"]["reasonCode"]) == ("delete", "failure", "404")
+    assert delete["target"]["id"] == missing
+    with open(server.audit_file) as f:
+        lines = [json.loads(line) for line in f]
+    ids = {e["id"] for e in lines}
+    assert create["id"] in ids and delete["id"] in ids, "the file has the same events"
+    assert all("token" not in json.dumps(e).lower() for e in lines)
+    assert oct(os.stat(server.audit_file).st_mode & 0o777) == "0o600"

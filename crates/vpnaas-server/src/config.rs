@@ -136,6 +136,12 @@ pub struct Config {
     /// oslo.messaging's `amqp_durable_queues`: the exchange and the queue are durable.
     #[serde(deserialize_with = "boolean")]
     pub amqp_durable_queues: bool,
+    /// A file CADF audit events of API writes are appended to, one JSON object per line.
+    pub audit_file: Option<PathBuf>,
+    /// The topic CADF audit events go to on the broker (`audit.http.response`); needs
+    /// `transport_url`.
+    #[serde(deserialize_with = "optional_text")]
+    pub audit_topic: Option<String>,
 }
 
 /// `[algorithms]`: for each restricted attribute, the words new and updated policies may use
@@ -161,6 +167,7 @@ impl Config {
             exchange: self.control_exchange.clone(),
             topic: "notifications".to_owned(),
             durable: self.amqp_durable_queues,
+            audit_topic: self.audit_topic.clone(),
         };
         Some((url, publisher))
     }
@@ -396,6 +403,8 @@ impl Default for Config {
             notification_host: None,
             control_exchange: "neutron".to_owned(),
             amqp_durable_queues: false,
+            audit_file: None,
+            audit_topic: None,
         }
     }
 }
@@ -821,6 +830,22 @@ pub const SETTINGS: &[Setting] = &[
         "HOST",
         "none: this machine's host name",
         "The host in the notifications' publisher_id (network.HOST)",
+    )),
+    unset_if_empty(setting(
+        "audit_file",
+        "VPNAAS_AUDIT_FILE",
+        Some("audit-file"),
+        "FILE",
+        "none",
+        "Append a CADF audit event per API write to this file (JSON lines)",
+    )),
+    unset_if_empty(setting(
+        "audit_topic",
+        "VPNAAS_AUDIT_TOPIC",
+        Some("audit-topic"),
+        "TOPIC",
+        "none",
+        "Publish a CADF audit event per API write on this topic (audit.http.response; needs transport_url)",
     )),
     setting(
         "control_exchange",

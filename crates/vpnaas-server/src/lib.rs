@@ -1,6 +1,7 @@
 //! vpnaas-server: the Neutron VPNaaS v2.0 API over an embedded SQLite database.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod certs;
@@ -74,6 +75,8 @@ pub enum CommandError {
     /// The connection layer's own account, as it gives it.
     Http(String),
     Backup(backup::BackupError),
+    /// The audit settings cannot be used: why, in words.
+    Audit(String),
 }
 
 impl std::fmt::Display for CommandError {
@@ -108,6 +111,7 @@ impl std::fmt::Display for CommandError {
             CommandError::LocalAddress(e) => e.fmt(f),
             CommandError::Http(e) => f.write_str(e),
             CommandError::Backup(e) => e.fmt(f),
+            CommandError::Audit(why) => f.write_str(why),
         }
     }
 }
@@ -132,7 +136,8 @@ impl std::error::Error for CommandError {
             | CommandError::SourceMissing(_)
             | CommandError::TargetNotEmpty(_)
             | CommandError::Http(_)
-            | CommandError::Backup(_) => None,
+            | CommandError::Backup(_)
+            | CommandError::Audit(_) => None,
         }
     }
 }
@@ -369,6 +374,14 @@ pub async fn serve(
         Some((_, publisher)) => service.with_publisher(publisher.clone()),
         None => service,
     };
+    if config.audit_topic.is_some() && publishing.is_none() {
+        return Err(CommandError::Audit("audit_topic needs transport_url: a broker to publish to".into()));
+    }
+    let sink = audit::AuditSink::open(config.audit_file.as_deref(), config.audit_topic.clone()).map_err(|e| {
+        let file = config.audit_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+        CommandError::Audit(format!("audit_file {file}: {e}"))
+    })?;
+    let service = service.with_audit(sink);
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));
     let state = AppState { service, config: Arc::new(config), auth, ops };
     state.service.load_markers().await.map_err(CommandError::Markers)?;

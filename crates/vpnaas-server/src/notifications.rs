@@ -21,6 +21,8 @@ pub struct Publisher {
     pub topic: String,
     /// Exchange and queue durability (`amqp_durable_queues`; oslo.messaging's default: no).
     pub durable: bool,
+    /// The topic of audit events, when they go to the broker (`audit_topic`).
+    pub audit_topic: Option<String>,
 }
 
 /// What an API write does to its resource.
@@ -67,12 +69,14 @@ impl fmt::Debug for Notes {
     }
 }
 
-/// One message of the outbox: its stable id (consumers deduplicate on it) and its body.
+/// One message of the outbox: its stable id (consumers deduplicate on it), its body, and the
+/// routing key it goes with when not the notifications' own (audit events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub message_id: String,
     pub created_at: i64,
     pub body: String,
+    pub routing_key: Option<String>,
 }
 
 /// Attribute names that hold secrets: never in a payload, whatever the view or the request had.
@@ -173,6 +177,13 @@ impl Notes {
     }
 
     fn envelope(&self, publisher: &Publisher, event_type: &str, payload: Value) -> Outgoing {
+        envelope(publisher, event_type, payload, &self.context)
+    }
+}
+
+/// A message in oslo.messaging's 2.0 envelope, with `context` as its `_context_*` keys.
+pub fn envelope(publisher: &Publisher, event_type: &str, payload: Value, context: &Map<String, Value>) -> Outgoing {
+    {
         let now = now_micros();
         let message_id = uuid::Uuid::new_v4().to_string();
         // In oslo.messaging's order and with Python's separators (`json.dumps`), so that the
@@ -186,10 +197,10 @@ impl Notes {
             ("timestamp".into(), json!(oslo_time(now))),
             ("_unique_id".into(), json!(uuid::Uuid::new_v4().simple().to_string())),
         ];
-        fields.extend(self.context.iter().map(|(k, v)| (k.clone(), v.clone())));
+        fields.extend(context.iter().map(|(k, v)| (k.clone(), v.clone())));
         let inner = python_json(&fields);
         let body = python_json(&[("oslo.version".into(), json!("2.0")), ("oslo.message".into(), json!(inner))]);
-        Outgoing { message_id, created_at: now, body }
+        Outgoing { message_id, created_at: now, body, routing_key: None }
     }
 }
 
@@ -375,6 +386,7 @@ mod tests {
             exchange: "neutron".into(),
             topic: "notifications".into(),
             durable: false,
+            audit_topic: None,
         };
         assert!(notes.messages(&1_u8, &publisher).is_empty(), "another type renders nothing");
         let out = notes.messages(&"conn".to_owned(), &publisher);

@@ -163,6 +163,13 @@ async fn connect(url: &TransportUrl, which: usize, publisher: &Publisher) -> Res
     queue.durable(publisher.durable);
     channel.queue_declare(queue).await?;
     channel.queue_bind(QueueBindArguments::new(&queue_name, &publisher.exchange, &queue_name)).await?;
+    if let Some(topic) = &publisher.audit_topic {
+        let audit = format!("{topic}.info");
+        let mut queue = QueueDeclareArguments::new(&audit);
+        queue.durable(publisher.durable);
+        channel.queue_declare(queue).await?;
+        channel.queue_bind(QueueBindArguments::new(&audit, &publisher.exchange, &audit)).await?;
+    }
     Ok(Link { connection, channel, confirms, next_tag: 1 })
 }
 
@@ -212,7 +219,7 @@ async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usi
             .with_priority(0)
             .with_headers(FieldTable::new())
             .finish();
-        let args = BasicPublishArguments::new(&publisher.exchange, &routing_key);
+        let args = BasicPublishArguments::new(&publisher.exchange, m.routing_key.as_deref().unwrap_or(&routing_key));
         if let Err(e) = l.channel.basic_publish(properties, m.body.clone().into_bytes(), args).await {
             store.release_outbox(&messages.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>()).await?;
             return Err(e.into());

@@ -271,14 +271,62 @@ async fn create<T: Collection>(
     caller: Caller,
     request: Option<Extension<RequestId>>,
     Body(b): RawBody,
-) -> Result<Response> {
-    let echo = fields::<T>(&st.service, &b, Op::Create)?.echo();
-    let noting = noted::<T>(&st, &caller, request, Action::Create, || serde_json::from_slice(&b).ok(), None);
-    // Parsed again for each attempt: a write that collided is run again whole (ADR 0030).
-    let (svc, who, bytes) = (&st.service, &noting, &b[..]);
-    let item = retrying(move || async move { T::create(svc, who, fields::<T>(svc, bytes, Op::Create)?).await }).await?;
-    st.service.kick_relay();
-    written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
+) -> Response {
+    let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
+    let mut target = None;
+    let answer = async {
+        let echo = fields::<T>(&st.service, &b, Op::Create)?.echo();
+        let noting = noted::<T>(&st, &caller, &request_id, Action::Create, || serde_json::from_slice(&b).ok(), None);
+        // Parsed again for each attempt: a write that collided is run again whole (ADR 0030).
+        let (svc, who, bytes) = (&st.service, &noting, &b[..]);
+        let item =
+            retrying(move || async move { T::create(svc, who, fields::<T>(svc, bytes, Op::Create)?).await }).await?;
+        target = Some(item.id().to_string());
+        st.service.kick_relay();
+        written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
+    }
+    .await
+    .into_response();
+    audited::<T>(&st, &caller, &request_id, Action::Create, target.as_deref(), answer.status()).await;
+    answer
+}
+
+/// The CADF audit event of a collection write, whatever its answer (ADR 0043).
+async fn audited<T: Collection>(
+    st: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    action: Action,
+    target: Option<&str>,
+    status: StatusCode,
+) {
+    if !st.service.audits() {
+        return;
+    }
+    let path = match target {
+        Some(id) if action != Action::Create => format!("{}/{id}", T::PATH),
+        _ => T::PATH.to_owned(),
+    };
+    let now = crate::clock::now_micros();
+    let a = crate::audit::Audited {
+        action: action.name(),
+        resource: T::SINGULAR,
+        target,
+        status: status.as_u16(),
+        path: &path,
+        project: caller.project_id(),
+        user: caller.creds.user_id.as_deref(),
+        request_id,
+        now,
+    };
+    let who = crate::notifications::Requester {
+        project: caller.project_id(),
+        user: caller.creds.user_id.as_deref(),
+        roles: &caller.creds.roles,
+        is_admin: caller.is_admin,
+        request_id,
+    };
+    st.service.audit(&a, &crate::notifications::context(&who, now)).await;
 }
 
 /// The request's id (`x-openstack-request-id`), for the notifications' context.
@@ -291,7 +339,7 @@ pub struct RequestId(pub String);
 fn noted<T: Collection>(
     st: &AppState,
     caller: &Caller,
-    request: Option<Extension<RequestId>>,
+    request_id: &str,
     action: Action,
     start: impl FnOnce() -> Option<Value>,
     id: Option<&str>,
@@ -320,13 +368,12 @@ fn noted<T: Collection>(
         outer.insert(T::SINGULAR.to_owned(), view);
         Some(Value::Object(outer))
     });
-    let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
     let who = crate::notifications::Requester {
         project: caller.project_id(),
         user: caller.creds.user_id.as_deref(),
         roles: &caller.creds.roles,
         is_admin: caller.is_admin,
-        request_id: &request_id,
+        request_id,
     };
     let context = crate::notifications::context(&who, crate::clock::now_micros());
     caller.noting(Notes { resource: T::SINGULAR, action, start, id: id.map(str::to_owned), render, context })
@@ -338,14 +385,22 @@ async fn update<T: Collection>(
     request: Option<Extension<RequestId>>,
     Path(id): Path<String>,
     Body(b): RawBody,
-) -> Result<Response> {
-    let echo = fields::<T>(&st.service, &b, Op::Update)?.echo();
-    let noting = noted::<T>(&st, &caller, request, Action::Update, || serde_json::from_slice(&b).ok(), Some(&id));
-    let (svc, who, bytes, id) = (&st.service, &noting, &b[..], id.as_str());
-    let item =
-        retrying(move || async move { T::update(svc, who, id, fields::<T>(svc, bytes, Op::Update)?).await }).await?;
-    st.service.kick_relay();
-    written(StatusCode::OK, st.service.profile(), &caller, &item, &echo)
+) -> Response {
+    let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
+    let answer = async {
+        let echo = fields::<T>(&st.service, &b, Op::Update)?.echo();
+        let start = || serde_json::from_slice(&b).ok();
+        let noting = noted::<T>(&st, &caller, &request_id, Action::Update, start, Some(&id));
+        let (svc, who, bytes, id) = (&st.service, &noting, &b[..], id.as_str());
+        let item = retrying(move || async move { T::update(svc, who, id, fields::<T>(svc, bytes, Op::Update)?).await })
+            .await?;
+        st.service.kick_relay();
+        written(StatusCode::OK, st.service.profile(), &caller, &item, &echo)
+    }
+    .await
+    .into_response();
+    audited::<T>(&st, &caller, &request_id, Action::Update, Some(&id), answer.status()).await;
+    answer
 }
 
 async fn delete<T: Collection>(
@@ -353,12 +408,19 @@ async fn delete<T: Collection>(
     caller: Caller,
     request: Option<Extension<RequestId>>,
     Path(id): Path<String>,
-) -> Result<Response> {
-    let noting = noted::<T>(&st, &caller, request, Action::Delete, || None, Some(&id));
-    let (svc, who, id) = (&st.service, &noting, id.as_str());
-    retrying(move || T::delete(svc, who, id)).await?;
-    st.service.kick_relay();
-    Ok(StatusCode::NO_CONTENT.into_response())
+) -> Response {
+    let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
+    let noting = noted::<T>(&st, &caller, &request_id, Action::Delete, || None, Some(&id));
+    let (svc, who, target) = (&st.service, &noting, id.as_str());
+    let answer = match retrying(move || T::delete(svc, who, target)).await {
+        Ok(()) => {
+            st.service.kick_relay();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    };
+    audited::<T>(&st, &caller, &request_id, Action::Delete, Some(&id), answer.status()).await;
+    answer
 }
 
 /// The five routes of a collection.

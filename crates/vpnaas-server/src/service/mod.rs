@@ -67,6 +67,8 @@ pub struct Service {
     publisher: Option<Arc<crate::notifications::Publisher>>,
     /// Wakes the relay when a write added to the outbox.
     outbox_kick: Arc<tokio::sync::Notify>,
+    /// Where CADF audit events of API writes go (ADR 0043).
+    audit: Arc<crate::audit::AuditSink>,
 }
 
 /// The policy rules that guard one resource (upstream's names, `auth/policy.rs`).
@@ -234,6 +236,7 @@ impl Service {
             algorithms: Arc::new(AlgorithmPolicy::everything()),
             publisher: None,
             outbox_kick: Arc::new(tokio::sync::Notify::new()),
+            audit: Arc::new(crate::audit::AuditSink::default()),
         }
     }
 

@@ -34,6 +34,36 @@ impl Service {
         Ok(())
     }
 
+    /// Sends audit events to `sink` (ADR 0043).
+    pub fn with_audit(mut self, sink: crate::audit::AuditSink) -> Service {
+        self.audit = Arc::new(sink);
+        self
+    }
+
+    /// Whether API writes are audited.
+    pub fn audits(&self) -> bool {
+        self.audit.is_on()
+    }
+
+    /// Records the CADF event of an API write, whatever its outcome: to the file, and to the
+    /// broker's audit topic through the outbox (its own transaction: a refused write has none).
+    /// A failure here is logged; it never changes the answer.
+    pub async fn audit(&self, a: &crate::audit::Audited<'_>, context: &serde_json::Map<String, serde_json::Value>) {
+        let event = crate::audit::cadf(a);
+        self.audit.write(&event);
+        let Some(publisher) = &self.publisher else { return };
+        let Some(message) = self.audit.message(event, publisher, context) else { return };
+        let written = async {
+            let mut w = self.store.begin_write().await?;
+            store::outbox::add(w.conn(), &message).await?;
+            w.commit().await
+        };
+        match written.await {
+            Ok(()) => self.kick_relay(),
+            Err(e) => tracing::warn!(error = %e, "could not queue an audit event"),
+        }
+    }
+
     /// Tells the relay that the outbox has new messages (after the write committed).
     pub fn kick_relay(&self) {
         if self.publisher.is_some() {

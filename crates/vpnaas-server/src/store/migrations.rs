@@ -330,6 +330,12 @@ CREATE TABLE notification_outbox (
 CREATE INDEX notification_outbox_created ON notification_outbox (created_at)
 "#;
 
+/// Version 12: the topic of each outbox message, for audit events on a topic of their own
+/// (ADR 0043); none means the notifications' topic.
+const V12: &str = r#"
+ALTER TABLE notification_outbox ADD COLUMN routing_key VARCHAR(255)
+"#;
+
 /// Which part of an upgrade a step belongs to, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -409,6 +415,7 @@ const STEPS: &[Step] = &[
     expand(V9),
     expand(V10),
     expand(V11),
+    expand(V12),
 ];
 
 /// A step's version: its place in the list, from 1.

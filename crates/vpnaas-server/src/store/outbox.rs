@@ -6,9 +6,15 @@ use crate::notifications::Outgoing;
 
 /// Adds a message to the outbox, in the caller's transaction.
 pub async fn add(conn: &mut Conn, message: &Outgoing) -> StoreResult<()> {
-    let sql = "INSERT INTO notification_outbox (message_id, created_at, claimed_until, body) VALUES ($1, $2, 0, $3)";
-    execute(conn, sql, &[message.message_id.as_str().into(), message.created_at.into(), message.body.as_str().into()])
-        .await?;
+    let sql = "INSERT INTO notification_outbox (message_id, created_at, claimed_until, body, routing_key) \
+               VALUES ($1, $2, 0, $3, $4)";
+    let values = [
+        message.message_id.as_str().into(),
+        message.created_at.into(),
+        message.body.as_str().into(),
+        message.routing_key.clone().into(),
+    ];
+    execute(conn, sql, &values).await?;
     Ok(())
 }
 
@@ -18,7 +24,7 @@ impl Store {
     /// never hold one message at once. The claimed messages, oldest first.
     pub async fn claim_outbox(&self, now: i64, until: i64, limit: i64) -> StoreResult<Vec<Outgoing>> {
         let mut w = self.begin_write().await?;
-        let sql = "SELECT message_id, created_at, claimed_until, body FROM notification_outbox \
+        let sql = "SELECT message_id, created_at, claimed_until, body, routing_key FROM notification_outbox \
                    WHERE claimed_until < $1 ORDER BY created_at, message_id LIMIT $2";
         let rows = fetch_all(w.conn(), sql, &[now.into(), limit.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -27,7 +33,7 @@ impl Store {
             let claim =
                 "UPDATE notification_outbox SET claimed_until = $1 WHERE message_id = $2 AND claimed_until = $3";
             if execute(w.conn(), claim, &[until.into(), id.as_str().into(), seen.into()]).await? == 1 {
-                out.push(Outgoing { message_id: id, created_at: r.get(1)?, body: r.get(3)? });
+                out.push(Outgoing { message_id: id, created_at: r.get(1)?, body: r.get(3)?, routing_key: r.get(4)? });
             }
         }
         w.commit().await?;
