@@ -29,6 +29,10 @@ const CLAIM: Duration = Duration::from_secs(30);
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 /// Between rounds with nothing to publish, unless a write wakes the relay first.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long a woken relay gathers messages before a round that is not full: each round costs
+/// the database a write (the removal of what was confirmed), so a busy API is relayed in
+/// batches rather than one write per message.
+const GATHER: Duration = Duration::from_millis(25);
 /// Reconnection backoff bounds.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -119,8 +123,11 @@ pub async fn run(store: Store, url: TransportUrl, publisher: Publisher, kick: Ar
         let Some(l) = link.as_mut() else { continue };
         match round(&store, l, &publisher).await {
             Ok(0) => {
-                let _ = tokio::time::timeout(IDLE, kick.notified()).await;
+                if tokio::time::timeout(IDLE, kick.notified()).await.is_ok() {
+                    tokio::time::sleep(GATHER).await;
+                }
             }
+            Ok(n) if n < ROUND as usize => tokio::time::sleep(GATHER).await,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "notifications: a round did not go out; it will be published again");
