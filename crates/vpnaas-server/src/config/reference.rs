@@ -40,7 +40,7 @@ fn toml_default(s: &Setting) -> Option<String> {
 fn markdown() -> String {
     let mut out = String::from(
         "# Configuration reference\n\nPart of [vpnaas](../README.md). Generated from the settings table \
-         (`SETTINGS` in `crates/vpnaas-server/src/config.rs`); a test fails when this page is stale. \
+         (`SETTINGS` in `crates/vpnaas-server/src/config/settings.rs`); a test fails when this page is stale. \
          [Configuration](configuration.md) says how the file, the environment and the flags combine.\n\n\
          | file key | environment | flag | value | default | what |\n|---|---|---|---|---|---|\n",
     );
