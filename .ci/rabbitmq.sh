@@ -29,7 +29,8 @@ node_env() {
 case "$cmd" in
 start)
   port=${3:?a port}
-  if [ ! -x "$bin/rabbitmq-server" ]; then
+  # openssl makes the throwaway CA here and the tests' certificates.
+  if [ ! -x "$bin/rabbitmq-server" ] || ! command -v openssl >/dev/null; then
     [ "$(id -u)" = 0 ] || { echo "rabbitmq.sh: installing rabbitmq-server needs root" >&2; exit 1; }
     # The package's own service must not start: it would listen on every address. A
     # policy-rc.d that denies starts, for the install only, unless the machine has one.
@@ -38,7 +39,7 @@ start)
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server openssl >/dev/null
     [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
   fi
   mkdir -p "$dir/log" "$dir/mnesia"

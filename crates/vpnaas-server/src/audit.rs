@@ -28,18 +28,7 @@ pub struct Audited<'a> {
 
 /// pycadf's timestamp: `2026-12-07T14:30:45.123456+0000`.
 fn cadf_time(micros: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        micros.rem_euclid(1_000_000)
-    )
+    format!("{}+0000", crate::clock::space_micros(micros).replacen(' ', "T", 1))
 }
 
 /// The CADF event of `a`.

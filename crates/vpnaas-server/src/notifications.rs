@@ -103,22 +103,10 @@ fn strip(value: &mut Value) {
 
 /// oslo.utils' `str(utcnow())`: `2026-12-07 13:56:02.548841`, the fraction left out when 0.
 pub fn oslo_time(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let base = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if frac == 0 {
-        base
-    } else {
-        format!("{base}.{frac:06}")
+    let text = crate::clock::space_micros(micros);
+    match text.strip_suffix(".000000") {
+        Some(whole) => whole.to_owned(),
+        None => text,
     }
 }
 
@@ -238,15 +226,7 @@ pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let roles = ["service".to_owned()];
     let who = Requester { project: c.project, user: None, roles: &roles, is_admin: true, request_id: &request_id };
-    let notes = Notes {
-        resource: "ipsec_site_connection",
-        action: Action::Update,
-        start: Value::Null,
-        id: Some(c.id.to_owned()),
-        render: Box::new(|_| None),
-        context: context(&who, c.now),
-    };
-    notes.envelope(publisher, STATUS_EVENT, payload)
+    envelope(publisher, STATUS_EVENT, payload, &context(&who, c.now))
 }
 
 /// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,

@@ -218,16 +218,17 @@ async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usi
     }
     let routing_key = format!("{}.info", publisher.topic);
     let mut pending: BTreeMap<u64, &Outgoing> = BTreeMap::new();
+    // oslo.messaging's properties for a notification.
+    let properties = BasicProperties::default()
+        .with_content_type("application/json")
+        .with_content_encoding("utf-8")
+        .with_delivery_mode(2)
+        .with_priority(0)
+        .with_headers(FieldTable::new())
+        .finish();
     for m in &messages {
-        let properties = BasicProperties::default()
-            .with_content_type("application/json")
-            .with_content_encoding("utf-8")
-            .with_delivery_mode(2)
-            .with_priority(0)
-            .with_headers(FieldTable::new())
-            .finish();
         let args = BasicPublishArguments::new(&publisher.exchange, m.routing_key.as_deref().unwrap_or(&routing_key));
-        if let Err(e) = l.channel.basic_publish(properties, m.body.clone().into_bytes(), args).await {
+        if let Err(e) = l.channel.basic_publish(properties.clone(), m.body.clone().into_bytes(), args).await {
             store.release_outbox(&messages.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>()).await?;
             return Err(e.into());
         }

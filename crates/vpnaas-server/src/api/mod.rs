@@ -291,6 +291,17 @@ async fn create<T: Collection>(
     answer
 }
 
+/// Who makes the request, for its notifications' and audit events' context.
+fn requester<'a>(caller: &'a Caller, request_id: &'a str) -> crate::notifications::Requester<'a> {
+    crate::notifications::Requester {
+        project: caller.project_id(),
+        user: caller.creds.user_id.as_deref(),
+        roles: &caller.creds.roles,
+        is_admin: caller.is_admin,
+        request_id,
+    }
+}
+
 /// The CADF audit event of a collection write, whatever its answer (ADR 0043).
 async fn audited<T: Collection>(
     st: &AppState,
@@ -319,14 +330,7 @@ async fn audited<T: Collection>(
         request_id,
         now,
     };
-    let who = crate::notifications::Requester {
-        project: caller.project_id(),
-        user: caller.creds.user_id.as_deref(),
-        roles: &caller.creds.roles,
-        is_admin: caller.is_admin,
-        request_id,
-    };
-    st.service.audit(&a, &crate::notifications::context(&who, now)).await;
+    st.service.audit(&a, &crate::notifications::context(&requester(caller, request_id), now)).await;
 }
 
 /// The request's id (`x-openstack-request-id`), for the notifications' context.
@@ -368,14 +372,7 @@ fn noted<T: Collection>(
         outer.insert(T::SINGULAR.to_owned(), view);
         Some(Value::Object(outer))
     });
-    let who = crate::notifications::Requester {
-        project: caller.project_id(),
-        user: caller.creds.user_id.as_deref(),
-        roles: &caller.creds.roles,
-        is_admin: caller.is_admin,
-        request_id,
-    };
-    let context = crate::notifications::context(&who, crate::clock::now_micros());
+    let context = crate::notifications::context(&requester(caller, request_id), crate::clock::now_micros());
     caller.noting(Notes { resource: T::SINGULAR, action, start, id: id.map(str::to_owned), render, context })
 }
 

@@ -226,17 +226,22 @@ fn describe_list<P: Paths>() -> OperationBuilder {
 }
 
 fn describe_show<P: Paths>() -> OperationBuilder {
-    operation(TAG, &format!("{}show_quota", P::ID), "A project's limits: its own where set, the defaults elsewhere")
-        .parameter(project_id())
-        .response("200", json_response("The limits", quota_envelope(per_resource(limit_schema))))
-        .errors(SHOW_ERRORS)
-        .authenticated()
+    limits_operation(
+        &format!("{}show_quota", P::ID),
+        "A project's limits: its own where set, the defaults elsewhere",
+        "The limits",
+    )
 }
 
 fn describe_default<P: Paths>() -> OperationBuilder {
-    operation(TAG, &format!("{}show_quota_default", P::ID), "The default limits")
+    limits_operation(&format!("{}show_quota_default", P::ID), "The default limits", "The defaults")
+}
+
+/// A read of one project's limits, every counted resource's.
+fn limits_operation(id: &str, summary: &str, answer: &str) -> OperationBuilder {
+    operation(TAG, id, summary)
         .parameter(project_id())
-        .response("200", json_response("The defaults", quota_envelope(per_resource(limit_schema))))
+        .response("200", json_response(answer, quota_envelope(per_resource(limit_schema))))
         .errors(SHOW_ERRORS)
         .authenticated()
 }

@@ -4,7 +4,8 @@ use std::process::{Command, Output};
 
 use vpnaas_server::config::SETTINGS;
 
-fn vpnaas(args: &[&str], envs: &[(&str, &str)]) -> Output {
+/// The real binary run with `args` and only `envs` of the settings' variables.
+pub(crate) fn vpnaas(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpnaas"));
     cmd.args(args);
     // Settings from the test's own environment would change what is reported.

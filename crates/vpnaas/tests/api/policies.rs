@@ -282,12 +282,8 @@ async fn the_algorithm_settings_are_read_and_a_bad_word_is_named() {
     let r = server.call(reqwest::Method::POST, IPSEC, P1, Some(json!({"ipsecpolicy": {"pfs": "group15"}})), None).await;
     r.ok(201);
     drop(server);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("VPNAAS_DATA_DIR", &data)
-        .env("VPNAAS_ALGORITHMS_AUTH_ALGORITHM", "sha256,sha999")
-        .output()
-        .unwrap();
+    let bad = [("VPNAAS_DATA_DIR", data.as_str()), ("VPNAAS_ALGORITHMS_AUTH_ALGORITHM", "sha256,sha999")];
+    let out = crate::cli::vpnaas(&["serve", "--listen", "127.0.0.1:0"], &bad);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{said}");
     assert!(

@@ -189,12 +189,8 @@ async fn the_settings_give_the_defaults_and_a_bad_one_is_named() {
     server.call(Method::POST, IKE, P1, Some(ike()), None).await.ok(201);
     drop(server);
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnaas"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("VPNAAS_DATA_DIR", &data)
-        .env("VPNAAS_QUOTAS_CERTIFICATE", "-5")
-        .output()
-        .unwrap();
+    let bad = [("VPNAAS_DATA_DIR", data.as_str()), ("VPNAAS_QUOTAS_CERTIFICATE", "-5")];
+    let out = crate::cli::vpnaas(&["serve", "--listen", "127.0.0.1:0"], &bad);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("VPNAAS_QUOTAS_CERTIFICATE") && said.contains("-1 (unlimited) or a number from 0"), "{said}");
