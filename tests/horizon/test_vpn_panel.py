@@ -276,11 +276,27 @@ class Panel:
             raise AssertionError(f"could not press {button_id} and get its confirmation in three tries")
         page = self.drv.find_element(By.TAG_NAME, "html")
         confirm.click()
-        self.wait(EC.staleness_of(page), "the table's form to be sent")
+        self.wait(gone(page), "the table's form to be sent")
         self.wait(lambda d: d.execute_script("return document.readyState") == "complete", "the deletion")
 
 
 # ------------------------------------------------------------------ the steps
+
+
+def gone(element):
+    """EC.staleness_of, also when Chromium reports the replaced page's node in its own words
+    ("Node with given id does not belong to the document") rather than as a stale element:
+    both say the form was sent and a new page is there."""
+    stale = EC.staleness_of(element)
+
+    def check(driver):
+        try:
+            return stale(driver)
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    return check
 
 
 class Run:
