@@ -2,7 +2,8 @@
 # A throwaway RabbitMQ node on loopback for the notification tests (ADR 0043), from Debian's
 # rabbitmq-server package (installed when missing; its packaged service is left alone).
 #   .ci/rabbitmq.sh start DIR PORT   a node listening on 127.0.0.1:PORT, and with TLS on PORT+1
-#                                    (a throwaway CA in DIR/tls), its data under DIR
+#                                    (a throwaway CA in DIR/tls; it demands a client certificate,
+#                                    DIR/tls/client.pem), its data under DIR
 #                                    (guest/guest, vhost /); again after a stop, on the same data
 #   .ci/rabbitmq.sh stop DIR         stops it (its messages in durable queues stay in DIR)
 #   .ci/rabbitmq.sh kill DIR         SIGKILLs it
@@ -58,14 +59,24 @@ start)
       chmod 644 server.key
     )
   fi
+  if [ ! -s "$dir/tls/client.pem" ]; then
+    (
+      # The client certificate the TLS listener demands (fail_if_no_peer_cert).
+      cd "$dir/tls"
+      openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=vpnaas notifier" 2>/dev/null
+      printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client-ext
+      openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 \
+        -extfile client-ext 2>/dev/null
+    )
+  fi
   cat >"$dir/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$port
 listeners.ssl.1 = 127.0.0.1:$((port + 1))
 ssl_options.cacertfile = $dir/tls/ca.pem
 ssl_options.certfile = $dir/tls/server.pem
 ssl_options.keyfile = $dir/tls/server.key
-ssl_options.verify = verify_none
-ssl_options.fail_if_no_peer_cert = false
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
 loopback_users = none
 default_user = guest
 default_pass = guest
@@ -78,8 +89,8 @@ EOF
     if "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" await_startup --timeout 60 >/dev/null 2>&1; then
       printf 'export VPNAAS_TEST_RABBITMQ=rabbit://guest:guest@127.0.0.1:%s/\nexport VPNAAS_TEST_RABBITMQ_DIR=%s\n' \
         "$port" "$dir" >"$dir/env"
-      printf 'export VPNAAS_TEST_RABBITMQ_TLS="rabbit://guest:guest@127.0.0.1:%s/?ssl=1&ssl_ca_file=%s"\n' \
-        "$((port + 1))" "$dir/tls/ca.pem" >>"$dir/env"
+      printf 'export VPNAAS_TEST_RABBITMQ_TLS="rabbit://guest:guest@127.0.0.1:%s/?ssl=1&ssl_ca_file=%s&ssl_cert_file=%s&ssl_key_file=%s"\n' \
+        "$((port + 1))" "$dir/tls/ca.pem" "$dir/tls/client.pem" "$dir/tls/client.key" >>"$dir/env"
       echo "rabbitmq.sh: node $RABBITMQ_NODENAME on 127.0.0.1:$port"
       exit 0
     fi

@@ -75,8 +75,10 @@ def received():
 class Server:
     """`vpnaas serve` with transport_url, on a data directory that outlives a restart."""
 
-    def __init__(self, tmp, transport_url=RABBIT):
+    def __init__(self, tmp, transport_url=RABBIT, env=None):
         self.transport_url = transport_url
+        self.env = env or {}
+        os.makedirs(tmp, exist_ok=True)
         self.data = os.path.join(tmp, "data")
         self.log = os.path.join(tmp, "server.log")
         self.proc = None
@@ -86,7 +88,7 @@ class Server:
         self.audit_file = os.path.join(os.path.dirname(self.log), "audit.jsonl")
         env = dict(os.environ, VPNAAS_TRANSPORT_URL=self.transport_url, VPNAAS_NOTIFICATION_HOST="vpn-test",
                    VPNAAS_LOG="info", VPNAAS_AGENT_TOKEN=AGENT_TOKEN, VPNAAS_AUDIT_FILE=self.audit_file,
-                   VPNAAS_AUDIT_TOPIC="notifications")
+                   VPNAAS_AUDIT_TOPIC="notifications", **self.env)
         seen = self.listening()
         out = open(self.log, "a")
         self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data],
@@ -265,15 +267,49 @@ def test_writes_acknowledged_before_a_sigkill_are_published_after_the_restart(se
     print(f"notifications: {len(ids)} received, {dupes} duplicates (at-least-once)")
 
 
-def test_a_connections_changes_of_status_are_published_with_the_reason(server, received):
-    """What Neutron does not publish: one `ipsec_site_connection.status.update` per change of
-    status a gateway reports, naming the old and the new status and the reason (ADR 0043)."""
-    router = created(server, "/v2.0/routers", {"router": {"name": "r2", "tenant_id": "p2",
-                     "external_gateway_info": {"external_fixed_ips": [{"ip_address": "172.24.4.20"}]}}}, admin=True)
-    subnet = created(server, "/v2.0/subnets", {"subnet": {"name": "s2", "tenant_id": "p2", "cidr": "10.5.0.0/24"}},
+def test_two_replicas_on_one_database_lose_nothing_when_one_is_killed(tmp_path, received):
+    """Replicas share the outbox: writes acknowledged by a replica killed while the broker was
+    down are published by the other one, each message once or (at least once) again with its id."""
+    admin = os.environ.get("VPNAAS_TEST_POSTGRES")
+    if not admin:
+        pytest.skip("VPNAAS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server for this)")
+    database = f"vpnaas_notify_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", admin, "-q", "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    shared = dict(VPNAAS_DATABASE_URL=admin.rsplit("/", 1)[0] + "/" + database,
+                  VPNAAS_PSK_KEY_FILE=str(tmp_path / "psk.key"))
+    subprocess.run([BINARY, "rotate-key"], env=dict(os.environ, **shared), check=True, capture_output=True)
+    one = Server(str(tmp_path / "one"), env=shared).start()
+    two = Server(str(tmp_path / "two"), env=shared).start()
+    rabbit("stop")
+    names = [f"replica-{uuid.uuid4().hex[:8]}" for _ in range(40)]
+    try:
+        for i, name in enumerate(names):
+            created(one if i % 2 else two, "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": name}})
+        one.kill()
+    finally:
+        rabbit("start")
+    try:
+        want = set(names)
+        ms = received.wait(lambda ms: want <= {m["payload"]["ikepolicy"]["name"] for m in ms
+                                               if m["event_type"] == "ikepolicy.create.end"},
+                           seconds=90, what="the 40 .create.end of both replicas, one of them killed")
+        ends = [m for m in ms if m["event_type"] == "ikepolicy.create.end" and m["payload"]["ikepolicy"]["name"] in want]
+        by_name = {}
+        for m in ends:
+            by_name.setdefault(m["payload"]["ikepolicy"]["name"], set()).add(m["metadata"]["message_id"])
+        assert all(len(ids) == 1 for ids in by_name.values()), "a duplicate is the same message, with its id"
+    finally:
+        two.stop()
+
+
+def connection_on_a_router(server, project, address, lan, peer_lan):
+    """A router (placed nowhere), its subnet and a connection of `project` on it: (router, connection)."""
+    router = created(server, "/v2.0/routers", {"router": {"name": "r-" + project, "tenant_id": project,
+                     "external_gateway_info": {"external_fixed_ips": [{"ip_address": address}]}}}, admin=True)
+    subnet = created(server, "/v2.0/subnets", {"subnet": {"name": "s-" + project, "tenant_id": project, "cidr": lan}},
                      admin=True)
     server.call("PUT", f"/v2.0/routers/{router}/add_router_interface", {"subnet_id": subnet}, admin=True)
-    mine = dict(project="p2")
+    mine = dict(project=project)
     conn = created(server, "/v2.0/vpn/ipsec-site-connections", {"ipsec_site_connection": {
         "psk": PSK, "peer_address": "172.24.4.99", "peer_id": "172.24.4.99",
         "vpnservice_id": created(server, "/v2.0/vpn/vpnservices", {"vpnservice": {"router_id": router}}, **mine),
@@ -282,8 +318,21 @@ def test_a_connections_changes_of_status_are_published_with_the_reason(server, r
         "local_ep_group_id": created(server, "/v2.0/vpn/endpoint-groups",
                                      {"endpoint_group": {"type": "subnet", "endpoints": [subnet]}}, **mine),
         "peer_ep_group_id": created(server, "/v2.0/vpn/endpoint-groups",
-                                    {"endpoint_group": {"type": "cidr", "endpoints": ["10.6.0.0/24"]}}, **mine),
+                                    {"endpoint_group": {"type": "cidr", "endpoints": [peer_lan]}}, **mine),
     }}, **mine)
+    return router, conn
+
+
+def status_changes(ms, conn):
+    return [m["payload"]["ipsec_site_connection"] for m in ms
+            if m["event_type"] == "ipsec_site_connection.status.update"
+            and m["payload"]["ipsec_site_connection"]["id"] == conn]
+
+
+def test_a_connections_changes_of_status_are_published_with_the_reason(server, received):
+    """What Neutron does not publish: one `ipsec_site_connection.status.update` per change of
+    status a gateway reports, naming the old and the new status and the reason (ADR 0043)."""
+    router, conn = connection_on_a_router(server, "p2", "172.24.4.20", "10.5.0.0/24", "10.6.0.0/24")
     for status, code in (("ACTIVE", None), ("ACTIVE", None), ("DOWN", "peer_unreachable")):
         report = {"id": conn, "revision": 1, "status": status}
         if code:
@@ -291,23 +340,52 @@ def test_a_connections_changes_of_status_are_published_with_the_reason(server, r
         answer, _ = server.call("POST", f"/v2.0/gateway/routers/{router}/status", {"connections": [report]}, agent=True)
         assert answer == 204, answer
 
-    def changes(ms):
-        return [m for m in ms if m["event_type"] == "ipsec_site_connection.status.update"
-                and m["payload"]["ipsec_site_connection"]["id"] == conn]
-    got = changes(received.wait(lambda ms: len(changes(ms)) >= 2, what="two status changes"))
-    seen = [(c["previous_status"], c["status"], c["reason"]) for c in (m["payload"]["ipsec_site_connection"] for m in got)]
+    ms = received.wait(lambda ms: len(status_changes(ms, conn)) >= 2, what="two status changes")
+    got = status_changes(ms, conn)
+    seen = [(c["previous_status"], c["status"], c["reason"]) for c in got]
     assert seen == [("PENDING_CREATE", "ACTIVE", None), ("ACTIVE", "DOWN", "peer_unreachable")], seen
-    down = got[1]
-    assert down["payload"]["ipsec_site_connection"]["project_id"] == "p2"
-    assert "reason_description" in down["payload"]["ipsec_site_connection"]
+    assert got[1]["project_id"] == "p2" and "reason_description" in got[1]
+    down = [m for m in ms if m["event_type"] == "ipsec_site_connection.status.update"
+            and m["payload"]["ipsec_site_connection"] == got[1]][0]
     assert down["publisher_id"] == "network.vpn-test" and down["ctxt"]["auth_token"] is None
-    assert PSK not in json.dumps(got)
+    assert PSK not in json.dumps(ms)
+
+
+def test_a_gateway_that_falls_silent_publishes_its_connections_going_down(server, received):
+    """No report says so when a gateway dies: the server's sweep shows its ACTIVE connections
+    DOWN (`gateway_silent`) after `agent_dead_after_secs` (10 s by default) without a
+    heartbeat, and publishes each change like a reported one."""
+    router, conn = connection_on_a_router(server, "p4", "172.24.4.30", "10.7.0.0/24", "10.8.0.0/24")
+    hello = {"host": "gw-silent", "version": "test"}
+    assert server.call("PUT", f"/v2.0/gateway/routers/{router}/agent", hello, agent=True)[0] == 200
+    report = {"connections": [{"id": conn, "revision": 1, "status": "ACTIVE"}]}
+    assert server.call("POST", f"/v2.0/gateway/routers/{router}/status", report, agent=True)[0] == 204
+    # The agent now says nothing more.
+    ms = received.wait(lambda ms: len(status_changes(ms, conn)) >= 2, seconds=40, what="the silent gateway's change")
+    seen = [(c["previous_status"], c["status"], c["reason"]) for c in status_changes(ms, conn)]
+    assert seen == [("PENDING_CREATE", "ACTIVE", None), ("ACTIVE", "DOWN", "gateway_silent")], seen
+    assert status_changes(ms, conn)[1]["project_id"] == "p4"
+    status, shown = server.call("GET", f"/v2.0/vpn/ipsec-site-connections/{conn}", project="p4")
+    assert shown["ipsec_site_connection"]["status"] == "DOWN", shown
 
 
 def test_over_tls_as_oslo_messaging_spells_it(tmp_path, received):
-    """`?ssl=1&ssl_ca_file=...`: the broker's TLS listener, its certificate checked against the
-    CA file; the listener (plain, on the same broker) receives what went over TLS."""
-    tls = Server(str(tmp_path), transport_url=os.environ["VPNAAS_TEST_RABBITMQ_TLS"]).start()
+    """`?ssl=1&ssl_ca_file=...&ssl_cert_file=...&ssl_key_file=...`: the broker's TLS listener,
+    its certificate checked against the CA file, which demands a client certificate; the
+    listener (plain, on the same broker) receives what went over TLS. Without the client
+    certificate the broker refuses the connection and nothing is published."""
+    url = os.environ["VPNAAS_TEST_RABBITMQ_TLS"]
+    anonymous = Server(str(tmp_path / "anonymous"), transport_url=url.split("&ssl_cert_file=")[0]).start()
+    try:
+        created(anonymous, "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": "no-client-certificate"}})
+        deadline = time.time() + 20
+        while time.time() < deadline and "cannot reach the broker" not in open(anonymous.log).read():
+            time.sleep(0.2)
+        log = open(anonymous.log).read()
+        assert "cannot reach the broker" in log and "notifications: connected" not in log, log[-2000:]
+    finally:
+        anonymous.stop()
+    tls = Server(str(tmp_path), transport_url=url).start()
     try:
         name = f"tls-{uuid.uuid4().hex[:8]}"
         created(tls, "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": name}})
@@ -348,3 +426,22 @@ def test_every_write_is_audited_in_cadf_to_the_file_and_the_topic_whatever_its_o
     assert create["id"] in ids and delete["id"] in ids, "the file has the same events"
     assert all("token" not in json.dumps(e).lower() for e in lines)
     assert oct(os.stat(server.audit_file).st_mode & 0o777) == "0o600"
+
+
+def test_writes_outside_the_vpn_collections_are_audited_too(server, received):
+    """Quotas and the inventory's sub-actions are writes like any other: a quota's update names
+    the project as its target, a router's `add_router_interface` is `update/add_router_interface`."""
+    project = f"p-{uuid.uuid4().hex[:8]}"
+    assert server.call("PUT", f"/v2.0/vpn/quotas/{project}", {"quota": {"ikepolicy": 50}}, admin=True)[0] == 200
+    router = created(server, "/v2.0/routers", {"router": {"name": "audited", "tenant_id": project}}, admin=True)
+    subnet = created(server, "/v2.0/subnets", {"subnet": {"tenant_id": project, "cidr": "10.9.0.0/24"}}, admin=True)
+    assert server.call("PUT", f"/v2.0/routers/{router}/add_router_interface", {"subnet_id": subnet},
+                       admin=True)[0] == 200
+
+    def audits(ms):
+        return {(m["payload"]["target"]["typeURI"], m["payload"]["target"]["id"], m["payload"]["action"])
+                for m in ms if m["event_type"] == "audit.http.response"}
+    wanted = {("service/network/vpn/quota", project, "update"),
+              ("service/network/vpn/router", router, "create"),
+              ("service/network/vpn/router", router, "update/add_router_interface")}
+    received.wait(lambda ms: wanted <= audits(ms), what="the quota's and the router's audit events")

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::notifications::{envelope, Outgoing, Publisher};
+use crate::notifications::{envelope, Context, Outgoing, Publisher};
 
 /// One audited request.
 pub struct Audited<'a> {
@@ -96,9 +96,9 @@ impl AuditSink {
     }
 
     /// The message of `event` for the audit topic, if events go to the broker.
-    pub fn message(&self, event: Value, publisher: &Publisher, context: &Map<String, Value>) -> Option<Outgoing> {
+    pub fn message(&self, event: &Value, publisher: &Publisher, context: &Context) -> Option<Outgoing> {
         let topic = self.topic.as_ref()?;
-        let mut message = envelope(publisher, "audit.http.response", event, context);
+        let mut message = envelope(publisher, "audit.http.response", &event.to_string(), context);
         message.routing_key = Some(format!("{topic}.info"));
         Some(message)
     }

@@ -75,8 +75,8 @@ pub enum CommandError {
     /// The connection layer's own account, as it gives it.
     Http(String),
     Backup(backup::BackupError),
-    /// The audit settings cannot be used: why, in words.
-    Audit(String),
+    /// The notification or audit settings cannot be used: why, in words.
+    Notifications(String),
 }
 
 impl std::fmt::Display for CommandError {
@@ -111,7 +111,7 @@ impl std::fmt::Display for CommandError {
             CommandError::LocalAddress(e) => e.fmt(f),
             CommandError::Http(e) => f.write_str(e),
             CommandError::Backup(e) => e.fmt(f),
-            CommandError::Audit(why) => f.write_str(why),
+            CommandError::Notifications(why) => f.write_str(why),
         }
     }
 }
@@ -137,7 +137,7 @@ impl std::error::Error for CommandError {
             | CommandError::TargetNotEmpty(_)
             | CommandError::Http(_)
             | CommandError::Backup(_)
-            | CommandError::Audit(_) => None,
+            | CommandError::Notifications(_) => None,
         }
     }
 }
@@ -374,12 +374,17 @@ pub async fn serve(
         Some((_, publisher)) => service.with_publisher(publisher.clone()),
         None => service,
     };
+    // The broker's TLS files are read now, so that a wrong one stops the start (and again at
+    // each connection, so that renewed ones are used).
+    if let Some(files) = publishing.as_ref().and_then(|(url, _)| url.tls.as_ref()) {
+        relay::tls(files).map_err(|e| CommandError::Notifications(format!("transport_url: {e}")))?;
+    }
     if config.audit_topic.is_some() && publishing.is_none() {
-        return Err(CommandError::Audit("audit_topic needs transport_url: a broker to publish to".into()));
+        return Err(CommandError::Notifications("audit_topic needs transport_url: a broker to publish to".into()));
     }
     let sink = audit::AuditSink::open(config.audit_file.as_deref(), config.audit_topic.clone()).map_err(|e| {
         let file = config.audit_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
-        CommandError::Audit(format!("audit_file {file}: {e}"))
+        CommandError::Notifications(format!("audit_file {file}: {e}"))
     })?;
     let service = service.with_audit(sink);
     let ops = Arc::new(ops::Ops::new(store.clone(), service.clone(), auth.clone(), &config));

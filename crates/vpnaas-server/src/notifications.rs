@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::fmt;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::clock::now_micros;
 
@@ -43,9 +43,9 @@ impl Action {
     }
 }
 
-/// Renders a stored item as its API view (`{"<resource>": {...}}`), if it is of the type the
-/// notes were made for.
-pub type Render = Box<dyn Fn(&dyn Any) -> Option<Value> + Send + Sync>;
+/// Renders a stored item as the JSON object of its API view without secrets, if it is of the
+/// type the notes were made for.
+pub type Render = Box<dyn Fn(&dyn Any) -> Option<Vec<u8>> + Send + Sync>;
 
 /// What an API write will publish, made by its handler before the service runs it: the event's
 /// resource and action, the `.start` payload from the request, how to render the `.end`
@@ -53,14 +53,13 @@ pub type Render = Box<dyn Fn(&dyn Any) -> Option<Value> + Send + Sync>;
 pub struct Notes {
     pub resource: &'static str,
     pub action: Action,
-    /// The `.start` payload: the request body (create), the body and `id` (update), or
-    /// `{"<resource>_id": id}` (delete).
-    pub start: Value,
+    /// The `.start` payload, as JSON without secrets: the request body (create), the body and
+    /// `id` (update), or `{"<resource>_id": id}` (delete).
+    pub start: String,
     /// The id the write names (update and delete).
     pub id: Option<String>,
     pub render: Render,
-    /// `_context_*` keys.
-    pub context: Map<String, Value>,
+    pub context: Context,
 }
 
 impl fmt::Debug for Notes {
@@ -80,7 +79,7 @@ pub struct Outgoing {
 }
 
 /// Attribute names that hold secrets: never in a payload, whatever the view or the request had.
-const SECRETS: [&str; 3] = ["psk", "private_key", "auth_token"];
+pub const SECRETS: [&str; 3] = ["psk", "private_key", "auth_token"];
 
 /// `value` without any secret attribute, at any depth.
 pub fn without_secrets(mut value: Value) -> Value {
@@ -119,26 +118,49 @@ pub struct Requester<'a> {
     pub request_id: &'a str,
 }
 
+/// The `_context_*` keys of a request's messages, written once as the JSON members they end
+/// the message with (each preceded by `, `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context(String);
+
 /// The request context as oslo.messaging sends Neutron's (a redacted copy: no token).
-pub fn context(who: &Requester<'_>, now: i64) -> Map<String, Value> {
+pub fn context(who: &Requester<'_>, now: i64) -> Context {
     let (project, user, request_id) = (who.project, who.user, who.request_id);
     let dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
     let identity = format!("{} {} - - -", dash(user), dash(Some(project)));
-    let keys = json!({
-        "user": user, "project_id": project, "system_scope": null, "project": project, "domain": null,
-        "user_domain": null, "project_domain": null, "is_admin": who.is_admin, "read_only": false,
-        "show_deleted": false, "auth_token": null, "request_id": request_id, "global_request_id": null,
-        "resource_uuid": null, "roles": who.roles, "user_identity": identity,
-        "is_admin_project": true, "user_id": user, "timestamp": oslo_time(now), "project_name": null,
-        "user_name": null, "has_global_access": false, "can_set_project_id": who.is_admin,
-    });
-    let mut out = Map::new();
-    if let Value::Object(keys) = keys {
-        for (k, v) in keys {
-            out.insert(format!("_context_{k}"), v);
-        }
+    let keys: [(&str, Value); 23] = [
+        ("user", json!(user)),
+        ("project_id", json!(project)),
+        ("system_scope", Value::Null),
+        ("project", json!(project)),
+        ("domain", Value::Null),
+        ("user_domain", Value::Null),
+        ("project_domain", Value::Null),
+        ("is_admin", json!(who.is_admin)),
+        ("read_only", json!(false)),
+        ("show_deleted", json!(false)),
+        ("auth_token", Value::Null),
+        ("request_id", json!(request_id)),
+        ("global_request_id", Value::Null),
+        ("resource_uuid", Value::Null),
+        ("roles", json!(who.roles)),
+        ("user_identity", json!(identity)),
+        ("is_admin_project", json!(true)),
+        ("user_id", json!(user)),
+        ("timestamp", json!(oslo_time(now))),
+        ("project_name", Value::Null),
+        ("user_name", Value::Null),
+        ("has_global_access", json!(false)),
+        ("can_set_project_id", json!(who.is_admin)),
+    ];
+    let mut out = String::with_capacity(1024);
+    for (k, v) in keys {
+        out.push_str(", \"_context_");
+        out.push_str(k);
+        out.push_str("\": ");
+        out.push_str(&v.to_string());
     }
-    out
+    Context(out)
 }
 
 impl Notes {
@@ -146,57 +168,58 @@ impl Notes {
     /// or (for a delete) what was there before.
     pub fn messages(&self, item: &dyn Any, publisher: &Publisher) -> Vec<Outgoing> {
         let Some(view) = (self.render)(item) else { return Vec::new() };
-        let view = without_secrets(view);
-        let end = match (self.action, &self.id) {
-            (Action::Delete, Some(id)) => {
-                let mut end = view.as_object().cloned().unwrap_or_default();
-                end.insert(format!("{}_id", self.resource), json!(id));
-                Value::Object(end)
-            }
-            _ => view,
-        };
-        let start = without_secrets(self.start.clone());
-        [("start", start), ("end", end)]
+        let view = String::from_utf8_lossy(&view);
+        let mut end = String::with_capacity(view.len() + 64);
+        end.push_str("{\"");
+        end.push_str(self.resource);
+        end.push_str("\": ");
+        end.push_str(&view);
+        if let (Action::Delete, Some(id)) = (self.action, &self.id) {
+            end.push_str(", \"");
+            end.push_str(self.resource);
+            end.push_str("_id\": ");
+            end.push_str(&Value::String(id.clone()).to_string());
+        }
+        end.push('}');
+        [("start", self.start.as_str()), ("end", end.as_str())]
             .into_iter()
             .map(|(phase, payload)| {
-                self.envelope(publisher, &format!("{}.{}.{phase}", self.resource, self.action.name()), payload)
+                let event_type = format!("{}.{}.{phase}", self.resource, self.action.name());
+                envelope(publisher, &event_type, payload, &self.context)
             })
             .collect()
     }
-
-    fn envelope(&self, publisher: &Publisher, event_type: &str, payload: Value) -> Outgoing {
-        envelope(publisher, event_type, payload, &self.context)
-    }
 }
 
-/// A message in oslo.messaging's 2.0 envelope, with `context` as its `_context_*` keys.
-pub fn envelope(publisher: &Publisher, event_type: &str, payload: Value, context: &Map<String, Value>) -> Outgoing {
-    {
-        let now = now_micros();
-        let message_id = uuid::Uuid::new_v4().to_string();
-        // In oslo.messaging's order and with Python's separators (`json.dumps`), so that the
-        // message reads as Neutron's does byte for byte in its layout.
-        let mut fields: Vec<(String, Value)> = vec![
-            ("message_id".into(), json!(message_id)),
-            ("publisher_id".into(), json!(publisher.publisher_id)),
-            ("event_type".into(), json!(event_type)),
-            ("priority".into(), json!("INFO")),
-            ("payload".into(), payload),
-            ("timestamp".into(), json!(oslo_time(now))),
-            ("_unique_id".into(), json!(uuid::Uuid::new_v4().simple().to_string())),
-        ];
-        fields.extend(context.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let inner = python_json(&fields);
-        let body = python_json(&[("oslo.version".into(), json!("2.0")), ("oslo.message".into(), json!(inner))]);
-        Outgoing { message_id, created_at: now, body, routing_key: None }
-    }
-}
-
-/// An object of these fields in this order, as Python's `json.dumps` writes it (`", "` and
-/// `": "` between items and keys); nested values keep serde_json's compact form.
-fn python_json(fields: &[(String, Value)]) -> String {
-    let items: Vec<String> = fields.iter().map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v)).collect();
-    format!("{{{}}}", items.join(", "))
+/// A message in oslo.messaging's 2.0 envelope: `payload` is JSON, `context` its `_context_*`
+/// keys. In oslo.messaging's order and with Python's separators (`json.dumps`: `", "` and
+/// `": "` between the message's items), so that it reads as Neutron's does byte for byte in
+/// its layout; the payload keeps its compact form.
+pub fn envelope(publisher: &Publisher, event_type: &str, payload: &str, context: &Context) -> Outgoing {
+    let now = now_micros();
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let quoted = |s: &str| Value::String(s.to_owned()).to_string();
+    let mut inner = String::with_capacity(payload.len() + context.0.len() + 256);
+    inner.push_str("{\"message_id\": \"");
+    inner.push_str(&message_id);
+    inner.push_str("\", \"publisher_id\": ");
+    inner.push_str(&quoted(&publisher.publisher_id));
+    inner.push_str(", \"event_type\": ");
+    inner.push_str(&quoted(event_type));
+    inner.push_str(", \"priority\": \"INFO\", \"payload\": ");
+    inner.push_str(payload);
+    inner.push_str(", \"timestamp\": \"");
+    inner.push_str(&oslo_time(now));
+    inner.push_str("\", \"_unique_id\": \"");
+    inner.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    inner.push('"');
+    inner.push_str(&context.0);
+    inner.push('}');
+    let mut body = String::with_capacity(inner.len() + inner.len() / 4 + 48);
+    body.push_str("{\"oslo.version\": \"2.0\", \"oslo.message\": ");
+    body.push_str(&quoted(&inner));
+    body.push('}');
+    Outgoing { message_id, created_at: now, body, routing_key: None }
 }
 
 /// The event type of a connection's change of status, which Neutron does not publish
@@ -226,19 +249,29 @@ pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let roles = ["service".to_owned()];
     let who = Requester { project: c.project, user: None, roles: &roles, is_admin: true, request_id: &request_id };
-    envelope(publisher, STATUS_EVENT, payload, &context(&who, c.now))
+    envelope(publisher, STATUS_EVENT, &payload.to_string(), &context(&who, c.now))
 }
 
 /// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,
 /// several `user:pass@host:port` joined by commas for a cluster (tried in turn), the vhost
 /// percent-encoded (none or empty: `/`). TLS as oslo.messaging spells it in the query:
-/// `?ssl=1` (`true`), with `ssl_ca_file=PATH` added to the platform's trust store.
+/// `?ssl=1` (`true`), with `ssl_ca_file=PATH` added to the platform's trust store and
+/// `ssl_cert_file=PATH&ssl_key_file=PATH` the client certificate the broker may ask for.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TransportUrl {
     pub hosts: Vec<Broker>,
     pub vhost: String,
-    /// TLS, and the CA file it trusts besides the platform's store.
-    pub tls: Option<Option<std::path::PathBuf>>,
+    /// TLS, when `ssl` is on.
+    pub tls: Option<BrokerTls>,
+}
+
+/// The TLS files of a [`TransportUrl`] (PEM).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerTls {
+    /// Trusted besides the platform's store.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The client certificate (chain) and its private key.
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// One broker of a [`TransportUrl`].
@@ -263,13 +296,15 @@ pub enum TransportUrlError {
     Unsupported(String),
     #[error("has ssl={0:?}, which is neither true nor false")]
     Ssl(String),
+    #[error("names {0} without {1}: a client certificate needs both")]
+    HalfAPair(&'static str, &'static str),
 }
 
 impl TransportUrl {
     pub fn parse(text: &str) -> Result<TransportUrl, TransportUrlError> {
         let rest = text.trim().strip_prefix("rabbit://").ok_or(TransportUrlError::Scheme)?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (mut ssl, mut ca_file) = (false, None);
+        let (mut ssl, mut ca_file, mut cert_file, mut key_file) = (false, None, None, None);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "ssl" => {
@@ -280,12 +315,20 @@ impl TransportUrl {
                     }
                 }
                 "ssl_ca_file" => ca_file = Some(std::path::PathBuf::from(value.as_ref())),
+                "ssl_cert_file" => cert_file = Some(std::path::PathBuf::from(value.as_ref())),
+                "ssl_key_file" => key_file = Some(std::path::PathBuf::from(value.as_ref())),
                 other if other.starts_with("ssl") => return Err(TransportUrlError::Unsupported(other.to_owned())),
                 // oslo.messaging's other driver options (heartbeats, retries) have no use here.
                 _ => {}
             }
         }
-        let tls = ssl.then_some(ca_file);
+        let client = match (cert_file, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (Some(_), None) => return Err(TransportUrlError::HalfAPair("ssl_cert_file", "ssl_key_file")),
+            (None, Some(_)) => return Err(TransportUrlError::HalfAPair("ssl_key_file", "ssl_cert_file")),
+            (None, None) => None,
+        };
+        let tls = ssl.then_some(BrokerTls { ca_file, client });
         let (hosts, vhost) = rest.split_once('/').unwrap_or((rest, ""));
         let vhost = decode(vhost);
         let vhost = if vhost.is_empty() { "/".to_owned() } else { vhost };
@@ -324,6 +367,7 @@ impl fmt::Debug for TransportUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     #[test]
     fn transport_urls_read_as_oslo_messaging_reads_them() {
@@ -336,30 +380,38 @@ mod tests {
         assert_eq!(TransportUrl::parse("amqp://h/"), Err(TransportUrlError::Scheme));
         assert_eq!(TransportUrl::parse("rabbit:///"), Err(TransportUrlError::NoHost));
         let tls = TransportUrl::parse("rabbit://h/?ssl=1&ssl_ca_file=%2Fetc%2Fca.pem&heartbeat_rate=3").unwrap();
-        assert_eq!(tls.tls, Some(Some(std::path::PathBuf::from("/etc/ca.pem"))));
-        assert_eq!(TransportUrl::parse("rabbit://h/?ssl=true").unwrap().tls, Some(None));
+        assert_eq!(tls.tls, Some(BrokerTls { ca_file: Some("/etc/ca.pem".into()), client: None }));
+        assert_eq!(TransportUrl::parse("rabbit://h/?ssl=true").unwrap().tls, Some(BrokerTls::default()));
         assert_eq!(TransportUrl::parse("rabbit://h/?ssl=0").unwrap().tls, None);
         assert!(matches!(TransportUrl::parse("rabbit://h/?ssl=maybe"), Err(TransportUrlError::Ssl(_))));
-        assert!(matches!(
+        let client = TransportUrl::parse("rabbit://h/?ssl=1&ssl_cert_file=c.pem&ssl_key_file=k.pem").unwrap();
+        assert_eq!(client.tls.unwrap().client, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!(
             TransportUrl::parse("rabbit://h/?ssl=1&ssl_cert_file=c"),
+            Err(TransportUrlError::HalfAPair("ssl_cert_file", "ssl_key_file"))
+        );
+        assert!(matches!(
+            TransportUrl::parse("rabbit://h/?ssl=1&ssl_version=TLSv1"),
             Err(TransportUrlError::Unsupported(_))
         ));
         assert!(!format!("{t:?}").contains("p@ss"), "{t:?}");
     }
 
     #[test]
-    fn a_write_makes_a_start_and_an_end_in_oslo_messagings_envelope_without_secrets() {
+    fn a_write_makes_a_start_and_an_end_in_oslo_messagings_envelope() {
+        let roles = ["member".to_owned()];
+        let who = Requester { project: "p1", user: Some("u1"), roles: &roles, is_admin: false, request_id: "req-1" };
         let render: Render = Box::new(|any| {
             let name = any.downcast_ref::<String>()?;
-            Some(json!({"ipsec_site_connection": {"id": "c1", "name": name, "psk": "secret"}}))
+            Some(json!({"id": "c1", "name": name}).to_string().into_bytes())
         });
         let notes = Notes {
             resource: "ipsec_site_connection",
             action: Action::Delete,
-            start: json!({"ipsec_site_connection_id": "c1"}),
+            start: json!({"ipsec_site_connection_id": "c1"}).to_string(),
             id: Some("c1".into()),
             render,
-            context: Map::from_iter([("_context_project_id".to_owned(), json!("p1"))]),
+            context: context(&who, 1_796_651_762_548_841),
         };
         let publisher = Publisher {
             publisher_id: "network.h".into(),
@@ -386,7 +438,9 @@ mod tests {
             json!({"ipsec_site_connection": {"id": "c1", "name": "conn"}, "ipsec_site_connection_id": "c1"})
         );
         assert_eq!(inner["_context_project_id"], "p1");
-        assert!(!out.iter().any(|m| m.body.contains("secret")));
+        assert_eq!(inner["_context_roles"], json!(["member"]));
+        assert_eq!(inner["_context_user_identity"], "u1 p1 - - -");
+        assert_eq!(inner["_context_auth_token"], Value::Null);
     }
 
     #[test]

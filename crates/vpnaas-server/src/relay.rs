@@ -18,7 +18,7 @@ use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, FieldTable, Nack, Retur
 use tokio::sync::mpsc;
 
 use crate::clock::now_micros;
-use crate::notifications::{Outgoing, Publisher, TransportUrl};
+use crate::notifications::{BrokerTls, Outgoing, Publisher, TransportUrl};
 use crate::store::Store;
 
 /// How many messages one round claims and publishes before it waits for their confirms.
@@ -81,7 +81,7 @@ struct Link {
 
 /// Why a round did not go out; its messages stay in the outbox.
 #[derive(Debug, thiserror::Error)]
-enum RelayError {
+pub enum RelayError {
     #[error("the broker: {0}")]
     Broker(#[from] amqprs::error::Error),
     #[error("the broker did not confirm within {0:?}")]
@@ -151,8 +151,8 @@ async fn connect(url: &TransportUrl, which: usize, publisher: &Publisher) -> Res
     let b = &url.hosts[which % url.hosts.len()];
     let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
     args.virtual_host(&url.vhost).connection_name("vpnaas notifications");
-    if let Some(ca_file) = &url.tls {
-        args.tls_adaptor(tls(ca_file.as_deref(), &b.host)?);
+    if let Some(files) = &url.tls {
+        args.tls_adaptor(TlsAdaptor::new(tokio_rustls::TlsConnector::from(tls(files)?), b.host.clone()));
     }
     let connection = Connection::open(&args).await?;
     connection.register_callback(DefaultConnectionCallback).await?;
@@ -181,28 +181,45 @@ async fn connect(url: &TransportUrl, which: usize, publisher: &Publisher) -> Res
 }
 
 /// TLS to the broker: the platform's trust store plus `ca_file`, ring as the provider, the
-/// broker's name (or address) checked against its certificate.
-fn tls(ca_file: Option<&std::path::Path>, host: &str) -> Result<TlsAdaptor, RelayError> {
+/// broker's name (or address) checked against its certificate, and the client certificate if
+/// one is named. Read at each connection, so that renewed files are used on the next one.
+pub(crate) fn tls(files: &BrokerTls) -> Result<Arc<rustls::ClientConfig>, RelayError> {
     use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let named = |option: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        RelayError::Tls(format!("{option} {}: {e}", path.display()))
+    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    if let Some(path) = ca_file {
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+    if let Some(path) = &files.ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| RelayError::Tls(format!("ssl_ca_file {}: {e}", path.display())))?;
+            .map_err(|e| named("ssl_ca_file", path, &e))?;
         for cert in certs {
-            roots.add(cert).map_err(|e| RelayError::Tls(format!("ssl_ca_file {}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| named("ssl_ca_file", path, &e))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RelayError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsAdaptor::new(tokio_rustls::TlsConnector::from(Arc::new(config)), host.to_owned()))
+        .with_root_certificates(roots);
+    let config = match &files.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| named("ssl_cert_file", cert, &e))?;
+            if chain.is_empty() {
+                return Err(named("ssl_cert_file", cert, &"no certificate in the file"));
+            }
+            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| named("ssl_key_file", key, &e))?;
+            builder.with_client_auth_cert(chain, private).map_err(|e| named("ssl_key_file", key, &e))?
+        }
+    };
+    Ok(Arc::new(config))
 }
 
 /// One round: claim, publish, wait for the confirms, remove what was acked. How many went out.

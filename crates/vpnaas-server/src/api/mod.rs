@@ -1,5 +1,6 @@
 //! The HTTP API: routes, extractors, the generic list and show handlers, discovery and the fallbacks, all answering in Neutron's wire format.
 
+mod audit;
 pub mod body;
 mod certificates;
 mod connections;
@@ -65,6 +66,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The audit layer authenticated this request already.
+        if let Some(caller) = parts.extensions.remove::<Caller>() {
+            return Ok(caller);
+        }
         let if_match = crate::auth::header(&parts.headers, "if-match").and_then(crate::auth::revision_constraint);
         let creds = state.auth.identify(&parts.headers).await?;
         Ok(Caller::new(creds, state.auth.policy.clone(), if_match))
@@ -144,9 +149,20 @@ fn render<T: Collection>(
     caller: &Caller,
     fields: &[String],
 ) -> Result<()> {
-    let mut v = View::open(out, Keep { hidden: T::hidden(profile), fields });
+    render_keeping(out, item, profile, caller.is_admin, Keep { hidden: T::hidden(profile), fields })
+}
+
+/// [`render`] of the attributes that `keep` keeps, for an admin or not.
+fn render_keeping<T: Collection>(
+    out: &mut Vec<u8>,
+    item: &T,
+    profile: &'static Profile,
+    admin: bool,
+    keep: Keep<'_>,
+) -> Result<()> {
+    let mut v = View::open(out, keep);
     item.view(profile, &mut v);
-    if caller.is_admin {
+    if admin {
         item.admin_view(profile, &mut v);
     }
     v.close()
@@ -273,7 +289,6 @@ async fn create<T: Collection>(
     Body(b): RawBody,
 ) -> Response {
     let request_id = request.map(|Extension(RequestId(id))| id).unwrap_or_default();
-    let mut target = None;
     let answer = async {
         let echo = fields::<T>(&st.service, &b, Op::Create)?.echo();
         let noting = noted::<T>(&st, &caller, &request_id, Action::Create, || serde_json::from_slice(&b).ok(), None);
@@ -281,18 +296,17 @@ async fn create<T: Collection>(
         let (svc, who, bytes) = (&st.service, &noting, &b[..]);
         let item =
             retrying(move || async move { T::create(svc, who, fields::<T>(svc, bytes, Op::Create)?).await }).await?;
-        target = Some(item.id().to_string());
         st.service.kick_relay();
-        written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)
+        let mut response = written(StatusCode::CREATED, st.service.profile(), &caller, &item, &echo)?;
+        response.extensions_mut().insert(audit::Created(item.id().to_string()));
+        Ok::<_, Error>(response)
     }
-    .await
-    .into_response();
-    audited::<T>(&st, &caller, &request_id, Action::Create, target.as_deref(), answer.status()).await;
-    answer
+    .await;
+    answer.into_response()
 }
 
 /// Who makes the request, for its notifications' and audit events' context.
-fn requester<'a>(caller: &'a Caller, request_id: &'a str) -> crate::notifications::Requester<'a> {
+pub(crate) fn requester<'a>(caller: &'a Caller, request_id: &'a str) -> crate::notifications::Requester<'a> {
     crate::notifications::Requester {
         project: caller.project_id(),
         user: caller.creds.user_id.as_deref(),
@@ -300,37 +314,6 @@ fn requester<'a>(caller: &'a Caller, request_id: &'a str) -> crate::notification
         is_admin: caller.is_admin,
         request_id,
     }
-}
-
-/// The CADF audit event of a collection write, whatever its answer (ADR 0043).
-async fn audited<T: Collection>(
-    st: &AppState,
-    caller: &Caller,
-    request_id: &str,
-    action: Action,
-    target: Option<&str>,
-    status: StatusCode,
-) {
-    if !st.service.audits() {
-        return;
-    }
-    let path = match target {
-        Some(id) if action != Action::Create => format!("{}/{id}", T::PATH),
-        _ => T::PATH.to_owned(),
-    };
-    let now = crate::clock::now_micros();
-    let a = crate::audit::Audited {
-        action: action.name(),
-        resource: T::SINGULAR,
-        target,
-        status: status.as_u16(),
-        path: &path,
-        project: caller.project_id(),
-        user: caller.creds.user_id.as_deref(),
-        request_id,
-        now,
-    };
-    st.service.audit(&a, &crate::notifications::context(&requester(caller, request_id), now)).await;
 }
 
 /// The request's id (`x-openstack-request-id`), for the notifications' context.
@@ -362,15 +345,15 @@ fn noted<T: Collection>(
         }
         _ => start().unwrap_or(Value::Null),
     };
-    let (profile, viewer) = (st.service.profile(), caller.clone());
+    let start = crate::notifications::without_secrets(start).to_string();
+    let (profile, admin) = (st.service.profile(), caller.is_admin);
+    // The caller's own view, its secret attributes left out.
+    let hidden: Vec<&'static str> = T::hidden(profile).iter().copied().chain(crate::notifications::SECRETS).collect();
     let render: crate::notifications::Render = Box::new(move |any| {
         let item = any.downcast_ref::<T>()?;
         let mut out = Vec::with_capacity(1024);
-        render(&mut out, item, profile, &viewer, &[]).ok()?;
-        let view: Value = serde_json::from_slice(&out).ok()?;
-        let mut outer = Map::new();
-        outer.insert(T::SINGULAR.to_owned(), view);
-        Some(Value::Object(outer))
+        render_keeping(&mut out, item, profile, admin, Keep { hidden: &hidden, fields: &[] }).ok()?;
+        Some(out)
     });
     let context = crate::notifications::context(&requester(caller, request_id), crate::clock::now_micros());
     caller.noting(Notes { resource: T::SINGULAR, action, start, id: id.map(str::to_owned), render, context })
@@ -396,7 +379,6 @@ async fn update<T: Collection>(
     }
     .await
     .into_response();
-    audited::<T>(&st, &caller, &request_id, Action::Update, Some(&id), answer.status()).await;
     answer
 }
 
@@ -416,7 +398,6 @@ async fn delete<T: Collection>(
         }
         Err(e) => e.into_response(),
     };
-    audited::<T>(&st, &caller, &request_id, Action::Delete, Some(&id), answer.status()).await;
     answer
 }
 
@@ -496,6 +477,7 @@ async fn not_found() -> Error {
 /// The whole API: the gateway API with its one layer, everything else with three.
 pub fn router(state: AppState) -> Router {
     client_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::audited))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), topology::inventory_off))
         .layer(middleware::from_fn_with_state(state.clone(), ops::count))

@@ -11,12 +11,14 @@ use vpnaas_core::contract::{AgentHello, CertCredentials, ConnectionStatus, Desir
 use vpnaas_core::resources::{
     Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
 };
+use vpnaas_core::tunnel::DownReason;
 use vpnaas_core::values::{Cidr, IpVersion};
 use vpnaas_core::{ha, Fault};
 
 use super::Service;
 use crate::clock::now_micros;
 use crate::error::Result;
+use crate::notifications::StatusChange;
 use crate::secrets::KeyRing;
 use crate::store::{self, StoreError};
 
@@ -325,13 +327,15 @@ impl Service {
         conn: &mut store::Conn,
         s: &ConnectionStatus,
         previous: &str,
-        code: Option<vpnaas_core::tunnel::DownReason>,
+        code: Option<DownReason>,
         now: i64,
     ) -> Result<()> {
-        let Some(publisher) = self.publisher() else { return Ok(()) };
+        if self.publisher().is_none() {
+            return Ok(());
+        }
         let Some(connection) = store::get::<SiteConnection>(conn, s.id).await? else { return Ok(()) };
         let id = s.id.to_string();
-        let change = crate::notifications::StatusChange {
+        let change = StatusChange {
             id: &id,
             project: &connection.meta.project_id,
             previous,
@@ -339,7 +343,14 @@ impl Service {
             reason: code.map(|c| (c.as_str(), c.sentence())),
             now,
         };
-        store::outbox::add(conn, &crate::notifications::status_change(&change, publisher)).await?;
+        self.note_change(conn, &change).await
+    }
+
+    /// Adds a status change's notification to the outbox of the write `conn` is in, when the
+    /// server publishes notifications.
+    async fn note_change(&self, conn: &mut store::Conn, change: &StatusChange<'_>) -> Result<()> {
+        let Some(publisher) = self.publisher() else { return Ok(()) };
+        store::outbox::add(conn, &[crate::notifications::status_change(change, publisher)]).await?;
         Ok(())
     }
 
@@ -375,9 +386,26 @@ impl Service {
             return Ok(0);
         }
         let mut w = self.store.begin_write().await?;
-        let mut n = store::gateway::mark_silent_down(w.conn(), cutoff, now_micros()).await?;
-        n += store::markers::mark_hosts_down(w.conn(), &hosts, now_micros()).await?;
+        let (lock, now) = (w.lock_clause(), now_micros());
+        let mut silenced = store::gateway::mark_silent_down(w.conn(), lock, cutoff, now).await?;
+        silenced.extend(store::markers::mark_hosts_down(w.conn(), lock, &hosts, now).await?);
+        for c in &silenced {
+            tracing::info!(site_connection.id = %c.id, from = "ACTIVE", to = "DOWN", "connection status changed: ACTIVE -> DOWN (gateway silent)");
+            let change = StatusChange {
+                id: &c.id,
+                project: &c.project_id,
+                previous: Status::Active.as_str(),
+                status: Status::Down.as_str(),
+                reason: Some((DownReason::GatewaySilent.as_str(), DownReason::GatewaySilent.sentence())),
+                now,
+            };
+            self.note_change(w.conn(), &change).await?;
+        }
         w.commit().await?;
+        if !silenced.is_empty() {
+            self.kick_relay();
+        }
+        let n = u64::try_from(silenced.len()).unwrap_or(u64::MAX);
         let fresh: Vec<String> = keys.iter().filter(|k| !self.swept_has(k)).cloned().collect();
         // One line per agent this server saw alive; those silent since before it started
         // (or heard by another replica only) in one line together.

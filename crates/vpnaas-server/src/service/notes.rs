@@ -27,10 +27,7 @@ impl Service {
     /// or changed, or what a delete removed. Nothing without a publisher or without notes.
     pub(crate) async fn note(&self, w: &mut WriteTx, caller: &Caller, item: &(dyn Any + Send + Sync)) -> Result<()> {
         let (Some(publisher), Some(notes)) = (&self.publisher, caller.notes()) else { return Ok(()) };
-        let messages = notes.messages(item, publisher);
-        for message in messages {
-            store::outbox::add(w.conn(), &message).await?;
-        }
+        store::outbox::add(w.conn(), &notes.messages(item, publisher)).await?;
         Ok(())
     }
 
@@ -48,14 +45,14 @@ impl Service {
     /// Records the CADF event of an API write, whatever its outcome: to the file, and to the
     /// broker's audit topic through the outbox (its own transaction: a refused write has none).
     /// A failure here is logged; it never changes the answer.
-    pub async fn audit(&self, a: &crate::audit::Audited<'_>, context: &serde_json::Map<String, serde_json::Value>) {
+    pub async fn audit(&self, a: &crate::audit::Audited<'_>, context: &crate::notifications::Context) {
         let event = crate::audit::cadf(a);
         self.audit.write(&event);
         let Some(publisher) = &self.publisher else { return };
-        let Some(message) = self.audit.message(event, publisher, context) else { return };
+        let Some(message) = self.audit.message(&event, publisher, context) else { return };
         let written = async {
             let mut w = self.store.begin_write().await?;
-            store::outbox::add(w.conn(), &message).await?;
+            store::outbox::add(w.conn(), std::slice::from_ref(&message)).await?;
             w.commit().await
         };
         match written.await {

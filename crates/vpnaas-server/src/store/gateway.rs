@@ -8,7 +8,7 @@ use vpnaas_core::resources::{SiteConnection, VpnService};
 use vpnaas_core::tunnel::DownReason;
 
 use super::tables::count;
-use super::{execute, fetch_all, ids, tables::select, Conn, StoreError, StoreResult, Value};
+use super::{execute, fetch_all, ids, marks, tables::select, Conn, StoreError, StoreResult, Value};
 
 /// One row of `gateway_agents`: the last heartbeat of a router's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,28 +138,59 @@ pub async fn silent_routers(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<Str
     ids(conn, "SELECT router_id FROM gateway_agents WHERE last_seen < $1", &[cutoff.into()]).await
 }
 
+/// A connection shown DOWN because its gateway fell silent: its id and project, for the
+/// notification of its change of status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Silenced {
+    pub id: String,
+    pub project_id: String,
+}
+
 /// Shows the ACTIVE services and connections of routers silent since `cutoff` as DOWN
-/// (since `now`, because the gateway is silent: ADR 0018); returns how many connections changed.
-pub async fn mark_silent_down(conn: &mut Conn, cutoff: i64, now: i64) -> StoreResult<u64> {
+/// (since `now`, because the gateway is silent: ADR 0018); returns the connections that changed.
+/// `lock` is the write's row-lock clause ([`super::WriteTx::lock_clause`]).
+pub async fn mark_silent_down(conn: &mut Conn, lock: &str, cutoff: i64, now: i64) -> StoreResult<Vec<Silenced>> {
     let dead =
         "SELECT s.id FROM vpnservices s JOIN gateway_agents g ON g.router_id = s.router_id WHERE g.last_seen < $1";
-    let n = execute(
-        conn,
-        &format!(
-            "UPDATE ipsec_site_connections SET status = 'DOWN', status_since = $2, down_reason = 'gateway_silent' \
-             WHERE status = 'ACTIVE' AND vpnservice_id IN ({dead})"
-        ),
-        &[cutoff.into(), now.into()],
-    )
-    .await?;
-    silent_reason(conn, dead, &[cutoff.into()]).await?;
+    silence(conn, lock, dead, &[cutoff.into()], now).await
+}
+
+/// Shows the ACTIVE connections of the services that `services` selects (with `values`) DOWN
+/// since `now` with the reason `gateway_silent`, and the services DOWN. The connections are
+/// read and locked first, then exactly those change: another replica's sweep waits for the
+/// lock, finds them DOWN and reports nothing, so each change is announced once.
+pub(super) async fn silence(
+    conn: &mut Conn,
+    lock: &str,
+    services: &str,
+    values: &[Value],
+    now: i64,
+) -> StoreResult<Vec<Silenced>> {
+    let sql = format!(
+        "SELECT id, project_id FROM ipsec_site_connections \
+         WHERE status = 'ACTIVE' AND vpnservice_id IN ({services}) ORDER BY id{lock}"
+    );
+    let rows = fetch_all(conn, &sql, values).await?;
+    let changed: Vec<Silenced> =
+        rows.iter().map(|r| Ok(Silenced { id: r.get(0)?, project_id: r.get(1)? })).collect::<StoreResult<_>>()?;
+    for chunk in changed.chunks(500) {
+        let mut ids: Vec<Value> = vec![now.into(), "gateway_silent".into()];
+        ids.extend(chunk.iter().map(|c| c.id.as_str().into()));
+        let sql = format!(
+            "UPDATE ipsec_site_connections SET status = 'DOWN', status_since = $1, down_reason = $2 \
+             WHERE id IN ({})",
+            marks(chunk.len(), 3)
+        );
+        execute(conn, &sql, &ids).await?;
+    }
+    silent_reason(conn, services, values).await?;
     execute(
         conn,
-        &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({dead})"),
-        &[cutoff.into()],
+        &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({services})"),
+        values,
     )
     .await?;
-    Ok(n)
+    Ok(changed)
 }
 
 /// The connections of silent gateways that were already DOWN are so because of the silence now.

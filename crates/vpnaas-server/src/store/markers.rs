@@ -163,37 +163,23 @@ pub async fn silent_hosts(conn: &mut Conn, cutoff: i64) -> StoreResult<Vec<Strin
     ids(conn, "SELECT host FROM gateway_hosts WHERE last_seen < $1 ORDER BY host", &[cutoff.into()]).await
 }
 
-/// Shows the ACTIVE connections and services of every router on `hosts` as DOWN, in one
-/// statement each; returns how many connections changed.
-pub async fn mark_hosts_down(conn: &mut Conn, hosts: &[String], now: i64) -> StoreResult<u64> {
-    let mut changed = 0;
+/// Shows the ACTIVE services and connections on `hosts` DOWN since `now` (the hosts' agent
+/// fell silent: ADR 0018); returns the connections that changed. `lock` as for
+/// [`super::gateway::mark_silent_down`].
+pub async fn mark_hosts_down(
+    conn: &mut Conn,
+    lock: &str,
+    hosts: &[String],
+    now: i64,
+) -> StoreResult<Vec<super::gateway::Silenced>> {
+    let mut changed = Vec::new();
     for chunk in hosts.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let values: Vec<Value> = chunk.iter().map(|h| h.as_str().into()).collect();
         let services = format!(
             "SELECT s.id FROM vpnservices s JOIN routers r ON r.id = s.router_id WHERE r.host IN ({})",
-            marks.join(", ")
+            super::marks(chunk.len(), 1)
         );
-        // ADR 0018: down since now, because the gateway is silent.
-        let since = format!("${}", chunk.len() + 1);
-        let mut with_now = values.clone();
-        with_now.push(now.into());
-        changed += execute(
-            conn,
-            &format!(
-                "UPDATE ipsec_site_connections SET status = 'DOWN', status_since = {since}, down_reason = 'gateway_silent' \
-                 WHERE status = 'ACTIVE' AND vpnservice_id IN ({services})"
-            ),
-            &with_now,
-        )
-        .await?;
-        super::gateway::silent_reason(conn, &services, &values).await?;
-        execute(
-            conn,
-            &format!("UPDATE vpnservices SET status = 'DOWN' WHERE status = 'ACTIVE' AND id IN ({services})"),
-            &values,
-        )
-        .await?;
+        changed.extend(super::gateway::silence(conn, lock, &services, &values, now).await?);
     }
     Ok(changed)
 }

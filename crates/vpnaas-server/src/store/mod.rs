@@ -760,6 +760,11 @@ impl Conn {
     }
 }
 
+/// `$first, $first+1, ...`: `n` placeholders, for `VALUES (...)` and `IN (...)`.
+pub(crate) fn marks(n: usize, first: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `values` as one driver's statement arguments (sqlx's PostgreSQL, MySQL or `Any`).
 fn arguments<A>(values: &[Value]) -> StoreResult<A>
 where

@@ -1,22 +1,32 @@
 //! The notification outbox (ADR 0043): messages written in the transaction of the change they
 //! describe, claimed by one replica's relay at a time, removed once the broker confirmed them.
 
-use super::{execute, fetch_all, Conn, Store, StoreResult};
+use super::{execute, fetch_all, marks, Conn, Store, StoreResult};
 use crate::notifications::Outgoing;
 
-/// Adds a message to the outbox, in the caller's transaction.
-pub async fn add(conn: &mut Conn, message: &Outgoing) -> StoreResult<()> {
-    let sql = "INSERT INTO notification_outbox (message_id, created_at, claimed_until, body, routing_key) \
-               VALUES ($1, $2, 0, $3, $4)";
-    let values = [
-        message.message_id.as_str().into(),
-        message.created_at.into(),
-        message.body.as_str().into(),
-        message.routing_key.clone().into(),
-    ];
-    execute(conn, sql, &values).await?;
+/// Adds messages to the outbox, in the caller's transaction: one statement.
+pub async fn add(conn: &mut Conn, messages: &[Outgoing]) -> StoreResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..messages.len()).map(|i| format!("({}, 0)", marks(4, 4 * i + 1))).collect();
+    let sql = format!(
+        "INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) VALUES {}",
+        rows.join(", ")
+    );
+    let mut values = Vec::with_capacity(4 * messages.len());
+    for m in messages {
+        values.push(m.message_id.as_str().into());
+        values.push(m.created_at.into());
+        values.push(m.body.as_str().into());
+        values.push(m.routing_key.clone().into());
+    }
+    execute(conn, &sql, &values).await?;
     Ok(())
 }
+
+/// At most this many ids in one statement's `IN (...)`.
+const CHUNK: usize = 500;
 
 impl Store {
     /// Claims up to `limit` of the oldest messages no relay holds (or whose claim ran out at
@@ -65,8 +75,10 @@ impl Store {
             return Ok(());
         }
         let mut w = self.begin_write().await?;
-        for id in ids {
-            execute(w.conn(), "DELETE FROM notification_outbox WHERE message_id = $1", &[id.as_str().into()]).await?;
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("DELETE FROM notification_outbox WHERE message_id IN ({})", marks(chunk.len(), 1));
+            let values: Vec<_> = chunk.iter().map(|id| id.as_str().into()).collect();
+            execute(w.conn(), &sql, &values).await?;
         }
         w.commit().await
     }
@@ -77,9 +89,13 @@ impl Store {
             return Ok(());
         }
         let mut w = self.begin_write().await?;
-        for id in ids {
-            let sql = "UPDATE notification_outbox SET claimed_until = 0 WHERE message_id = $1";
-            execute(w.conn(), sql, &[id.as_str().into()]).await?;
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE notification_outbox SET claimed_until = 0 WHERE message_id IN ({})",
+                marks(chunk.len(), 1)
+            );
+            let values: Vec<_> = chunk.iter().map(|id| id.as_str().into()).collect();
+            execute(w.conn(), &sql, &values).await?;
         }
         w.commit().await
     }

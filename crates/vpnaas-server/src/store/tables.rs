@@ -57,9 +57,8 @@ async fn get_with<T: Table>(conn: &mut Conn, id: Uuid, suffix: &str) -> StoreRes
 pub async fn insert<T: Table>(conn: &mut Conn, item: &T) -> StoreResult<()> {
     let row = item.to_row()?;
     let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
-    let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
     let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
-    let sql = format!("INSERT INTO {} ({}) VALUES ({})", T::TABLE, names.join(", "), marks.join(", "));
+    let sql = format!("INSERT INTO {} ({}) VALUES ({})", T::TABLE, names.join(", "), super::marks(values.len(), 1));
     execute(conn, &sql, &values).await?;
     insert_children(conn, item).await
 }
@@ -533,10 +532,9 @@ impl Table for Certificate {
 
 /// The statement loading the children of `n` parents, in order.
 pub(super) fn children_sql(child: &str, n: usize) -> String {
-    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT parent_id, value FROM {child} WHERE parent_id IN ({}) ORDER BY parent_id, position",
-        marks.join(", ")
+        super::marks(n, 1)
     )
 }
 

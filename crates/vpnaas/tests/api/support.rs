@@ -443,8 +443,15 @@ pub fn spawn_program(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Pro
             break;
         }
     }
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
+    // Keep draining the log so the server never blocks on a full pipe; its errors go to the
+    // test's output, which a failed test shows.
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if line.contains(" ERROR ") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
     Process::from_child(child, &line)
 }
 
