@@ -414,7 +414,7 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "rabbit://USER:PASS@HOST:PORT/VHOST",
         "none: no notifications",
-        "Where notifications go, in oslo.messaging's syntax (several USER:PASS@HOST:PORT joined by commas; TLS: ?ssl=1&ssl_ca_file=PATH)",
+        "Where notifications go, in oslo.messaging's syntax (several USER:PASS@HOST:PORT joined by commas; TLS: ?ssl=1&ssl_ca_file=PATH, a client certificate &ssl_cert_file=PATH&ssl_key_file=PATH)",
     )),
     unset_if_empty(setting(
         "notification_host",
