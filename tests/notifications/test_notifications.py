@@ -445,3 +445,34 @@ def test_writes_outside_the_vpn_collections_are_audited_too(server, received):
               ("service/network/vpn/router", router, "create"),
               ("service/network/vpn/router", router, "update/add_router_interface")}
     received.wait(lambda ms: wanted <= audits(ms), what="the quota's and the router's audit events")
+
+
+def test_ceilometer_turns_them_into_events_with_project_and_resource(received):
+    """Ceilometer's own event converter, with its stock event definitions, reads every VPN
+    notification received so far as the event a cloud bills from: the project (from the
+    context's `tenant_id`, as Neutron sends it), the resource id, and the name where the
+    definition takes one. A status change is one of those events too."""
+    from ceilometer import service
+    from ceilometer.event import converter
+    from stevedore import extension
+
+    conf = service.prepare_service([], [])
+    events = converter.setup_events(conf, extension.ExtensionManager(namespace="ceilometer.event.trait_plugin"))
+    defined = ["ikepolicy", "ipsecpolicy", "vpnservice", "ipsec_site_connection"]
+    seen = set()
+    for m in received.messages:
+        resource = m["event_type"].split(".")[0]
+        if resource not in defined:
+            continue
+        event = events.to_event("info", m)
+        traits = {t.name: t.value for t in event.traits}
+        item = m["payload"].get(resource, {})
+        assert traits.get("project_id") == m["ctxt"]["project_id"], (m["event_type"], traits)
+        if "id" in item:
+            assert traits.get("resource_id") == item["id"], (m["event_type"], traits)
+        if resource != "ipsec_site_connection" and "name" in item:
+            assert traits.get("name") == item["name"], (m["event_type"], traits)
+        seen.add(m["event_type"])
+    wanted = {f"{r}.{a}.end" for r in defined for a in ("create", "update", "delete")}
+    wanted.add("ipsec_site_connection.status.update")
+    assert wanted <= seen, sorted(wanted - seen)

@@ -22,7 +22,7 @@ use crate::notifications::{BrokerTls, Outgoing, Publisher, TransportUrl};
 use crate::store::Store;
 
 /// How many messages one round claims and publishes before it waits for their confirms.
-const ROUND: i64 = 100;
+const ROUND: i64 = 500;
 /// How long a relay holds the messages it claimed: past it, another relay may take them.
 const CLAIM: Duration = Duration::from_secs(30);
 /// How long the broker has to confirm a round.

@@ -19,15 +19,17 @@ impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
         let project = owner::<SiteConnection>(caller, &draft.owner)?;
         self.refresh_for_connection(draft.spec.vpnservice_id).await?;
-        let mut w = self.store.begin_write().await?;
         let new = draft.spec;
+        let (service_id, ike_id, ipsec_id) = (new.vpnservice_id, new.ikepolicy_id, new.ipsecpolicy_id);
+        let item = Stored { meta: new_meta(project, draft.name, draft.description), spec: new.into_spec() };
+        let messages = self.rendered(caller, &item);
+        let mut w = self.store.begin_write().await?;
         // ADR 0001 D2: a missing service is a 404, not the reference's 500.
         // The service row is locked: its connections' pair rule is checked one writer at a time.
-        let service: VpnService = lock(&mut w, caller, &new.vpnservice_id.to_string()).await?;
-        let _: IkePolicy = fetch_id(w.conn(), caller, new.ikepolicy_id).await?;
-        let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, new.ipsecpolicy_id).await?;
+        let service: VpnService = lock(&mut w, caller, &service_id.to_string()).await?;
+        let _: IkePolicy = fetch_id(w.conn(), caller, ike_id).await?;
+        let ipsec: IpsecPolicy = fetch_id(w.conn(), caller, ipsec_id).await?;
         rules::check_ipsec_policy_supported(&ipsec)?;
-        let item = Stored { meta: new_meta(project, draft.name, draft.description), spec: new.into_spec() };
         self.profile.check_connection(&item.spec)?;
         check(w.conn(), caller, &item, &service).await?;
         check_certs(w.conn(), caller, &item).await?;
@@ -35,7 +37,7 @@ impl Service {
         self.charge::<SiteConnection>(&mut w, &item.meta.project_id).await?;
         store::insert(w.conn(), &self.sealed(&item)?).await?;
         settle_pair(w.conn(), &item.spec).await?;
-        self.note(&mut w, caller, &item).await?;
+        self.note_rendered(&mut w, &messages).await?;
         self.commit_marking(w, &[service.spec.router_id], &[]).await?;
         Ok(item)
     }

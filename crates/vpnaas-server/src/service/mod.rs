@@ -353,10 +353,11 @@ impl Service {
     /// Inserts an object whose rules need nothing else from the database, within its
     /// project's quota.
     async fn insert<T: Resource>(&self, caller: &Caller, item: T) -> Result<T> {
+        let messages = self.rendered(caller, &item);
         let mut w = self.store.begin_write().await?;
         self.charge::<T>(&mut w, &item.meta().project_id).await?;
         store::insert(w.conn(), &item).await?;
-        self.note(&mut w, caller, &item).await?;
+        self.note_rendered(&mut w, &messages).await?;
         w.commit().await?;
         Ok(item)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Service;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::notifications::Publisher;
+use crate::notifications::{Outgoing, Publisher};
 use crate::store::{self, WriteTx};
 
 impl Service {
@@ -26,8 +26,23 @@ impl Service {
     /// Adds the caller's write's messages to the outbox in `w`: `item` is what the write made
     /// or changed, or what a delete removed. Nothing without a publisher or without notes.
     pub(crate) async fn note(&self, w: &mut WriteTx, caller: &Caller, item: &(dyn Any + Send + Sync)) -> Result<()> {
-        let (Some(publisher), Some(notes)) = (&self.publisher, caller.notes()) else { return Ok(()) };
-        store::outbox::add(w.conn(), &notes.messages(item, publisher)).await?;
+        let messages = self.rendered(caller, item);
+        self.note_rendered(w, &messages).await
+    }
+
+    /// The messages of the caller's write about `item`, rendered before the write takes the
+    /// database's writer (a create's item is whole before its transaction): SQLite has one
+    /// writer, and rendering while holding it would hold up every other write.
+    pub(crate) fn rendered(&self, caller: &Caller, item: &(dyn Any + Send + Sync)) -> Vec<Outgoing> {
+        match (&self.publisher, caller.notes()) {
+            (Some(publisher), Some(notes)) => notes.messages(item, publisher),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Adds messages [`Service::rendered`] made to the outbox in `w`.
+    pub(crate) async fn note_rendered(&self, w: &mut WriteTx, messages: &[Outgoing]) -> Result<()> {
+        store::outbox::add(w.conn(), messages).await?;
         Ok(())
     }
 
