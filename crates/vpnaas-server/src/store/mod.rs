@@ -107,6 +107,17 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
                 StoreError::Unavailable(e.to_string())
             }
+            // MariaDB ending a statement for reasons outside the request, as a Galera node does
+            // around a view change: an error during COMMIT (1180), a query interrupted (1317),
+            // a connection killed (1927) or dropped for inactivity (4031). Whether a COMMIT so
+            // ended took effect is unknown, as with a lost connection: 503, try again.
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| matches!(e.number(), 1180 | 1317 | 1927 | 4031)) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             sqlx::Error::Database(db) => {
                 let msg = db.message().to_ascii_lowercase();
                 // SQLite: a full disk, a read-only file or a lock held too long.
