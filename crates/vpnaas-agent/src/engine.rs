@@ -76,22 +76,10 @@ impl Pace {
     }
 }
 
-/// The agent's memory between passes; everything else is read from charon each time.
+/// The agent's memory between passes, one record per connection; everything else is read
+/// from charon each time.
 pub struct Engine {
-    /// The print of what this agent loaded, per connection still loaded in charon.
-    prints: BTreeMap<Uuid, Fingerprint>,
-    /// The shape (`Rendered::shape`) of what this agent loaded, beside `prints`.
-    shapes: BTreeMap<Uuid, Fingerprint>,
-    /// Connections whose credentials were replaced while their IKE_SAs ran (ADR 0017).
-    rotations: BTreeMap<Uuid, Rotation>,
-    /// Renderings charon refused, with its reason and when: not offered again until they
-    /// change or `RETRY_REFUSED` passed (a restarted charon may have other plugins).
-    refused: BTreeMap<Uuid, (Fingerprint, String, Instant)>,
-    last_initiate: BTreeMap<Uuid, Instant>,
-    /// Since when each initiating connection has had no tunnel.
-    down_since: BTreeMap<Uuid, Instant>,
-    /// The private key each certificate connection loaded, by charon's key id (ADR 0017).
-    keys: BTreeMap<Uuid, String>,
+    memory: BTreeMap<Uuid, Memory>,
     initiate_every: Duration,
     lazy_delay: Duration,
     /// What charon's events said about each connection (ADR 0018).
@@ -128,6 +116,36 @@ pub const CERTS_DOWN_HINT: Duration = Duration::from_secs(8);
 /// How long a rendering charon refused waits before it is offered again.
 pub const RETRY_REFUSED: Duration = Duration::from_secs(60);
 
+/// What the agent remembers of one connection between passes. A record with nothing in it
+/// is dropped at the end of a pass.
+#[derive(Default)]
+struct Memory {
+    /// The print and the shape (`Rendered::shape`) of what this agent loaded, while charon
+    /// still has it.
+    loaded: Option<(Fingerprint, Fingerprint)>,
+    /// Its credentials were replaced while its IKE_SAs ran (ADR 0017).
+    rotation: Option<Rotation>,
+    /// A rendering charon refused, with its reason and when: not offered again until it
+    /// changes or `RETRY_REFUSED` passed (a restarted charon may have other plugins).
+    refused: Option<(Fingerprint, String, Instant)>,
+    last_initiate: Option<Instant>,
+    /// Since when it has had no tunnel (initiating connections).
+    down_since: Option<Instant>,
+    /// The private key it loaded, by charon's key id (ADR 0017).
+    key: Option<String>,
+}
+
+impl Memory {
+    fn is_empty(&self) -> bool {
+        self.loaded.is_none()
+            && self.rotation.is_none()
+            && self.refused.is_none()
+            && self.last_initiate.is_none()
+            && self.down_since.is_none()
+            && self.key.is_none()
+    }
+}
+
 /// A credential rotation in progress: the IKE_SAs authenticated with the old credentials
 /// keep the tunnel until one authenticated with the new ones carries a CHILD_SA (make
 /// before break); the old private key stays loaded while they live.
@@ -146,23 +164,37 @@ impl Engine {
     /// `initiate_every`: how long to wait before initiating a connection again that is
     /// still not up (charon retries on its own in between, keyingtries = 0).
     pub fn new(initiate_every: Duration) -> Engine {
-        Engine {
-            prints: BTreeMap::new(),
-            shapes: BTreeMap::new(),
-            rotations: BTreeMap::new(),
-            refused: BTreeMap::new(),
-            last_initiate: BTreeMap::new(),
-            down_since: BTreeMap::new(),
-            keys: BTreeMap::new(),
-            initiate_every,
-            lazy_delay: LAZY_DELAY,
-            journal: SharedJournal::default(),
-        }
+        Engine { memory: BTreeMap::new(), initiate_every, lazy_delay: LAZY_DELAY, journal: SharedJournal::default() }
     }
 
     /// The journal charon's events are read into (shared with the listener).
     pub fn journal(&self) -> SharedJournal {
         self.journal.clone()
+    }
+
+    /// The record of `id`, made if missing.
+    fn memo(&mut self, id: Uuid) -> &mut Memory {
+        self.memory.entry(id).or_default()
+    }
+
+    /// What the record of `id` holds in `field`, if there is a record.
+    fn recall<T>(&self, id: &Uuid, field: impl FnOnce(&Memory) -> Option<&T>) -> Option<&T> {
+        self.memory.get(id).and_then(field)
+    }
+
+    /// The print of what this agent loaded for `id`, while charon has it.
+    fn print(&self, id: &Uuid) -> Option<Fingerprint> {
+        self.recall(id, |m| m.loaded.as_ref()).map(|(print, _)| *print)
+    }
+
+    /// Whether `id` was initiated less than `initiate_every` ago.
+    fn initiated_lately(&self, id: &Uuid) -> bool {
+        self.recall(id, |m| m.last_initiate.as_ref()).is_some_and(|t| t.elapsed() < self.initiate_every)
+    }
+
+    /// Whether `id` has had no tunnel for `at_least`.
+    fn down_for(&self, id: &Uuid, at_least: Duration) -> bool {
+        self.recall(id, |m| m.down_since.as_ref()).is_some_and(|t| t.elapsed() >= at_least)
     }
 
     /// Another wait for the gateway that does not start at once (tests).
@@ -186,7 +218,7 @@ impl Engine {
         if let Err(reason) = caps.check(&rendered.needs) {
             return Plan::Refuse(reason.to_string());
         }
-        if let Some((print, reason, when)) = self.refused.get(&c.id) {
+        if let Some((print, reason, when)) = self.recall(&c.id, |m| m.refused.as_ref()) {
             if *print == rendered.fingerprint && when.elapsed() < RETRY_REFUSED {
                 return Plan::Refuse(reason.clone());
             }
@@ -206,11 +238,15 @@ impl Engine {
         // What charon lost (it restarted, or someone unloaded it) is loaded again. charon's
         // own start time (`stats` since) is no restart signal: it is computed as wall clock
         // minus uptime and jitters by a second (measured).
-        if !self.prints.is_empty() && self.prints.keys().all(|id| !loaded.contains(id)) {
-            info!(connections = self.prints.len(), "charon lost every connection (restarted?): loading them again");
+        let mine: Vec<Uuid> = self.memory.iter().filter(|(_, m)| m.loaded.is_some()).map(|(id, _)| *id).collect();
+        if !mine.is_empty() && mine.iter().all(|id| !loaded.contains(id)) {
+            info!(connections = mine.len(), "charon lost every connection (restarted?): loading them again");
         }
-        self.prints.retain(|id, _| loaded.contains(id));
-        self.shapes.retain(|id, _| loaded.contains(id));
+        for (id, m) in self.memory.iter_mut() {
+            if !loaded.contains(id) {
+                m.loaded = None;
+            }
+        }
         let secrets = match charon.shared().await {
             Ok(keys) => ids(keys),
             // An older charon without get-shared: orphan secrets stay until it restarts.
@@ -235,8 +271,8 @@ impl Engine {
             })
             .collect();
         let seen = Seen {
-            loaded: loaded.iter().map(|id| (*id, self.prints.get(id).copied())).collect(),
-            shapes: self.shapes.clone(),
+            loaded: loaded.iter().map(|id| (*id, self.print(id))).collect(),
+            shapes: self.memory.iter().filter_map(|(id, m)| m.loaded.map(|(_, shape)| (*id, shape))).collect(),
             secrets,
             tunnels: by_connection(&sas).into_iter().map(|(id, list)| (id, charon::tunnel(&list))).collect(),
         };
@@ -255,10 +291,12 @@ impl Engine {
         for want in wants.iter().filter(|w| w.initiates) {
             match seen.tunnels.get(&want.id).copied().unwrap_or(Tunnel::None) {
                 Tunnel::None | Tunnel::NoChild => {
-                    self.down_since.entry(want.id).or_insert(now);
+                    self.memo(want.id).down_since.get_or_insert(now);
                 }
                 Tunnel::Busy | Tunnel::Installed => {
-                    self.down_since.remove(&want.id);
+                    if let Some(m) = self.memory.get_mut(&want.id) {
+                        m.down_since = None;
+                    }
                 }
             }
         }
@@ -302,7 +340,7 @@ impl Engine {
                         let down = rebuilt.contains(&id)
                             || matches!(seen.tunnels.get(&id), None | Some(Tunnel::None | Tunnel::NoChild));
                         let starts = r.eager || (r.initiates && peer_tried.contains(&id));
-                        if starts && down && self.prints.get(&id) == Some(&r.fingerprint) && pace.start() {
+                        if starts && down && self.print(&id) == Some(r.fingerprint) && pace.start() {
                             self.initiate(charon, r).await?;
                         }
                         done.push(action);
@@ -316,10 +354,8 @@ impl Engine {
                 }
                 Action::Initiate(id) => {
                     let Some(r) = rendered.get(&id) else { continue };
-                    let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
-                    let waited = r.eager
-                        || peer_tried.contains(&id)
-                        || self.down_since.get(&id).is_some_and(|t| t.elapsed() >= self.lazy_delay);
+                    let recently = self.initiated_lately(&id);
+                    let waited = r.eager || peer_tried.contains(&id) || self.down_for(&id, self.lazy_delay);
                     if !recently && waited && pace.start() {
                         self.initiate(charon, r).await?;
                         done.push(action);
@@ -339,12 +375,10 @@ impl Engine {
                 let outcome = match plan {
                     Plan::Stop => Outcome::Stopped,
                     Plan::Refuse(reason) => Outcome::Refused(reason.clone()),
-                    Plan::Run(r) => match self.refused.get(&r.id) {
+                    Plan::Run(r) => match self.recall(&r.id, |m| m.refused.as_ref()) {
                         Some((print, reason, _)) if *print == r.fingerprint => Outcome::Refused(reason.clone()),
                         // Torn down for a new rendering in this pass: what still shows is the old tunnel.
-                        _ if rebuilt.contains(&r.id) && self.prints.contains_key(&r.id) => {
-                            Outcome::Running(Tunnel::None)
-                        }
+                        _ if rebuilt.contains(&r.id) && self.print(&r.id).is_some() => Outcome::Running(Tunnel::None),
                         _ => Outcome::Running(charon::tunnel(groups.get(&c.id).into_iter().flatten())),
                     },
                 };
@@ -352,7 +386,7 @@ impl Engine {
                 // ADR 0017: charon says nothing over list-sas about a failed authentication;
                 // a certificate connection that stays down gets the likely cause for admins.
                 if let (Plan::Run(r), Outcome::Running(Tunnel::None | Tunnel::NoChild)) = (plan, &outcome) {
-                    let long = self.down_since.get(&r.id).is_some_and(|t| t.elapsed() >= CERTS_DOWN_HINT);
+                    let long = self.down_for(&r.id, CERTS_DOWN_HINT);
                     if !r.credentials.is_empty() && long {
                         reason = Some(format!(
                             "no tunnel: certificate authentication has not succeeded; the peer's certificate must \
@@ -379,8 +413,13 @@ impl Engine {
                 }
             })
             .collect();
-        self.last_initiate.retain(|id, _| rendered.contains_key(id));
-        self.down_since.retain(|id, _| rendered.contains_key(id));
+        for (id, m) in self.memory.iter_mut() {
+            if !rendered.contains_key(id) {
+                m.last_initiate = None;
+                m.down_since = None;
+            }
+        }
+        self.memory.retain(|_, m| !m.is_empty());
         Ok(Step { actions: done, statuses, sas, more: pace.held })
     }
 
@@ -404,8 +443,9 @@ impl Engine {
 
     async fn unload<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
         let name = id.to_string();
-        self.prints.remove(&id);
-        self.shapes.remove(&id);
+        if let Some(m) = self.memory.get_mut(&id) {
+            m.loaded = None;
+        }
         // unload-conn closes the SAs of start_action=start children only, and without
         // waiting for the peer; terminate first so that every SA goes, and the peer knows.
         for result in
@@ -421,7 +461,7 @@ impl Engine {
             }
         }
         self.drop_key(charon, id).await?;
-        if let Some(key) = self.rotations.remove(&id).and_then(|r| r.old_key) {
+        if let Some(key) = self.take_rotation(id).and_then(|r| r.old_key) {
             self.unload_key_unless_used(charon, key).await?;
         }
         info!(site_connection.id = %id, "unloaded");
@@ -431,15 +471,22 @@ impl Engine {
     /// Unloads the private key a connection loaded, unless another connection presents the
     /// same certificate (charon names a key by its public key: both got the same id).
     async fn drop_key<C: Charon>(&mut self, charon: &mut C, id: Uuid) -> Result<(), CharonError> {
-        if let Some(key) = self.keys.remove(&id) {
+        if let Some(key) = self.memory.get_mut(&id).and_then(|m| m.key.take()) {
             self.unload_key_unless_used(charon, key).await?;
         }
         Ok(())
     }
 
+    /// The rotation of `id`, taken out of its record.
+    fn take_rotation(&mut self, id: Uuid) -> Option<Rotation> {
+        self.memory.get_mut(&id).and_then(|m| m.rotation.take())
+    }
+
     async fn unload_key_unless_used<C: Charon>(&mut self, charon: &mut C, key: String) -> Result<(), CharonError> {
-        let retiring = self.rotations.values().filter_map(|r| r.old_key.as_ref());
-        if !self.keys.values().chain(retiring).any(|k| *k == key) {
+        let in_use = self.memory.values().any(|m| {
+            m.key.as_ref() == Some(&key) || m.rotation.as_ref().and_then(|r| r.old_key.as_ref()) == Some(&key)
+        });
+        if !in_use {
             match charon.unload_key(&key).await {
                 Ok(()) | Err(CharonError::Refused(_)) => {}
                 Err(e) => return Err(e),
@@ -455,9 +502,9 @@ impl Engine {
     /// ones when it carries a CHILD_SA. A responder's old IKE_SAs stay until the peer
     /// replaces them (its next authentication uses the new credentials).
     async fn refresh<C: Charon>(&mut self, charon: &mut C, r: &Rendered, sas: &[IkeSa]) -> Result<(), CharonError> {
-        let old_key = self.keys.get(&r.id).cloned();
+        let old_key = self.recall(&r.id, |m| m.key.as_ref()).cloned();
         let mut old: BTreeSet<u64> = sas.iter().filter(|sa| sa.name == r.name).map(|sa| sa.unique_id).collect();
-        if let Some(previous) = self.rotations.remove(&r.id) {
+        if let Some(previous) = self.take_rotation(r.id) {
             // Rotated again before the last one finished: both generations retire.
             old.extend(previous.old);
             if let Some(key) = previous.old_key.filter(|k| Some(k) != old_key.as_ref()) {
@@ -465,15 +512,15 @@ impl Engine {
             }
         }
         self.load(charon, r).await?;
-        if self.prints.get(&r.id) != Some(&r.fingerprint) {
+        if self.print(&r.id) != Some(r.fingerprint) {
             // charon refused the new credentials: the old connection and its key stay
             // loaded, and the refusal's unload takes the old key with it.
             if let Some(key) = old_key {
-                self.keys.insert(r.id, key);
+                self.memo(r.id).key = Some(key);
             }
             return Ok(());
         }
-        let old_key = old_key.filter(|k| self.keys.get(&r.id) != Some(k));
+        let old_key = old_key.filter(|k| self.recall(&r.id, |m| m.key.as_ref()) != Some(k));
         info!(site_connection.id = %r.id, old_ike_sas = old.len(), "credentials replaced, tunnel kept");
         if old.is_empty() {
             if let Some(key) = old_key {
@@ -484,7 +531,7 @@ impl Engine {
             }
             return Ok(());
         }
-        self.rotations.insert(r.id, Rotation { old, old_key });
+        self.memo(r.id).rotation = Some(Rotation { old, old_key });
         if r.initiates {
             self.initiate(charon, r).await?;
         }
@@ -501,14 +548,14 @@ impl Engine {
         rendered: &BTreeMap<Uuid, &Rendered>,
     ) -> Result<bool, CharonError> {
         let mut changed = false;
-        let ids: Vec<Uuid> = self.rotations.keys().copied().collect();
+        let ids: Vec<Uuid> = self.memory.iter().filter(|(_, m)| m.rotation.is_some()).map(|(id, _)| *id).collect();
         for id in ids {
             let name = id.to_string();
-            let Some(rotation) = self.rotations.get(&id) else { continue };
+            let Some(rotation) = self.recall(&id, |m| m.rotation.as_ref()) else { continue };
             let mine: Vec<&IkeSa> = sas.iter().filter(|sa| sa.name == name).collect();
             let alive: Vec<u64> = mine.iter().map(|sa| sa.unique_id).filter(|u| rotation.old.contains(u)).collect();
             if alive.is_empty() {
-                if let Some(key) = self.rotations.remove(&id).and_then(|r| r.old_key) {
+                if let Some(key) = self.take_rotation(id).and_then(|r| r.old_key) {
                     self.unload_key_unless_used(charon, key).await?;
                 }
                 info!(site_connection.id = %id, "rotation done: the old credentials are retired");
@@ -529,7 +576,7 @@ impl Engine {
             }
             // No new IKE_SA on its way (refused by the peer, say): try again now and then.
             let pending = mine.iter().any(|sa| !rotation.old.contains(&sa.unique_id));
-            let recently = self.last_initiate.get(&id).is_some_and(|t| t.elapsed() < self.initiate_every);
+            let recently = self.initiated_lately(&id);
             if let Some(r) = rendered.get(&id).filter(|r| r.initiates && !pending && !recently) {
                 self.initiate(charon, r).await?;
                 changed = true;
@@ -541,7 +588,7 @@ impl Engine {
     async fn load<C: Charon>(&mut self, charon: &mut C, r: &Rendered) -> Result<(), CharonError> {
         let refuse = |this: &mut Engine, why: String| {
             warn!(site_connection.id = %r.id, reason = %why, "charon refused the connection");
-            this.refused.insert(r.id, (r.fingerprint, why, Instant::now()));
+            this.memo(r.id).refused = Some((r.fingerprint, why, Instant::now()));
         };
         if !r.secret.entries.is_empty() {
             match charon.load_shared(&r.secret).await {
@@ -556,7 +603,7 @@ impl Engine {
         for credential in &r.credentials {
             match charon.load_credential(credential.command, &credential.message).await {
                 Ok(Some(key)) if credential.command == "load-key" => {
-                    self.keys.insert(r.id, key);
+                    self.memo(r.id).key = Some(key);
                 }
                 Ok(_) => {}
                 Err(CharonError::Refused(why)) => {
@@ -569,9 +616,9 @@ impl Engine {
         }
         match charon.load_conn(&r.conn).await {
             Ok(()) => {
-                self.refused.remove(&r.id);
-                self.prints.insert(r.id, r.fingerprint);
-                self.shapes.insert(r.id, r.shape);
+                let m = self.memo(r.id);
+                m.refused = None;
+                m.loaded = Some((r.fingerprint, r.shape));
                 info!(site_connection.id = %r.id, "loaded");
                 Ok(())
             }
@@ -589,7 +636,7 @@ impl Engine {
     }
 
     async fn initiate<C: Charon>(&mut self, charon: &mut C, r: &Rendered) -> Result<(), CharonError> {
-        self.last_initiate.insert(r.id, Instant::now());
+        self.memo(r.id).last_initiate = Some(Instant::now());
         for child in &r.children {
             match charon.initiate(&r.name, child).await {
                 Ok(()) => debug!(site_connection.id = %r.id, "initiating"),

@@ -28,8 +28,8 @@ use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
 use crate::managed::{ManagedCharons, StartError, Supervisor};
 use crate::sync::{
-    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Credential, SetupError, SyncError,
-    DEFAULT_HEARTBEAT, IO_TIMEOUT, LONG_POLL,
+    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Beats, Credential, Failures,
+    SetupError, SyncError, IO_TIMEOUT, LONG_POLL,
 };
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_keystone::outgoing::ClientTls;
@@ -331,7 +331,7 @@ where
     let resync = Arc::new(Notify::new());
     let (status_tx, status_rx) = watch::channel(Statuses::new());
     let tasks = [
-        tokio::spawn(heartbeat_loop(client.clone(), hello)),
+        tokio::spawn(crate::sync::heartbeat_loop(client.clone(), hello)),
         tokio::spawn(poll_loop(client.clone(), updates_tx, resync.clone())),
         tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)), resync.clone())),
     ];
@@ -439,36 +439,18 @@ async fn stop(mut running: Running) {
     }
 }
 
-async fn heartbeat_loop(client: HostClient, hello: AgentHello) {
-    let mut interval = DEFAULT_HEARTBEAT;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
-    loop {
-        match client.heartbeat(&hello).await {
-            Ok(config) => {
-                if failing {
-                    info!(host = %client.host, "heartbeat accepted again");
-                }
-                failing = false;
-                backoff = Backoff::new();
-                interval = Duration::from_secs(config.heartbeat_interval.clamp(1, 3600));
-                tokio::time::sleep(interval).await;
-            }
-            Err(e) => {
-                if !failing {
-                    warn!(host = %client.host, error = %e, "heartbeat failed; retrying");
-                }
-                failing = true;
-                tokio::time::sleep(backoff.next().min(interval)).await;
-            }
-        }
+impl Beats for HostClient {
+    fn speaker(&self) -> String {
+        format!("host {}", self.host)
+    }
+    fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send {
+        HostClient::heartbeat(self, hello)
     }
 }
 
 async fn poll_loop(client: HostClient, tx: mpsc::Sender<HostState>, resync: Arc<Notify>) {
     let mut cursor: Option<i64> = None;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut failures = Failures::new(client.speaker());
     loop {
         let asked = Instant::now();
         let answer = tokio::select! {
@@ -481,14 +463,10 @@ async fn poll_loop(client: HostClient, tx: mpsc::Sender<HostState>, resync: Arc<
         match answer {
             Ok(state) if state.host != client.host => {
                 warn!(host = %client.host, other = %state.host, "the server sent another host's state; ignored");
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(failures.pause()).await;
             }
             Ok(state) => {
-                if failing {
-                    info!(host = %client.host, "server reachable again");
-                }
-                failing = false;
-                backoff = Backoff::new();
+                failures.passed("server reachable again");
                 let quiet = state.changed.is_empty();
                 cursor = Some(state.cursor);
                 if tx.send(state).await.is_err() {
@@ -500,11 +478,8 @@ async fn poll_loop(client: HostClient, tx: mpsc::Sender<HostState>, resync: Arc<
                 }
             }
             Err(e) => {
-                if !failing {
-                    warn!(host = %client.host, error = %e, "cannot fetch the desired state; keeping the current one");
-                }
-                failing = true;
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(failures.failed("cannot fetch the desired state; keeping the current one", &e))
+                    .await;
             }
         }
     }
@@ -526,8 +501,7 @@ async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, ever
     let mut acked = AckedMap::new();
     let mut next_full = Instant::now() + every;
     let mut retry_at: Option<Instant> = None;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut failures = Failures::new(client.speaker());
     loop {
         tokio::select! {
             changed = rx.changed() => {
@@ -554,11 +528,7 @@ async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, ever
         }
         match client.report(&HostStatusReport { routers: routers.clone() }).await {
             Ok(()) => {
-                if failing {
-                    info!(host = %client.host, "status reports accepted again");
-                }
-                failing = false;
-                backoff = Backoff::new();
+                failures.passed("status reports accepted again");
                 retry_at = None;
                 let sent: Vec<ConnectionStatus> = routers.iter().flat_map(|r| r.connections.clone()).collect();
                 acknowledge(&mut acked, &sent);
@@ -568,11 +538,7 @@ async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, ever
                     // A router left the host meanwhile: learn the host's routers again.
                     resync.notify_one();
                 }
-                if !failing {
-                    warn!(host = %client.host, error = %e, "status report failed; retrying");
-                }
-                failing = true;
-                retry_at = Some(Instant::now() + backoff.next());
+                retry_at = Some(Instant::now() + failures.failed("status report failed; retrying", &e));
             }
         }
     }

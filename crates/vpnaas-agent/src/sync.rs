@@ -334,6 +334,44 @@ impl Backoff {
     }
 }
 
+/// A loop's runs of failure talking to the server: its backoff, and one log line when a run
+/// starts and one when it ends, so that a server away for an hour is not a line a second.
+pub(crate) struct Failures {
+    backoff: Backoff,
+    failing: bool,
+    /// Whom the loop speaks for (`router <id>`, `host <name>`).
+    agent: String,
+}
+
+impl Failures {
+    pub(crate) fn new(agent: String) -> Failures {
+        Failures { backoff: Backoff::new(), failing: false, agent }
+    }
+
+    /// The server answered: `again` is logged if it had not, and the backoff starts over.
+    pub(crate) fn passed(&mut self, again: &str) {
+        if self.failing {
+            info!(agent = %self.agent, "{again}");
+        }
+        self.failing = false;
+        self.backoff = Backoff::new();
+    }
+
+    /// It did not: `what` is logged for the first failure of a run. How long to wait.
+    pub(crate) fn failed(&mut self, what: &str, e: &SyncError) -> Duration {
+        if !self.failing {
+            warn!(agent = %self.agent, error = %e, "{what}");
+        }
+        self.failing = true;
+        self.backoff.next()
+    }
+
+    /// How long to wait after an answer that cannot be used.
+    pub(crate) fn pause(&mut self) -> Duration {
+        self.backoff.next()
+    }
+}
+
 /// A duration drawn uniformly from `[max / 10, max]`.
 pub(crate) fn jitter(max: Duration) -> Duration {
     let floor = max / 10;
@@ -396,27 +434,37 @@ where
     Ok(())
 }
 
-async fn heartbeat_loop(client: GatewayClient, hello: AgentHello) {
+/// A client that sends an agent's heartbeats: a router's agent's or a host's.
+pub(crate) trait Beats: Send + Sync + 'static {
+    /// Whom the heartbeats speak for, for the log (`router <id>`, `host <name>`).
+    fn speaker(&self) -> String;
+    fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send;
+}
+
+impl Beats for GatewayClient {
+    fn speaker(&self) -> String {
+        format!("router {}", self.router_id)
+    }
+    fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send {
+        GatewayClient::heartbeat(self, hello)
+    }
+}
+
+/// Sends heartbeats until its task is dropped, at the interval the server answers with,
+/// backing off while they fail; one line when they start failing and one when they pass again.
+pub(crate) async fn heartbeat_loop<C: Beats>(client: C, hello: AgentHello) {
     let mut interval = DEFAULT_HEARTBEAT;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut failures = Failures::new(client.speaker());
     loop {
         match client.heartbeat(&hello).await {
             Ok(config) => {
-                if failing {
-                    info!(router.id = %client.router_id, "heartbeat accepted again");
-                }
-                failing = false;
-                backoff = Backoff::new();
+                failures.passed("heartbeat accepted again");
                 interval = Duration::from_secs(config.heartbeat_interval.clamp(1, 3600));
                 tokio::time::sleep(interval).await;
             }
             Err(e) => {
-                if !failing {
-                    warn!(router.id = %client.router_id, error = %e, "heartbeat failed; retrying");
-                }
-                failing = true;
-                tokio::time::sleep(backoff.next().min(interval)).await;
+                let pause = failures.failed("heartbeat failed; retrying", &e);
+                tokio::time::sleep(pause.min(interval)).await;
             }
         }
     }
@@ -424,21 +472,16 @@ async fn heartbeat_loop(client: GatewayClient, hello: AgentHello) {
 
 async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewayState>>>) {
     let mut known: Option<String> = None;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut failures = Failures::new(client.speaker());
     loop {
         let asked = Instant::now();
         match client.state(known.as_deref(), LONG_POLL).await {
             Ok(state) if state.router_id != client.router_id => {
                 warn!(router.id = %client.router_id, other = %state.router_id, "the server sent another router's state; ignored");
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(failures.pause()).await;
             }
             Ok(state) => {
-                if failing {
-                    info!(router.id = %client.router_id, "server reachable again");
-                }
-                failing = false;
-                backoff = Backoff::new();
+                failures.passed("server reachable again");
                 if known.as_deref() == Some(state.version.as_str()) {
                     // A server that answers an unchanged state at once must not make us spin.
                     if asked.elapsed() < Duration::from_secs(1) {
@@ -451,11 +494,8 @@ async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewaySt
                 tx.send_replace(Some(Arc::new(state)));
             }
             Err(e) => {
-                if !failing {
-                    warn!(router.id = %client.router_id, error = %e, "cannot fetch the desired state; keeping the current one");
-                }
-                failing = true;
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(failures.failed("cannot fetch the desired state; keeping the current one", &e))
+                    .await;
             }
         }
     }
@@ -592,8 +632,7 @@ async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<C
     let mut acked = AckedMap::new();
     let mut next_full = Instant::now();
     let mut retry_at: Option<Instant> = None;
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut failures = Failures::new(client.speaker());
     loop {
         // Nothing to say before the first pass; after a failure, nothing before the retry.
         if rx.borrow().is_none() {
@@ -621,11 +660,7 @@ async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<C
         }
         match client.report(&StatusReport { connections: entries.clone() }).await {
             Ok(()) => {
-                if failing {
-                    info!(router.id = %client.router_id, "status reports accepted again");
-                }
-                failing = false;
-                backoff = Backoff::new();
+                failures.passed("status reports accepted again");
                 retry_at = None;
                 acknowledge(&mut acked, &entries);
                 if full {
@@ -633,11 +668,7 @@ async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<C
                 }
             }
             Err(e) => {
-                if !failing {
-                    warn!(router.id = %client.router_id, error = %e, "status report failed; retrying");
-                }
-                failing = true;
-                retry_at = Some(Instant::now() + backoff.next());
+                retry_at = Some(Instant::now() + failures.failed("status report failed; retrying", &e));
             }
         }
     }
