@@ -330,9 +330,7 @@ impl Service {
         code: Option<DownReason>,
         now: i64,
     ) -> Result<()> {
-        if self.publisher().is_none() {
-            return Ok(());
-        }
+        let Some(publisher) = self.publisher() else { return Ok(()) };
         let Some(connection) = store::get::<SiteConnection>(conn, s.id).await? else { return Ok(()) };
         let id = s.id.to_string();
         let change = StatusChange {
@@ -343,14 +341,7 @@ impl Service {
             reason: code.map(|c| (c.as_str(), c.sentence())),
             now,
         };
-        self.note_change(conn, &change).await
-    }
-
-    /// Adds a status change's notification to the outbox of the write `conn` is in, when the
-    /// server publishes notifications.
-    async fn note_change(&self, conn: &mut store::Conn, change: &StatusChange<'_>) -> Result<()> {
-        let Some(publisher) = self.publisher() else { return Ok(()) };
-        store::outbox::add(conn, &[crate::notifications::status_change(change, publisher)]).await?;
+        store::outbox::add(conn, &[crate::notifications::status_change(&change, publisher)]).await?;
         Ok(())
     }
 
@@ -389,17 +380,20 @@ impl Service {
         let (lock, now) = (w.lock_clause(), now_micros());
         let mut silenced = store::gateway::mark_silent_down(w.conn(), lock, cutoff, now).await?;
         silenced.extend(store::markers::mark_hosts_down(w.conn(), lock, &hosts, now).await?);
-        for c in &silenced {
-            tracing::info!(site_connection.id = %c.id, from = "ACTIVE", to = "DOWN", "connection status changed: ACTIVE -> DOWN (gateway silent)");
-            let change = StatusChange {
-                id: &c.id,
-                project: &c.project_id,
-                previous: Status::Active.as_str(),
-                status: Status::Down.as_str(),
-                reason: Some((DownReason::GatewaySilent.as_str(), DownReason::GatewaySilent.sentence())),
-                now,
-            };
-            self.note_change(w.conn(), &change).await?;
+        if !silenced.is_empty() {
+            tracing::info!(connections = silenced.len(), "connections shown DOWN: their gateway is silent");
+        }
+        if let Some(publisher) = self.publisher() {
+            let reason = Some((DownReason::GatewaySilent.as_str(), DownReason::GatewaySilent.sentence()));
+            let (previous, status) = (Status::Active.as_str(), Status::Down.as_str());
+            let messages: Vec<_> = silenced
+                .iter()
+                .map(|c| {
+                    let change = StatusChange { id: &c.id, project: &c.project_id, previous, status, reason, now };
+                    crate::notifications::status_change(&change, publisher)
+                })
+                .collect();
+            store::outbox::add(w.conn(), &messages).await?;
         }
         w.commit().await?;
         if !silenced.is_empty() {

@@ -4,28 +4,27 @@
 use super::{execute, fetch_all, marks, Conn, Store, StoreResult};
 use crate::notifications::Outgoing;
 
-/// Adds messages to the outbox, in the caller's transaction: one statement.
+/// Adds messages to the outbox, in the caller's transaction: one statement per [`CHUNK`].
 pub async fn add(conn: &mut Conn, messages: &[Outgoing]) -> StoreResult<()> {
-    if messages.is_empty() {
-        return Ok(());
+    for chunk in messages.chunks(CHUNK) {
+        let rows: Vec<String> = (0..chunk.len()).map(|i| format!("({}, 0)", marks(4, 4 * i + 1))).collect();
+        let sql = format!(
+            "INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) VALUES {}",
+            rows.join(", ")
+        );
+        let mut values = Vec::with_capacity(4 * chunk.len());
+        for m in chunk {
+            values.push(m.message_id.as_str().into());
+            values.push(m.created_at.into());
+            values.push(m.body.as_str().into());
+            values.push(m.routing_key.clone().into());
+        }
+        execute(conn, &sql, &values).await?;
     }
-    let rows: Vec<String> = (0..messages.len()).map(|i| format!("({}, 0)", marks(4, 4 * i + 1))).collect();
-    let sql = format!(
-        "INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) VALUES {}",
-        rows.join(", ")
-    );
-    let mut values = Vec::with_capacity(4 * messages.len());
-    for m in messages {
-        values.push(m.message_id.as_str().into());
-        values.push(m.created_at.into());
-        values.push(m.body.as_str().into());
-        values.push(m.routing_key.clone().into());
-    }
-    execute(conn, &sql, &values).await?;
     Ok(())
 }
 
-/// At most this many ids in one statement's `IN (...)`.
+/// At most this many rows or ids in one statement.
 const CHUNK: usize = 500;
 
 impl Store {
