@@ -13,5 +13,6 @@ pub mod resources;
 pub mod rules;
 pub mod tunnel;
 pub mod values;
+pub mod wire;
 
 pub use fault::{Class, Fault, Which};

@@ -2,18 +2,13 @@
 //! and a list request built from them. The API parses a query string into a [`ListQuery`]; the
 //! store turns it into SQL. Neither needs the other's types (ADR 0029).
 
-use crate::descriptor::{Choice, Choices};
 use crate::resources::{
-    Certificate, EndpointGroup, IkePolicy, IkeSpec, IpsecPolicy, IpsecSpec, Router, SiteConnection, Subnet, VpnService,
+    Certificate, EndpointGroup, IkePolicy, IkeSpec, IpsecPolicy, IpsecSpec, PolicySpec, Router, SiteConnection, Subnet,
+    VpnService,
 };
+use crate::wire::{self, Attribute};
 
-/// How a filter's value is read from the query string, and stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilterKind {
-    Text,
-    Int,
-    Bool,
-}
+pub use crate::wire::FilterKind;
 
 /// An attribute a list can be filtered on (and perhaps sorted by), and the column that holds it.
 #[derive(Debug, Clone, Copy)]
@@ -77,104 +72,94 @@ pub trait Listed {
     }
 }
 
-const fn text(attr: &'static str) -> Filter {
-    Filter { attr, column: attr, kind: FilterKind::Text, sortable: false }
-}
-const fn int(attr: &'static str) -> Filter {
-    Filter { attr, column: attr, kind: FilterKind::Int, sortable: false }
-}
-const fn boolean(attr: &'static str) -> Filter {
-    Filter { attr, column: attr, kind: FilterKind::Bool, sortable: false }
-}
-const fn sorted(attr: &'static str, column: &'static str) -> Filter {
-    Filter { attr, column, kind: FilterKind::Text, sortable: true }
-}
-const fn alias(attr: &'static str, column: &'static str) -> Filter {
-    Filter { attr, column, kind: FilterKind::Text, sortable: false }
+/// The filter of attribute `a`, if lists filter on it.
+const fn filter_of(a: &Attribute) -> Option<Filter> {
+    match a.filter {
+        Some(kind) => Some(Filter { attr: a.name, column: a.column, kind, sortable: a.sortable }),
+        None => None,
+    }
 }
 
-/// The filters every resource has: `id`, `name`, the owner under both of its names (all
-/// sort keys, as in the reference) and `description`.
-const COMMON: [Filter; 5] = [
-    sorted("id", "id"),
-    sorted("name", "name"),
-    sorted("project_id", "project_id"),
-    sorted("tenant_id", "project_id"),
-    text("description"),
-];
-
-/// The common filters and then the resource's own.
-macro_rules! filters {
-    ($($extra:expr),* $(,)?) => {
-        &[COMMON[0], COMMON[1], COMMON[2], COMMON[3], COMMON[4], $($extra),*]
-    };
+/// How many attributes of `maps` are filters.
+const fn count(maps: &[&[Attribute]]) -> usize {
+    let (mut n, mut m) = (0, 0);
+    while m < maps.len() {
+        let mut i = 0;
+        while i < maps[m].len() {
+            if maps[m][i].filter.is_some() {
+                n += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    n
 }
 
-/// The common filters and then one per choice of `choices` (ADR 0036); `N` is their sum.
-const fn with_choices<S: 'static, P: 'static, const N: usize>(choices: &[Choice<S, P>]) -> [Filter; N] {
-    let mut all = [COMMON[0]; N];
-    let mut i = 0;
-    while i < N {
-        all[i] = if i < COMMON.len() { COMMON[i] } else { text(choices[i - COMMON.len()].name) };
-        i += 1;
+/// The filters of `maps`, in their order, then `extra`; `N` is their number.
+const fn filters<const N: usize>(maps: &[&[Attribute]], extra: &[Filter]) -> [Filter; N] {
+    let mut all = [Filter { attr: "", column: "", kind: FilterKind::Text, sortable: false }; N];
+    let (mut n, mut m) = (0, 0);
+    while m < maps.len() {
+        let mut i = 0;
+        while i < maps[m].len() {
+            if let Some(f) = filter_of(&maps[m][i]) {
+                all[n] = f;
+                n += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    let mut e = 0;
+    while e < extra.len() {
+        all[n] = extra[e];
+        n += 1;
+        e += 1;
     }
     all
 }
 
+/// The filters of the common map and of `$map` (the attribute map, [`crate::wire`]), then
+/// any extra filter that is no attribute.
+macro_rules! filters {
+    ($map:expr $(, $extra:expr)* $(,)?) => {
+        &filters::<{ count(&[&wire::COMMON, $map]) + <[Filter]>::len(&[$($extra),*]) }>(&[&wire::COMMON, $map], &[$($extra),*])
+    };
+}
+
 impl Listed for IkePolicy {
-    const FILTERS: &'static [Filter] =
-        &with_choices::<_, _, { COMMON.len() + IkeSpec::CHOICES.len() }>(IkeSpec::CHOICES);
+    const FILTERS: &'static [Filter] = filters!(IkeSpec::MAP);
 }
 
 impl Listed for IpsecPolicy {
-    const FILTERS: &'static [Filter] =
-        &with_choices::<_, _, { COMMON.len() + IpsecSpec::CHOICES.len() }>(IpsecSpec::CHOICES);
+    const FILTERS: &'static [Filter] = filters!(IpsecSpec::MAP);
 }
 
 impl Listed for VpnService {
-    const FILTERS: &'static [Filter] = filters![
-        sorted("router_id", "router_id"),
-        text("subnet_id"),
-        boolean("admin_state_up"),
-        text("status"),
-        text("external_v4_ip"),
-        text("external_v6_ip"),
-    ];
+    const FILTERS: &'static [Filter] = filters!(wire::VPNSERVICE);
 }
 
 impl Listed for EndpointGroup {
-    const FILTERS: &'static [Filter] =
-        filters![alias("type", "endpoint_type"), alias("endpoint_type", "endpoint_type")];
+    // `type` is the attribute; the SDK filters with `endpoint_type` (ADR 0009 §7).
+    const FILTERS: &'static [Filter] = filters!(
+        wire::ENDPOINT_GROUP,
+        Filter { attr: wire::ENDPOINT_TYPE, column: wire::ENDPOINT_TYPE, kind: FilterKind::Text, sortable: false }
+    );
 }
 
 impl Listed for SiteConnection {
-    // `psk` is deliberately not filterable: a secret must not travel in a URL.
-    const FILTERS: &'static [Filter] = filters![
-        text("peer_address"),
-        text("peer_id"),
-        text("local_id"),
-        text("route_mode"),
-        int("mtu"),
-        text("auth_mode"),
-        text("initiator"),
-        boolean("admin_state_up"),
-        text("status"),
-        text("vpnservice_id"),
-        text("ikepolicy_id"),
-        text("ipsecpolicy_id"),
-        text("local_ep_group_id"),
-        text("peer_ep_group_id"),
-    ];
+    const FILTERS: &'static [Filter] = filters!(wire::CONNECTION);
 }
 
 impl Listed for Router {
-    const FILTERS: &'static [Filter] = filters![boolean("admin_state_up"), alias("binding:host_id", "host")];
+    const FILTERS: &'static [Filter] = filters!(wire::ROUTER);
 }
 
 impl Listed for Subnet {
-    const FILTERS: &'static [Filter] = filters![text("cidr"), int("ip_version"), text("network_id")];
+    const FILTERS: &'static [Filter] = filters!(wire::SUBNET);
 }
 
 impl Listed for Certificate {
-    const FILTERS: &'static [Filter] = filters![text("subject"), text("fingerprint")];
+    const FILTERS: &'static [Filter] = filters!(wire::CERTIFICATE_MAP);
 }

@@ -6,6 +6,7 @@
 use crate::algorithms::Initiator;
 use crate::fault::Fault;
 use crate::resources::{ConnectionPatch, ConnectionSpec};
+use crate::wire;
 
 /// How times are rendered on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +75,9 @@ pub const OPENSTACK: Profile = Profile {
 /// Open Telekom Cloud's restrictions (second specification document).
 pub const OTC: Profile = Profile {
     name: "otc",
-    unsupported: &["project_id", "dpd", "local_id", "local_certificate_id", "peer_ca"],
-    settable: &[("route_mode", "static"), ("auth_mode", "psk")],
-    optional: &["peer_id"],
+    unsupported: &[wire::PROJECT_ID, wire::DPD, wire::LOCAL_ID, wire::LOCAL_CERTIFICATE_ID, wire::PEER_CA],
+    settable: &[(wire::ROUTE_MODE, "static"), (wire::AUTH_MODE, "psk")],
+    optional: &[wire::PEER_ID],
     name_len: Some((1, 64)),
     max_peer_len: 250,
     only_mtu: Some(1500),
@@ -88,14 +89,14 @@ pub const OTC: Profile = Profile {
     time_style: TimeStyle::SpaceMicros,
     // The document's example response has exactly the other fields.
     hidden_connection_fields: &[
-        "project_id",
-        "local_id",
-        "updated_at",
-        "revision_number",
-        "local_certificate_id",
-        "peer_ca",
+        wire::PROJECT_ID,
+        wire::LOCAL_ID,
+        wire::UPDATED_AT,
+        wire::REVISION_NUMBER,
+        wire::LOCAL_CERTIFICATE_ID,
+        wire::PEER_CA,
         // ADR 0018: tunnel detail is this server's own attribute.
-        "tunnel",
+        wire::TUNNEL,
     ],
 };
 
@@ -133,11 +134,11 @@ impl Profile {
         if let (Some((min, max)), Some(name)) = (self.name_len, &p.text.name) {
             let n = name.chars().count();
             if n < min || n > max {
-                return Err(self.refuse("name", format!("the name must be {min} to {max} characters long")));
+                return Err(self.refuse(wire::NAME, format!("the name must be {min} to {max} characters long")));
             }
         }
         for (attr, value) in
-            [("peer_address", p.peer_address.as_ref().map(ToString::to_string)), ("peer_id", p.peer_id.clone())]
+            [(wire::PEER_ADDRESS, p.peer_address.as_ref().map(ToString::to_string)), (wire::PEER_ID, p.peer_id.clone())]
         {
             if value.is_some_and(|v| v.chars().count() > self.max_peer_len) {
                 return Err(self.refuse(attr, format!("at most {} characters are allowed", self.max_peer_len)));
@@ -145,17 +146,19 @@ impl Profile {
         }
         if let (Some(only), Some(mtu)) = (self.only_mtu, p.mtu) {
             if mtu != only {
-                return Err(self.refuse("mtu", format!("{mtu} is not allowed, the MTU can only be {only}")));
+                return Err(self.refuse(wire::MTU, format!("{mtu} is not allowed, the MTU can only be {only}")));
             }
         }
         if let (Some(only), Some(initiator)) = (self.only_initiator, p.initiator) {
             if initiator != only {
-                return Err(self.refuse("initiator", format!("'{initiator}' is not allowed, it can only be '{only}'")));
+                return Err(
+                    self.refuse(wire::INITIATOR, format!("'{initiator}' is not allowed, it can only be '{only}'"))
+                );
             }
         }
         if let (Some(only), Some(up)) = (self.only_admin_state_up, p.admin_state_up) {
             if up != only {
-                return Err(self.refuse("admin_state_up", format!("{up} is not allowed, it can only be {only}")));
+                return Err(self.refuse(wire::ADMIN_STATE_UP, format!("{up} is not allowed, it can only be {only}")));
             }
         }
         if let (Some(rule), Some(psk)) = (self.psk, &p.psk) {
@@ -164,29 +167,29 @@ impl Profile {
             // The reasons name the rule, never the key.
             if n < rule.min || n > rule.max {
                 return Err(self.refuse(
-                    "psk",
+                    wire::PSK,
                     format!("the pre-shared key must be {} to {} characters long", rule.min, rule.max),
                 ));
             }
             if let Some(c) = rule.forbidden.iter().find(|c| key.contains(**c)) {
-                return Err(self.refuse("psk", format!("the pre-shared key must not contain {c:?}")));
+                return Err(self.refuse(wire::PSK, format!("the pre-shared key must not contain {c:?}")));
             }
             if key.chars().all(|c| c == rule.not_only) {
                 return Err(
-                    self.refuse("psk", format!("the pre-shared key must not consist only of {:?}", rule.not_only))
+                    self.refuse(wire::PSK, format!("the pre-shared key must not consist only of {:?}", rule.not_only))
                 );
             }
         }
         // A settable attribute sent on update (auth_mode is writable since ADR 0017) has the
         // same only value.
         if let Some(mode) = p.auth.auth_mode {
-            if self.settable.iter().any(|(a, _)| *a == "auth_mode") {
-                self.check_setting("auth_mode", mode.as_str())?;
+            if self.settable.iter().any(|(a, _)| *a == wire::AUTH_MODE) {
+                self.check_setting(wire::AUTH_MODE, mode.as_str())?;
             }
         }
         if self.endpoint_groups_required && p.peer_cidrs.as_ref().is_some_and(|c| !c.is_empty()) {
             return Err(self.refuse(
-                "peer_cidrs",
+                wire::PEER_CIDRS,
                 "peer_cidrs is deprecated: name the remote side with an endpoint group (only [] is accepted)",
             ));
         }
@@ -199,7 +202,7 @@ impl Profile {
     /// Checks a connection as it will be stored (after an update's values are merged in).
     pub fn check_connection(&self, spec: &ConnectionSpec) -> Result<(), Fault> {
         if self.peer_id_is_peer_address && spec.peer_id != spec.peer_address.to_string() {
-            return Err(self.refuse("peer_id", "peer_id must equal peer_address"));
+            return Err(self.refuse(wire::PEER_ID, "peer_id must equal peer_address"));
         }
         Ok(())
     }

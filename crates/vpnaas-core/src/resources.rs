@@ -9,6 +9,7 @@ use crate::contract::{IkeProposal, IpsecProposal};
 use crate::descriptor::{Choice, Choices};
 use crate::fault::Fault;
 use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredKey, StoredPsk};
+use crate::wire::{self, Attribute, FilterKind};
 
 /// What every resource has: identity, owner, the two free texts and the bookkeeping of ADR 0001 D6.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +104,8 @@ impl LifetimePatch {
 /// What the two policies share beside their choices: a lifetime, and an update built from the
 /// two texts and a lifetime, to which the choices then add.
 pub trait PolicySpec: Choices {
+    /// The attribute map ([`crate::wire`]): each choice, writable and a filter, then `lifetime`.
+    const MAP: &'static [Attribute];
     fn lifetime(&self) -> &Lifetime;
     fn lifetime_mut(&mut self) -> &mut Lifetime;
     fn update(text: TextPatch, lifetime: Option<LifetimePatch>) -> Self::Patch;
@@ -163,6 +166,8 @@ macro_rules! policy {
         }
 
         impl PolicySpec for $spec {
+            const MAP: &'static [Attribute] =
+                &[$(wire::rw(stringify!($field)).filtered(FilterKind::Text),)+ wire::rw(wire::LIFETIME)];
             fn lifetime(&self) -> &Lifetime {
                 &self.lifetime
             }
@@ -433,8 +438,8 @@ impl AuthPatch {
         match mode {
             AuthMode::Psk => {
                 for (attr, sent) in [
-                    ("local_certificate_id", matches!(self.local_certificate_id, Some(Some(_)))),
-                    ("peer_ca", matches!(self.peer_ca, Some(Some(_)))),
+                    (wire::LOCAL_CERTIFICATE_ID, matches!(self.local_certificate_id, Some(Some(_)))),
+                    (wire::PEER_CA, matches!(self.peer_ca, Some(Some(_)))),
                 ] {
                     if sent {
                         return Err(Fault::invalid(attr, "only a connection with auth_mode 'certs' uses it"));
@@ -443,12 +448,12 @@ impl AuthPatch {
                 match (&self.psk, before.and_then(ConnectionAuth::psk)) {
                     (Some(p), _) => Ok(ConnectionAuth::Psk(StoredPsk::Clear(p.clone()))),
                     (None, Some(kept)) => Ok(ConnectionAuth::Psk(kept.clone())),
-                    (None, None) => Err(Fault::RequiredMissing("psk")),
+                    (None, None) => Err(Fault::RequiredMissing(wire::PSK)),
                 }
             }
             AuthMode::Certs => {
                 if self.psk.is_some() {
-                    return Err(Fault::invalid("psk", "a connection with auth_mode 'certs' has no pre-shared key"));
+                    return Err(Fault::invalid(wire::PSK, "a connection with auth_mode 'certs' has no pre-shared key"));
                 }
                 let kept = before.and_then(ConnectionAuth::certs);
                 let local_certificate_id = match self.local_certificate_id {
@@ -456,7 +461,7 @@ impl AuthPatch {
                     None => kept.map(|c| c.local_certificate_id),
                 }
                 .ok_or_else(|| {
-                    Fault::invalid("local_certificate_id", "auth_mode 'certs' needs the id of a local certificate")
+                    Fault::invalid(wire::LOCAL_CERTIFICATE_ID, "auth_mode 'certs' needs the id of a local certificate")
                 })?;
                 let peer_ca = match &self.peer_ca {
                     Some(ca) => ca.clone(),
@@ -464,7 +469,7 @@ impl AuthPatch {
                 }
                 .ok_or_else(|| {
                     Fault::invalid(
-                        "peer_ca",
+                        wire::PEER_CA,
                         "auth_mode 'certs' needs the PEM of the CA certificates trusted for the peer",
                     )
                 })?;

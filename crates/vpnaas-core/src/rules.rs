@@ -9,6 +9,7 @@ use crate::algorithms::{EndpointType, TransformProtocol};
 use crate::fault::{Fault, Which};
 use crate::resources::{ConnectionSpec, EndpointGroup, IpsecPolicy, Subnet, VpnService};
 use crate::values::{Cidr, IpVersion, PeerAddress};
+use crate::wire;
 
 /// How a connection names its two sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ pub fn check_connection(spec: &ConnectionSpec, service: &VpnService, side: &Loca
     };
     let dpd = spec.dpd;
     if dpd.interval <= 0 {
-        return Err(Fault::invalid("dpd", format!("interval {} is not a positive integer", dpd.interval)));
+        return Err(Fault::invalid(wire::DPD, format!("interval {} is not a positive integer", dpd.interval)));
     }
     if dpd.timeout <= dpd.interval {
         return Err(Fault::DpdTimeoutNotGreater);

@@ -3,6 +3,7 @@
 //! and the rule, never a key.
 
 use std::net::IpAddr;
+use vpnaas_core::wire;
 
 use sha2::{Digest, Sha256};
 use vpnaas_core::fault::Fault;
@@ -121,9 +122,9 @@ pub fn certificate(attr: &str, text: &str, now: i64) -> Result<CertInfo, Fault> 
 
 /// A stored certificate's facts, whatever its validity now.
 pub fn stored(text: &str) -> Result<CertInfo, Fault> {
-    let blocks = blocks("certificate", text, "CERTIFICATE")?;
-    let block = blocks.first().ok_or_else(|| Fault::invalid("certificate", "no certificate"))?;
-    info("certificate", block, None)
+    let blocks = blocks(wire::CERTIFICATE, text, "CERTIFICATE")?;
+    let block = blocks.first().ok_or_else(|| Fault::invalid(wire::CERTIFICATE, "no certificate"))?;
+    info(wire::CERTIFICATE, block, None)
 }
 
 /// Intermediate certificates: each parses and is valid at `now`. One PEM block each.

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::time::Duration;
+use vpnaas_core::wire;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -339,7 +340,7 @@ impl Neutron {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let path = format!("/v2.0/routers?{}", ids_query("id", ids));
+        let path = format!("/v2.0/routers?{}", ids_query(wire::ID, ids));
         let body = self.get(&path).await?.ok_or_else(|| NeutronError(format!("GET {path} answered 404")))?;
         Ok(Self::parse::<Vec<WireRouter>>(&path, body, "routers")?.into_iter().map(WireRouter::parse).collect())
     }
@@ -349,7 +350,7 @@ impl Neutron {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let path = format!("/v2.0/subnets?{}", ids_query("id", ids));
+        let path = format!("/v2.0/subnets?{}", ids_query(wire::ID, ids));
         let body = self.get(&path).await?.ok_or_else(|| NeutronError(format!("GET {path} answered 404")))?;
         Self::parse::<Vec<WireSubnet>>(&path, body, "subnets")?.into_iter().map(WireSubnet::parse).collect()
     }

@@ -9,6 +9,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use crate::clock::now_micros;
+use vpnaas_core::wire;
 
 /// Where notifications go and as whom they are published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub struct Outgoing {
 }
 
 /// Attribute names that hold secrets: never in a payload, whatever the view or the request had.
-pub const SECRETS: [&str; 3] = ["psk", "private_key", "auth_token"];
+pub const SECRETS: [&str; 3] = [wire::PSK, wire::PRIVATE_KEY, "auth_token"];
 
 /// `value` without any secret attribute, at any depth.
 pub fn without_secrets(mut value: Value) -> Value {
@@ -253,8 +254,8 @@ pub struct StatusChange<'a> {
 /// token), the connection's project as the payload's.
 pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
     let payload = json!({"ipsec_site_connection": {
-        "id": c.id, "project_id": c.project, "tenant_id": c.project,
-        "status": c.status, "previous_status": c.previous,
+        wire::ID: c.id, wire::PROJECT_ID: c.project, wire::TENANT_ID: c.project,
+        wire::STATUS: c.status, "previous_status": c.previous,
         "reason": c.reason.map(|r| r.0), "reason_description": c.reason.map(|r| r.1),
         "status_since": crate::clock::rfc3339(c.now),
     }});

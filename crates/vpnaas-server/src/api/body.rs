@@ -10,55 +10,13 @@ use vpnaas_core::algorithms::{DpdAction, LifetimeUnits};
 use vpnaas_core::fault::Fault;
 use vpnaas_core::resources::{DpdPatch, LifetimePatch, Owner, TextPatch};
 use vpnaas_core::values::{Cidr, PeerAddress, Psk};
+use vpnaas_core::wire::{self, Attribute};
 
 /// The longest `name`, `description` and most strings: the reference's 255.
 pub const MAX_LEN: usize = 255;
 
 /// The longest PEM text (a certificate, a key, a chain or a CA bundle).
 pub const MAX_PEM: usize = 64 * 1024;
-
-/// One attribute of a resource's map: may it be sent on create (`post`), on update (`put`),
-/// and must it be sent on create.
-#[derive(Debug, Clone, Copy)]
-pub struct Attr {
-    pub name: &'static str,
-    pub post: bool,
-    pub put: bool,
-    pub required: bool,
-}
-
-/// Writable on create and update.
-pub const fn rw(name: &'static str) -> Attr {
-    Attr { name, post: true, put: true, required: false }
-}
-/// Writable on create only.
-pub const fn post(name: &'static str) -> Attr {
-    Attr { name, post: true, put: false, required: false }
-}
-/// Required on create, not updatable.
-pub const fn req(name: &'static str) -> Attr {
-    Attr { name, post: true, put: false, required: true }
-}
-/// Required on create and updatable.
-pub const fn req_rw(name: &'static str) -> Attr {
-    Attr { name, post: true, put: true, required: true }
-}
-/// Shown, never written.
-pub const fn ro(name: &'static str) -> Attr {
-    Attr { name, post: false, put: false, required: false }
-}
-
-/// The attributes every resource shares.
-pub const COMMON: [Attr; 8] = [
-    ro("id"),
-    post("tenant_id"),
-    post("project_id"),
-    rw("name"),
-    rw("description"),
-    ro("created_at"),
-    ro("updated_at"),
-    ro("revision_number"),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -89,7 +47,7 @@ impl Echo {
 
     /// Puts the echoed values into a rendered object.
     pub fn apply(&self, view: &mut Map<String, Value>) {
-        if let (Some(value), Some(Value::Object(lifetime))) = (&self.lifetime_value, view.get_mut("lifetime")) {
+        if let (Some(value), Some(Value::Object(lifetime))) = (&self.lifetime_value, view.get_mut(wire::LIFETIME)) {
             lifetime.insert("value".into(), value.clone());
         }
     }
@@ -109,7 +67,7 @@ pub fn parse_body(
     bytes: &[u8],
     singular: &'static str,
     plural: &str,
-    attrs: &[&[Attr]],
+    attrs: &[&[Attribute]],
     overrides: Overrides,
     op: Op,
 ) -> Result<Attributes, Fault> {
@@ -238,7 +196,7 @@ impl Attributes {
 
     /// The common texts of an update (and of a create, where absent means `''`).
     pub fn text_patch(&mut self) -> Result<TextPatch, Fault> {
-        Ok(TextPatch { name: self.string("name", MAX_LEN)?, description: self.string("description", MAX_LEN)? })
+        Ok(TextPatch { name: self.string(wire::NAME, MAX_LEN)?, description: self.string(wire::DESCRIPTION, MAX_LEN)? })
     }
 
     /// `type:string` with a maximum length.
@@ -328,8 +286,8 @@ impl Attributes {
 
     /// The owner a create names; `tenant_id` and `project_id` must agree (ADR 0009 §1.4).
     pub fn owner(&mut self) -> Result<Owner, Fault> {
-        let tenant = self.string("tenant_id", MAX_LEN)?;
-        let project = self.string("project_id", MAX_LEN)?;
+        let tenant = self.string(wire::TENANT_ID, MAX_LEN)?;
+        let project = self.string(wire::PROJECT_ID, MAX_LEN)?;
         match (tenant, project) {
             (Some(t), Some(p)) if t != p => Err(Fault::ProjectMismatch),
             (t, p) => Ok(Owner(p.or(t).filter(|s| !s.is_empty()))),
@@ -338,7 +296,8 @@ impl Attributes {
 
     /// What the answer echoes as sent; read before the attributes are taken.
     pub fn echo(&self) -> Echo {
-        let lifetime_value = self.map.get("lifetime").and_then(|l| l.get("value")).filter(|v| v.is_string()).cloned();
+        let lifetime_value =
+            self.map.get(wire::LIFETIME).and_then(|l| l.get("value")).filter(|v| v.is_string()).cloned();
         Echo { lifetime_value }
     }
 
@@ -419,7 +378,9 @@ fn to_uuid(attr: &str, v: &Value) -> Result<Uuid, Fault> {
 mod tests {
     use super::*;
 
-    const ATTRS: &[Attr] = &[rw("name"), req("router_id"), ro("status")];
+    use vpnaas_core::wire::{req, ro, rw};
+
+    const ATTRS: &[Attribute] = &[rw("name"), req("router_id"), ro("status")];
 
     fn p(body: &str, op: Op) -> Result<Attributes, Fault> {
         parse_body(body.as_bytes(), "thing", "things", &[ATTRS], Overrides::default(), op)

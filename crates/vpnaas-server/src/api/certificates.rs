@@ -4,7 +4,7 @@ use vpnaas_core::resources::{CertSpec, Certificate, Draft};
 use vpnaas_core::values::StoredKey;
 use vpnaas_core::Fault;
 
-use super::body::{req, ro, Attr, Attributes};
+use super::body::Attributes;
 use super::view::View;
 use super::{common, wire_time, Collection};
 use crate::auth::Caller;
@@ -13,6 +13,7 @@ use crate::clock::now_micros;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
+use vpnaas_core::wire::{self, Attribute};
 
 /// Required PEM text.
 fn pem(f: &mut Attributes, attr: &'static str) -> Result<String, Fault> {
@@ -20,31 +21,21 @@ fn pem(f: &mut Attributes, attr: &'static str) -> Result<String, Fault> {
 }
 
 impl Collection for Certificate {
-    const SINGULAR: &'static str = "certificate";
+    const SINGULAR: &'static str = wire::CERTIFICATE;
     const PLURAL: &'static str = "certificates";
     const PATH: &'static str = "/v2.0/vpn/certificates";
-    // The PEM is fixed at create: a new certificate is a new resource, named on the
-    // connection (ADR 0017, rotation).
-    const ATTRS: &'static [Attr] = &[
-        req("certificate"),
-        req("private_key"),
-        Attr { name: "chain", post: true, put: false, required: false },
-        ro("subject"),
-        ro("not_before"),
-        ro("not_after"),
-        ro("fingerprint"),
-    ];
+    const ATTRS: &'static [Attribute] = wire::CERTIFICATE_MAP;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
         common(&self.meta, profile, v);
         // `private_key` is write-only: never written here.
-        v.field("certificate", &s.certificate)
-            .field("chain", &s.chain)
-            .field("subject", &s.subject)
-            .field("not_before", &wire_time(profile, s.not_before))
-            .field("not_after", &wire_time(profile, s.not_after))
-            .field("fingerprint", &s.fingerprint);
+        v.field(wire::CERTIFICATE, &s.certificate)
+            .field(wire::CHAIN, &s.chain)
+            .field(wire::SUBJECT, &s.subject)
+            .field(wire::NOT_BEFORE, &wire_time(profile, s.not_before))
+            .field(wire::NOT_AFTER, &wire_time(profile, s.not_after))
+            .field(wire::FINGERPRINT, &s.fingerprint);
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
@@ -52,10 +43,10 @@ impl Collection for Certificate {
         let text = f.text_patch()?;
         let now = now_micros();
         // ADR 0017: a certificate not valid now is refused at upload.
-        let cert = certs::certificate("certificate", &pem(&mut f, "certificate")?, now)?;
-        let key = certs::private_key("private_key", &pem(&mut f, "private_key")?, &cert)?;
-        let chain = match f.pem("chain")?.flatten() {
-            Some(text) => Some(certs::chain("chain", &text, now)?.concat()),
+        let cert = certs::certificate(wire::CERTIFICATE, &pem(&mut f, wire::CERTIFICATE)?, now)?;
+        let key = certs::private_key(wire::PRIVATE_KEY, &pem(&mut f, wire::PRIVATE_KEY)?, &cert)?;
+        let chain = match f.pem(wire::CHAIN)?.flatten() {
+            Some(text) => Some(certs::chain(wire::CHAIN, &text, now)?.concat()),
             None => None,
         };
         let spec = CertSpec {

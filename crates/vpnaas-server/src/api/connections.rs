@@ -6,7 +6,7 @@ use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnecti
 use vpnaas_core::values::{DEFAULT_MTU, MAX_MTU};
 use vpnaas_core::Fault;
 
-use super::body::{req, req_rw, ro, rw, Attr, Attributes, Overrides, MAX_LEN};
+use super::body::{Attributes, Overrides, MAX_LEN};
 use super::view::{Text, View};
 use super::{common, Collection};
 use crate::auth::Caller;
@@ -16,36 +16,14 @@ use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{AuthMode, AuthPatch};
-
-const ATTRS: &[Attr] = &[
-    req_rw("peer_address"),
-    req_rw("peer_id"),
-    rw("local_id"),
-    rw("peer_cidrs"),
-    rw("local_ep_group_id"),
-    rw("peer_ep_group_id"),
-    ro("route_mode"),
-    rw("mtu"),
-    rw("initiator"),
-    // ADR 0017: writable (the reference has psk only); the profile's rules still apply.
-    rw("auth_mode"),
-    // Required for auth_mode psk only (ADR 0017): checked when the mode is known.
-    rw("psk"),
-    rw("local_certificate_id"),
-    rw("peer_ca"),
-    rw("dpd"),
-    rw("admin_state_up"),
-    ro("status"),
-    req("vpnservice_id"),
-    req("ikepolicy_id"),
-    req("ipsecpolicy_id"),
-];
+use vpnaas_core::wire::{self, Attribute, Shown, CONNECTION};
 
 impl Collection for SiteConnection {
     const SINGULAR: &'static str = "ipsec_site_connection";
     const PLURAL: &'static str = "ipsec_site_connections";
     const PATH: &'static str = "/v2.0/vpn/ipsec-site-connections";
-    const ATTRS: &'static [Attr] = ATTRS;
+    const ATTRS: &'static [Attribute] = CONNECTION;
+    const SHOWN: &'static [(&'static str, Shown)] = wire::CONNECTION_SHOWN;
 
     fn overrides(profile: &'static Profile) -> Overrides {
         Overrides { settable: profile.settable, optional: profile.optional }
@@ -54,16 +32,16 @@ impl Collection for SiteConnection {
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
         common(&self.meta, profile, v);
-        v.text("peer_address", &s.peer_address)
-            .field("peer_id", &s.peer_id)
-            .field("local_id", &s.local_id)
-            .field("peer_cidrs", &s.peer_cidrs.iter().map(Text).collect::<Vec<_>>())
-            .opt_text("local_ep_group_id", s.local_ep_group_id.as_ref())
-            .opt_text("peer_ep_group_id", s.peer_ep_group_id.as_ref())
-            .field("route_mode", "static")
-            .field("mtu", &s.mtu)
-            .field("initiator", s.initiator.as_str())
-            .field("auth_mode", s.auth.mode().as_str());
+        v.text(wire::PEER_ADDRESS, &s.peer_address)
+            .field(wire::PEER_ID, &s.peer_id)
+            .field(wire::LOCAL_ID, &s.local_id)
+            .field(wire::PEER_CIDRS, &s.peer_cidrs.iter().map(Text).collect::<Vec<_>>())
+            .opt_text(wire::LOCAL_EP_GROUP_ID, s.local_ep_group_id.as_ref())
+            .opt_text(wire::PEER_EP_GROUP_ID, s.peer_ep_group_id.as_ref())
+            .field(wire::ROUTE_MODE, "static")
+            .field(wire::MTU, &s.mtu)
+            .field(wire::INITIATOR, s.initiator.as_str())
+            .field(wire::AUTH_MODE, s.auth.mode().as_str());
         // The specification documents return the PSK to its owner (ADR 0001 D7). The service
         // opens it only for callers the secret rule lets see it: for the others it stays
         // sealed, and the attribute is left out, as Neutron's attribute policy leaves it out
@@ -71,25 +49,25 @@ impl Collection for SiteConnection {
         match s.auth.psk() {
             Some(sealed_or_clear) => {
                 if let Some(clear) = sealed_or_clear.clear() {
-                    v.field("psk", clear.expose());
+                    v.field(wire::PSK, clear.expose());
                 }
             }
             None => {
-                v.field("psk", &None::<&str>);
+                v.field(wire::PSK, &None::<&str>);
             }
         }
-        v.opt_text("local_certificate_id", s.auth.certs().map(|c| c.local_certificate_id))
-            .field("peer_ca", &s.auth.certs().map(|c| c.peer_ca.as_str()))
+        v.opt_text(wire::LOCAL_CERTIFICATE_ID, s.auth.certs().map(|c| c.local_certificate_id))
+            .field(wire::PEER_CA, &s.auth.certs().map(|c| c.peer_ca.as_str()))
             .field(
-                "dpd",
+                wire::DPD,
                 &json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
             )
-            .field("admin_state_up", &s.admin_state_up)
-            .field("status", s.status.as_str())
-            .text("vpnservice_id", s.vpnservice_id)
-            .text("ikepolicy_id", s.ikepolicy_id)
-            .text("ipsecpolicy_id", s.ipsecpolicy_id)
-            .field("tunnel", &super::detail::Tunnel::of(self, profile));
+            .field(wire::ADMIN_STATE_UP, &s.admin_state_up)
+            .field(wire::STATUS, s.status.as_str())
+            .text(wire::VPNSERVICE_ID, s.vpnservice_id)
+            .text(wire::IKEPOLICY_ID, s.ikepolicy_id)
+            .text(wire::IPSECPOLICY_ID, s.ipsecpolicy_id)
+            .field(wire::TUNNEL, &super::detail::Tunnel::of(self, profile));
     }
 
     fn hidden(profile: &'static Profile) -> &'static [&'static str] {
@@ -100,7 +78,7 @@ impl Collection for SiteConnection {
     /// have a fixed field set.
     fn admin_view(&self, profile: &Profile, v: &mut View<'_>) {
         if profile.hidden_connection_fields.is_empty() {
-            v.field("status_description", &self.spec.status_reason);
+            v.field(wire::STATUS_DESCRIPTION, &self.spec.status_reason);
         }
     }
 
@@ -113,15 +91,15 @@ impl Collection for SiteConnection {
             }
         }
         let owner = f.owner()?;
-        let vpnservice_id = f.uuid("vpnservice_id")?.ok_or(Fault::RequiredMissing("vpnservice_id"))?;
-        let ikepolicy_id = f.uuid("ikepolicy_id")?.ok_or(Fault::RequiredMissing("ikepolicy_id"))?;
-        let ipsecpolicy_id = f.uuid("ipsecpolicy_id")?.ok_or(Fault::RequiredMissing("ipsecpolicy_id"))?;
+        let vpnservice_id = f.uuid(wire::VPNSERVICE_ID)?.ok_or(Fault::RequiredMissing(wire::VPNSERVICE_ID))?;
+        let ikepolicy_id = f.uuid(wire::IKEPOLICY_ID)?.ok_or(Fault::RequiredMissing(wire::IKEPOLICY_ID))?;
+        let ipsecpolicy_id = f.uuid(wire::IPSECPOLICY_ID)?.ok_or(Fault::RequiredMissing(wire::IPSECPOLICY_ID))?;
         let mut p = patch(&mut f)?;
         profile.check_connection_request(&mut p)?;
         let auth = p.auth_patch().resolve(None)?;
         let new = NewConnection {
-            peer_address: p.peer_address.ok_or(Fault::RequiredMissing("peer_address"))?,
-            peer_id: p.peer_id.ok_or(Fault::RequiredMissing("peer_id"))?,
+            peer_address: p.peer_address.ok_or(Fault::RequiredMissing(wire::PEER_ADDRESS))?,
+            peer_id: p.peer_id.ok_or(Fault::RequiredMissing(wire::PEER_ID))?,
             local_id: p.local_id.unwrap_or_default(),
             peer_cidrs: p.peer_cidrs.unwrap_or_default(),
             local_ep_group_id: p.local_ep_group_id.flatten(),
@@ -152,9 +130,9 @@ impl Collection for SiteConnection {
 }
 
 fn mtu(f: &mut Attributes) -> Result<Option<i64>, Fault> {
-    match f.int("mtu")? {
+    match f.int(wire::MTU)? {
         Some(m) if m > MAX_MTU => {
-            Err(Fault::invalid("mtu", format!("'{m}' is too large - must be no more than '{MAX_MTU}'")))
+            Err(Fault::invalid(wire::MTU, format!("'{m}' is too large - must be no more than '{MAX_MTU}'")))
         }
         other => Ok(other),
     }
@@ -164,25 +142,25 @@ fn mtu(f: &mut Attributes) -> Result<Option<i64>, Fault> {
 fn patch(f: &mut Attributes) -> Result<ConnectionPatch, Fault> {
     Ok(ConnectionPatch {
         text: f.text_patch()?,
-        peer_address: f.peer_address("peer_address")?,
-        peer_id: f.nonempty("peer_id", MAX_LEN)?,
-        local_id: f.string("local_id", MAX_LEN)?,
-        peer_cidrs: f.cidrs("peer_cidrs")?,
-        local_ep_group_id: f.uuid_or_none("local_ep_group_id")?,
-        peer_ep_group_id: f.uuid_or_none("peer_ep_group_id")?,
+        peer_address: f.peer_address(wire::PEER_ADDRESS)?,
+        peer_id: f.nonempty(wire::PEER_ID, MAX_LEN)?,
+        local_id: f.string(wire::LOCAL_ID, MAX_LEN)?,
+        peer_cidrs: f.cidrs(wire::PEER_CIDRS)?,
+        local_ep_group_id: f.uuid_or_none(wire::LOCAL_EP_GROUP_ID)?,
+        peer_ep_group_id: f.uuid_or_none(wire::PEER_EP_GROUP_ID)?,
         mtu: mtu(f)?,
-        initiator: f.choice("initiator", Initiator::parse)?,
-        psk: f.psk("psk")?,
+        initiator: f.choice(wire::INITIATOR, Initiator::parse)?,
+        psk: f.psk(wire::PSK)?,
         auth: AuthPatch {
-            auth_mode: f.choice("auth_mode", AuthMode::parse)?,
+            auth_mode: f.choice(wire::AUTH_MODE, AuthMode::parse)?,
             psk: None,
-            local_certificate_id: f.uuid_or_none("local_certificate_id")?,
-            peer_ca: match f.pem("peer_ca")? {
-                Some(Some(text)) => Some(Some(certs::peer_ca("peer_ca", &text, now_micros())?)),
+            local_certificate_id: f.uuid_or_none(wire::LOCAL_CERTIFICATE_ID)?,
+            peer_ca: match f.pem(wire::PEER_CA)? {
+                Some(Some(text)) => Some(Some(certs::peer_ca(wire::PEER_CA, &text, now_micros())?)),
                 other => other.map(|_| None),
             },
         },
-        dpd: f.dpd("dpd")?,
-        admin_state_up: f.boolean("admin_state_up")?,
+        dpd: f.dpd(wire::DPD)?,
+        admin_state_up: f.boolean(wire::ADMIN_STATE_UP)?,
     })
 }

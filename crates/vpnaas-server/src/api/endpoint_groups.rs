@@ -4,30 +4,31 @@ use vpnaas_core::algorithms::EndpointType;
 use vpnaas_core::resources::{Draft, EndpointGroup};
 use vpnaas_core::Fault;
 
-use super::body::{post, req, Attr, Attributes};
+use super::body::Attributes;
 use super::view::View;
 use super::{common, Collection};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
+use vpnaas_core::wire::{self, Attribute};
 
 impl Collection for EndpointGroup {
     const SINGULAR: &'static str = "endpoint_group";
     const PLURAL: &'static str = "endpoint_groups";
     const PATH: &'static str = "/v2.0/vpn/endpoint-groups";
-    const ATTRS: &'static [Attr] = &[req("type"), post("endpoints")];
+    const ATTRS: &'static [Attribute] = wire::ENDPOINT_GROUP;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         common(&self.meta, profile, v);
-        v.field("type", self.spec.endpoint_type.as_str()).field("endpoints", &self.spec.endpoints);
+        v.field(wire::TYPE, self.spec.endpoint_type.as_str()).field(wire::ENDPOINTS, &self.spec.endpoints);
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let endpoint_type = f.choice("type", EndpointType::parse)?.ok_or(Fault::RequiredMissing("type"))?;
-        let endpoints = f.list("endpoints")?.unwrap_or_default();
+        let endpoint_type = f.choice(wire::TYPE, EndpointType::parse)?.ok_or(Fault::RequiredMissing(wire::TYPE))?;
+        let endpoints = f.list(wire::ENDPOINTS)?.unwrap_or_default();
         svc.create_endpoint_group(caller, Draft::new(owner, text, (endpoint_type, endpoints))).await
     }
 

@@ -20,7 +20,7 @@ use super::openapi::{
 };
 use super::schemas;
 
-use super::body::{post, req, ro, rw, show as shown, Attr, Attributes};
+use super::body::{show as shown, Attributes};
 use super::view::View;
 use super::{common, AppState, Body, Collection, RawBody};
 use crate::auth::Caller;
@@ -29,19 +29,13 @@ use crate::service::{
     gateway_network, gateway_subnet, interface_port, retrying, subnet_network, RouterInterface, Service,
 };
 use vpnaas_core::profile::Profile;
+use vpnaas_core::wire::{self, Attribute, Shown, EXTERNAL_GATEWAY_INFO as GW, HOST, ROUTES};
 
 impl Collection for Router {
     const SINGULAR: &'static str = "router";
     const PLURAL: &'static str = "routers";
     const PATH: &'static str = "/v2.0/routers";
-    const ATTRS: &'static [Attr] = &[
-        rw("admin_state_up"),
-        rw("external_gateway_info"),
-        ro("status"),
-        rw(HOST),
-        // extraroute: set by update only, as in Neutron.
-        Attr { name: ROUTES, post: false, put: true, required: false },
-    ];
+    const ATTRS: &'static [Attribute] = wire::ROUTER;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         common(&self.meta, profile, v);
@@ -55,15 +49,15 @@ impl Collection for Router {
                     .chain(g.v6.map(|a| (IpAddr::V6(a), g.v6_subnet)))
                     .map(|(ip, named)| {
                         let subnet = named.unwrap_or_else(|| gateway_subnet(network, IpVersion::of(&ip)));
-                        json!({"subnet_id": subnet.to_string(), "ip_address": ip.to_string()})
+                        json!({wire::SUBNET_ID: subnet.to_string(), "ip_address": ip.to_string()})
                     })
                     .collect();
-            json!({"network_id": network.to_string(), "enable_snat": true, "external_fixed_ips": ips})
+            json!({wire::NETWORK_ID: network.to_string(), "enable_snat": true, "external_fixed_ips": ips})
         });
-        v.field("admin_state_up", &self.spec.admin_state_up)
-            .field("status", "ACTIVE")
-            .field("external_gateway_info", &gateway)
-            .field("routes", &json!([]));
+        v.field(wire::ADMIN_STATE_UP, &self.spec.admin_state_up)
+            .field(wire::STATUS, "ACTIVE")
+            .field(GW, &gateway)
+            .field(wire::ROUTES, &json!([]));
     }
 
     /// Where the router's gateway runs is the operator's business (like a port's binding).
@@ -74,7 +68,7 @@ impl Collection for Router {
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let admin_state_up = f.boolean("admin_state_up")?.unwrap_or(true);
+        let admin_state_up = f.boolean(wire::ADMIN_STATE_UP)?.unwrap_or(true);
         let gateway = f.raw(GW).map(|v| gateway(&v)).transpose()?.flatten();
         let host = f.raw(HOST).map(|v| host(&v)).transpose()?.flatten();
         svc.create_router(caller, Draft::new(owner, text, RouterSpec { admin_state_up, gateway, host })).await
@@ -86,7 +80,7 @@ impl Collection for Router {
         }
         let patch = RouterPatch {
             text: f.text_patch()?,
-            admin_state_up: f.boolean("admin_state_up")?,
+            admin_state_up: f.boolean(wire::ADMIN_STATE_UP)?,
             gateway: f.raw(GW).map(|v| gateway(&v)).transpose()?,
             host: f.raw(HOST).map(|v| host(&v)).transpose()?,
         };
@@ -102,35 +96,38 @@ impl Collection for Subnet {
     const SINGULAR: &'static str = "subnet";
     const PLURAL: &'static str = "subnets";
     const PATH: &'static str = "/v2.0/subnets";
-    const ATTRS: &'static [Attr] = &[req("cidr"), post("ip_version"), post("network_id")];
+    const ATTRS: &'static [Attribute] = wire::SUBNET;
+    const SHOWN: &'static [(&'static str, Shown)] = wire::SUBNET_SHOWN;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         common(&self.meta, profile, v);
-        v.text("cidr", self.spec.cidr)
-            .field("ip_version", &self.spec.cidr.version().number())
-            .text("network_id", subnet_network(self))
+        v.text(wire::CIDR, self.spec.cidr)
+            .field(wire::IP_VERSION, &self.spec.cidr.version().number())
+            .text(wire::NETWORK_ID, subnet_network(self))
             // Neutron's defaults for what this inventory does not model.
-            .text("gateway_ip", self.spec.cidr.first_host())
-            .field("enable_dhcp", &false)
-            .field("allocation_pools", &json!([]))
-            .field("dns_nameservers", &json!([]))
-            .field("host_routes", &json!([]));
+            .text(wire::GATEWAY_IP, self.spec.cidr.first_host())
+            .field(wire::ENABLE_DHCP, &false)
+            .field(wire::ALLOCATION_POOLS, &json!([]))
+            .field(wire::DNS_NAMESERVERS, &json!([]))
+            .field(wire::HOST_ROUTES, &json!([]));
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {
         let owner = f.owner()?;
         let text = f.text_patch()?;
-        let raw = f.string("cidr", 64)?.ok_or(Fault::RequiredMissing("cidr"))?;
+        let raw = f.string(wire::CIDR, 64)?.ok_or(Fault::RequiredMissing(wire::CIDR))?;
         let cidr =
-            Cidr::parse(&raw).map_err(|_| Fault::invalid("cidr", format!("'{raw}' is not a valid IP subnet")))?;
-        if let Some(v) = f.int("ip_version")? {
+            Cidr::parse(&raw).map_err(|_| Fault::invalid(wire::CIDR, format!("'{raw}' is not a valid IP subnet")))?;
+        if let Some(v) = f.int(wire::IP_VERSION)? {
             if IpVersion::from_number(v) != Some(cidr.version()) {
-                return Err(
-                    Fault::invalid("ip_version", format!("'{v}' does not match the IP version of cidr {raw}")).into()
-                );
+                return Err(Fault::invalid(
+                    wire::IP_VERSION,
+                    format!("'{v}' does not match the IP version of cidr {raw}"),
+                )
+                .into());
             }
         }
-        let network_id = f.uuid_or_none("network_id")?.flatten();
+        let network_id = f.uuid_or_none(wire::NETWORK_ID)?.flatten();
         let spec = SubnetSpec { cidr, network_id, router_id: None };
         svc.create_subnet(caller, Draft::new(owner, text, spec)).await
     }
@@ -143,10 +140,6 @@ impl Collection for Subnet {
         svc.delete_subnet(caller, id).await
     }
 }
-
-const GW: &str = "external_gateway_info";
-/// A router's static routes (Neutron's extraroute extension), which this inventory does not model.
-const ROUTES: &str = "routes";
 
 /// `routes`: a router's routes are always empty here, so null and `[]` (what cleanups send to
 /// clear them) are accepted as no change and any route is refused (ADR 0021).
@@ -161,9 +154,6 @@ fn no_routes(v: &Value) -> Result<(), Fault> {
         other => Err(Fault::invalid(ROUTES, format!("'{}' is not a list", shown(other)))),
     }
 }
-
-/// The router's placement on a network node (ADR 0011).
-const HOST: &str = "binding:host_id";
 
 /// `binding:host_id`: null (unplaced) or a host name of 1 to 255 printable characters.
 fn host(v: &Value) -> Result<Option<String>, Fault> {
@@ -183,7 +173,7 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
         Value::Object(m) => m,
         other => return Err(Fault::invalid(GW, format!("'{}' is not a dictionary", shown(other)))),
     };
-    let network_id = match m.get("network_id") {
+    let network_id = match m.get(wire::NETWORK_ID) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             Some(Uuid::parse_str(s).map_err(|_| Fault::invalid(GW, format!("'{s}' is not a valid UUID")))?)
@@ -202,7 +192,7 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<IpAddr>().ok())
             .ok_or_else(|| Fault::invalid(GW, format!("'{}' has no valid ip_address", shown(entry))))?;
-        let subnet = match entry.get("subnet_id") {
+        let subnet = match entry.get(wire::SUBNET_ID) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(
                 Uuid::parse_str(s).map_err(|_| Fault::invalid(GW, format!("subnet_id '{s}' is not a valid UUID")))?,
@@ -226,7 +216,7 @@ fn gateway(v: &Value) -> Result<Option<Gateway>, Fault> {
     Ok(Some(g))
 }
 
-/// The body of `add_router_interface` / `remove_router_interface`: `{"subnet_id": ...}`, no envelope.
+/// The body of `add_router_interface` / `remove_router_interface`: `{wire::SUBNET_ID: ...}`, no envelope.
 fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| Fault::MalformedBody(e.to_string()))?;
     let Value::Object(m) = v else {
@@ -235,12 +225,12 @@ fn interface_subnet(bytes: &[u8]) -> Result<Uuid, Fault> {
     if m.contains_key("port_id") {
         return Err(Fault::invalid("port_id", "ports are not modelled here; attach a subnet by subnet_id"));
     }
-    match m.get("subnet_id") {
-        None => Err(Fault::RequiredMissing("subnet_id")),
+    match m.get(wire::SUBNET_ID) {
+        None => Err(Fault::RequiredMissing(wire::SUBNET_ID)),
         Some(Value::String(s)) => {
-            Uuid::parse_str(s).map_err(|_| Fault::invalid("subnet_id", format!("'{s}' is not a valid UUID")))
+            Uuid::parse_str(s).map_err(|_| Fault::invalid(wire::SUBNET_ID, format!("'{s}' is not a valid UUID")))
         }
-        Some(other) => Err(Fault::invalid("subnet_id", format!("'{}' is not a valid UUID", shown(other)))),
+        Some(other) => Err(Fault::invalid(wire::SUBNET_ID, format!("'{}' is not a valid UUID", shown(other)))),
     }
 }
 
@@ -250,12 +240,12 @@ fn interface_view(i: &RouterInterface) -> Response {
     let project = &i.router.meta.project_id;
     let subnet = i.subnet.meta.id.to_string();
     Json(json!({
-        "id": i.router.meta.id.to_string(),
-        "tenant_id": project,
-        "project_id": project,
+        wire::ID: i.router.meta.id.to_string(),
+        wire::TENANT_ID: project,
+        wire::PROJECT_ID: project,
         "port_id": interface_port(i.subnet.meta.id).to_string(),
-        "network_id": subnet_network(&i.subnet).to_string(),
-        "subnet_id": subnet,
+        wire::NETWORK_ID: subnet_network(&i.subnet).to_string(),
+        wire::SUBNET_ID: subnet,
         "subnet_ids": [subnet],
     }))
     .into_response()
@@ -289,11 +279,11 @@ fn port_view(subnet: &Subnet) -> Value {
     let router = subnet.spec.router_id.map(|r| r.to_string());
     let id = interface_port(subnet.meta.id);
     json!({
-        "id": id.to_string(), "name": "", "status": "ACTIVE", "admin_state_up": true,
-        "network_id": subnet_network(subnet).to_string(),
-        "tenant_id": subnet.meta.project_id, "project_id": subnet.meta.project_id,
+        wire::ID: id.to_string(), wire::NAME: "", wire::STATUS: "ACTIVE", wire::ADMIN_STATE_UP: true,
+        wire::NETWORK_ID: subnet_network(subnet).to_string(),
+        wire::TENANT_ID: subnet.meta.project_id, wire::PROJECT_ID: subnet.meta.project_id,
         "device_id": router, "device_owner": "network:router_interface",
-        "fixed_ips": [{"subnet_id": subnet.meta.id.to_string(), "ip_address": subnet.spec.cidr.first_host().to_string()}],
+        "fixed_ips": [{wire::SUBNET_ID: subnet.meta.id.to_string(), "ip_address": subnet.spec.cidr.first_host().to_string()}],
     })
 }
 
@@ -306,7 +296,7 @@ async fn ports(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQue
         match key.as_str() {
             "fields" => {}
             "device_id" => router = Some(value.clone()),
-            "id" | "device_owner" | "network_id" | "project_id" | "tenant_id" => {
+            wire::ID | "device_owner" | wire::NETWORK_ID | wire::PROJECT_ID | wire::TENANT_ID => {
                 checks.push((key.clone(), value.clone()))
             }
             other => return Err(Fault::BadQuery(format!("[{other}] is invalid attribute for filtering")).into()),
@@ -336,7 +326,8 @@ pub fn interface_routes() -> Documented {
             || {
                 let mut listed = operation(INVENTORY, "list_ports", "Router interfaces as Neutron ports")
                     .parameter(repeated("fields", string(), "Only these attributes in the answer"));
-                for name in ["device_id", "id", "device_owner", "network_id", "project_id", "tenant_id"] {
+                for name in ["device_id", wire::ID, "device_owner", wire::NETWORK_ID, wire::PROJECT_ID, wire::TENANT_ID]
+                {
                     listed = listed.parameter(openapi::query(name, string(), "Only ports with this value"));
                 }
                 let answer = object().property("ports", ArrayBuilder::new().items(port())).required("ports");
@@ -366,34 +357,34 @@ fn interface_doc(id: &str, summary: &str) -> OperationBuilder {
 }
 
 fn router_interface_body() -> Schema {
-    object().property("subnet_id", schemas::uuid()).required("subnet_id").into()
+    object().property(wire::SUBNET_ID, schemas::uuid()).required(wire::SUBNET_ID).into()
 }
 
 fn router_interface() -> Schema {
     object()
-        .property("id", string())
-        .property("tenant_id", string())
-        .property("project_id", string())
-        .property("subnet_id", string())
+        .property(wire::ID, string())
+        .property(wire::TENANT_ID, string())
+        .property(wire::PROJECT_ID, string())
+        .property(wire::SUBNET_ID, string())
         .property("subnet_ids", ArrayBuilder::new().items(string()))
         .property("port_id", string())
-        .property("network_id", string())
-        .required("id")
-        .required("subnet_id")
+        .property(wire::NETWORK_ID, string())
+        .required(wire::ID)
+        .required(wire::SUBNET_ID)
         .into()
 }
 
 fn port() -> ObjectBuilder {
     let nullable = || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
-    let fixed_ip = object().property("subnet_id", string()).property("ip_address", string());
+    let fixed_ip = object().property(wire::SUBNET_ID, string()).property("ip_address", string());
     object()
-        .property("id", string())
-        .property("name", string())
-        .property("status", string())
-        .property("admin_state_up", ObjectBuilder::new().schema_type(Type::Boolean))
-        .property("network_id", nullable())
-        .property("tenant_id", string())
-        .property("project_id", string())
+        .property(wire::ID, string())
+        .property(wire::NAME, string())
+        .property(wire::STATUS, string())
+        .property(wire::ADMIN_STATE_UP, ObjectBuilder::new().schema_type(Type::Boolean))
+        .property(wire::NETWORK_ID, nullable())
+        .property(wire::TENANT_ID, string())
+        .property(wire::PROJECT_ID, string())
         .property("device_id", nullable())
         .property("device_owner", string())
         .property("fixed_ips", ArrayBuilder::new().items(fixed_ip))

@@ -37,7 +37,7 @@ use serde_json::{Map, Value};
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, Meta, SiteConnection, Subnet, VpnService};
 use vpnaas_core::Fault;
 
-use self::body::{Attr, Attributes, Echo, Op, Overrides, COMMON};
+use self::body::{Attributes, Echo, Op, Overrides};
 use self::view::{Keep, View};
 use crate::auth::Caller;
 use crate::clock::{rfc3339, space_micros};
@@ -46,6 +46,7 @@ use crate::error::{self, Error, Result};
 use crate::notifications::{Action, Notes};
 use crate::service::{retrying, Resource, Service};
 use vpnaas_core::profile::{Profile, TimeStyle};
+use vpnaas_core::wire::{self, Attribute, Shown};
 
 /// The largest request body, as oslo.middleware's `max_request_body_size` default (112 KiB).
 pub const MAX_BODY: usize = 114_688;
@@ -84,7 +85,9 @@ pub trait Collection: Resource + Send + Sync + 'static {
     /// The collection's URL path.
     const PATH: &'static str;
     /// The resource's own attributes (the common ones are added).
-    const ATTRS: &'static [Attr];
+    const ATTRS: &'static [Attribute];
+    /// What answers carry besides the map, never written ([`wire::CONNECTION_SHOWN`]).
+    const SHOWN: &'static [(&'static str, Shown)] = &[];
     /// Writes the wire object, every attribute the profile shows included.
     fn view(&self, profile: &Profile, v: &mut View<'_>);
     /// Writes the attributes only admins see (none by default).
@@ -103,18 +106,18 @@ pub trait Collection: Resource + Send + Sync + 'static {
 }
 
 /// The one attribute that carries a secret: opened only for answers that show it.
-const SECRET: &str = "psk";
+const SECRET: &str = wire::PSK;
 
 /// The attributes every resource shows: both owner names (ADR 0009 §1.3) and ADR 0001 D6.
 pub fn common(meta: &Meta, profile: &Profile, v: &mut View<'_>) {
-    v.text("id", meta.id)
-        .field("name", &meta.name)
-        .field("description", &meta.description)
-        .field("tenant_id", &meta.project_id)
-        .field("project_id", &meta.project_id)
-        .field("created_at", &wire_time(profile, meta.created_at))
-        .field("updated_at", &wire_time(profile, meta.updated_at))
-        .field("revision_number", &meta.revision_number);
+    v.text(wire::ID, meta.id)
+        .field(wire::NAME, &meta.name)
+        .field(wire::DESCRIPTION, &meta.description)
+        .field(wire::TENANT_ID, &meta.project_id)
+        .field(wire::PROJECT_ID, &meta.project_id)
+        .field(wire::CREATED_AT, &wire_time(profile, meta.created_at))
+        .field(wire::UPDATED_AT, &wire_time(profile, meta.updated_at))
+        .field(wire::REVISION_NUMBER, &meta.revision_number);
 }
 
 /// A time as the profile renders it.
@@ -258,7 +261,7 @@ async fn show<T: Collection>(
 }
 
 fn fields<T: Collection>(svc: &Service, bytes: &[u8], op: Op) -> Result<Attributes, Fault> {
-    body::parse_body(bytes, T::SINGULAR, T::PLURAL, &[&COMMON, T::ATTRS], T::overrides(svc.profile()), op)
+    body::parse_body(bytes, T::SINGULAR, T::PLURAL, &[&wire::COMMON, T::ATTRS], T::overrides(svc.profile()), op)
 }
 
 /// The answer to a create or update: [`one`], with what the client sent echoed as sent.
@@ -339,7 +342,7 @@ fn noted<T: Collection>(
         (Action::Update, Some(id)) => {
             let mut body = start().unwrap_or(Value::Null);
             if let Value::Object(map) = &mut body {
-                map.insert("id".into(), Value::String(id.to_owned()));
+                map.insert(wire::ID.into(), Value::String(id.to_owned()));
             }
             body
         }

@@ -21,21 +21,22 @@ use super::{wire_time, AppState};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Network;
+use vpnaas_core::wire;
 
 /// The attributes a list may be filtered by, and how a filter's value is read.
 pub(super) const FILTERS: &[(&str, Kind)] = &[
-    ("id", Kind::Text),
-    ("name", Kind::Text),
-    ("description", Kind::Text),
-    ("project_id", Kind::Text),
-    ("tenant_id", Kind::Text),
-    ("status", Kind::Text),
+    (wire::ID, Kind::Text),
+    (wire::NAME, Kind::Text),
+    (wire::DESCRIPTION, Kind::Text),
+    (wire::PROJECT_ID, Kind::Text),
+    (wire::TENANT_ID, Kind::Text),
+    (wire::STATUS, Kind::Text),
     ("shared", Kind::Bool),
     ("router:external", Kind::Bool),
-    ("admin_state_up", Kind::Bool),
+    (wire::ADMIN_STATE_UP, Kind::Bool),
     ("port_security_enabled", Kind::Bool),
     ("is_default", Kind::Bool),
-    ("mtu", Kind::Int),
+    (wire::MTU, Kind::Int),
 ];
 
 #[derive(Clone, Copy)]
@@ -52,17 +53,17 @@ const MTU: i64 = 1500;
 fn view(n: &Network, profile: &Profile) -> Map<String, Value> {
     let subnets: Vec<String> = n.subnets.iter().map(Uuid::to_string).collect();
     let v = json!({
-        "id": n.meta.id.to_string(),
-        "name": n.meta.name,
-        "description": n.meta.description,
-        "tenant_id": n.meta.project_id,
-        "project_id": n.meta.project_id,
+        wire::ID: n.meta.id.to_string(),
+        wire::NAME: n.meta.name,
+        wire::DESCRIPTION: n.meta.description,
+        wire::TENANT_ID: n.meta.project_id,
+        wire::PROJECT_ID: n.meta.project_id,
         "subnets": subnets,
         "shared": false,
         "router:external": n.external,
-        "admin_state_up": true,
-        "status": "ACTIVE",
-        "mtu": MTU,
+        wire::ADMIN_STATE_UP: true,
+        wire::STATUS: "ACTIVE",
+        wire::MTU: MTU,
         "availability_zone_hints": [],
         "availability_zones": [],
         "ipv4_address_scope": null,
@@ -72,9 +73,9 @@ fn view(n: &Network, profile: &Profile) -> Map<String, Value> {
         "is_default": false,
         "qos_policy_id": null,
         "tags": [],
-        "created_at": wire_time(profile, n.meta.created_at),
-        "updated_at": wire_time(profile, n.meta.updated_at),
-        "revision_number": n.meta.revision_number,
+        wire::CREATED_AT: wire_time(profile, n.meta.created_at),
+        wire::UPDATED_AT: wire_time(profile, n.meta.updated_at),
+        wire::REVISION_NUMBER: n.meta.revision_number,
     });
     match v {
         Value::Object(m) => m,
@@ -216,17 +217,17 @@ fn network() -> ObjectBuilder {
     let boolean = || ObjectBuilder::new().schema_type(Type::Boolean);
     let strings = || ArrayBuilder::new().items(string());
     object()
-        .property("id", string())
-        .property("name", string())
-        .property("description", string())
-        .property("tenant_id", string())
-        .property("project_id", string())
+        .property(wire::ID, string())
+        .property(wire::NAME, string())
+        .property(wire::DESCRIPTION, string())
+        .property(wire::TENANT_ID, string())
+        .property(wire::PROJECT_ID, string())
         .property("subnets", strings())
         .property("shared", boolean())
         .property("router:external", boolean())
-        .property("admin_state_up", boolean())
-        .property("status", string())
-        .property("mtu", ObjectBuilder::new().schema_type(Type::Integer))
+        .property(wire::ADMIN_STATE_UP, boolean())
+        .property(wire::STATUS, string())
+        .property(wire::MTU, ObjectBuilder::new().schema_type(Type::Integer))
         .property("availability_zone_hints", strings())
         .property("availability_zones", strings())
         .property("ipv4_address_scope", nullable())
@@ -236,8 +237,8 @@ fn network() -> ObjectBuilder {
         .property("is_default", boolean())
         .property("qos_policy_id", nullable())
         .property("tags", strings())
-        .property("created_at", string())
-        .property("updated_at", string())
-        .property("revision_number", ObjectBuilder::new().schema_type(Type::Integer))
+        .property(wire::CREATED_AT, string())
+        .property(wire::UPDATED_AT, string())
+        .property(wire::REVISION_NUMBER, ObjectBuilder::new().schema_type(Type::Integer))
         .additional_properties(closed())
 }

@@ -28,12 +28,12 @@ use utoipa::openapi::{
 use vpnaas_core::profile::Profile;
 use vpnaas_core::resources::{EndpointGroup, IkePolicy, IpsecPolicy, SiteConnection, Subnet, VpnService};
 
-use super::body::{Attr, COMMON};
 use super::documented::Documented;
-use super::schemas::{self, Side, NOT_ALWAYS_SHOWN, SHOWN, WRITE_ONLY};
+use super::schemas::{self, Side};
 use super::{AppState, Collection};
 use crate::error::{Error, Result};
 use vpnaas_core::listing::FilterKind;
+use vpnaas_core::wire::{self, Attribute, Shown};
 
 const JSON: &str = "application/json";
 pub(super) const VPN: &str = "vpn";
@@ -167,31 +167,21 @@ impl Doc {
     /// The five operations of a collection and its three schemas.
     fn collection<T: Collection>(&mut self, tag: &str) {
         let profile = self.profile;
-        let attrs: Vec<Attr> = COMMON.iter().chain(T::ATTRS).copied().collect();
+        let attrs: Vec<Attribute> = wire::COMMON.iter().chain(T::ATTRS).copied().collect();
         let hidden = T::hidden(profile);
         let overrides = T::overrides(profile);
-        let unsupported: &[&str] = if T::SINGULAR == "ipsec_site_connection" { profile.unsupported } else { &[] };
-        let write_only = |name: &str| WRITE_ONLY.contains(&(T::SINGULAR, name));
-        let not_always = |name: &str| NOT_ALWAYS_SHOWN.contains(&(T::SINGULAR, name));
+        let unsupported: &[&str] = if T::SINGULAR == SiteConnection::SINGULAR { profile.unsupported } else { &[] };
 
         // What responses show: the map minus what is hidden or write-only, plus the extras.
         let mut shown = ObjectBuilder::new().schema_type(Type::Object).additional_properties(closed());
         let mut partial = ObjectBuilder::new().schema_type(Type::Object).additional_properties(closed());
-        for a in attrs.iter().filter(|a| !hidden.contains(&a.name) && !write_only(a.name)) {
-            if let Some(s) = self.schema(T::SINGULAR, a.name, Side::Response) {
-                shown = shown.property(a.name, s.clone());
-                partial = partial.property(a.name, s);
-                if !not_always(a.name) {
-                    shown = shown.required(a.name);
-                }
-            }
-        }
-        for (_, name, admin) in SHOWN.iter().filter(|(r, n, _)| *r == T::SINGULAR && !hidden.contains(n)) {
+        let answered = attrs.iter().map(|a| (a.name, a.shown)).chain(T::SHOWN.iter().copied());
+        for (name, seen) in answered.filter(|(n, s)| !hidden.contains(n) && *s != Shown::Never) {
             if let Some(s) = self.schema(T::SINGULAR, name, Side::Response) {
-                shown = shown.property(*name, s.clone());
-                partial = partial.property(*name, s);
-                if !admin {
-                    shown = shown.required(*name);
+                shown = shown.property(name, s.clone());
+                partial = partial.property(name, s);
+                if seen == Shown::Always {
+                    shown = shown.required(name);
                 }
             }
         }
@@ -379,7 +369,7 @@ pub(super) fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: 
 
 pub(super) fn path_id() -> Parameter {
     ParameterBuilder::new()
-        .name("id")
+        .name(wire::ID)
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
@@ -400,7 +390,7 @@ fn if_match() -> Parameter {
         .build()
 }
 
-fn fields(attrs: &[Attr]) -> Parameter {
+fn fields(attrs: &[Attribute]) -> Parameter {
     let names: BTreeSet<&str> = attrs.iter().map(|a| a.name).collect();
     repeated(
         "fields",
@@ -412,7 +402,7 @@ fn fields(attrs: &[Attr]) -> Parameter {
 }
 
 /// Filters (each filterable column, repeatable: any of the values), `fields`, sorting and pagination.
-fn list_parameters<T: Collection>(attrs: &[Attr]) -> Vec<Parameter> {
+fn list_parameters<T: Collection>(attrs: &[Attribute]) -> Vec<Parameter> {
     let mut out = vec![fields(attrs)];
     for column in T::FILTERS {
         let t = match column.kind {

@@ -1,5 +1,5 @@
 //! `/v2.0/vpn/ikepolicies` and `/v2.0/vpn/ipsecpolicies`: both read their attributes from the
-//! policy's descriptor ([`Choices::CHOICES`], ADR 0036), so neither names one.
+//! policy's descriptor ([`vpnaas_core::descriptor::Choices::CHOICES`], ADR 0036), so neither names one.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -8,11 +8,10 @@ use serde_json::json;
 use utoipa::openapi::path::OperationBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use vpnaas_core::allowed::{self, ATTRIBUTES};
-use vpnaas_core::descriptor::{Choice, Choices};
 use vpnaas_core::resources::{Draft, IkePolicy, IkeSpec, IpsecPolicy, IpsecSpec, PolicySpec, Stored};
 use vpnaas_core::Fault;
 
-use super::body::{rw, Attr, Attributes};
+use super::body::Attributes;
 use super::documented::Documented;
 use super::openapi::{closed, json_response, object, operation, string, Describe, VPN};
 use super::view::View;
@@ -21,21 +20,11 @@ use crate::auth::Caller;
 use crate::error::Result;
 use crate::service::Service;
 use vpnaas_core::profile::Profile;
-
-/// The attribute map: every choice, then `lifetime`; all writable on create and update.
-const fn attrs<S: 'static, P: 'static, const N: usize>(choices: &[Choice<S, P>]) -> [Attr; N] {
-    let mut all = [rw("lifetime"); N];
-    let mut i = 0;
-    while i + 1 < N {
-        all[i] = rw(choices[i].name);
-        i += 1;
-    }
-    all
-}
+use vpnaas_core::wire::{self, Attribute};
 
 /// An update (or a create's attributes over the defaults) from the request.
 fn patch<S: PolicySpec>(f: &mut Attributes) -> Result<S::Patch, Fault> {
-    let mut p = S::update(f.text_patch()?, f.lifetime("lifetime")?);
+    let mut p = S::update(f.text_patch()?, f.lifetime(wire::LIFETIME)?);
     for choice in S::CHOICES {
         if let Some(word) = f.word(choice.name) {
             (choice.patch)(&mut p, &word)?;
@@ -51,14 +40,14 @@ fn view<S: PolicySpec>(policy: &Stored<S>, profile: &Profile, v: &mut View<'_>) 
         v.field(choice.name, (choice.get)(s));
     }
     let lifetime = s.lifetime();
-    v.field("lifetime", &json!({"units": lifetime.units.as_str(), "value": lifetime.value}));
+    v.field(wire::LIFETIME, &json!({"units": lifetime.units.as_str(), "value": lifetime.value}));
 }
 
 impl Collection for IkePolicy {
     const SINGULAR: &'static str = "ikepolicy";
     const PLURAL: &'static str = "ikepolicies";
     const PATH: &'static str = "/v2.0/vpn/ikepolicies";
-    const ATTRS: &'static [Attr] = &attrs::<_, _, { IkeSpec::CHOICES.len() + 1 }>(IkeSpec::CHOICES);
+    const ATTRS: &'static [Attribute] = IkeSpec::MAP;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         view(self, profile, v);
@@ -85,7 +74,7 @@ impl Collection for IpsecPolicy {
     const SINGULAR: &'static str = "ipsecpolicy";
     const PLURAL: &'static str = "ipsecpolicies";
     const PATH: &'static str = "/v2.0/vpn/ipsecpolicies";
-    const ATTRS: &'static [Attr] = &attrs::<_, _, { IpsecSpec::CHOICES.len() + 1 }>(IpsecSpec::CHOICES);
+    const ATTRS: &'static [Attribute] = IpsecSpec::MAP;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         view(self, profile, v);

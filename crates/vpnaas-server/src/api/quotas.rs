@@ -12,6 +12,7 @@ use utoipa::openapi::path::{OperationBuilder, Parameter, ParameterBuilder, Param
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::Required;
 use vpnaas_core::quota::{Counted, Limit, Limits};
+use vpnaas_core::wire;
 use vpnaas_core::Fault;
 
 use super::body::show as shown;
@@ -85,8 +86,8 @@ async fn list(State(st): State<AppState>, caller: Caller) -> Result<Response> {
         .into_iter()
         .map(|(project, limits)| {
             let mut item = limits_view(&limits);
-            item.insert("project_id".into(), json!(project));
-            item.insert("tenant_id".into(), json!(project));
+            item.insert(wire::PROJECT_ID.into(), json!(project));
+            item.insert(wire::TENANT_ID.into(), json!(project));
             Value::Object(item)
         })
         .collect();
@@ -179,7 +180,7 @@ fn to_int(value: &Value) -> Option<i64> {
 
 fn project_id() -> Parameter {
     ParameterBuilder::new()
-        .name("project_id")
+        .name(wire::PROJECT_ID)
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
@@ -214,10 +215,10 @@ fn describe_list<P: Paths>() -> OperationBuilder {
         item = item.property(c.key(), limit_schema()).required(c.key());
     }
     let item = item
-        .property("project_id", ObjectBuilder::new().schema_type(Type::String))
-        .required("project_id")
-        .property("tenant_id", ObjectBuilder::new().schema_type(Type::String))
-        .required("tenant_id");
+        .property(wire::PROJECT_ID, ObjectBuilder::new().schema_type(Type::String))
+        .required(wire::PROJECT_ID)
+        .property(wire::TENANT_ID, ObjectBuilder::new().schema_type(Type::String))
+        .required(wire::TENANT_ID);
     let answer = object().property("quotas", ArrayBuilder::new().items(item)).required("quotas");
     operation(TAG, &format!("{}list_quotas", P::ID), "Projects with quotas of their own (admins)")
         .response("200", json_response("Their limits", answer))

@@ -19,6 +19,7 @@ use vpnaas_core::resources::{AuthMode, IkeSpec, IpsecSpec};
 use vpnaas_core::values::{Dpd, IpVersion, Lifetime, DEFAULT_MTU, MAX_MTU};
 
 use super::body::MAX_LEN;
+use vpnaas_core::wire;
 
 /// Whether a schema describes what a request sends or what a response shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,11 +130,11 @@ fn tunnel(profile: &Profile) -> ObjectBuilder {
 
 fn gateway_info(side: Side) -> ObjectBuilder {
     let ip = of(Type::Object)
-        .property("subnet_id", or_null(Type::String))
+        .property(wire::SUBNET_ID, or_null(Type::String))
         .property("ip_address", of(Type::String))
         .required("ip_address");
     let object = or_null(Type::Object)
-        .property("network_id", uuid_or_null())
+        .property(wire::NETWORK_ID, uuid_or_null())
         .property("external_fixed_ips", ArrayBuilder::new().items(ip).max_items(Some(2)));
     match side {
         Side::Request => object.description(Some("at most one fixed IP per IP version")),
@@ -161,53 +162,55 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
         return Some(schema);
     }
     let schema: Schema = match name {
-        "id" => uuid().read_only(Some(true)).into(),
-        "tenant_id" | "project_id" => text(MAX_LEN).into(),
-        "name" => match profile.name_len.filter(|_| connection) {
+        wire::ID => uuid().read_only(Some(true)).into(),
+        wire::TENANT_ID | wire::PROJECT_ID => text(MAX_LEN).into(),
+        wire::NAME => match profile.name_len.filter(|_| connection) {
             Some((min, max)) => of(Type::String).min_length(Some(min)).max_length(Some(max)).into(),
             None => text(MAX_LEN).default(Some(json!(""))).into(),
         },
-        "description" => text(MAX_LEN).default(Some(json!(""))).into(),
-        "created_at" | "updated_at" | "not_before" | "not_after" => time(profile).read_only(Some(true)).into(),
-        "revision_number" => of(Type::Integer).read_only(Some(true)).into(),
-        "lifetime" => lifetime(side).into(),
-        "dpd" => dpd(side).into(),
-        "router_id" | "vpnservice_id" | "ikepolicy_id" | "ipsecpolicy_id" => uuid().into(),
-        "subnet_id"
-        | "flavor_id"
-        | "local_ep_group_id"
-        | "peer_ep_group_id"
-        | "local_certificate_id"
-        | "network_id" => uuid_or_null().into(),
-        "admin_state_up" => match profile.only_admin_state_up.filter(|_| connection) {
+        wire::DESCRIPTION => text(MAX_LEN).default(Some(json!(""))).into(),
+        wire::CREATED_AT | wire::UPDATED_AT | wire::NOT_BEFORE | wire::NOT_AFTER => {
+            time(profile).read_only(Some(true)).into()
+        }
+        wire::REVISION_NUMBER => of(Type::Integer).read_only(Some(true)).into(),
+        wire::LIFETIME => lifetime(side).into(),
+        wire::DPD => dpd(side).into(),
+        wire::ROUTER_ID | wire::VPNSERVICE_ID | wire::IKEPOLICY_ID | wire::IPSECPOLICY_ID => uuid().into(),
+        wire::SUBNET_ID
+        | wire::FLAVOR_ID
+        | wire::LOCAL_EP_GROUP_ID
+        | wire::PEER_EP_GROUP_ID
+        | wire::LOCAL_CERTIFICATE_ID
+        | wire::NETWORK_ID => uuid_or_null().into(),
+        wire::ADMIN_STATE_UP => match profile.only_admin_state_up.filter(|_| connection) {
             Some(only) => of(Type::Boolean).enum_values(Some([only])).default(Some(json!(only))).into(),
             None => of(Type::Boolean).default(Some(json!(true))).into(),
         },
-        "status" if singular == "router" => choice(&["ACTIVE"], None).read_only(Some(true)).into(),
-        "status" => choice(Status::ALL, None).read_only(Some(true)).into(),
-        "external_v4_ip" => or_null(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv4))).into(),
-        "external_v6_ip" => or_null(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv6))).into(),
-        "type" => choice(EndpointType::ALL, None).examples(["cidr"]).into(),
-        "endpoints" => strings()
+        wire::STATUS if singular == "router" => choice(&["ACTIVE"], None).read_only(Some(true)).into(),
+        wire::STATUS => choice(Status::ALL, None).read_only(Some(true)).into(),
+        wire::EXTERNAL_V4_IP => or_null(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv4))).into(),
+        wire::EXTERNAL_V6_IP => or_null(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv6))).into(),
+        wire::TYPE => choice(EndpointType::ALL, None).examples(["cidr"]).into(),
+        wire::ENDPOINTS => strings()
             .min_items(Some(1))
             .description(Some("CIDRs for `cidr` groups, subnet ids for `subnet` groups; unique"))
             .examples([json!(["10.2.0.0/24"])])
             .into(),
-        "peer_address" => text(profile.max_peer_len)
+        wire::PEER_ADDRESS => text(profile.max_peer_len)
             .description(Some("an IP address or a host name"))
             .examples(["172.24.4.233"])
             .into(),
-        "peer_id" => text(profile.max_peer_len).min_length(Some(1)).examples(["172.24.4.233"]).into(),
-        "local_id" => text(MAX_LEN).default(Some(json!(""))).into(),
-        "peer_cidrs" => match side {
+        wire::PEER_ID => text(profile.max_peer_len).min_length(Some(1)).examples(["172.24.4.233"]).into(),
+        wire::LOCAL_ID => text(MAX_LEN).default(Some(json!(""))).into(),
+        wire::PEER_CIDRS => match side {
             Side::Request => ArrayBuilder::new()
                 .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
                 .items(of(Type::String))
                 .into(),
             Side::Response => strings().into(),
         },
-        "route_mode" => choice(&["static"], Some("static")).into(),
-        "mtu" => match profile.only_mtu {
+        wire::ROUTE_MODE => choice(&["static"], Some("static")).into(),
+        wire::MTU => match profile.only_mtu {
             Some(only) => of(Type::Integer).enum_values(Some([only])).default(Some(json!(only))).into(),
             None => of(Type::Integer)
                 .minimum(Some(IpVersion::V4.min_mtu()))
@@ -216,15 +219,15 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
                 .description(Some("at least 68 for IPv4 and 1280 for IPv6 subnets"))
                 .into(),
         },
-        "initiator" => match profile.only_initiator {
+        wire::INITIATOR => match profile.only_initiator {
             Some(only) => choice(&[only.as_str()], Some(only.as_str())).into(),
             None => choice(Initiator::ALL, Some(Initiator::BiDirectional.as_str())).into(),
         },
-        "auth_mode" => match profile.settable.iter().find(|(a, _)| *a == "auth_mode") {
+        wire::AUTH_MODE => match profile.settable.iter().find(|(a, _)| *a == wire::AUTH_MODE) {
             Some((_, only)) => choice(&[only], Some(only)).into(),
             None => choice(AuthMode::ALL, Some(AuthMode::Psk.as_str())).into(),
         },
-        "psk" => match (side, profile.psk) {
+        wire::PSK => match (side, profile.psk) {
             (Side::Request, Some(rule)) => {
                 of(Type::String).min_length(Some(rule.min)).max_length(Some(rule.max)).into()
             }
@@ -238,50 +241,33 @@ pub fn attribute(singular: &str, name: &str, profile: &Profile, side: Side) -> O
                 ))
                 .into(),
         },
-        "peer_ca" | "chain" => or_null(Type::String).description(Some("PEM")).into(),
-        "certificate" => of(Type::String).description(Some("PEM")).into(),
-        "private_key" => of(Type::String).description(Some("PEM, PKCS#8, unencrypted")).write_only(Some(true)).into(),
-        "subject" | "fingerprint" => of(Type::String).read_only(Some(true)).into(),
-        "status_description" => {
+        wire::PEER_CA | wire::CHAIN => or_null(Type::String).description(Some("PEM")).into(),
+        wire::CERTIFICATE => of(Type::String).description(Some("PEM")).into(),
+        wire::PRIVATE_KEY => {
+            of(Type::String).description(Some("PEM, PKCS#8, unencrypted")).write_only(Some(true)).into()
+        }
+        wire::SUBJECT | wire::FINGERPRINT => of(Type::String).read_only(Some(true)).into(),
+        wire::STATUS_DESCRIPTION => {
             or_null(Type::String).read_only(Some(true)).description(Some("why a gateway reports ERROR (admins)")).into()
         }
-        "external_gateway_info" => gateway_info(side).into(),
-        "tunnel" => tunnel(profile).into(),
-        "binding:host_id" => or_null(Type::String)
+        wire::EXTERNAL_GATEWAY_INFO => gateway_info(side).into(),
+        wire::TUNNEL => tunnel(profile).into(),
+        wire::HOST => or_null(Type::String)
             .min_length(Some(1))
             .max_length(Some(255))
             .description(Some("the network node the router runs on (admins)"))
             .into(),
-        "routes" | "allocation_pools" | "dns_nameservers" | "host_routes" => {
+        wire::ROUTES | wire::ALLOCATION_POOLS | wire::DNS_NAMESERVERS | wire::HOST_ROUTES => {
             ArrayBuilder::new().items(ObjectBuilder::new()).into()
         }
-        "cidr" => of(Type::String).examples(["10.1.0.0/24"]).into(),
-        "ip_version" => of(Type::Integer).enum_values(Some([4, 6])).into(),
-        "gateway_ip" => of(Type::String).read_only(Some(true)).into(),
-        "enable_dhcp" => of(Type::Boolean).read_only(Some(true)).into(),
+        wire::CIDR => of(Type::String).examples(["10.1.0.0/24"]).into(),
+        wire::IP_VERSION => of(Type::Integer).enum_values(Some([4, 6])).into(),
+        wire::GATEWAY_IP => of(Type::String).read_only(Some(true)).into(),
+        wire::ENABLE_DHCP => of(Type::Boolean).read_only(Some(true)).into(),
         _ => return None,
     };
     Some(schema)
 }
-
-/// The attributes a resource's responses carry besides its attribute map: (singular, name,
-/// shown to admins only).
-pub const SHOWN: &[(&str, &str, bool)] = &[
-    ("ipsec_site_connection", "status_description", true),
-    ("ipsec_site_connection", "tunnel", false),
-    ("subnet", "gateway_ip", false),
-    ("subnet", "enable_dhcp", false),
-    ("subnet", "allocation_pools", false),
-    ("subnet", "dns_nameservers", false),
-    ("subnet", "host_routes", false),
-];
-
-/// Attributes of the map that some callers' responses leave out: what only admins see, and a
-/// connection's PSK, which its own rule decides (ADR 0040).
-pub const NOT_ALWAYS_SHOWN: &[(&str, &str)] = &[("router", "binding:host_id"), ("ipsec_site_connection", "psk")];
-
-/// Attributes of the map that responses never carry.
-pub const WRITE_ONLY: &[(&str, &str)] = &[("certificate", "private_key")];
 
 /// The NeutronError envelope (ADR 0009 §2.1).
 pub fn neutron_error() -> Schema {
@@ -289,10 +275,10 @@ pub fn neutron_error() -> Schema {
         .property(
             "NeutronError",
             of(Type::Object)
-                .property("type", of(Type::String))
+                .property(wire::TYPE, of(Type::String))
                 .property("message", of(Type::String))
                 .property("detail", of(Type::String))
-                .required("type")
+                .required(wire::TYPE)
                 .required("message")
                 .required("detail"),
         )

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use vpnaas_core::wire;
 
 /// What is known of a caller for policy: its project, user and roles (lower-cased).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -230,7 +231,7 @@ impl Policy {
                 let wanted = match value {
                     Match::Literal(v) => Some(v.as_str()),
                     Match::Target(key) => match key.as_str() {
-                        "project_id" | "tenant_id" => Some(target.project_id),
+                        wire::PROJECT_ID | wire::TENANT_ID => Some(target.project_id),
                         _ => None,
                     },
                 };

@@ -14,6 +14,7 @@ use crate::clock::now_micros;
 use crate::error::Result;
 use crate::store;
 use vpnaas_core::listing::{FilterValue, ListQuery};
+use vpnaas_core::wire;
 
 impl Service {
     pub async fn create_connection(&self, caller: &Caller, draft: Draft<NewConnection>) -> Result<SiteConnection> {
@@ -99,13 +100,13 @@ async fn check_certs(conn: &mut store::Conn, caller: &Caller, item: &SiteConnect
     if cert.meta.project_id != item.meta.project_id {
         return Err(Fault::CertificateNotFound(id.to_string()).into());
     }
-    certs::check_identity("peer_id", &item.spec.peer_id)?;
+    certs::check_identity(wire::PEER_ID, &item.spec.peer_id)?;
     if !item.spec.local_id.is_empty() {
-        certs::check_identity("local_id", &item.spec.local_id)?;
+        certs::check_identity(wire::LOCAL_ID, &item.spec.local_id)?;
         let info = certs::stored(&cert.spec.certificate)?;
         if !certs::holds(&info, &item.spec.local_id) {
             return Err(Fault::invalid(
-                "local_id",
+                wire::LOCAL_ID,
                 format!(
                     "'{}' is neither the subject ('{}') nor a subjectAltName of certificate {id}",
                     item.spec.local_id, info.subject
@@ -124,9 +125,9 @@ async fn check_pair(conn: &mut store::Conn, item: &SiteConnection) -> Result<()>
     };
     let text = |id: uuid::Uuid| FilterValue::Text(id.to_string());
     let q = ListQuery::default()
-        .with::<SiteConnection>("vpnservice_id", text(item.spec.vpnservice_id))
-        .with::<SiteConnection>("local_ep_group_id", text(local))
-        .with::<SiteConnection>("peer_ep_group_id", text(peer));
+        .with::<SiteConnection>(wire::VPNSERVICE_ID, text(item.spec.vpnservice_id))
+        .with::<SiteConnection>(wire::LOCAL_EP_GROUP_ID, text(local))
+        .with::<SiteConnection>(wire::PEER_EP_GROUP_ID, text(peer));
     let others: Vec<SiteConnection> = store::list(conn, &q).await?;
     Ok(ha::check_join(item.meta.id, &item.spec, &others)?)
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use vpnaas_core::wire;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
@@ -433,7 +434,7 @@ fn check_statuses(report: &[ConnectionStatus]) -> Result<()> {
     for s in report {
         if !matches!(s.status, Status::Active | Status::Down | Status::Error) {
             return Err(
-                Fault::invalid("status", format!("'{}' is not in ['ACTIVE', 'DOWN', 'ERROR']", s.status)).into()
+                Fault::invalid(wire::STATUS, format!("'{}' is not in ['ACTIVE', 'DOWN', 'ERROR']", s.status)).into()
             );
         }
     }

@@ -4,6 +4,7 @@
 //! inside write transactions) and SQLite's own (`sqlite.rs`).
 
 use vpnaas_core::listing::{FilterKind, FilterValue, ListQuery, SortDir};
+use vpnaas_core::wire;
 
 use super::tables::{from_rows, Table};
 use super::{fetch_all, Conn, StoreResult, Value};
@@ -45,8 +46,8 @@ pub(super) type SortKeys = Vec<(&'static str, FilterKind, SortDir)>;
 
 pub(super) fn sort_keys(q: &ListQuery) -> SortKeys {
     let mut sort: SortKeys = q.sort.iter().map(|(c, d)| (c.column, c.kind, *d)).collect();
-    if !sort.iter().any(|(c, _, _)| *c == "id") {
-        sort.push(("id", FilterKind::Text, SortDir::Asc));
+    if !sort.iter().any(|(c, _, _)| *c == wire::ID) {
+        sort.push((wire::ID, FilterKind::Text, SortDir::Asc));
     }
     if q.page_reverse {
         for s in &mut sort {

@@ -2,6 +2,7 @@
 //! keyset batches and replaced only where they still hold what was read.
 
 use super::{execute, fetch_all, Conn, StoreResult};
+use vpnaas_core::wire;
 
 /// A sealed column: connections' pre-shared keys or certificates' private keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +14,8 @@ pub enum Sealed {
 impl Sealed {
     fn table_and_column(self) -> (&'static str, &'static str) {
         match self {
-            Sealed::Psk => ("ipsec_site_connections", "psk"),
-            Sealed::PrivateKey => ("certificates", "private_key"),
+            Sealed::Psk => ("ipsec_site_connections", wire::PSK),
+            Sealed::PrivateKey => ("certificates", wire::PRIVATE_KEY),
         }
     }
 }

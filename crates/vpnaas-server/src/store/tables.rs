@@ -14,6 +14,7 @@ use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk
 
 use super::rows::{Row, RowRead};
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
+use vpnaas_core::wire;
 
 /// A resource stored in one table, plus at most one ordered list of texts in a child table.
 /// Its filters and sort keys are the resource's [`Listed::FILTERS`].
@@ -160,28 +161,28 @@ fn opt_string<T: ToString>(v: &Option<T>) -> Value {
 
 fn meta_from(row: &impl RowRead) -> StoreResult<Meta> {
     Ok(Meta {
-        id: uuid(row, "id")?,
-        project_id: text(row, "project_id")?,
-        name: text(row, "name")?,
-        description: text(row, "description")?,
-        created_at: int(row, "created_at")?,
-        updated_at: int(row, "updated_at")?,
-        revision_number: int(row, "revision_number")?,
+        id: uuid(row, wire::ID)?,
+        project_id: text(row, wire::PROJECT_ID)?,
+        name: text(row, wire::NAME)?,
+        description: text(row, wire::DESCRIPTION)?,
+        created_at: int(row, wire::CREATED_AT)?,
+        updated_at: int(row, wire::UPDATED_AT)?,
+        revision_number: int(row, wire::REVISION_NUMBER)?,
     })
 }
 
 /// The common columns, `id` first, then the resource's own and the bookkeeping at the end.
 fn row_of(meta: &Meta, own: Vec<(&'static str, Value)>) -> StoreResult<Vec<(&'static str, Value)>> {
     let mut row = vec![
-        ("id", meta.id.to_string().into()),
-        ("project_id", meta.project_id.clone().into()),
-        ("name", meta.name.clone().into()),
-        ("description", meta.description.clone().into()),
+        (wire::ID, meta.id.to_string().into()),
+        (wire::PROJECT_ID, meta.project_id.clone().into()),
+        (wire::NAME, meta.name.clone().into()),
+        (wire::DESCRIPTION, meta.description.clone().into()),
     ];
     row.extend(own);
-    row.push(("created_at", meta.created_at.into()));
-    row.push(("updated_at", meta.updated_at.into()));
-    row.push(("revision_number", meta.revision_number.into()));
+    row.push((wire::CREATED_AT, meta.created_at.into()));
+    row.push((wire::UPDATED_AT, meta.updated_at.into()));
+    row.push((wire::REVISION_NUMBER, meta.revision_number.into()));
     Ok(row)
 }
 
@@ -246,12 +247,12 @@ impl Table for VpnService {
         row_of(
             &self.meta,
             vec![
-                ("router_id", s.router_id.to_string().into()),
-                ("subnet_id", opt_string(&s.subnet_id)),
-                ("admin_state_up", s.admin_state_up.into()),
-                ("external_v4_ip", opt_string(&s.external_v4_ip)),
-                ("external_v6_ip", opt_string(&s.external_v6_ip)),
-                ("status", s.status.as_str().into()),
+                (wire::ROUTER_ID, s.router_id.to_string().into()),
+                (wire::SUBNET_ID, opt_string(&s.subnet_id)),
+                (wire::ADMIN_STATE_UP, s.admin_state_up.into()),
+                (wire::EXTERNAL_V4_IP, opt_string(&s.external_v4_ip)),
+                (wire::EXTERNAL_V6_IP, opt_string(&s.external_v6_ip)),
+                (wire::STATUS, s.status.as_str().into()),
             ],
         )
     }
@@ -259,12 +260,12 @@ impl Table for VpnService {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: ServiceSpec {
-                router_id: uuid(row, "router_id")?,
-                subnet_id: opt_uuid(row, "subnet_id")?,
-                admin_state_up: boolean(row, "admin_state_up")?,
-                external_v4_ip: opt_parsed::<Ipv4Addr>(row, "external_v4_ip")?,
-                external_v6_ip: opt_parsed::<Ipv6Addr>(row, "external_v6_ip")?,
-                status: parsed(row, "status", Status::parse)?,
+                router_id: uuid(row, wire::ROUTER_ID)?,
+                subnet_id: opt_uuid(row, wire::SUBNET_ID)?,
+                admin_state_up: boolean(row, wire::ADMIN_STATE_UP)?,
+                external_v4_ip: opt_parsed::<Ipv4Addr>(row, wire::EXTERNAL_V4_IP)?,
+                external_v6_ip: opt_parsed::<Ipv6Addr>(row, wire::EXTERNAL_V6_IP)?,
+                status: parsed(row, wire::STATUS, Status::parse)?,
             },
         })
     }
@@ -278,7 +279,7 @@ impl Table for EndpointGroup {
         &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
-        row_of(&self.meta, vec![("endpoint_type", self.spec.endpoint_type.as_str().into())])
+        row_of(&self.meta, vec![(wire::ENDPOINT_TYPE, self.spec.endpoint_type.as_str().into())])
     }
     fn children(&self) -> Vec<String> {
         self.spec.endpoints.clone()
@@ -287,7 +288,7 @@ impl Table for EndpointGroup {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: GroupSpec {
-                endpoint_type: parsed(row, "endpoint_type", EndpointType::parse)?,
+                endpoint_type: parsed(row, wire::ENDPOINT_TYPE, EndpointType::parse)?,
                 endpoints: Vec::new(),
             },
         })
@@ -315,13 +316,13 @@ fn stored_psk(text: String) -> StoreResult<StoredPsk> {
 /// A connection's authentication from its row: `auth_mode`, then the `psk` or the
 /// certificate columns.
 fn auth_from(row: &impl RowRead) -> StoreResult<ConnectionAuth> {
-    match text(row, "auth_mode")?.as_str() {
+    match text(row, wire::AUTH_MODE)?.as_str() {
         "certs" => Ok(ConnectionAuth::Certs(CertAuth {
-            local_certificate_id: opt_uuid(row, "local_certificate_id")?
+            local_certificate_id: opt_uuid(row, wire::LOCAL_CERTIFICATE_ID)?
                 .ok_or_else(|| corrupt("a certs connection without local_certificate_id"))?,
-            peer_ca: opt_text(row, "peer_ca")?.ok_or_else(|| corrupt("a certs connection without peer_ca"))?,
+            peer_ca: opt_text(row, wire::PEER_CA)?.ok_or_else(|| corrupt("a certs connection without peer_ca"))?,
         })),
-        _ => Ok(ConnectionAuth::Psk(stored_psk(text(row, "psk")?)?)),
+        _ => Ok(ConnectionAuth::Psk(stored_psk(text(row, wire::PSK)?)?)),
     }
 }
 
@@ -336,28 +337,28 @@ impl Table for SiteConnection {
         row_of(
             &self.meta,
             vec![
-                ("peer_address", s.peer_address.to_string().into()),
-                ("peer_id", s.peer_id.clone().into()),
-                ("local_id", s.local_id.clone().into()),
-                ("route_mode", "static".into()),
-                ("mtu", s.mtu.into()),
-                ("initiator", s.initiator.as_str().into()),
-                ("auth_mode", s.auth.mode().as_str().into()),
+                (wire::PEER_ADDRESS, s.peer_address.to_string().into()),
+                (wire::PEER_ID, s.peer_id.clone().into()),
+                (wire::LOCAL_ID, s.local_id.clone().into()),
+                (wire::ROUTE_MODE, "static".into()),
+                (wire::MTU, s.mtu.into()),
+                (wire::INITIATOR, s.initiator.as_str().into()),
+                (wire::AUTH_MODE, s.auth.mode().as_str().into()),
                 // A certificate connection has no key: ''.
-                ("psk", s.auth.psk().map(sealed).transpose()?.unwrap_or_default().into()),
-                ("local_certificate_id", opt_string(&s.auth.certs().map(|c| c.local_certificate_id))),
-                ("peer_ca", Value::OptText(s.auth.certs().map(|c| c.peer_ca.clone()))),
+                (wire::PSK, s.auth.psk().map(sealed).transpose()?.unwrap_or_default().into()),
+                (wire::LOCAL_CERTIFICATE_ID, opt_string(&s.auth.certs().map(|c| c.local_certificate_id))),
+                (wire::PEER_CA, Value::OptText(s.auth.certs().map(|c| c.peer_ca.clone()))),
                 ("dpd_action", s.dpd.action.as_str().into()),
                 ("dpd_interval", s.dpd.interval.into()),
                 ("dpd_timeout", s.dpd.timeout.into()),
-                ("admin_state_up", s.admin_state_up.into()),
-                ("status", s.status.as_str().into()),
+                (wire::ADMIN_STATE_UP, s.admin_state_up.into()),
+                (wire::STATUS, s.status.as_str().into()),
                 ("status_reason", Value::OptText(s.status_reason.clone())),
-                ("vpnservice_id", s.vpnservice_id.to_string().into()),
-                ("ikepolicy_id", s.ikepolicy_id.to_string().into()),
-                ("ipsecpolicy_id", s.ipsecpolicy_id.to_string().into()),
-                ("local_ep_group_id", opt_string(&s.local_ep_group_id)),
-                ("peer_ep_group_id", opt_string(&s.peer_ep_group_id)),
+                (wire::VPNSERVICE_ID, s.vpnservice_id.to_string().into()),
+                (wire::IKEPOLICY_ID, s.ikepolicy_id.to_string().into()),
+                (wire::IPSECPOLICY_ID, s.ipsecpolicy_id.to_string().into()),
+                (wire::LOCAL_EP_GROUP_ID, opt_string(&s.local_ep_group_id)),
+                (wire::PEER_EP_GROUP_ID, opt_string(&s.peer_ep_group_id)),
                 ("ha_standby", s.runtime.ha_standby.into()),
                 ("ha_since", s.runtime.ha_since.into()),
                 ("bytes_in", count(s.runtime.counters.bytes_in)),
@@ -379,30 +380,30 @@ impl Table for SiteConnection {
         Ok(())
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        let peer_address = text(row, "peer_address")?;
+        let peer_address = text(row, wire::PEER_ADDRESS)?;
         Ok(Stored {
             meta: meta_from(row)?,
             spec: ConnectionSpec {
                 peer_address: PeerAddress::parse(&peer_address).ok_or_else(|| corrupt("bad peer_address"))?,
-                peer_id: text(row, "peer_id")?,
-                local_id: text(row, "local_id")?,
+                peer_id: text(row, wire::PEER_ID)?,
+                local_id: text(row, wire::LOCAL_ID)?,
                 peer_cidrs: Vec::new(),
-                local_ep_group_id: opt_uuid(row, "local_ep_group_id")?,
-                peer_ep_group_id: opt_uuid(row, "peer_ep_group_id")?,
-                mtu: int(row, "mtu")?,
-                initiator: parsed(row, "initiator", Initiator::parse)?,
+                local_ep_group_id: opt_uuid(row, wire::LOCAL_EP_GROUP_ID)?,
+                peer_ep_group_id: opt_uuid(row, wire::PEER_EP_GROUP_ID)?,
+                mtu: int(row, wire::MTU)?,
+                initiator: parsed(row, wire::INITIATOR, Initiator::parse)?,
                 auth: auth_from(row)?,
                 dpd: Dpd {
                     action: parsed(row, "dpd_action", DpdAction::parse)?,
                     interval: int(row, "dpd_interval")?,
                     timeout: int(row, "dpd_timeout")?,
                 },
-                admin_state_up: boolean(row, "admin_state_up")?,
-                status: parsed(row, "status", Status::parse)?,
+                admin_state_up: boolean(row, wire::ADMIN_STATE_UP)?,
+                status: parsed(row, wire::STATUS, Status::parse)?,
                 status_reason: opt_text(row, "status_reason")?,
-                vpnservice_id: uuid(row, "vpnservice_id")?,
-                ikepolicy_id: uuid(row, "ikepolicy_id")?,
-                ipsecpolicy_id: uuid(row, "ipsecpolicy_id")?,
+                vpnservice_id: uuid(row, wire::VPNSERVICE_ID)?,
+                ikepolicy_id: uuid(row, wire::IKEPOLICY_ID)?,
+                ipsecpolicy_id: uuid(row, wire::IPSECPOLICY_ID)?,
                 runtime: ConnectionRuntime {
                     ha_standby: boolean(row, "ha_standby")?,
                     ha_since: int(row, "ha_since")?,
@@ -431,7 +432,7 @@ impl Table for Router {
         row_of(
             &self.meta,
             vec![
-                ("admin_state_up", self.spec.admin_state_up.into()),
+                (wire::ADMIN_STATE_UP, self.spec.admin_state_up.into()),
                 ("has_gateway", gw.is_some().into()),
                 ("gw_network_id", opt_string(&gw.and_then(|g| g.network_id))),
                 ("gw_v4_ip", opt_string(&gw.and_then(|g| g.v4))),
@@ -456,7 +457,11 @@ impl Table for Router {
         };
         Ok(Stored {
             meta: meta_from(row)?,
-            spec: RouterSpec { admin_state_up: boolean(row, "admin_state_up")?, gateway, host: opt_text(row, "host")? },
+            spec: RouterSpec {
+                admin_state_up: boolean(row, wire::ADMIN_STATE_UP)?,
+                gateway,
+                host: opt_text(row, "host")?,
+            },
         })
     }
 }
@@ -471,10 +476,10 @@ impl Table for Subnet {
         row_of(
             &self.meta,
             vec![
-                ("cidr", s.cidr.to_string().into()),
-                ("ip_version", i64::from(s.cidr.version().number()).into()),
-                ("network_id", opt_string(&s.network_id)),
-                ("router_id", opt_string(&s.router_id)),
+                (wire::CIDR, s.cidr.to_string().into()),
+                (wire::IP_VERSION, i64::from(s.cidr.version().number()).into()),
+                (wire::NETWORK_ID, opt_string(&s.network_id)),
+                (wire::ROUTER_ID, opt_string(&s.router_id)),
             ],
         )
     }
@@ -482,9 +487,9 @@ impl Table for Subnet {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: SubnetSpec {
-                cidr: Cidr::parse(&text(row, "cidr")?).map_err(|_| corrupt("bad cidr"))?,
-                network_id: opt_uuid(row, "network_id")?,
-                router_id: opt_uuid(row, "router_id")?,
+                cidr: Cidr::parse(&text(row, wire::CIDR)?).map_err(|_| corrupt("bad cidr"))?,
+                network_id: opt_uuid(row, wire::NETWORK_ID)?,
+                router_id: opt_uuid(row, wire::ROUTER_ID)?,
             },
         })
     }
@@ -504,13 +509,13 @@ impl Table for Certificate {
         row_of(
             &self.meta,
             vec![
-                ("certificate", s.certificate.clone().into()),
-                ("private_key", key.into()),
-                ("chain", Value::OptText(s.chain.clone())),
-                ("subject", s.subject.clone().into()),
-                ("not_before", s.not_before.into()),
-                ("not_after", s.not_after.into()),
-                ("fingerprint", s.fingerprint.clone().into()),
+                (wire::CERTIFICATE, s.certificate.clone().into()),
+                (wire::PRIVATE_KEY, key.into()),
+                (wire::CHAIN, Value::OptText(s.chain.clone())),
+                (wire::SUBJECT, s.subject.clone().into()),
+                (wire::NOT_BEFORE, s.not_before.into()),
+                (wire::NOT_AFTER, s.not_after.into()),
+                (wire::FINGERPRINT, s.fingerprint.clone().into()),
             ],
         )
     }
@@ -518,13 +523,13 @@ impl Table for Certificate {
         Ok(Stored {
             meta: meta_from(row)?,
             spec: CertSpec {
-                certificate: text(row, "certificate")?,
-                private_key: StoredKey::Sealed(text(row, "private_key")?),
-                chain: opt_text(row, "chain")?,
-                subject: text(row, "subject")?,
-                not_before: int(row, "not_before")?,
-                not_after: int(row, "not_after")?,
-                fingerprint: text(row, "fingerprint")?,
+                certificate: text(row, wire::CERTIFICATE)?,
+                private_key: StoredKey::Sealed(text(row, wire::PRIVATE_KEY)?),
+                chain: opt_text(row, wire::CHAIN)?,
+                subject: text(row, wire::SUBJECT)?,
+                not_before: int(row, wire::NOT_BEFORE)?,
+                not_after: int(row, wire::NOT_AFTER)?,
+                fingerprint: text(row, wire::FINGERPRINT)?,
             },
         })
     }

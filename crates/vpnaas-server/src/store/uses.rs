@@ -4,6 +4,7 @@ use uuid::Uuid;
 use vpnaas_core::resources::Subnet;
 
 use super::{ids, tables::select, Conn, StoreResult, Value};
+use vpnaas_core::wire;
 
 /// A column that refers to another table's rows (a foreign key the service checks before a
 /// delete, to answer the resource's own in-use 409).
@@ -23,15 +24,15 @@ pub enum Reference {
 impl Reference {
     fn table_and_column(self) -> (&'static str, &'static str) {
         match self {
-            Reference::ConnectionIkePolicy => ("ipsec_site_connections", "ikepolicy_id"),
-            Reference::ConnectionIpsecPolicy => ("ipsec_site_connections", "ipsecpolicy_id"),
-            Reference::ConnectionService => ("ipsec_site_connections", "vpnservice_id"),
-            Reference::ConnectionLocalGroup => ("ipsec_site_connections", "local_ep_group_id"),
-            Reference::ConnectionPeerGroup => ("ipsec_site_connections", "peer_ep_group_id"),
-            Reference::ConnectionCertificate => ("ipsec_site_connections", "local_certificate_id"),
-            Reference::ServiceRouter => ("vpnservices", "router_id"),
-            Reference::ServiceSubnet => ("vpnservices", "subnet_id"),
-            Reference::SubnetRouter => ("subnets", "router_id"),
+            Reference::ConnectionIkePolicy => ("ipsec_site_connections", wire::IKEPOLICY_ID),
+            Reference::ConnectionIpsecPolicy => ("ipsec_site_connections", wire::IPSECPOLICY_ID),
+            Reference::ConnectionService => ("ipsec_site_connections", wire::VPNSERVICE_ID),
+            Reference::ConnectionLocalGroup => ("ipsec_site_connections", wire::LOCAL_EP_GROUP_ID),
+            Reference::ConnectionPeerGroup => ("ipsec_site_connections", wire::PEER_EP_GROUP_ID),
+            Reference::ConnectionCertificate => ("ipsec_site_connections", wire::LOCAL_CERTIFICATE_ID),
+            Reference::ServiceRouter => ("vpnservices", wire::ROUTER_ID),
+            Reference::ServiceSubnet => ("vpnservices", wire::SUBNET_ID),
+            Reference::SubnetRouter => ("subnets", wire::ROUTER_ID),
         }
     }
 }
