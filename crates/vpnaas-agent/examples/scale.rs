@@ -112,6 +112,7 @@ fn connection(i: u32) -> Result<DesiredConnection, Box<dyn std::error::Error>> {
         mtu: 1500,
         initiator: Initiator::ResponseOnly,
         ha: None,
+        options: Default::default(),
     })
 }
 

@@ -698,6 +698,22 @@ fn child_owner(name: &str) -> Option<Uuid> {
 pub(crate) mod tests {
     use super::*;
 
+    /// A connection's switches left at their defaults are not on the wire, so agents of any
+    /// release read it as before; a set one travels, and a switch this agent does not know is
+    /// ignored (ADR 0034).
+    #[test]
+    fn tunnel_options_travel_only_when_set() {
+        let mut c = desired(1);
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json.get("options").is_none(), "{json}");
+        c.options.mobike = true;
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""options":{"mobike":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<DesiredConnection>(&json).unwrap(), c);
+        let later = json.replace(r#""mobike":true"#, r#""mobike":true,"a_later_switch":1"#);
+        assert_eq!(serde_json::from_str::<DesiredConnection>(&later).unwrap(), c);
+    }
+
     #[test]
     fn connections_sharing_one_ike_sa_are_each_tracked_by_their_child_sa() {
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
@@ -748,6 +764,7 @@ pub(crate) mod tests {
             mtu: 1500,
             initiator: Initiator::BiDirectional,
             ha: None,
+            options: Default::default(),
         }
     }
 

@@ -62,6 +62,7 @@ fn connection(id: Uuid, local: &Site, peer: &Site, psk: &str) -> DesiredConnecti
         mtu: 1500,
         initiator: Initiator::BiDirectional,
         ha: None,
+        options: Default::default(),
     }
 }
 

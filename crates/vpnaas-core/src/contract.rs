@@ -53,6 +53,29 @@ pub struct DesiredConnection {
     pub initiator: Initiator,
     /// Membership of an active/standby pair (ADR 0002).
     pub ha: Option<HaMember>,
+    /// The switches that have a default; absent on the wire when all are (ADR 0034).
+    #[serde(default, skip_serializing_if = "TunnelOptions::is_default")]
+    pub options: TunnelOptions,
+}
+
+/// A connection's switches that have a default. A new one is a field here with its default,
+/// the line of `vpnaas-strongswan`'s render that reads it, and the line of the server that
+/// decides it: whoever else makes a connection (the peer's mirror, tests, examples) copies the
+/// options or takes the defaults. An agent that predates a switch ignores it, and one that
+/// reads a server that predates it gets the default (ADR 0034).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TunnelOptions {
+    /// MOBIKE (RFC 4555), IKEv2 only. Off, as the reference has it: a site gateway does not
+    /// move; no API attribute turns it on yet.
+    pub mobike: bool,
+}
+
+impl TunnelOptions {
+    /// Whether every switch has its default.
+    pub fn is_default(&self) -> bool {
+        *self == TunnelOptions::default()
+    }
 }
 
 /// What a gateway presents and trusts when it authenticates with certificates.

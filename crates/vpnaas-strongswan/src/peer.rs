@@ -99,6 +99,7 @@ pub fn mirror(c: &DesiredConnection, secret: Secret) -> DesiredConnection {
         mtu: c.mtu,
         initiator: Initiator::BiDirectional,
         ha: None,
+        options: c.options,
     }
 }
 

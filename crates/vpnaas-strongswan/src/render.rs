@@ -256,6 +256,15 @@ fn soft_and_margin(lifetime: u64) -> (u64, u64) {
     (lifetime.saturating_sub(margin), margin)
 }
 
+/// charon's word for a switch.
+fn yes_no(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 fn seconds(n: impl std::fmt::Display) -> String {
     format!("{n}s")
 }
@@ -382,8 +391,7 @@ pub fn render(c: &DesiredConnection) -> Result<Rendered, RenderError> {
             ike = ike.kv("aggressive", "yes");
         }
     } else {
-        // The reference sets mobike=no: a site gateway does not move.
-        ike = ike.kv("rekey_time", seconds(ike_soft)).kv("mobike", "no");
+        ike = ike.kv("rekey_time", seconds(ike_soft)).kv("mobike", yes_no(c.options.mobike));
     }
     ike = ike.kv("over_time", seconds(ike_margin));
     if c.dpd.action != DpdAction::Disabled {
@@ -501,6 +509,7 @@ pub(crate) mod tests {
             mtu: 1500,
             initiator: Initiator::BiDirectional,
             ha: None,
+            options: Default::default(),
         }
     }
 
@@ -760,6 +769,15 @@ pub(crate) mod tests {
         c.ike.ike_version = IkeVersion::V1;
         let r = render(&c).unwrap();
         assert_eq!(ike_of(&r).str("aggressive").as_deref(), Some("yes"));
+    }
+
+    /// A switch set in the contract's options reaches charon.
+    #[test]
+    fn tunnel_options_reach_charon() {
+        let mut c = desired();
+        c.ike.ike_version = IkeVersion::V2;
+        c.options.mobike = true;
+        assert_eq!(ike_of(&render(&c).unwrap()).str("mobike").as_deref(), Some("yes"));
     }
 
     #[test]

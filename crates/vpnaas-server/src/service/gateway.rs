@@ -8,7 +8,9 @@ use vpnaas_core::wire;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::{EndpointType, Status};
-use vpnaas_core::contract::{AgentHello, CertCredentials, ConnectionStatus, DesiredConnection, GatewayState, HaMember};
+use vpnaas_core::contract::{
+    AgentHello, CertCredentials, ConnectionStatus, DesiredConnection, GatewayState, HaMember, TunnelOptions,
+};
 use vpnaas_core::resources::{
     Certificate, EndpointGroup, IkePolicy, IpsecPolicy, Router, SiteConnection, Subnet, VpnService,
 };
@@ -606,5 +608,6 @@ pub(super) async fn desired(
         mtu: c.spec.mtu,
         initiator: c.spec.initiator,
         ha,
+        options: TunnelOptions::default(),
     })
 }
