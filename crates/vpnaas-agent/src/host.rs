@@ -28,8 +28,8 @@ use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
 use crate::managed::{ManagedCharons, StartError, Supervisor};
 use crate::sync::{
-    acknowledge, converge_loop, jitter, report_entries, AckedMap, Api, Backoff, Beats, Credential, Failures,
-    SetupError, SyncError, IO_TIMEOUT, LONG_POLL,
+    converge_loop, jitter, report_entries, report_loop, AckedMap, Api, Backoff, Beats, Credential, Failures, Reports,
+    SetupError, Speaks, SyncError, IO_TIMEOUT, LONG_POLL,
 };
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_keystone::outgoing::ClientTls;
@@ -333,7 +333,11 @@ where
     let tasks = [
         tokio::spawn(crate::sync::heartbeat_loop(client.clone(), hello)),
         tokio::spawn(poll_loop(client.clone(), updates_tx, resync.clone())),
-        tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)), resync.clone())),
+        tokio::spawn(report_loop(
+            HostReports { client, resync: resync.clone() },
+            status_rx,
+            opts.status_interval.max(Duration::from_secs(1)),
+        )),
     ];
     let mut routers: BTreeMap<Uuid, Running> = BTreeMap::new();
     let mut releasing: BTreeMap<Uuid, JoinHandle<()>> = BTreeMap::new();
@@ -439,10 +443,13 @@ async fn stop(mut running: Running) {
     }
 }
 
-impl Beats for HostClient {
+impl Speaks for HostClient {
     fn speaker(&self) -> String {
         format!("host {}", self.host)
     }
+}
+
+impl Beats for HostClient {
     fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send {
         HostClient::heartbeat(self, hello)
     }
@@ -497,49 +504,37 @@ pub fn host_report(current: &Statuses, acked: &AckedMap, full: bool) -> Vec<Rout
         .collect()
 }
 
-async fn report_loop(client: HostClient, mut rx: watch::Receiver<Statuses>, every: Duration, resync: Arc<Notify>) {
-    let mut acked = AckedMap::new();
-    let mut next_full = Instant::now() + every;
-    let mut retry_at: Option<Instant> = None;
-    let mut failures = Failures::new(client.speaker());
-    loop {
-        tokio::select! {
-            changed = rx.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                // Let the other routers' passes of the same moment join this report.
-                tokio::time::sleep(BATCH_DELAY).await;
-            }
-            _ = tokio::time::sleep_until(retry_at.unwrap_or(next_full)) => {}
-        }
-        if retry_at.is_some_and(|r| Instant::now() < r) {
-            continue;
-        }
-        let current = rx.borrow_and_update().clone();
-        acked.retain(|id, _| current.values().flatten().any(|s| s.id == *id));
-        let full = Instant::now() >= next_full;
-        let routers = host_report(&current, &acked, full);
-        if full {
-            next_full = Instant::now() + every;
-        }
-        if routers.is_empty() {
-            continue;
-        }
-        match client.report(&HostStatusReport { routers: routers.clone() }).await {
-            Ok(()) => {
-                failures.passed("status reports accepted again");
-                retry_at = None;
-                let sent: Vec<ConnectionStatus> = routers.iter().flat_map(|r| r.connections.clone()).collect();
-                acknowledge(&mut acked, &sent);
-            }
-            Err(e) => {
-                if matches!(e, SyncError::Status(404, _)) {
-                    // A router left the host meanwhile: learn the host's routers again.
-                    resync.notify_one();
-                }
-                retry_at = Some(Instant::now() + failures.failed("status report failed; retrying", &e));
-            }
+/// The host's reports: its client, and the poll loop's cue to learn the host's routers again.
+struct HostReports {
+    client: HostClient,
+    resync: Arc<Notify>,
+}
+
+impl Speaks for HostReports {
+    fn speaker(&self) -> String {
+        self.client.speaker()
+    }
+}
+
+impl Reports for HostReports {
+    type Snapshot = Statuses;
+    type Report = HostStatusReport;
+    const BATCH: Duration = BATCH_DELAY;
+    fn holds(snapshot: &Statuses, id: Uuid) -> bool {
+        snapshot.values().flatten().any(|s| s.id == id)
+    }
+    fn due(snapshot: &Statuses, acked: &AckedMap, full: bool) -> Option<(HostStatusReport, Vec<ConnectionStatus>)> {
+        let routers = host_report(snapshot, acked, full);
+        let sent: Vec<ConnectionStatus> = routers.iter().flat_map(|r| r.connections.clone()).collect();
+        (!routers.is_empty()).then_some((HostStatusReport { routers }, sent))
+    }
+    fn send(&self, report: &HostStatusReport) -> impl Future<Output = Result<(), SyncError>> + Send {
+        self.client.report(report)
+    }
+    fn refused(&self, error: &SyncError) {
+        if matches!(error, SyncError::Status(404, _)) {
+            // A router left the host meanwhile: learn the host's routers again.
+            self.resync.notify_one();
         }
     }
 }
@@ -553,6 +548,7 @@ pub fn default_state_dir() -> PathBuf {
 mod tests {
     use super::*;
     use crate::engine::tests::desired;
+    use crate::sync::acknowledge;
     use crate::sync::tests::SharedCharon;
     use axum::extract::{Path, Query, State};
     use axum::http::StatusCode;

@@ -434,17 +434,23 @@ where
     Ok(())
 }
 
-/// A client that sends an agent's heartbeats: a router's agent's or a host's.
-pub(crate) trait Beats: Send + Sync + 'static {
-    /// Whom the heartbeats speak for, for the log (`router <id>`, `host <name>`).
+/// An agent's client: whom its requests speak for, for the log (`router <id>`, `host <name>`).
+pub(crate) trait Speaks {
     fn speaker(&self) -> String;
+}
+
+/// A client that sends an agent's heartbeats: a router's agent's or a host's.
+pub(crate) trait Beats: Speaks + Send + Sync + 'static {
     fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send;
 }
 
-impl Beats for GatewayClient {
+impl Speaks for GatewayClient {
     fn speaker(&self) -> String {
         format!("router {}", self.router_id)
     }
+}
+
+impl Beats for GatewayClient {
     fn heartbeat(&self, hello: &AgentHello) -> impl Future<Output = Result<AgentConfig, SyncError>> + Send {
         GatewayClient::heartbeat(self, hello)
     }
@@ -628,46 +634,85 @@ pub fn acknowledge(acked: &mut AckedMap, sent: &[ConnectionStatus]) {
     }
 }
 
-async fn report_loop(client: GatewayClient, mut rx: watch::Receiver<Option<Vec<ConnectionStatus>>>, every: Duration) {
+/// A client that reports statuses: a router's agent's (its router's list) or a host's (every
+/// router's). [`report_loop`] serves both.
+pub(crate) trait Reports: Speaks + Send + Sync + 'static {
+    /// What the converging loops publish: one router's statuses (none before its first pass),
+    /// or the host's, by router.
+    type Snapshot: Clone + Send + Sync + 'static;
+    /// One report request.
+    type Report: Send + Sync;
+    /// How long a change waits for the other routers' passes of the same moment to join it.
+    const BATCH: Duration;
+    /// Whether connection `id` is still in `snapshot`.
+    fn holds(snapshot: &Self::Snapshot, id: Uuid) -> bool;
+    /// The report due now (every entry when `full`, else those the server has not acknowledged)
+    /// and the statuses it carries; `None` when there is nothing to say.
+    fn due(snapshot: &Self::Snapshot, acked: &AckedMap, full: bool) -> Option<(Self::Report, Vec<ConnectionStatus>)>;
+    fn send(&self, report: &Self::Report) -> impl Future<Output = Result<(), SyncError>> + Send;
+    /// What a refused report means besides a retry.
+    fn refused(&self, _error: &SyncError) {}
+}
+
+impl Reports for GatewayClient {
+    type Snapshot = Option<Vec<ConnectionStatus>>;
+    type Report = StatusReport;
+    const BATCH: Duration = Duration::ZERO;
+    fn holds(snapshot: &Self::Snapshot, id: Uuid) -> bool {
+        snapshot.iter().flatten().any(|s| s.id == id)
+    }
+    fn due(snapshot: &Self::Snapshot, acked: &AckedMap, full: bool) -> Option<(StatusReport, Vec<ConnectionStatus>)> {
+        let entries = report_entries(snapshot.as_deref()?, acked, full);
+        (!entries.is_empty()).then(|| (StatusReport { connections: entries.clone() }, entries))
+    }
+    fn send(&self, report: &StatusReport) -> impl Future<Output = Result<(), SyncError>> + Send {
+        self.report(report)
+    }
+}
+
+/// Reports the statuses of `rx` until its sender is gone: what changed at once (after
+/// [`Reports::BATCH`]), everything every `every`, and after a failure the same again with
+/// backoff, until the server acknowledges it.
+pub(crate) async fn report_loop<R: Reports>(client: R, mut rx: watch::Receiver<R::Snapshot>, every: Duration) {
     let mut acked = AckedMap::new();
     let mut next_full = Instant::now();
     let mut retry_at: Option<Instant> = None;
     let mut failures = Failures::new(client.speaker());
     loop {
-        // Nothing to say before the first pass; after a failure, nothing before the retry.
-        if rx.borrow().is_none() {
-            if rx.changed().await.is_err() {
-                return;
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if !R::BATCH.is_zero() {
+                    tokio::time::sleep(R::BATCH).await;
+                }
             }
-        } else {
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep_until(retry_at.unwrap_or(next_full)) => {}
-            }
+            _ = tokio::time::sleep_until(retry_at.unwrap_or(next_full)) => {}
         }
         if retry_at.is_some_and(|r| Instant::now() < r) {
             continue;
         }
-        let Some(current) = rx.borrow_and_update().clone() else { continue };
-        acked.retain(|id, _| current.iter().any(|s| s.id == *id));
+        let current = rx.borrow_and_update().clone();
+        acked.retain(|id, _| R::holds(&current, *id));
         let full = Instant::now() >= next_full;
-        let entries = report_entries(&current, &acked, full);
-        if entries.is_empty() {
+        let Some((report, sent)) = R::due(&current, &acked, full) else {
             if full {
                 next_full = Instant::now() + every;
             }
             continue;
-        }
-        match client.report(&StatusReport { connections: entries.clone() }).await {
+        };
+        match client.send(&report).await {
             Ok(()) => {
                 failures.passed("status reports accepted again");
                 retry_at = None;
-                acknowledge(&mut acked, &entries);
+                acknowledge(&mut acked, &sent);
                 if full {
                     next_full = Instant::now() + every;
                 }
             }
             Err(e) => {
+                client.refused(&e);
                 retry_at = Some(Instant::now() + failures.failed("status report failed; retrying", &e));
             }
         }
