@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 use vpnaas_core::contract::{
@@ -28,8 +27,8 @@ use crate::charon::{Charon, ViciCharon};
 use crate::engine::Engine;
 use crate::managed::{ManagedCharons, StartError, Supervisor};
 use crate::sync::{
-    converge_loop, jitter, report_entries, report_loop, AckedMap, Api, Backoff, Beats, Credential, Failures, Reports,
-    SetupError, Speaks, SyncError, IO_TIMEOUT, LONG_POLL,
+    converge_loop, poll_loop, report_entries, report_loop, AckedMap, Api, Backoff, Beats, Credential, Polls, Reports,
+    SetupError, Speaks, SyncError, IO_TIMEOUT,
 };
 use vpnaas_core::tunnel::DownReason;
 use vpnaas_keystone::outgoing::ClientTls;
@@ -332,7 +331,7 @@ where
     let (status_tx, status_rx) = watch::channel(Statuses::new());
     let tasks = [
         tokio::spawn(crate::sync::heartbeat_loop(client.clone(), hello)),
-        tokio::spawn(poll_loop(client.clone(), updates_tx, resync.clone())),
+        tokio::spawn(poll_loop(HostPolls { client: client.clone(), tx: updates_tx, resync: resync.clone() })),
         tokio::spawn(report_loop(
             HostReports { client, resync: resync.clone() },
             status_rx,
@@ -455,40 +454,37 @@ impl Beats for HostClient {
     }
 }
 
-async fn poll_loop(client: HostClient, tx: mpsc::Sender<HostState>, resync: Arc<Notify>) {
-    let mut cursor: Option<i64> = None;
-    let mut failures = Failures::new(client.speaker());
-    loop {
-        let asked = Instant::now();
-        let answer = tokio::select! {
-            answer = client.state(cursor, LONG_POLL) => answer,
-            _ = resync.notified() => {
-                cursor = None;
-                continue;
-            }
-        };
-        match answer {
-            Ok(state) if state.host != client.host => {
-                warn!(host = %client.host, other = %state.host, "the server sent another host's state; ignored");
-                tokio::time::sleep(failures.pause()).await;
-            }
-            Ok(state) => {
-                failures.passed("server reachable again");
-                let quiet = state.changed.is_empty();
-                cursor = Some(state.cursor);
-                if tx.send(state).await.is_err() {
-                    return;
-                }
-                // A server that answers nothing new at once must not make us spin.
-                if quiet && asked.elapsed() < Duration::from_secs(1) {
-                    tokio::time::sleep(jitter(Duration::from_secs(1))).await;
-                }
-            }
-            Err(e) => {
-                tokio::time::sleep(failures.failed("cannot fetch the desired state; keeping the current one", &e))
-                    .await;
-            }
-        }
+/// The host's polls: each answer goes to the loop that starts and stops the routers'
+/// convergers; a report refused with 404 makes them start again from nothing.
+struct HostPolls {
+    client: HostClient,
+    tx: mpsc::Sender<HostState>,
+    resync: Arc<Notify>,
+}
+
+impl Speaks for HostPolls {
+    fn speaker(&self) -> String {
+        self.client.speaker()
+    }
+}
+
+impl Polls for HostPolls {
+    type State = HostState;
+    /// The host's change cursor.
+    type Cursor = Option<i64>;
+    fn state(&self, from: &Option<i64>, wait: Duration) -> impl Future<Output = Result<HostState, SyncError>> + Send {
+        self.client.state(*from, wait)
+    }
+    fn other(&self, state: &HostState) -> Option<String> {
+        (state.host != self.client.host).then(|| format!("host {}", state.host))
+    }
+    async fn take(&self, state: HostState, cursor: &mut Option<i64>) -> Option<bool> {
+        let news = !state.changed.is_empty();
+        *cursor = Some(state.cursor);
+        self.tx.send(state).await.ok().map(|()| news)
+    }
+    fn resync(&self) -> impl Future<Output = ()> + Send {
+        self.resync.notified()
     }
 }
 
@@ -555,6 +551,7 @@ mod tests {
     use axum::routing::{get, post, put};
     use axum::{Json, Router};
     use std::sync::Mutex;
+    use tokio::time::Instant;
     use vpnaas_core::algorithms::Status;
 
     /// A scripted host API: routers with a change marker each, the host's placement marker,

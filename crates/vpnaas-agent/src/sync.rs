@@ -413,7 +413,7 @@ where
     let (status_tx, status_rx) = watch::channel::<Option<Vec<ConnectionStatus>>>(None);
     let tasks = [
         tokio::spawn(heartbeat_loop(client.clone(), hello)),
-        tokio::spawn(poll_loop(client.clone(), state_tx)),
+        tokio::spawn(poll_loop(RouterPolls { client: client.clone(), tx: state_tx })),
         tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)))),
     ];
     converge_loop(
@@ -476,28 +476,95 @@ pub(crate) async fn heartbeat_loop<C: Beats>(client: C, hello: AgentHello) {
     }
 }
 
-async fn poll_loop(client: GatewayClient, tx: watch::Sender<Option<Arc<GatewayState>>>) {
-    let mut known: Option<String> = None;
-    let mut failures = Failures::new(client.speaker());
+/// A client that polls for its desired state: a router's agent's (its router's state, known by
+/// version) or a host's (the host's changes since a cursor). [`poll_loop`] serves both.
+pub(crate) trait Polls: Speaks + Send + Sync + 'static {
+    /// What the server answers.
+    type State: Send + 'static;
+    /// Where the next poll resumes (`Default`: from nothing, everything).
+    type Cursor: Default + Send + Sync;
+    /// The next state, waiting up to `wait` for one newer than `from`.
+    fn state(&self, from: &Self::Cursor, wait: Duration)
+        -> impl Future<Output = Result<Self::State, SyncError>> + Send;
+    /// The state's owner, when it is not this agent's: it is ignored.
+    fn other(&self, state: &Self::State) -> Option<String>;
+    /// Moves the cursor past `state` and hands it on. Whether it was news (an unchanged answer
+    /// given at once must not make the loop spin), or `None` once nobody takes states any more.
+    fn take(&self, state: Self::State, cursor: &mut Self::Cursor) -> impl Future<Output = Option<bool>> + Send;
+    /// Completes when the agent must learn everything again from nothing (never by default).
+    fn resync(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+}
+
+/// A router's agent's polls: the newest state goes to its converger.
+struct RouterPolls {
+    client: GatewayClient,
+    tx: watch::Sender<Option<Arc<GatewayState>>>,
+}
+
+impl Speaks for RouterPolls {
+    fn speaker(&self) -> String {
+        self.client.speaker()
+    }
+}
+
+impl Polls for RouterPolls {
+    type State = GatewayState;
+    /// The version the converger has.
+    type Cursor = Option<String>;
+    fn state(
+        &self,
+        from: &Option<String>,
+        wait: Duration,
+    ) -> impl Future<Output = Result<GatewayState, SyncError>> + Send {
+        self.client.state(from.as_deref(), wait)
+    }
+    fn other(&self, state: &GatewayState) -> Option<String> {
+        (state.router_id != self.client.router_id).then(|| format!("router {}", state.router_id))
+    }
+    async fn take(&self, state: GatewayState, cursor: &mut Option<String>) -> Option<bool> {
+        if cursor.as_deref() == Some(state.version.as_str()) {
+            return Some(false);
+        }
+        info!(router.id = %self.client.router_id, version = %state.version, connections = state.connections.len(), "new desired state");
+        *cursor = Some(state.version.clone());
+        self.tx.send_replace(Some(Arc::new(state)));
+        Some(true)
+    }
+}
+
+/// Polls for the desired state until its receiver is gone: long polls that resume where the
+/// last answer left off, and backoff while they fail, with one line when failures start and
+/// one when they end.
+pub(crate) async fn poll_loop<P: Polls>(polls: P) {
+    let mut cursor = P::Cursor::default();
+    let mut failures = Failures::new(polls.speaker());
     loop {
         let asked = Instant::now();
-        match client.state(known.as_deref(), LONG_POLL).await {
-            Ok(state) if state.router_id != client.router_id => {
-                warn!(router.id = %client.router_id, other = %state.router_id, "the server sent another router's state; ignored");
-                tokio::time::sleep(failures.pause()).await;
+        let answer = tokio::select! {
+            answer = polls.state(&cursor, LONG_POLL) => answer,
+            () = polls.resync() => {
+                cursor = P::Cursor::default();
+                continue;
             }
+        };
+        match answer {
             Ok(state) => {
-                failures.passed("server reachable again");
-                if known.as_deref() == Some(state.version.as_str()) {
-                    // A server that answers an unchanged state at once must not make us spin.
-                    if asked.elapsed() < Duration::from_secs(1) {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                if let Some(other) = polls.other(&state) {
+                    warn!(agent = %polls.speaker(), other = %other, "the server sent another agent's state; ignored");
+                    tokio::time::sleep(failures.pause()).await;
                     continue;
                 }
-                info!(router.id = %client.router_id, version = %state.version, connections = state.connections.len(), "new desired state");
-                known = Some(state.version.clone());
-                tx.send_replace(Some(Arc::new(state)));
+                failures.passed("server reachable again");
+                match polls.take(state, &mut cursor).await {
+                    None => return,
+                    // A server that answers nothing new at once must not make us spin.
+                    Some(false) if asked.elapsed() < Duration::from_secs(1) => {
+                        tokio::time::sleep(jitter(Duration::from_secs(1))).await;
+                    }
+                    Some(_) => {}
+                }
             }
             Err(e) => {
                 tokio::time::sleep(failures.failed("cannot fetch the desired state; keeping the current one", &e))
