@@ -160,6 +160,14 @@ enum Plan {
     Run(Box<Rendered>),
 }
 
+/// What a pass knows when it acts: each running plan's rendering, what charon has, and the
+/// connections whose peer tried lately and found nothing loaded here.
+struct Known<'a> {
+    rendered: BTreeMap<Uuid, &'a Rendered>,
+    seen: Seen,
+    peer_tried: BTreeSet<Uuid>,
+}
+
 impl Engine {
     /// `initiate_every`: how long to wait before initiating a connection again that is
     /// still not up (charon retries on its own in between, keyingtries = 0).
@@ -233,28 +241,7 @@ impl Engine {
         charon: &mut C,
         desired: &[DesiredConnection],
     ) -> Result<Step, CharonError> {
-        let caps = charon.capabilities().await?;
-        let loaded: BTreeSet<Uuid> = ids(charon.conns().await?);
-        // What charon lost (it restarted, or someone unloaded it) is loaded again. charon's
-        // own start time (`stats` since) is no restart signal: it is computed as wall clock
-        // minus uptime and jitters by a second (measured).
-        let mine: Vec<Uuid> = self.memory.iter().filter(|(_, m)| m.loaded.is_some()).map(|(id, _)| *id).collect();
-        if !mine.is_empty() && mine.iter().all(|id| !loaded.contains(id)) {
-            info!(connections = mine.len(), "charon lost every connection (restarted?): loading them again");
-        }
-        for (id, m) in self.memory.iter_mut() {
-            if !loaded.contains(id) {
-                m.loaded = None;
-            }
-        }
-        let secrets = match charon.shared().await {
-            Ok(keys) => ids(keys),
-            // An older charon without get-shared: orphan secrets stay until it restarts.
-            Err(CharonError::Refused(_)) => BTreeSet::new(),
-            Err(e) => return Err(e),
-        };
-        let sas = charon.list_sas().await?;
-
+        let (caps, loaded, secrets, sas) = self.observe(charon).await?;
         let mut seen_ids = BTreeSet::new();
         let plans: Vec<(&DesiredConnection, Plan)> =
             desired.iter().filter(|c| seen_ids.insert(c.id)).map(|c| (c, self.plan(c, &caps))).collect();
@@ -288,6 +275,69 @@ impl Engine {
                 .map(|(c, _)| c.id)
                 .collect()
         };
+        self.track_down(&wants, &seen, now);
+        let planned = reconcile::reconcile(&wants, &seen);
+        let rendered: BTreeMap<Uuid, &Rendered> = plans
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Plan::Run(r) => Some((r.id, r.as_ref())),
+                _ => None,
+            })
+            .collect();
+
+        let known = Known { rendered, seen, peer_tried };
+        let (done, rebuilt) = self.act(charon, planned, &known, &sas, &mut pace).await?;
+        let rendered = known.rendered;
+        let mut sas = if done.is_empty() { sas } else { charon.list_sas().await? };
+        if self.rotate(charon, &sas, &rendered).await? {
+            sas = charon.list_sas().await?;
+        }
+
+        let groups = by_connection(&sas);
+        let statuses = plans.iter().map(|(c, plan)| self.status_of(c, plan, &groups, &rebuilt)).collect();
+        for (id, m) in self.memory.iter_mut() {
+            if !rendered.contains_key(id) {
+                m.last_initiate = None;
+                m.down_since = None;
+            }
+        }
+        self.memory.retain(|_, m| !m.is_empty());
+        Ok(Step { actions: done, statuses, sas, more: pace.held })
+    }
+
+    /// What charon has: its capabilities, the connections and the secrets loaded, the SAs.
+    /// Connections charon lost (it restarted, or someone unloaded them) are forgotten as loaded,
+    /// so that the pass loads them again.
+    async fn observe<C: Charon>(
+        &mut self,
+        charon: &mut C,
+    ) -> Result<(render::Capabilities, BTreeSet<Uuid>, BTreeSet<Uuid>, Vec<IkeSa>), CharonError> {
+        let caps = charon.capabilities().await?;
+        let loaded: BTreeSet<Uuid> = ids(charon.conns().await?);
+        // What charon lost (it restarted, or someone unloaded it) is loaded again. charon's
+        // own start time (`stats` since) is no restart signal: it is computed as wall clock
+        // minus uptime and jitters by a second (measured).
+        let mine: Vec<Uuid> = self.memory.iter().filter(|(_, m)| m.loaded.is_some()).map(|(id, _)| *id).collect();
+        if !mine.is_empty() && mine.iter().all(|id| !loaded.contains(id)) {
+            info!(connections = mine.len(), "charon lost every connection (restarted?): loading them again");
+        }
+        for (id, m) in self.memory.iter_mut() {
+            if !loaded.contains(id) {
+                m.loaded = None;
+            }
+        }
+        let secrets = match charon.shared().await {
+            Ok(keys) => ids(keys),
+            // An older charon without get-shared: orphan secrets stay until it restarts.
+            Err(CharonError::Refused(_)) => BTreeSet::new(),
+            Err(e) => return Err(e),
+        };
+        let sas = charon.list_sas().await?;
+        Ok((caps, loaded, secrets, sas))
+    }
+
+    /// Since when each connection this side initiates has had no tunnel (none while it has one).
+    fn track_down(&mut self, wants: &[Want], seen: &Seen, now: Instant) {
         for want in wants.iter().filter(|w| w.initiates) {
             match seen.tunnels.get(&want.id).copied().unwrap_or(Tunnel::None) {
                 Tunnel::None | Tunnel::NoChild => {
@@ -300,15 +350,19 @@ impl Engine {
                 }
             }
         }
-        let planned = reconcile::reconcile(&wants, &seen);
-        let rendered: BTreeMap<Uuid, &Rendered> = plans
-            .iter()
-            .filter_map(|(_, p)| match p {
-                Plan::Run(r) => Some((r.id, r.as_ref())),
-                _ => None,
-            })
-            .collect();
+    }
 
+    /// Carries out the reconciler's actions, within the pace: the actions done, and the
+    /// connections unloaded for a new rendering.
+    async fn act<C: Charon>(
+        &mut self,
+        charon: &mut C,
+        planned: Vec<Action>,
+        known: &Known<'_>,
+        sas: &[IkeSa],
+        pace: &mut Pace,
+    ) -> Result<(Vec<Action>, BTreeSet<Uuid>), CharonError> {
+        let Known { rendered, seen, peer_tried } = known;
         let mut done = Vec::new();
         let mut rebuilt = BTreeSet::new();
         for action in planned {
@@ -348,7 +402,7 @@ impl Engine {
                 }
                 Action::Refresh(id) => {
                     if let Some(r) = rendered.get(&id) {
-                        self.refresh(charon, r, &sas).await?;
+                        self.refresh(charon, r, sas).await?;
                         done.push(action);
                     }
                 }
@@ -363,64 +417,56 @@ impl Engine {
                 }
             }
         }
-        let mut sas = if done.is_empty() { sas } else { charon.list_sas().await? };
-        if self.rotate(charon, &sas, &rendered).await? {
-            sas = charon.list_sas().await?;
-        }
+        Ok((done, rebuilt))
+    }
 
-        let groups = by_connection(&sas);
-        let statuses = plans
-            .iter()
-            .map(|(c, plan)| {
-                let outcome = match plan {
-                    Plan::Stop => Outcome::Stopped,
-                    Plan::Refuse(reason) => Outcome::Refused(reason.clone()),
-                    Plan::Run(r) => match self.recall(&r.id, |m| m.refused.as_ref()) {
-                        Some((print, reason, _)) if *print == r.fingerprint => Outcome::Refused(reason.clone()),
-                        // Torn down for a new rendering in this pass: what still shows is the old tunnel.
-                        _ if rebuilt.contains(&r.id) && self.print(&r.id).is_some() => Outcome::Running(Tunnel::None),
-                        _ => Outcome::Running(charon::tunnel(groups.get(&c.id).into_iter().flatten())),
-                    },
-                };
-                let (status, mut reason) = charon::status(&outcome);
-                // ADR 0017: charon says nothing over list-sas about a failed authentication;
-                // a certificate connection that stays down gets the likely cause for admins.
-                if let (Plan::Run(r), Outcome::Running(Tunnel::None | Tunnel::NoChild)) = (plan, &outcome) {
-                    let long = self.down_for(&r.id, CERTS_DOWN_HINT);
-                    if !r.credentials.is_empty() && long {
-                        reason = Some(format!(
-                            "no tunnel: certificate authentication has not succeeded; the peer's certificate must \
-                             chain to peer_ca, be valid now and hold peer_id '{}' (charon's log names the check that \
-                             failed)",
-                            c.peer_id
-                        ));
-                    }
-                }
-                let counters = match outcome {
-                    Outcome::Running(Tunnel::Installed) => charon::counters(groups.get(&c.id).into_iter().flatten()),
-                    _ => Default::default(),
-                };
-                let mut journal = events::lock(&self.journal);
-                let code = down_reason(c, &outcome, status, &mut journal);
-                ConnectionStatus {
-                    id: c.id,
-                    revision: c.revision,
-                    status,
-                    reason,
-                    counters,
-                    code,
-                    events: journal.events(c.id),
-                }
-            })
-            .collect();
-        for (id, m) in self.memory.iter_mut() {
-            if !rendered.contains_key(id) {
-                m.last_initiate = None;
-                m.down_since = None;
+    /// What a pass reports for `c`: its plan's outcome, with the reasons and counters.
+    fn status_of(
+        &self,
+        c: &DesiredConnection,
+        plan: &Plan,
+        groups: &BTreeMap<Uuid, Vec<IkeSa>>,
+        rebuilt: &BTreeSet<Uuid>,
+    ) -> ConnectionStatus {
+        let outcome = match plan {
+            Plan::Stop => Outcome::Stopped,
+            Plan::Refuse(reason) => Outcome::Refused(reason.clone()),
+            Plan::Run(r) => match self.recall(&r.id, |m| m.refused.as_ref()) {
+                Some((print, reason, _)) if *print == r.fingerprint => Outcome::Refused(reason.clone()),
+                // Torn down for a new rendering in this pass: what still shows is the old tunnel.
+                _ if rebuilt.contains(&r.id) && self.print(&r.id).is_some() => Outcome::Running(Tunnel::None),
+                _ => Outcome::Running(charon::tunnel(groups.get(&c.id).into_iter().flatten())),
+            },
+        };
+        let (status, mut reason) = charon::status(&outcome);
+        // ADR 0017: charon says nothing over list-sas about a failed authentication;
+        // a certificate connection that stays down gets the likely cause for admins.
+        if let (Plan::Run(r), Outcome::Running(Tunnel::None | Tunnel::NoChild)) = (plan, &outcome) {
+            let long = self.down_for(&r.id, CERTS_DOWN_HINT);
+            if !r.credentials.is_empty() && long {
+                reason = Some(format!(
+                    "no tunnel: certificate authentication has not succeeded; the peer's certificate must \
+                     chain to peer_ca, be valid now and hold peer_id '{}' (charon's log names the check that \
+                     failed)",
+                    c.peer_id
+                ));
             }
         }
-        self.memory.retain(|_, m| !m.is_empty());
-        Ok(Step { actions: done, statuses, sas, more: pace.held })
+        let counters = match outcome {
+            Outcome::Running(Tunnel::Installed) => charon::counters(groups.get(&c.id).into_iter().flatten()),
+            _ => Default::default(),
+        };
+        let mut journal = events::lock(&self.journal);
+        let code = down_reason(c, &outcome, status, &mut journal);
+        ConnectionStatus {
+            id: c.id,
+            revision: c.revision,
+            status,
+            reason,
+            counters,
+            code,
+            events: journal.events(c.id),
+        }
     }
 
     /// Every desired connection down for the same cause (charon unreachable), with what
