@@ -331,9 +331,13 @@ where
     let (status_tx, status_rx) = watch::channel(Statuses::new());
     let tasks = [
         tokio::spawn(crate::sync::heartbeat_loop(client.clone(), hello)),
-        tokio::spawn(poll_loop(HostPolls { client: client.clone(), tx: updates_tx, resync: resync.clone() })),
+        tokio::spawn(poll_loop(
+            HostPolls { client: client.clone(), tx: updates_tx, resync: resync.clone() },
+            client.speaker(),
+        )),
         tokio::spawn(report_loop(
-            HostReports { client, resync: resync.clone() },
+            HostReports { client: client.clone(), resync: resync.clone() },
+            client.speaker(),
             status_rx,
             opts.status_interval.max(Duration::from_secs(1)),
         )),
@@ -462,12 +466,6 @@ struct HostPolls {
     resync: Arc<Notify>,
 }
 
-impl Speaks for HostPolls {
-    fn speaker(&self) -> String {
-        self.client.speaker()
-    }
-}
-
 impl Polls for HostPolls {
     type State = HostState;
     /// The host's change cursor.
@@ -504,12 +502,6 @@ pub fn host_report(current: &Statuses, acked: &AckedMap, full: bool) -> Vec<Rout
 struct HostReports {
     client: HostClient,
     resync: Arc<Notify>,
-}
-
-impl Speaks for HostReports {
-    fn speaker(&self) -> String {
-        self.client.speaker()
-    }
 }
 
 impl Reports for HostReports {

@@ -413,8 +413,13 @@ where
     let (status_tx, status_rx) = watch::channel::<Option<Vec<ConnectionStatus>>>(None);
     let tasks = [
         tokio::spawn(heartbeat_loop(client.clone(), hello)),
-        tokio::spawn(poll_loop(RouterPolls { client: client.clone(), tx: state_tx })),
-        tokio::spawn(report_loop(client, status_rx, opts.status_interval.max(Duration::from_secs(1)))),
+        tokio::spawn(poll_loop(RouterPolls { client: client.clone(), tx: state_tx }, client.speaker())),
+        tokio::spawn(report_loop(
+            client.clone(),
+            client.speaker(),
+            status_rx,
+            opts.status_interval.max(Duration::from_secs(1)),
+        )),
     ];
     converge_loop(
         charon,
@@ -478,7 +483,7 @@ pub(crate) async fn heartbeat_loop<C: Beats>(client: C, hello: AgentHello) {
 
 /// A client that polls for its desired state: a router's agent's (its router's state, known by
 /// version) or a host's (the host's changes since a cursor). [`poll_loop`] serves both.
-pub(crate) trait Polls: Speaks + Send + Sync + 'static {
+pub(crate) trait Polls: Send + Sync + 'static {
     /// What the server answers.
     type State: Send + 'static;
     /// Where the next poll resumes (`Default`: from nothing, everything).
@@ -501,12 +506,6 @@ pub(crate) trait Polls: Speaks + Send + Sync + 'static {
 struct RouterPolls {
     client: GatewayClient,
     tx: watch::Sender<Option<Arc<GatewayState>>>,
-}
-
-impl Speaks for RouterPolls {
-    fn speaker(&self) -> String {
-        self.client.speaker()
-    }
 }
 
 impl Polls for RouterPolls {
@@ -537,9 +536,10 @@ impl Polls for RouterPolls {
 /// Polls for the desired state until its receiver is gone: long polls that resume where the
 /// last answer left off, and backoff while they fail, with one line when failures start and
 /// one when they end.
-pub(crate) async fn poll_loop<P: Polls>(polls: P) {
+/// `speaker` names the agent in the log.
+pub(crate) async fn poll_loop<P: Polls>(polls: P, speaker: String) {
     let mut cursor = P::Cursor::default();
-    let mut failures = Failures::new(polls.speaker());
+    let mut failures = Failures::new(speaker.clone());
     loop {
         let asked = Instant::now();
         let answer = tokio::select! {
@@ -552,7 +552,7 @@ pub(crate) async fn poll_loop<P: Polls>(polls: P) {
         match answer {
             Ok(state) => {
                 if let Some(other) = polls.other(&state) {
-                    warn!(agent = %polls.speaker(), other = %other, "the server sent another agent's state; ignored");
+                    warn!(agent = %speaker, other = %other, "the server sent another agent's state; ignored");
                     tokio::time::sleep(failures.pause()).await;
                     continue;
                 }
@@ -703,7 +703,7 @@ pub fn acknowledge(acked: &mut AckedMap, sent: &[ConnectionStatus]) {
 
 /// A client that reports statuses: a router's agent's (its router's list) or a host's (every
 /// router's). [`report_loop`] serves both.
-pub(crate) trait Reports: Speaks + Send + Sync + 'static {
+pub(crate) trait Reports: Send + Sync + 'static {
     /// What the converging loops publish: one router's statuses (none before its first pass),
     /// or the host's, by router.
     type Snapshot: Clone + Send + Sync + 'static;
@@ -740,11 +740,16 @@ impl Reports for GatewayClient {
 /// Reports the statuses of `rx` until its sender is gone: what changed at once (after
 /// [`Reports::BATCH`]), everything every `every`, and after a failure the same again with
 /// backoff, until the server acknowledges it.
-pub(crate) async fn report_loop<R: Reports>(client: R, mut rx: watch::Receiver<R::Snapshot>, every: Duration) {
+pub(crate) async fn report_loop<R: Reports>(
+    client: R,
+    speaker: String,
+    mut rx: watch::Receiver<R::Snapshot>,
+    every: Duration,
+) {
     let mut acked = AckedMap::new();
     let mut next_full = Instant::now();
     let mut retry_at: Option<Instant> = None;
-    let mut failures = Failures::new(client.speaker());
+    let mut failures = Failures::new(speaker);
     loop {
         tokio::select! {
             changed = rx.changed() => {
