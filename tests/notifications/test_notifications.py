@@ -302,6 +302,44 @@ def test_two_replicas_on_one_database_lose_nothing_when_one_is_killed(tmp_path, 
         two.stop()
 
 
+def test_what_the_previous_release_left_in_its_outbox_is_published_after_the_upgrade(tmp_path, received):
+    """The previous release kept one row per message, in its envelope, in `notification_outbox`;
+    this release writes one row per write elsewhere (ADR 0047). A message the old release wrote
+    and never relayed (its broker was down when it stopped) goes out from the new one, as it was."""
+    import sqlite3
+
+    server = Server(str(tmp_path / "old")).start()
+    server.stop()
+    message_id = str(uuid.uuid4())
+    name = f"left-{uuid.uuid4().hex[:8]}"
+    inner = {"message_id": message_id, "publisher_id": "network.previous", "event_type": "ikepolicy.create.end",
+             "priority": "INFO", "payload": {"ikepolicy": {"name": name}}, "timestamp": "2026-12-07 10:00:00.000001",
+             "_unique_id": uuid.uuid4().hex, "_context_project_id": "p1", "_context_tenant_id": "p1",
+             "_context_auth_token": None}
+    body = json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)})
+    db = sqlite3.connect(os.path.join(server.data, "vpnaas.db"))
+    with db:
+        db.execute("INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) "
+                   "VALUES (?, 1, ?, NULL, 0)", (message_id, body))
+    db.close()
+    server.start()
+    try:
+        ms = received.wait(lambda ms: any(m["metadata"]["message_id"] == message_id for m in ms),
+                           what="the previous release's message")
+        got = [m for m in ms if m["metadata"]["message_id"] == message_id][0]
+        assert (got["publisher_id"], got["payload"]) == ("network.previous", {"ikepolicy": {"name": name}})
+        deadline = time.time() + 30
+        while True:
+            with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
+                backlog = [l for l in r.read().decode().splitlines() if l.startswith("vpnaas_notification_backlog ")]
+            if backlog and float(backlog[0].split()[1]) == 0:
+                break
+            assert time.time() < deadline, f"the old row was not removed once confirmed: {backlog}"
+            time.sleep(0.5)
+    finally:
+        server.stop()
+
+
 def connection_on_a_router(server, project, address, lan, peer_lan):
     """A router (placed nowhere), its subnet and a connection of `project` on it: (router, connection)."""
     router = created(server, "/v2.0/routers", {"router": {"name": "r-" + project, "tenant_id": project,

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::notifications::{envelope, Context, Outgoing, Publisher};
+use crate::clock::now_micros;
+use crate::notifications::{head, Context, Outgoing, Publisher};
 
 /// One audited request.
 pub struct Audited<'a> {
@@ -98,9 +99,8 @@ impl AuditSink {
     /// The message of `event` for the audit topic, if events go to the broker.
     pub fn message(&self, event: &Value, publisher: &Publisher, context: &Context) -> Option<Outgoing> {
         let topic = self.topic.as_ref()?;
-        let mut message = envelope(publisher, "audit.http.response", &event.to_string(), context);
-        message.routing_key = Some(format!("{topic}.info"));
-        Some(message)
+        let message = head(publisher, "audit.http.response", &event.to_string(), now_micros());
+        Some(Outgoing::batch(&[message], context, Some(format!("{topic}.info"))))
     }
 }
 

@@ -69,14 +69,88 @@ impl fmt::Debug for Notes {
     }
 }
 
-/// One message of the outbox: its stable id (consumers deduplicate on it), its body, and the
-/// routing key it goes with when not the notifications' own (audit events).
+/// One row of the outbox (ADR 0047): the messages of one write, or one event, published
+/// together and removed together once the broker confirmed every one of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    pub message_id: String,
+    /// The row's key: a version 7 UUID, so that rows are written in time order at the end of
+    /// the key's index (a random key would dirty a random page of it at every write).
+    pub id: String,
     pub created_at: i64,
+    /// How many messages it holds, for the backlog on `/metrics`.
+    pub messages: i64,
+    /// [`Form::Batch`]: the messages' shared `_context_*` members on the first line, then one
+    /// line per message with the rest of it; the envelope is written when it is published.
     pub body: String,
+    /// The routing key its messages go with when not the notifications' own (audit events).
     pub routing_key: Option<String>,
+    pub form: Form,
+}
+
+/// How an outbox row holds its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// This release's rows: one write's messages, their envelope written at publish time.
+    Batch,
+    /// The previous release's rows (its own table): one message, whole, in its envelope; its
+    /// key is the message's id. Relayed as they are until that table is contracted away.
+    Envelope,
+}
+
+/// One message as it goes to the broker: its id (consumers deduplicate on it) and its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The start of every message's inner text, before its id.
+const HEAD: &str = "{\"message_id\": \"";
+
+impl Outgoing {
+    /// A row of `heads` (each made by [`head`]) sharing `context`.
+    pub fn batch(heads: &[String], context: &Context, routing_key: Option<String>) -> Outgoing {
+        let mut body = String::with_capacity(context.0.len() + heads.iter().map(|h| h.len() + 1).sum::<usize>());
+        body.push_str(&context.0);
+        for h in heads {
+            body.push('\n');
+            body.push_str(h);
+        }
+        Outgoing {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: now_micros(),
+            messages: i64::try_from(heads.len()).unwrap_or(i64::MAX),
+            body,
+            routing_key,
+            form: Form::Batch,
+        }
+    }
+
+    /// The messages as they go to the broker, in the order they were written; `None` when
+    /// the row is not in its form (it can never be published).
+    pub fn unpack(&self) -> Option<Vec<Message>> {
+        if self.form == Form::Envelope {
+            return Some(vec![Message { message_id: self.id.clone(), body: self.body.clone() }]);
+        }
+        // JSON text written by serde or by the views never holds a raw line break (one in a
+        // string is escaped), so lines split the row exactly.
+        let mut lines = self.body.split('\n');
+        let context = lines.next()?;
+        lines
+            .map(|head| {
+                let message_id = head.strip_prefix(HEAD)?.get(..36)?.to_owned();
+                let mut inner = String::with_capacity(head.len() + context.len() + 1);
+                inner.push_str(head);
+                inner.push_str(context);
+                inner.push('}');
+                let mut body = String::with_capacity(inner.len() + inner.len() / 4 + 48);
+                body.push_str("{\"oslo.version\": \"2.0\", \"oslo.message\": ");
+                body.push_str(&json_text(inner.as_str()));
+                body.push('}');
+                Some(Message { message_id, body })
+            })
+            .collect()
+    }
 }
 
 /// Attribute names that hold secrets: never in a payload, whatever the view or the request had.
@@ -169,8 +243,8 @@ pub fn context(who: &Requester<'_>, now: i64) -> Context {
 }
 
 impl Notes {
-    /// The `.start` and `.end` messages of this write, `item` being what it created, changed
-    /// or (for a delete) what was there before.
+    /// The outbox row of this write's `.start` and `.end` messages, `item` being what it
+    /// created, changed or (for a delete) what was there before.
     pub fn messages(&self, item: &dyn Any, publisher: &Publisher) -> Vec<Outgoing> {
         let Some(view) = (self.render)(item) else { return Vec::new() };
         let view = String::from_utf8_lossy(&view);
@@ -186,27 +260,28 @@ impl Notes {
             end.push_str(&json_text(id));
         }
         end.push('}');
-        [("start", self.start.as_str()), ("end", end.as_str())]
+        let now = now_micros();
+        let heads: Vec<String> = [("start", self.start.as_str()), ("end", end.as_str())]
             .into_iter()
             .map(|(phase, payload)| {
                 let event_type = format!("{}.{}.{phase}", self.resource, self.action.name());
-                envelope(publisher, &event_type, payload, &self.context)
+                head(publisher, &event_type, payload, now)
             })
-            .collect()
+            .collect();
+        vec![Outgoing::batch(&heads, &self.context, None)]
     }
 }
 
-/// A message in oslo.messaging's 2.0 envelope: `payload` is JSON, `context` its `_context_*`
-/// keys. In oslo.messaging's order and with Python's separators (`json.dumps`: `", "` and
-/// `": "` between the message's items), so that it reads as Neutron's does byte for byte in
-/// its layout; the payload keeps its compact form.
-pub fn envelope(publisher: &Publisher, event_type: &str, payload: &str, context: &Context) -> Outgoing {
-    let now = now_micros();
+/// A message of oslo.messaging's 2.0 envelope up to its `_context_*` members: its inner text
+/// in oslo.messaging's order and with Python's separators (`json.dumps`: `", "` and `": "`
+/// between the message's items), so that it reads as Neutron's does byte for byte in its
+/// layout; the payload keeps its compact form. [`Outgoing::unpack`] ends it with the context
+/// and wraps it, when it is published.
+pub fn head(publisher: &Publisher, event_type: &str, payload: &str, now: i64) -> String {
     let id = uuid::Uuid::new_v4();
-    let message_id = id.to_string();
-    let mut inner = String::with_capacity(payload.len() + context.0.len() + 256);
-    inner.push_str("{\"message_id\": \"");
-    inner.push_str(&message_id);
+    let mut inner = String::with_capacity(payload.len() + 256);
+    inner.push_str(HEAD);
+    inner.push_str(&id.to_string());
     inner.push_str("\", \"publisher_id\": ");
     inner.push_str(&json_text(&publisher.publisher_id));
     inner.push_str(", \"event_type\": ");
@@ -220,13 +295,7 @@ pub fn envelope(publisher: &Publisher, event_type: &str, payload: &str, context:
     // message id, a message published again after a lost confirm is one of those.
     inner.push_str(&id.simple().to_string());
     inner.push('"');
-    inner.push_str(&context.0);
-    inner.push('}');
-    let mut body = String::with_capacity(inner.len() + inner.len() / 4 + 48);
-    body.push_str("{\"oslo.version\": \"2.0\", \"oslo.message\": ");
-    body.push_str(&json_text(inner.as_str()));
-    body.push('}');
-    Outgoing { message_id, created_at: now, body, routing_key: None }
+    inner
 }
 
 /// `value` as JSON text, written straight into a buffer (`Value`'s `Display` goes through a
@@ -262,7 +331,7 @@ pub fn status_change(c: &StatusChange<'_>, publisher: &Publisher) -> Outgoing {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let roles = ["service".to_owned()];
     let who = Requester { project: c.project, user: None, roles: &roles, is_admin: true, request_id: &request_id };
-    envelope(publisher, STATUS_EVENT, &payload.to_string(), &context(&who, c.now))
+    Outgoing::batch(&[head(publisher, STATUS_EVENT, &payload.to_string(), c.now)], &context(&who, c.now), None)
 }
 
 /// A broker address of oslo.messaging's `transport_url`: `rabbit://user:pass@host:port/vhost`,
@@ -378,9 +447,20 @@ impl fmt::Debug for TransportUrl {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::Map;
+
+    /// Neutron's publisher on host `h`.
+    pub(crate) fn publisher() -> Publisher {
+        Publisher {
+            publisher_id: "network.h".into(),
+            exchange: "neutron".into(),
+            topic: "notifications".into(),
+            durable: false,
+            audit_topic: None,
+        }
+    }
 
     #[test]
     fn transport_urls_read_as_oslo_messaging_reads_them() {
@@ -426,16 +506,14 @@ mod tests {
             render,
             context: context(&who, 1_796_651_762_548_841),
         };
-        let publisher = Publisher {
-            publisher_id: "network.h".into(),
-            exchange: "neutron".into(),
-            topic: "notifications".into(),
-            durable: false,
-            audit_topic: None,
-        };
+        let publisher = publisher();
         assert!(notes.messages(&1_u8, &publisher).is_empty(), "another type renders nothing");
-        let out = notes.messages(&"conn".to_owned(), &publisher);
+        let rows = notes.messages(&"conn".to_owned(), &publisher);
+        assert_eq!(rows.len(), 1, "one row per write");
+        assert_eq!((rows[0].messages, rows[0].form), (2, Form::Batch));
+        let out = rows[0].unpack().unwrap();
         assert_eq!(out.len(), 2);
+        assert_ne!(out[0].message_id, out[1].message_id);
         let outer: Value = serde_json::from_str(&out[1].body).unwrap();
         assert_eq!(outer["oslo.version"], "2.0");
         let inner_text = outer["oslo.message"].as_str().unwrap();
@@ -455,6 +533,34 @@ mod tests {
         assert_eq!(inner["_context_roles"], json!(["member"]));
         assert_eq!(inner["_context_user_identity"], "u1 p1 - - -");
         assert_eq!(inner["_context_auth_token"], Value::Null);
+    }
+
+    #[test]
+    fn a_row_splits_into_its_messages_whatever_their_strings_hold() {
+        let roles = ["member".to_owned()];
+        let who = Requester { project: "p1", user: None, roles: &roles, is_admin: false, request_id: "req-2" };
+        let publisher = publisher();
+        // A line break in a payload's string is escaped, never raw, so it cannot cut the row.
+        let payload = json!({"ikepolicy": {"description": "two\nlines\r\u{2028}"}}).to_string();
+        let heads = [head(&publisher, "ikepolicy.create.start", &payload, 1), head(&publisher, "x.y", "{}", 2)];
+        let row = Outgoing::batch(&heads, &context(&who, 1), Some("audit.info".into()));
+        let out = row.unpack().unwrap();
+        assert_eq!(out.len(), 2);
+        let inner: Value = serde_json::from_str(
+            serde_json::from_str::<Value>(&out[0].body).unwrap()["oslo.message"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(inner["payload"]["ikepolicy"]["description"], "two\nlines\r\u{2028}");
+        assert_eq!(inner["message_id"], json!(out[0].message_id));
+        assert_eq!(inner["_context_request_id"], "req-2");
+        // Keys in time order: a later row sorts after an earlier one.
+        let later = Outgoing::batch(&heads, &context(&who, 1), None);
+        assert!(later.id > row.id, "{} then {}", row.id, later.id);
+        // The previous release's row is one message, its body as it was written.
+        let old = Outgoing { form: Form::Envelope, messages: 1, ..row.clone() };
+        assert_eq!(old.unpack().unwrap(), vec![Message { message_id: row.id.clone(), body: row.body.clone() }]);
+        let broken = Outgoing { body: "ctx\nnot a message".into(), ..row };
+        assert_eq!(broken.unpack(), None);
     }
 
     #[test]

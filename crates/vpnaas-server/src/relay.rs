@@ -222,19 +222,19 @@ pub(crate) fn tls(files: &BrokerTls) -> Result<Arc<rustls::ClientConfig>, RelayE
     Ok(Arc::new(config))
 }
 
-/// One round: claim, publish, wait for the confirms, remove what was acked. How many went out.
+/// One round: claim, publish, wait for the confirms, remove the rows whose every message was
+/// acked. How many messages went out.
 async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usize, RelayError> {
     if !l.channel.is_open() || !l.connection.is_open() {
         return Err(RelayError::Closed);
     }
     let now = now_micros();
     let until = now + i64::try_from(CLAIM.as_micros()).unwrap_or(i64::MAX);
-    let messages = store.claim_outbox(now, until, ROUND).await?;
-    if messages.is_empty() {
+    let rows = store.claim_outbox(now, until, ROUND).await?;
+    if rows.is_empty() {
         return Ok(0);
     }
     let routing_key = format!("{}.info", publisher.topic);
-    let mut pending: BTreeMap<u64, &Outgoing> = BTreeMap::new();
     // oslo.messaging's properties for a notification.
     let properties = BasicProperties::default()
         .with_content_type("application/json")
@@ -243,17 +243,32 @@ async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usi
         .with_priority(0)
         .with_headers(FieldTable::new())
         .finish();
-    for m in &messages {
-        let args = BasicPublishArguments::new(&publisher.exchange, m.routing_key.as_deref().unwrap_or(&routing_key));
-        if let Err(e) = l.channel.basic_publish(properties.clone(), m.body.clone().into_bytes(), args).await {
-            store.release_outbox(&messages.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>()).await?;
-            return Err(e.into());
+    // Per row: how many of its messages the broker has still to ack, and whether it nacked
+    // one; none for a row that cannot be published.
+    let mut waiting: Vec<Option<(usize, bool)>> = Vec::with_capacity(rows.len());
+    let mut pending: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut broken = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(messages) = row.unpack() else {
+            tracing::error!(outbox.id = %row.id, "notifications: an outbox row that is not in its form is dropped");
+            broken.push(row);
+            waiting.push(None);
+            continue;
+        };
+        waiting.push(Some((messages.len(), false)));
+        let key = row.routing_key.as_deref().unwrap_or(&routing_key);
+        for m in messages {
+            let args = BasicPublishArguments::new(&publisher.exchange, key);
+            if let Err(e) = l.channel.basic_publish(properties.clone(), m.body.into_bytes(), args).await {
+                store.release_outbox(&rows.iter().collect::<Vec<_>>()).await?;
+                return Err(e.into());
+            }
+            pending.insert(l.next_tag, i);
+            l.next_tag += 1;
         }
-        pending.insert(l.next_tag, m);
-        l.next_tag += 1;
     }
-    let mut acked = Vec::with_capacity(messages.len());
-    let mut nacked = Vec::new();
+    store.remove_outbox(&broken).await?;
+    let sent = pending.len();
     let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
     while !pending.is_empty() {
         let confirm = match tokio::time::timeout_at(deadline, l.confirms.recv()).await {
@@ -264,24 +279,25 @@ async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usi
         let tags: Vec<u64> =
             if confirm.multiple { pending.range(..=confirm.tag).map(|(t, _)| *t).collect() } else { vec![confirm.tag] };
         for tag in tags {
-            if let Some(m) = pending.remove(&tag) {
-                if confirm.ack {
-                    acked.push(m.message_id.clone());
-                } else {
-                    nacked.push(m.message_id.clone());
-                }
+            if let Some(Some((left, nacked))) = pending.remove(&tag).and_then(|i| waiting.get_mut(i)) {
+                *left -= 1;
+                *nacked |= !confirm.ack;
             }
         }
     }
-    store.remove_outbox(&acked).await?;
-    let left: Vec<String> = pending.values().map(|m| m.message_id.clone()).collect();
-    if !left.is_empty() {
-        store.release_outbox(&left).await?;
+    let rows_where = |keep: fn(usize, bool) -> bool| -> Vec<&Outgoing> {
+        rows.iter().zip(&waiting).filter(|(_, w)| w.is_some_and(|(l, n)| keep(l, n))).map(|(r, _)| r).collect()
+    };
+    store.remove_outbox(&rows_where(|left, nacked| left == 0 && !nacked)).await?;
+    let unconfirmed = rows_where(|left, _| left > 0);
+    if !unconfirmed.is_empty() {
+        store.release_outbox(&unconfirmed).await?;
         return Err(if l.channel.is_open() { RelayError::Unconfirmed(CONFIRM_WITHIN) } else { RelayError::Closed });
     }
+    let nacked = rows_where(|left, nacked| left == 0 && nacked);
     if !nacked.is_empty() {
         store.release_outbox(&nacked).await?;
         return Err(RelayError::Nacked(nacked.len()));
     }
-    Ok(acked.len())
+    Ok(sent)
 }

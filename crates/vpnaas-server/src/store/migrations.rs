@@ -336,6 +336,20 @@ const V12: &str = r#"
 ALTER TABLE notification_outbox ADD COLUMN routing_key VARCHAR(255)
 "#;
 
+/// Version 13: the outbox as one row per write (ADR 0047), keyed by a version 7 UUID so that
+/// rows go in at the end of the key's index, with no index besides. The previous release's
+/// table stays until a later release contracts it: this release's relay drains it.
+const V13: &str = r#"
+CREATE TABLE notification_batches (
+    batch_id VARCHAR(36) PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    claimed_until BIGINT NOT NULL,
+    messages BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    routing_key VARCHAR(255)
+)
+"#;
+
 /// Which part of an upgrade a step belongs to, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -416,6 +430,7 @@ const STEPS: &[Step] = &[
     expand(V10),
     expand(V11),
     expand(V12),
+    expand(V13),
 ];
 
 /// A step's version: its place in the list, from 1.
