@@ -1013,6 +1013,111 @@ pub(crate) mod tests {
         }
     }
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A reporter whose first `fail` sends are refused; it records whether each report the
+    /// loop asked for was full, and which connections it held.
+    struct Scripted {
+        fail: AtomicUsize,
+        sent: Sent,
+    }
+
+    /// Each report asked for: whether full, and its connections.
+    type Sent = Arc<std::sync::Mutex<Vec<(bool, Vec<Uuid>)>>>;
+
+    impl Reports for Scripted {
+        type Snapshot = Vec<ConnectionStatus>;
+        type Report = (bool, Vec<Uuid>);
+        const BATCH: Duration = Duration::ZERO;
+        fn holds(snapshot: &Self::Snapshot, id: Uuid) -> bool {
+            snapshot.iter().any(|s| s.id == id)
+        }
+        fn due(
+            snapshot: &Self::Snapshot,
+            acked: &AckedMap,
+            full: bool,
+        ) -> Option<(Self::Report, Vec<ConnectionStatus>)> {
+            let entries = report_entries(snapshot, acked, full);
+            (!entries.is_empty()).then(|| ((full, entries.iter().map(|e| e.id).collect()), entries))
+        }
+        fn send(&self, report: &Self::Report) -> impl Future<Output = Result<(), SyncError>> + Send {
+            self.sent.lock().unwrap().push(report.clone());
+            let refused = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            async move {
+                if refused {
+                    Err(SyncError::Status(503, "busy".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_full_report_is_sent_again_in_full_and_changes_alone_after() {
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let client = Scripted { fail: AtomicUsize::new(1), sent: sent.clone() };
+        let (tx, rx) = watch::channel(vec![status(1, 1, Status::Active, 0), status(2, 1, Status::Active, 0)]);
+        // A full report is due at once, then not for a minute: any later one is a retry's.
+        let looping = tokio::spawn(report_loop(client, "router r".into(), rx, Duration::from_secs(60)));
+        let wait_for = |n: usize| {
+            let sent = sent.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while sent.lock().unwrap().len() < n {
+                    assert!(Instant::now() < deadline, "{n} reports not sent: {:?}", sent.lock().unwrap());
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        wait_for(2).await;
+        let both = vec![Uuid::from_u128(1), Uuid::from_u128(2)];
+        assert_eq!(sent.lock().unwrap()[..2], [(true, both.clone()), (true, both)], "refused, then again in full");
+        // Once the server took it, a change goes alone.
+        tx.send_modify(|s| s[1].status = Status::Down);
+        wait_for(3).await;
+        assert_eq!(sent.lock().unwrap()[2], (false, vec![Uuid::from_u128(2)]));
+        looping.abort();
+    }
+
+    /// A server that answers every poll at once with nothing new, its own or another agent's.
+    struct Unchanged {
+        polls: Arc<AtomicUsize>,
+        other: bool,
+    }
+
+    impl Polls for Unchanged {
+        type State = ();
+        type Cursor = ();
+        fn state(&self, _: &(), _: Duration) -> impl Future<Output = Result<(), SyncError>> + Send {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        }
+        fn other(&self, _: &()) -> Option<String> {
+            self.other.then(|| "host elsewhere".to_owned())
+        }
+        async fn take(&self, _: (), _: &mut ()) -> Option<bool> {
+            Some(false)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_answering_nothing_new_at_once_does_not_make_either_mode_spin() {
+        let (own, others) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let loops = [
+            tokio::spawn(poll_loop(Unchanged { polls: own.clone(), other: false }, "router r".into())),
+            tokio::spawn(poll_loop(Unchanged { polls: others.clone(), other: true }, "host h".into())),
+        ];
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        loops.iter().for_each(|l| l.abort());
+        // Each pause is at least a tenth of a second: at most 16 polls in 1.5 s, where a loop
+        // that did not wait would have made thousands.
+        for (what, polls) in [("unchanged answers", &own), ("another agent's states", &others)] {
+            let n = polls.load(Ordering::SeqCst);
+            assert!((1..=16).contains(&n), "{n} polls in 1.5 s of {what}");
+        }
+    }
+
     #[tokio::test]
     async fn the_agent_converges_reports_and_keeps_its_tunnels_when_the_server_goes_away() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
