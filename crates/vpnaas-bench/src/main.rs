@@ -105,7 +105,14 @@ async fn run(o: &Options) -> anyhow::Result<Report> {
             target::check_loopback(url)?;
             None
         }
-        (None, Some(bin)) => Some(target::spawn_vpnaas(bin, &root, o.server_log.as_deref())?),
+        (None, Some(bin)) => {
+            let mut settings = Vec::new();
+            if let Some(url) = &o.transport_url {
+                target::check_broker_loopback(url)?;
+                settings.push(("VPNAAS_TRANSPORT_URL", url.clone()));
+            }
+            Some(target::spawn_vpnaas_with(bin, &root, o.server_log.as_deref(), &settings)?)
+        }
         (None, None) => return Err(anyhow!("no server to run against")),
     };
     let (base, pids) = match &server {

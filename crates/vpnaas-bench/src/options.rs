@@ -62,7 +62,8 @@ pub struct RunArgs {
     /// (networks, subnets, router, interface)
     #[arg(long, help_heading = "Target")]
     reference: bool,
-    /// The target's name in the table and JSON [default: vpnaas/neutron]. A server in keystone or
+    /// The target's name in the table and JSON [default: vpnaas/neutron, vpnaas+notifications
+    /// with --transport-url]. A server in keystone or
     /// static mode: set VPNAAS_BENCH_TOKEN and VPNAAS_BENCH_ADMIN_TOKEN, and VPNAAS_BENCH_PROJECT
     /// to the first's project
     #[arg(long, value_name = "NAME", help_heading = "Target")]
@@ -71,6 +72,11 @@ pub struct RunArgs {
     /// info, for its listening line: e.g. warn,vpnaas_server=info,vpnaas_server::api=warn
     #[arg(long, value_name = "FILTER", help_heading = "Target")]
     server_log: Option<String>,
+    /// The server this program starts publishes notifications to this broker (oslo.messaging's
+    /// transport_url, on loopback: rabbit://guest:guest@127.0.0.1:5672/), so that the writes
+    /// measure their cost
+    #[arg(long, value_name = "URL", help_heading = "Target")]
+    transport_url: Option<String>,
     /// Clients per run, comma-separated [default: 1,32]
     #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = positive, help_heading = "Load")]
     concurrency: Option<Vec<usize>>,
@@ -141,6 +147,7 @@ pub struct Options {
     pub reference: bool,
     pub label: Option<String>,
     pub server_log: Option<String>,
+    pub transport_url: Option<String>,
     pub concurrency: Vec<usize>,
     pub requests: u64,
     pub duration: Duration,
@@ -167,6 +174,7 @@ impl Options {
             reference: false,
             label: None,
             server_log: None,
+            transport_url: None,
             concurrency: vec![1, 32],
             requests: 2000,
             duration: Duration::from_secs(10),
@@ -203,10 +211,11 @@ impl Options {
     }
 
     pub fn label(&self) -> String {
-        match (&self.label, self.reference) {
-            (Some(l), _) => l.clone(),
-            (None, true) => "neutron".into(),
-            (None, false) => "vpnaas".into(),
+        match (&self.label, self.reference, &self.transport_url) {
+            (Some(l), _, _) => l.clone(),
+            (None, true, _) => "neutron".into(),
+            (None, false, Some(_)) => "vpnaas+notifications".into(),
+            (None, false, None) => "vpnaas".into(),
         }
     }
 }
@@ -222,6 +231,7 @@ impl RunArgs {
             reference: self.reference,
             label: self.label,
             server_log: self.server_log,
+            transport_url: self.transport_url,
             concurrency: self.concurrency.unwrap_or(p.concurrency),
             requests: self.requests.unwrap_or(p.requests),
             duration: self.duration.unwrap_or(p.duration),

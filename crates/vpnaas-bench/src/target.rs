@@ -58,6 +58,8 @@ pub enum TargetError {
     Silent { program: std::ffi::OsString, marker: String },
     #[error("{0}: only http:// and https:// URLs are supported")]
     NotHttp(String),
+    #[error("--transport-url must start with rabbit:// (oslo.messaging's syntax)")]
+    NotRabbit,
     #[error("{0}: the host must be a loopback address (127.0.0.0/8, ::1, localhost)")]
     NotAnAddress(String),
     #[error("{url}: {ip} is not a loopback address; this benchmark sends traffic to loopback only")]
@@ -221,6 +223,22 @@ fn listening_url(log: &str, marker: &str) -> Option<String> {
     rest[end..].contains('\n').then(|| rest[..end].to_owned())
 }
 
+/// Refuses a broker (`rabbit://user:pass@host:port,.../vhost`) that is not on this machine's
+/// loopback.
+pub fn check_broker_loopback(url: &str) -> Result<(), TargetError> {
+    let rest = url.strip_prefix("rabbit://").ok_or(TargetError::NotRabbit)?;
+    let hosts = rest.split(['/', '?']).next().unwrap_or("");
+    for part in hosts.split(',') {
+        let hostport = part.rsplit_once('@').map_or(part, |(_, h)| h);
+        // The http check reads the host the same way; the credentials never reach an error.
+        check_loopback(&format!("http://{hostport}/")).map_err(|e| match e {
+            TargetError::NotLoopback { ip, .. } => TargetError::NotLoopback { url: hostport.to_owned(), ip },
+            _ => TargetError::NotAnAddress(hostport.to_owned()),
+        })?;
+    }
+    Ok(())
+}
+
 /// Refuses any target that is not on this machine's loopback.
 pub fn check_loopback(url: &str) -> Result<(), TargetError> {
     // https:// too: the client trusts the platform's store, or SSL_CERT_FILE (a test CA).
@@ -292,6 +310,13 @@ mod tests {
             ["http://10.0.0.1:9696", "http://example.com", "https://10.0.0.1", "ftp://127.0.0.1", "http://[fe80::1]:1"]
         {
             assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+        for ok in ["rabbit://guest:guest@127.0.0.1:5672/", "rabbit://u:p@localhost,v:w@[::1]:5673/%2F?ssl=1"] {
+            assert!(check_broker_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in ["rabbit://u:secret@10.0.0.1:5672/", "rabbit://127.0.0.1,h.example/", "amqp://127.0.0.1/"] {
+            let refused = check_broker_loopback(bad).unwrap_err().to_string();
+            assert!(!refused.contains("secret"), "{refused}");
         }
     }
 
