@@ -302,6 +302,35 @@ def test_two_replicas_on_one_database_lose_nothing_when_one_is_killed(tmp_path, 
         two.stop()
 
 
+def legacy_message(name):
+    """A message as the previous release wrote it: one row, in its envelope. Its id and body."""
+    message_id = str(uuid.uuid4())
+    inner = {"message_id": message_id, "publisher_id": "network.previous", "event_type": "ikepolicy.create.end",
+             "priority": "INFO", "payload": {"ikepolicy": {"name": name}}, "timestamp": "2026-12-07 10:00:00.000001",
+             "_unique_id": uuid.uuid4().hex, "_context_project_id": "p1", "_context_tenant_id": "p1",
+             "_context_auth_token": None}
+    return message_id, json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)})
+
+
+def published_and_removed(server, received, message_id, name):
+    ms = received.wait(lambda ms: any(m["metadata"]["message_id"] == message_id for m in ms),
+                       what="the previous release's message")
+    got = [m for m in ms if m["metadata"]["message_id"] == message_id][0]
+    assert (got["publisher_id"], got["payload"]) == ("network.previous", {"ikepolicy": {"name": name}})
+    deadline = time.time() + 30
+    while True:
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
+            backlog = [l for l in r.read().decode().splitlines() if l.startswith("vpnaas_notification_backlog ")]
+        if backlog and float(backlog[0].split()[1]) == 0:
+            return
+        assert time.time() < deadline, f"the old row was not removed once confirmed: {backlog}"
+        time.sleep(0.5)
+
+
+LEGACY_INSERT = ("INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) "
+                 "VALUES ({}, 1, {}, NULL, 0)")
+
+
 def test_what_the_previous_release_left_in_its_outbox_is_published_after_the_upgrade(tmp_path, received):
     """The previous release kept one row per message, in its envelope, in `notification_outbox`;
     this release writes one row per write elsewhere (ADR 0047). A message the old release wrote
@@ -310,32 +339,63 @@ def test_what_the_previous_release_left_in_its_outbox_is_published_after_the_upg
 
     server = Server(str(tmp_path / "old")).start()
     server.stop()
-    message_id = str(uuid.uuid4())
     name = f"left-{uuid.uuid4().hex[:8]}"
-    inner = {"message_id": message_id, "publisher_id": "network.previous", "event_type": "ikepolicy.create.end",
-             "priority": "INFO", "payload": {"ikepolicy": {"name": name}}, "timestamp": "2026-12-07 10:00:00.000001",
-             "_unique_id": uuid.uuid4().hex, "_context_project_id": "p1", "_context_tenant_id": "p1",
-             "_context_auth_token": None}
-    body = json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)})
+    message_id, body = legacy_message(name)
     db = sqlite3.connect(os.path.join(server.data, "vpnaas.db"))
     with db:
-        db.execute("INSERT INTO notification_outbox (message_id, created_at, body, routing_key, claimed_until) "
-                   "VALUES (?, 1, ?, NULL, 0)", (message_id, body))
+        db.execute(LEGACY_INSERT.format("?", "?"), (message_id, body))
     db.close()
     server.start()
     try:
-        ms = received.wait(lambda ms: any(m["metadata"]["message_id"] == message_id for m in ms),
-                           what="the previous release's message")
-        got = [m for m in ms if m["metadata"]["message_id"] == message_id][0]
-        assert (got["publisher_id"], got["payload"]) == ("network.previous", {"ikepolicy": {"name": name}})
-        deadline = time.time() + 30
-        while True:
-            with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
-                backlog = [l for l in r.read().decode().splitlines() if l.startswith("vpnaas_notification_backlog ")]
-            if backlog and float(backlog[0].split()[1]) == 0:
-                break
-            assert time.time() < deadline, f"the old row was not removed once confirmed: {backlog}"
-            time.sleep(0.5)
+        published_and_removed(server, received, message_id, name)
+    finally:
+        server.stop()
+
+
+def shared_database(backend, tmp_path):
+    """A fresh database on the test PostgreSQL or MariaDB server, its key made: the servers'
+    settings, a function that runs one SQL statement in it, and one that quotes a text for it
+    (MariaDB reads a backslash in a literal as an escape; PostgreSQL does not). Skips without
+    the server."""
+    variable = {"postgres": "VPNAAS_TEST_POSTGRES", "mariadb": "VPNAAS_TEST_MARIADB"}[backend]
+    admin = os.environ.get(variable)
+    if not admin:
+        pytest.skip(f"{variable} is not set (.ci/run starts the server for this)")
+    database = f"vpnaas_legacy_{uuid.uuid4().hex[:8]}"
+    if backend == "postgres":
+        url = admin.rsplit("/", 1)[0] + "/" + database
+        run = lambda sql, db=database: subprocess.run(  # noqa: E731
+            ["psql", admin.rsplit("/", 1)[0] + "/" + db, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            check=True, capture_output=True)
+        run(f"CREATE DATABASE {database}", db="postgres")
+    else:
+        # mysql://user:pass@host:port
+        auth, hostport = admin.split("://", 1)[1].rstrip("/").rsplit("@", 1)
+        user, password = auth.split(":", 1)
+        host, port = hostport.rsplit(":", 1)
+        url = f"{admin.rstrip('/')}/{database}"
+        run = lambda sql, db=database: subprocess.run(  # noqa: E731
+            ["mysql", "-h", host, "-P", port, "-u", user, f"-p{password}", *([db] if db else []), "-e", sql],
+            check=True, capture_output=True)
+        run(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", db=None)
+    shared = dict(VPNAAS_DATABASE_URL=url, VPNAAS_PSK_KEY_FILE=str(tmp_path / "psk.key"))
+    subprocess.run([BINARY, "rotate-key"], env=dict(os.environ, **shared), check=True, capture_output=True)
+    quote = lambda text: "'" + (text if backend == "postgres" else text.replace("\\", "\\\\")).replace("'", "''") + "'"  # noqa: E731
+    return shared, run, quote
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mariadb"])
+def test_the_previous_releases_outbox_is_claimed_and_published_by_replicas(backend, tmp_path, received):
+    """The same where replicas claim rows (PostgreSQL, MariaDB): the old table's are claimed too."""
+    shared, run, quote = shared_database(backend, tmp_path)
+    server = Server(str(tmp_path / backend), env=shared).start()
+    server.stop()
+    name = f"left-{backend}-{uuid.uuid4().hex[:8]}"
+    message_id, body = legacy_message(name)
+    run(LEGACY_INSERT.format(quote(message_id), quote(body)))
+    server.start()
+    try:
+        published_and_removed(server, received, message_id, name)
     finally:
         server.stop()
 

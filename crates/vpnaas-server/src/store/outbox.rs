@@ -49,7 +49,8 @@ const TABLES: [Table; 2] = [
     Table {
         name: "notification_outbox",
         key: "message_id",
-        messages: "1",
+        // Typed, so that PostgreSQL reads it as a BIGINT and not an INT.
+        messages: "CAST(1 AS BIGINT)",
         order: "created_at, message_id",
         form: Form::Envelope,
     },
