@@ -127,7 +127,7 @@ impl Outgoing {
     }
 
     /// The messages as they go to the broker, in the order they were written; `None` when
-    /// the row is not in its form (it can never be published).
+    /// the row does not split into messages (it can never be published).
     pub fn unpack(&self) -> Option<Vec<Message>> {
         if self.form == Form::Envelope {
             return Some(vec![Message { message_id: self.id.clone(), body: self.body.clone() }]);

@@ -250,7 +250,7 @@ async fn round(store: &Store, l: &mut Link, publisher: &Publisher) -> Result<usi
     let mut broken = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let Some(messages) = row.unpack() else {
-            tracing::error!(outbox.id = %row.id, "notifications: an outbox row that is not in its form is dropped");
+            tracing::error!(outbox.id = %row.id, "notifications: an outbox row that does not split into messages is dropped");
             broken.push(row);
             waiting.push(None);
             continue;
