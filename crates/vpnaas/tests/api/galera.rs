@@ -192,7 +192,17 @@ async fn reckon(writers: Vec<tokio::task::JoinHandle<Told>>, stop: &AtomicBool, 
     eprintln!("the slowest request took {:?}", all.slowest);
     assert!(all.unexpected.is_empty(), "answers other than 2xx and 503 with Retry-After: {:?}", all.unexpected);
     serving(reader).await;
-    let listed = reader.call(Method::GET, &format!("{IKE}?fields=id&fields=description"), P1, None, None).await;
+    // A 503 (with Retry-After) may still come while HAProxy moves the replica's connections
+    // back to a node that rejoined: ask again, as a client told to retry would.
+    let path = format!("{IKE}?fields=id&fields=description");
+    let mut listed = reader.call(Method::GET, &path, P1, None, None).await;
+    for _ in 0..150 {
+        if listed.status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        listed = reader.call(Method::GET, &path, P1, None, None).await;
+    }
     let stored: HashMap<String, String> = listed.ok(200)["ikepolicies"]
         .as_array()
         .unwrap()
