@@ -270,14 +270,7 @@ def test_writes_acknowledged_before_a_sigkill_are_published_after_the_restart(se
 def test_two_replicas_on_one_database_lose_nothing_when_one_is_killed(tmp_path, received):
     """Replicas share the outbox: writes acknowledged by a replica killed while the broker was
     down are published by the other one, each message once or (at least once) again with its id."""
-    admin = os.environ.get("VPNAAS_TEST_POSTGRES")
-    if not admin:
-        pytest.skip("VPNAAS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server for this)")
-    database = f"vpnaas_notify_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", admin, "-q", "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
-    shared = dict(VPNAAS_DATABASE_URL=admin.rsplit("/", 1)[0] + "/" + database,
-                  VPNAAS_PSK_KEY_FILE=str(tmp_path / "psk.key"))
-    subprocess.run([BINARY, "rotate-key"], env=dict(os.environ, **shared), check=True, capture_output=True)
+    shared, _, _ = shared_database("postgres", tmp_path)
     one = Server(str(tmp_path / "one"), env=shared).start()
     two = Server(str(tmp_path / "two"), env=shared).start()
     rabbit("stop")
@@ -361,7 +354,7 @@ def shared_database(backend, tmp_path):
     admin = os.environ.get(variable)
     if not admin:
         pytest.skip(f"{variable} is not set (.ci/run starts the server for this)")
-    database = f"vpnaas_legacy_{uuid.uuid4().hex[:8]}"
+    database = f"vpnaas_notify_{uuid.uuid4().hex[:8]}"
     if backend == "postgres":
         url = admin.rsplit("/", 1)[0] + "/" + database
         run = lambda sql, db=database: subprocess.run(  # noqa: E731

@@ -165,11 +165,14 @@ async fn progress(count: &AtomicUsize, n: usize) -> Duration {
     started.elapsed()
 }
 
-/// Waits until `p` answers a list, for up to 30 s.
-async fn serving(p: &Process) {
+/// Waits until `p` answers `GET path` with 200, for up to 30 s, and gives that answer. Until
+/// then a replica may answer 503 (with Retry-After), as HAProxy moves its connections to a
+/// node that rejoined: it is asked again, as a client told to retry would.
+async fn serving(p: &Process, path: &str) -> Resp {
     for _ in 0..150 {
-        if p.call(Method::GET, IKE, P1, None, None).await.status == 200 {
-            return;
+        let answer = p.call(Method::GET, path, P1, None, None).await;
+        if answer.status == 200 {
+            return answer;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -191,18 +194,7 @@ async fn reckon(writers: Vec<tokio::task::JoinHandle<Told>>, stop: &AtomicBool, 
     }
     eprintln!("the slowest request took {:?}", all.slowest);
     assert!(all.unexpected.is_empty(), "answers other than 2xx and 503 with Retry-After: {:?}", all.unexpected);
-    serving(reader).await;
-    // A 503 (with Retry-After) may still come while HAProxy moves the replica's connections
-    // back to a node that rejoined: ask again, as a client told to retry would.
-    let path = format!("{IKE}?fields=id&fields=description");
-    let mut listed = reader.call(Method::GET, &path, P1, None, None).await;
-    for _ in 0..150 {
-        if listed.status != 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        listed = reader.call(Method::GET, &path, P1, None, None).await;
-    }
+    let listed = serving(reader, &format!("{IKE}?fields=id&fields=description")).await;
     let stored: HashMap<String, String> = listed.ok(200)["ikepolicies"]
         .as_array()
         .unwrap()
@@ -275,7 +267,7 @@ async fn node_kills_under_sixteen_writers_on_two_nodes_lose_no_acknowledged_writ
     assert!(refused > 0, "killing the second replica's node refused nothing");
 
     cluster.rejoin(1).await;
-    serving(&b).await;
+    serving(&b, IKE).await;
 }
 
 /// The documented layout (ADR 0031): both replicas reach the cluster through HAProxy, which
