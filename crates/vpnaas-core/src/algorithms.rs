@@ -35,6 +35,18 @@ macro_rules! wire_enum {
             }
         }
 
+        impl crate::descriptor::Plain for $name {
+            fn scalar(&self) -> crate::descriptor::Scalar<'_> {
+                crate::descriptor::Scalar::Str(self.as_str())
+            }
+            fn read(
+                row: &dyn crate::descriptor::Columns,
+                column: &'static str,
+            ) -> Result<Self, crate::descriptor::Unreadable> {
+                Self::parse(column, &row.text(column)?).map_err(|e| crate::descriptor::Unreadable::new(column, e))
+            }
+        }
+
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())

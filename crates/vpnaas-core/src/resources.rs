@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::algorithms::*;
 use crate::contract::{IkeProposal, IpsecProposal};
-use crate::descriptor::{Choice, Choices};
+use crate::descriptor::{Choice, Choices, Fields};
 use crate::fault::Fault;
 use crate::values::{Cidr, Dpd, IpVersion, Lifetime, PeerAddress, Psk, StoredKey, StoredPsk};
 use crate::wire::{self, Attribute, FilterKind};
@@ -307,6 +307,32 @@ impl ServicePatch {
 
 pub type VpnService = Stored<ServiceSpec>;
 
+/// A blank to read a row into: every member is then set from its column.
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            router_id: Uuid::nil(),
+            subnet_id: None,
+            admin_state_up: true,
+            external_v4_ip: None,
+            external_v6_ip: None,
+            status: Status::PendingCreate,
+        }
+    }
+}
+
+/// All of a VPN service's attributes but `flavor_id` (always null, never stored).
+impl Fields for ServiceSpec {
+    const FIELDS: &'static [crate::descriptor::Field<Self>] = crate::fields!(wire::VPNSERVICE;
+        wire::ROUTER_ID => router_id,
+        wire::SUBNET_ID => subnet_id,
+        wire::ADMIN_STATE_UP => admin_state_up,
+        wire::EXTERNAL_V4_IP => external_v4_ip,
+        wire::EXTERNAL_V6_IP => external_v6_ip,
+        wire::STATUS => status,
+    );
+}
+
 // ------------------------------------------------------------- endpoint groups
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +343,21 @@ pub struct GroupSpec {
 }
 
 pub type EndpointGroup = Stored<GroupSpec>;
+
+/// A blank to read a row into: the type is set from its column, the endpoints from the
+/// child table.
+impl Default for GroupSpec {
+    fn default() -> Self {
+        GroupSpec { endpoint_type: EndpointType::Cidr, endpoints: Vec::new() }
+    }
+}
+
+/// `type`; `endpoints` is a child list.
+impl Fields for GroupSpec {
+    const FIELDS: &'static [crate::descriptor::Field<Self>] = crate::fields!(wire::ENDPOINT_GROUP;
+        wire::TYPE => endpoint_type,
+    );
+}
 
 // ------------------------------------------------------- IPsec site connections
 
@@ -342,6 +383,65 @@ pub struct ConnectionSpec {
     pub ipsecpolicy_id: Uuid,
     /// What the server keeps beside the attributes; no request sets it.
     pub runtime: ConnectionRuntime,
+}
+
+/// A blank to read a row into: the plain members are set from their columns, the others
+/// (`peer_cidrs`, `auth`, `dpd`) by the store.
+impl Default for ConnectionSpec {
+    fn default() -> Self {
+        ConnectionSpec {
+            peer_address: PeerAddress::Ip(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            peer_id: String::new(),
+            local_id: String::new(),
+            peer_cidrs: Vec::new(),
+            local_ep_group_id: None,
+            peer_ep_group_id: None,
+            mtu: crate::values::DEFAULT_MTU,
+            initiator: Initiator::BiDirectional,
+            auth: ConnectionAuth::Psk(StoredPsk::Sealed(String::new())),
+            dpd: Dpd::default(),
+            admin_state_up: true,
+            status: Status::PendingCreate,
+            status_reason: None,
+            vpnservice_id: Uuid::nil(),
+            ikepolicy_id: Uuid::nil(),
+            ipsecpolicy_id: Uuid::nil(),
+            runtime: ConnectionRuntime::default(),
+        }
+    }
+}
+
+/// A connection's plain attributes. Not plain, and written by hand where they are shown and
+/// stored: `peer_cidrs` (a child list), `route_mode` (always `static`), the authentication
+/// (`auth_mode`, `psk`, `local_certificate_id`, `peer_ca`), `dpd` (an object of three
+/// columns) and the answer-only `tunnel` and `status_description`.
+impl Fields for ConnectionSpec {
+    const FIELDS: &'static [crate::descriptor::Field<Self>] = crate::fields!(wire::CONNECTION;
+        wire::PEER_ADDRESS => peer_address,
+        wire::PEER_ID => peer_id,
+        wire::LOCAL_ID => local_id,
+        wire::LOCAL_EP_GROUP_ID => local_ep_group_id,
+        wire::PEER_EP_GROUP_ID => peer_ep_group_id,
+        wire::MTU => mtu,
+        wire::INITIATOR => initiator,
+        wire::ADMIN_STATE_UP => admin_state_up,
+        wire::STATUS => status,
+        wire::VPNSERVICE_ID => vpnservice_id,
+        wire::IKEPOLICY_ID => ikepolicy_id,
+        wire::IPSECPOLICY_ID => ipsecpolicy_id,
+    );
+    const KEPT: &'static [crate::descriptor::Field<Self>] = crate::fields!(wire::CONNECTION;
+        "status_reason" => status_reason,
+        "ha_standby" => runtime.ha_standby,
+        "ha_since" => runtime.ha_since,
+        "bytes_in" => runtime.counters.bytes_in,
+        "bytes_out" => runtime.counters.bytes_out,
+        "packets_in" => runtime.counters.packets_in,
+        "packets_out" => runtime.counters.packets_out,
+        "reported_at" => runtime.reported_at,
+        "status_since" => runtime.status_since,
+        "down_reason" => runtime.down_reason,
+    );
 }
 
 /// `auth_mode` with what it needs: the pre-shared key, or the local certificate and the
@@ -647,6 +747,33 @@ pub struct CertSpec {
     pub not_before: i64,
     pub not_after: i64,
     pub fingerprint: String,
+}
+
+/// A blank to read a row into: the plain members are set from their columns, the sealed key
+/// and the validity by the store.
+impl Default for CertSpec {
+    fn default() -> Self {
+        CertSpec {
+            certificate: String::new(),
+            private_key: StoredKey::Sealed(String::new()),
+            chain: None,
+            subject: String::new(),
+            not_before: 0,
+            not_after: 0,
+            fingerprint: String::new(),
+        }
+    }
+}
+
+/// A certificate's plain attributes. `private_key` is never shown (and stored only sealed),
+/// and the validity is shown as a time of the profile's style: both are written by hand.
+impl Fields for CertSpec {
+    const FIELDS: &'static [crate::descriptor::Field<Self>] = crate::fields!(wire::CERTIFICATE_MAP;
+        wire::CERTIFICATE => certificate,
+        wire::CHAIN => chain,
+        wire::SUBJECT => subject,
+        wire::FINGERPRINT => fingerprint,
+    );
 }
 
 pub type Certificate = Stored<CertSpec>;

@@ -41,6 +41,19 @@ pub enum DownReason {
     Unknown,
 }
 
+/// Stored by name, or NULL; a name this release does not know reads back as `Unknown`.
+impl crate::descriptor::Plain for Option<DownReason> {
+    fn scalar(&self) -> crate::descriptor::Scalar<'_> {
+        match self {
+            Some(reason) => crate::descriptor::Scalar::Str(reason.as_str()),
+            None => crate::descriptor::Scalar::OptShown(None),
+        }
+    }
+    fn read(row: &dyn crate::descriptor::Columns, column: &'static str) -> Result<Self, crate::descriptor::Unreadable> {
+        Ok(row.opt_text(column)?.map(|r| DownReason::parse(&r)))
+    }
+}
+
 impl DownReason {
     pub const ALL: &'static [DownReason] = &[
         DownReason::PeerUnreachable,

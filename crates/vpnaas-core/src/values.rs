@@ -148,6 +148,18 @@ impl fmt::Display for PeerAddress {
     }
 }
 
+/// Stored as its text.
+impl crate::descriptor::Plain for PeerAddress {
+    fn scalar(&self) -> crate::descriptor::Scalar<'_> {
+        crate::descriptor::Scalar::Shown(self)
+    }
+    fn read(row: &dyn crate::descriptor::Columns, column: &'static str) -> Result<Self, crate::descriptor::Unreadable> {
+        let text = row.text(column)?;
+        PeerAddress::parse(&text)
+            .ok_or_else(|| crate::descriptor::Unreadable::new(column, format!("'{text}' is no peer address")))
+    }
+}
+
 /// RFC 1123 host name syntax: dot-separated labels of letters, digits and inner hyphens,
 /// 253 characters at most, with a top-level label that is not all digits.
 pub fn is_hostname(text: &str) -> bool {

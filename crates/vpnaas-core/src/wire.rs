@@ -98,6 +98,34 @@ impl Attribute {
     }
 }
 
+/// The column of the attribute `name` in `map`; a name the map lacks (a value the server keeps
+/// beside the attributes) is its own column. Evaluated where descriptors are declared.
+pub const fn column_in(map: &[Attribute], name: &'static str) -> &'static str {
+    let mut i = 0;
+    while i < map.len() {
+        if same(map[i].name, name) {
+            return map[i].column;
+        }
+        i += 1;
+    }
+    name
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 // ------------------------------------------------------------------ the wire names
 
 // Every resource's.

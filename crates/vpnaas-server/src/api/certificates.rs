@@ -30,12 +30,9 @@ impl Collection for Certificate {
         let s = &self.spec;
         common(&self.meta, profile, v);
         // `private_key` is write-only: never written here.
-        v.field(wire::CERTIFICATE, &s.certificate)
-            .field(wire::CHAIN, &s.chain)
-            .field(wire::SUBJECT, &s.subject)
+        v.fields(s)
             .field(wire::NOT_BEFORE, &wire_time(profile, s.not_before))
-            .field(wire::NOT_AFTER, &wire_time(profile, s.not_after))
-            .field(wire::FINGERPRINT, &s.fingerprint);
+            .field(wire::NOT_AFTER, &wire_time(profile, s.not_after));
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

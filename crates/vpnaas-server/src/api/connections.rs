@@ -32,15 +32,9 @@ impl Collection for SiteConnection {
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         let s = &self.spec;
         common(&self.meta, profile, v);
-        v.text(wire::PEER_ADDRESS, &s.peer_address)
-            .field(wire::PEER_ID, &s.peer_id)
-            .field(wire::LOCAL_ID, &s.local_id)
+        v.fields(s)
             .field(wire::PEER_CIDRS, &s.peer_cidrs.iter().map(Text).collect::<Vec<_>>())
-            .opt_text(wire::LOCAL_EP_GROUP_ID, s.local_ep_group_id.as_ref())
-            .opt_text(wire::PEER_EP_GROUP_ID, s.peer_ep_group_id.as_ref())
             .field(wire::ROUTE_MODE, "static")
-            .field(wire::MTU, &s.mtu)
-            .field(wire::INITIATOR, s.initiator.as_str())
             .field(wire::AUTH_MODE, s.auth.mode().as_str());
         // The specification documents return the PSK to its owner (ADR 0001 D7). The service
         // opens it only for callers the secret rule lets see it: for the others it stays
@@ -62,11 +56,6 @@ impl Collection for SiteConnection {
                 wire::DPD,
                 &json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
             )
-            .field(wire::ADMIN_STATE_UP, &s.admin_state_up)
-            .field(wire::STATUS, s.status.as_str())
-            .text(wire::VPNSERVICE_ID, s.vpnservice_id)
-            .text(wire::IKEPOLICY_ID, s.ikepolicy_id)
-            .text(wire::IPSECPOLICY_ID, s.ipsecpolicy_id)
             .field(wire::TUNNEL, &super::detail::Tunnel::of(self, profile));
     }
 

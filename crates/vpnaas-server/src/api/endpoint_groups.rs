@@ -21,7 +21,7 @@ impl Collection for EndpointGroup {
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
         common(&self.meta, profile, v);
-        v.field(wire::TYPE, self.spec.endpoint_type.as_str()).field(wire::ENDPOINTS, &self.spec.endpoints);
+        v.fields(&self.spec).field(wire::ENDPOINTS, &self.spec.endpoints);
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

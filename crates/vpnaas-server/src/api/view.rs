@@ -11,6 +11,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
 
+use vpnaas_core::descriptor::{Fields, Scalar};
+
 use crate::error::{Error, Result};
 
 /// Which attributes a view writes: all but the profile's hidden ones, and of those only the
@@ -78,6 +80,20 @@ impl<'a> View<'a> {
     /// Writes a value's text, or null.
     pub fn opt_text<T: Display>(&mut self, name: &str, value: Option<T>) -> &mut Self {
         self.field(name, &value.map(Text))
+    }
+
+    /// Writes a resource's plain attributes, in its descriptor's order ([`Fields::FIELDS`]).
+    pub fn fields<S: Fields>(&mut self, spec: &S) -> &mut Self {
+        for f in S::FIELDS {
+            match (f.get)(spec) {
+                Scalar::Str(text) => self.field(f.name, text),
+                Scalar::Shown(value) => self.text(f.name, value),
+                Scalar::OptShown(value) => self.opt_text(f.name, value),
+                Scalar::Int(n) => self.field(f.name, &n),
+                Scalar::Bool(b) => self.field(f.name, &b),
+            };
+        }
+        self
     }
 
     /// Ends the object.

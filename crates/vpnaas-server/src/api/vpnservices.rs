@@ -19,15 +19,8 @@ impl Collection for VpnService {
     const ATTRS: &'static [Attribute] = wire::VPNSERVICE;
 
     fn view(&self, profile: &Profile, v: &mut View<'_>) {
-        let s = &self.spec;
         common(&self.meta, profile, v);
-        v.text(wire::ROUTER_ID, s.router_id)
-            .opt_text(wire::SUBNET_ID, s.subnet_id.as_ref())
-            .field(wire::FLAVOR_ID, &())
-            .field(wire::ADMIN_STATE_UP, &s.admin_state_up)
-            .opt_text(wire::EXTERNAL_V4_IP, s.external_v4_ip.as_ref())
-            .opt_text(wire::EXTERNAL_V6_IP, s.external_v6_ip.as_ref())
-            .field(wire::STATUS, s.status.as_str());
+        v.fields(&self.spec).field(wire::FLAVOR_ID, &());
     }
 
     async fn create(svc: &Service, caller: &Caller, mut f: Attributes) -> Result<Self> {

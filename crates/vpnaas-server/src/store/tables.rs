@@ -1,16 +1,14 @@
 //! Row shapes: how each resource maps to its table (and its ordered child list), with generic get, select, insert, update and delete; rows back into resources, children included.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
-use vpnaas_core::contract::Counters;
+use vpnaas_core::descriptor::{Columns, Fields, Scalar, Unreadable};
 use vpnaas_core::fault::Fault;
 use vpnaas_core::listing::Listed;
 use vpnaas_core::resources::*;
-use vpnaas_core::tunnel::DownReason;
-use vpnaas_core::values::{Cidr, Dpd, Lifetime, PeerAddress, StoredKey, StoredPsk};
+use vpnaas_core::values::{Cidr, Dpd, Lifetime, StoredKey, StoredPsk};
 
 use super::rows::{Row, RowRead};
 use super::{execute, fetch_all, Conn, StoreError, StoreResult, Value};
@@ -152,11 +150,49 @@ fn opt_parsed<T: std::str::FromStr>(row: &impl RowRead, col: &str) -> StoreResul
 pub(super) fn count(n: u64) -> Value {
     Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
-fn counter(row: &impl RowRead, col: &str) -> StoreResult<u64> {
-    u64::try_from(int(row, col)?).map_err(|_| corrupt(format!("negative {col}")))
-}
 fn opt_string<T: ToString>(v: &Option<T>) -> Value {
     Value::OptText(v.as_ref().map(ToString::to_string))
+}
+
+/// A row as the descriptors read it ([`Fields`]).
+struct Cols<'r, R>(&'r R);
+
+impl<R: RowRead> Columns for Cols<'_, R> {
+    fn text(&self, column: &'static str) -> Result<String, Unreadable> {
+        self.0.text(column).map_err(|e| Unreadable::new(column, e))
+    }
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, Unreadable> {
+        self.0.opt_text(column).map_err(|e| Unreadable::new(column, e))
+    }
+    fn int(&self, column: &'static str) -> Result<i64, Unreadable> {
+        self.0.int(column).map_err(|e| Unreadable::new(column, e))
+    }
+}
+
+/// A resource's own part from its row: every field ([`Fields`]) read into a blank, which
+/// `rest` completes with what is not plain.
+fn spec_from<S: Fields>(row: &impl RowRead) -> StoreResult<S> {
+    let mut spec = S::default();
+    spec.read_fields(&Cols(row)).map_err(corrupt)?;
+    Ok(spec)
+}
+
+/// A resource's plain columns, attributes then kept values, in the descriptor's order.
+fn field_columns<S: Fields>(spec: &S) -> Vec<(&'static str, Value)> {
+    S::FIELDS
+        .iter()
+        .chain(S::KEPT)
+        .map(|f| {
+            let value = match (f.get)(spec) {
+                Scalar::Str(text) => Value::Text(text.to_owned()),
+                Scalar::Shown(value) => Value::Text(value.to_string()),
+                Scalar::OptShown(value) => Value::OptText(value.map(ToString::to_string)),
+                Scalar::Int(n) => Value::Int(n),
+                Scalar::Bool(b) => b.into(),
+            };
+            (f.column, value)
+        })
+        .collect()
 }
 
 fn meta_from(row: &impl RowRead) -> StoreResult<Meta> {
@@ -243,55 +279,27 @@ impl Table for VpnService {
         &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
-        let s = &self.spec;
-        row_of(
-            &self.meta,
-            vec![
-                (wire::ROUTER_ID, s.router_id.to_string().into()),
-                (wire::SUBNET_ID, opt_string(&s.subnet_id)),
-                (wire::ADMIN_STATE_UP, s.admin_state_up.into()),
-                (wire::EXTERNAL_V4_IP, opt_string(&s.external_v4_ip)),
-                (wire::EXTERNAL_V6_IP, opt_string(&s.external_v6_ip)),
-                (wire::STATUS, s.status.as_str().into()),
-            ],
-        )
+        row_of(&self.meta, field_columns(&self.spec))
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: ServiceSpec {
-                router_id: uuid(row, wire::ROUTER_ID)?,
-                subnet_id: opt_uuid(row, wire::SUBNET_ID)?,
-                admin_state_up: boolean(row, wire::ADMIN_STATE_UP)?,
-                external_v4_ip: opt_parsed::<Ipv4Addr>(row, wire::EXTERNAL_V4_IP)?,
-                external_v6_ip: opt_parsed::<Ipv6Addr>(row, wire::EXTERNAL_V6_IP)?,
-                status: parsed(row, wire::STATUS, Status::parse)?,
-            },
-        })
+        Ok(Stored { meta: meta_from(row)?, spec: spec_from(row)? })
     }
 }
 
 impl Table for EndpointGroup {
     const TABLE: &'static str = "endpoint_groups";
     const CHILD: Option<&'static str> = Some("endpoint_group_endpoints");
-    // `endpoint_type` is the name the SDK filters with (ADR 0009 §7); `type` the attribute's.
     fn meta(&self) -> &Meta {
         &self.meta
     }
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
-        row_of(&self.meta, vec![(wire::ENDPOINT_TYPE, self.spec.endpoint_type.as_str().into())])
+        row_of(&self.meta, field_columns(&self.spec))
     }
     fn children(&self) -> Vec<String> {
         self.spec.endpoints.clone()
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: GroupSpec {
-                endpoint_type: parsed(row, wire::ENDPOINT_TYPE, EndpointType::parse)?,
-                endpoints: Vec::new(),
-            },
-        })
+        Ok(Stored { meta: meta_from(row)?, spec: spec_from(row)? })
     }
     fn set_children(&mut self, children: Vec<String>) -> StoreResult<()> {
         self.spec.endpoints = children;
@@ -332,44 +340,22 @@ impl Table for SiteConnection {
     fn meta(&self) -> &Meta {
         &self.meta
     }
+    /// The plain columns ([`Fields`]) and, by hand, what is not plain.
     fn to_row(&self) -> StoreResult<Vec<(&'static str, Value)>> {
         let s = &self.spec;
-        row_of(
-            &self.meta,
-            vec![
-                (wire::PEER_ADDRESS, s.peer_address.to_string().into()),
-                (wire::PEER_ID, s.peer_id.clone().into()),
-                (wire::LOCAL_ID, s.local_id.clone().into()),
-                (wire::ROUTE_MODE, "static".into()),
-                (wire::MTU, s.mtu.into()),
-                (wire::INITIATOR, s.initiator.as_str().into()),
-                (wire::AUTH_MODE, s.auth.mode().as_str().into()),
-                // A certificate connection has no key: ''.
-                (wire::PSK, s.auth.psk().map(sealed).transpose()?.unwrap_or_default().into()),
-                (wire::LOCAL_CERTIFICATE_ID, opt_string(&s.auth.certs().map(|c| c.local_certificate_id))),
-                (wire::PEER_CA, Value::OptText(s.auth.certs().map(|c| c.peer_ca.clone()))),
-                ("dpd_action", s.dpd.action.as_str().into()),
-                ("dpd_interval", s.dpd.interval.into()),
-                ("dpd_timeout", s.dpd.timeout.into()),
-                (wire::ADMIN_STATE_UP, s.admin_state_up.into()),
-                (wire::STATUS, s.status.as_str().into()),
-                ("status_reason", Value::OptText(s.status_reason.clone())),
-                (wire::VPNSERVICE_ID, s.vpnservice_id.to_string().into()),
-                (wire::IKEPOLICY_ID, s.ikepolicy_id.to_string().into()),
-                (wire::IPSECPOLICY_ID, s.ipsecpolicy_id.to_string().into()),
-                (wire::LOCAL_EP_GROUP_ID, opt_string(&s.local_ep_group_id)),
-                (wire::PEER_EP_GROUP_ID, opt_string(&s.peer_ep_group_id)),
-                ("ha_standby", s.runtime.ha_standby.into()),
-                ("ha_since", s.runtime.ha_since.into()),
-                ("bytes_in", count(s.runtime.counters.bytes_in)),
-                ("bytes_out", count(s.runtime.counters.bytes_out)),
-                ("packets_in", count(s.runtime.counters.packets_in)),
-                ("packets_out", count(s.runtime.counters.packets_out)),
-                ("reported_at", s.runtime.reported_at.into()),
-                ("status_since", s.runtime.status_since.into()),
-                ("down_reason", Value::OptText(s.runtime.down_reason.map(|r| r.as_str().to_owned()))),
-            ],
-        )
+        let mut own = field_columns(s);
+        own.extend([
+            (wire::ROUTE_MODE, "static".into()),
+            (wire::AUTH_MODE, s.auth.mode().as_str().into()),
+            // A certificate connection has no key: ''.
+            (wire::PSK, s.auth.psk().map(sealed).transpose()?.unwrap_or_default().into()),
+            (wire::LOCAL_CERTIFICATE_ID, opt_string(&s.auth.certs().map(|c| c.local_certificate_id))),
+            (wire::PEER_CA, Value::OptText(s.auth.certs().map(|c| c.peer_ca.clone()))),
+            ("dpd_action", s.dpd.action.as_str().into()),
+            ("dpd_interval", s.dpd.interval.into()),
+            ("dpd_timeout", s.dpd.timeout.into()),
+        ]);
+        row_of(&self.meta, own)
     }
     fn children(&self) -> Vec<String> {
         self.spec.peer_cidrs.iter().map(ToString::to_string).collect()
@@ -380,48 +366,16 @@ impl Table for SiteConnection {
         Ok(())
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        let peer_address = text(row, wire::PEER_ADDRESS)?;
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: ConnectionSpec {
-                peer_address: PeerAddress::parse(&peer_address).ok_or_else(|| corrupt("bad peer_address"))?,
-                peer_id: text(row, wire::PEER_ID)?,
-                local_id: text(row, wire::LOCAL_ID)?,
-                peer_cidrs: Vec::new(),
-                local_ep_group_id: opt_uuid(row, wire::LOCAL_EP_GROUP_ID)?,
-                peer_ep_group_id: opt_uuid(row, wire::PEER_EP_GROUP_ID)?,
-                mtu: int(row, wire::MTU)?,
-                initiator: parsed(row, wire::INITIATOR, Initiator::parse)?,
-                auth: auth_from(row)?,
-                dpd: Dpd {
-                    action: parsed(row, "dpd_action", DpdAction::parse)?,
-                    interval: int(row, "dpd_interval")?,
-                    timeout: int(row, "dpd_timeout")?,
-                },
-                admin_state_up: boolean(row, wire::ADMIN_STATE_UP)?,
-                status: parsed(row, wire::STATUS, Status::parse)?,
-                status_reason: opt_text(row, "status_reason")?,
-                vpnservice_id: uuid(row, wire::VPNSERVICE_ID)?,
-                ikepolicy_id: uuid(row, wire::IKEPOLICY_ID)?,
-                ipsecpolicy_id: uuid(row, wire::IPSECPOLICY_ID)?,
-                runtime: ConnectionRuntime {
-                    ha_standby: boolean(row, "ha_standby")?,
-                    ha_since: int(row, "ha_since")?,
-                    counters: Counters {
-                        bytes_in: counter(row, "bytes_in")?,
-                        bytes_out: counter(row, "bytes_out")?,
-                        packets_in: counter(row, "packets_in")?,
-                        packets_out: counter(row, "packets_out")?,
-                    },
-                    reported_at: int(row, "reported_at")?,
-                    status_since: int(row, "status_since")?,
-                    down_reason: opt_text(row, "down_reason")?.map(|r| DownReason::parse(&r)),
-                },
-            },
-        })
+        let mut spec: ConnectionSpec = spec_from(row)?;
+        spec.auth = auth_from(row)?;
+        spec.dpd = Dpd {
+            action: parsed(row, "dpd_action", DpdAction::parse)?,
+            interval: int(row, "dpd_interval")?,
+            timeout: int(row, "dpd_timeout")?,
+        };
+        Ok(Stored { meta: meta_from(row)?, spec })
     }
 }
-
 impl Table for Router {
     const TABLE: &'static str = "routers";
     fn meta(&self) -> &Meta {
@@ -506,32 +460,20 @@ impl Table for Certificate {
             StoredKey::Sealed(text) => text.clone(),
             StoredKey::Clear(_) => return Err(corrupt("a private key reached the database unsealed")),
         };
-        row_of(
-            &self.meta,
-            vec![
-                (wire::CERTIFICATE, s.certificate.clone().into()),
-                (wire::PRIVATE_KEY, key.into()),
-                (wire::CHAIN, Value::OptText(s.chain.clone())),
-                (wire::SUBJECT, s.subject.clone().into()),
-                (wire::NOT_BEFORE, s.not_before.into()),
-                (wire::NOT_AFTER, s.not_after.into()),
-                (wire::FINGERPRINT, s.fingerprint.clone().into()),
-            ],
-        )
+        let mut own = field_columns(s);
+        own.extend([
+            (wire::PRIVATE_KEY, key.into()),
+            (wire::NOT_BEFORE, s.not_before.into()),
+            (wire::NOT_AFTER, s.not_after.into()),
+        ]);
+        row_of(&self.meta, own)
     }
     fn from_row(row: &impl RowRead) -> StoreResult<Self> {
-        Ok(Stored {
-            meta: meta_from(row)?,
-            spec: CertSpec {
-                certificate: text(row, wire::CERTIFICATE)?,
-                private_key: StoredKey::Sealed(text(row, wire::PRIVATE_KEY)?),
-                chain: opt_text(row, wire::CHAIN)?,
-                subject: text(row, wire::SUBJECT)?,
-                not_before: int(row, wire::NOT_BEFORE)?,
-                not_after: int(row, wire::NOT_AFTER)?,
-                fingerprint: text(row, wire::FINGERPRINT)?,
-            },
-        })
+        let mut spec: CertSpec = spec_from(row)?;
+        spec.private_key = StoredKey::Sealed(text(row, wire::PRIVATE_KEY)?);
+        spec.not_before = int(row, wire::NOT_BEFORE)?;
+        spec.not_after = int(row, wire::NOT_AFTER)?;
+        Ok(Stored { meta: meta_from(row)?, spec })
     }
 }
 
