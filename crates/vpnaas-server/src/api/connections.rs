@@ -1,13 +1,12 @@
 //! `/v2.0/vpn/ipsec-site-connections`: attribute map, wire view and request parsing.
 
-use serde_json::json;
 use vpnaas_core::algorithms::Initiator;
 use vpnaas_core::resources::{ConnectionPatch, Draft, NewConnection, SiteConnection};
 use vpnaas_core::values::{DEFAULT_MTU, MAX_MTU};
 use vpnaas_core::Fault;
 
 use super::body::{Attributes, Overrides, MAX_LEN};
-use super::view::{Text, View};
+use super::view::{Texts, View};
 use super::{common, Collection};
 use crate::auth::Caller;
 use crate::certs;
@@ -33,7 +32,7 @@ impl Collection for SiteConnection {
         let s = &self.spec;
         common(&self.meta, profile, v);
         v.fields(s)
-            .field(wire::PEER_CIDRS, &s.peer_cidrs.iter().map(Text).collect::<Vec<_>>())
+            .field(wire::PEER_CIDRS, &Texts(&s.peer_cidrs))
             .field(wire::ROUTE_MODE, "static")
             .field(wire::AUTH_MODE, s.auth.mode().as_str());
         // The specification documents return the PSK to its owner (ADR 0001 D7). The service
@@ -52,10 +51,8 @@ impl Collection for SiteConnection {
         }
         v.opt_text(wire::LOCAL_CERTIFICATE_ID, s.auth.certs().map(|c| c.local_certificate_id))
             .field(wire::PEER_CA, &s.auth.certs().map(|c| c.peer_ca.as_str()))
-            .field(
-                wire::DPD,
-                &json!({"action": s.dpd.action.as_str(), "interval": s.dpd.interval, "timeout": s.dpd.timeout}),
-            )
+            // `{"action", "interval", "timeout"}`, as the value type serialises itself.
+            .field(wire::DPD, &s.dpd)
             .field(wire::TUNNEL, &super::detail::Tunnel::of(self, profile));
     }
 

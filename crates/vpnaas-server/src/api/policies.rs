@@ -39,8 +39,8 @@ fn view<S: PolicySpec>(policy: &Stored<S>, profile: &Profile, v: &mut View<'_>) 
     for choice in S::CHOICES {
         v.field(choice.name, (choice.get)(s));
     }
-    let lifetime = s.lifetime();
-    v.field(wire::LIFETIME, &json!({"units": lifetime.units.as_str(), "value": lifetime.value}));
+    // `{"units", "value"}`, as the value type serialises itself.
+    v.field(wire::LIFETIME, s.lifetime());
 }
 
 impl Collection for IkePolicy {

@@ -46,6 +46,15 @@ impl<T: Display> Serialize for Text<T> {
     }
 }
 
+/// A list written as the `Display` texts of its items (CIDRs), without a list of its own.
+pub struct Texts<'a, T>(pub &'a [T]);
+
+impl<T: Display> Serialize for Texts<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(Text))
+    }
+}
+
 impl<'a> View<'a> {
     /// Starts an object in `out`.
     pub fn open(out: &'a mut Vec<u8>, keep: Keep<'a>) -> View<'a> {
