@@ -50,7 +50,7 @@ pub trait Choices: Default + Sized + 'static {
 }
 
 /// A plain attribute's value, borrowed from its resource: what a view writes and a row stores.
-/// Nothing is built per row but the texts of [`Scalar::Shown`] values.
+/// Views write it without building a text; rows copy it into the statement's values.
 #[derive(Clone, Copy)]
 pub enum Scalar<'a> {
     /// A JSON string; a text column.
@@ -281,6 +281,8 @@ mod tests {
 
     /// A resource whose plain members all differ from the blank's reads back from its
     /// columns as itself; a member the descriptor forgot keeps the blank's value and fails.
+    /// Callers name every member, so that a new one is a compile error here until it is
+    /// declared a field or listed as written by hand.
     fn fields_round_trip<S: Fields + PartialEq + std::fmt::Debug>(spec: S) {
         let mut back = S::default();
         back.read_fields(&stored(&spec)).unwrap();
@@ -344,7 +346,11 @@ mod tests {
                 status_since: 14,
                 down_reason: Some(DownReason::AuthFailed),
             },
-            ..ConnectionSpec::default()
+            // Not plain: written by hand beside the fields (every member is named here, so a
+            // new one does not compile until this test says which it is).
+            peer_cidrs: Vec::new(),
+            auth: ConnectionSpec::default().auth,
+            dpd: ConnectionSpec::default().dpd,
         });
 
         covers::<ServiceSpec>(wire::VPNSERVICE, &[FLAVOR_ID]);
@@ -358,7 +364,10 @@ mod tests {
             chain: Some("CHAIN".into()),
             subject: "CN=a".into(),
             fingerprint: "AB:CD".into(),
-            ..CertSpec::default()
+            // Not plain: written by hand.
+            private_key: CertSpec::default().private_key,
+            not_before: 0,
+            not_after: 0,
         });
         covers::<CertSpec>(wire::CERTIFICATE_MAP, &[PRIVATE_KEY, NOT_BEFORE, NOT_AFTER]);
         assert_eq!(GroupSpec::FIELDS[0].column, ENDPOINT_TYPE);

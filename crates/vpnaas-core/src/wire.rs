@@ -5,9 +5,10 @@
 //!
 //! Everything else reads this map: the API's body checks and the OpenAPI document
 //! (`Collection::ATTRS`), the list filters and sort keys ([`crate::listing`]), and the
-//! answers' visibility in the document. Parsing, views and rows name an attribute through its
+//! answers' visibility in the document, and the columns of the plain fields
+//! ([`crate::descriptor`], ADR 0048). Parsing, views and rows name an attribute through its
 //! constant here, never through a string of their own. The policies' choices are declared
-//! with the policies ([`crate::descriptor`], ADR 0036).
+//! with the policies (ADR 0036).
 
 /// How a filter's value is read from the query string, and stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,8 @@ pub struct Attribute {
     pub filter: Option<FilterKind>,
     /// Lists sort by it (`is_sort_key`).
     pub sortable: bool,
-    /// The column that holds it, for filters and sort keys.
+    /// The column that holds it: for filters and sort keys, and where its field is stored
+    /// ([`crate::descriptor::Fields`]).
     pub column: &'static str,
     pub shown: Shown,
 }

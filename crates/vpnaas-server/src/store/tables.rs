@@ -169,8 +169,8 @@ impl<R: RowRead> Columns for Cols<'_, R> {
     }
 }
 
-/// A resource's own part from its row: every field ([`Fields`]) read into a blank, which
-/// `rest` completes with what is not plain.
+/// A resource's own part from its row: every field ([`Fields`]) read into a blank; the
+/// caller sets what is not plain.
 fn spec_from<S: Fields>(row: &impl RowRead) -> StoreResult<S> {
     let mut spec = S::default();
     spec.read_fields(&Cols(row)).map_err(corrupt)?;
