@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 use vpnaas_core::algorithms::*;
-use vpnaas_core::descriptor::{Columns, Fields, Scalar, Unreadable};
+use vpnaas_core::descriptor::{Columns, Fields, Plain, Scalar, Unreadable};
 use vpnaas_core::fault::Fault;
 use vpnaas_core::listing::Listed;
 use vpnaas_core::resources::*;
@@ -146,9 +146,10 @@ fn parsed<T>(row: &impl RowRead, col: &str, parse: fn(&str, &str) -> Result<T, F
 fn opt_parsed<T: std::str::FromStr>(row: &impl RowRead, col: &str) -> StoreResult<Option<T>> {
     opt_text(row, col)?.map(|s| s.parse::<T>().map_err(|_| corrupt(format!("bad {col}")))).transpose()
 }
-/// A counter: `u64` in the contract, `BIGINT` in the database (saturating at its maximum).
+/// A counter: `u64` in the contract, `BIGINT` in the database, by the descriptors' rule
+/// (saturating at its maximum).
 pub(super) fn count(n: u64) -> Value {
-    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    value_of(n.scalar())
 }
 fn opt_string<T: ToString>(v: &Option<T>) -> Value {
     Value::OptText(v.as_ref().map(ToString::to_string))
@@ -179,20 +180,18 @@ fn spec_from<S: Fields>(row: &impl RowRead) -> StoreResult<S> {
 
 /// A resource's plain columns, attributes then kept values, in the descriptor's order.
 fn field_columns<S: Fields>(spec: &S) -> Vec<(&'static str, Value)> {
-    S::FIELDS
-        .iter()
-        .chain(S::KEPT)
-        .map(|f| {
-            let value = match (f.get)(spec) {
-                Scalar::Str(text) => Value::Text(text.to_owned()),
-                Scalar::Shown(value) => Value::Text(value.to_string()),
-                Scalar::OptShown(value) => Value::OptText(value.map(ToString::to_string)),
-                Scalar::Int(n) => Value::Int(n),
-                Scalar::Bool(b) => b.into(),
-            };
-            (f.column, value)
-        })
-        .collect()
+    S::FIELDS.iter().chain(S::KEPT).map(|f| (f.column, value_of((f.get)(spec)))).collect()
+}
+
+/// A plain value as its column holds it.
+fn value_of(scalar: Scalar<'_>) -> Value {
+    match scalar {
+        Scalar::Str(text) => Value::Text(text.to_owned()),
+        Scalar::Shown(value) => Value::Text(value.to_string()),
+        Scalar::OptShown(value) => Value::OptText(value.map(ToString::to_string)),
+        Scalar::Int(n) => Value::Int(n),
+        Scalar::Bool(b) => b.into(),
+    }
 }
 
 fn meta_from(row: &impl RowRead) -> StoreResult<Meta> {
@@ -376,6 +375,7 @@ impl Table for SiteConnection {
         Ok(Stored { meta: meta_from(row)?, spec })
     }
 }
+
 impl Table for Router {
     const TABLE: &'static str = "routers";
     fn meta(&self) -> &Meta {
